@@ -1,0 +1,22 @@
+# Writes OUT, a C file holding every migration in FILES (sorted by number) as
+#   const struct store_migration store_migrations[]; const int store_migrations_count;
+# Each file is stored as a byte array, so any SQL text embeds unchanged.
+string(REPLACE " " ";" FILES "${FILES}")
+set(body "/* Generated from migrations/*.sql by cmake/embed_migrations.cmake. Do not edit. */\n")
+string(APPEND body "#include \"store/migrations.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${FILES})
+  get_filename_component(base ${f} NAME_WE)
+  string(SUBSTRING ${base} 0 4 num)
+  math(EXPR version "${num}" OUTPUT_FORMAT DECIMAL)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const char m${i}[] = {${bytes} 0x00};\n")
+  string(APPEND table "    {${version}, \"${base}\", m${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst struct store_migration store_migrations[] = {\n${table}    {0, 0, 0}};\n")
+string(APPEND body "const int store_migrations_count = ${i};\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

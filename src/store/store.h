@@ -1,0 +1,168 @@
+/*
+ * store: hearth's state in one SQLite file, `<root>/hearth.db`.
+ *
+ * One table per kind with real columns for what is queried and child tables
+ * for lists (labels, annotations, ports, copy files, IP addresses, repo
+ * digests); the pool and its devices; IP leases; the operations journal of
+ * the consistency protocol (docs/architecture.md). Migrations from
+ * `migrations/NNNN_name.sql` are embedded in the binary and applied in order
+ * by store_open, each in its own transaction; the database file is copied
+ * aside (`hearth.db.pre-NNNN`) before the first migration that changes an
+ * existing database, and a database newer than the binary is refused.
+ *
+ * Connections use WAL, synchronous=FULL, foreign keys and a busy timeout;
+ * writes run in short BEGIN IMMEDIATE transactions (store_begin), retried
+ * while another process holds the lock, so "database is locked" does not
+ * reach a user under ordinary contention.
+ *
+ * The views `vms`, `images`, `kernels`, `pool_devices`, `operations` are the
+ * stable reporting interface (docs/sql.md); tables may change, views stay.
+ */
+#ifndef HEARTH_STORE_H
+#define HEARTH_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "util/util.h"
+
+typedef struct store store;
+
+/*
+ * Opens (creating if needed) the database at path and migrates it to the
+ * latest schema. -EPROTO when the database is newer than this binary (the
+ * message names both versions and says to upgrade hearth).
+ */
+int store_open(const char *path, store **ret, struct error *err) WUR;
+void store_free(store *s);
+
+/* The schema version this binary migrates to (the highest migration number). */
+int store_schema_latest(void);
+/* The schema version of the open database (PRAGMA user_version). */
+int store_schema_version(store *s);
+
+/*
+ * PRAGMA data_version of this connection: changes when another connection
+ * commits. Cheap; for the dashboard's refresh.
+ */
+int store_data_version(store *s, int64_t *ret) WUR;
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* BEGIN IMMEDIATE, waiting (with backoff, bounded) while another writer holds the lock. */
+int store_begin(store *s, struct error *err) WUR;
+int store_commit(store *s, struct error *err) WUR;
+/* Rolls back the open transaction, if any. Never fails. */
+void store_rollback(store *s);
+
+/* ---- objects ----------------------------------------------------------- */
+
+/*
+ * Inserts or replaces the object with obj->meta.uid (which must be set, as
+ * must the name) together with its child rows. Pool is a singleton: put
+ * replaces the pool's spec and its device table. -EEXIST when another object
+ * of the kind has the name (UNIQUE constraint); the message names it.
+ * Runs inside the caller's transaction if one is open, else in its own.
+ */
+int store_object_put(store *s, const struct api_object *obj, struct error *err) WUR;
+
+/* Loads one object by uid; -ENOENT if none. For API_KIND_POOL uid is ignored. */
+int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_object **ret,
+                     struct error *err) WUR;
+
+/* Finds the uid of the object of kind named name; -ENOENT if none. ret_uid is ID_LEN+1. */
+int store_object_find_name(store *s, enum api_kind kind, const char *name, char *ret_uid,
+                           struct error *err) WUR;
+
+/* Deletes an object and its child rows; -ENOENT if none. */
+int store_object_delete(store *s, enum api_kind kind, const char *uid, struct error *err) WUR;
+
+/*
+ * Loads every object of kind, ordered by creation time then name, in a
+ * bounded number of queries (not one per object). Caller frees with
+ * api_objects_free.
+ */
+int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
+                      struct error *err) WUR;
+
+struct store_match {
+    char uid[ID_LEN + 1];
+    char *name;
+};
+void store_matches_free(struct store_match *m, size_t n);
+
+/*
+ * The objects of kind whose name or uid starts with prefix (at most max of
+ * them). Caller frees with store_matches_free.
+ */
+int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
+                       struct store_match **ret, size_t *ret_n, struct error *err) WUR;
+
+/*
+ * The VMs that use the image or kernel (kind API_KIND_IMAGE or
+ * API_KIND_KERNEL) with this uid and name: by status internalUID or by
+ * spec ociClaim ref. Caller frees with store_matches_free.
+ */
+int store_object_users(store *s, enum api_kind kind, const char *uid, const char *name,
+                       struct store_match **ret, size_t *ret_n, struct error *err) WUR;
+
+/* ---- operations journal ------------------------------------------------ */
+
+/*
+ * One row per in-flight or finished operation: what (op, e.g. "vm.create"),
+ * on which object (kind, uid), its current step, its owner (pid and the
+ * process start time in clock ticks since boot, from /proc/PID/stat), and
+ * when it started, last changed and finished, with the error if it failed.
+ */
+struct store_op {
+    int64_t id;
+    char *op;
+    enum api_kind kind;
+    char *object_uid;
+    char *step;
+    int owner_pid;
+    uint64_t owner_start; /* process start time, clock ticks since boot */
+    int64_t started;      /* unix seconds */
+    int64_t updated;
+    int64_t finished;     /* 0 while in flight */
+    char *error;          /* NULL unless it failed */
+};
+void store_ops_free(struct store_op *ops, size_t n);
+
+/* Records a new in-flight operation owned by this process; *ret_id is its id. */
+int store_op_begin(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
+                   int64_t *ret_id, struct error *err) WUR;
+/* Moves an operation to its next step. */
+int store_op_step(store *s, int64_t id, const char *step, struct error *err) WUR;
+/* Closes an operation; error NULL means it succeeded. */
+int store_op_finish(store *s, int64_t id, const char *error, struct error *err) WUR;
+/* The operations still in flight (finished = 0), oldest first. */
+int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct error *err) WUR;
+
+/* ---- read-only SQL ----------------------------------------------------- */
+
+enum store_value_type { STORE_NULL, STORE_INTEGER, STORE_REAL, STORE_TEXT, STORE_BLOB };
+
+struct store_sql_sink {
+    /* A statement's result starts: its column names. */
+    int (*columns)(void *ud, int ncols, const char *const *names);
+    /* One row: values as text (NULL for SQL NULL; blobs as hex) and their types. */
+    int (*row)(void *ud, int ncols, const char *const *values, const enum store_value_type *types);
+    /* The statement is done. */
+    int (*end)(void *ud);
+    void *ud;
+};
+
+/*
+ * Runs one or more SQL statements, split by SQLite itself (not on ';'), on a
+ * read-only path: each statement is checked with sqlite3_stmt_readonly before
+ * it runs and the connection is query_only while they run, so a statement
+ * that would write is refused (-EPERM, naming it) and nothing changes.
+ * Results stream to sink. A sink callback returning nonzero stops and is
+ * returned.
+ */
+int store_sql_query(store *s, const char *sql, const struct store_sql_sink *sink,
+                    struct error *err) WUR;
+
+#endif

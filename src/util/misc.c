@@ -1,0 +1,163 @@
+/*
+ * Small helpers without a better home: string predicates, strict number
+ * parsing, RFC 3339 times, Docker-style durations, and the log level.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/util.h"
+
+bool str_starts_with(const char *s, const char *prefix) {
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
+    if (!s || !*s)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -EINVAL;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -ERANGE;
+        v = v * 10 + d;
+    }
+    if (v > max)
+        return -ERANGE;
+    *ret = v;
+    return 0;
+}
+
+void time_format_rfc3339(int64_t t, char buf[32]) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, 32, "%lld", (long long)t);
+}
+
+static int parse_digits(const char **p, int n, int *ret) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)**p))
+            return -EINVAL;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    *ret = v;
+    return 0;
+}
+
+static int expect(const char **p, char c) {
+    if (**p != c)
+        return -EINVAL;
+    (*p)++;
+    return 0;
+}
+
+int time_parse_rfc3339(const char *s, int64_t *ret) {
+    struct tm tm = {0};
+    const char *p = s;
+    int year, mon, day, hour, min, sec;
+    if (parse_digits(&p, 4, &year) || expect(&p, '-') || parse_digits(&p, 2, &mon) ||
+        expect(&p, '-') || parse_digits(&p, 2, &day))
+        return -EINVAL;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return -EINVAL;
+    p++;
+    if (parse_digits(&p, 2, &hour) || expect(&p, ':') || parse_digits(&p, 2, &min) ||
+        expect(&p, ':') || parse_digits(&p, 2, &sec))
+        return -EINVAL;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    long offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        int oh, om;
+        p++;
+        if (parse_digits(&p, 2, &oh) || expect(&p, ':') || parse_digits(&p, 2, &om))
+            return -EINVAL;
+        if (oh > 23 || om > 59)
+            return -EINVAL;
+        offset = sign * (oh * 3600L + om * 60L);
+    } else {
+        return -EINVAL;
+    }
+    if (*p)
+        return -EINVAL;
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+        return -EINVAL;
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    /* timegm normalises Feb 30 to Mar 2: refuse days the month does not have. */
+    struct tm back;
+    if (!gmtime_r(&t, &back) || back.tm_mday != day)
+        return -EINVAL;
+    *ret = (int64_t)t - offset;
+    return 0;
+}
+
+void time_format_ago(int64_t t, int64_t now, char *buf, size_t size) {
+    int64_t d = now - t;
+    if (d < 0)
+        d = 0;
+    if (d < 60)
+        snprintf(buf, size, "%llds", (long long)d);
+    else if (d < 3600)
+        snprintf(buf, size, "%lldm", (long long)(d / 60));
+    else if (d < 48 * 3600)
+        snprintf(buf, size, "%lldh", (long long)(d / 3600));
+    else if (d < 2 * 365 * 86400LL)
+        snprintf(buf, size, "%lldd", (long long)(d / 86400));
+    else
+        snprintf(buf, size, "%lldy", (long long)(d / (365 * 86400LL)));
+}
+
+/* The process-wide log level, set once by the front end from --log-level. */
+static enum log_level current_level = LOG_WARN;
+
+int log_level_parse(const char *s, enum log_level *ret) {
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *ret = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void log_set_level(enum log_level level) {
+    current_level = level;
+}
+
+enum log_level log_get_level(void) {
+    return current_level;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...) {
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    if (level > current_level)
+        return;
+    char msg[ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hearth: %s: %s\n", names[level], msg);
+}

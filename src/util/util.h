@@ -1,0 +1,166 @@
+/*
+ * util: the small pieces every other module uses.
+ *
+ * - struct error: a code (negative errno) plus a message, filled once where a
+ *   failure is found and printed once at the edge (cli, tui).
+ * - cleanup helpers (_cleanup_free_ and friends) and steal_ptr().
+ * - struct strbuf: a growable, always NUL-terminated byte buffer.
+ * - identifiers: 16-hex-character ids from the kernel's random source and
+ *   random adjective-noun names.
+ * - logging at a process-wide level chosen by the front end.
+ */
+#ifndef HEARTH_UTIL_H
+#define HEARTH_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define WUR __attribute__((warn_unused_result))
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors ------------------------------------------------------------ */
+
+#define ERROR_MSG_MAX 2048
+
+struct error {
+    int code;                /* 0 or a negative errno */
+    char msg[ERROR_MSG_MAX]; /* lowercase, names the object in quotes */
+};
+
+/* Clears err (err may be NULL). */
+void error_init(struct error *err);
+
+/*
+ * Records code (a negative errno) and a formatted message in err, which may be
+ * NULL. Returns code, so a failing function can end with
+ * `return error_set(err, -EINVAL, "...", ...);`.
+ */
+int error_set(struct error *err, int code, const char *fmt, ...) PRINTF(3, 4);
+
+/* Puts "PREFIX: " in front of the message already in err. Returns err->code. */
+int error_prefix(struct error *err, const char *fmt, ...) PRINTF(2, 3);
+
+/* ---- cleanup ----------------------------------------------------------- */
+
+static inline void freep(void *p) {
+    free(*(void **)p);
+}
+static inline void fclosep(FILE **f) {
+    if (*f)
+        fclose(*f);
+}
+static inline void closep(int *fd);
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Returns *pp and sets *pp to NULL: hands ownership out of a cleanup variable. */
+#define steal_ptr(pp)                                                                              \
+    ({                                                                                             \
+        __typeof__(*(pp)) _p = *(pp);                                                              \
+        *(pp) = NULL;                                                                              \
+        _p;                                                                                        \
+    })
+
+/* ---- memory ------------------------------------------------------------ */
+
+/*
+ * Allocation wrappers. They return NULL on out-of-memory like their libc
+ * counterparts; callers map that to -ENOMEM. In test builds a fault counter
+ * (util_alloc_fail_after) makes the Nth allocation fail.
+ */
+void *xmalloc(size_t n) WUR;
+void *xcalloc(size_t nmemb, size_t size) WUR;
+void *xrealloc(void *p, size_t n) WUR;
+char *xstrdup(const char *s) WUR;            /* NULL in gives NULL out */
+char *xstrndup(const char *s, size_t n) WUR;
+char *xasprintf(const char *fmt, ...) PRINTF(1, 2) WUR;
+
+/* Test hook: the Nth allocation from now fails (0 disables). */
+void util_alloc_fail_after(long n);
+
+/* ---- strbuf ------------------------------------------------------------ */
+
+struct strbuf {
+    char *buf; /* always NUL-terminated once anything was added; may be NULL when empty */
+    size_t len;
+    size_t alloc;
+};
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+void strbuf_release(struct strbuf *sb);
+int strbuf_add(struct strbuf *sb, const void *data, size_t len) WUR; /* 0 or -ENOMEM */
+int strbuf_adds(struct strbuf *sb, const char *s) WUR;
+int strbuf_addf(struct strbuf *sb, const char *fmt, ...) PRINTF(2, 3) WUR;
+int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) WUR;
+int strbuf_addc(struct strbuf *sb, char c) WUR;
+void strbuf_reset(struct strbuf *sb);
+/* Returns the buffer (never NULL, "" when empty) and leaves sb empty; caller frees. */
+char *strbuf_detach(struct strbuf *sb);
+/* Reads all of fd into sb, up to max bytes (-EFBIG past that). */
+int strbuf_read_fd(struct strbuf *sb, int fd, size_t max) WUR;
+/* Reads a whole file ("-" is stdin), up to max bytes; errors name the path. */
+int strbuf_read_file(struct strbuf *sb, const char *path, size_t max, struct error *err) WUR;
+
+static inline void strbuf_releasep(struct strbuf *sb) {
+    strbuf_release(sb);
+}
+#define _cleanup_strbuf_ _cleanup_(strbuf_releasep)
+
+/* ---- identifiers ------------------------------------------------------- */
+
+#define ID_LEN 16
+
+/* Fills ret[ID_LEN + 1] with 16 lowercase hex characters from getrandom(2). */
+int id_generate(char ret[ID_LEN + 1]) WUR;
+/* True if s is exactly 16 lowercase hex characters. */
+bool id_is_valid(const char *s);
+/* Writes a random "adjective-noun" name into ret (size at least 64). */
+int name_generate(char *ret, size_t size) WUR;
+
+/* ---- strings ----------------------------------------------------------- */
+
+bool str_starts_with(const char *s, const char *prefix);
+/* Parses a whole decimal unsigned number; -EINVAL on junk, -ERANGE past max. */
+int parse_u64(const char *s, uint64_t max, uint64_t *ret) WUR;
+
+/* ---- time -------------------------------------------------------------- */
+
+/* Formats t (seconds since the epoch) as RFC 3339 UTC, "2006-01-02T15:04:05Z". */
+void time_format_rfc3339(int64_t t, char buf[32]);
+/* Parses RFC 3339 ("...Z" or "+hh:mm", optional fraction, which is dropped). */
+int time_parse_rfc3339(const char *s, int64_t *ret) WUR;
+/* Compact age like Ignite's CREATED column, without " ago": "45s", "3m", "5h", "4d", "2y". */
+void time_format_ago(int64_t t, int64_t now, char *buf, size_t size);
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Parses "error|warn|info|debug"; -EINVAL otherwise. */
+int log_level_parse(const char *s, enum log_level *ret) WUR;
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Writes "hearth: LEVEL: message" to stderr when level is enabled. */
+void log_msg(enum log_level level, const char *fmt, ...) PRINTF(2, 3);
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+
+#include <unistd.h>
+static inline void closep(int *fd) {
+    if (*fd >= 0)
+        close(*fd);
+}
+
+#endif

@@ -1,0 +1,162 @@
+/* Tests for util: errors, strbuf, ids and names, number and time parsing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "util/util.h"
+
+static void test_error_set_and_prefix(void **state) {
+    (void)state;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(error_set(&err, -EEXIST, "vm '%s' already exists", "web"), -EEXIST);
+    assert_string_equal(err.msg, "vm 'web' already exists");
+    assert_int_equal(error_prefix(&err, "%s", "a.yaml"), -EEXIST);
+    assert_string_equal(err.msg, "a.yaml: vm 'web' already exists");
+    assert_int_equal(error_set(NULL, -EINVAL, "ignored"), -EINVAL);
+}
+
+static void test_strbuf(void **state) {
+    (void)state;
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    assert_int_equal(strbuf_adds(&sb, "abc"), 0);
+    assert_int_equal(strbuf_addf(&sb, "-%d-", 42), 0);
+    assert_int_equal(strbuf_addc(&sb, 'z'), 0);
+    assert_string_equal(sb.buf, "abc-42-z");
+    assert_int_equal(sb.len, 8);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(strbuf_adds(&sb, "0123456789"), 0);
+    assert_int_equal(sb.len, 8 + 100000);
+    strbuf_reset(&sb);
+    assert_string_equal(sb.buf, "");
+    char *s = strbuf_detach(&sb);
+    assert_string_equal(s, "");
+    free(s);
+}
+
+static void test_strbuf_oom(void **state) {
+    (void)state;
+    struct strbuf sb = STRBUF_INIT;
+    util_alloc_fail_after(1);
+    assert_int_equal(strbuf_adds(&sb, "x"), -ENOMEM);
+    assert_null(sb.buf);
+    util_alloc_fail_after(0);
+    assert_int_equal(strbuf_adds(&sb, "x"), 0);
+    strbuf_release(&sb);
+}
+
+static void test_read_file_limit(void **state) {
+    (void)state;
+    char path[] = "/tmp/hearth-util-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    close(fd);
+    struct error err;
+    struct strbuf sb = STRBUF_INIT;
+    assert_int_equal(strbuf_read_file(&sb, path, 10, &err), 0);
+    assert_string_equal(sb.buf, "0123456789");
+    strbuf_release(&sb);
+    assert_int_equal(strbuf_read_file(&sb, path, 9, &err), -EFBIG);
+    assert_non_null(strstr(err.msg, path));
+    strbuf_release(&sb);
+    unlink(path);
+    assert_int_equal(strbuf_read_file(&sb, path, 9, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, path));
+    strbuf_release(&sb);
+}
+
+static void test_ids(void **state) {
+    (void)state;
+    char a[ID_LEN + 1], b[ID_LEN + 1];
+    assert_int_equal(id_generate(a), 0);
+    assert_int_equal(id_generate(b), 0);
+    assert_true(id_is_valid(a));
+    assert_true(id_is_valid(b));
+    assert_string_not_equal(a, b);
+    assert_false(id_is_valid("0123456789ABCDEF"));
+    assert_false(id_is_valid("0123456789abcde"));
+    assert_false(id_is_valid("0123456789abcdef0"));
+    assert_false(id_is_valid(NULL));
+}
+
+static void test_names(void **state) {
+    (void)state;
+    char name[64];
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(name_generate(name, sizeof(name)), 0);
+        const char *dash = strchr(name, '-');
+        assert_non_null(dash);
+        assert_true(dash > name && dash[1] != '\0');
+        for (const char *p = name; *p; p++)
+            assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
+    }
+    char tiny[4];
+    assert_int_equal(name_generate(tiny, sizeof(tiny)), -ENAMETOOLONG);
+}
+
+static void test_parse_u64(void **state) {
+    (void)state;
+    uint64_t v = 7;
+    assert_int_equal(parse_u64("0", 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(parse_u64("18446744073709551615", UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(parse_u64("18446744073709551616", UINT64_MAX, &v), -ERANGE);
+    assert_int_equal(parse_u64("11", 10, &v), -ERANGE);
+    assert_int_equal(parse_u64("", 10, &v), -EINVAL);
+    assert_int_equal(parse_u64("-1", 10, &v), -EINVAL);
+    assert_int_equal(parse_u64("1x", 10, &v), -EINVAL);
+    assert_int_equal(parse_u64(" 1", 10, &v), -EINVAL);
+}
+
+static void test_time(void **state) {
+    (void)state;
+    char buf[32];
+    time_format_rfc3339(1562760000, buf);
+    assert_string_equal(buf, "2019-07-10T12:00:00Z");
+    int64_t t = 0;
+    assert_int_equal(time_parse_rfc3339("2019-07-10T12:00:00Z", &t), 0);
+    assert_int_equal(t, 1562760000);
+    assert_int_equal(time_parse_rfc3339("2019-07-10T14:00:00.123456+02:00", &t), 0);
+    assert_int_equal(t, 1562760000);
+    assert_int_equal(time_parse_rfc3339("2019-02-30T00:00:00Z", &t), -EINVAL);
+    assert_int_equal(time_parse_rfc3339("2019-07-10", &t), -EINVAL);
+    assert_int_equal(time_parse_rfc3339("2019-07-10T12:00:00", &t), -EINVAL);
+    assert_int_equal(time_parse_rfc3339("2019-07-10T12:00:00Zjunk", &t), -EINVAL);
+
+    time_format_ago(1000, 1045, buf, sizeof(buf));
+    assert_string_equal(buf, "45s");
+    time_format_ago(1000, 1000 + 180, buf, sizeof(buf));
+    assert_string_equal(buf, "3m");
+    time_format_ago(0, 5 * 3600, buf, sizeof(buf));
+    assert_string_equal(buf, "5h");
+    time_format_ago(0, 4 * 86400, buf, sizeof(buf));
+    assert_string_equal(buf, "4d");
+    time_format_ago(2000, 1000, buf, sizeof(buf));
+    assert_string_equal(buf, "0s");
+}
+
+static void test_log_level(void **state) {
+    (void)state;
+    enum log_level l;
+    assert_int_equal(log_level_parse("debug", &l), 0);
+    assert_int_equal(l, LOG_DEBUG);
+    assert_int_equal(log_level_parse("loud", &l), -EINVAL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_set_and_prefix), cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_strbuf_oom),           cmocka_unit_test(test_read_file_limit),
+        cmocka_unit_test(test_ids),                  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_parse_u64),            cmocka_unit_test(test_time),
+        cmocka_unit_test(test_log_level),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
