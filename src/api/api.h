@@ -33,11 +33,11 @@
 #define API_GROUP_VERSION "ignite.weave.works/v1alpha1"
 
 /* Limits on what a document may hold. */
-#define API_NAME_MAX 63          /* DNS-1123 label */
-#define API_STRING_MAX 4096      /* any single string field */
-#define API_LIST_MAX 1024        /* any list or map inside one object */
-#define API_DOCS_MAX 100000      /* documents in one stream or List */
-#define API_DEPTH_MAX 32         /* nesting depth of a document */
+#define API_NAME_MAX 63            /* DNS-1123 label */
+#define API_STRING_MAX 4096        /* any single string field */
+#define API_LIST_MAX 1024          /* any list or map inside one object */
+#define API_DOCS_MAX 100000        /* documents in one stream or List */
+#define API_DEPTH_MAX 32           /* nesting depth of a document */
 #define API_INPUT_MAX (256u << 20) /* bytes of one input file */
 
 /* "no time" for metadata.created, encoded as JSON null */

@@ -125,8 +125,8 @@ struct store_op {
     uint64_t owner_start; /* process start time, clock ticks since boot */
     int64_t started;      /* unix seconds */
     int64_t updated;
-    int64_t finished;     /* 0 while in flight */
-    char *error;          /* NULL unless it failed */
+    int64_t finished; /* 0 while in flight */
+    char *error;      /* NULL unless it failed */
 };
 void store_ops_free(struct store_op *ops, size_t n);
 

@@ -48,25 +48,25 @@ bool id_is_valid(const char *s) {
 }
 
 static const char *const adjectives[] = {
-    "admiring", "amber",   "bold",     "brave",    "bright",   "calm",     "clever",  "cosy",
-    "crisp",    "daring",  "dreamy",   "eager",    "elated",   "epic",     "fervent", "festive",
-    "fond",     "gallant", "gentle",   "glowing",  "happy",    "hardy",    "hopeful", "humble",
-    "jolly",    "keen",    "kind",     "lively",   "loving",   "lucid",    "mellow",  "merry",
-    "modest",   "nifty",   "noble",    "peaceful", "placid",   "plucky",   "proud",   "quiet",
-    "quirky",   "radiant", "relaxed",  "serene",   "sharp",    "silent",   "smoky",   "snug",
-    "sparkly",  "stoic",   "sunny",    "swift",    "tender",   "thirsty",  "tidy",    "upbeat",
-    "vibrant",  "vivid",   "warm",     "wise",     "witty",    "youthful", "zealous", "zen",
+    "admiring", "amber",   "bold",    "brave",    "bright", "calm",     "clever",  "cosy",
+    "crisp",    "daring",  "dreamy",  "eager",    "elated", "epic",     "fervent", "festive",
+    "fond",     "gallant", "gentle",  "glowing",  "happy",  "hardy",    "hopeful", "humble",
+    "jolly",    "keen",    "kind",    "lively",   "loving", "lucid",    "mellow",  "merry",
+    "modest",   "nifty",   "noble",   "peaceful", "placid", "plucky",   "proud",   "quiet",
+    "quirky",   "radiant", "relaxed", "serene",   "sharp",  "silent",   "smoky",   "snug",
+    "sparkly",  "stoic",   "sunny",   "swift",    "tender", "thirsty",  "tidy",    "upbeat",
+    "vibrant",  "vivid",   "warm",    "wise",     "witty",  "youthful", "zealous", "zen",
 };
 
 static const char *const nouns[] = {
-    "anvil",  "ash",     "beacon",  "birch",  "bellows", "brand",   "brazier", "candle",
-    "chimney", "cinder", "coal",    "comet",  "crucible", "ember",  "fir",     "flame",
-    "flare",  "flint",   "forge",   "furnace", "glow",   "grate",   "hearth",  "heron",
-    "kettle", "kiln",    "lamp",    "lantern", "log",    "maple",   "match",   "oak",
-    "oven",   "pine",    "poker",   "pyre",   "quartz",  "rowan",   "smelter", "smoke",
-    "spark",  "stack",   "stove",   "taper",  "thistle", "timber",  "torch",   "willow",
-    "wick",   "yew",     "acorn",   "badger", "cedar",   "falcon",  "fox",     "hazel",
-    "lynx",   "marten",  "otter",   "raven",  "sparrow", "stoat",   "wren",    "alder",
+    "anvil",   "ash",    "beacon", "birch",   "bellows",  "brand",  "brazier", "candle",
+    "chimney", "cinder", "coal",   "comet",   "crucible", "ember",  "fir",     "flame",
+    "flare",   "flint",  "forge",  "furnace", "glow",     "grate",  "hearth",  "heron",
+    "kettle",  "kiln",   "lamp",   "lantern", "log",      "maple",  "match",   "oak",
+    "oven",    "pine",   "poker",  "pyre",    "quartz",   "rowan",  "smelter", "smoke",
+    "spark",   "stack",  "stove",  "taper",   "thistle",  "timber", "torch",   "willow",
+    "wick",    "yew",    "acorn",  "badger",  "cedar",    "falcon", "fox",     "hazel",
+    "lynx",    "marten", "otter",  "raven",   "sparrow",  "stoat",  "wren",    "alder",
 };
 
 int name_generate(char *ret, size_t size) {

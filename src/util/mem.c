@@ -196,8 +196,7 @@ int strbuf_read_file(struct strbuf *sb, const char *path, size_t max, struct err
         return error_set(err, r, "'%s' is larger than the limit of %zu bytes",
                          is_stdin ? "<stdin>" : path, max);
     if (r < 0)
-        return error_set(err, r, "cannot read '%s': %s", is_stdin ? "<stdin>" : path,
-                         strerror(-r));
+        return error_set(err, r, "cannot read '%s': %s", is_stdin ? "<stdin>" : path, strerror(-r));
     if (!sb->buf) {
         r = strbuf_add(sb, "", 0);
         if (r < 0)

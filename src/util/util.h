@@ -80,7 +80,7 @@ static inline void closep(int *fd);
 void *xmalloc(size_t n) WUR;
 void *xcalloc(size_t nmemb, size_t size) WUR;
 void *xrealloc(void *p, size_t n) WUR;
-char *xstrdup(const char *s) WUR;            /* NULL in gives NULL out */
+char *xstrdup(const char *s) WUR; /* NULL in gives NULL out */
 char *xstrndup(const char *s, size_t n) WUR;
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2) WUR;
 
@@ -95,7 +95,8 @@ struct strbuf {
     size_t alloc;
 };
 
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT                                                                                \
+    { NULL, 0, 0 }
 
 void strbuf_release(struct strbuf *sb);
 int strbuf_add(struct strbuf *sb, const void *data, size_t len) WUR; /* 0 or -ENOMEM */

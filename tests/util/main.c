@@ -152,10 +152,14 @@ static void test_log_level(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_set_and_prefix), cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_strbuf_oom),           cmocka_unit_test(test_read_file_limit),
-        cmocka_unit_test(test_ids),                  cmocka_unit_test(test_names),
-        cmocka_unit_test(test_parse_u64),            cmocka_unit_test(test_time),
+        cmocka_unit_test(test_error_set_and_prefix),
+        cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_strbuf_oom),
+        cmocka_unit_test(test_read_file_limit),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_parse_u64),
+        cmocka_unit_test(test_time),
         cmocka_unit_test(test_log_level),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
