@@ -33,12 +33,13 @@
 #define API_GROUP_VERSION "ignite.weave.works/v1alpha1"
 
 /* Limits on what a document may hold. */
-#define API_NAME_MAX 63            /* DNS-1123 label */
-#define API_STRING_MAX 4096        /* any single string field */
-#define API_LIST_MAX 1024          /* any list or map inside one object */
-#define API_DOCS_MAX 100000        /* documents in one stream or List */
-#define API_DEPTH_MAX 32           /* nesting depth of a document */
-#define API_INPUT_MAX (256u << 20) /* bytes of one input file */
+#define API_NAME_MAX 63                 /* DNS-1123 label */
+#define API_STRING_MAX 4096             /* any single string field */
+#define API_LIST_MAX 1024               /* any list or map inside one object */
+#define API_DOCS_MAX 100000             /* documents in one stream or List */
+#define API_DEPTH_MAX 32                /* nesting depth of a document */
+#define API_INPUT_MAX (256u << 20)      /* bytes of one input file */
+#define API_POOL_DEVICES_MAX (1u << 24) /* pool devices: the 24-bit thin id space */
 
 /* "no time" for metadata.created, encoded as JSON null */
 #define API_TIME_NONE INT64_MIN
@@ -198,7 +199,10 @@ int api_object_set_defaults(struct api_object *obj, const char *root) WUR;
 /*
  * Checks every field. The first problem is reported with its path and value,
  * e.g. `metadata.name: "My_VM" is not a valid name (DNS-1123 label: ...)`.
- * Returns 0 or -EINVAL.
+ * Meant for a defaulted object (api_object_set_defaults first). A VM needs
+ * spec.image.ociClaim; its name may still be NULL (the engine assigns one),
+ * but when set must be a DNS-1123 label. Image and Kernel names are required
+ * and must be OCI references. Returns 0 or -EINVAL.
  */
 int api_object_validate(const struct api_object *obj, struct error *err) WUR;
 
@@ -221,7 +225,9 @@ void api_size_format_human(uint64_t bytes, char *buf, size_t size);
 /*
  * Port mappings: "HOST:VM" (Ignite) and Docker's "[IP:]HOST:VM[/tcp|udp]"
  * (IPv6 addresses in brackets). Ports 1..65535. Fills *ret (caller releases
- * with api_port_release). -EINVAL with a message in err naming the input.
+ * with api_port_release): protocol is NULL for tcp (the default, as decoding
+ * gives it) or "udp"; bind_address is NULL when no address was given.
+ * -EINVAL with a message in err naming the input.
  */
 int api_port_parse(const char *s, struct api_port *ret, struct error *err) WUR;
 void api_port_release(struct api_port *p);
@@ -230,6 +236,14 @@ void api_port_format(const struct api_port *p, char *buf, size_t size);
 
 /* True if s is a DNS-1123 label: 1..63 of [a-z0-9-], alnum at both ends. */
 bool api_name_is_valid(const char *s);
+/*
+ * True if s is an OCI image reference by the distribution grammar:
+ * [domain[:port]/]path[:tag][@algorithm:hex], path components of
+ * [a-z0-9] joined by `.`, `_`, `__` or dashes, the name at most 255
+ * characters, a tag of at most 128 ("weaveworks/ignite-ubuntu:latest",
+ * "registry:5000/a/b@sha256:..."). Image and Kernel names are references.
+ */
+bool api_ref_is_valid(const char *s);
 
 /* ---- documents --------------------------------------------------------- */
 
@@ -250,7 +264,9 @@ int api_object_from_json(const json_t *doc, struct api_object **ret, struct erro
  * or a List). The format is detected from the content. name is what errors
  * call the input ("vm.yaml", "<stdin>"); syntax errors say
  * "vm.yaml:3:7: ...". On success *ret_objs holds *ret_n objects (caller frees
- * with api_objects_free); an empty stream yields 0 objects.
+ * with api_objects_free); an empty stream yields 0 objects. Objects are
+ * decoded only: the caller applies defaults and validates. Decoding errors
+ * say "vm.yaml: document 2: spec.cpus: ..." (List items: "items[3].spec...").
  */
 int api_docs_parse(const char *data, size_t len, const char *name, struct api_object ***ret_objs,
                    size_t *ret_n, struct error *err) WUR;
