@@ -2,7 +2,7 @@
 #   const struct store_migration store_migrations[]; const int store_migrations_count;
 # Each file is stored as a byte array, so any SQL text embeds unchanged.
 string(REPLACE " " ";" FILES "${FILES}")
-set(body "/* Generated from migrations/*.sql by cmake/embed_migrations.cmake. Do not edit. */\n")
+set(body "/* Generated from migrations/NNNN_name.sql by cmake/embed_migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"store/migrations.h\"\n\n")
 set(table "")
 set(i 0)

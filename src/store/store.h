@@ -140,6 +140,14 @@ int store_op_finish(store *s, int64_t id, const char *error, struct error *err) 
 /* The operations still in flight (finished = 0), oldest first. */
 int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct error *err) WUR;
 
+/*
+ * The start time of process pid (0: this process) in clock ticks since boot,
+ * field 22 of /proc/PID/stat: with the pid it names a process uniquely, so a
+ * journal owner whose pid was reused is not taken for alive. -ENOENT when
+ * the process does not exist.
+ */
+int store_process_start_time(int pid, uint64_t *ret) WUR;
+
 /* ---- read-only SQL ----------------------------------------------------- */
 
 enum store_value_type { STORE_NULL, STORE_INTEGER, STORE_REAL, STORE_TEXT, STORE_BLOB };

@@ -1,0 +1,487 @@
+/*
+ * store: opening the database, migrations, transactions and the helpers the
+ * other store files share (statement cache, SQLite-to-errno mapping).
+ *
+ * store_open configures the connection (WAL, synchronous=FULL, foreign keys,
+ * busy timeout) and brings the schema to the latest embedded migration. Each
+ * migration runs in its own BEGIN IMMEDIATE transaction that also sets
+ * user_version, so a crash leaves the database at a whole version; the
+ * version is re-read under the write lock, so processes opening one database
+ * at once apply each migration exactly once. Before the first migration that
+ * changes an existing database, a consistent copy is written beside it
+ * (`<path>.pre-NNNN`) with SQLite's online backup, taken under the same lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/migrations.h"
+#include "store/store_priv.h"
+
+/* ---- errors ------------------------------------------------------------ */
+
+int store_errno(int rc) {
+    switch (rc) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return 0;
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_ROWID:
+        return -EEXIST;
+    case SQLITE_CANTOPEN_ISDIR:
+        return -EISDIR;
+    case SQLITE_IOERR_NOMEM:
+        return -ENOMEM;
+    default:
+        break;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CONSTRAINT: /* check, not null, foreign key, trigger */
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+        return -EINVAL;
+    case SQLITE_NOTFOUND:
+        return -ENOENT;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EPERM;
+    case SQLITE_CANTOPEN:
+        return -EACCES;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_INTERRUPT:
+        return -EINTR;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_IOERR:
+    default:
+        return -EIO;
+    }
+}
+
+int store_error(store *s, int rc, struct error *err, const char *what) {
+    int code = store_errno(rc);
+    if (code == 0)
+        code = -EIO;
+    const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+    if (s && s->db && sqlite3_extended_errcode(s->db) != rc && sqlite3_errcode(s->db) != rc)
+        msg = sqlite3_errstr(rc);
+    return error_set(err, code, "%s: %s", what, msg);
+}
+
+const char *store_kind_word(enum api_kind kind) {
+    switch (kind) {
+    case API_KIND_VM:
+        return "vm";
+    case API_KIND_IMAGE:
+        return "image";
+    case API_KIND_KERNEL:
+        return "kernel";
+    case API_KIND_POOL:
+        return "pool";
+    default:
+        return "object";
+    }
+}
+
+/* ---- statements -------------------------------------------------------- */
+
+int store_stmt(store *s, const char *sql, sqlite3_stmt **ret, struct error *err) {
+    for (size_t i = 0; i < s->n_cache; i++) {
+        if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0) {
+            sqlite3_stmt *st = s->cache[i].stmt;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            *ret = st;
+            return 0;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, rc, err, "preparing a statement");
+    /* A full cache evicts its oldest entry, which no caller holds across another call. */
+    if (s->n_cache == STORE_STMT_CACHE) {
+        sqlite3_finalize(s->cache[0].stmt);
+        memmove(&s->cache[0], &s->cache[1], sizeof(s->cache[0]) * (STORE_STMT_CACHE - 1));
+        s->n_cache--;
+    }
+    s->cache[s->n_cache].sql = sql;
+    s->cache[s->n_cache].stmt = st;
+    s->n_cache++;
+    *ret = st;
+    return 0;
+}
+
+int store_exec(store *s, const char *sql, struct error *err) {
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return store_error(s, sqlite3_extended_errcode(s->db), err, sql);
+    return 0;
+}
+
+int store_bind_text(sqlite3_stmt *st, int idx, const char *str) {
+    if (!str)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, str, -1, SQLITE_STATIC);
+}
+
+int store_column_text(sqlite3_stmt *st, int col, char **ret) {
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (!t) {
+        *ret = NULL;
+        return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : -ENOMEM;
+    }
+    char *c = xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, col));
+    if (!c)
+        return -ENOMEM;
+    *ret = c;
+    return 0;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void store_sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static int64_t store_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int store_begin(store *s, struct error *err) {
+    if (!sqlite3_get_autocommit(s->db))
+        return error_set(err, -EINVAL, "a transaction is already open on '%s'", s->path);
+    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    long backoff = 2;
+    for (;;) {
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        rc = sqlite3_extended_errcode(s->db);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            return store_error(s, rc, err, "starting a transaction");
+        if (store_now_ms() >= deadline)
+            return error_set(err, -EBUSY,
+                             "database '%s' stayed locked by another process for %d s: "
+                             "try again later",
+                             s->path, STORE_BUSY_TOTAL_MS / 1000);
+        /* Randomized, growing backoff so waiting writers do not retry in step. */
+        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % (unsigned int)backoff));
+        if (backoff < 64)
+            backoff *= 2;
+    }
+}
+
+int store_commit(store *s, struct error *err) {
+    if (sqlite3_get_autocommit(s->db))
+        return error_set(err, -EINVAL, "no transaction is open on '%s'", s->path);
+    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    for (;;) {
+        int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        rc = sqlite3_extended_errcode(s->db);
+        /* A busy COMMIT keeps the transaction open and may be retried. */
+        if ((rc & 0xff) == SQLITE_BUSY && store_now_ms() < deadline &&
+            !sqlite3_get_autocommit(s->db)) {
+            store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 16u));
+            continue;
+        }
+        int code = store_error(s, rc, err, "committing");
+        store_rollback(s);
+        return code;
+    }
+}
+
+void store_rollback(store *s) {
+    if (s && s->db && !sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_tx_start(store *s, bool *ret_own, struct error *err) {
+    if (!sqlite3_get_autocommit(s->db)) {
+        *ret_own = false;
+        return 0;
+    }
+    int r = store_begin(s, err);
+    if (r < 0)
+        return r;
+    *ret_own = true;
+    return 0;
+}
+
+int store_tx_end(store *s, bool own, int rc, struct error *err) {
+    if (!own)
+        return rc;
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    return store_commit(s, err);
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+int store_schema_latest(void) {
+    int v = 0;
+    for (int i = 0; i < store_migrations_count; i++)
+        if (store_migrations[i].version > v)
+            v = store_migrations[i].version;
+    return v;
+}
+
+static int store_int_query(store *s, const char *sql, int64_t *ret, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s, sql, &st, err);
+    if (r < 0)
+        return r;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        r = store_error(s, rc == SQLITE_DONE ? SQLITE_ERROR : sqlite3_extended_errcode(s->db), err,
+                        sql);
+        sqlite3_reset(st);
+        return r;
+    }
+    *ret = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_schema_version(store *s) {
+    int64_t v = 0;
+    if (store_int_query(s, "PRAGMA user_version", &v, NULL) < 0)
+        return -EIO;
+    return (int)v;
+}
+
+int store_data_version(store *s, int64_t *ret) {
+    return store_int_query(s, "PRAGMA data_version", ret, NULL);
+}
+
+/*
+ * Copies the database to path.pre-NNNN while the caller holds the write lock
+ * (and has written nothing yet): a second connection reads the committed
+ * state, which under WAL it can while we hold the lock, and VACUUM INTO
+ * writes it to a temporary file that is then renamed into place.
+ */
+static int store_backup(store *s, int version, struct error *err) {
+    _cleanup_free_ char *dst = xasprintf("%s.pre-%04d", s->path, version);
+    _cleanup_free_ char *tmp = xasprintf("%s.pre-%04d.tmp", s->path, version);
+    if (!dst || !tmp)
+        return error_set(err, -ENOMEM, "out of memory");
+    if (access(dst, F_OK) == 0)
+        return 0; /* never overwrite an earlier copy */
+    (void)unlink(tmp);
+    sqlite3 *src = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_open_v2(s->path, &src, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(src, STORE_BUSY_TIMEOUT_MS);
+        rc = sqlite3_prepare_v2(src, "VACUUM INTO ?1", -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, tmp, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        else
+            rc = sqlite3_extended_errcode(src);
+    }
+    int r = 0;
+    if (rc != SQLITE_OK) {
+        int code = store_errno(rc);
+        r = error_set(err, code ? code : -EIO,
+                      "copying database '%s' aside to '%s' before migrating: %s", s->path, dst,
+                      src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(src);
+    if (r == 0 && rename(tmp, dst) < 0)
+        r = error_set(err, -errno, "renaming '%s' to '%s': %s", tmp, dst, strerror(errno));
+    if (r < 0)
+        (void)unlink(tmp);
+    return r;
+}
+
+static const struct store_migration *store_migration_find(int version) {
+    for (int i = 0; i < store_migrations_count; i++)
+        if (store_migrations[i].version == version)
+            return &store_migrations[i];
+    return NULL;
+}
+
+/* Applies migration m inside the open transaction and records its version. */
+static int store_migration_apply(store *s, const struct store_migration *m, struct error *err) {
+    int rc = sqlite3_exec(s->db, m->sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int r = store_error(s, sqlite3_extended_errcode(s->db), err, "applying migration");
+        error_prefix(err, "database '%s': %s", s->path, m->name);
+        return r;
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
+    int r = store_exec(s, pragma, err);
+    if (r == 0)
+        log_debug("database '%s': applied migration %s", s->path, m->name);
+    return r;
+}
+
+/*
+ * Brings the schema to target. The version is read under the write lock, so
+ * concurrent openers apply each migration once. A new, empty database gets
+ * every migration in one transaction (it appears whole or not at all, and
+ * nothing needs copying); an existing one is copied aside first and then
+ * migrated one transaction per migration.
+ */
+static int store_migrate(store *s, int target, struct error *err) {
+    int latest = store_schema_latest();
+    bool fresh = false, backed_up = false;
+    for (;;) {
+        int r = store_begin(s, err);
+        if (r < 0)
+            return r;
+        int64_t v = 0, objects = 0;
+        r = store_int_query(s, "PRAGMA user_version", &v, err);
+        if (r == 0)
+            r = store_int_query(s, "SELECT count(*) FROM sqlite_schema", &objects, err);
+        if (r < 0) {
+            store_rollback(s);
+            return r;
+        }
+        if (v > latest) {
+            store_rollback(s);
+            return error_set(err, -EPROTO,
+                             "database '%s' has schema version %lld but this hearth knows only up "
+                             "to %d: upgrade hearth",
+                             s->path, (long long)v, latest);
+        }
+        if (v >= target) {
+            store_rollback(s);
+            return 0;
+        }
+        fresh = v == 0 && objects == 0;
+        if (!fresh && !backed_up) {
+            /* An existing database is copied aside before the first change to it. */
+            r = store_backup(s, (int)v + 1, err);
+            if (r < 0) {
+                store_rollback(s);
+                return r;
+            }
+            backed_up = true;
+        }
+        for (int64_t next = v + 1; r == 0 && next <= target; next++) {
+            const struct store_migration *m = store_migration_find((int)next);
+            if (!m)
+                r = error_set(err, -EPROTO, "database '%s': migration %04lld is missing", s->path,
+                              (long long)next);
+            else
+                r = store_migration_apply(s, m, err);
+            if (!fresh)
+                break; /* one migration per transaction */
+        }
+        if (r == 0)
+            r = store_commit(s, err);
+        if (r < 0) {
+            store_rollback(s);
+            return r;
+        }
+    }
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+/* Runs a configuration statement, waiting out a busy lock (e.g. journal_mode=WAL). */
+static int store_configure(store *s, const char *sql, struct error *err) {
+    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    for (;;) {
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            return 0;
+        rc = sqlite3_extended_errcode(s->db);
+        if ((rc & 0xff) != SQLITE_BUSY || store_now_ms() >= deadline)
+            return store_error(s, rc, err, sql);
+        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 32u));
+    }
+}
+
+int store_open_version(const char *path, int max_version, store **ret, struct error *err) {
+    int latest = store_schema_latest();
+    int target = max_version < 0 || max_version > latest ? latest : max_version;
+    store *s = xcalloc(1, sizeof(*s));
+    if (!s)
+        return error_set(err, -ENOMEM, "out of memory");
+    s->path = xstrdup(path);
+    if (!s->path) {
+        store_free(s);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    s->rand_state = (unsigned int)getpid() ^ (unsigned int)store_now_ms();
+
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        int code = store_errno(rc);
+        if (rc == SQLITE_CANTOPEN && errno == ENOENT)
+            code = -ENOENT;
+        error_set(err, code ? code : -EIO, "opening database '%s': %s", path,
+                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        store_free(s);
+        return code ? code : -EIO;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+
+    static const char *const pragmas[] = {
+        "PRAGMA busy_timeout = 10000",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA foreign_keys = ON",
+    };
+    int r = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(pragmas) && r == 0; i++)
+        r = store_configure(s, pragmas[i], err);
+    if (r == 0)
+        r = store_migrate(s, target, err);
+    if (r < 0) {
+        if (err && !strstr(err->msg, path))
+            error_prefix(err, "database '%s'", path);
+        store_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+int store_open(const char *path, store **ret, struct error *err) {
+    return store_open_version(path, -1, ret, err);
+}
+
+void store_free(store *s) {
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_cache; i++)
+        sqlite3_finalize(s->cache[i].stmt);
+    if (s->db) {
+        store_rollback(s);
+        sqlite3_close(s->db);
+    }
+    free(s->path);
+    free(s);
+}

@@ -1,0 +1,70 @@
+/*
+ * store internals shared by the store's source files and its tests: the
+ * connection struct, the prepared-statement cache, the one place that maps
+ * SQLite result codes to errno, and the own-transaction helpers.
+ */
+#ifndef HEARTH_STORE_PRIV_H
+#define HEARTH_STORE_PRIV_H
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define STORE_STMT_CACHE 64         /* hot statements kept prepared per connection */
+#define STORE_BUSY_TOTAL_MS 60000   /* how long store_begin keeps retrying a busy lock */
+#define STORE_BUSY_TIMEOUT_MS 10000 /* SQLite's own busy wait per attempt */
+
+struct store_cached_stmt {
+    const char *sql; /* the literal it was prepared from */
+    sqlite3_stmt *stmt;
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    unsigned int rand_state; /* backoff jitter */
+    struct store_cached_stmt cache[STORE_STMT_CACHE];
+    size_t n_cache;
+};
+
+/*
+ * Opens path like store_open but applies migrations only up to max_version
+ * (tests build old databases with it). max_version < 0 means the latest.
+ */
+int store_open_version(const char *path, int max_version, store **ret, struct error *err) WUR;
+
+/* Maps a (possibly extended) SQLite result code to a negative errno. */
+int store_errno(int rc);
+
+/*
+ * Sets err from the connection's last error: "<what>: <sqlite message>",
+ * code from store_errno(rc). Returns the code.
+ */
+int store_error(store *s, int rc, struct error *err, const char *what);
+
+/*
+ * A prepared statement for the literal sql from the connection's cache (reset,
+ * bindings cleared). The store owns it; do not finalize.
+ */
+int store_stmt(store *s, const char *sql, sqlite3_stmt **ret, struct error *err) WUR;
+
+/* Runs sql (no results) on the connection; err names what on failure. */
+int store_exec(store *s, const char *sql, struct error *err) WUR;
+
+/*
+ * Starts a transaction of our own unless the caller has one open; *ret_own
+ * says whether one was started. store_tx_end commits it (ok) or rolls it
+ * back (failure, rc < 0); it returns rc, or the commit's error.
+ */
+int store_tx_start(store *s, bool *ret_own, struct error *err) WUR;
+int store_tx_end(store *s, bool own, int rc, struct error *err) WUR;
+
+/* Binds text, NULL when s is NULL. */
+int store_bind_text(sqlite3_stmt *st, int idx, const char *s);
+/* *ret = a copy of a text column (NULL for SQL NULL). 0 or -ENOMEM. */
+int store_column_text(sqlite3_stmt *st, int col, char **ret) WUR;
+
+/* The lowercase name of a kind for messages and journal rows ("vm", "image"...). */
+const char *store_kind_word(enum api_kind kind);
+
+#endif
