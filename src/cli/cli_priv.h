@@ -1,0 +1,110 @@
+/*
+ * The CLI's internals shared by its source files: the command table's types,
+ * parsed arguments, the context a handler runs in, and the output helpers
+ * (aligned tables, CSV, format names).
+ */
+#ifndef HEARTH_CLI_PRIV_H
+#define HEARTH_CLI_PRIV_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "api/api.h"
+#include "engine/engine.h"
+#include "util/util.h"
+
+#define CLI_FLAGS_MAX 8   /* flags of one command */
+#define CLI_VALUES_MAX 64 /* values of one repeatable flag */
+
+/* A command's flag: "-a, --all" or "-o, --output FORMAT". */
+struct cli_flag {
+    char short_name;       /* 0 if none */
+    const char *long_name; /* without the dashes */
+    const char *arg;       /* NULL for a switch, else the value's name in help ("FORMAT") */
+    bool repeat;           /* may be given several times, values collected */
+    const char *help;
+};
+
+struct cli_args {
+    char **argv; /* positional arguments (points into the process's argv) */
+    int argc;
+    int count[CLI_FLAGS_MAX];                          /* how often each flag was given */
+    const char *values[CLI_FLAGS_MAX][CLI_VALUES_MAX]; /* their values, in order */
+};
+
+struct cli_ctx;
+
+struct cli_command {
+    const char *name; /* "ps", or "image ls" for a group's subcommand */
+    int (*handler)(struct cli_ctx *ctx);
+    const char *usage; /* what follows the name in "Usage: hearth NAME ..." */
+    const char *summary;
+    int min_args, max_args;       /* positional arguments; max -1 for no limit */
+    const struct cli_flag *flags; /* ends with a {0} entry; NULL for none */
+    int data;                     /* the handler's own: a kind */
+    bool engine;                  /* the dispatcher opens the engine first */
+};
+
+/* What a handler gets. */
+struct cli_ctx {
+    const struct cli_command *cmd;
+    struct cli_args args;
+    engine *eng; /* open when cmd->engine */
+    bool quiet;  /* -q/--quiet */
+    struct error err;
+    bool usage_error; /* set by cli_usage_error: exit 2 */
+};
+
+/* The flag's values. */
+bool cli_flag_given(const struct cli_ctx *ctx, const char *long_name);
+/* The flag's last value, or def when not given. */
+const char *cli_flag_value(const struct cli_ctx *ctx, const char *long_name, const char *def);
+/* All values of a repeatable flag. */
+const char *const *cli_flag_values(const struct cli_ctx *ctx, const char *long_name, int *ret_n);
+
+/* Records a usage error (exit 2); returns -EINVAL for `return cli_usage_error(...)`. */
+int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
+/* Prints "hearth: error: message" on stderr. */
+void cli_print_error(const char *msg);
+
+/* ---- output ------------------------------------------------------------ */
+
+enum cli_format { CLI_FMT_TABLE, CLI_FMT_WIDE, CLI_FMT_JSON, CLI_FMT_YAML, CLI_FMT_CSV };
+
+/* Parses the -o value among the allowed formats (a bit mask of 1 << format);
+ * a usage error naming the allowed ones otherwise. */
+int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed,
+                     enum cli_format *ret) WUR;
+
+/* An aligned table like Go's tabwriter with padding 3, or CSV. */
+struct cli_table {
+    size_t ncols;
+    char **cells; /* row-major, owned */
+    size_t nrows;
+    size_t alloc_rows;
+};
+int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) WUR;
+/* Adds a row of t->ncols cells (NULL prints as empty). */
+int cli_table_add(struct cli_table *t, const char *const *cells) WUR;
+void cli_table_release(struct cli_table *t);
+/* Aligned text: columns separated by at least 3 spaces, no trailing blanks. */
+int cli_table_write(const struct cli_table *t, struct strbuf *out) WUR;
+/* RFC 4180: CRLF line ends, fields quoted when they hold , " CR or LF. */
+int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) WUR;
+/* Appends one CSV field (quoted when needed). */
+int cli_csv_field(struct strbuf *out, const char *s) WUR;
+
+/* Writes the buffer to stdout; -EIO with a message on a write error. */
+int cli_write_out(struct cli_ctx *ctx, const struct strbuf *sb) WUR;
+
+/* ---- handlers ---------------------------------------------------------- */
+
+int cmd_apply(struct cli_ctx *ctx);
+int cmd_ps(struct cli_ctx *ctx);
+int cmd_ls(struct cli_ctx *ctx); /* image ls, kernel ls: data is the kind */
+int cmd_inspect(struct cli_ctx *ctx);
+int cmd_export(struct cli_ctx *ctx);
+int cmd_rm(struct cli_ctx *ctx); /* data is the kind */
+int cmd_sql(struct cli_ctx *ctx);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * engine_apply: creating and updating objects from documents, kubectl-apply
+ * style. All documents of one call go into one store transaction (BEGIN
+ * IMMEDIATE), so they apply together or not at all, and so that racing
+ * applies of one name serialize: the name lookup and the insert happen under
+ * the same write lock, and the UNIQUE constraint on names is the backstop.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+
+/* Attempts at a random VM name that no VM has yet. */
+#define NAME_ATTEMPTS 64
+
+const char *engine_apply_action_name(enum engine_apply_action a) {
+    switch (a) {
+    case ENGINE_APPLY_CREATED:
+        return "created";
+    case ENGINE_APPLY_CONFIGURED:
+        return "configured";
+    case ENGINE_APPLY_UNCHANGED:
+        return "unchanged";
+    }
+    return "?";
+}
+
+static int set_string(char **field, const char *value, struct error *err) {
+    char *copy = xstrdup(value);
+    if (!copy)
+        return error_set(err, -ENOMEM, "out of memory");
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* Gives a VM without a name a random adjective-noun name no VM has. */
+static int vm_name_generate(engine *e, struct api_object *obj, struct error *err) {
+    for (int i = 0; i < NAME_ATTEMPTS; i++) {
+        char name[64];
+        char uid[ID_LEN + 1];
+        int r = name_generate(name, sizeof(name));
+        if (r < 0)
+            return error_set(err, r, "cannot generate a vm name: %s", strerror(-r));
+        r = store_object_find_name(e->store, API_KIND_VM, name, uid, err);
+        if (r == -ENOENT) {
+            error_init(err);
+            return set_string(&obj->meta.name, name, err);
+        }
+        if (r < 0)
+            return r;
+    }
+    return error_set(err, -EEXIST, "no free vm name found after %d attempts; give the vm a name",
+                     NAME_ATTEMPTS);
+}
+
+/* True if both objects encode to the same JSON. */
+static int objects_equal(const struct api_object *a, const struct api_object *b, bool *ret,
+                         struct error *err) {
+    json_t *ja = api_object_to_json(a);
+    json_t *jb = api_object_to_json(b);
+    if (!ja || !jb) {
+        json_decref(ja);
+        json_decref(jb);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    *ret = json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return 0;
+}
+
+/*
+ * Finds the object obj will replace, by uid if it has one, else by name, and
+ * fills obj's uid for a new object. *ret_existing stays NULL for a new object.
+ */
+static int match_existing(engine *e, struct api_object *obj, struct api_object **ret_existing,
+                          struct error *err) {
+    const char *word = engine_kind_word(obj->kind);
+    char named_uid[ID_LEN + 1];
+    int r = store_object_find_name(e->store, obj->kind, obj->meta.name, named_uid, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        named_uid[0] = '\0';
+    } else if (r < 0) {
+        return r;
+    }
+
+    if (obj->meta.uid) {
+        if (named_uid[0] && strcmp(named_uid, obj->meta.uid) != 0)
+            return error_set(err, -EEXIST,
+                             "%s '%s' already exists with uid %s (the document has uid %s)", word,
+                             obj->meta.name, named_uid, obj->meta.uid);
+        r = store_object_get(e->store, obj->kind, obj->meta.uid, ret_existing, err);
+        if (r == -ENOENT) {
+            error_init(err);
+            *ret_existing = NULL;
+            return 0;
+        }
+        return r;
+    }
+
+    if (named_uid[0]) {
+        r = set_string(&obj->meta.uid, named_uid, err);
+        if (r < 0)
+            return r;
+        return store_object_get(e->store, obj->kind, named_uid, ret_existing, err);
+    }
+
+    char uid[ID_LEN + 1];
+    r = id_generate(uid);
+    if (r < 0)
+        return error_set(err, r, "cannot generate an id: %s", strerror(-r));
+    *ret_existing = NULL;
+    return set_string(&obj->meta.uid, uid, err);
+}
+
+/* Applies one prepared object inside the open transaction. */
+static int apply_one(engine *e, struct api_object *obj, int64_t now,
+                     struct engine_apply_result *res, struct error *err) {
+    _cleanup_object_ struct api_object *existing = NULL;
+    int r;
+
+    if (obj->kind == API_KIND_POOL) {
+        r = store_object_get(e->store, API_KIND_POOL, NULL, &existing, err);
+        if (r == -ENOENT)
+            error_init(err);
+        else if (r < 0)
+            return r;
+    } else {
+        r = match_existing(e, obj, &existing, err);
+        if (r < 0)
+            return r;
+        if (obj->meta.created == API_TIME_NONE)
+            obj->meta.created = existing ? existing->meta.created : now;
+    }
+
+    if (obj->kind == API_KIND_VM) {
+        const char *state = obj->u.vm.state;
+        if (existing)
+            state = existing->u.vm.state;
+        else if (!state || (strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0))
+            state = "Stopped"; /* nothing runs for this VM in this root */
+        if (!obj->u.vm.state || strcmp(obj->u.vm.state, state) != 0) {
+            r = set_string(&obj->u.vm.state, state, err);
+            if (r < 0)
+                return r;
+        }
+    }
+
+    res->kind = obj->kind;
+    if (obj->kind != API_KIND_POOL) {
+        snprintf(res->name, sizeof(res->name), "%s", obj->meta.name);
+        snprintf(res->uid, sizeof(res->uid), "%s", obj->meta.uid);
+    }
+    if (existing) {
+        bool same = false;
+        r = objects_equal(existing, obj, &same, err);
+        if (r < 0)
+            return r;
+        if (same) {
+            res->action = ENGINE_APPLY_UNCHANGED;
+            return 0;
+        }
+        res->action = ENGINE_APPLY_CONFIGURED;
+    } else {
+        res->action = ENGINE_APPLY_CREATED;
+    }
+
+    _cleanup_free_ char *opname = xasprintf("%s.apply", engine_kind_word(obj->kind));
+    if (!opname)
+        return error_set(err, -ENOMEM, "out of memory");
+    int64_t op = 0;
+    r = store_op_begin(e->store, opname, obj->kind,
+                       obj->kind == API_KIND_POOL ? NULL : obj->meta.uid,
+                       engine_apply_action_name(res->action), &op, err);
+    if (r < 0)
+        return r;
+    r = store_object_put(e->store, obj, err);
+    if (r < 0)
+        return r;
+    return store_op_finish(e->store, op, NULL, err);
+}
+
+/* One attempt: the whole transaction. */
+static int apply_once(engine *e, struct api_object *const *objs, size_t n,
+                      struct engine_apply_result *results, size_t *ret_failed, struct error *err) {
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    int64_t now = time(NULL);
+
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_object_ struct api_object *obj = api_object_dup(objs[i]);
+        if (!obj) {
+            r = error_set(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        *ret_failed = i;
+        r = api_object_set_defaults(obj, e->root);
+        if (r < 0) {
+            r = error_set(err, r, "out of memory");
+            goto fail;
+        }
+        if (obj->kind == API_KIND_VM && (!obj->meta.name || !*obj->meta.name)) {
+            r = vm_name_generate(e, obj, err);
+            if (r < 0)
+                goto fail;
+        }
+        r = api_object_validate(obj, err);
+        if (r < 0) {
+            if (obj->kind != API_KIND_POOL && obj->meta.name && *obj->meta.name)
+                error_prefix(err, "%s '%s'", engine_kind_word(obj->kind), obj->meta.name);
+            else
+                error_prefix(err, "%s", engine_kind_word(obj->kind));
+            goto fail;
+        }
+        r = apply_one(e, obj, now, &results[i], err);
+        if (r < 0)
+            goto fail;
+    }
+    *ret_failed = n;
+    r = store_commit(e->store, err);
+    if (r < 0)
+        goto fail;
+    return 0;
+
+fail:
+    store_rollback(e->store);
+    return r;
+}
+
+int engine_apply(engine *e, struct api_object *const *objs, size_t n,
+                 struct engine_apply_result **ret_results, size_t *ret_failed, struct error *err) {
+    struct error local;
+    if (!err) {
+        error_init(&local);
+        err = &local;
+    }
+    if (n > API_DOCS_MAX)
+        return error_set(err, -E2BIG, "%zu documents are more than the limit of %d", n,
+                         API_DOCS_MAX);
+    struct engine_apply_result *results = xcalloc(n ? n : 1, sizeof(*results));
+    if (!results)
+        return error_set(err, -ENOMEM, "out of memory");
+
+    size_t failed = n;
+    int r = apply_once(e, objs, n, results, &failed, err);
+    if (r == -EEXIST && !strstr(err->msg, "already exists with uid")) {
+        /* The UNIQUE constraint caught a race the name lookup did not see
+         * (another writer committed between our lookup and insert, which
+         * BEGIN IMMEDIATE should prevent): try the whole transaction again,
+         * which now matches the other writer's object by name. */
+        error_init(err);
+        memset(results, 0, (n ? n : 1) * sizeof(*results));
+        failed = n;
+        r = apply_once(e, objs, n, results, &failed, err);
+    }
+    if (r < 0) {
+        free(results);
+        if (ret_failed)
+            *ret_failed = failed;
+        return r;
+    }
+    *ret_results = results;
+    return 0;
+}

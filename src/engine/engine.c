@@ -1,0 +1,339 @@
+/*
+ * The engine's handle and its read and remove operations: opening a root,
+ * resolving references by name or uid prefix, listing and exporting objects,
+ * removing VMs, images and kernels, and the read-only SQL pass-through.
+ * engine_apply lives in apply.c.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+
+const char *engine_kind_word(enum api_kind kind) {
+    switch (kind) {
+    case API_KIND_VM:
+        return "vm";
+    case API_KIND_IMAGE:
+        return "image";
+    case API_KIND_KERNEL:
+        return "kernel";
+    case API_KIND_POOL:
+        return "pool";
+    default:
+        return "object";
+    }
+}
+
+/* Creates path and its missing parents with mode (like mkdir -p). */
+static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
+    size_t len = strlen(path);
+    if (len == 0)
+        return error_set(err, -EINVAL, "the root directory must not be empty");
+    if (len >= PATH_MAX)
+        return error_set(err, -ENAMETOOLONG, "root directory '%.64s...' is too long", path);
+    char buf[PATH_MAX];
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return error_set(err, -errno, "cannot create directory '%s': %s", buf, strerror(errno));
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return error_set(err, -errno, "cannot use root directory '%s': %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return error_set(err, -ENOTDIR, "root '%s' is not a directory", path);
+    return 0;
+}
+
+int engine_open(const char *root, engine **ret, struct error *err) {
+    int r = mkdir_parents(root, 0700, err);
+    if (r < 0)
+        return r;
+
+    engine *e = xcalloc(1, sizeof(*e));
+    if (!e)
+        return error_set(err, -ENOMEM, "out of memory");
+    e->root = xstrdup(root);
+    _cleanup_free_ char *db = xasprintf("%s/hearth.db", root);
+    if (!e->root || !db) {
+        engine_free(e);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    r = store_open(db, &e->store, err);
+    if (r < 0) {
+        engine_free(e);
+        return r;
+    }
+    *ret = e;
+    return 0;
+}
+
+void engine_free(engine *e) {
+    if (!e)
+        return;
+    store_free(e->store);
+    free(e->root);
+    free(e);
+}
+
+const char *engine_root(const engine *e) {
+    return e->root;
+}
+
+int engine_schema_version(engine *e) {
+    return store_schema_version(e->store);
+}
+
+/* ---- resolving references ---------------------------------------------- */
+
+int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                   struct error *err) {
+    const char *word = engine_kind_word(kind);
+    if (!ref || !*ref)
+        return error_set(err, -EINVAL, "an empty %s reference matches nothing", word);
+    if (strlen(ref) > API_STRING_MAX)
+        return error_set(err, -EINVAL, "%s reference is too long", word);
+
+    /* An exact uid, then an exact name, win over any prefix match. */
+    if (id_is_valid(ref)) {
+        struct api_object *obj = NULL;
+        int r = store_object_get(e->store, kind, ref, &obj, err);
+        if (r == 0) {
+            api_object_free(obj);
+            memcpy(ret_uid, ref, ID_LEN + 1);
+            return 0;
+        }
+        if (r != -ENOENT)
+            return r;
+    }
+    char uid[ID_LEN + 1];
+    int r = store_object_find_name(e->store, kind, ref, uid, err);
+    if (r == 0) {
+        memcpy(ret_uid, uid, ID_LEN + 1);
+        return 0;
+    }
+    if (r != -ENOENT)
+        return r;
+
+    struct store_match *m = NULL;
+    size_t n = 0;
+    r = store_object_match(e->store, kind, ref, ENGINE_MATCH_MAX + 1, &m, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0) {
+        store_matches_free(m, n);
+        return error_set(err, -ENOENT, "no %s matches '%s'", word, ref);
+    }
+    if (n == 1) {
+        memcpy(ret_uid, m[0].uid, ID_LEN + 1);
+        store_matches_free(m, n);
+        return 0;
+    }
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    r = strbuf_addf(&sb, "'%s' is ambiguous: it matches", ref);
+    for (size_t i = 0; i < n && i < ENGINE_MATCH_MAX && r == 0; i++)
+        r = strbuf_addf(&sb, "%s %s '%s' (%s)", i ? "," : "", word, m[i].name ? m[i].name : "",
+                        m[i].uid);
+    if (r == 0 && n > ENGINE_MATCH_MAX)
+        r = strbuf_adds(&sb, ", and more");
+    store_matches_free(m, n);
+    if (r < 0)
+        return error_set(err, -ENOMEM, "out of memory");
+    return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
+}
+
+int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object **ret,
+               struct error *err) {
+    if (kind == API_KIND_POOL)
+        return store_object_get(e->store, kind, NULL, ret, err);
+    char uid[ID_LEN + 1];
+    int r = engine_resolve(e, kind, ref, uid, err);
+    if (r < 0)
+        return r;
+    return store_object_get(e->store, kind, uid, ret, err);
+}
+
+int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
+                struct error *err) {
+    if (kind != API_KIND_POOL)
+        return store_object_list(e->store, kind, ret, ret_n, err);
+
+    struct api_object *pool = NULL;
+    int r = store_object_get(e->store, API_KIND_POOL, NULL, &pool, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    struct api_object **arr = xcalloc(1, sizeof(*arr));
+    if (!arr) {
+        api_object_free(pool);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    arr[0] = pool;
+    *ret = arr;
+    *ret_n = 1;
+    return 0;
+}
+
+int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
+                  size_t *ret_n, struct error *err) {
+    static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
+                                          API_KIND_VM};
+    struct api_object **all = NULL;
+    size_t n_all = 0;
+    int r = 0;
+
+    for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+        bool wanted = n_kinds == 0;
+        for (size_t i = 0; i < n_kinds; i++)
+            if (kinds[i] == order[k])
+                wanted = true;
+        if (!wanted)
+            continue;
+        struct api_object **objs = NULL;
+        size_t n = 0;
+        r = engine_list(e, order[k], &objs, &n, err);
+        if (r < 0)
+            goto fail;
+        if (n == 0) {
+            free(objs);
+            continue;
+        }
+        struct api_object **grown = xrealloc(all, (n_all + n) * sizeof(*all));
+        if (!grown) {
+            api_objects_free(objs, n);
+            r = error_set(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        all = grown;
+        memcpy(all + n_all, objs, n * sizeof(*objs));
+        n_all += n;
+        free(objs);
+    }
+    *ret = all;
+    *ret_n = n_all;
+    return 0;
+fail:
+    api_objects_free(all, n_all);
+    return r;
+}
+
+/* ---- remove ------------------------------------------------------------ */
+
+bool engine_vm_state_is_active(const char *state) {
+    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
+    if (!state)
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
+        if (strcmp(state, active[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Refuses removing an image or kernel that VMs use, naming them. */
+static int check_users(engine *e, const struct api_object *obj, struct error *err) {
+    struct store_match *users = NULL;
+    size_t n = 0;
+    int r = store_object_users(e->store, obj->kind, obj->meta.uid, obj->meta.name, &users, &n, err);
+    if (r < 0)
+        return r;
+    if (n == 0) {
+        store_matches_free(users, n);
+        return 0;
+    }
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    r = 0;
+    for (size_t i = 0; i < n && i < ENGINE_MATCH_MAX && r == 0; i++)
+        r = strbuf_addf(&sb, "%svm '%s'", i ? ", " : "", users[i].name ? users[i].name : "");
+    if (r == 0 && n > ENGINE_MATCH_MAX)
+        r = strbuf_addf(&sb, " and %zu more", n - ENGINE_MATCH_MAX);
+    store_matches_free(users, n);
+    if (r < 0)
+        return error_set(err, -ENOMEM, "out of memory");
+    return error_set(err, -EBUSY, "%s '%s' is used by %s; use -f to remove anyway",
+                     engine_kind_word(obj->kind), obj->meta.name, sb.buf);
+}
+
+int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
+                  struct error *err) {
+    if (kind == API_KIND_POOL)
+        return error_set(err, -EINVAL, "the pool cannot be removed this way");
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+
+    _cleanup_object_ struct api_object *obj = NULL;
+    _cleanup_free_ char *opname = NULL;
+    int64_t op = 0;
+    char uid[ID_LEN + 1];
+    r = engine_resolve(e, kind, ref, uid, err);
+    if (r < 0)
+        goto fail;
+    r = store_object_get(e->store, kind, uid, &obj, err);
+    if (r < 0)
+        goto fail;
+
+    if (kind == API_KIND_VM) {
+        if (!force && engine_vm_state_is_active(obj->u.vm.state)) {
+            r = error_set(err, -EBUSY, "vm '%s' is %s; stop it first or use -f to remove it anyway",
+                          obj->meta.name, obj->u.vm.state);
+            goto fail;
+        }
+    } else if (!force) {
+        r = check_users(e, obj, err);
+        if (r < 0)
+            goto fail;
+    }
+
+    opname = xasprintf("%s.remove", engine_kind_word(kind));
+    if (!opname) {
+        r = error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    r = store_op_begin(e->store, opname, kind, uid, "delete", &op, err);
+    if (r < 0)
+        goto fail;
+    r = store_object_delete(e->store, kind, uid, err);
+    if (r < 0)
+        goto fail;
+    r = store_op_finish(e->store, op, NULL, err);
+    if (r < 0)
+        goto fail;
+    r = store_commit(e->store, err);
+    if (r < 0)
+        goto fail;
+    if (ret_uid)
+        memcpy(ret_uid, uid, ID_LEN + 1);
+    return 0;
+fail:
+    store_rollback(e->store);
+    return r;
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink, struct error *err) {
+    return store_sql_query(e->store, sql, sink, err);
+}
+
+void engine_versions_get(struct engine_versions *ret) {
+    ret->sqlite = sqlite3_libversion();
+    ret->jansson = JANSSON_VERSION;
+    ret->yaml = yaml_get_version_string();
+    ret->schema = store_schema_latest();
+}

@@ -1,0 +1,152 @@
+/*
+ * engine: the operations on hearth's objects, and the only code that changes
+ * state. The CLI and the dashboard are thin front ends over it.
+ *
+ * An engine is one open root directory (`<root>/hearth.db` and, later, the
+ * pool and the VM runtime files under it). Every change runs in one store
+ * transaction together with its journal rows, so that an operation either
+ * happens completely or not at all.
+ *
+ * Nothing here prints: failures are reported through `struct error *err`,
+ * results through ret_* parameters, and the front end decides how to show them.
+ */
+#ifndef HEARTH_ENGINE_H
+#define HEARTH_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/api.h"
+#include "store/store.h"
+#include "util/util.h"
+
+typedef struct engine engine;
+
+/* At most this many candidates are named in an "ambiguous" error. */
+#define ENGINE_MATCH_MAX 10
+
+/*
+ * Opens the root directory: creates it (and missing parents) with mode 0700
+ * if needed and opens `<root>/hearth.db` with store_open (which migrates it).
+ * The engine keeps its own copy of root. Caller frees with engine_free.
+ */
+int engine_open(const char *root, engine **ret, struct error *err) WUR;
+void engine_free(engine *e);
+static inline void engine_freep(engine **p) {
+    engine_free(*p);
+}
+#define _cleanup_engine_ _cleanup_(engine_freep)
+
+/* The root directory this engine was opened on (owned by the engine). */
+const char *engine_root(const engine *e);
+/* The schema version of the open database. */
+int engine_schema_version(engine *e);
+
+/*
+ * Resolves a user's reference to an object of kind: a name or uid, or a
+ * prefix of either. An exact name or uid match wins over prefix matches.
+ * -ENOENT "no vm matches 'x'" when nothing matches; -EINVAL "'ab' is
+ * ambiguous: it matches vm 'abc' (0123...), vm 'abd' (...)" when several do.
+ * ret_uid has room for ID_LEN + 1 bytes.
+ */
+int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                   struct error *err) WUR;
+
+/* Loads the object ref resolves to (as engine_resolve). Caller frees *ret. */
+int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object **ret,
+               struct error *err) WUR;
+
+/*
+ * Every object of kind, by creation time then name. Caller frees with
+ * api_objects_free. For API_KIND_POOL: the pool if one is recorded (0 or 1
+ * objects).
+ */
+int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
+                struct error *err) WUR;
+
+/*
+ * The objects of the given kinds (all kinds when n_kinds is 0), in the order
+ * Pool, Image, Kernel, VM (so that applying the result in order recreates
+ * what a VM refers to before the VM), each kind by creation time.
+ * Caller frees with api_objects_free.
+ */
+int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
+                  size_t *ret_n, struct error *err) WUR;
+
+/* ---- apply ------------------------------------------------------------- */
+
+enum engine_apply_action {
+    ENGINE_APPLY_CREATED,    /* a new object */
+    ENGINE_APPLY_CONFIGURED, /* an existing object changed */
+    ENGINE_APPLY_UNCHANGED,  /* an existing object, identical after applying */
+};
+
+/* "created", "configured", "unchanged". */
+const char *engine_apply_action_name(enum engine_apply_action a);
+
+struct engine_apply_result {
+    enum api_kind kind;
+    char name[API_NAME_MAX + 1]; /* the (possibly generated) name; "" for Pool */
+    char uid[ID_LEN + 1];        /* the (possibly generated) uid; "" for Pool */
+    enum engine_apply_action action;
+};
+
+/*
+ * Creates or updates the n objects in ONE transaction: either all of them
+ * apply or none does. objs are not modified (the engine works on copies).
+ *
+ * Per object: defaults are set (api_object_set_defaults with the root), a VM
+ * without a name gets a random one, the object is validated, then matched to
+ * an existing object by uid if it has one, else by name. A document whose
+ * name belongs to an object with another uid is refused. A new object
+ * without a uid gets a fresh one; metadata.created is the document's, else
+ * the existing object's, else now. VM state: a new VM keeps the document's
+ * state if it is Created or Stopped and is recorded Stopped otherwise
+ * (nothing runs for it in this root); an existing VM keeps its recorded
+ * state (the engine owns status.state). Each object is journaled as an
+ * "<kind>.apply" operation inside the same transaction.
+ *
+ * On success *ret_results holds n results in document order (caller frees
+ * with free()). On failure nothing changed, err names the object when the
+ * document has a name ("vm 'x': spec.memory: \"12XB\" is not a size"), and,
+ * if ret_failed is not NULL, *ret_failed is the index of the document at
+ * fault, or n when the failure is not one document's (I/O, locking), so the
+ * caller can name the file and document.
+ */
+int engine_apply(engine *e, struct api_object *const *objs, size_t n,
+                 struct engine_apply_result **ret_results, size_t *ret_failed,
+                 struct error *err) WUR;
+
+/* ---- remove ------------------------------------------------------------ */
+
+/*
+ * Removes the VM, image or kernel ref resolves to. *ret_uid (ID_LEN + 1,
+ * may be NULL) receives the removed object's uid.
+ * - VM: refused (-EBUSY) while it is Running or in a transitional state,
+ *   unless force. This phase has no runtime, so removing deletes the row.
+ * - Image, kernel: refused (-EBUSY) while VMs use it, naming them and
+ *   saying "use -f to remove anyway", unless force.
+ */
+int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
+                  struct error *err) WUR;
+
+/* ---- queries ----------------------------------------------------------- */
+
+/* Read-only SQL, straight to store_sql_query (statements that write are refused). */
+int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink,
+               struct error *err) WUR;
+
+/* True for the states in which a VM counts as running for `ps` without -a:
+ * Running and the transitional states (Creating, Starting, Stopping, Removing). */
+bool engine_vm_state_is_active(const char *state);
+
+/* Versions of the libraries and the schema, for `hearth version`. */
+struct engine_versions {
+    const char *sqlite;
+    const char *jansson;
+    const char *yaml;
+    int schema; /* the schema this binary migrates to */
+};
+void engine_versions_get(struct engine_versions *ret);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * Tests of the engine against a real SQLite store in a temporary root:
+ * apply (create, configure, unchanged, all-or-nothing, uid/name conflicts,
+ * generated names, VM state rules), reference resolution by prefix, removal
+ * rules, and export -> apply into a fresh root giving the same objects.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+
+struct fixture {
+    char dir[64];
+    char root[128];
+    engine *eng;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state) {
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-engine-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    /* A root below a missing directory: engine_open creates both. */
+    snprintf(f->root, sizeof(f->root), "%s/sub/root", f->dir);
+    struct error err;
+    error_init(&err);
+    int r = engine_open(f->root, &f->eng, &err);
+    if (r < 0)
+        fail_msg("engine_open: %s", err.msg);
+    struct stat st;
+    assert_int_equal(stat(f->root, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    engine_free(f->eng);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* Parses YAML documents; fails the test on error. */
+static struct api_object **parse(const char *yaml, size_t *ret_n) {
+    struct api_object **objs = NULL;
+    struct error err;
+    error_init(&err);
+    if (api_docs_parse(yaml, strlen(yaml), "test.yaml", &objs, ret_n, &err) < 0)
+        fail_msg("parse: %s", err.msg);
+    return objs;
+}
+
+/* Applies YAML; returns the engine's result code, results in *ret (may be NULL). */
+static int apply_yaml(engine *e, const char *yaml, struct engine_apply_result **ret,
+                      size_t *ret_failed, struct error *err) {
+    size_t n = 0;
+    struct api_object **objs = parse(yaml, &n);
+    struct engine_apply_result *res = NULL;
+    error_init(err);
+    int r = engine_apply(e, objs, n, &res, ret_failed, err);
+    api_objects_free(objs, n);
+    if (ret)
+        *ret = res;
+    else
+        free(res);
+    return r;
+}
+
+static void apply_ok(engine *e, const char *yaml, struct engine_apply_result **ret) {
+    struct error err;
+    int r = apply_yaml(e, yaml, ret, NULL, &err);
+    if (r < 0)
+        fail_msg("apply: %s", err.msg);
+}
+
+static size_t count(engine *e, enum api_kind kind) {
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    if (engine_list(e, kind, &objs, &n, &err) < 0)
+        fail_msg("list: %s", err.msg);
+    api_objects_free(objs, n);
+    return n;
+}
+
+static struct api_object *get(engine *e, enum api_kind kind, const char *ref) {
+    struct api_object *obj = NULL;
+    struct error err;
+    error_init(&err);
+    if (engine_get(e, kind, ref, &obj, &err) < 0)
+        fail_msg("get %s: %s", ref, err.msg);
+    return obj;
+}
+
+#define VM_DOC(name, extra)                                                                        \
+    "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: " name "\n"             \
+    "spec:\n  image:\n    ociClaim:\n      ref: weaveworks/ignite-ubuntu\n" extra
+
+static const char *const image_doc =
+    "apiVersion: ignite.weave.works/v1alpha1\nkind: Image\nmetadata:\n  name: ubuntu\n"
+    "spec:\n  ociClaim:\n    ref: weaveworks/ignite-ubuntu\n";
+
+/* ---- apply ------------------------------------------------------------- */
+
+static void test_apply_created_configured_unchanged(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+
+    apply_ok(f->eng, VM_DOC("web", "  cpus: 2\n"), &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_CREATED);
+    assert_int_equal(res[0].kind, API_KIND_VM);
+    assert_string_equal(res[0].name, "web");
+    assert_true(id_is_valid(res[0].uid));
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+
+    struct api_object *vm = get(f->eng, API_KIND_VM, "web");
+    assert_int_equal(vm->u.vm.cpus, 2);
+    assert_int_equal(vm->u.vm.memory, API_DEFAULT_MEMORY); /* defaults were set */
+    assert_string_equal(vm->u.vm.state, "Created");
+    assert_true(vm->meta.created != API_TIME_NONE);
+    int64_t created = vm->meta.created;
+    api_object_free(vm);
+
+    apply_ok(f->eng, VM_DOC("web", "  cpus: 2\n"), &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_UNCHANGED);
+    assert_string_equal(res[0].uid, uid);
+    free(res);
+
+    apply_ok(f->eng, VM_DOC("web", "  cpus: 4\n"), &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_CONFIGURED);
+    assert_string_equal(res[0].uid, uid);
+    free(res);
+
+    vm = get(f->eng, API_KIND_VM, "web");
+    assert_int_equal(vm->u.vm.cpus, 4);
+    assert_int_equal(vm->meta.created, created); /* kept from the existing object */
+    api_object_free(vm);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+}
+
+static void test_apply_all_or_nothing(void **state) {
+    struct fixture *f = *state;
+    struct error err;
+    size_t failed = 99;
+    /* The second document fails validation. */
+    int r =
+        apply_yaml(f->eng, VM_DOC("first", "") "---\n" VM_DOC("second", "  networkMode: warp\n"),
+                   NULL, &failed, &err);
+    assert_int_equal(r, -EINVAL);
+    assert_int_equal(failed, 1);
+    assert_non_null(strstr(err.msg, "spec.networkMode"));
+    assert_non_null(strstr(err.msg, "vm 'second'"));
+    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+
+    /* An invalid name in the second document. */
+    r = apply_yaml(f->eng, VM_DOC("first", "") "---\n" VM_DOC("Bad_Name", ""), NULL, &failed, &err);
+    assert_int_equal(r, -EINVAL);
+    assert_int_equal(failed, 1);
+    assert_non_null(strstr(err.msg, "metadata.name"));
+    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+
+    /* A conflict found while applying the third document undoes the first two. */
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("taken", ""), &res);
+    free(res);
+    r = apply_yaml(
+        f->eng,
+        VM_DOC("first", "") "---\n" VM_DOC(
+            "second", "") "---\n"
+                          "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n"
+                          "  name: taken\n  uid: 0123456789abcdef\n"
+                          "spec:\n  image:\n    ociClaim:\n      ref: x\n",
+        NULL, &failed, &err);
+    assert_int_equal(r, -EEXIST);
+    assert_int_equal(failed, 2);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+}
+
+static void test_apply_uid_name_conflict(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("web", ""), &res);
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+
+    struct error err;
+    const char *other = "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n"
+                        "  name: web\n  uid: 0123456789abcdef\n"
+                        "spec:\n  image:\n    ociClaim:\n      ref: x\n";
+    int r = apply_yaml(f->eng, other, NULL, NULL, &err);
+    assert_int_equal(r, -EEXIST);
+    assert_non_null(strstr(err.msg, "vm 'web' already exists with uid"));
+    assert_non_null(strstr(err.msg, uid));
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+
+    /* Matching by uid renames the object. */
+    char doc[512];
+    snprintf(doc, sizeof(doc),
+             "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n"
+             "  name: web2\n  uid: %s\n"
+             "spec:\n  image:\n    ociClaim:\n      ref: weaveworks/ignite-ubuntu\n",
+             uid);
+    apply_ok(f->eng, doc, &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_CONFIGURED);
+    free(res);
+    struct api_object *vm = get(f->eng, API_KIND_VM, uid);
+    assert_string_equal(vm->meta.name, "web2");
+    api_object_free(vm);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+}
+
+static void test_apply_generated_names(void **state) {
+    struct fixture *f = *state;
+    const char *doc = "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {}\n"
+                      "spec:\n  image:\n    ociClaim:\n      ref: weaveworks/ignite-ubuntu\n";
+    char names[8][API_NAME_MAX + 1];
+    for (int i = 0; i < 8; i++) {
+        struct engine_apply_result *res = NULL;
+        apply_ok(f->eng, doc, &res);
+        assert_int_equal(res[0].action, ENGINE_APPLY_CREATED);
+        assert_true(api_name_is_valid(res[0].name));
+        assert_non_null(strchr(res[0].name, '-'));
+        for (int k = 0; k < i; k++)
+            assert_string_not_equal(names[k], res[0].name);
+        memcpy(names[i], res[0].name, sizeof(names[i]));
+        free(res);
+    }
+    assert_int_equal(count(f->eng, API_KIND_VM), 8);
+}
+
+static void test_apply_vm_state(void **state) {
+    struct fixture *f = *state;
+    /* A new VM documented as Running is recorded Stopped: nothing runs it here. */
+    apply_ok(f->eng, VM_DOC("a", "status:\n  state: Running\n"), NULL);
+    apply_ok(f->eng, VM_DOC("b", "status:\n  state: Stopped\n"), NULL);
+    struct api_object *vm = get(f->eng, API_KIND_VM, "a");
+    assert_string_equal(vm->u.vm.state, "Stopped");
+    api_object_free(vm);
+    vm = get(f->eng, API_KIND_VM, "b");
+    assert_string_equal(vm->u.vm.state, "Stopped");
+    api_object_free(vm);
+
+    /* An existing VM keeps its recorded state whatever the document says. */
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("b", "status:\n  state: Created\n"), &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_UNCHANGED);
+    free(res);
+    vm = get(f->eng, API_KIND_VM, "b");
+    assert_string_equal(vm->u.vm.state, "Stopped");
+    api_object_free(vm);
+}
+
+static void test_apply_same_name_twice_in_one_call(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("dup", "  cpus: 1\n") "---\n" VM_DOC("dup", "  cpus: 3\n"), &res);
+    assert_int_equal(res[0].action, ENGINE_APPLY_CREATED);
+    assert_int_equal(res[1].action, ENGINE_APPLY_CONFIGURED);
+    assert_string_equal(res[0].uid, res[1].uid);
+    free(res);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+}
+
+/* ---- resolve ----------------------------------------------------------- */
+
+static void test_resolve(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng,
+             VM_DOC("web-1", "") "---\n" VM_DOC("web-10", "") "---\n" VM_DOC(
+                 "web-2", "") "---\n" VM_DOC("zeta", ""),
+             &res);
+    char zeta_uid[ID_LEN + 1];
+    memcpy(zeta_uid, res[3].uid, sizeof(zeta_uid));
+    char web1_uid[ID_LEN + 1];
+    memcpy(web1_uid, res[0].uid, sizeof(web1_uid));
+    free(res);
+
+    char uid[ID_LEN + 1];
+    struct error err;
+    error_init(&err);
+
+    /* Exact name wins over the longer name it prefixes. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_VM, "web-1", uid, &err), 0);
+    assert_string_equal(uid, web1_uid);
+    /* A unique prefix. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_VM, "ze", uid, &err), 0);
+    assert_string_equal(uid, zeta_uid);
+    /* A full uid and a uid prefix. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_VM, zeta_uid, uid, &err), 0);
+    assert_string_equal(uid, zeta_uid);
+
+    /* Ambiguous: every candidate is named. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_VM, "web", uid, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "'web' is ambiguous"));
+    assert_non_null(strstr(err.msg, "vm 'web-1'"));
+    assert_non_null(strstr(err.msg, "vm 'web-10'"));
+    assert_non_null(strstr(err.msg, "vm 'web-2'"));
+    assert_non_null(strstr(err.msg, web1_uid));
+
+    /* None. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_VM, "nope", uid, &err), -ENOENT);
+    assert_string_equal(err.msg, "no vm matches 'nope'");
+    /* Kinds are separate. */
+    assert_int_equal(engine_resolve(f->eng, API_KIND_IMAGE, "zeta", uid, &err), -ENOENT);
+    assert_string_equal(err.msg, "no image matches 'zeta'");
+}
+
+/* ---- remove ------------------------------------------------------------ */
+
+static void test_remove_image_in_use(void **state) {
+    struct fixture *f = *state;
+    apply_ok(f->eng, image_doc, NULL);
+    apply_ok(f->eng, VM_DOC("user-1", "") "---\n" VM_DOC("user-2", ""), NULL);
+
+    struct error err;
+    error_init(&err);
+    int r = engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", false, NULL, &err);
+    assert_int_equal(r, -EBUSY);
+    assert_non_null(strstr(err.msg, "vm 'user-1'"));
+    assert_non_null(strstr(err.msg, "vm 'user-2'"));
+    assert_non_null(strstr(err.msg, "use -f to remove anyway"));
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+
+    char uid[ID_LEN + 1];
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubu", true, uid, &err), 0);
+    assert_true(id_is_valid(uid));
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
+    assert_int_equal(count(f->eng, API_KIND_VM), 2);
+
+    /* VMs: removed by prefix; unknown refs are -ENOENT. */
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "user-1", false, NULL, &err), 0);
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "user-1", false, NULL, &err), -ENOENT);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+}
+
+static void test_remove_running_vm_refused(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("busy", ""), &res);
+    /* Mark it Running behind the engine's back, as a later start would. */
+    struct api_object *vm = get(f->eng, API_KIND_VM, res[0].uid);
+    free(res);
+    free(vm->u.vm.state);
+    vm->u.vm.state = xstrdup("Running");
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_object_put(f->eng->store, vm, &err), 0);
+    api_object_free(vm);
+
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", false, NULL, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "vm 'busy' is Running"));
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", true, NULL, &err), 0);
+    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+static void test_export_apply_round_trip(void **state) {
+    struct fixture *f = *state;
+    apply_ok(f->eng, image_doc, NULL);
+    apply_ok(f->eng,
+             "apiVersion: ignite.weave.works/v1alpha1\nkind: Kernel\nmetadata:\n  name: k419\n"
+             "spec:\n  version: 4.19.47\n  ociClaim:\n    ref: weaveworks/ignite-kernel:4.19.47\n",
+             NULL);
+    apply_ok(
+        f->eng,
+        VM_DOC(
+            "one",
+            "  cpus: 3\n  memory: 1GB\n  ports:\n  - hostPort: 8080\n"
+            "    vmPort: 80\nstatus:\n  ipAddresses:\n  - 10.0.0.2\n") "---\n" VM_DOC("two",
+                                                                                      "  diskSize: "
+                                                                                      "6GB\n"),
+        NULL);
+    apply_ok(f->eng,
+             "apiVersion: ignite.weave.works/v1alpha1\nkind: Pool\nspec:\n"
+             "  dataSize: 10GB\n",
+             NULL);
+
+    struct api_object **a = NULL, **b = NULL;
+    size_t na = 0, nb = 0;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_export(f->eng, NULL, 0, &a, &na, &err), 0);
+    assert_int_equal(na, 5);
+    assert_int_equal(a[0]->kind, API_KIND_POOL);
+    assert_int_equal(a[1]->kind, API_KIND_IMAGE);
+    assert_int_equal(a[2]->kind, API_KIND_KERNEL);
+    assert_int_equal(a[3]->kind, API_KIND_VM);
+
+    /* Only the chosen kinds. */
+    enum api_kind only_vm = API_KIND_VM;
+    assert_int_equal(engine_export(f->eng, &only_vm, 1, &b, &nb, &err), 0);
+    assert_int_equal(nb, 2);
+    api_objects_free(b, nb);
+
+    char root2[192];
+    snprintf(root2, sizeof(root2), "%s/second", f->dir);
+    engine *e2 = NULL;
+    assert_int_equal(engine_open(root2, &e2, &err), 0);
+    struct engine_apply_result *res = NULL;
+    if (engine_apply(e2, a, na, &res, NULL, &err) < 0)
+        fail_msg("apply into a fresh root: %s", err.msg);
+    for (size_t i = 0; i < na; i++)
+        assert_int_equal(res[i].action, ENGINE_APPLY_CREATED);
+    free(res);
+    assert_int_equal(engine_export(e2, NULL, 0, &b, &nb, &err), 0);
+    assert_int_equal(nb, na);
+    for (size_t i = 0; i < na; i++) {
+        json_t *ja = api_object_to_json(a[i]);
+        json_t *jb = api_object_to_json(b[i]);
+        if (!json_equal(ja, jb)) {
+            char *sa = json_dumps(ja, JSON_SORT_KEYS), *sb = json_dumps(jb, JSON_SORT_KEYS);
+            fail_msg("object %zu differs:\n%s\n%s", i, sa, sb);
+        }
+        json_decref(ja);
+        json_decref(jb);
+    }
+    api_objects_free(a, na);
+    api_objects_free(b, nb);
+    engine_free(e2);
+}
+
+static int sink_columns(void *ud, int ncols, const char *const *names) {
+    (void)names;
+    *(int *)ud += ncols;
+    return 0;
+}
+static int sink_row(void *ud, int ncols, const char *const *values,
+                    const enum store_value_type *types) {
+    (void)ncols;
+    (void)types;
+    if (values[0] && strcmp(values[0], "1") == 0)
+        *(int *)ud += 100;
+    return 0;
+}
+static int sink_end(void *ud) {
+    (void)ud;
+    return 0;
+}
+
+static void test_sql_read_only(void **state) {
+    struct fixture *f = *state;
+    apply_ok(f->eng, VM_DOC("one", ""), NULL);
+    struct error err;
+    error_init(&err);
+    int seen = 0;
+    struct store_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
+    int r = engine_sql(f->eng, "DELETE FROM vm", &sink, &err);
+    assert_int_equal(r, -EPERM);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", &sink, &err), 0);
+    assert_int_equal(seen, 101);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_apply_created_configured_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_uid_name_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_generated_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_vm_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_same_name_twice_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Concurrency tests of `hearth apply` against one root:
+# (1) 20 processes apply the same VM name (no uid) at once: exactly one VM of
+#     that name exists afterwards and no process reports a locked database;
+# (2) 8 processes each apply a file of 1,000 distinct VMs at once: all 8,000
+#     are there afterwards and none prints "database is locked".
+# Prints "N passed, M failed"; exits non-zero on failure.
+set -u
+
+HEARTH=${HEARTH:?set HEARTH to the hearth binary}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# ---- (1) one name, 20 writers ---------------------------------------------
+ROOT="$TMP/one"
+"$HEARTH" --root "$ROOT" sql "SELECT 1" >/dev/null || bad "creating the root"
+cat >"$TMP/same.yaml" <<'YAML'
+apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata:
+  name: contested
+spec:
+  image:
+    ociClaim:
+      ref: weaveworks/ignite-ubuntu
+YAML
+pids=()
+for i in $(seq 1 20); do
+    "$HEARTH" --root "$ROOT" apply -f "$TMP/same.yaml" >"$TMP/same.$i.out" 2>"$TMP/same.$i.err" &
+    pids+=($!)
+done
+status_fail=0
+for p in "${pids[@]}"; do wait "$p" || status_fail=$((status_fail + 1)); done
+if [ "$status_fail" -eq 0 ]; then ok; else bad "$status_fail of 20 same-name applies failed: $(cat "$TMP"/same.*.err)"; fi
+if cat "$TMP"/same.*.err | grep -qi "locked"; then bad "a same-name apply reported a lock: $(cat "$TMP"/same.*.err)"; else ok; fi
+created=$(cat "$TMP"/same.*.out | grep -c "vm/contested created")
+if [ "$created" -eq 1 ]; then ok; else bad "'created' reported $created times, want 1"; fi
+n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(*) FROM vms WHERE name = 'contested'" | tail -1 | tr -d '\r')
+if [ "$n" = 1 ]; then ok; else bad "$n VMs named contested, want 1"; fi
+
+# ---- (2) 8 writers x 1,000 VMs ---------------------------------------------
+ROOT="$TMP/many"
+"$HEARTH" --root "$ROOT" sql "SELECT 1" >/dev/null || bad "creating the root"
+for w in $(seq 1 8); do
+    awk -v w="$w" 'BEGIN {
+        for (i = 1; i <= 1000; i++) {
+            printf "---\napiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n"
+            printf "  name: w%d-vm-%d\nspec:\n  image:\n    ociClaim:\n      ref: weaveworks/ignite-ubuntu\n", w, i
+        }
+    }' >"$TMP/many.$w.yaml"
+done
+start=$(date +%s)
+pids=()
+for w in $(seq 1 8); do
+    "$HEARTH" --root "$ROOT" -q apply -f "$TMP/many.$w.yaml" >"$TMP/many.$w.out" 2>"$TMP/many.$w.err" &
+    pids+=($!)
+done
+status_fail=0
+for p in "${pids[@]}"; do wait "$p" || status_fail=$((status_fail + 1)); done
+end=$(date +%s)
+echo "8 x 1,000 VMs applied in $((end - start)) s"
+if [ "$status_fail" -eq 0 ]; then ok; else bad "$status_fail of 8 bulk applies failed: $(cat "$TMP"/many.*.err)"; fi
+if cat "$TMP"/many.*.err "$TMP"/many.*.out | grep -qi "database is locked"; then bad "a bulk apply printed 'database is locked'"; else ok; fi
+n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(*) FROM vms" | tail -1 | tr -d '\r')
+if [ "$n" = 8000 ]; then ok; else bad "$n VMs after 8 x 1,000, want 8000"; fi
+n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(DISTINCT id) FROM vms" | tail -1 | tr -d '\r')
+if [ "$n" = 8000 ]; then ok; else bad "$n distinct uids, want 8000"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
