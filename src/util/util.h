@@ -143,6 +143,43 @@ int time_parse_rfc3339(const char *s, int64_t *ret) WUR;
 /* Compact age like Ignite's CREATED column, without " ago": "45s", "3m", "5h", "4d", "2y". */
 void time_format_ago(int64_t t, int64_t now, char *buf, size_t size);
 
+/* ---- processes --------------------------------------------------------- */
+
+#define EXEC_OUTPUT_MAX (16u << 20) /* bytes of a child's stdout kept */
+
+struct exec_opts {
+    const char *const *envp; /* NULL: inherit the environment */
+    const char *stdin_path;  /* NULL: /dev/null */
+    struct strbuf *out;      /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
+    int timeout_ms;          /* 0: none; else the child is killed (SIGKILL) past it */
+};
+
+/*
+ * Runs argv[0] (looked up in PATH when it has no '/') with argv, never
+ * through a shell, with every other descriptor closed, and reaps it. Returns
+ * 0 when it exits 0; otherwise an error whose message names the program, how
+ * it ended and the tail of its stderr (-EIO on a non-zero exit, -ETIMEDOUT,
+ * -EINTR on a signal, -ENOENT when it cannot be run). opts may be NULL.
+ */
+int exec_run(const char *const *argv, const struct exec_opts *opts, struct error *err) WUR;
+
+/* Reads field 22 (starttime, clock ticks since boot) of /proc/PID/stat; pid 0 is this process. */
+int proc_start_time(int pid, uint64_t *ret) WUR;
+/* True if pid is alive and still the process that started at start_time. */
+bool proc_is_alive(int pid, uint64_t start_time);
+
+/* ---- fault points ------------------------------------------------------ */
+
+/*
+ * A named step boundary. When the environment variable HEARTH_FAULT names
+ * this point ("pool.create.after-intent"), the process exits at once with
+ * status FAULT_EXIT_STATUS, as a crash would leave it: no cleanup, no
+ * atexit handlers. "NAME@N" fires on the Nth time the point is reached.
+ * Tests use it to prove that recovery handles a death at every step.
+ */
+#define FAULT_EXIT_STATUS 86
+void fault_point(const char *name);
+
 /* ---- logging ----------------------------------------------------------- */
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -150,6 +151,68 @@ static void test_log_level(void **state) {
     assert_int_equal(log_level_parse("loud", &l), -EINVAL);
 }
 
+static void test_exec_run(void **state) {
+    (void)state;
+    struct error err;
+    struct strbuf out = STRBUF_INIT;
+    struct exec_opts o = {.out = &out};
+    const char *echo[] = {"sh", "-c", "printf 'a b'; echo oops >&2", NULL};
+    assert_int_equal(exec_run(echo, &o, &err), 0);
+    assert_string_equal(out.buf, "a b");
+    strbuf_release(&out);
+
+    const char *fail[] = {"sh", "-c", "echo 'mke2fs: no space' >&2; exit 3", NULL};
+    assert_int_equal(exec_run(fail, NULL, &err), -EIO);
+    assert_non_null(strstr(err.msg, "'sh' failed with exit status 3"));
+    assert_non_null(strstr(err.msg, "mke2fs: no space"));
+
+    const char *missing[] = {"hearth-no-such-program", NULL};
+    assert_int_equal(exec_run(missing, NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "hearth-no-such-program"));
+
+    const char *slow[] = {"sleep", "5", NULL};
+    struct exec_opts t = {.timeout_ms = 100};
+    assert_int_equal(exec_run(slow, &t, &err), -ETIMEDOUT);
+
+    const char *killed[] = {"sh", "-c", "kill -9 $$", NULL};
+    assert_int_equal(exec_run(killed, NULL, &err), -EINTR);
+    assert_non_null(strstr(err.msg, "signal 9"));
+}
+
+static void test_proc_identity(void **state) {
+    (void)state;
+    uint64_t self = 0, again = 0;
+    assert_int_equal(proc_start_time(0, &self), 0);
+    assert_int_equal(proc_start_time(getpid(), &again), 0);
+    assert_true(self == again);
+    assert_true(proc_is_alive(getpid(), self));
+    assert_false(proc_is_alive(getpid(), self + 1));
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    int status;
+    waitpid(child, &status, 0);
+    assert_false(proc_is_alive(child, 0));
+}
+
+static void test_fault_point(void **state) {
+    (void)state;
+    int status;
+    pid_t child = fork();
+    if (child == 0) {
+        setenv("HEARTH_FAULT", "x.step@2", 1);
+        fault_point("x.other");
+        fault_point("x.step"); /* first hit: passes */
+        fault_point("x.step"); /* second: exits */
+        _exit(0);
+    }
+    waitpid(child, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), FAULT_EXIT_STATUS);
+    unsetenv("HEARTH_FAULT");
+    fault_point("x.step"); /* unset: nothing happens */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_set_and_prefix),
@@ -161,6 +224,9 @@ int main(void) {
         cmocka_unit_test(test_parse_u64),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_exec_run),
+        cmocka_unit_test(test_proc_identity),
+        cmocka_unit_test(test_fault_point),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

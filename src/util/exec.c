@@ -1,0 +1,232 @@
+/*
+ * Child processes and process identity.
+ *
+ * exec_run is the one way hearth starts a helper program: an argv array,
+ * never a shell; descriptors other than 0-2 closed; stdout optionally
+ * collected; stderr always collected so that a failure's message can say
+ * what the program said; the child always reaped, also on timeout.
+ *
+ * proc_start_time/proc_is_alive identify a process by pid plus start time,
+ * so a recycled pid is not mistaken for the process that was recorded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define STDERR_KEEP 4096 /* bytes of a child's stderr kept for the error message */
+
+extern char **environ;
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends what fd has to sb, keeping at most max bytes (the tail for stderr). */
+static int drain(int fd, struct strbuf *sb, size_t max, bool keep_tail, bool *eof) {
+    char buf[8192];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+    if (n == 0) {
+        *eof = true;
+        return 0;
+    }
+    if (!sb)
+        return 0;
+    if (keep_tail && sb->len + (size_t)n > max) {
+        size_t drop = sb->len + (size_t)n - max;
+        if (drop >= sb->len) {
+            strbuf_reset(sb);
+        } else {
+            memmove(sb->buf, sb->buf + drop, sb->len - drop);
+            sb->len -= drop;
+            sb->buf[sb->len] = '\0';
+        }
+    } else if (!keep_tail && sb->len + (size_t)n > max) {
+        return -EFBIG;
+    }
+    return strbuf_add(sb, buf, (size_t)n);
+}
+
+/* The last line(s) of stderr, trimmed, for an error message. */
+static const char *stderr_tail(struct strbuf *sb) {
+    if (!sb->buf)
+        return "";
+    while (sb->len && (sb->buf[sb->len - 1] == '\n' || sb->buf[sb->len - 1] == ' '))
+        sb->buf[--sb->len] = '\0';
+    for (size_t i = 0; i < sb->len; i++)
+        if (sb->buf[i] == '\n')
+            sb->buf[i] = ' ';
+    return sb->buf;
+}
+
+int exec_run(const char *const *argv, const struct exec_opts *opts, struct error *err) {
+    static const struct exec_opts none = {0};
+    if (!opts)
+        opts = &none;
+    const char *prog = argv[0];
+
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        int e = -errno;
+        closep(&outp[0]);
+        closep(&outp[1]);
+        return error_set(err, e, "cannot run '%s': %s", prog, strerror(-e));
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, opts->stdin_path ? opts->stdin_path : "/dev/null",
+                                     O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    pid_t pid;
+    char *const *envp = opts->envp ? (char *const *)opts->envp : environ;
+    int r = strchr(prog, '/') ? posix_spawn(&pid, prog, &fa, &attr, (char *const *)argv, envp)
+                              : posix_spawnp(&pid, prog, &fa, &attr, (char *const *)argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(outp[1]);
+    close(errp[1]);
+    if (r != 0) {
+        close(outp[0]);
+        close(errp[0]);
+        return error_set(err, r == ENOENT ? -ENOENT : -r, "cannot run '%s': %s", prog, strerror(r));
+    }
+
+    _cleanup_strbuf_ struct strbuf errbuf = STRBUF_INIT;
+    bool out_eof = false, err_eof = false, timed_out = false;
+    int64_t deadline = opts->timeout_ms ? now_ms() + opts->timeout_ms : 0;
+    int rr = 0;
+    while (!out_eof || !err_eof) {
+        struct pollfd pf[2] = {{out_eof ? -1 : outp[0], POLLIN, 0},
+                               {err_eof ? -1 : errp[0], POLLIN, 0}};
+        int wait = -1;
+        if (deadline) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) {
+                timed_out = true;
+                kill(pid, SIGKILL);
+                break;
+            }
+            wait = (int)left;
+        }
+        int n = poll(pf, 2, wait);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (pf[0].revents && rr == 0)
+            rr = drain(outp[0], opts->out, EXEC_OUTPUT_MAX, false, &out_eof);
+        else if (pf[0].revents)
+            (void)drain(outp[0], NULL, 0, false, &out_eof);
+        if (pf[1].revents)
+            (void)drain(errp[0], &errbuf, STDERR_KEEP, true, &err_eof);
+    }
+    close(outp[0]);
+    close(errp[0]);
+
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return error_set(err, -errno, "cannot wait for '%s': %s", prog, strerror(errno));
+    }
+    if (timed_out)
+        return error_set(err, -ETIMEDOUT, "'%s' did not finish within %d ms", prog,
+                         opts->timeout_ms);
+    if (WIFSIGNALED(status))
+        return error_set(err, -EINTR, "'%s' was killed by signal %d%s%s", prog, WTERMSIG(status),
+                         errbuf.len ? ": " : "", stderr_tail(&errbuf));
+    if (WEXITSTATUS(status) == 127 && errbuf.len == 0)
+        return error_set(err, -ENOENT, "cannot run '%s'", prog);
+    if (WEXITSTATUS(status) != 0)
+        return error_set(err, -EIO, "'%s' failed with exit status %d%s%s", prog,
+                         WEXITSTATUS(status), errbuf.len ? ": " : "", stderr_tail(&errbuf));
+    if (rr < 0)
+        return error_set(err, rr, "cannot read the output of '%s': %s", prog, strerror(-rr));
+    return 0;
+}
+
+int proc_start_time(int pid, uint64_t *ret) {
+    char path[64];
+    if (pid == 0)
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    else
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: skip to the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -EIO;
+    p++;
+    /* p is at " S ppid ..." : field 3 onwards; starttime is field 22. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p)
+            return -EIO;
+    }
+    uint64_t v = 0;
+    p++;
+    if (*p < '0' || *p > '9')
+        return -EIO;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    *ret = v;
+    return 0;
+}
+
+bool proc_is_alive(int pid, uint64_t start_time) {
+    uint64_t t;
+    if (pid <= 0 || proc_start_time(pid, &t) < 0)
+        return false;
+    return t == start_time;
+}
+
+void fault_point(const char *name) {
+    const char *want = getenv("HEARTH_FAULT");
+    if (!want || !*want)
+        return;
+    const char *at = strchr(want, '@');
+    size_t len = at ? (size_t)(at - want) : strlen(want);
+    if (strlen(name) != len || strncmp(name, want, len) != 0)
+        return;
+    if (at) {
+        /* Count hits in the environment so the count survives nothing but this process. */
+        static long hits; /* per-process hit counter for "NAME@N"; test-only */
+        uint64_t nth;
+        if (parse_u64(at + 1, 1000000, &nth) < 0 || (uint64_t)++hits != nth)
+            return;
+    }
+    _exit(FAULT_EXIT_STATUS);
+}
