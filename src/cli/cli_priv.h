@@ -76,21 +76,36 @@ enum cli_format { CLI_FMT_TABLE, CLI_FMT_WIDE, CLI_FMT_JSON, CLI_FMT_YAML, CLI_F
 int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed,
                      enum cli_format *ret) WUR;
 
-/* An aligned table like Go's tabwriter with padding 3, or CSV. */
+/*
+ * An aligned table like Go's tabwriter with padding 3, or CSV. Cells are
+ * pointers: cli_table_add copies its strings into the table's arena (a few
+ * large blocks, not one allocation per cell), cli_table_add_ref borrows them.
+ */
+struct cli_arena;
 struct cli_table {
     size_t ncols;
-    char **cells; /* row-major, owned */
+    const char **cells; /* row-major; into the arena or borrowed, never NULL */
+    size_t *lens;       /* strlen of each cell */
     size_t nrows;
     size_t alloc_rows;
+    struct cli_arena *arena; /* owned: copies made by cli_table_add and cli_table_intern */
 };
 int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) WUR;
-/* Adds a row of t->ncols cells (NULL prints as empty). */
+/* Makes room for n more rows at once (a hint: rows are added one by one either way). */
+int cli_table_reserve(struct cli_table *t, size_t n) WUR;
+/* Adds a row of t->ncols cells (NULL prints as empty), copying them. */
 int cli_table_add(struct cli_table *t, const char *const *cells) WUR;
+/* Adds a row of t->ncols cells without copying: they must outlive the table. */
+int cli_table_add_ref(struct cli_table *t, const char *const *cells) WUR;
+/* A copy of s[0..len) (NUL-terminated) owned by the table, for cli_table_add_ref; NULL on OOM. */
+const char *cli_table_intern(struct cli_table *t, const char *s, size_t len) WUR;
 void cli_table_release(struct cli_table *t);
 /* Aligned text: columns separated by at least 3 spaces, no trailing blanks. */
 int cli_table_write(const struct cli_table *t, struct strbuf *out) WUR;
 /* RFC 4180: CRLF line ends, fields quoted when they hold , " CR or LF. */
 int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) WUR;
+/* Writes the table (aligned text, or CSV when csv) to stdout with one write. */
+int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) WUR;
 /* Appends one CSV field (quoted when needed). */
 int cli_csv_field(struct strbuf *out, const char *s) WUR;
 

@@ -148,45 +148,90 @@ static int filters_parse(struct cli_ctx *ctx, struct filter *ret, int *ret_n) {
     return 0;
 }
 
-static bool label_matches(const struct api_meta *m, const char *want) {
+/*
+ * What the filters look at, from a full object (ps -o json|yaml) or from a
+ * summary (the table formats): labels come from one or the other.
+ */
+struct vm_view {
+    const char *uid;
+    const char *name;
+    const char *state;
+    const char *image_ref; /* NULL without a claim */
+    const char *image_id;
+    const char *kernel_ref;
+    const char *kernel_id;
+    const struct api_kv *kv;          /* labels of a full object, or NULL */
+    const struct store_label *labels; /* labels of a summary, or NULL */
+    size_t n_labels;
+};
+
+static struct vm_view view_of_object(const struct api_object *vm) {
+    const struct api_vm *v = &vm->u.vm;
+    return (struct vm_view){
+        .uid = vm->meta.uid,
+        .name = vm->meta.name,
+        .state = v->state,
+        .image_ref = v->image_claim ? v->image_claim->ref : NULL,
+        .image_id = v->status_image.source.id,
+        .kernel_ref = v->kernel_claim ? v->kernel_claim->ref : NULL,
+        .kernel_id = v->status_kernel.source.id,
+        .kv = vm->meta.labels,
+        .n_labels = vm->meta.n_labels,
+    };
+}
+
+static struct vm_view view_of_summary(const struct store_vm_summary *v) {
+    return (struct vm_view){
+        .uid = v->uid,
+        .name = v->name,
+        .state = v->state,
+        .image_ref = v->image_ref,
+        .image_id = v->image_id,
+        .kernel_ref = v->kernel_ref,
+        .kernel_id = v->kernel_id,
+        .labels = v->labels,
+        .n_labels = v->n_labels,
+    };
+}
+
+static bool label_matches(const struct vm_view *m, const char *want) {
     const char *eq = strchr(want, '=');
     size_t klen = eq ? (size_t)(eq - want) : strlen(want);
     for (size_t i = 0; i < m->n_labels; i++) {
-        if (strlen(m->labels[i].key) != klen || strncmp(m->labels[i].key, want, klen) != 0)
+        const char *key = m->kv ? m->kv[i].key : m->labels[i].key;
+        const char *value = m->kv ? m->kv[i].value : m->labels[i].value;
+        if (!key || strlen(key) != klen || strncmp(key, want, klen) != 0)
             continue;
-        if (!eq || strcmp(m->labels[i].value ? m->labels[i].value : "", eq + 1) == 0)
+        if (!eq || strcmp(value ? value : "", eq + 1) == 0)
             return true;
     }
     return false;
 }
 
-static bool vm_matches(const struct api_object *vm, const struct filter *f, int n) {
-    const struct api_vm *v = &vm->u.vm;
+static bool vm_matches(const struct vm_view *vm, const struct filter *f, int n) {
     for (int i = 0; i < n; i++) {
         const char *val = f[i].value;
         bool ok = false;
         switch (f[i].key) {
         case F_NAME:
-            ok = vm->meta.name && strstr(vm->meta.name, val);
+            ok = vm->name && strstr(vm->name, val);
             break;
         case F_ID:
-            ok = vm->meta.uid && str_starts_with(vm->meta.uid, val);
+            ok = vm->uid && str_starts_with(vm->uid, val);
             break;
         case F_STATE:
-            ok = v->state && strcasecmp(v->state, val) == 0;
+            ok = vm->state && strcasecmp(vm->state, val) == 0;
             break;
         case F_IMAGE:
-            ok = (v->image_claim && v->image_claim->ref && strcmp(v->image_claim->ref, val) == 0) ||
-                 (v->status_image.source.id && *val && strcmp(v->status_image.source.id, val) == 0);
+            ok = (vm->image_ref && strcmp(vm->image_ref, val) == 0) ||
+                 (vm->image_id && *val && strcmp(vm->image_id, val) == 0);
             break;
         case F_KERNEL:
-            ok = (v->kernel_claim && v->kernel_claim->ref &&
-                  strcmp(v->kernel_claim->ref, val) == 0) ||
-                 (v->status_kernel.source.id && *val &&
-                  strcmp(v->status_kernel.source.id, val) == 0);
+            ok = (vm->kernel_ref && strcmp(vm->kernel_ref, val) == 0) ||
+                 (vm->kernel_id && *val && strcmp(vm->kernel_id, val) == 0);
             break;
         case F_LABEL:
-            ok = label_matches(&vm->meta, val);
+            ok = label_matches(vm, val);
             break;
         }
         if (!ok)
@@ -211,75 +256,257 @@ static void created_cell(int64_t created, int64_t now, bool rfc3339, char *buf, 
     snprintf(buf, size, "%s ago", age);
 }
 
-/* Writes the rows of `ps` for the VMs into t. */
-static int vm_rows(struct cli_table *t, struct api_object *const *vms, size_t n, bool wide,
-                   bool csv) {
-    int64_t now = time(NULL);
-    for (size_t i = 0; i < n; i++) {
-        const struct api_vm *v = &vms[i]->u.vm;
-        char size[32], mem[32], cpus[24], created[48];
-        api_size_format_human(v->disk_size, size, sizeof(size));
-        api_size_format_human(v->memory, mem, sizeof(mem));
-        snprintf(cpus, sizeof(cpus), "%llu", (unsigned long long)v->cpus);
-        created_cell(vms[i]->meta.created, now, csv, created, sizeof(created));
+/*
+ * Formatted cells of one column, remembered by the value they show: a
+ * listing has few distinct sizes, CPU counts and creation times, so most
+ * rows reuse a cell already in the table instead of formatting it again.
+ */
+#define CELL_CACHE 8
 
-        _cleanup_strbuf_ struct strbuf ips = STRBUF_INIT;
-        _cleanup_strbuf_ struct strbuf ports = STRBUF_INIT;
-        for (size_t k = 0; k < v->n_ip_addresses; k++)
-            if (strbuf_addf(&ips, "%s%s", k ? ", " : "", v->ip_addresses[k]) < 0)
-                return -ENOMEM;
-        for (size_t k = 0; k < v->n_ports; k++) {
-            char p[160];
-            api_port_format(&v->ports[k], p, sizeof(p));
-            if (strbuf_addf(&ports, "%s%s", k ? ", " : "", p) < 0)
-                return -ENOMEM;
-        }
-        const char *image = v->image_claim && v->image_claim->ref ? v->image_claim->ref : "-";
-        const char *kernel = v->kernel_claim && v->kernel_claim->ref ? v->kernel_claim->ref : "-";
-        const char *cells[] = {vms[i]->meta.uid,
-                               image,
-                               kernel,
+struct cell_cache {
+    struct {
+        int64_t value;
+        const char *cell; /* in the table's arena; NULL: unused */
+    } e[CELL_CACHE];
+    size_t next; /* the entry to replace next */
+};
+
+enum cell_kind { CELL_SIZE, CELL_COUNT, CELL_CREATED, CELL_CREATED_RFC3339 };
+
+static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum cell_kind kind,
+                               int64_t value, int64_t now) {
+    for (size_t i = 0; i < CELL_CACHE; i++)
+        if (c->e[i].cell && c->e[i].value == value)
+            return c->e[i].cell;
+    char buf[64];
+    switch (kind) {
+    case CELL_SIZE:
+        api_size_format_human((uint64_t)value, buf, sizeof(buf));
+        break;
+    case CELL_COUNT:
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
+        break;
+    case CELL_CREATED:
+    case CELL_CREATED_RFC3339:
+        created_cell(value, now, kind == CELL_CREATED_RFC3339, buf, sizeof(buf));
+        break;
+    }
+    const char *cell = cli_table_intern(t, buf, strlen(buf));
+    if (cell) {
+        c->e[c->next].value = value;
+        c->e[c->next].cell = cell;
+        c->next = (c->next + 1) % CELL_CACHE;
+    }
+    return cell;
+}
+
+/* Writes the rows of `ps` for the VMs into t; the cells borrow the summaries' strings. */
+static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vms, size_t n,
+                   bool wide, bool csv) {
+    int64_t now = time(NULL);
+    struct cell_cache size_cache = {0}, mem_cache = {0}, cpu_cache = {0}, created_cache = {0};
+    for (size_t i = 0; i < n; i++) {
+        const struct store_vm_summary *v = vms[i];
+        const char *size = cell_cached(t, &size_cache, CELL_SIZE, (int64_t)v->disk_size, now);
+        const char *mem = cell_cached(t, &mem_cache, CELL_SIZE, (int64_t)v->memory, now);
+        const char *cpus = cell_cached(t, &cpu_cache, CELL_COUNT, (int64_t)v->cpus, now);
+        const char *created = cell_cached(
+            t, &created_cache, csv ? CELL_CREATED_RFC3339 : CELL_CREATED, v->created, now);
+        if (!size || !mem || !cpus || !created)
+            return -ENOMEM;
+        const char *cells[] = {v->uid,
+                               v->image_ref ? v->image_ref : "-",
+                               v->kernel_ref ? v->kernel_ref : "-",
                                size,
                                cpus,
                                mem,
                                created,
                                v->state,
-                               ips.buf,
-                               ports.buf,
-                               wide ? v->network_mode : vms[i]->meta.name,
-                               vms[i]->meta.name,
+                               v->ips,
+                               v->ports,
+                               wide ? v->network_mode : v->name,
+                               v->name,
                                v->cmdline};
-        int r = cli_table_add(t, cells);
+        int r = cli_table_add_ref(t, cells);
         if (r < 0)
             return r;
     }
     return 0;
 }
 
+/* ---- streaming documents ----------------------------------------------- */
+
+#define DOCS_FLUSH (64 * 1024) /* write out pending output past this size */
+
+/*
+ * Writes objects one at a time, exactly as api_docs_write would write them
+ * all at once with always_list (JSON: a List whose items are indented by
+ * two levels; YAML: documents separated by "---"), so only one object's
+ * encoding is in memory at a time.
+ */
+struct doc_stream {
+    struct cli_ctx *ctx;
+    enum api_format format;
+    size_t count;
+    struct strbuf out; /* pending output */
+};
+
+static int doc_stream_flush(struct doc_stream *ds) {
+    int r = cli_write_out(ds->ctx, &ds->out);
+    strbuf_reset(&ds->out);
+    return r;
+}
+
+static int doc_stream_begin(struct doc_stream *ds, struct cli_ctx *ctx, enum cli_format fmt) {
+    *ds = (struct doc_stream){
+        .ctx = ctx,
+        .format = fmt == CLI_FMT_JSON ? API_FORMAT_JSON : API_FORMAT_YAML,
+        .out = STRBUF_INIT,
+    };
+    if (ds->format == API_FORMAT_JSON &&
+        strbuf_adds(&ds->out,
+                    "{\n  \"kind\": \"List\",\n  \"apiVersion\": \"v1\",\n  \"items\": [") < 0)
+        return oom(ctx);
+    return 0;
+}
+
+static int doc_stream_add(struct doc_stream *ds, const struct api_object *obj) {
+    _cleanup_strbuf_ struct strbuf one = STRBUF_INIT;
+    struct api_object *const objs[] = {(struct api_object *)obj};
+    if (api_docs_write(objs, 1, ds->format, false, &one) < 0)
+        return oom(ds->ctx);
+    const char *text = one.buf ? one.buf : "";
+    size_t len = one.len;
+    int r = 0;
+    if (ds->format == API_FORMAT_JSON) {
+        /* An item of the List: every line indented by two more levels. */
+        while (len && text[len - 1] == '\n')
+            len--;
+        r = strbuf_adds(&ds->out, ds->count ? ",\n    " : "\n    ");
+        size_t from = 0;
+        for (size_t i = 0; i < len && r == 0; i++) {
+            if (text[i] != '\n')
+                continue;
+            r = strbuf_add(&ds->out, text + from, i + 1 - from);
+            if (r == 0)
+                r = strbuf_add(&ds->out, "    ", 4);
+            from = i + 1;
+        }
+        if (r == 0)
+            r = strbuf_add(&ds->out, text + from, len - from);
+    } else {
+        if (ds->count && !str_starts_with(text, "---"))
+            r = strbuf_add(&ds->out, "---\n", 4);
+        if (r == 0)
+            r = strbuf_add(&ds->out, text, len);
+        if (r == 0 && len && text[len - 1] != '\n')
+            r = strbuf_addc(&ds->out, '\n');
+    }
+    if (r < 0)
+        return oom(ds->ctx);
+    ds->count++;
+    return ds->out.len >= DOCS_FLUSH ? doc_stream_flush(ds) : 0;
+}
+
+static int doc_stream_end(struct doc_stream *ds) {
+    int r = 0;
+    if (ds->format == API_FORMAT_JSON)
+        r = strbuf_adds(&ds->out, ds->count ? "\n  ]\n}\n" : "]\n}\n");
+    if (r < 0)
+        return oom(ds->ctx);
+    return doc_stream_flush(ds);
+}
+
 /* Writes objects as documents: JSON a List, YAML one document each. */
 static int write_docs(struct cli_ctx *ctx, struct api_object *const *objs, size_t n,
                       enum cli_format fmt) {
-    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-    int r = api_docs_write(objs, n, fmt == CLI_FMT_JSON ? API_FORMAT_JSON : API_FORMAT_YAML, true,
-                           &out);
-    if (r < 0)
-        return oom(ctx);
-    return cli_write_out(ctx, &out);
+    struct doc_stream ds;
+    int r = doc_stream_begin(&ds, ctx, fmt);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = doc_stream_add(&ds, objs[i]);
+    if (r == 0)
+        r = doc_stream_end(&ds);
+    strbuf_release(&ds.out);
+    return r;
 }
 
-static int write_table(struct cli_ctx *ctx, const struct cli_table *t, enum cli_format fmt) {
+static int write_ids(struct cli_ctx *ctx, const char *const *uids, size_t n) {
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-    int r = fmt == CLI_FMT_CSV ? cli_table_write_csv(t, &out) : cli_table_write(t, &out);
-    if (r < 0)
-        return oom(ctx);
-    return cli_write_out(ctx, &out);
-}
-
-static int write_ids(struct cli_ctx *ctx, struct api_object *const *objs, size_t n) {
     for (size_t i = 0; i < n; i++)
-        printf("%s\n", objs[i]->meta.uid);
-    (void)ctx;
-    return 0;
+        if (strbuf_adds(&out, uids[i] ? uids[i] : "") < 0 || strbuf_addc(&out, '\n') < 0)
+            return oom(ctx);
+    return cli_write_out(ctx, &out);
+}
+
+/* ps -o json|yaml: the full objects of the VMs to show. */
+static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
+                   enum cli_format fmt) {
+    struct api_object **vms = NULL;
+    size_t n = 0;
+    int r = engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err);
+    if (r < 0)
+        return r;
+    /* Keep the VMs to show, in order; free the others. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vm_view view = view_of_object(vms[i]);
+        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+            vms[kept++] = vms[i];
+        else
+            api_object_free(vms[i]);
+    }
+    r = write_docs(ctx, vms, kept, fmt);
+    api_objects_free(vms, kept);
+    return r;
+}
+
+/* ps as a table, CSV or ids: from the VMs' summaries. */
+static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
+                   enum cli_format fmt) {
+    struct store_vm_summaries *list = NULL;
+    int r = engine_vm_summaries(ctx->eng, &list, &ctx->err);
+    if (r < 0)
+        return r;
+    const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
+    if (!vms) {
+        store_vm_summaries_free(list);
+        return oom(ctx);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < list->n; i++) {
+        struct vm_view view = view_of_summary(&list->items[i]);
+        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+            vms[kept++] = &list->items[i];
+    }
+
+    if (ctx->quiet) {
+        const char **uids = (const char **)vms; /* reused: one uid per kept VM */
+        for (size_t i = 0; i < kept; i++)
+            uids[i] = vms[i]->uid;
+        r = write_ids(ctx, uids, kept);
+    } else {
+        bool wide = fmt == CLI_FMT_WIDE;
+        static const char *const header[] = {"VM ID",   "IMAGE",   "KERNEL", "SIZE", "CPUS",
+                                             "MEMORY",  "CREATED", "STATUS", "IPS",  "PORTS",
+                                             "NETWORK", "NAME",    "CMDLINE"};
+        static const char *const header_narrow[] = {"VM ID", "IMAGE",  "KERNEL",  "SIZE",
+                                                    "CPUS",  "MEMORY", "CREATED", "STATUS",
+                                                    "IPS",   "PORTS",  "NAME"};
+        struct cli_table t;
+        r = cli_table_init(&t, wide ? 13 : 11, wide ? header : header_narrow);
+        if (r == 0)
+            r = cli_table_reserve(&t, kept);
+        if (r == 0)
+            r = vm_rows(&t, vms, kept, wide, fmt == CLI_FMT_CSV);
+        if (r < 0)
+            r = oom(ctx);
+        else
+            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
+        cli_table_release(&t);
+    }
+    free(vms);
+    store_vm_summaries_free(list);
+    return r;
 }
 
 int cmd_ps(struct cli_ctx *ctx) {
@@ -296,49 +523,9 @@ int cmd_ps(struct cli_ctx *ctx) {
     if (r < 0)
         return r;
     bool all = cli_flag_given(ctx, "all");
-
-    struct api_object **vms = NULL;
-    size_t n = 0;
-    r = engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err);
-    if (r < 0)
-        return r;
-    /* Keep the VMs to show, in order; free the others. */
-    size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if ((all || engine_vm_state_is_active(vms[i]->u.vm.state)) &&
-            vm_matches(vms[i], filters, nf))
-            vms[kept++] = vms[i];
-        else
-            api_object_free(vms[i]);
-    }
-    n = kept;
-
-    if (ctx->quiet) {
-        r = write_ids(ctx, vms, kept);
-    } else if (fmt == CLI_FMT_JSON || fmt == CLI_FMT_YAML) {
-        r = write_docs(ctx, vms, kept, fmt);
-    } else {
-        bool wide = fmt == CLI_FMT_WIDE;
-        static const char *const header[] = {"VM ID",   "IMAGE",   "KERNEL", "SIZE", "CPUS",
-                                             "MEMORY",  "CREATED", "STATUS", "IPS",  "PORTS",
-                                             "NETWORK", "NAME",    "CMDLINE"};
-        static const char *const header_narrow[] = {"VM ID", "IMAGE",  "KERNEL",  "SIZE",
-                                                    "CPUS",  "MEMORY", "CREATED", "STATUS",
-                                                    "IPS",   "PORTS",  "NAME"};
-        struct cli_table t;
-        r = cli_table_init(&t, wide ? 13 : 11, wide ? header : header_narrow);
-        if (r == 0)
-            r = vm_rows(&t, vms, kept, wide, fmt == CLI_FMT_CSV);
-        if (r < 0) {
-            cli_table_release(&t);
-            api_objects_free(vms, n);
-            return oom(ctx);
-        }
-        r = write_table(ctx, &t, fmt);
-        cli_table_release(&t);
-    }
-    api_objects_free(vms, n);
-    return r;
+    if (!ctx->quiet && (fmt == CLI_FMT_JSON || fmt == CLI_FMT_YAML))
+        return ps_docs(ctx, all, filters, nf, fmt);
+    return ps_rows(ctx, all, filters, nf, fmt);
 }
 
 /* ---- image ls, kernel ls ----------------------------------------------- */
@@ -359,7 +546,15 @@ int cmd_ls(struct cli_ctx *ctx) {
         return r;
 
     if (ctx->quiet) {
-        r = write_ids(ctx, objs, n);
+        const char **uids = xcalloc(n ? n : 1, sizeof(*uids));
+        if (!uids) {
+            api_objects_free(objs, n);
+            return oom(ctx);
+        }
+        for (size_t i = 0; i < n; i++)
+            uids[i] = objs[i]->meta.uid;
+        r = write_ids(ctx, uids, n);
+        free(uids);
     } else if (fmt == CLI_FMT_JSON || fmt == CLI_FMT_YAML) {
         r = write_docs(ctx, objs, n, fmt);
     } else {
@@ -380,7 +575,7 @@ int cmd_ls(struct cli_ctx *ctx) {
             r = cli_table_add(&t, cells);
         }
         if (r == 0)
-            r = write_table(ctx, &t, fmt);
+            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
         else
             r = oom(ctx);
         cli_table_release(&t);
@@ -420,6 +615,10 @@ int cmd_inspect(struct cli_ctx *ctx) {
 
 /* ---- export ------------------------------------------------------------ */
 
+static int export_one(void *ud, const struct api_object *obj) {
+    return doc_stream_add(ud, obj);
+}
+
 int cmd_export(struct cli_ctx *ctx) {
     enum cli_format fmt = CLI_FMT_YAML;
     int r = cli_format_parse(ctx, cli_flag_value(ctx, "output", "yaml"),
@@ -439,13 +638,13 @@ int cmd_export(struct cli_ctx *ctx) {
         if (!dup)
             kinds[nk++] = k;
     }
-    struct api_object **objs = NULL;
-    size_t n = 0;
-    r = engine_export(ctx->eng, kinds, nk, &objs, &n, &ctx->err);
-    if (r < 0)
-        return r;
-    r = write_docs(ctx, objs, n, fmt);
-    api_objects_free(objs, n);
+    struct doc_stream ds;
+    r = doc_stream_begin(&ds, ctx, fmt);
+    if (r == 0)
+        r = engine_export_each(ctx->eng, kinds, nk, export_one, &ds, &ctx->err);
+    if (r == 0)
+        r = doc_stream_end(&ds);
+    strbuf_release(&ds.out);
     return r;
 }
 

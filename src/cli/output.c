@@ -29,68 +29,205 @@ int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed, enum 
     return cli_usage_error(ctx, "unknown output format '%s' (use %s)", s, list);
 }
 
+/*
+ * The table's arena: blocks filled front to back and freed together, so a
+ * table of 10,000 rows costs a few dozen allocations, not one per cell.
+ */
+#define CLI_ARENA_BLOCK (64 * 1024)
+
+struct cli_arena_block {
+    struct cli_arena_block *next;
+    size_t used;
+    size_t size;
+    char data[]; /* size bytes */
+};
+
+struct cli_arena {
+    struct cli_arena_block *head;
+};
+
+static void arena_free(struct cli_arena *a) {
+    if (!a)
+        return;
+    for (struct cli_arena_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(a);
+}
+
 int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) {
     *t = (struct cli_table){.ncols = ncols};
+    t->arena = xcalloc(1, sizeof(*t->arena));
+    if (!t->arena)
+        return -ENOMEM;
     return header ? cli_table_add(t, header) : 0;
 }
 
-int cli_table_add(struct cli_table *t, const char *const *cells) {
-    if (t->nrows == t->alloc_rows) {
-        size_t alloc = t->alloc_rows ? t->alloc_rows * 2 : 16;
-        char **grown = xrealloc(t->cells, alloc * t->ncols * sizeof(*grown));
-        if (!grown)
-            return -ENOMEM;
-        t->cells = grown;
-        t->alloc_rows = alloc;
+const char *cli_table_intern(struct cli_table *t, const char *s, size_t len) {
+    struct cli_arena *a = t->arena;
+    if (!a || len >= SIZE_MAX / 2)
+        return NULL;
+    struct cli_arena_block *b = a->head;
+    if (!b || len + 1 > b->size - b->used) {
+        size_t size = len + 1 > CLI_ARENA_BLOCK ? len + 1 : CLI_ARENA_BLOCK;
+        b = xmalloc(sizeof(*b) + size);
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->size = size;
+        b->next = a->head;
+        a->head = b;
     }
-    char **row = t->cells + t->nrows * t->ncols;
+    char *c = b->data + b->used;
+    memcpy(c, s, len);
+    c[len] = '\0';
+    b->used += len + 1;
+    return c;
+}
+
+/* Makes the row arrays hold alloc rows (more than now). */
+static int table_resize(struct cli_table *t, size_t alloc) {
+    if (t->ncols && alloc > SIZE_MAX / sizeof(*t->lens) / t->ncols)
+        return -ENOMEM;
+    const char **cells = xrealloc(t->cells, alloc * t->ncols * sizeof(*cells));
+    if (!cells)
+        return -ENOMEM;
+    t->cells = cells;
+    size_t *lens = xrealloc(t->lens, alloc * t->ncols * sizeof(*lens));
+    if (!lens)
+        return -ENOMEM;
+    t->lens = lens;
+    t->alloc_rows = alloc;
+    return 0;
+}
+
+/* Makes room for one more row. */
+static int table_grow(struct cli_table *t) {
+    if (t->nrows < t->alloc_rows)
+        return 0;
+    return table_resize(t, t->alloc_rows ? t->alloc_rows * 2 : 16);
+}
+
+int cli_table_reserve(struct cli_table *t, size_t n) {
+    if (n > SIZE_MAX - t->nrows)
+        return -ENOMEM;
+    if (t->nrows + n <= t->alloc_rows)
+        return 0;
+    return table_resize(t, t->nrows + n);
+}
+
+int cli_table_add_ref(struct cli_table *t, const char *const *cells) {
+    if (table_grow(t) < 0)
+        return -ENOMEM;
+    const char **row = t->cells + t->nrows * t->ncols;
+    size_t *lens = t->lens + t->nrows * t->ncols;
     for (size_t c = 0; c < t->ncols; c++) {
-        row[c] = xstrdup(cells[c] ? cells[c] : "");
-        if (!row[c]) {
-            for (size_t k = 0; k < c; k++)
-                free(row[k]);
+        row[c] = cells[c] ? cells[c] : "";
+        lens[c] = strlen(row[c]);
+    }
+    t->nrows++;
+    return 0;
+}
+
+int cli_table_add(struct cli_table *t, const char *const *cells) {
+    if (table_grow(t) < 0)
+        return -ENOMEM;
+    const char **row = t->cells + t->nrows * t->ncols;
+    size_t *lens = t->lens + t->nrows * t->ncols;
+    for (size_t c = 0; c < t->ncols; c++) {
+        const char *cell = cells[c] ? cells[c] : "";
+        lens[c] = strlen(cell);
+        row[c] = cli_table_intern(t, cell, lens[c]);
+        if (!row[c])
             return -ENOMEM;
-        }
     }
     t->nrows++;
     return 0;
 }
 
 void cli_table_release(struct cli_table *t) {
-    for (size_t i = 0; i < t->nrows * t->ncols; i++)
-        free(t->cells[i]);
     free(t->cells);
+    free(t->lens);
+    arena_free(t->arena);
     *t = (struct cli_table){0};
 }
 
-int cli_table_write(const struct cli_table *t, struct strbuf *out) {
-    if (t->ncols == 0)
+/*
+ * Lays the table out as aligned text in one buffer sized exactly for it:
+ * cells copied with memcpy, padding with memset. Caller frees *ret.
+ */
+static int table_render(const struct cli_table *t, char **ret, size_t *ret_len) {
+    *ret = NULL;
+    *ret_len = 0;
+    if (t->ncols == 0 || t->nrows == 0)
         return 0;
     _cleanup_free_ size_t *width = xcalloc(t->ncols, sizeof(*width));
     if (!width)
         return -ENOMEM;
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++) {
-            size_t w = strlen(t->cells[r * t->ncols + c]);
-            if (w > width[c])
-                width[c] = w;
-        }
     for (size_t r = 0; r < t->nrows; r++) {
-        /* Trailing empty cells print nothing, so lines never end in blanks. */
-        size_t last = t->ncols;
-        while (last > 1 && t->cells[r * t->ncols + last - 1][0] == '\0')
-            last--;
-        for (size_t c = 0; c < last; c++) {
-            const char *cell = t->cells[r * t->ncols + c];
-            int rc = c + 1 < last ? strbuf_addf(out, "%-*s   ", (int)width[c], cell)
-                                  : strbuf_adds(out, cell);
-            if (rc < 0)
-                return rc;
-        }
-        int rc = strbuf_addc(out, '\n');
-        if (rc < 0)
-            return rc;
+        const size_t *lens = t->lens + r * t->ncols;
+        for (size_t c = 0; c < t->ncols; c++)
+            if (lens[c] > width[c])
+                width[c] = lens[c];
     }
+    /* Trailing empty cells print nothing, so lines never end in blanks. */
+    size_t total = 0;
+    for (size_t r = 0; r < t->nrows; r++) {
+        const size_t *lens = t->lens + r * t->ncols;
+        size_t last = t->ncols;
+        while (last > 1 && lens[last - 1] == 0)
+            last--;
+        for (size_t c = 0; c + 1 < last; c++)
+            total += width[c] + 3;
+        total += lens[last - 1] + 1;
+    }
+    char *buf = xmalloc(total);
+    if (!buf)
+        return -ENOMEM;
+    char *p = buf;
+    for (size_t r = 0; r < t->nrows; r++) {
+        const char *const *cells = t->cells + r * t->ncols;
+        const size_t *lens = t->lens + r * t->ncols;
+        size_t last = t->ncols;
+        while (last > 1 && lens[last - 1] == 0)
+            last--;
+        for (size_t c = 0; c + 1 < last; c++) {
+            memcpy(p, cells[c], lens[c]);
+            memset(p + lens[c], ' ', width[c] - lens[c] + 3);
+            p += width[c] + 3;
+        }
+        memcpy(p, cells[last - 1], lens[last - 1]);
+        p += lens[last - 1];
+        *p++ = '\n';
+    }
+    *ret = buf;
+    *ret_len = total;
+    return 0;
+}
+
+int cli_table_write(const struct cli_table *t, struct strbuf *out) {
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    int r = table_render(t, &buf, &len);
+    if (r < 0)
+        return r;
+    return len ? strbuf_add(out, buf, len) : 0;
+}
+
+int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
+    if (csv) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        if (cli_table_write_csv(t, &out) < 0)
+            return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return cli_write_out(ctx, &out);
+    }
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    if (table_render(t, &buf, &len) < 0)
+        return error_set(&ctx->err, -ENOMEM, "out of memory");
+    if (len && fwrite(buf, 1, len, stdout) != len)
+        return error_set(&ctx->err, -EIO, "cannot write the output: %s", strerror(errno));
     return 0;
 }
 

@@ -190,6 +190,10 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
     return 0;
 }
 
+int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) {
+    return store_vm_summary_list(e->store, ret, err);
+}
+
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) {
     static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
@@ -231,6 +235,35 @@ int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct 
 fail:
     api_objects_free(all, n_all);
     return r;
+}
+
+int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
+                       int (*fn)(void *ud, const struct api_object *obj), void *ud,
+                       struct error *err) {
+    static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
+                                          API_KIND_VM};
+    for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
+        bool wanted = n_kinds == 0;
+        for (size_t i = 0; i < n_kinds; i++)
+            if (kinds[i] == order[k])
+                wanted = true;
+        if (!wanted)
+            continue;
+        struct api_object **objs = NULL;
+        size_t n = 0;
+        int r = engine_list(e, order[k], &objs, &n, err);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < n && r == 0; i++) {
+            r = fn(ud, objs[i]);
+            api_object_free(objs[i]);
+            objs[i] = NULL;
+        }
+        api_objects_free(objs, n);
+        if (r != 0)
+            return r;
+    }
+    return 0;
 }
 
 /* ---- remove ------------------------------------------------------------ */

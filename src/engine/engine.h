@@ -65,6 +65,13 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
                 struct error *err) WUR;
 
 /*
+ * The summary of every VM (what `ps` shows and filters on), by creation time
+ * then name, loaded without decoding whole objects: see store_vm_summary_list.
+ * Caller frees with store_vm_summaries_free.
+ */
+int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+
+/*
  * The objects of the given kinds (all kinds when n_kinds is 0), in the order
  * Pool, Image, Kernel, VM (so that applying the result in order recreates
  * what a VM refers to before the VM), each kind by creation time.
@@ -72,6 +79,17 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
  */
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) WUR;
+
+/*
+ * Like engine_export, but hands the objects to fn one at a time, in the same
+ * order, loading one kind at a time and freeing each object after fn saw it,
+ * so that exporting needs memory for one kind's objects, not for everything
+ * and its encoding. fn returning nonzero stops the walk and is returned
+ * (fn reports its own failure).
+ */
+int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
+                       int (*fn)(void *ud, const struct api_object *obj), void *ud,
+                       struct error *err) WUR;
 
 /* ---- apply ------------------------------------------------------------- */
 

@@ -174,7 +174,7 @@ int thin_meta_read_ids(int fd, bool use_held, uint32_t **ret, size_t *ret_n, str
     if (posix_memalign(&block, THIN_META_BLOCK, THIN_META_BLOCK) != 0)
         return error_set(err, -ENOMEM, "out of memory");
     m.block = block;
-    uint64_t root;
+    uint64_t root = 0;
     int r = meta_details_root(&m, use_held, &root, err);
     if (r >= 0)
         r = meta_walk(&m, root, 0, err);

@@ -86,6 +86,58 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
 int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
                       struct error *err) WUR;
 
+/* ---- VM summaries for listings ----------------------------------------- */
+
+/* One label of a summary; both strings live in the summaries' arena. */
+struct store_label {
+    const char *key;
+    const char *value;
+};
+
+/*
+ * What `ps` shows and filters on for one VM, without decoding the whole
+ * object. Every string points into the owning store_vm_summaries (never
+ * freed one by one); equal strings of neighbouring rows may share storage.
+ */
+struct store_vm_summary {
+    const char *uid;
+    const char *name;
+    const char *image_ref;    /* spec.image.ociClaim.ref; NULL without a claim */
+    const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
+    const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
+    const char *network_mode; /* NULL when unset */
+    const char *state;        /* status.state; NULL when unset */
+    const char *image_id;     /* status.image.id; NULL when unset */
+    const char *kernel_id;    /* status.kernel.id; NULL when unset */
+    uint64_t cpus;
+    uint64_t memory;
+    uint64_t disk_size;
+    int64_t created; /* API_TIME_NONE when unset */
+    /* spec.network.ports as api_port_format writes each, joined by ", "; "" for none */
+    const char *ports;
+    /* status.ipAddresses joined by ", "; "" for none */
+    const char *ips;
+    const struct store_label *labels; /* metadata.labels in order */
+    size_t n_labels;
+};
+
+struct store_arena;
+
+struct store_vm_summaries {
+    struct store_vm_summary *items; /* by creation time then name, like store_object_list */
+    size_t n;
+    struct store_arena *arena; /* private: every string and label array */
+};
+
+/*
+ * Loads the summary of every VM in a fixed number of queries (the main rows,
+ * ports, IP addresses and labels) inside one read transaction, with all
+ * strings in a few large blocks. The fields equal what store_object_list
+ * gives for the same VMs. Caller frees with store_vm_summaries_free.
+ */
+int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct error *err) WUR;
+void store_vm_summaries_free(struct store_vm_summaries *l);
+
 struct store_match {
     char uid[ID_LEN + 1];
     char *name;

@@ -12,5 +12,6 @@ int main(void) {
     failed += run_journal_tests();
     failed += run_concurrency_tests();
     failed += run_fault_tests();
+    failed += run_summary_tests();
     return failed ? 1 : 0;
 }

@@ -44,5 +44,6 @@ int run_sql_tests(void);
 int run_concurrency_tests(void);
 int run_journal_tests(void);
 int run_fault_tests(void);
+int run_summary_tests(void);
 
 #endif
