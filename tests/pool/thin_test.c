@@ -284,7 +284,7 @@ static void test_dm_full(void **state) {
     alarm(120); /* a hang fails the test instead of the run */
     int fd = open(d1, O_RDWR | O_DIRECT);
     assert_true(fd >= 0);
-    void *buf;
+    void *buf = NULL;
     assert_int_equal(posix_memalign(&buf, 4096, TEST_MiB), 0);
     memset(buf, 0xab, TEST_MiB);
     int failed_errno = 0;
