@@ -127,11 +127,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 [[ $work =~ ^[A-Za-z0-9/._-]+$ ]] || fail "temporary directory '$work' has characters the kernel command line cannot carry"
 
-# The guest mounts fresh tmpfs over these; what the host has there is hidden.
-for p in "$PWD" "$1"; do
+# The guest mounts fresh tmpfs over /tmp, /run and /mnt. A checkout under the
+# host's /tmp (a CI clone, say) stays visible: the top directory under /tmp of
+# the working directory and of every absolute path argument is bound back,
+# read-only, at the same path ("keep"). /run and /mnt stay hidden.
+keep=
+for p in "$PWD" "$@"; do
     case "$p" in
-        /tmp | /tmp/* | /run | /run/* | /mnt | /mnt/*)
-            echo "$prog: warning: '$p' is under /tmp, /run or /mnt, which the guest hides" >&2 ;;
+        /tmp/*)
+            rest=${p#/tmp/}
+            top=/tmp/${rest%%/*}
+            [ -d "$top" ] || continue
+            [[ $top =~ ^[A-Za-z0-9/._-]+$ ]] || fail "'$top' has characters the kernel command line cannot carry"
+            case ",$keep," in *",$top,"*) ;; *) keep=${keep:+$keep,}$top ;; esac ;;
+        /run | /run/* | /mnt | /mnt/*)
+            echo "$prog: warning: '$p' is under /run or /mnt, which the guest hides" >&2 ;;
     esac
 done
 
@@ -142,7 +152,7 @@ q() {
 }
 {
     echo "# written by tests/guest/run.sh"
-    echo "cd $(q "$PWD") 2>/dev/null || { echo $(q "hearth-guest: cannot enter $PWD (the guest hides the host's /tmp, /run and /mnt)"); exit 125; }"
+    echo "cd $(q "$PWD") 2>/dev/null || { echo $(q "hearth-guest: cannot enter $PWD (the guest hides the host's /run and /mnt)"); exit 125; }"
     while IFS= read -r v; do
         case "$v" in
             HEARTH_GUEST | HEARTH_GUEST_*) ;;
@@ -166,6 +176,7 @@ fi
 quiet=quiet
 [ "$verbose" = 1 ] && quiet=
 append="console=ttyS0 $quiet $tsc panic=-1 hearth.nonce=$nonce hearth.job=$work hearth.verbose=$verbose"
+[ -n "$keep" ] && append="$append hearth.keep=$keep"
 args=(-M microvm,rtc=on -accel tcg -cpu max -m "$mem" -smp 2
     -nographic -no-reboot -no-user-config
     -kernel "$kernel" -initrd "$initrd"
