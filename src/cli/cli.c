@@ -51,11 +51,32 @@ static const struct cli_flag flags_sql[] = {
 static const struct cli_flag flags_rm[] = {
     {'f', "force", NULL, false, "remove even if running (VM) or in use (image, kernel)"}, {0}};
 
+static const struct cli_flag flags_pool_init[] = {
+    {0, "driver", "DRIVER", false, "dm-thin or file (default: dm-thin where usable, else file)"},
+    {0, "data-size", "SIZE", false,
+     "the pool's data size (default 100GB; file: at most the filesystem)"},
+    {0, "metadata-size", "SIZE", false, "dm-thin metadata size (default from the data size)"},
+    {0, "allocation-size", "SIZE", false, "a multiple of 64KB (default 64KB)"},
+    {0, "data-path", "PATH", false, "data file or block device; file driver: a directory"},
+    {0, "metadata-path", "PATH", false, "dm-thin metadata file or block device"},
+    {0}};
+static const struct cli_flag flags_pool_status[] = {
+    {'o', "output", "FORMAT", false, "table (default), json or yaml"}, {0}};
+static const struct cli_flag flags_pool_ls[] = {
+    {'o', "output", "FORMAT", false, "table (default), json, yaml or csv"}, {0}};
+static const struct cli_flag flags_doctor[] = {
+    {0, "repair", NULL, false, "fix what is found"},
+    {'o', "output", "FORMAT", false, "table (default) or json"},
+    {0}};
+
 #define KIND_FROM_ARG (-1)
 
 static const struct cli_command commands[] = {
     {"apply", cmd_apply, "-f FILE [-f FILE]...",
      "Create or update objects from YAML or JSON documents", 0, 0, flags_apply, 0, true},
+    {"doctor", cmd_doctor, "[--repair] [-o table|json]",
+     "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left", 0, 0,
+     flags_doctor, 0, true},
     {"export", cmd_export, "[-o yaml|json] [KIND...]",
      "Write every object (or those of the given kinds) as documents", 0, -1, flags_export, 0, true},
     {"image ls", cmd_ls, "[-q] [-o FORMAT]", "List images", 0, 0, flags_ls, API_KIND_IMAGE, true},
@@ -70,6 +91,14 @@ static const struct cli_command commands[] = {
      flags_inspect, API_KIND_KERNEL, true},
     {"kernel rm", cmd_rm, "[-f] KERNEL...", "Remove kernels", 1, -1, flags_rm, API_KIND_KERNEL,
      true},
+    {"pool init", cmd_pool_init,
+     "[--driver dm-thin|file] [--data-size SIZE] [--metadata-size SIZE] [--allocation-size SIZE] "
+     "[--data-path PATH] [--metadata-path PATH]",
+     "Create the storage pool", 0, 0, flags_pool_init, 0, true},
+    {"pool ls", cmd_pool_ls, "[-o table|json|yaml|csv]", "List the pool's devices", 0, 0,
+     flags_pool_ls, 0, true},
+    {"pool status", cmd_pool_status, "[-o table|json|yaml]",
+     "Show the pool's driver, sizes, usage and device counts", 0, 0, flags_pool_status, 0, true},
     {"ps", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...",
      "List VMs (running ones unless -a)", 0, 0, flags_ps, 0, true},
     {"rm", cmd_rm, "[-f] VM...", "Remove VMs", 1, -1, flags_rm, API_KIND_VM, true},
@@ -506,5 +535,5 @@ int cli_main(int argc, char **argv) {
             cli_print_error(ctx.err.msg);
         return 1;
     }
-    return 0;
+    return ctx.exit_status;
 }

@@ -53,6 +53,7 @@ struct cli_ctx {
     bool quiet;  /* -q/--quiet */
     struct error err;
     bool usage_error; /* set by cli_usage_error: exit 2 */
+    int exit_status;  /* a successful handler's own exit status (doctor: 3, 4); 0 by default */
 };
 
 /* The flag's values. */
@@ -121,5 +122,9 @@ int cmd_inspect(struct cli_ctx *ctx);
 int cmd_export(struct cli_ctx *ctx);
 int cmd_rm(struct cli_ctx *ctx); /* data is the kind */
 int cmd_sql(struct cli_ctx *ctx);
+int cmd_pool_init(struct cli_ctx *ctx);
+int cmd_pool_status(struct cli_ctx *ctx);
+int cmd_pool_ls(struct cli_ctx *ctx);
+int cmd_doctor(struct cli_ctx *ctx); /* exit 0 clean, 3 all repaired, 4 problems left */
 
 #endif

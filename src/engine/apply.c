@@ -124,6 +124,9 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
     int r;
 
     if (obj->kind == API_KIND_POOL) {
+        r = engine_pool_apply_check(e, obj, err); /* status.devices is never applied */
+        if (r < 0)
+            return r;
         r = store_object_get(e->store, API_KIND_POOL, NULL, &existing, err);
         if (r == -ENOENT)
             error_init(err);

@@ -75,6 +75,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return r;
     }
+    engine_pool_open_hook(e);
     *ret = e;
     return 0;
 }
@@ -82,6 +83,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
 void engine_free(engine *e) {
     if (!e)
         return;
+    engine_pool_close_hook(e);
     store_free(e->store);
     free(e->root);
     free(e);

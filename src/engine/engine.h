@@ -148,6 +148,136 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
 int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
                   struct error *err) WUR;
 
+/* ---- the storage pool (pool.c) ----------------------------------------- */
+
+/*
+ * What `hearth pool init` asks for. Zero sizes and NULL paths take the
+ * defaults: those of a spec recorded by apply, else api_object_set_defaults
+ * for a Pool under the root (dataSize 100GiB, allocationSize 64KiB, paths
+ * <root>/pool/metadata and <root>/pool/data). The file driver's data path is
+ * a directory, and its default data size is at most the size of that
+ * filesystem.
+ */
+struct engine_pool_init_opts {
+    const char *driver; /* "dm-thin", "file", or NULL: dm-thin where usable, else file */
+    uint64_t data_size, metadata_size, allocation_size;
+    const char *data_path, *metadata_path;
+};
+
+/*
+ * Creates the pool: records it, creates its backing storage, assembles it,
+ * commits (design.md's protocol, fault points pool.init.after-intent,
+ * -after-files, -after-assemble, -after-commit). Refused (-EEXIST) when a
+ * pool exists, naming its driver and paths. Sizes that don't fit are
+ * -EINVAL naming the size (allocation size a multiple of 64 KiB; data size
+ * a multiple of it and at least one allocation). ret_notice (may be NULL)
+ * gets a one-line notice when the driver was chosen rather than given:
+ * "using the file driver: the kernel has no device-mapper".
+ */
+int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *ret_notice,
+                     size_t notice_size, struct error *err) WUR;
+
+#define ENGINE_DEVICE_TYPES 4 /* Image, Resize, Kernel, VM */
+/* "Image", "Resize", "Kernel", "VM"; -1 for anything else. */
+int engine_device_type_index(const char *type);
+extern const char *const engine_device_types[ENGINE_DEVICE_TYPES];
+
+struct engine_pool_status {
+    char driver[16];
+    char name[17];  /* the pool's short name (dm names are hearth-<name>-<id>) */
+    char state[16]; /* "active", or "planned" while an init runs */
+    uint64_t data_size, metadata_size, allocation_size;
+    char *data_path, *metadata_path;        /* owned */
+    bool usage_known;                       /* false: usage_error says why */
+    uint64_t data_used, data_total;         /* bytes (pool_usage_get) */
+    uint64_t metadata_used, metadata_total; /* bytes; 0 for the file driver */
+    char *usage_error;                      /* owned; NULL when usage_known */
+    size_t n_devices;
+    size_t by_type[ENGINE_DEVICE_TYPES]; /* counts in engine_device_types order */
+    size_t n_planned, n_removing;
+};
+void engine_pool_status_release(struct engine_pool_status *s);
+
+/*
+ * The pool's driver, spec, usage and device counts. -ENOENT "no pool" when
+ * none was created. A pool that cannot be opened still gives its spec and
+ * counts, with usage_known false and the reason in usage_error.
+ */
+int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *err) WUR;
+
+/* The device rows (id, type, parent, size, owner, state), by id. Caller frees. */
+int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
+                        struct error *err) WUR;
+
+/*
+ * A new zero-filled device of type ("Image", "Resize", "Kernel", "VM") and
+ * size bytes (a multiple of 512), owned by (owner_kind, owner_uid) or by
+ * nobody (API_KIND_COUNT, NULL). Protocol: intent (row 'planned' with a
+ * freshly allocated id, journal row), the pool call, commit (row 'active');
+ * fault points pool.create.after-intent, -after-act, -after-commit.
+ */
+int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
+                              const char *owner_uid, uint32_t *ret_id, struct error *err) WUR;
+
+/*
+ * A snapshot of parent_id as a new device (size at least the parent's; 0
+ * means the parent's size). Fault points pool.snapshot.after-intent,
+ * -after-act, -after-commit. -ENOENT when the parent has no active row.
+ */
+int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
+                                enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
+                                struct error *err) WUR;
+
+/*
+ * Removes one device and its row; nothing else (a VM's device releases only
+ * that device). -EBUSY "device N has children: ..." while rows name it as
+ * their parent; -ENOENT when it has no row. Fault points
+ * pool.remove.after-intent, -after-act, -after-commit.
+ */
+int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) WUR;
+
+/* Activates an active device and returns its path (caller frees); see pool_device_activate. */
+int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) WUR;
+
+/*
+ * Recovery of the pool operations whose owner is dead (engine_open runs it;
+ * doctor --repair again): create/snapshot whose device exists in the pool
+ * are rolled forward to 'active' (only the commit was missing), else their
+ * row is dropped; remove is finished; init is rolled forward when the pool
+ * opens, else rolled back. *ret_n (may be NULL) counts the operations done.
+ */
+int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) WUR;
+
+/* ---- doctor (doctor.c) -------------------------------------------------- */
+
+struct engine_finding {
+    const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
+                           "stuck-device", "interrupted-operation", "pool-unusable" (static) */
+    char object[64];    /* "device 5", "operation 12", "pool", or a stray's path (shortened) */
+    char *message;      /* owned: what is wrong */
+    const char *action; /* static: what --repair does, NULL when it cannot */
+    bool repaired;
+    char *repair_error; /* owned: why the repair failed, or NULL */
+};
+
+struct engine_doctor_report {
+    struct engine_finding *items;
+    size_t n;
+};
+void engine_doctor_report_release(struct engine_doctor_report *r);
+
+/*
+ * Compares the database with what really exists, both ways: device ids in
+ * the pool that no row claims; rows whose device is gone; active dm devices
+ * of no row; strays (loop devices, leftover files); rows stuck 'planned' or
+ * 'removing' and operations whose owner is dead; a pool that cannot be
+ * opened. With repair, fixes each (deletes orphan devices, drops rows of
+ * gone devices re-parenting their children to the gone device's parent,
+ * deactivates, removes strays, finishes recovery). Fails only when it cannot
+ * look (the database); every finding is in *ret.
+ */
+int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) WUR;
+
 /* ---- queries ----------------------------------------------------------- */
 
 /* Read-only SQL, straight to store_sql_query (statements that write are refused). */

@@ -2,8 +2,9 @@
  * store journal: the operations journal of the consistency protocol
  * (docs/architecture.md). Each operation is a row naming what runs, on which
  * object, at which step, and its owner: the pid plus the process start time
- * from /proc/self/stat, so recovery can tell a live owner from a dead one
- * whose pid was reused.
+ * (util's proc_start_time), so recovery can tell a live owner from a dead
+ * one whose pid was reused. Pool operations also record their device id and
+ * parameters; store_op_adopt lets recovery take over a dead owner's row.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,52 +13,6 @@
 #include <unistd.h>
 
 #include "store/store_priv.h"
-
-#define STAT_MAX 4096 /* /proc/self/stat is a few hundred bytes */
-
-int store_process_start_time(int pid, uint64_t *ret) {
-    char path[64];
-    if (pid < 0)
-        return -EINVAL;
-    if (pid == 0)
-        snprintf(path, sizeof(path), "/proc/self/stat");
-    else
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[STAT_MAX];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    /* The command name (field 2) may hold spaces and parentheses: skip to the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -EIO;
-    p++;
-    /* p now points before field 3; starttime is 19 fields further. */
-    for (int field = 3; field < 22; field++) {
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-        if (!*p)
-            return -EIO;
-    }
-    while (*p == ' ')
-        p++;
-    uint64_t v = 0;
-    if (*p < '0' || *p > '9')
-        return -EIO;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (UINT64_MAX - 9) / 10)
-            return -ERANGE;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    *ret = v;
-    return 0;
-}
 
 static int64_t now_unix(void) {
     return (int64_t)time(NULL);
@@ -71,11 +26,55 @@ void store_ops_free(struct store_op *ops, size_t n) {
         free(ops[i].object_uid);
         free(ops[i].step);
         free(ops[i].error);
+        free(ops[i].params);
     }
     free(ops);
 }
 
 /* Runs one journal write in the caller's transaction or a short one of its own. */
+static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *err);
+
+static int op_insert(store *s, const char *op, enum api_kind kind, const char *uid,
+                     const char *step, int64_t device_id, const char *params, int64_t *ret_id,
+                     struct error *err) {
+    if (!op || !step || kind < 0 || kind >= API_KIND_COUNT)
+        return error_set(err, -EINVAL, "an operation needs a name, a kind and a step");
+    uint64_t start = 0;
+    int r = proc_start_time(0, &start);
+    if (r < 0)
+        return error_set(err, r, "reading this process's start time from /proc/self/stat: %s",
+                         strerror(-r));
+    bool own;
+    r = store_tx_start(s, &own, err);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st;
+    r = store_stmt(s,
+                   "INSERT INTO journal (op, kind, object_uid, step, owner_pid, owner_start, "
+                   "started, updated, device_id, params) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+                   &st, err);
+    if (r == 0) {
+        store_bind_text(st, 1, op);
+        store_bind_text(st, 2, api_kind_name(kind));
+        store_bind_text(st, 3, uid);
+        store_bind_text(st, 4, step);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)start);
+        sqlite3_bind_int64(st, 7, now_unix());
+        if (device_id >= 0)
+            sqlite3_bind_int64(st, 8, device_id);
+        store_bind_text(st, 9, params);
+        r = journal_write(s, st, 0, err);
+    }
+    int64_t id = sqlite3_last_insert_rowid(s->db);
+    r = store_tx_end(s, own, r, err);
+    if (r < 0)
+        return r;
+    *ret_id = id;
+    return 0;
+}
+
 static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *err) {
     int rc = sqlite3_step(st);
     int r = 0;
@@ -89,37 +88,39 @@ static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *e
 
 int store_op_begin(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
                    int64_t *ret_id, struct error *err) {
-    if (!op || !step || kind < 0 || kind >= API_KIND_COUNT)
-        return error_set(err, -EINVAL, "an operation needs a name, a kind and a step");
-    uint64_t start = 0;
-    int r = store_process_start_time(0, &start);
+    return op_insert(s, op, kind, uid, step, -1, NULL, ret_id, err);
+}
+
+int store_op_begin_device(store *s, const char *op, enum api_kind kind, const char *step,
+                          int64_t device_id, const char *params, int64_t *ret_id,
+                          struct error *err) {
+    return op_insert(s, op, kind, NULL, step, device_id, params, ret_id, err);
+}
+
+int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *err) {
+    uint64_t self = 0;
+    int r = proc_start_time(0, &self);
     if (r < 0)
-        return error_set(err, r, "reading this process's start time from /proc/self/stat: %s",
-                         strerror(-r));
-    bool own;
-    r = store_tx_start(s, &own, err);
-    if (r < 0)
-        return r;
+        return error_set(err, r, "reading this process's start time: %s", strerror(-r));
     sqlite3_stmt *st;
     r = store_stmt(s,
-                   "INSERT INTO journal (op, kind, object_uid, step, owner_pid, owner_start, "
-                   "started, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                   "UPDATE journal SET owner_pid = ?4, owner_start = ?5, updated = ?6 "
+                   "WHERE id = ?1 AND finished IS NULL AND owner_pid = ?2 AND owner_start = ?3",
                    &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, op);
-        store_bind_text(st, 2, api_kind_name(kind));
-        store_bind_text(st, 3, uid);
-        store_bind_text(st, 4, step);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)start);
-        sqlite3_bind_int64(st, 7, now_unix());
-        r = journal_write(s, st, 0, err);
-    }
-    int64_t id = sqlite3_last_insert_rowid(s->db);
-    r = store_tx_end(s, own, r, err);
     if (r < 0)
         return r;
-    *ret_id = id;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, pid);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)start);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid());
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)self);
+    sqlite3_bind_int64(st, 6, now_unix());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_error(s, sqlite3_extended_errcode(s->db), err, "adopting an operation");
+    if (sqlite3_changes(s->db) == 0)
+        return error_set(err, -ESRCH, "operation %lld was finished or taken over", (long long)id);
     return 0;
 }
 
@@ -166,7 +167,8 @@ int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct er
     sqlite3_stmt *st;
     int r = store_stmt(s,
                        "SELECT id, op, kind, object_uid, step, owner_pid, owner_start, started, "
-                       "updated, finished, error FROM journal WHERE finished IS NULL ORDER BY id",
+                       "updated, finished, error, device_id, params FROM journal "
+                       "WHERE finished IS NULL ORDER BY id",
                        &st, err);
     if (r < 0)
         return r;
@@ -195,8 +197,11 @@ int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct er
         o->started = sqlite3_column_int64(st, 7);
         o->updated = sqlite3_column_int64(st, 8);
         o->finished = sqlite3_column_int64(st, 9); /* NULL reads as 0: in flight */
+        o->device_id =
+            sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 11);
         if (store_column_text(st, 1, &o->op) < 0 || store_column_text(st, 3, &o->object_uid) < 0 ||
-            store_column_text(st, 4, &o->step) < 0 || store_column_text(st, 10, &o->error) < 0) {
+            store_column_text(st, 4, &o->step) < 0 || store_column_text(st, 10, &o->error) < 0 ||
+            store_column_text(st, 12, &o->params) < 0) {
             r = error_set(err, -ENOMEM, "out of memory");
             break;
         }

@@ -177,8 +177,10 @@ struct store_op {
     uint64_t owner_start; /* process start time, clock ticks since boot */
     int64_t started;      /* unix seconds */
     int64_t updated;
-    int64_t finished; /* 0 while in flight */
-    char *error;      /* NULL unless it failed */
+    int64_t finished;  /* 0 while in flight */
+    char *error;       /* NULL unless it failed */
+    int64_t device_id; /* the pool device of a pool operation, -1 for none */
+    char *params;      /* a pool operation's parameters (JSON object text), or NULL */
 };
 void store_ops_free(struct store_op *ops, size_t n);
 
@@ -193,12 +195,89 @@ int store_op_finish(store *s, int64_t id, const char *error, struct error *err) 
 int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct error *err) WUR;
 
 /*
- * The start time of process pid (0: this process) in clock ticks since boot,
- * field 22 of /proc/PID/stat: with the pid it names a process uniquely, so a
- * journal owner whose pid was reused is not taken for alive. -ENOENT when
- * the process does not exist.
+ * Like store_op_begin for an operation on pool device device_id (-1: none)
+ * with its parameters params (a JSON object as text, or NULL), which
+ * recovery reads back.
  */
-int store_process_start_time(int pid, uint64_t *ret) WUR;
+int store_op_begin_device(store *s, const char *op, enum api_kind kind, const char *step,
+                          int64_t device_id, const char *params, int64_t *ret_id,
+                          struct error *err) WUR;
+
+/*
+ * Takes over an in-flight operation whose owner is dead: in one statement,
+ * makes this process its owner if it is still in flight and still owned by
+ * (pid, start). -ESRCH when it finished or another process took it over
+ * meanwhile (then the caller leaves it alone).
+ */
+int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *err) WUR;
+
+/* ---- the pool and its devices ---------------------------------------- */
+
+/*
+ * The pool row: the seed's Pool spec plus what hearth adds. driver NULL
+ * means a spec recorded by apply for a pool not created yet.
+ */
+struct store_pool {
+    char *driver; /* "dm-thin", "file", or NULL */
+    char *name;   /* 8 lowercase hex; NULL with driver NULL */
+    char *state;  /* "planned" while `pool init` runs, else "active" */
+    uint64_t metadata_size, data_size, allocation_size;
+    char *metadata_path, *data_path;
+};
+void store_pool_release(struct store_pool *p);
+
+/* The pool row; -ENOENT when there is none. Caller releases *ret. */
+int store_pool_get(store *s, struct store_pool *ret, struct error *err) WUR;
+/* Inserts or replaces the pool row (not its devices). In the caller's transaction if open. */
+int store_pool_put(store *s, const struct store_pool *p, struct error *err) WUR;
+/* Deletes the pool row; refused (-EBUSY) while device rows exist. */
+int store_pool_delete(store *s, struct error *err) WUR;
+
+#define STORE_DEVICE_PARENT_NONE (-1)
+
+/* One pool_device row, with its owner's name looked up. */
+struct store_pool_device {
+    uint32_t id;
+    char *type;     /* "Image", "Resize", "Kernel", "VM" */
+    int64_t parent; /* a device id or STORE_DEVICE_PARENT_NONE (the pool) */
+    uint64_t size;
+    char *state;              /* "planned", "active", "removing" */
+    enum api_kind owner_kind; /* API_KIND_COUNT when it has no owner */
+    char *owner_uid;          /* NULL when none */
+    char *owner_name;         /* the owner's name, NULL when none or gone */
+    char *metadata_path;      /* NULL when unset */
+    int64_t created;          /* unix seconds */
+};
+void store_pool_device_release(struct store_pool_device *d);
+void store_pool_devices_free(struct store_pool_device *d, size_t n);
+
+/*
+ * The lowest id in 0..2^24-1 that no row has. Must run inside the caller's
+ * BEGIN IMMEDIATE transaction (store_begin), which also inserts the row, so
+ * two processes never get one id. -EINVAL outside a transaction, -ENOSPC
+ * when every id is taken.
+ */
+int store_pool_device_allocate(store *s, uint32_t *ret_id, struct error *err) WUR;
+/* Inserts a row (created = now). -EEXIST when the id has a row. */
+int store_pool_device_insert(store *s, const struct store_pool_device *d, struct error *err) WUR;
+/* Sets a row's state; -ENOENT when there is no row. */
+int store_pool_device_set_state(store *s, uint32_t id, const char *state, struct error *err) WUR;
+/* Deletes a row; -ENOENT when there is none. */
+int store_pool_device_delete(store *s, uint32_t id, struct error *err) WUR;
+/* Gives the children of id the parent new_parent (STORE_DEVICE_PARENT_NONE: the pool). */
+int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct error *err) WUR;
+/* One row; -ENOENT when there is none. Caller releases *ret. */
+int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret,
+                          struct error *err) WUR;
+/* Every row by id. Caller frees with store_pool_devices_free. */
+int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret_n,
+                           struct error *err) WUR;
+/*
+ * How many rows have id as their parent (*ret_n), and the ids of the first
+ * max of them in ret_ids (may be NULL when max is 0).
+ */
+int store_pool_device_children(store *s, uint32_t id, uint32_t *ret_ids, size_t max, size_t *ret_n,
+                               struct error *err) WUR;
 
 /* ---- read-only SQL ----------------------------------------------------- */
 

@@ -13,14 +13,14 @@ static void test_journal(void **state) {
     struct error err;
     error_init(&err);
     uint64_t start = 0;
-    assert_int_equal(store_process_start_time(0, &start), 0);
+    assert_int_equal(proc_start_time(0, &start), 0);
     assert_true(start > 0);
     uint64_t start2 = 0;
-    assert_int_equal(store_process_start_time(getpid(), &start2), 0);
+    assert_int_equal(proc_start_time(getpid(), &start2), 0);
     assert_true(start == start2);
-    assert_int_equal(store_process_start_time(1, &start2), 0); /* init: older than us */
+    assert_int_equal(proc_start_time(1, &start2), 0); /* init: older than us */
     assert_true(start2 <= start);
-    assert_int_equal(store_process_start_time(0x3fffffff, &start2), -ENOENT);
+    assert_int_equal(proc_start_time(0x3fffffff, &start2), -ENOENT);
 
     int64_t a = 0, b = 0;
     assert_int_equal(

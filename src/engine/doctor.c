@@ -1,0 +1,327 @@
+/*
+ * engine doctor: compares the database with what really exists in the
+ * storage pool, both ways, and with repair fixes each difference.
+ *
+ * Findings, in the order they are checked and repaired:
+ * - interrupted-operation: a pool operation whose owner is dead (engine_open
+ *   normally recovers these; they remain when the pool could not be opened);
+ *   repair finishes its recovery (engine_pool_recover_op).
+ * - pool-unusable: the pool cannot be opened; nothing else can be compared.
+ *   No automatic repair.
+ * - stuck-device: a row 'planned' or 'removing' that no operation owns;
+ *   repair finishes it (planned: active if the device exists, else the row
+ *   goes; removing: the device and the row go).
+ * - missing-device: a row whose device is gone from the pool; repair drops
+ *   the row and gives its children the gone device's parent.
+ * - active-orphan: an active dm device of the pool that no row claims;
+ *   repair deactivates it.
+ * - orphan-device: a device id in the pool that no row claims; repair
+ *   removes the device.
+ * - stray: a loop device or leftover file of the pool that is no device;
+ *   repair removes it (pool_stray_remove).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+#include "pool/pool.h"
+
+#define FINDINGS_MAX 100000 /* a bound on what one run reports */
+
+void engine_doctor_report_release(struct engine_doctor_report *r) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->items[i].message);
+        free(r->items[i].repair_error);
+    }
+    free(r->items);
+    r->items = NULL;
+    r->n = 0;
+}
+
+/* Adds a finding; returns it, or NULL on OOM or past the bound. */
+static struct engine_finding *finding_add(struct engine_doctor_report *rep, const char *kind,
+                                          const char *action, const char *object, const char *fmt,
+                                          ...) PRINTF(5, 6);
+static struct engine_finding *finding_add(struct engine_doctor_report *rep, const char *kind,
+                                          const char *action, const char *object, const char *fmt,
+                                          ...) {
+    if (rep->n >= FINDINGS_MAX)
+        return NULL;
+    struct engine_finding *items = xrealloc(rep->items, (rep->n + 1) * sizeof(*items));
+    if (!items)
+        return NULL;
+    rep->items = items;
+    struct engine_finding *f = &items[rep->n];
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    f->action = action;
+    size_t len = strlen(object);
+    if (len >= sizeof(f->object)) /* keep the end of a long path */
+        snprintf(f->object, sizeof(f->object), "...%s", object + len - (sizeof(f->object) - 4));
+    else
+        snprintf(f->object, sizeof(f->object), "%s", object);
+    struct strbuf sb = STRBUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = strbuf_vaddf(&sb, fmt, ap);
+    va_end(ap);
+    if (r < 0) {
+        strbuf_release(&sb);
+        return NULL;
+    }
+    f->message = strbuf_detach(&sb);
+    rep->n++;
+    return f;
+}
+
+static void repair_done(struct engine_finding *f, int r, const struct error *err) {
+    if (r == 0)
+        f->repaired = true;
+    else
+        f->repair_error = xstrdup(err->msg[0] ? err->msg : strerror(-r));
+}
+
+static bool ids_contain(const uint32_t *ids, size_t n, uint32_t id) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+static const struct store_pool_device *row_find(const struct store_pool_device *rows, size_t n,
+                                                uint32_t id) {
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].id == id)
+            return &rows[i];
+    return NULL;
+}
+
+/* Dead pool operations; with repair, recovers each. */
+static int check_operations(engine *e, bool repair, struct engine_doctor_report *rep,
+                            struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_op *op = &ops[i];
+        if (!str_starts_with(op->op, "pool.") || proc_is_alive(op->owner_pid, op->owner_start))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "operation %lld", (long long)op->id);
+        struct engine_finding *f =
+            finding_add(rep, "interrupted-operation", "finish its recovery", obj,
+                        "%s of device %lld stopped at step '%s': its process %d is gone", op->op,
+                        (long long)op->device_id, op->step, op->owner_pid);
+        if (!f) {
+            r = error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        if (repair) {
+            struct error e2;
+            error_init(&e2);
+            repair_done(f, engine_pool_recover_op(e, op, &e2), &e2);
+        }
+    }
+    store_ops_free(ops, n);
+    return r;
+}
+
+/* Device ids that an open operation with a live owner works on. */
+static int live_device_ops(engine *e, int64_t **ret, size_t *ret_n, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    int64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
+    size_t k = 0;
+    if (!ids) {
+        store_ops_free(ops, n);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].device_id >= 0 && proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
+            ids[k++] = ops[i].device_id;
+    store_ops_free(ops, n);
+    *ret = ids;
+    *ret_n = k;
+    return 0;
+}
+
+/* Drops the row of a gone device, its children taking its parent. */
+static int drop_row(engine *e, const struct store_pool_device *row, struct error *err) {
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    r = store_pool_device_reparent(e->store, row->id, row->parent, err);
+    if (r == 0)
+        r = store_pool_device_delete(e->store, row->id, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+static int set_state(engine *e, uint32_t id, const char *state, struct error *err) {
+    return store_pool_device_set_state(e->store, id, state, err);
+}
+
+static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report *rep,
+                   struct error *err) {
+    struct pool_inventory inv = {0};
+    struct store_pool_device *rows = NULL;
+    size_t n = 0;
+    int64_t *live = NULL;
+    size_t n_live = 0;
+    struct error e2;
+    int r = pool_inventory_get(p, &inv, &e2);
+    if (r < 0) {
+        struct engine_finding *f =
+            finding_add(rep, "pool-unusable", NULL, "pool", "cannot read the pool: %s", e2.msg);
+        return f ? 0 : error_set(err, -ENOMEM, "out of memory");
+    }
+    r = store_pool_device_list(e->store, &rows, &n, err);
+    if (r == 0)
+        r = live_device_ops(e, &live, &n_live, err);
+
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        const struct store_pool_device *row = &rows[i];
+        bool busy = false;
+        for (size_t k = 0; k < n_live; k++)
+            if (live[k] == row->id)
+                busy = true;
+        if (busy)
+            continue; /* an operation is running on it */
+        bool exists = ids_contain(inv.ids, inv.n_ids, row->id);
+        char obj[64];
+        snprintf(obj, sizeof(obj), "device %u", row->id);
+        char size[32];
+        api_size_format(row->size, size, sizeof(size));
+        struct engine_finding *f = NULL;
+        error_init(&e2);
+        if (strcmp(row->state, "active") != 0) {
+            f = finding_add(rep, "stuck-device", "finish what was started", obj,
+                            "%s device %u (%s) is '%s' but no operation is working on it",
+                            row->type, row->id, size, row->state);
+            if (f && repair) {
+                int q;
+                if (strcmp(row->state, "removing") == 0) {
+                    q = pool_device_remove(p, row->id, &e2);
+                    if (q == 0)
+                        q = drop_row(e, row, &e2);
+                } else if (exists) {
+                    q = set_state(e, row->id, "active", &e2);
+                } else {
+                    q = drop_row(e, row, &e2);
+                }
+                repair_done(f, q, &e2);
+            }
+        } else if (!exists) {
+            f = finding_add(rep, "missing-device", "drop the row; its children take its parent",
+                            obj, "%s device %u (%s) has a row but is gone from the pool", row->type,
+                            row->id, size);
+            if (f && repair)
+                repair_done(f, drop_row(e, row, &e2), &e2);
+        } else {
+            continue;
+        }
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+    }
+
+    for (size_t i = 0; r == 0 && i < inv.n_active; i++) {
+        if (row_find(rows, n, inv.active[i]))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "device %u", inv.active[i]);
+        struct engine_finding *f =
+            finding_add(rep, "active-orphan", "deactivate it", obj,
+                        "device %u is active but no row claims it", inv.active[i]);
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_device_deactivate(p, inv.active[i], &e2), &e2);
+        }
+    }
+    for (size_t i = 0; r == 0 && i < inv.n_ids; i++) {
+        if (row_find(rows, n, inv.ids[i]))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "device %u", inv.ids[i]);
+        struct engine_finding *f =
+            finding_add(rep, "orphan-device", "remove the device", obj,
+                        "device %u is in the pool but no row claims it", inv.ids[i]);
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_device_remove(p, inv.ids[i], &e2), &e2);
+        }
+    }
+    for (size_t i = 0; r == 0 && i < inv.n_strays; i++) {
+        struct engine_finding *f =
+            finding_add(rep, "stray", "remove it", inv.strays[i],
+                        "'%s' belongs to the pool but is no device", inv.strays[i]);
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_stray_remove(p, inv.strays[i], &e2), &e2);
+        }
+    }
+    free(live);
+    store_pool_devices_free(rows, n);
+    pool_inventory_release(&inv);
+    return r;
+}
+
+int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
+    struct engine_doctor_report rep = {0};
+    int r = check_operations(e, repair, &rep, err);
+    if (r < 0)
+        goto fail;
+
+    struct store_pool sp;
+    struct error e2;
+    error_init(&e2);
+    r = store_pool_get(e->store, &sp, &e2);
+    if (r == -ENOENT) {
+        r = 0;
+        goto done; /* no pool: nothing to compare */
+    }
+    if (r < 0) {
+        r = error_set(err, r, "%s", e2.msg);
+        goto fail;
+    }
+    bool created = sp.driver && strcmp(sp.state, "active") == 0;
+    store_pool_release(&sp);
+    if (!created)
+        goto done;
+
+    pool *p = NULL;
+    error_init(&e2);
+    if (engine_pool_get(e, &p, &e2) < 0) {
+        if (!finding_add(&rep, "pool-unusable", NULL, "pool", "%s", e2.msg)) {
+            r = error_set(err, -ENOMEM, "out of memory");
+            goto fail;
+        }
+        goto done;
+    }
+    r = compare(e, p, repair, &rep, err);
+    if (r < 0)
+        goto fail;
+done:
+    *ret = rep;
+    return 0;
+fail:
+    engine_doctor_report_release(&rep);
+    return r;
+}

@@ -1,0 +1,1019 @@
+/*
+ * engine pool: the storage pool's operations, each following design.md's
+ * protocol (docs/architecture.md, "Pool operations and recovery"):
+ *
+ *   1. intent: one transaction records the device row ('planned', or
+ *      'removing') with its allocated id and a journal row (op, step, device
+ *      id, parameters, owner pid + start time);
+ *   2. act: the idempotent pool call, outside any transaction;
+ *   3. commit: one transaction makes the row 'active' (or deletes it) and
+ *      finishes the journal row;
+ *   4. recover: on every engine_open, journal rows of pool operations whose
+ *      owner is dead are finished (engine_pool_recover).
+ *
+ * Every step boundary is a named fault point (util's fault_point):
+ * pool.{init,create,snapshot,remove}.after-*, listed in docs/architecture.md.
+ *
+ * The pool handle is opened (assembled) when the engine opens; a failure
+ * there is kept and reported by the commands that need the pool, so that
+ * commands that don't keep working with a broken pool.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+#include "pool/pool.h"
+
+#define KiB (UINT64_C(1) << 10)
+#define GiB (UINT64_C(1) << 30)
+#define POOL_ALLOC_UNIT (64 * KiB)
+#define POOL_DEFAULT_DATA_SIZE (100 * GiB)
+
+const char *const engine_device_types[ENGINE_DEVICE_TYPES] = {"Image", "Resize", "Kernel", "VM"};
+
+int engine_device_type_index(const char *type) {
+    for (int i = 0; type && i < ENGINE_DEVICE_TYPES; i++)
+        if (strcmp(type, engine_device_types[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int oom(struct error *err) {
+    return error_set(err, -ENOMEM, "out of memory");
+}
+
+/* ---- opening the pool -------------------------------------------------- */
+
+static void config_of(const struct store_pool *sp, enum pool_driver driver,
+                      struct pool_config *ret) {
+    *ret = (struct pool_config){
+        .driver = driver,
+        .name = sp->name,
+        .data_size = sp->data_size,
+        .metadata_size = sp->metadata_size,
+        .allocation_size = sp->allocation_size,
+        .data_path = sp->data_path,
+        .metadata_path = sp->metadata_path,
+    };
+}
+
+/*
+ * Serialises assembling and taking apart the pool between processes of one
+ * root (<root>/pool.lock, flock). Returns the descriptor or -errno.
+ */
+static int pool_lock(engine *e, struct error *err) {
+    _cleanup_free_ char *path = xasprintf("%s/pool.lock", e->root);
+    if (!path)
+        return oom(err);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        int r = -errno;
+        close(fd);
+        return error_set(err, r, "cannot lock '%s': %s", path, strerror(-r));
+    }
+    return fd;
+}
+
+/* Opens the recorded pool sp (whatever its state) under the pool lock. */
+static int pool_open_locked(engine *e, const struct store_pool *sp, pool **ret, struct error *err) {
+    enum pool_driver driver;
+    if (!sp->driver || pool_driver_parse(sp->driver, &driver) < 0)
+        return error_set(err, -EINVAL, "the pool's driver '%s' is unknown",
+                         sp->driver ? sp->driver : "");
+    struct pool_config cfg;
+    config_of(sp, driver, &cfg);
+    _cleanup_close_ int lock = pool_lock(e, err);
+    if (lock < 0)
+        return lock;
+    return pool_open(&cfg, ret, err);
+}
+
+/* Reads the pool row of a created pool: -ENOENT when there is none. */
+static int pool_row_get(engine *e, struct store_pool *ret, struct error *err) {
+    int r = store_pool_get(e->store, ret, err);
+    if (r < 0)
+        return r;
+    if (!ret->driver) {
+        store_pool_release(ret);
+        return error_set(err, -ENOENT,
+                         "the pool is not created yet (only its spec is recorded); "
+                         "create it with 'hearth pool init'");
+    }
+    return 0;
+}
+
+int engine_pool_get(engine *e, pool **ret, struct error *err) {
+    if (e->pool) {
+        *ret = e->pool;
+        return 0;
+    }
+    struct store_pool sp;
+    int r = pool_row_get(e, &sp, err);
+    if (r < 0)
+        return r;
+    if (strcmp(sp.state, "active") != 0) {
+        store_pool_release(&sp);
+        return error_set(err, -EAGAIN, "the pool is being initialised; try again shortly");
+    }
+    r = pool_open_locked(e, &sp, &e->pool, &e->pool_err);
+    store_pool_release(&sp);
+    e->pool_tried = true;
+    if (r < 0) {
+        error_set(err, r, "%s", e->pool_err.msg);
+        return r;
+    }
+    error_init(&e->pool_err);
+    *ret = e->pool;
+    return 0;
+}
+
+void engine_pool_open_hook(engine *e) {
+    error_init(&e->pool_err);
+    struct error err;
+    error_init(&err);
+    /* One indexed query; the pool is opened only when it has work. */
+    size_t n = 0;
+    if (engine_pool_recover(e, &n, &err) < 0)
+        log_warn("pool recovery: %s", err.msg);
+    else if (n > 0)
+        log_info("pool recovery: finished %zu interrupted operations", n);
+
+    struct store_pool sp;
+    error_init(&err);
+    if (store_pool_get(e->store, &sp, &err) < 0)
+        return; /* no pool */
+    bool created = sp.driver && strcmp(sp.state, "active") == 0;
+    store_pool_release(&sp);
+    pool *p;
+    if (created && !e->pool && !e->pool_tried && engine_pool_get(e, &p, &err) < 0)
+        log_debug("pool: %s", err.msg); /* kept in e->pool_err for the pool commands */
+}
+
+void engine_pool_close_hook(engine *e) {
+    pool_free(e->pool);
+    e->pool = NULL;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+/* mkdir -p of the directory that holds path. */
+static int mkdir_dirname(const char *path, struct error *err) {
+    if (strlen(path) >= PATH_MAX)
+        return error_set(err, -ENAMETOOLONG, "path '%.64s...' is too long", path);
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    char *dir = dirname(buf);
+    size_t len = strlen(dir);
+    for (size_t i = 1; i <= len; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        char saved = dir[i];
+        dir[i] = '\0';
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return error_set(err, -errno, "cannot create directory '%s': %s", dir, strerror(errno));
+        dir[i] = saved;
+    }
+    return 0;
+}
+
+/* The size of the filesystem that holds path (or its nearest existing parent). */
+static uint64_t fs_size_of(const char *path) {
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (int depth = 0; depth < 64; depth++) {
+        struct statvfs sv;
+        if (statvfs(buf, &sv) == 0)
+            return (uint64_t)sv.f_blocks * sv.f_frsize;
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf)
+            break;
+        *slash = '\0';
+    }
+    return 0;
+}
+
+static int sizes_check(const struct api_pool *spec, struct error *err) {
+    char a[32], d[32];
+    api_size_format(spec->allocation_size, a, sizeof(a));
+    api_size_format(spec->data_size, d, sizeof(d));
+    if (spec->allocation_size == 0 || spec->allocation_size % POOL_ALLOC_UNIT != 0)
+        return error_set(err, -EINVAL, "allocation size %s is not a multiple of 64KB", a);
+    if (spec->allocation_size > GiB)
+        return error_set(err, -EINVAL, "allocation size %s is larger than 1GB", a);
+    if (spec->data_size < spec->allocation_size)
+        return error_set(err, -EINVAL, "data size %s is smaller than the allocation size %s", d, a);
+    if (spec->data_size % spec->allocation_size != 0)
+        return error_set(err, -EINVAL, "data size %s is not a multiple of the allocation size %s",
+                         d, a);
+    return 0;
+}
+
+/* Puts the rows back as they were before a failed init (a recorded spec, or nothing). */
+static int init_undo_rows(engine *e, const struct store_pool *before, int64_t op, const char *why,
+                          struct error *err) {
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    r = before ? store_pool_put(e->store, before, err) : store_pool_delete(e->store, err);
+    if (r == 0 && op > 0)
+        r = store_op_finish(e->store, op, why, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *ret_notice,
+                     size_t notice_size, struct error *err) {
+    if (ret_notice && notice_size)
+        ret_notice[0] = '\0';
+    struct store_pool before = {0};
+    bool have_before = false;
+    int r = store_pool_get(e->store, &before, err);
+    if (r == 0 && before.driver) {
+        char d[32];
+        api_size_format(before.data_size, d, sizeof(d));
+        r = error_set(err, -EEXIST, "a pool already exists (driver %s, data %s at '%s'%s)",
+                      before.driver, d, before.data_path ? before.data_path : "",
+                      strcmp(before.state, "active") == 0 ? "" : ", being initialised");
+        store_pool_release(&before);
+        return r;
+    }
+    if (r == 0)
+        have_before = true;
+    else if (r != -ENOENT)
+        return r;
+    error_init(err);
+
+    /* The spec: flags, else the recorded spec, else the defaults. */
+    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
+    if (!obj) {
+        store_pool_release(&before);
+        return oom(err);
+    }
+    struct api_pool *spec = &obj->u.pool;
+    spec->data_size = opts->data_size ? opts->data_size : have_before ? before.data_size : 0;
+    spec->metadata_size = opts->metadata_size ? opts->metadata_size
+                          : have_before       ? before.metadata_size
+                                              : 0;
+    spec->allocation_size = opts->allocation_size ? opts->allocation_size
+                            : have_before         ? before.allocation_size
+                                                  : 0;
+    const char *dp = opts->data_path ? opts->data_path : have_before ? before.data_path : NULL;
+    const char *mp = opts->metadata_path ? opts->metadata_path
+                     : have_before       ? before.metadata_path
+                                         : NULL;
+    spec->data_path = xstrdup(dp);
+    spec->metadata_path = xstrdup(mp);
+    bool data_size_given = spec->data_size != 0;
+
+    enum pool_driver driver;
+    char why[256] = "";
+    if (opts->driver) {
+        if (pool_driver_parse(opts->driver, &driver) < 0) {
+            store_pool_release(&before);
+            return error_set(err, -EINVAL, "unknown pool driver '%s' (dm-thin or file)",
+                             opts->driver);
+        }
+        if (!pool_driver_usable(driver, why, sizeof(why))) {
+            store_pool_release(&before);
+            return error_set(err, -ENOTSUP, "the %s driver cannot run here: %s%s",
+                             pool_driver_name(driver), why,
+                             driver == POOL_DRIVER_DM_THIN ? "; use --driver file" : "");
+        }
+    } else if (pool_driver_usable(POOL_DRIVER_DM_THIN, why, sizeof(why))) {
+        driver = POOL_DRIVER_DM_THIN;
+        if (ret_notice)
+            snprintf(ret_notice, notice_size,
+                     "using the dm-thin driver: device-mapper with thin support is usable");
+    } else {
+        driver = POOL_DRIVER_FILE;
+        if (ret_notice)
+            snprintf(ret_notice, notice_size, "using the file driver: %s", why);
+    }
+
+    if ((!spec->data_path && dp) || (!spec->metadata_path && mp) ||
+        api_object_set_defaults(obj, e->root) < 0) {
+        store_pool_release(&before);
+        return oom(err);
+    }
+    if (driver == POOL_DRIVER_FILE && !data_size_given) {
+        /* The file driver's data size is a quota: at most the filesystem. */
+        uint64_t fs = fs_size_of(spec->data_path);
+        if (fs && fs < spec->data_size) {
+            uint64_t a = spec->allocation_size ? spec->allocation_size : POOL_ALLOC_UNIT;
+            spec->data_size = fs / a * a;
+        }
+    }
+    r = sizes_check(spec, err);
+    if (r < 0) {
+        store_pool_release(&before);
+        return r;
+    }
+
+    char id[ID_LEN + 1];
+    r = id_generate(id);
+    if (r < 0) {
+        store_pool_release(&before);
+        return error_set(err, r, "cannot generate the pool's name: %s", strerror(-r));
+    }
+    id[8] = '\0';
+    struct store_pool sp = {
+        .driver = (char *)pool_driver_name(driver),
+        .name = id,
+        .state = (char *)"planned",
+        .metadata_size = spec->metadata_size,
+        .data_size = spec->data_size,
+        .allocation_size = spec->allocation_size,
+        .metadata_path = spec->metadata_path,
+        .data_path = spec->data_path,
+    };
+    struct pool_config cfg;
+    config_of(&sp, driver, &cfg);
+
+    r = mkdir_dirname(spec->data_path, err);
+    if (r == 0 && driver == POOL_DRIVER_DM_THIN)
+        r = mkdir_dirname(spec->metadata_path, err);
+    if (r < 0) {
+        store_pool_release(&before);
+        return r;
+    }
+
+    /* 1. intent */
+    int64_t op = 0;
+    char params[64];
+    snprintf(params, sizeof(params), "{\"driver\":\"%s\"}", pool_driver_name(driver));
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_pool_put(e->store, &sp, err);
+    if (r == 0)
+        r = store_op_begin_device(e->store, "pool.init", API_KIND_POOL, "intent", -1, params, &op,
+                                  err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        store_pool_release(&before);
+        return r;
+    }
+    fault_point("pool.init.after-intent");
+
+    /* 2. act: the backing storage, then assembling it */
+    pool *p = NULL;
+    r = pool_create(&cfg, err);
+    if (r == 0) {
+        r = store_op_step(e->store, op, "files", err);
+        if (r < 0) {
+            struct error e2;
+            if (pool_destroy(&cfg, &e2) < 0)
+                log_warn("%s", e2.msg);
+        }
+    }
+    if (r == 0) {
+        fault_point("pool.init.after-files");
+        _cleanup_close_ int lock = pool_lock(e, err);
+        r = lock < 0 ? lock : pool_open(&cfg, &p, err);
+        if (r == 0)
+            r = store_op_step(e->store, op, "assembled", err);
+        if (r < 0) {
+            struct error e2;
+            if (p && pool_disassemble(p, &e2) < 0)
+                log_warn("%s", e2.msg);
+            pool_free(p);
+            p = NULL;
+            if (pool_destroy(&cfg, &e2) < 0)
+                log_warn("%s", e2.msg);
+        }
+    }
+    if (r < 0) {
+        struct error e2;
+        error_init(&e2);
+        (void)init_undo_rows(e, have_before ? &before : NULL, op, err->msg, &e2);
+        store_pool_release(&before);
+        return r;
+    }
+    fault_point("pool.init.after-assemble");
+
+    /* 3. commit */
+    sp.state = (char *)"active";
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_pool_put(e->store, &sp, err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    store_pool_release(&before);
+    if (r < 0) {
+        store_rollback(e->store);
+        pool_free(p); /* recovery finishes it once this process is gone */
+        return r;
+    }
+    fault_point("pool.init.after-commit");
+    pool_free(e->pool);
+    e->pool = p;
+    e->pool_tried = true;
+    error_init(&e->pool_err);
+    return 0;
+}
+
+/* ---- status and listing ------------------------------------------------ */
+
+void engine_pool_status_release(struct engine_pool_status *s) {
+    if (!s)
+        return;
+    free(s->data_path);
+    free(s->metadata_path);
+    free(s->usage_error);
+    memset(s, 0, sizeof(*s));
+}
+
+int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *err) {
+    struct store_pool sp;
+    int r = pool_row_get(e, &sp, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT, "no pool; create one with 'hearth pool init'");
+    if (r < 0)
+        return r;
+    struct engine_pool_status s = {0};
+    snprintf(s.driver, sizeof(s.driver), "%s", sp.driver);
+    snprintf(s.name, sizeof(s.name), "%s", sp.name ? sp.name : "");
+    snprintf(s.state, sizeof(s.state), "%s", sp.state);
+    s.data_size = sp.data_size;
+    s.metadata_size = sp.metadata_size;
+    s.allocation_size = sp.allocation_size;
+    s.data_path = steal_ptr(&sp.data_path);
+    s.metadata_path = steal_ptr(&sp.metadata_path);
+    store_pool_release(&sp);
+
+    struct store_pool_device *devs = NULL;
+    size_t n = 0;
+    r = store_pool_device_list(e->store, &devs, &n, err);
+    if (r < 0) {
+        engine_pool_status_release(&s);
+        return r;
+    }
+    s.n_devices = n;
+    for (size_t i = 0; i < n; i++) {
+        int t = engine_device_type_index(devs[i].type);
+        if (t >= 0)
+            s.by_type[t]++;
+        if (strcmp(devs[i].state, "planned") == 0)
+            s.n_planned++;
+        else if (strcmp(devs[i].state, "removing") == 0)
+            s.n_removing++;
+    }
+    store_pool_devices_free(devs, n);
+
+    pool *p = NULL;
+    struct error perr;
+    error_init(&perr);
+    r = engine_pool_get(e, &p, &perr);
+    struct pool_usage u;
+    if (r == 0)
+        r = pool_usage_get(p, &u, &perr);
+    if (r == 0) {
+        s.usage_known = true;
+        s.data_used = u.data_used;
+        s.data_total = u.data_total;
+        s.metadata_used = u.metadata_used;
+        s.metadata_total = u.metadata_total;
+    } else {
+        s.usage_error = xstrdup(perr.msg);
+        if (!s.usage_error) {
+            engine_pool_status_release(&s);
+            return oom(err);
+        }
+    }
+    *ret = s;
+    return 0;
+}
+
+int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
+                        struct error *err) {
+    return store_pool_device_list(e->store, ret, ret_n, err);
+}
+
+/* ---- device operations ------------------------------------------------- */
+
+static int owner_check(enum api_kind owner_kind, const char *owner_uid, struct error *err) {
+    if (owner_kind == API_KIND_COUNT)
+        return owner_uid ? error_set(err, -EINVAL, "a device owner's uid needs its kind") : 0;
+    if (owner_kind == API_KIND_POOL || owner_kind < 0 || owner_kind > API_KIND_COUNT)
+        return error_set(err, -EINVAL, "a device is owned by a VM, an image or a kernel");
+    if (!owner_uid || !id_is_valid(owner_uid))
+        return error_set(err, -EINVAL, "device owner uid '%s' is not a valid id",
+                         owner_uid ? owner_uid : "");
+    return 0;
+}
+
+/* Undoes a failed create/snapshot: the device, the row, the journal row. */
+static void device_new_undo(engine *e, pool *p, uint32_t id, int64_t op, const char *why) {
+    struct error e2;
+    error_init(&e2);
+    if (pool_device_remove(p, id, &e2) < 0) {
+        log_warn("device %u: %s; 'hearth doctor --repair' removes it", id, e2.msg);
+        return; /* the row and the open journal row stay for recovery */
+    }
+    if (store_begin(e->store, &e2) < 0)
+        return;
+    int r = store_pool_device_delete(e->store, id, &e2);
+    if (r == 0)
+        r = store_op_finish(e->store, op, why, &e2);
+    if (r == 0)
+        r = store_commit(e->store, &e2);
+    if (r < 0) {
+        store_rollback(e->store);
+        log_warn("device %u: %s", id, e2.msg);
+    }
+}
+
+static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id, uint64_t size,
+                      enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
+                      struct error *err) {
+    const char *opname = snap ? "pool.snapshot" : "pool.create";
+    if (engine_device_type_index(type) < 0)
+        return error_set(err, -EINVAL, "device type '%s' is not one of Image, Resize, Kernel, VM",
+                         type ? type : "");
+    if ((!snap && size == 0) || size % 512 != 0)
+        return error_set(err, -EINVAL, "device size %" PRIu64 " is not a positive multiple of 512",
+                         size);
+    int r = owner_check(owner_kind, owner_uid, err);
+    if (r < 0)
+        return r;
+    pool *p;
+    r = engine_pool_get(e, &p, err);
+    if (r < 0)
+        return r;
+
+    /* 1. intent */
+    uint32_t id = 0;
+    int64_t op = 0;
+    r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    if (snap) {
+        struct store_pool_device parent;
+        r = store_pool_device_get(e->store, parent_id, &parent, err);
+        if (r == 0) {
+            if (strcmp(parent.state, "active") != 0)
+                r = error_set(err, -ENOENT, "device %u is %s, not active", parent_id, parent.state);
+            else if (size == 0)
+                size = parent.size;
+            else if (size < parent.size)
+                r = error_set(err, -EINVAL,
+                              "a snapshot of device %u must be at least its size %" PRIu64,
+                              parent_id, parent.size);
+            store_pool_device_release(&parent);
+        }
+    }
+    if (r == 0)
+        r = store_pool_device_allocate(e->store, &id, err);
+    if (r == 0) {
+        struct store_pool_device d = {
+            .id = id,
+            .type = (char *)type,
+            .parent = snap ? (int64_t)parent_id : STORE_DEVICE_PARENT_NONE,
+            .size = size,
+            .state = (char *)"planned",
+            .owner_kind = owner_kind,
+            .owner_uid = (char *)owner_uid,
+        };
+        r = store_pool_device_insert(e->store, &d, err);
+    }
+    if (r == 0) {
+        char params[128];
+        if (snap)
+            snprintf(params, sizeof(params), "{\"type\":\"%s\",\"parent\":%u,\"size\":%" PRIu64 "}",
+                     type, parent_id, size);
+        else
+            snprintf(params, sizeof(params), "{\"type\":\"%s\",\"size\":%" PRIu64 "}", type, size);
+        r = store_op_begin_device(e->store, opname, API_KIND_POOL, "intent", id, params, &op, err);
+    }
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point(snap ? "pool.snapshot.after-intent" : "pool.create.after-intent");
+
+    /* 2. act */
+    r = snap ? pool_device_snapshot(p, id, parent_id, size, err)
+             : pool_device_create(p, id, size, err);
+    if (r < 0) {
+        device_new_undo(e, p, id, op, err->msg);
+        return r;
+    }
+    fault_point(snap ? "pool.snapshot.after-act" : "pool.create.after-act");
+
+    /* 3. commit */
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_pool_device_set_state(e->store, id, "active", err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r; /* the device exists: recovery rolls forward once this process is gone */
+    }
+    fault_point(snap ? "pool.snapshot.after-commit" : "pool.create.after-commit");
+    *ret_id = id;
+    return 0;
+}
+
+int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
+                              const char *owner_uid, uint32_t *ret_id, struct error *err) {
+    return device_new(e, false, type, 0, size, owner_kind, owner_uid, ret_id, err);
+}
+
+int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
+                                enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
+                                struct error *err) {
+    return device_new(e, true, type, parent_id, size, owner_kind, owner_uid, ret_id, err);
+}
+
+#define CHILDREN_NAMED 10
+
+int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
+    pool *p;
+    int r = engine_pool_get(e, &p, err);
+    if (r < 0)
+        return r;
+
+    /* 1. intent */
+    int64_t op = 0;
+    r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    struct store_pool_device d;
+    r = store_pool_device_get(e->store, id, &d, err);
+    if (r == 0) {
+        if (strcmp(d.state, "active") != 0)
+            r = error_set(err, -EBUSY, "device %u is %s by another operation", id,
+                          strcmp(d.state, "planned") == 0 ? "being created" : "being removed");
+        store_pool_device_release(&d);
+    }
+    uint32_t kids[CHILDREN_NAMED];
+    size_t n_kids = 0;
+    if (r == 0)
+        r = store_pool_device_children(e->store, id, kids, CHILDREN_NAMED, &n_kids, err);
+    if (r == 0 && n_kids > 0) {
+        char list[CHILDREN_NAMED * 12 + 32] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < n_kids && i < CHILDREN_NAMED; i++)
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%u", i ? ", " : "", kids[i]);
+        if (n_kids > CHILDREN_NAMED)
+            snprintf(list + len, sizeof(list) - len, " and %zu more", n_kids - CHILDREN_NAMED);
+        r = error_set(err, -EBUSY, "device %u has children: %s; remove them first", id, list);
+    }
+    if (r == 0)
+        r = store_pool_device_set_state(e->store, id, "removing", err);
+    if (r == 0)
+        r = store_op_begin_device(e->store, "pool.remove", API_KIND_POOL, "intent", id, NULL, &op,
+                                  err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("pool.remove.after-intent");
+
+    /* 2. act */
+    r = pool_device_remove(p, id, err);
+    if (r < 0) {
+        struct error e2;
+        error_init(&e2);
+        int u = store_begin(e->store, &e2);
+        if (u == 0)
+            u = store_pool_device_set_state(e->store, id, "active", &e2);
+        if (u == 0)
+            u = store_op_finish(e->store, op, err->msg, &e2);
+        if (u == 0)
+            u = store_commit(e->store, &e2);
+        if (u < 0)
+            store_rollback(e->store);
+        return r;
+    }
+    fault_point("pool.remove.after-act");
+
+    /* 3. commit */
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_pool_device_delete(e->store, id, err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("pool.remove.after-commit");
+    return 0;
+}
+
+int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) {
+    pool *p;
+    int r = engine_pool_get(e, &p, err);
+    if (r < 0)
+        return r;
+    struct store_pool_device d;
+    r = store_pool_device_get(e->store, id, &d, err);
+    if (r < 0)
+        return r;
+    if (strcmp(d.state, "active") != 0)
+        r = error_set(err, -EBUSY, "device %u is %s, not active", id, d.state);
+    uint64_t size = d.size;
+    store_pool_device_release(&d);
+    if (r < 0)
+        return r;
+    return pool_device_activate(p, id, size, ret_path, err);
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+static bool ids_contain(const struct pool_inventory *inv, uint32_t id) {
+    for (size_t i = 0; i < inv->n_ids; i++)
+        if (inv->ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Closes a recovered operation and applies its row change, in one transaction. */
+static int recover_commit(engine *e, const struct store_op *op, uint32_t id, const char *state,
+                          const char *note, struct error *err) {
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    if (state)
+        r = store_pool_device_set_state(e->store, id, state, err);
+    else {
+        r = store_pool_device_delete(e->store, id, err);
+        if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = store_op_finish(e->store, op->id, note, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+static int recover_init(engine *e, const struct store_op *op, struct error *err) {
+    struct store_pool sp;
+    int r = store_pool_get(e->store, &sp, err);
+    if (r == -ENOENT) { /* nothing left to undo */
+        error_init(err);
+        return store_op_finish(e->store, op->id, "interrupted; rolled back", err);
+    }
+    if (r < 0)
+        return r;
+    enum pool_driver driver = POOL_DRIVER_FILE;
+    if (!sp.driver || pool_driver_parse(sp.driver, &driver) < 0) {
+        store_pool_release(&sp);
+        return store_op_finish(e->store, op->id, "interrupted; no driver recorded", err);
+    }
+    struct pool_config cfg;
+    config_of(&sp, driver, &cfg);
+    bool forward = strcmp(op->step, "assembled") == 0;
+    pool *p = NULL;
+    if (forward || strcmp(op->step, "files") == 0) {
+        struct error oerr;
+        error_init(&oerr);
+        _cleanup_close_ int lock = pool_lock(e, err);
+        if (lock < 0) {
+            store_pool_release(&sp);
+            return lock;
+        }
+        r = pool_open(&cfg, &p, &oerr);
+        if (r < 0)
+            forward = false;
+        if (!forward) {
+            struct error e2;
+            if (p && pool_disassemble(p, &e2) < 0)
+                log_warn("%s", e2.msg);
+            pool_free(p);
+            p = NULL;
+            r = pool_destroy(&cfg, err); /* only what pool_create made */
+            if (r < 0) {
+                store_pool_release(&sp);
+                return r;
+            }
+        }
+    }
+    r = store_begin(e->store, err);
+    if (r == 0) {
+        if (forward) {
+            free(sp.state);
+            sp.state = xstrdup("active");
+            r = sp.state ? store_pool_put(e->store, &sp, err) : oom(err);
+        } else {
+            /* The spec stays recorded, as apply would have left it. */
+            struct store_pool spec = sp;
+            spec.driver = NULL;
+            spec.name = NULL;
+            spec.state = (char *)"active";
+            r = store_pool_put(e->store, &spec, err);
+        }
+    }
+    if (r == 0)
+        r = store_op_finish(e->store, op->id, forward ? NULL : "interrupted; rolled back", err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    store_pool_release(&sp);
+    if (r == 0 && forward) {
+        pool_free(e->pool);
+        e->pool = p;
+        e->pool_tried = true;
+        error_init(&e->pool_err);
+    } else {
+        pool_free(p);
+    }
+    return r;
+}
+
+int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
+    if (r == -ESRCH) {
+        error_init(err);
+        return 0; /* someone else finished it */
+    }
+    if (r < 0)
+        return r;
+    if (strcmp(op->op, "pool.init") == 0)
+        return recover_init(e, op, err);
+
+    bool create = strcmp(op->op, "pool.create") == 0 || strcmp(op->op, "pool.snapshot") == 0;
+    bool remove = strcmp(op->op, "pool.remove") == 0;
+    if ((!create && !remove) || op->device_id < 0 || op->device_id > POOL_ID_MAX)
+        return store_op_finish(e->store, op->id, "interrupted; unknown pool operation", err);
+    uint32_t id = (uint32_t)op->device_id;
+    pool *p;
+    r = engine_pool_get(e, &p, err);
+    if (r < 0)
+        return r;
+
+    if (remove) {
+        r = pool_device_remove(p, id, err);
+        if (r < 0)
+            return r;
+        return recover_commit(e, op, id, NULL, "interrupted; removal finished", err);
+    }
+    struct pool_inventory inv = {0};
+    r = pool_inventory_get(p, &inv, err);
+    if (r < 0)
+        return r;
+    bool exists = ids_contain(&inv, id);
+    pool_inventory_release(&inv);
+    if (exists) /* only the commit was missing */
+        return recover_commit(e, op, id, "active", NULL, err);
+    return recover_commit(e, op, id, NULL, "interrupted; rolled back", err);
+}
+
+int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0, done = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!str_starts_with(ops[i].op, "pool.") ||
+            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
+            continue;
+        struct error e2;
+        error_init(&e2);
+        r = engine_pool_recover_op(e, &ops[i], &e2);
+        if (r < 0 && first == 0) {
+            first = error_set(err, r, "operation %lld (%s of device %lld): %s",
+                              (long long)ops[i].id, ops[i].op, (long long)ops[i].device_id, e2.msg);
+        } else if (r == 0) {
+            done++;
+        }
+    }
+    store_ops_free(ops, n);
+    if (ret_n)
+        *ret_n = done;
+    return first;
+}
+
+/* ---- apply of a Pool document ------------------------------------------ */
+
+static bool str_eq(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Fills an empty devices list from the rows, so that apply keeps them. */
+static int devices_fill(struct api_pool *doc, const struct store_pool_device *rows, size_t n) {
+    if (n == 0)
+        return 0;
+    size_t len = rows[n - 1].id + 1;
+    struct api_pool_device *arr = xcalloc(len, sizeof(*arr));
+    if (!arr)
+        return -ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        struct api_pool_device *d = &arr[rows[k].id];
+        d->present = true;
+        d->size = rows[k].size;
+        d->parent = rows[k].parent;
+        d->type = xstrdup(rows[k].type);
+        d->metadata_path = xstrdup(rows[k].metadata_path);
+        if (!d->type || (rows[k].metadata_path && !d->metadata_path)) {
+            for (size_t i = 0; i < len; i++) {
+                free(arr[i].type);
+                free(arr[i].metadata_path);
+            }
+            free(arr);
+            return -ENOMEM;
+        }
+    }
+    free(doc->devices);
+    doc->devices = arr;
+    doc->n_devices = len;
+    return 0;
+}
+
+int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err) {
+    struct api_pool *doc = &obj->u.pool;
+    struct store_pool sp;
+    bool have = false;
+    int r = store_pool_get(e->store, &sp, err);
+    if (r == 0)
+        have = true;
+    else if (r != -ENOENT)
+        return r;
+    error_init(err);
+    r = 0;
+    if (have && sp.driver) {
+        bool same = sp.data_size == doc->data_size && sp.metadata_size == doc->metadata_size &&
+                    sp.allocation_size == doc->allocation_size &&
+                    str_eq(sp.data_path, doc->data_path) &&
+                    str_eq(sp.metadata_path, doc->metadata_path);
+        r = same ? 0
+                 : error_set(err, -EBUSY,
+                             "pool: the pool exists (driver %s, data at '%s'); apply cannot "
+                             "change its spec",
+                             sp.driver, sp.data_path ? sp.data_path : "");
+    }
+    if (have)
+        store_pool_release(&sp);
+    if (r < 0)
+        return r;
+
+    /* status.devices: hearth's record of what exists, never an instruction. */
+    struct store_pool_device *rows = NULL;
+    size_t n = 0;
+    r = store_pool_device_list(e->store, &rows, &n, err);
+    if (r < 0)
+        return r;
+    size_t present = 0;
+    for (size_t i = 0; i < doc->n_devices && r == 0; i++) {
+        const struct api_pool_device *d = &doc->devices[i];
+        if (!d->present)
+            continue;
+        present++;
+        const struct store_pool_device *row = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (rows[k].id == i)
+                row = &rows[k];
+        if (!row || !str_eq(row->type, d->type) || row->size != d->size || row->parent != d->parent)
+            r = error_set(err, -EINVAL,
+                          "pool: status.devices[%zu] is not a device of this root's pool; "
+                          "devices are created by hearth, not by apply: remove status.devices "
+                          "from the document",
+                          i);
+    }
+    if (r == 0 && present != 0 && present != n)
+        r = error_set(err, -EINVAL,
+                      "pool: status.devices lists %zu devices, this root's pool has %zu; "
+                      "remove status.devices from the document",
+                      present, n);
+    if (r == 0 && present == 0 && devices_fill(doc, rows, n) < 0)
+        r = oom(err);
+    store_pool_devices_free(rows, n);
+    return r;
+}

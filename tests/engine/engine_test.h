@@ -1,0 +1,16 @@
+/* Test lists of the engine tests (one executable, test_engine). */
+#ifndef HEARTH_ENGINE_TEST_H
+#define HEARTH_ENGINE_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
+extern const struct CMUnitTest engine_pool_tests[];
+extern const size_t engine_pool_tests_n;
+
+#endif
