@@ -2,16 +2,22 @@
  * file driver: each device is a sparse file `<data_path>/<id>.img`. Files
  * appear only by rename from `<id>.img.tmp` after they are complete and
  * synced, so a crash leaves either the whole device or a stray temp file.
- * Usage is the allocated blocks of the files against data_size; a pool whose
- * files fill data_size takes no new device.
+ * Usage is the space the files really take against data_size: extents a
+ * reflink shares are counted once (FIEMAP), so a thousand clones of one image
+ * cost what the filesystem spends on them. A pool whose files fill data_size,
+ * or whose filesystem lacks the room a copy needs, takes no new device.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pool/file_priv.h"
@@ -72,35 +78,153 @@ static int file_dir_each(const pool *p, int (*fn)(const pool *p, const char *nam
     return 0;
 }
 
+/* Physical ranges of shared extents, merged at the end so each counts once. */
+struct shared_ranges {
+    struct {
+        uint64_t start, len;
+    } * v;
+    size_t n;
+};
+
+struct used_scan {
+    uint64_t unshared;
+    struct shared_ranges shared;
+};
+
+#define FIEMAP_BATCH 128
+
+/*
+ * Adds a file's allocated bytes: unshared extents directly, shared ones as
+ * physical ranges. Falls back to st_blocks where FIEMAP is not supported.
+ */
+static int file_used_scan_fd(int fd, const struct stat *st, struct used_scan *scan) {
+    _cleanup_free_ struct fiemap *fm =
+        xcalloc(1, sizeof(*fm) + FIEMAP_BATCH * sizeof(struct fiemap_extent));
+    if (!fm)
+        return -ENOMEM;
+    uint64_t start = 0;
+    for (;;) {
+        *fm = (struct fiemap){.fm_start = start,
+                              .fm_length = FIEMAP_MAX_OFFSET - start,
+                              .fm_flags = FIEMAP_FLAG_SYNC,
+                              .fm_extent_count = FIEMAP_BATCH};
+        if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
+            if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL) {
+                scan->unshared += (uint64_t)st->st_blocks * 512;
+                return 0;
+            }
+            return -errno;
+        }
+        if (fm->fm_mapped_extents == 0)
+            return 0;
+        for (uint32_t i = 0; i < fm->fm_mapped_extents; i++) {
+            const struct fiemap_extent *fe = &fm->fm_extents[i];
+            if (fe->fe_flags & FIEMAP_EXTENT_SHARED) {
+                int r = pool_array_grow((void **)&scan->shared.v, scan->shared.n,
+                                        sizeof(*scan->shared.v));
+                if (r < 0)
+                    return r;
+                scan->shared.v[scan->shared.n].start = fe->fe_physical;
+                scan->shared.v[scan->shared.n].len = fe->fe_length;
+                scan->shared.n++;
+            } else if (!(fe->fe_flags & FIEMAP_EXTENT_UNWRITTEN)) {
+                scan->unshared += fe->fe_length;
+            }
+            if (fe->fe_flags & FIEMAP_EXTENT_LAST)
+                return 0;
+            start = fe->fe_logical + fe->fe_length;
+        }
+    }
+}
+
 static int file_used_add(const pool *p, const char *name, void *ud) {
-    struct stat st;
     _cleanup_free_ char *path = xasprintf("%s/%s", p->data_path, name);
     if (!path)
         return -ENOMEM;
-    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-        *(uint64_t *)ud += (uint64_t)st.st_blocks * 512;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0; /* gone meanwhile, or not a file: not usage */
+    return file_used_scan_fd(fd, &st, ud);
+}
+
+static int range_cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The bytes the shared ranges cover, overlaps counted once. */
+static uint64_t shared_bytes(struct shared_ranges *sr) {
+    if (sr->n == 0)
+        return 0;
+    qsort(sr->v, sr->n, sizeof(*sr->v), range_cmp);
+    uint64_t total = 0, cur_start = sr->v[0].start, cur_end = sr->v[0].start + sr->v[0].len;
+    for (size_t i = 1; i < sr->n; i++) {
+        uint64_t s = sr->v[i].start, e = s + sr->v[i].len;
+        if (s <= cur_end) {
+            if (e > cur_end)
+                cur_end = e;
+            continue;
+        }
+        total += cur_end - cur_start;
+        cur_start = s;
+        cur_end = e;
+    }
+    return total + (cur_end - cur_start);
+}
+
+#define FILE_USED_TTL_MS 2000
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int file_used_measure(pool *p, struct error *err) {
+    struct used_scan scan = {0};
+    int r = file_dir_each(p, file_used_add, &scan, err);
+    uint64_t used = scan.unshared + shared_bytes(&scan.shared);
+    free(scan.shared.v);
+    if (r < 0)
+        return r;
+    p->file_used = (int64_t)used;
+    p->file_used_at = mono_ms();
     return 0;
 }
 
 static int file_usage_get(pool *p, struct pool_usage *ret, struct error *err) {
-    uint64_t used = 0;
-    int r = file_dir_each(p, file_used_add, &used, err);
+    int r = file_used_measure(p, err);
     if (r < 0)
         return r;
-    *ret = (struct pool_usage){.data_used = used, .data_total = p->data_size};
+    *ret = (struct pool_usage){.data_used = (uint64_t)p->file_used, .data_total = p->data_size};
     return 0;
 }
 
-static int file_room_check(pool *p, struct error *err) {
-    struct pool_usage u;
-    int r = file_usage_get(p, &u, err);
-    if (r < 0)
+/*
+ * Whether a new device that needs `need` bytes at once (0 for a sparse file
+ * or a reflink) fits: the pool's usage stays under data_size and the
+ * filesystem has the room. Writes by VMs change the usage behind the
+ * handle's back, so a measurement older than FILE_USED_TTL_MS is redone.
+ */
+static int file_room_check(pool *p, uint64_t need, struct error *err) {
+    int r;
+    if ((p->file_used < 0 || mono_ms() - p->file_used_at > FILE_USED_TTL_MS) &&
+        (r = file_used_measure(p, err)) < 0)
         return r;
-    if (u.data_used >= u.data_total)
+    uint64_t used = (uint64_t)p->file_used;
+    if (used >= p->data_size || need > p->data_size - used)
         return error_set(err, -ENOSPC,
                          "pool '%s' is full: %" PRIu64 " of %" PRIu64 " bytes used; "
                          "remove devices or grow the pool",
-                         p->name, u.data_used, u.data_total);
+                         p->name, used, p->data_size);
+    struct statvfs sv;
+    if (need && statvfs(p->data_path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < need)
+        return error_set(err, -ENOSPC,
+                         "no space left for a device of pool '%s': the filesystem of '%s' has "
+                         "%" PRIu64 " bytes free, the copy needs %" PRIu64 "; "
+                         "free space on it or remove devices",
+                         p->name, p->data_path, (uint64_t)sv.f_bavail * sv.f_frsize, need);
     return 0;
 }
 
@@ -150,7 +274,7 @@ static int file_device_create(pool *p, uint32_t id, uint64_t size, struct error 
     int r = file_dev_exists(p, id, path, size, err);
     if (r != 0)
         return r < 0 ? r : 0;
-    if ((r = file_room_check(p, err)) < 0)
+    if ((r = file_room_check(p, 0, err)) < 0)
         return r;
     _cleanup_close_ int fd = file_tmp_open(p, tmp, err);
     if (fd < 0)
@@ -199,16 +323,29 @@ static int file_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t 
     _cleanup_close_ int src = file_origin_open(p, origin, size, &st, err);
     if (src < 0)
         return src;
-    if ((r = file_room_check(p, err)) < 0)
+    /* A reflink needs no room at once; a copy needs the origin's blocks. */
+    if ((r = file_room_check(p, 0, err)) < 0)
         return r;
     _cleanup_close_ int dst = file_tmp_open(p, tmp, err);
     if (dst < 0)
         return dst;
-    bool reflinked = false;
-    r = file_clone(src, dst, st.st_size, &reflinked);
-    if (r < 0)
+    bool reflinked = true;
+    r = file_reflink(src, dst);
+    if (r == -EOPNOTSUPP) {
+        reflinked = false;
+        uint64_t need = (uint64_t)st.st_blocks * 512;
+        r = file_room_check(p, need, err);
+        if (r == 0) {
+            r = file_copy(src, dst, st.st_size);
+            if (r < 0)
+                r = file_io_error(p, -r, "copy into", tmp, err);
+            else
+                p->file_used += (int64_t)need;
+        }
+    } else if (r < 0) {
         r = file_io_error(p, -r, "copy into", tmp, err);
-    else
+    }
+    if (r == 0)
         r = file_dev_commit(p, &dst, tmp, path, size, err);
     if (r < 0)
         (void)unlink(tmp);
@@ -219,6 +356,7 @@ static int file_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t 
 }
 
 static int file_device_remove(pool *p, uint32_t id, struct error *err) {
+    p->file_used = -1; /* what a removal frees depends on sharing: measure again */
     for (int tmp = 0; tmp < 2; tmp++) {
         _cleanup_free_ char *path = file_dev_path(p, id, tmp);
         if (!path)

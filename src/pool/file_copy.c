@@ -78,6 +78,19 @@ static int file_copy_sparse(int src, int dst, off_t size) {
     return 0;
 }
 
+int file_reflink(int src, int dst) {
+    if (ioctl(dst, FICLONE, src) == 0)
+        return 0;
+    int e = errno;
+    if (e == EOPNOTSUPP || e == EXDEV || e == EINVAL || e == ENOTTY || e == ENOSYS)
+        return -EOPNOTSUPP;
+    return -e;
+}
+
+int file_copy(int src, int dst, off_t src_size) {
+    return file_copy_sparse(src, dst, src_size);
+}
+
 int file_clone(int src, int dst, off_t src_size, bool *ret_reflinked) {
     if (ioctl(dst, FICLONE, src) == 0) {
         *ret_reflinked = true;

@@ -16,4 +16,9 @@
  */
 int file_clone(int src, int dst, off_t src_size, bool *ret_reflinked) WUR;
 
+/* The two halves of file_clone: a FICLONE reflink (-EOPNOTSUPP where the
+ * filesystem cannot), and the copy that keeps holes. */
+int file_reflink(int src, int dst) WUR;
+int file_copy(int src, int dst, off_t src_size) WUR;
+
 #endif

@@ -121,6 +121,7 @@ static pool *pool_new(const struct pool_config *cfg) {
     p->data_size = cfg->data_size;
     p->metadata_size = cfg->metadata_size;
     p->allocation_size = cfg->allocation_size;
+    p->file_used = -1;
     p->data_path = xstrdup(cfg->data_path);
     if (cfg->driver == POOL_DRIVER_DM_THIN)
         p->metadata_path = xstrdup(cfg->metadata_path);

@@ -47,6 +47,12 @@ struct pool {
     uint64_t data_size, metadata_size, allocation_size;
     char *data_path;
     char *metadata_path; /* NULL for the file driver */
+    /* file driver: bytes the pool's files use (shared extents counted once),
+     * measured at most every FILE_USED_TTL_MS and kept up to date by this
+     * handle's own operations in between, so that a run of operations does
+     * not rescan the directory each time; -1 until measured */
+    int64_t file_used;
+    int64_t file_used_at; /* CLOCK_MONOTONIC ms of the measurement */
 };
 
 /* ---- inventory lists (pool.c) ------------------------------------------ */

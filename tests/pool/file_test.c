@@ -239,6 +239,9 @@ static void test_file_full(void **state) {
     pattern_write(fd, 0, 2 * TEST_MiB, 6);
     assert_int_equal(fsync(fd), 0);
     close(fd);
+    /* A VM wrote behind the handle's back: a new handle (a new command) sees it. */
+    pool_free(f.p);
+    fpool_open(&f, t->path, 2 * TEST_MiB);
     assert_int_equal(pool_device_create(f.p, 2, TEST_MiB, &err), -ENOSPC);
     assert_non_null(strstr(err.msg, "pool 't1' is full"));
     assert_int_equal(pool_device_snapshot(f.p, 3, 1, 8 * TEST_MiB, &err), -ENOSPC);
@@ -442,6 +445,14 @@ static void reflink_check(const char *mnt) {
     zeros_check(fd, 128 * TEST_MiB, TEST_MiB);
     assert_int_equal(lseek(fd, 0, SEEK_END), 256 * TEST_MiB);
     close(fd);
+    /* Ten more clones: the pool's usage counts the shared extents once, so it
+     * stays near the 64 MiB written, and the 256 MiB pool does not fill up. */
+    for (uint32_t id = 3; id < 13; id++)
+        assert_int_equal(pool_device_snapshot(f.p, id, 1, 128 * TEST_MiB, &err), 0);
+    struct pool_usage u;
+    assert_int_equal(pool_usage_get(f.p, &u, &err), 0);
+    assert_true(u.data_used >= 64 * TEST_MiB);
+    assert_true(u.data_used < 72 * TEST_MiB);
     pool_free(f.p);
 }
 
