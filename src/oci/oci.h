@@ -1,0 +1,204 @@
+/*
+ * oci: OCI and Docker images from registries, OCI layout directories and
+ * `docker save` archives; verified, cached by digest, unpacked safely, and
+ * built into ext4. Also kernels: finding, extracting and identifying them.
+ *
+ * Three steps, each usable alone:
+ * 1. oci_pull: resolve a source to one image for the host's platform and make
+ *    sure its config and layers are in the blob cache, each checked against
+ *    its size and sha256 while it streams. Blobs are shared between images.
+ * 2. oci_unpack: apply the layers in order into an empty staging directory
+ *    with libarchive, honouring whiteouts and opaque directories, and never
+ *    writing outside it.
+ * 3. oci_ext4_build: `mke2fs -d` the staging directory into a device or file.
+ *
+ * This module knows nothing of the database or the pool; the engine records
+ * intent, allocates devices and cleans up.
+ */
+#ifndef HEARTH_OCI_H
+#define HEARTH_OCI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+/* Limits on what a registry or an archive controls. */
+#define OCI_MANIFEST_MAX (4u << 20)   /* bytes of a manifest, index or config */
+#define OCI_LAYERS_MAX 256            /* layers of one image */
+#define OCI_INDEX_MAX 256             /* entries of one index */
+#define OCI_BLOB_MAX (64ull << 30)    /* bytes of one blob */
+#define OCI_PATH_MAX 4096             /* a path inside a layer */
+#define OCI_ENTRIES_MAX 2000000       /* entries of one layer */
+
+/* ---- references ---------------------------------------------------------- */
+
+/*
+ * A reference in the distribution grammar with Docker's defaults:
+ * "busybox" is docker.io/library/busybox:latest, served by
+ * registry-1.docker.io; "localhost:5000/a/b@sha256:..." keeps its digest.
+ */
+struct oci_ref {
+    char *domain; /* "docker.io", "127.0.0.1:5000" */
+    char *path;   /* "library/busybox" */
+    char *tag;    /* "latest" (NULL when only a digest is given) */
+    char *digest; /* "sha256:<64 hex>" or NULL */
+};
+
+int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) WUR;
+void oci_ref_release(struct oci_ref *r);
+/* "docker.io/library/busybox:latest" (digest form when there is a digest). Caller frees. */
+char *oci_ref_string(const struct oci_ref *r);
+/* The familiar short form users typed: "busybox:latest", "localhost:5000/a/b:1". Caller frees. */
+char *oci_ref_familiar(const struct oci_ref *r);
+/* The host to contact: "registry-1.docker.io" for docker.io, else the domain. */
+const char *oci_ref_registry_host(const struct oci_ref *r);
+
+/* ---- sources ------------------------------------------------------------- */
+
+enum oci_source_kind { OCI_SOURCE_REGISTRY, OCI_SOURCE_LAYOUT, OCI_SOURCE_ARCHIVE };
+
+struct oci_source {
+    enum oci_source_kind kind;
+    struct oci_ref ref; /* registry */
+    char *path;         /* layout directory or archive file */
+    char *tag;          /* layout: the image's ref.name annotation, NULL for the only one */
+};
+
+/* "oci-layout:DIR[:TAG]", "docker-archive:FILE", else a registry reference. */
+int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) WUR;
+void oci_source_release(struct oci_source *s);
+
+/* ---- pulling ------------------------------------------------------------- */
+
+/* Progress of one blob, for a `docker pull`-like display. */
+enum oci_progress_state {
+    OCI_PROGRESS_WAITING,
+    OCI_PROGRESS_DOWNLOADING,
+    OCI_PROGRESS_VERIFYING,
+    OCI_PROGRESS_CACHED, /* already in the cache */
+    OCI_PROGRESS_DONE,
+    OCI_PROGRESS_RETRYING,
+};
+
+struct oci_progress {
+    const char *digest; /* the blob's digest */
+    bool is_layer;
+    enum oci_progress_state state;
+    uint64_t done, total; /* bytes */
+};
+
+struct oci_pull_opts {
+    const char *cache_dir;           /* blobs live in <cache_dir>/sha256/<hex> */
+    const char *registry_config_dir; /* holds config.json; NULL: $DOCKER_CONFIG or ~/.docker */
+    const char *const *insecure;     /* registries (host[:port]) allowed over plain http */
+    size_t n_insecure;
+    int max_parallel;         /* layers downloaded at once; 0: 3 */
+    const char *os, *arch;    /* platform; NULL: linux and the host's (amd64 here) */
+    const char *ca_file;      /* extra CA bundle (tests); NULL: the system's */
+    int retries;              /* transient failures retried per request; 0: 4 */
+    volatile sig_atomic_t *cancel; /* when set non-zero, the pull stops with -ECANCELED */
+    void (*progress)(void *ud, const struct oci_progress *p); /* may be NULL */
+    void *progress_ud;
+};
+
+struct oci_layer {
+    char *digest;     /* "sha256:..." */
+    char *media_type; /* tar, tar+gzip or tar+zstd, OCI or Docker names */
+    uint64_t size;
+};
+
+/* One resolved image, its blobs in the cache. */
+struct oci_image {
+    char *manifest_digest; /* of the platform manifest */
+    char *config_digest;   /* the image id */
+    char *repo_digest;     /* "docker.io/library/busybox@sha256:..." (registry only, else NULL) */
+    struct oci_layer *layers;
+    size_t n_layers;
+    uint64_t size;         /* sum of the layers' sizes */
+    char *os, *arch;       /* from the config */
+};
+
+void oci_image_release(struct oci_image *img);
+
+/*
+ * Resolves src to the image for the platform and fetches what the cache
+ * lacks. Registry: /v2/ ping, Bearer (anonymous or ~/.docker/config.json
+ * credentials) or Basic auth, Accept headers for OCI and Docker manifests
+ * and indexes, attestation manifests skipped, blob redirects followed,
+ * transient errors retried with backoff and resumed with Range, TLS
+ * verified (plain http only for loopback or `insecure`). Every blob's size
+ * and sha256 are checked as it streams; a mismatch drops the data and fails
+ * with -EBADMSG naming the digest. Nothing partial is left in the cache.
+ */
+int oci_pull(const struct oci_source *src, const struct oci_pull_opts *opts,
+             struct oci_image *ret, struct error *err) WUR;
+
+/* The path of a cached blob ("<cache>/sha256/<hex>"); caller frees. */
+char *oci_blob_path(const char *cache_dir, const char *digest);
+
+/* ---- unpacking ------------------------------------------------------------ */
+
+/*
+ * Applies the image's layers in order into dir (which must exist and be
+ * empty): tar, gzip or zstd; whiteouts (.wh.NAME) and opaque directories
+ * (.wh..wh..opq) honoured; owners, modes, times, xattrs, symlinks, hard links
+ * and device nodes kept (owners and device nodes need root; without it they
+ * are skipped and counted). Refused with -EPERM naming the layer and entry:
+ * absolute or ".." paths that leave dir, writes through a symlink or hard
+ * link that points outside, a directory replaced by an escaping symlink.
+ * All path resolution stays inside dir (openat2 RESOLVE_IN_ROOT or
+ * equivalent). On error dir may hold a partial tree; the caller removes it.
+ */
+int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *dir,
+               volatile sig_atomic_t *cancel, struct error *err) WUR;
+
+/* Removes a directory tree without following symlinks (for staging dirs). */
+int oci_rmtree(const char *dir, struct error *err) WUR;
+
+/* ---- ext4 ------------------------------------------------------------------ */
+
+/* The bytes an ext4 filesystem needs for dir's content plus headroom. */
+int oci_ext4_size_for(const char *dir, uint64_t *ret, struct error *err) WUR;
+
+/*
+ * Builds an ext4 filesystem of size bytes from dir into target (a block
+ * device or a regular file of that size): `mke2fs -t ext4 -b 4096 -d DIR`.
+ */
+int oci_ext4_build(const char *dir, const char *target, uint64_t size, const char *label,
+                   struct error *err) WUR;
+
+/* ---- kernels ---------------------------------------------------------------- */
+
+enum oci_kernel_format { OCI_KERNEL_ELF, OCI_KERNEL_BZIMAGE };
+
+/*
+ * Identifies a kernel image: an ELF vmlinux or an x86 bzImage, and its
+ * version ("6.1.0-56-amd64", read from the image's "Linux version" banner).
+ */
+int oci_kernel_identify(const char *path, enum oci_kernel_format *ret_format, char **ret_version,
+                        struct error *err) WUR;
+
+/*
+ * Extracts the uncompressed ELF vmlinux from a bzImage (whose payload is
+ * gzip, xz, lzma, bzip2, lz4 or zstd compressed) into out. Firecracker needs
+ * the ELF; QEMU boots either.
+ */
+int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct error *err) WUR;
+
+/*
+ * Finds a kernel in an unpacked image tree: /boot/vmlinux (Ignite's
+ * convention), else the newest /boot/vmlinuz-*; an initrd (/boot/initrd.img*,
+ * /boot/initrd*) if there is one; /lib/modules. Paths returned relative to
+ * dir; absent ones NULL. Caller frees.
+ */
+struct oci_kernel_files {
+    char *kernel;
+    char *initrd;
+    char *modules; /* "lib/modules" when present */
+};
+int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error *err) WUR;
+void oci_kernel_files_release(struct oci_kernel_files *k);
+
+#endif

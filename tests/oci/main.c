@@ -1,0 +1,9 @@
+/* test_oci: every group of the oci module's tests. */
+#include "oci_test.h"
+
+int main(void) {
+    int failed = 0;
+    failed += registry_tests_run();
+    failed += unpack_tests_run();
+    return failed ? 1 : 0;
+}
