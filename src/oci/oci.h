@@ -25,12 +25,12 @@
 #include "util/util.h"
 
 /* Limits on what a registry or an archive controls. */
-#define OCI_MANIFEST_MAX (4u << 20)   /* bytes of a manifest, index or config */
-#define OCI_LAYERS_MAX 256            /* layers of one image */
-#define OCI_INDEX_MAX 256             /* entries of one index */
-#define OCI_BLOB_MAX (64ull << 30)    /* bytes of one blob */
-#define OCI_PATH_MAX 4096             /* a path inside a layer */
-#define OCI_ENTRIES_MAX 2000000       /* entries of one layer */
+#define OCI_MANIFEST_MAX (4u << 20) /* bytes of a manifest, index or config */
+#define OCI_LAYERS_MAX 256          /* layers of one image */
+#define OCI_INDEX_MAX 256           /* entries of one index */
+#define OCI_BLOB_MAX (64ull << 30)  /* bytes of one blob */
+#define OCI_PATH_MAX 4096           /* a path inside a layer */
+#define OCI_ENTRIES_MAX 2000000     /* entries of one layer */
 
 /* ---- references ---------------------------------------------------------- */
 
@@ -94,10 +94,10 @@ struct oci_pull_opts {
     const char *registry_config_dir; /* holds config.json; NULL: $DOCKER_CONFIG or ~/.docker */
     const char *const *insecure;     /* registries (host[:port]) allowed over plain http */
     size_t n_insecure;
-    int max_parallel;         /* layers downloaded at once; 0: 3 */
-    const char *os, *arch;    /* platform; NULL: linux and the host's (amd64 here) */
-    const char *ca_file;      /* extra CA bundle (tests); NULL: the system's */
-    int retries;              /* transient failures retried per request; 0: 4 */
+    int max_parallel;              /* layers downloaded at once; 0: 3 */
+    const char *os, *arch;         /* platform; NULL: linux and the host's (amd64 here) */
+    const char *ca_file;           /* extra CA bundle (tests); NULL: the system's */
+    int retries;                   /* transient failures retried per request; 0: 4 */
     volatile sig_atomic_t *cancel; /* when set non-zero, the pull stops with -ECANCELED */
     void (*progress)(void *ud, const struct oci_progress *p); /* may be NULL */
     void *progress_ud;
@@ -116,8 +116,8 @@ struct oci_image {
     char *repo_digest;     /* "docker.io/library/busybox@sha256:..." (registry only, else NULL) */
     struct oci_layer *layers;
     size_t n_layers;
-    uint64_t size;         /* sum of the layers' sizes */
-    char *os, *arch;       /* from the config */
+    uint64_t size;   /* sum of the layers' sizes */
+    char *os, *arch; /* from the config */
 };
 
 void oci_image_release(struct oci_image *img);
@@ -132,8 +132,8 @@ void oci_image_release(struct oci_image *img);
  * and sha256 are checked as it streams; a mismatch drops the data and fails
  * with -EBADMSG naming the digest. Nothing partial is left in the cache.
  */
-int oci_pull(const struct oci_source *src, const struct oci_pull_opts *opts,
-             struct oci_image *ret, struct error *err) WUR;
+int oci_pull(const struct oci_source *src, const struct oci_pull_opts *opts, struct oci_image *ret,
+             struct error *err) WUR;
 
 /* The path of a cached blob ("<cache>/sha256/<hex>"); caller frees. */
 char *oci_blob_path(const char *cache_dir, const char *digest);
