@@ -69,6 +69,20 @@ static const struct cli_flag flags_doctor[] = {
     {'o', "output", "FORMAT", false, "table (default) or json"},
     {0}};
 
+static const struct cli_flag flags_image_import[] = {
+    {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"},
+    {0, "registry-config-dir", "DIR", false,
+     "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)"},
+    {0}};
+static const struct cli_flag flags_kernel_import[] = {
+    {0, "vmlinux", "PATH", false, "import from local files: the kernel (vmlinux or bzImage)"},
+    {0, "initrd", "PATH", false, "with --vmlinux: an initrd"},
+    {0, "modules", "DIR", false, "with --vmlinux: /lib/modules/<version> (or /lib/modules)"},
+    {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"},
+    {0, "registry-config-dir", "DIR", false,
+     "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)"},
+    {0}};
+
 #define KIND_FROM_ARG (-1)
 
 static const struct cli_command commands[] = {
@@ -79,12 +93,20 @@ static const struct cli_command commands[] = {
      flags_doctor, 0, true},
     {"export", cmd_export, "[-o yaml|json] [KIND...]",
      "Write every object (or those of the given kinds) as documents", 0, -1, flags_export, 0, true},
+    {"image import", cmd_image_import,
+     "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE",
+     "Import an image (REF, oci-layout:DIR[:TAG], docker-archive:FILE) into the pool", 1, 1,
+     flags_image_import, 0, true},
     {"image ls", cmd_ls, "[-q] [-o FORMAT]", "List images", 0, 0, flags_ls, API_KIND_IMAGE, true},
     {"image inspect", cmd_inspect, "[-o json|yaml] IMAGE", "Show an image as a document", 1, 1,
      flags_inspect, API_KIND_IMAGE, true},
     {"image rm", cmd_rm, "[-f] IMAGE...", "Remove images", 1, -1, flags_rm, API_KIND_IMAGE, true},
     {"inspect", cmd_inspect, "[-o json|yaml] vm|image|kernel NAME", "Show an object as a document",
      2, 2, flags_inspect, KIND_FROM_ARG, true},
+    {"kernel import", cmd_kernel_import,
+     "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE | --vmlinux PATH "
+     "[--initrd PATH] [--modules DIR] NAME",
+     "Import a kernel from an OCI image or from local files", 1, 1, flags_kernel_import, 0, true},
     {"kernel ls", cmd_ls, "[-q] [-o FORMAT]", "List kernels", 0, 0, flags_ls, API_KIND_KERNEL,
      true},
     {"kernel inspect", cmd_inspect, "[-o json|yaml] KERNEL", "Show a kernel as a document", 1, 1,

@@ -125,6 +125,8 @@ int cmd_sql(struct cli_ctx *ctx);
 int cmd_pool_init(struct cli_ctx *ctx);
 int cmd_pool_status(struct cli_ctx *ctx);
 int cmd_pool_ls(struct cli_ctx *ctx);
-int cmd_doctor(struct cli_ctx *ctx); /* exit 0 clean, 3 all repaired, 4 problems left */
+int cmd_doctor(struct cli_ctx *ctx);        /* exit 0 clean, 3 all repaired, 4 problems left */
+int cmd_image_import(struct cli_ctx *ctx);  /* exit 130 when cancelled */
+int cmd_kernel_import(struct cli_ctx *ctx); /* exit 130 when cancelled */
 
 #endif

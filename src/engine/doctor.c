@@ -18,7 +18,13 @@
  * - orphan-device: a device id in the pool that no row claims; repair
  *   removes the device.
  * - stray: a loop device or leftover file of the pool that is no device;
- *   repair removes it (pool_stray_remove).
+ *   repair removes it (pool_stray_remove). Also an import's staging
+ *   directory in <root>/tmp or kernel files in <root>/kernel that no running
+ *   operation or kernel owns; repair removes them.
+ * - missing-kernel-files: a kernel row without its files; no repair (import
+ *   it again).
+ * Image and kernel operations (import, remove) whose owner is dead are
+ * interrupted-operations too; repair finishes them (engine_import_recover_op).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -110,14 +116,19 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         return r;
     for (size_t i = 0; i < n; i++) {
         const struct store_op *op = &ops[i];
-        if (!str_starts_with(op->op, "pool.") || proc_is_alive(op->owner_pid, op->owner_start))
+        bool is_pool = str_starts_with(op->op, "pool.");
+        bool is_import = engine_import_op_is(op->op);
+        if ((!is_pool && !is_import) || proc_is_alive(op->owner_pid, op->owner_start))
             continue;
         char obj[64];
         snprintf(obj, sizeof(obj), "operation %lld", (long long)op->id);
         struct engine_finding *f =
-            finding_add(rep, "interrupted-operation", "finish its recovery", obj,
-                        "%s of device %lld stopped at step '%s': its process %d is gone", op->op,
-                        (long long)op->device_id, op->step, op->owner_pid);
+            is_pool ? finding_add(rep, "interrupted-operation", "finish its recovery", obj,
+                                  "%s of device %lld stopped at step '%s': its process %d is gone",
+                                  op->op, (long long)op->device_id, op->step, op->owner_pid)
+                    : finding_add(rep, "interrupted-operation", "finish its recovery", obj,
+                                  "%s of %s stopped at step '%s': its process %d is gone", op->op,
+                                  op->object_uid ? op->object_uid : "?", op->step, op->owner_pid);
         if (!f) {
             r = error_set(err, -ENOMEM, "out of memory");
             break;
@@ -125,7 +136,10 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f, engine_pool_recover_op(e, op, &e2), &e2);
+            repair_done(f,
+                        is_pool ? engine_pool_recover_op(e, op, &e2)
+                                : engine_import_recover_op(e, op, &e2),
+                        &e2);
         }
     }
     store_ops_free(ops, n);
@@ -283,9 +297,64 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
     return r;
 }
 
+/*
+ * Leftovers of imports (staging directories in <root>/tmp, kernel files of
+ * no kernel) and kernels whose files are gone.
+ */
+static int check_imports(engine *e, bool repair, struct engine_doctor_report *rep,
+                         struct error *err) {
+    struct engine_leftover *l = NULL;
+    size_t n = 0;
+    int r = engine_import_leftovers(e, &l, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct engine_finding *f =
+            finding_add(rep, "stray", "remove it", l[i].path, "'%s' is %s", l[i].path, l[i].why);
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            struct error e2;
+            error_init(&e2);
+            repair_done(f, engine_tree_remove(l[i].path, &e2), &e2);
+        }
+    }
+    engine_leftovers_free(l, n);
+    if (r < 0)
+        return r;
+
+    struct api_object **kernels = NULL;
+    size_t nk = 0;
+    r = store_object_list(e->store, API_KIND_KERNEL, &kernels, &nk, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < nk && r == 0; i++) {
+        char *path = NULL;
+        struct error e2;
+        error_init(&e2);
+        const char *uid = kernels[i]->meta.uid;
+        if (engine_kernel_file(e, uid, "vmlinux", &path, &e2) == 0 ||
+            engine_kernel_file(e, uid, "vmlinuz", &path, &e2) == 0) {
+            free(path);
+            continue;
+        }
+        char obj[64];
+        snprintf(obj, sizeof(obj), "kernel %s", uid);
+        if (!finding_add(rep, "missing-kernel-files", NULL, obj,
+                         "kernel '%s' has no kernel file under %s/kernel/%s; import it again "
+                         "with 'hearth kernel import'",
+                         kernels[i]->meta.name, e->root, uid))
+            r = error_set(err, -ENOMEM, "out of memory");
+    }
+    api_objects_free(kernels, nk);
+    return r;
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
     int r = check_operations(e, repair, &rep, err);
+    if (r == 0)
+        r = check_imports(e, repair, &rep, err);
     if (r < 0)
         goto fail;
 

@@ -76,6 +76,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         return r;
     }
     engine_pool_open_hook(e);
+    engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
     *ret = e;
     return 0;
 }
@@ -304,6 +305,41 @@ static int check_users(engine *e, const struct api_object *obj, struct error *er
                      engine_kind_word(obj->kind), obj->meta.name, sb.buf);
 }
 
+/*
+ * The act and commit of removing an image or a kernel whose intent (journal
+ * row op) is recorded: its devices or files, then the row. Fault points
+ * image.remove.after-intent, -after-act (kernel.remove.* likewise); a dead
+ * removal is finished by recovery (engine_import_recover_op).
+ */
+static int remove_data(engine *e, enum api_kind kind, const char *uid, int64_t op, char *ret_uid,
+                       struct error *err) {
+    fault_point(kind == API_KIND_IMAGE ? "image.remove.after-intent"
+                                       : "kernel.remove.after-intent");
+    int r = engine_object_data_remove(e, kind, uid, err);
+    if (r < 0) {
+        struct error e2;
+        error_init(&e2);
+        if (store_op_finish(e->store, op, err->msg, &e2) < 0)
+            log_warn("operation %lld: %s", (long long)op, e2.msg);
+        return r;
+    }
+    fault_point(kind == API_KIND_IMAGE ? "image.remove.after-act" : "kernel.remove.after-act");
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_object_delete(e->store, kind, uid, err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    if (ret_uid)
+        memcpy(ret_uid, uid, ID_LEN + 1);
+    return 0;
+}
+
 int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
                   struct error *err) {
     if (kind == API_KIND_POOL)
@@ -339,6 +375,15 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
     if (!opname) {
         r = error_set(err, -ENOMEM, "out of memory");
         goto fail;
+    }
+    if (kind != API_KIND_VM) {
+        /* An image's devices and a kernel's files go too: intent, act, commit. */
+        r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
+        if (r == 0)
+            r = store_commit(e->store, err);
+        if (r < 0)
+            goto fail;
+        return remove_data(e, kind, uid, op, ret_uid, err);
     }
     r = store_op_begin(e->store, opname, kind, uid, "delete", &op, err);
     if (r < 0)

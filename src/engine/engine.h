@@ -13,10 +13,12 @@
 #ifndef HEARTH_ENGINE_H
 #define HEARTH_ENGINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "api/api.h"
+#include "oci/oci.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -143,7 +145,10 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
  * - VM: refused (-EBUSY) while it is Running or in a transitional state,
  *   unless force. This phase has no runtime, so removing deletes the row.
  * - Image, kernel: refused (-EBUSY) while VMs use it, naming them and
- *   saying "use -f to remove anyway", unless force.
+ *   saying "use -f to remove anyway", unless force. The image's pool
+ *   devices and the kernel's files under <root>/kernel/<uid> go too
+ *   (journal "image.remove"/"kernel.remove": intent, act, commit; fault
+ *   points <kind>.remove.after-intent, -after-act; finished by recovery).
  */
 int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
                   struct error *err) WUR;
@@ -248,11 +253,104 @@ int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct 
  */
 int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
+/* ---- images and kernels (image.c, kernel.c) ----------------------------- */
+
+/* What an import is told: how to reach registries, how to report, when to stop. */
+struct engine_import_opts {
+    const char *const *insecure; /* registries (host[:port]) allowed over plain http */
+    size_t n_insecure;
+    const char *registry_config_dir; /* holds config.json; NULL: $DOCKER_CONFIG or ~/.docker */
+    const char *ca_file;             /* extra CA bundle (tests); NULL: the system's */
+    volatile sig_atomic_t *cancel;   /* set non-zero (a signal handler): stop, undo, -ECANCELED */
+    /* Per-blob progress of the pull, passed through from oci_pull; may be NULL. */
+    void (*progress)(void *ud, const struct oci_progress *p);
+    /* The step that starts: "Unpacking", "Building ext4", "Storing kernel"; may be NULL. */
+    void (*stage)(void *ud, const char *stage);
+    void *ud;
+};
+
+struct engine_import_result {
+    char uid[ID_LEN + 1];
+    char name[512];    /* a reference: up to 255 characters of name, 128 of tag */
+    bool existed;      /* an object of that name existed: nothing was done */
+    uint64_t size;     /* status.ociSource.size */
+    char notice[512];  /* set when a pool was created on the way (engine_pool_init's notice) */
+    char warning[512]; /* kernels: set when only some VMMs can boot it (a bzImage kept as is) */
+};
+
+/*
+ * Imports an image from source ("busybox", "127.0.0.1:5000/a/b:1",
+ * "oci-layout:DIR[:TAG]", "docker-archive:FILE") into the pool as an ext4
+ * filesystem (docs/architecture.md, "Image and kernel import"):
+ * creates a pool with the defaults when none exists (ret->notice says so),
+ * pulls into <root>/blobs (no database state: a content-addressed cache),
+ * records intent (journal "image.import" with the new uid), unpacks into
+ * <root>/tmp/import-<uid>, creates an Image device of the content's size,
+ * builds the ext4 into it, removes the staging directory, and commits the
+ * Image object (name and spec.ociClaim.ref the normalised familiar reference,
+ * status.ociSource id = config digest, size, repoDigests). An image of that
+ * name already there: ret->existed, nothing done. Any failure, and
+ * opts->cancel (-ECANCELED), undo everything: no device, no staging, no row.
+ * Fault points image.import.after-{intent,unpack,device,build,cleanup,commit}.
+ */
+int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
+                        struct engine_import_result *ret, struct error *err) WUR;
+
+/* The pool device that holds the image's ext4 (-ENOENT when it has none, e.g. only applied). */
+int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
+
+/*
+ * Imports a kernel from an OCI image (source as for images): the kernel file
+ * (/boot/vmlinux, else the newest /boot/vmlinuz-*), an initrd, /lib/modules.
+ * Stored under <root>/kernel/<uid>/: vmlinux (ELF), vmlinuz (when the image
+ * held a bzImage; vmlinux is extracted from it when possible, else
+ * ret->warning says that only QEMU boots it), initrd, modules.tar (the
+ * modules as lib/modules/<version>/..., the Kernel layer that VM disks get).
+ * The version is read from the kernel image (oci_kernel_identify). Journal
+ * "kernel.import"; files are written to <root>/kernel/<uid>.tmp and renamed.
+ * Fault points kernel.import.after-{intent,unpack,files,rename,commit}.
+ */
+int engine_kernel_import(engine *e, const char *source, const struct engine_import_opts *opts,
+                         struct engine_import_result *ret, struct error *err) WUR;
+
+/* Local files for engine_kernel_import_files. */
+struct engine_kernel_local {
+    const char *vmlinux; /* required: an ELF vmlinux or a bzImage */
+    const char *initrd;  /* may be NULL */
+    const char *modules; /* may be NULL: /lib/modules/<version> or a directory holding such */
+};
+
+/*
+ * Imports a kernel from local files under name (an OCI reference, as Ignite's
+ * kernel names are), stored as engine_kernel_import does. status.ociSource.id
+ * is the sha256 of the kernel file, size the bytes stored.
+ */
+int engine_kernel_import_files(engine *e, const char *name, const struct engine_kernel_local *files,
+                               const struct engine_import_opts *opts,
+                               struct engine_import_result *ret, struct error *err) WUR;
+
+/*
+ * The path of one of a kernel's files ("vmlinux", "vmlinuz", "initrd",
+ * "modules.tar") under <root>/kernel/<uid>/; -ENOENT when it has none.
+ * Caller frees *ret.
+ */
+int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
+                       struct error *err) WUR;
+
+/*
+ * Recovery of image and kernel operations (import, remove) whose owner is
+ * dead: engine_open runs it after the pool's recovery; doctor --repair too.
+ * An import is rolled back (its devices, staging and files removed; no
+ * object was recorded), a removal finished. *ret_n (may be NULL) counts them.
+ */
+int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
+
 /* ---- doctor (doctor.c) -------------------------------------------------- */
 
 struct engine_finding {
     const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
-                           "stuck-device", "interrupted-operation", "pool-unusable" (static) */
+                           "stuck-device", "interrupted-operation", "pool-unusable",
+                           "missing-kernel-files" (static) */
     char object[64];    /* "device 5", "operation 12", "pool", or a stray's path (shortened) */
     char *message;      /* owned: what is wrong */
     const char *action; /* static: what --repair does, NULL when it cannot */

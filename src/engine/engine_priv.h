@@ -48,4 +48,60 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
 /* "vm", "image", "kernel", "pool": the lowercase word messages use. */
 const char *engine_kind_word(enum api_kind kind);
 
+/* ---- images and kernels (image.c, kernel.c) ---------------------------- */
+
+struct engine_import_opts;
+struct engine_import_result;
+struct oci_source;
+struct oci_image;
+
+/* "<root>/tmp/<prefix>-<uid>": an import's staging directory. Caller frees; NULL on OOM. */
+char *engine_tmp_path(engine *e, const char *prefix, const char *uid);
+/* mkdir with mode 0700; an existing directory is fine. */
+int engine_dir_make(const char *path, struct error *err) WUR;
+/* Removes a file or a tree (without following symlinks); a missing one is fine. */
+int engine_tree_remove(const char *path, struct error *err) WUR;
+/* True once the import's cancel flag is set; the error to return then. */
+bool engine_import_cancelled(const struct engine_import_opts *opts);
+int engine_import_cancel_error(struct error *err);
+/* Reports the start of a step to the front end. */
+void engine_import_stage(const struct engine_import_opts *opts, const char *stage);
+/*
+ * Parses an import's source and makes the object's name: the familiar
+ * normalised reference for a registry; for a layout its ref.name when that
+ * is a reference, else localhost/<directory or file name>:<tag|latest>.
+ */
+int engine_import_source(const char *source, struct oci_source *ret_src, char **ret_name,
+                         struct error *err) WUR;
+/* Pulls src into <root>/blobs with opts' settings. */
+int engine_import_pull(engine *e, const struct oci_source *src,
+                       const struct engine_import_opts *opts, struct oci_image *ret,
+                       struct error *err) WUR;
+/* 1 and *ret filled (existed) when an object of kind is named name, 0 when none, or -errno. */
+int engine_import_existing(engine *e, enum api_kind kind, const char *name,
+                           struct engine_import_result *ret, struct error *err) WUR;
+/* Removes every pool device owned by (kind, uid), through the pool's protocol. */
+int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
+                                struct error *err) WUR;
+/* The data of an image (its devices) or a kernel (its files); engine_remove's act. */
+int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid,
+                              struct error *err) WUR;
+/* A kernel's files, its .tmp directory and its staging directory (kernel.c). */
+int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
+/* image.import, image.remove, kernel.import, kernel.remove. */
+bool engine_import_op_is(const char *op);
+/* Recovers one dead operation of those (adopting it first); doctor uses it. */
+int engine_import_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+/* Opening hook: engine_import_recover, problems logged. Runs after the pool's. */
+void engine_import_open_hook(engine *e);
+
+/* Staging directories and kernel files that no live operation or kernel owns. */
+struct engine_leftover {
+    char *path;      /* owned */
+    const char *why; /* static */
+};
+int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret_n,
+                            struct error *err) WUR;
+void engine_leftovers_free(struct engine_leftover *l, size_t n);
+
 #endif

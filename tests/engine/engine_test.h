@@ -13,4 +13,8 @@
 extern const struct CMUnitTest engine_pool_tests[];
 extern const size_t engine_pool_tests_n;
 
+/* The image and kernel import tests (image_test.c): file pool, real oci module. */
+extern const struct CMUnitTest engine_image_tests[];
+extern const size_t engine_image_tests_n;
+
 #endif

@@ -3,7 +3,7 @@
  * apply (create, configure, unchanged, all-or-nothing, uid/name conflicts,
  * generated names, VM state rules), reference resolution by prefix, removal
  * rules, and export -> apply into a fresh root giving the same objects.
- * The pool tests are in pool_test.c.
+ * The pool tests are in pool_test.c, image and kernel import in image_test.c.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -498,5 +498,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
     };
+    failed +=
+        _cmocka_run_group_tests("image", engine_image_tests, engine_image_tests_n, NULL, NULL);
     return failed + cmocka_run_group_tests(tests, NULL, NULL);
 }

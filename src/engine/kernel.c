@@ -1,0 +1,605 @@
+/*
+ * engine kernel: importing kernels from OCI images or local files into
+ * <root>/kernel/<uid>/ (docs/architecture.md, "Image and kernel import"):
+ *
+ *   vmlinux      the uncompressed ELF kernel (what Firecracker boots);
+ *   vmlinuz      the bzImage, when the kernel came as one (QEMU boots either);
+ *   initrd       the initial ramdisk, when there is one;
+ *   modules.tar  /lib/modules as a tar (members lib/modules/<version>/...):
+ *                the Kernel layer of the pool chain, copied into VM disks
+ *                by the VM operations.
+ *
+ * The protocol is the image's: a journal row "kernel.import" naming the new
+ * uid (intent); the files are written to <root>/kernel/<uid>.tmp and renamed
+ * to <root>/kernel/<uid> (act); the Kernel row is inserted with the journal
+ * row closed (commit). Recovery of a dead import removes the staging
+ * directory <root>/tmp/kernel-<uid>, the .tmp directory and the final one.
+ * Fault points kernel.import.after-{intent,unpack,files,rename,commit}.
+ *
+ * Files from an image are opened with openat2(RESOLVE_IN_ROOT) below the
+ * staging directory, so a symlink in the image never reaches the host.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+
+#define KERNEL_FILE_MAX (UINT64_C(2) << 30) /* bytes of a kernel or an initrd */
+#define COPY_CHUNK (1u << 20)
+
+static int oom(struct error *err) {
+    return error_set(err, -ENOMEM, "out of memory");
+}
+
+/* One import's state. */
+struct kjob {
+    engine *e;
+    const struct engine_import_opts *opts;
+    const char *name;
+    char uid[ID_LEN + 1];
+    char *out;   /* <root>/kernel/<uid>.tmp */
+    char *final; /* <root>/kernel/<uid> */
+    uint64_t stored;
+    char *version;
+    char digest[7 + 64 + 1]; /* sha256 of the kernel file as given */
+    char warning[512];
+};
+
+static void kjob_release(struct kjob *j) {
+    free(j->out);
+    free(j->final);
+    free(j->version);
+}
+
+int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) {
+    _cleanup_free_ char *staging = engine_tmp_path(e, "kernel", uid);
+    _cleanup_free_ char *tmp = xasprintf("%s/kernel/%s.tmp", e->root, uid);
+    _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
+    if (!staging || !tmp || !dir)
+        return oom(err);
+    int r = engine_tree_remove(staging, err);
+    if (r == 0)
+        r = engine_tree_remove(tmp, err);
+    if (r == 0)
+        r = engine_tree_remove(dir, err);
+    return r;
+}
+
+int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
+                       struct error *err) {
+    if (!id_is_valid(uid) || strchr(file, '/'))
+        return error_set(err, -EINVAL, "bad kernel file request");
+    char *path = xasprintf("%s/kernel/%s/%s", e->root, uid, file);
+    if (!path)
+        return oom(err);
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int r = error_set(err, -errno, "kernel %s has no %s: %s", uid, file, strerror(errno));
+        free(path);
+        return r;
+    }
+    *ret = path;
+    return 0;
+}
+
+/* openat2 with RESOLVE_IN_ROOT: rel resolved as if dirfd were "/". */
+static int open_in_root(int dirfd, const char *rel, int flags) {
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * Copies the regular file open on in to j->out/name (created, 0644), hashing
+ * it into digest (64 hex + NUL) when digest is not NULL.
+ */
+static int copy_in(struct kjob *j, int in, const char *what, const char *name, char *digest,
+                   struct error *err) {
+    struct stat st;
+    if (fstat(in, &st) < 0)
+        return error_set(err, -errno, "cannot look at the %s: %s", what, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return error_set(err, -EINVAL, "the %s is not a regular file", what);
+    if ((uint64_t)st.st_size > KERNEL_FILE_MAX)
+        return error_set(err, -EFBIG, "the %s is larger than 2GB", what);
+    _cleanup_free_ char *path = xasprintf("%s/%s", j->out, name);
+    _cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
+    if (!path || !buf)
+        return oom(err);
+    _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        return error_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
+    EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
+    if (digest && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
+        EVP_MD_CTX_free(md);
+        return oom(err);
+    }
+    int r = 0;
+    uint64_t total = 0;
+    for (;;) {
+        if (engine_import_cancelled(j->opts)) {
+            r = engine_import_cancel_error(err);
+            break;
+        }
+        ssize_t n = read(in, buf, COPY_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = error_set(err, -errno, "cannot read the %s: %s", what, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        total += (uint64_t)n;
+        if (total > KERNEL_FILE_MAX) {
+            r = error_set(err, -EFBIG, "the %s is larger than 2GB", what);
+            break;
+        }
+        if (md)
+            EVP_DigestUpdate(md, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                r = error_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
+                break;
+            }
+            off += w;
+        }
+        if (r < 0)
+            break;
+    }
+    if (r == 0 && fsync(out) < 0)
+        r = error_set(err, -errno, "cannot write '%s': %s", path, strerror(errno));
+    if (r == 0 && md) {
+        unsigned char h[EVP_MAX_MD_SIZE];
+        unsigned int hl = 0;
+        EVP_DigestFinal_ex(md, h, &hl);
+        for (unsigned int i = 0; i < hl && i < 32; i++)
+            snprintf(digest + 2 * i, 3, "%02x", h[i]);
+    }
+    EVP_MD_CTX_free(md);
+    if (r == 0)
+        j->stored += total;
+    return r;
+}
+
+static uint64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/*
+ * Stores the kernel file (open on in): identifies it, keeps an ELF as
+ * vmlinux, a bzImage as vmlinuz plus an extracted vmlinux when that works.
+ */
+static int store_kernel(struct kjob *j, int in, const char *desc, struct error *err) {
+    char hex[65] = "";
+    int r = copy_in(j, in, "kernel file", "kernel", hex, err);
+    if (r < 0)
+        return r;
+    snprintf(j->digest, sizeof(j->digest), "sha256:%s", hex);
+    _cleanup_free_ char *kpath = xasprintf("%s/kernel", j->out);
+    _cleanup_free_ char *vmlinux = xasprintf("%s/vmlinux", j->out);
+    _cleanup_free_ char *vmlinuz = xasprintf("%s/vmlinuz", j->out);
+    if (!kpath || !vmlinux || !vmlinuz)
+        return oom(err);
+    enum oci_kernel_format fmt;
+    char *version = NULL;
+    struct error ierr;
+    error_init(&ierr);
+    r = oci_kernel_identify(kpath, &fmt, &version, &ierr);
+    if (r < 0) {
+        /* name the file as the user knows it, not our copy */
+        const char *msg = strstr(ierr.msg, "' is ");
+        return error_set(err, r, "%s%s", desc, msg ? msg + 1 : ": not a kernel image");
+    }
+    free(j->version);
+    j->version = version;
+    const char *dest = fmt == OCI_KERNEL_ELF ? vmlinux : vmlinuz;
+    if (rename(kpath, dest) < 0)
+        return error_set(err, -errno, "cannot rename '%s': %s", kpath, strerror(errno));
+    if (fmt == OCI_KERNEL_ELF)
+        return 0;
+    struct error xerr;
+    error_init(&xerr);
+    if (oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr) < 0) {
+        if (unlink(vmlinux) < 0 && errno != ENOENT)
+            return error_set(err, -errno, "cannot remove '%s': %s", vmlinux, strerror(errno));
+        snprintf(j->warning, sizeof(j->warning),
+                 "kernel '%.100s' is a bzImage whose vmlinux could not be extracted (%.200s): "
+                 "QEMU can boot it, Firecracker cannot",
+                 j->name, xerr.msg);
+        return 0;
+    }
+    j->stored += file_size(vmlinux);
+    return 0;
+}
+
+/* The only directory name below dir (a modules root), as a version; NULL otherwise. */
+static char *single_subdir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *found = NULL;
+    int count = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && count < 2) {
+        if (de->d_name[0] == '.' || de->d_type != DT_DIR)
+            continue;
+        count++;
+        free(found);
+        found = xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (count != 1) {
+        free(found);
+        return NULL;
+    }
+    return found;
+}
+
+/*
+ * Tars the modules at dir into j->out/modules.tar as lib/modules/...:
+ * version_dir says dir is /lib/modules/<version> rather than /lib/modules.
+ */
+static int store_modules(struct kjob *j, const char *dir, bool version_dir, struct error *err) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (strlen(dir) >= sizeof(a))
+        return error_set(err, -ENAMETOOLONG, "modules directory '%.64s...' is too long", dir);
+    snprintf(a, sizeof(a), "%s", dir);
+    snprintf(b, sizeof(b), "%s", dir);
+    const char *parent = dirname(a);
+    const char *base = basename(b);
+    _cleanup_free_ char *out = xasprintf("%s/modules.tar", j->out);
+    if (!out)
+        return oom(err);
+    const char *xform = version_dir ? "s,^,lib/modules/,S" : "s,^[^/]*,lib/modules,S";
+    const char *argv[] = {"tar",         "--numeric-owner",
+                          "--sort=name", "-C",
+                          parent,        "--transform",
+                          xform,         "-cf",
+                          out,           base,
+                          NULL};
+    int r = exec_run(argv, NULL, err);
+    if (r < 0)
+        return error_prefix(err, "storing the modules of '%s'", dir);
+    j->stored += file_size(out);
+    if (!j->version)
+        j->version = version_dir ? xstrdup(base) : single_subdir(dir);
+    return 0;
+}
+
+/* A modules directory given by the user: /lib/modules/<version> or /lib/modules. */
+static bool is_version_dir(const char *dir) {
+    char p[PATH_MAX];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/modules.dep", dir);
+    if (stat(p, &st) == 0)
+        return true;
+    snprintf(p, sizeof(p), "%s/kernel", dir);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int kernel_object_build(const struct kjob *j, const char *id, uint64_t size,
+                               const char *repo_digest, struct api_object **ret,
+                               struct error *err) {
+    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_KERNEL);
+    if (!obj)
+        return oom(err);
+    struct api_kernel *k = &obj->u.kernel;
+    obj->meta.name = xstrdup(j->name);
+    obj->meta.uid = xstrdup(j->uid);
+    obj->meta.created = (int64_t)time(NULL);
+    k->version = xstrdup(j->version);
+    k->claim.type = xstrdup("Docker");
+    k->claim.ref = xstrdup(j->name);
+    k->source.id = xstrdup(id);
+    k->source.size = size;
+    if (!obj->meta.name || !obj->meta.uid || !k->version || !k->claim.type || !k->claim.ref ||
+        !k->source.id)
+        return oom(err);
+    if (repo_digest) {
+        k->source.repo_digests = xcalloc(1, sizeof(char *));
+        if (!k->source.repo_digests || !(k->source.repo_digests[0] = xstrdup(repo_digest)))
+            return oom(err);
+        k->source.n_repo_digests = 1;
+    }
+    if (api_object_set_defaults(obj, NULL) < 0)
+        return oom(err);
+    int r = api_object_validate(obj, err);
+    if (r < 0)
+        return error_prefix(err, "kernel '%s'", j->name);
+    *ret = steal_ptr(&obj);
+    return 0;
+}
+
+/* Intent: the journal row, the output directories. */
+static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
+    int r = id_generate(j->uid);
+    if (r < 0)
+        return error_set(err, r, "cannot generate an id: %s", strerror(-r));
+    j->out = xasprintf("%s/kernel/%s.tmp", j->e->root, j->uid);
+    j->final = xasprintf("%s/kernel/%s", j->e->root, j->uid);
+    if (!j->out || !j->final)
+        return oom(err);
+    r = store_op_begin(j->e->store, "kernel.import", API_KIND_KERNEL, j->uid, "intent", ret_op,
+                       err);
+    if (r < 0)
+        return r;
+    fault_point("kernel.import.after-intent");
+    return 0;
+}
+
+static int kjob_mkdirs(struct kjob *j, struct error *err) {
+    _cleanup_free_ char *kdir = xasprintf("%s/kernel", j->e->root);
+    if (!kdir)
+        return oom(err);
+    int r = engine_dir_make(kdir, err);
+    if (r == 0)
+        r = engine_dir_make(j->out, err);
+    return r;
+}
+
+/* Act's end and commit: rename into place, insert the row, close the journal row. */
+static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size,
+                       const char *repo_digest, struct engine_import_result *ret,
+                       struct error *err) {
+    if (!j->version)
+        return error_set(err, -EINVAL, "cannot tell the version of kernel '%s'", j->name);
+    int r = store_op_step(j->e->store, op, "files", err);
+    if (r < 0)
+        return r;
+    fault_point("kernel.import.after-files");
+    int dfd = open(j->out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    if (rename(j->out, j->final) < 0)
+        return error_set(err, -errno, "cannot rename '%s': %s", j->out, strerror(errno));
+    fault_point("kernel.import.after-rename");
+
+    _cleanup_object_ struct api_object *obj = NULL;
+    r = kernel_object_build(j, id, size, repo_digest, &obj, err);
+    if (r < 0)
+        return r;
+    r = store_begin(j->e->store, err);
+    if (r == 0)
+        r = store_object_put(j->e->store, obj, err);
+    if (r == 0)
+        r = store_op_finish(j->e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(j->e->store, err);
+    if (r < 0) {
+        store_rollback(j->e->store);
+        return r;
+    }
+    fault_point("kernel.import.after-commit");
+    memcpy(ret->uid, j->uid, sizeof(ret->uid));
+    snprintf(ret->name, sizeof(ret->name), "%s", j->name);
+    snprintf(ret->warning, sizeof(ret->warning), "%s", j->warning);
+    ret->size = size;
+    return 0;
+}
+
+/* Undoes a failed import; returns r. */
+static int kjob_fail(struct kjob *j, int64_t op, int r, struct error *err) {
+    if (engine_import_cancelled(j->opts) || r == -ECANCELED) {
+        error_init(err);
+        r = engine_import_cancel_error(err);
+    }
+    if (op <= 0 || !id_is_valid(j->uid))
+        return r;
+    struct error e2;
+    error_init(&e2);
+    if (engine_kernel_files_remove(j->e, j->uid, &e2) < 0) {
+        log_warn("undoing the import of kernel %s: %s; 'hearth doctor --repair' finishes it",
+                 j->uid, e2.msg);
+        return r;
+    }
+    if (store_op_finish(j->e->store, op, err->msg[0] ? err->msg : strerror(-r), &e2) < 0)
+        log_warn("operation %lld: %s", (long long)op, e2.msg);
+    return r;
+}
+
+int engine_kernel_import(engine *e, const char *source, const struct engine_import_opts *opts,
+                         struct engine_import_result *ret, struct error *err) {
+    memset(ret, 0, sizeof(*ret));
+    struct oci_source src;
+    _cleanup_free_ char *name = NULL;
+    int r = engine_import_source(source, &src, &name, err);
+    if (r < 0)
+        return r;
+    r = engine_import_existing(e, API_KIND_KERNEL, name, ret, err);
+    if (r != 0) {
+        oci_source_release(&src);
+        return r < 0 ? r : 0;
+    }
+    struct oci_image img = {0};
+    r = engine_import_pull(e, &src, opts, &img, err);
+    oci_source_release(&src);
+    if (r < 0)
+        return r;
+
+    struct kjob j = {.e = e, .opts = opts, .name = name};
+    struct oci_kernel_files kf = {0};
+    int64_t op = 0;
+    int sfd = -1, fd = -1;
+    _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
+    _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
+    _cleanup_free_ char *staging = NULL;
+    if (!cache || !tmp) {
+        r = oom(err);
+        goto done;
+    }
+    r = kjob_begin(&j, &op, err);
+    if (r < 0)
+        goto done;
+    staging = engine_tmp_path(e, "kernel", j.uid);
+    if (!staging) {
+        r = oom(err);
+        goto done;
+    }
+    r = engine_dir_make(tmp, err);
+    if (r == 0)
+        r = engine_dir_make(staging, err);
+    if (r == 0) {
+        engine_import_stage(opts, "Unpacking");
+        r = oci_unpack(&img, cache, staging, opts ? opts->cancel : NULL, err);
+    }
+    if (r == 0 && engine_import_cancelled(opts))
+        r = engine_import_cancel_error(err);
+    if (r == 0)
+        r = store_op_step(e->store, op, "unpacked", err);
+    if (r < 0)
+        goto done;
+    fault_point("kernel.import.after-unpack");
+
+    r = oci_kernel_find(staging, &kf, err);
+    if (r == 0 && !kf.kernel)
+        r = error_set(err, -ENOENT, "image '%s' holds no kernel (/boot/vmlinux or /boot/vmlinuz-*)",
+                      name);
+    if (r < 0)
+        goto done;
+    engine_import_stage(opts, "Storing kernel");
+    r = kjob_mkdirs(&j, err);
+    if (r < 0)
+        goto done;
+    sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) {
+        r = error_set(err, -errno, "cannot open '%s': %s", staging, strerror(errno));
+        goto done;
+    }
+    fd = open_in_root(sfd, kf.kernel, O_RDONLY);
+    if (fd < 0) {
+        r = error_set(err, fd, "cannot open /%s in image '%s': %s", kf.kernel, name, strerror(-fd));
+        goto done;
+    }
+    char desc[640];
+    snprintf(desc, sizeof(desc), "'/%.200s' in image '%.300s'", kf.kernel, name);
+    r = store_kernel(&j, fd, desc, err);
+    close(fd);
+    fd = -1;
+    if (r == 0 && kf.initrd) {
+        fd = open_in_root(sfd, kf.initrd, O_RDONLY);
+        if (fd < 0)
+            r = error_set(err, fd, "cannot open /%s in image '%s': %s", kf.initrd, name,
+                          strerror(-fd));
+        else
+            r = copy_in(&j, fd, "initrd", "initrd", NULL, err);
+    }
+    if (fd >= 0)
+        close(fd);
+    fd = -1;
+    if (r == 0 && kf.modules) {
+        /* Resolve inside the image, then name the result by its real path. */
+        fd = open_in_root(sfd, kf.modules, O_PATH | O_DIRECTORY);
+        char link[64], real[PATH_MAX];
+        ssize_t n = -1;
+        if (fd >= 0) {
+            snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+            n = readlink(link, real, sizeof(real) - 1);
+        }
+        char sreal[PATH_MAX];
+        size_t sl = realpath(staging, sreal) ? strlen(sreal) : 0;
+        if (n < 0 || sl == 0 || (size_t)n <= sl || strncmp(real, sreal, sl) != 0 ||
+            real[sl] != '/') {
+            r = error_set(err, -EPERM, "/%s in image '%s' is not a directory inside the image",
+                          kf.modules, name);
+        } else {
+            real[n] = '\0';
+            r = store_modules(&j, real, false, err);
+        }
+    }
+    if (r < 0)
+        goto done;
+    r = oci_rmtree(staging, err);
+    if (r == 0)
+        r = kjob_commit(&j, op, img.config_digest, img.size, img.repo_digest, ret, err);
+
+done:
+    if (fd >= 0)
+        close(fd);
+    if (sfd >= 0)
+        close(sfd);
+    if (r < 0)
+        r = kjob_fail(&j, op, r, err);
+    oci_kernel_files_release(&kf);
+    oci_image_release(&img);
+    kjob_release(&j);
+    return r;
+}
+
+int engine_kernel_import_files(engine *e, const char *name, const struct engine_kernel_local *files,
+                               const struct engine_import_opts *opts,
+                               struct engine_import_result *ret, struct error *err) {
+    memset(ret, 0, sizeof(*ret));
+    if (!files || !files->vmlinux)
+        return error_set(err, -EINVAL, "a kernel import from files needs the kernel file");
+    if (!name || !api_ref_is_valid(name))
+        return error_set(err, -EINVAL,
+                         "'%s' is not a valid kernel name (a reference such as my-kernel:6.1)",
+                         name ? name : "");
+    struct oci_ref ref;
+    int r = oci_ref_parse(name, &ref, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *familiar = oci_ref_familiar(&ref);
+    oci_ref_release(&ref);
+    if (!familiar)
+        return oom(err);
+    r = engine_import_existing(e, API_KIND_KERNEL, familiar, ret, err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+
+    /* The inputs are the user's own files: check them before recording anything. */
+    _cleanup_close_ int kfd = open(files->vmlinux, O_RDONLY | O_CLOEXEC);
+    if (kfd < 0)
+        return error_set(err, -errno, "cannot open '%s': %s", files->vmlinux, strerror(errno));
+    _cleanup_close_ int ifd = -1;
+    if (files->initrd && (ifd = open(files->initrd, O_RDONLY | O_CLOEXEC)) < 0)
+        return error_set(err, -errno, "cannot open '%s': %s", files->initrd, strerror(errno));
+    struct stat st;
+    if (files->modules && (stat(files->modules, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return error_set(err, -ENOTDIR, "modules '%s' is not a directory", files->modules);
+
+    struct kjob j = {.e = e, .opts = opts, .name = familiar};
+    int64_t op = 0;
+    char kdesc[PATH_MAX + 8];
+    snprintf(kdesc, sizeof(kdesc), "'%.4000s'", files->vmlinux);
+    r = kjob_begin(&j, &op, err);
+    if (r == 0) {
+        engine_import_stage(opts, "Storing kernel");
+        r = kjob_mkdirs(&j, err);
+    }
+    if (r == 0)
+        r = store_kernel(&j, kfd, kdesc, err);
+    if (r == 0 && ifd >= 0)
+        r = copy_in(&j, ifd, "initrd", "initrd", NULL, err);
+    if (r == 0 && files->modules)
+        r = store_modules(&j, files->modules, is_version_dir(files->modules), err);
+    if (r == 0)
+        r = kjob_commit(&j, op, j.digest, j.stored, NULL, ret, err);
+    if (r < 0)
+        r = kjob_fail(&j, op, r, err);
+    kjob_release(&j);
+    return r;
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Image and kernel import through the CLI against a real registry (Debian's
+# docker-registry on a loopback port, tests/oci/registry.sh) and images built
+# by tests/oci/mkimage.py: import prints the id last (-q: only the id),
+# `image ls` shows it with its size, `rmi` removes image and device, a second
+# import reuses the cached blobs, Basic auth through --registry-config-dir,
+# an unknown tag fails cleanly, SIGINT during an import leaves nothing, and
+# a kernel imports from local files. Prints "N passed, M failed".
+set -u
+
+HEARTH=${HEARTH:?set HEARTH to the hearth binary}
+SRC=${HEARTH_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+OCI="$SRC/tests/oci"
+
+TMP=$(mktemp -d)
+REG="$TMP/reg"
+AREG="$TMP/areg"
+cleanup() {
+    bash "$OCI/registry.sh" stop "$REG" 2>/dev/null
+    bash "$OCI/registry.sh" stop "$AREG" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+ROOT="$TMP/root"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+check() {
+    local name=$1 want=$2
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local got=$?
+    OUT=$(cat "$TMP/out")
+    ERR=$(cat "$TMP/err")
+    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr: $ERR"; fi
+}
+expect() {
+    if grep -qF -- "$3" <<<"$2"; then ok; else bad "$1: '$3' not in: $2"; fi
+}
+same() {
+    if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
+}
+h() { "$HEARTH" --root "$ROOT" "$@"; }
+blobs() { find "$ROOT/blobs/sha256" -type f 2>/dev/null | wc -l; }
+devices() { h sql -o csv "SELECT count(*) FROM pool_devices" | tail -1 | tr -d '\r'; }
+staging() { find "$ROOT/tmp" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+for tool in docker-registry skopeo python3 htpasswd; do
+    if ! command -v $tool >/dev/null; then
+        echo "SKIP: $tool is not installed (scripts/install-deps)"
+        exit 0
+    fi
+done
+
+# A busybox image of two layers, pushed to a plain registry.
+python3 "$OCI/mkimage.py" rootfs "$TMP/rootfs" || bad "mkimage rootfs"
+mkdir -p "$TMP/extra/etc" && echo "extra layer" >"$TMP/extra/etc/extra"
+python3 "$OCI/mkimage.py" image "$TMP/layout" 1 --layer gzip:"$TMP/rootfs" \
+    --layer zstd:"$TMP/extra" >/dev/null || bad "mkimage image"
+PORT=$(bash "$OCI/registry.sh" start "$REG") || { bad "registry start"; exit 1; }
+bash "$OCI/registry.sh" push "$REG" "$TMP/layout" 1 test/busybox:1 || bad "push"
+REF="127.0.0.1:$PORT/test/busybox:1"
+
+# Import: the id is the last line; -q prints only it; the pool is created on the way.
+check "import" 0 h image import "$REF"
+expect "import notice" "$ERR" "created the storage pool"
+expect "import says" "$OUT" "imported image '$REF'"
+ID=$(tail -1 <<<"$OUT")
+if [[ "$ID" =~ ^[0-9a-f]{16}$ ]]; then ok; else bad "import id: '$ID'"; fi
+check "ls" 0 h image ls
+expect "ls row" "$OUT" "$ID   $REF"
+grep -qE "$ID .* [0-9.]+ (KB|MB)\$" <<<"$OUT" && ok || bad "ls size: $OUT"
+check "ls json" 0 h image ls -o json
+expect "ls json id" "$OUT" '"id": "sha256:'
+expect "ls json repo digest" "$OUT" "127.0.0.1:$PORT/test/busybox@sha256:"
+check "pool ls" 0 h pool ls
+expect "pool ls image" "$OUT" "image/$REF"
+check "again" 0 h image import -q "$REF"
+same "again id" "$OUT" "$ID"
+check "doctor clean" 0 h doctor
+BLOBS=$(blobs)
+[ "$BLOBS" -ge 4 ] && ok || bad "blobs cached: $BLOBS"
+
+# rmi removes the image and its device.
+check "rmi" 0 h rmi "$REF"
+check "ls empty" 0 h image ls -q
+same "ls empty" "$OUT" ""
+same "no devices" "$(devices)" "0"
+
+# A second import shares the cached blobs: nothing new.
+check "reimport" 0 h image import -q "$REF"
+same "blobs shared" "$(blobs)" "$BLOBS"
+same "one device" "$(devices)" "1"
+check "rmi again" 0 h rmi -q "$REF"
+
+# An unknown tag: a clear error, exit 1, nothing changed.
+check "unknown tag" 1 h image import "127.0.0.1:$PORT/test/busybox:nope"
+expect "unknown tag" "$ERR" "nope"
+check "still empty" 0 h image ls -q
+same "still empty" "$OUT" ""
+same "no devices after failure" "$(devices)" "0"
+same "no staging after failure" "$(staging)" "0"
+
+# Basic auth: refused without credentials, accepted with --registry-config-dir.
+APORT=$(bash "$OCI/registry.sh" start "$AREG" alice:secret) || bad "auth registry start"
+REGISTRY_CREDS=alice:secret bash "$OCI/registry.sh" push "$AREG" "$TMP/layout" 1 priv/box:1 ||
+    bad "auth push"
+mkdir -p "$TMP/cfg"
+printf '{"auths": {"127.0.0.1:%s": {"auth": "%s"}}}\n' "$APORT" \
+    "$(printf 'alice:secret' | base64)" >"$TMP/cfg/config.json"
+mkdir -p "$TMP/emptycfg" && echo '{}' >"$TMP/emptycfg/config.json"
+check "auth refused" 1 h image import --registry-config-dir "$TMP/emptycfg" "127.0.0.1:$APORT/priv/box:1"
+check "auth import" 0 h image import -q --registry-config-dir "$TMP/cfg" "127.0.0.1:$APORT/priv/box:1"
+check "auth ls" 0 h image ls
+expect "auth ls" "$OUT" "127.0.0.1:$APORT/priv/box:1"
+check "auth rmi" 0 h rmi -q "127.0.0.1:$APORT/priv/box:1"
+
+# SIGINT during an import of a large image: exit 130, nothing left.
+mkdir -p "$TMP/big/data"
+head -c $((300 << 20)) /dev/urandom >"$TMP/big/data/blob"
+python3 "$OCI/mkimage.py" image "$TMP/biglayout" 1 --layer tar:"$TMP/big" >/dev/null || bad "mkimage big"
+rm -rf "$TMP/big"
+"$HEARTH" --root "$ROOT" image import "oci-layout:$TMP/biglayout:1" >"$TMP/out" 2>"$TMP/err" &
+PID=$!
+# Interrupt once the staging directory exists (the unpack has started).
+for _ in $(seq 1 3000); do
+    compgen -G "$ROOT/tmp/import-*" >/dev/null && break
+    sleep 0.01
+done
+kill -INT $PID
+wait $PID
+GOT=$?
+same "interrupted exit" "$GOT" "130"
+expect "interrupted message" "$(cat "$TMP/err")" "import cancelled"
+check "nothing after interrupt" 0 h image ls -q
+same "nothing after interrupt" "$OUT" ""
+same "no devices after interrupt" "$(devices)" "0"
+same "no staging after interrupt" "$(staging)" "0"
+check "doctor after interrupt" 0 h doctor
+
+# A kernel from local files (Debian's linux-image-amd64).
+VER=$(ls /lib/modules 2>/dev/null | head -1)
+if [ -n "$VER" ] && [ -r "/boot/vmlinuz-$VER" ]; then
+    check "kernel import" 0 h kernel import --vmlinux "/boot/vmlinuz-$VER" \
+        --initrd "/boot/initrd.img-$VER" debian:"$VER"
+    KID=$(tail -1 <<<"$OUT")
+    check "kernel ls" 0 h kernel ls
+    expect "kernel ls" "$OUT" "$KID   debian:$VER"
+    expect "kernel version" "$OUT" "$VER"
+    [ -s "$ROOT/kernel/$KID/vmlinux" ] && ok || bad "no vmlinux stored"
+    check "kernel usage" 2 h kernel import --initrd "/boot/initrd.img-$VER" x:1
+    check "rmk" 0 h rmk -q "debian:$VER"
+    [ -e "$ROOT/kernel/$KID" ] && bad "kernel files left" || ok
+else
+    echo "SKIP: kernel import: no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
