@@ -4,43 +4,8 @@
 # $HEARTH_SRC/examples. Prints "N passed, M failed"; exits non-zero on failure.
 set -u
 
-HEARTH=${HEARTH:?set HEARTH to the hearth binary}
-HEARTH_SRC=${HEARTH_SRC:?set HEARTH_SRC to the source directory}
+. "$(dirname "$0")/lib/assert.sh"
 EX="$HEARTH_SRC/examples"
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-ROOT="$TMP/root"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-
-# check NAME EXPECTED_STATUS CMD...: runs CMD, output in $OUT/$ERR.
-check() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local got=$?
-    OUT=$(cat "$TMP/out")
-    ERR=$(cat "$TMP/err")
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr: $ERR"; fi
-}
-# expect NAME HAYSTACK NEEDLE: the needle (fixed string) occurs.
-expect() {
-    if grep -qF -- "$3" <<<"$2"; then ok; else bad "$1: '$3' not in: $2"; fi
-}
-# reject NAME HAYSTACK NEEDLE: the needle does not occur.
-reject() {
-    if grep -qF -- "$3" <<<"$2"; then bad "$1: '$3' unexpectedly in: $2"; else ok; fi
-}
-# equal NAME GOT WANT
-equal() {
-    if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
-}
-
-h() { "$HEARTH" --root "$ROOT" "$@"; }
 
 # ---- version and help ----------------------------------------------------
 check "version" 0 "$HEARTH" version
@@ -326,5 +291,4 @@ if [ -f "$TMP/envroot/hearth.db" ]; then ok; else bad "HEARTH_ROOT not used"; fi
 mode=$(stat -c %a "$TMP/envroot")
 equal "root mode" "$mode" 700
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,13 +7,7 @@
 # Prints "N passed, M failed"; exits non-zero on failure.
 set -u
 
-HEARTH=${HEARTH:?set HEARTH to the hearth binary}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib/assert.sh"
 
 # ---- (1) one name, 20 writers ---------------------------------------------
 ROOT="$TMP/one"
@@ -70,5 +64,4 @@ if [ "$n" = 8000 ]; then ok; else bad "$n VMs after 8 x 1,000, want 8000"; fi
 n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(DISTINCT id) FROM vms" | tail -1 | tr -d '\r')
 if [ "$n" = 8000 ]; then ok; else bad "$n distinct uids, want 8000"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -8,11 +8,9 @@
 # a kernel imports from local files. Prints "N passed, M failed".
 set -u
 
-HEARTH=${HEARTH:?set HEARTH to the hearth binary}
-SRC=${HEARTH_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-OCI="$SRC/tests/oci"
+. "$(dirname "$0")/lib/assert.sh"
+OCI="$HEARTH_SRC/tests/oci"
 
-TMP=$(mktemp -d)
 REG="$TMP/reg"
 AREG="$TMP/areg"
 cleanup() {
@@ -21,28 +19,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-ROOT="$TMP/root"
-passed=0
-failed=0
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local got=$?
-    OUT=$(cat "$TMP/out")
-    ERR=$(cat "$TMP/err")
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr: $ERR"; fi
-}
-expect() {
-    if grep -qF -- "$3" <<<"$2"; then ok; else bad "$1: '$3' not in: $2"; fi
-}
-same() {
-    if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
-}
-h() { "$HEARTH" --root "$ROOT" "$@"; }
 blobs() { find "$ROOT/blobs/sha256" -type f 2>/dev/null | wc -l; }
 devices() { h sql -o csv "SELECT count(*) FROM pool_devices" | tail -1 | tr -d '\r'; }
 staging() { find "$ROOT/tmp" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
@@ -78,7 +55,7 @@ expect "ls json repo digest" "$OUT" "127.0.0.1:$PORT/test/busybox@sha256:"
 check "pool ls" 0 h pool ls
 expect "pool ls image" "$OUT" "image/$REF"
 check "again" 0 h image import -q "$REF"
-same "again id" "$OUT" "$ID"
+equal "again id" "$OUT" "$ID"
 check "doctor clean" 0 h doctor
 BLOBS=$(blobs)
 [ "$BLOBS" -ge 4 ] && ok || bad "blobs cached: $BLOBS"
@@ -86,22 +63,22 @@ BLOBS=$(blobs)
 # rmi removes the image and its device.
 check "rmi" 0 h rmi "$REF"
 check "ls empty" 0 h image ls -q
-same "ls empty" "$OUT" ""
-same "no devices" "$(devices)" "0"
+equal "ls empty" "$OUT" ""
+equal "no devices" "$(devices)" "0"
 
 # A second import shares the cached blobs: nothing new.
 check "reimport" 0 h image import -q "$REF"
-same "blobs shared" "$(blobs)" "$BLOBS"
-same "one device" "$(devices)" "1"
+equal "blobs shared" "$(blobs)" "$BLOBS"
+equal "one device" "$(devices)" "1"
 check "rmi again" 0 h rmi -q "$REF"
 
 # An unknown tag: a clear error, exit 1, nothing changed.
 check "unknown tag" 1 h image import "127.0.0.1:$PORT/test/busybox:nope"
 expect "unknown tag" "$ERR" "nope"
 check "still empty" 0 h image ls -q
-same "still empty" "$OUT" ""
-same "no devices after failure" "$(devices)" "0"
-same "no staging after failure" "$(staging)" "0"
+equal "still empty" "$OUT" ""
+equal "no devices after failure" "$(devices)" "0"
+equal "no staging after failure" "$(staging)" "0"
 
 # Basic auth: refused without credentials, accepted with --registry-config-dir.
 APORT=$(bash "$OCI/registry.sh" start "$AREG" alice:secret) || bad "auth registry start"
@@ -132,12 +109,12 @@ done
 kill -INT $PID
 wait $PID
 GOT=$?
-same "interrupted exit" "$GOT" "130"
+equal "interrupted exit" "$GOT" "130"
 expect "interrupted message" "$(cat "$TMP/err")" "import cancelled"
 check "nothing after interrupt" 0 h image ls -q
-same "nothing after interrupt" "$OUT" ""
-same "no devices after interrupt" "$(devices)" "0"
-same "no staging after interrupt" "$(staging)" "0"
+equal "nothing after interrupt" "$OUT" ""
+equal "no devices after interrupt" "$(devices)" "0"
+equal "no staging after interrupt" "$(staging)" "0"
 check "doctor after interrupt" 0 h doctor
 
 # A kernel from local files (Debian's linux-image-amd64).
@@ -157,5 +134,4 @@ else
     echo "SKIP: kernel import: no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,29 +6,7 @@
 # sqlite3 shell and files with truncate. Prints "N passed, M failed".
 set -u
 
-HEARTH=${HEARTH:?set HEARTH to the hearth binary}
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-ROOT="$TMP/root"
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local got=$?
-    OUT=$(cat "$TMP/out")
-    ERR=$(cat "$TMP/err")
-    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr: $ERR"; fi
-}
-expect() {
-    if grep -qF -- "$3" <<<"$2"; then ok; else bad "$1: '$3' not in: $2"; fi
-}
-h() { "$HEARTH" --root "$ROOT" "$@"; }
+. "$(dirname "$0")/lib/assert.sh"
 
 # Before init: the pool commands say what to do; doctor has nothing to compare.
 check "status without pool" 1 h pool status
@@ -110,5 +88,4 @@ expect "status broken" "$ERR" "$DATA"
 check "doctor broken" 4 h doctor
 expect "doctor broken" "$OUT" "pool-unusable"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,0 +1,51 @@
+# Shared by the integration scripts (sourced, not run): a temporary
+# directory $TMP (removed on exit unless a script sets its own trap), a root
+# $ROOT inside it, `h` to run hearth on that root, the pass/fail counters and
+# the checks. A script ends with `finish`, which prints "N passed, M failed"
+# and sets the exit status.
+
+HEARTH=${HEARTH:?set HEARTH to the hearth binary}
+HEARTH_SRC=${HEARTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+ROOT="$TMP/root"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+
+# h ARGS...: hearth on the test root.
+h() { "$HEARTH" --root "$ROOT" "$@"; }
+
+# check NAME EXPECTED_STATUS CMD...: runs CMD, its output in $OUT and $ERR.
+check() {
+    local name=$1 want=$2
+    shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local got=$?
+    OUT=$(cat "$TMP/out")
+    ERR=$(cat "$TMP/err")
+    if [ "$got" -eq "$want" ]; then ok; else bad "$name: exit $got, want $want; stderr: $ERR"; fi
+}
+
+# expect NAME HAYSTACK NEEDLE: the needle (a fixed string) occurs.
+expect() {
+    if grep -qF -- "$3" <<<"$2"; then ok; else bad "$1: '$3' not in: $2"; fi
+}
+
+# reject NAME HAYSTACK NEEDLE: the needle does not occur.
+reject() {
+    if grep -qF -- "$3" <<<"$2"; then bad "$1: '$3' unexpectedly in: $2"; else ok; fi
+}
+
+# equal NAME GOT WANT
+equal() {
+    if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
+}
+
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
