@@ -927,36 +927,6 @@ static bool str_eq(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Fills an empty devices list from the rows, so that apply keeps them. */
-static int devices_fill(struct api_pool *doc, const struct store_pool_device *rows, size_t n) {
-    if (n == 0)
-        return 0;
-    size_t len = rows[n - 1].id + 1;
-    struct api_pool_device *arr = xcalloc(len, sizeof(*arr));
-    if (!arr)
-        return -ENOMEM;
-    for (size_t k = 0; k < n; k++) {
-        struct api_pool_device *d = &arr[rows[k].id];
-        d->present = true;
-        d->size = rows[k].size;
-        d->parent = rows[k].parent;
-        d->type = xstrdup(rows[k].type);
-        d->metadata_path = xstrdup(rows[k].metadata_path);
-        if (!d->type || (rows[k].metadata_path && !d->metadata_path)) {
-            for (size_t i = 0; i < len; i++) {
-                free(arr[i].type);
-                free(arr[i].metadata_path);
-            }
-            free(arr);
-            return -ENOMEM;
-        }
-    }
-    free(doc->devices);
-    doc->devices = arr;
-    doc->n_devices = len;
-    return 0;
-}
-
 int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err) {
     struct api_pool *doc = &obj->u.pool;
     struct store_pool sp;
@@ -1012,7 +982,7 @@ int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err
                       "pool: status.devices lists %zu devices, this root's pool has %zu; "
                       "remove status.devices from the document",
                       present, n);
-    if (r == 0 && present == 0 && devices_fill(doc, rows, n) < 0)
+    if (r == 0 && present == 0 && store_pool_devices_to_api(rows, n, doc) < 0)
         r = oom(err);
     store_pool_devices_free(rows, n);
     return r;

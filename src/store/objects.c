@@ -556,79 +556,6 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
     return r;
 }
 
-static int pool_get(store *s, struct api_object **ret, struct error *err) {
-    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
-    if (!obj)
-        return oom(err);
-    struct api_pool *p = &obj->u.pool;
-    sqlite3_stmt *st;
-    int r = store_stmt(s,
-                       "SELECT metadata_size, data_size, allocation_size, metadata_path, data_path "
-                       "FROM pool WHERE id = 1",
-                       &st, err);
-    if (r < 0)
-        return r;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return error_set(err, -ENOENT, "no pool is defined");
-    }
-    if (rc != SQLITE_ROW) {
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading the pool");
-        sqlite3_reset(st);
-        return r;
-    }
-    p->metadata_size = column_u64(st, 0);
-    p->data_size = column_u64(st, 1);
-    p->allocation_size = column_u64(st, 2);
-    r = store_column_text(st, 3, &p->metadata_path);
-    if (r == 0)
-        r = store_column_text(st, 4, &p->data_path);
-    sqlite3_reset(st);
-    if (r < 0)
-        return oom(err);
-
-    r = store_stmt(
-        s,
-        "SELECT id, type, parent, size, metadata_path, (SELECT max(id) FROM pool_device) "
-        "FROM pool_device ORDER BY id",
-        &st, err);
-    if (r < 0)
-        return r;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        if (!p->devices) {
-            size_t n = (size_t)sqlite3_column_int64(st, 5) + 1;
-            p->devices = xcalloc(n, sizeof(*p->devices));
-            if (!p->devices) {
-                sqlite3_reset(st);
-                return oom(err);
-            }
-            p->n_devices = n;
-        }
-        if (id < 0 || (size_t)id >= p->n_devices)
-            continue;
-        struct api_pool_device *d = &p->devices[id];
-        d->present = true;
-        d->parent = sqlite3_column_type(st, 2) == SQLITE_NULL ? API_POOL_PARENT_NONE
-                                                              : sqlite3_column_int64(st, 2);
-        d->size = column_u64(st, 3);
-        if (store_column_text(st, 1, &d->type) < 0 ||
-            store_column_text(st, 4, &d->metadata_path) < 0) {
-            sqlite3_reset(st);
-            return oom(err);
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
-        sqlite3_reset(st);
-        return r;
-    }
-    sqlite3_reset(st);
-    *ret = steal_ptr(&obj);
-    return 0;
-}
-
 /* ---- put, get, find, delete -------------------------------------------- */
 
 int store_object_put(store *s, const struct api_object *obj, struct error *err) {
@@ -761,7 +688,7 @@ static int load_children(store *s, enum api_kind kind, const char *uid, struct a
 int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_object **ret,
                      struct error *err) {
     if (kind == API_KIND_POOL)
-        return pool_get(s, ret, err);
+        return store_pool_object_get(s, ret, err);
     const char *sql = main_one_sql(kind);
     if (!sql || !uid)
         return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
@@ -885,7 +812,7 @@ int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, si
                       struct error *err) {
     if (kind == API_KIND_POOL) {
         struct api_object *pool = NULL;
-        int r = pool_get(s, &pool, err);
+        int r = store_pool_object_get(s, &pool, err);
         if (r == -ENOENT) {
             *ret = NULL;
             *ret_n = 0;

@@ -367,3 +367,69 @@ int store_pool_device_children(store *s, uint32_t id, uint32_t *ret_ids, size_t 
         *ret_n = n;
     return r;
 }
+
+int store_pool_devices_to_api(const struct store_pool_device *rows, size_t n,
+                              struct api_pool *doc) {
+    size_t len = n ? rows[n - 1].id + 1 : 0;
+    struct api_pool_device *arr = NULL;
+    if (len) {
+        arr = xcalloc(len, sizeof(*arr));
+        if (!arr)
+            return -ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        struct api_pool_device *d = &arr[rows[k].id];
+        d->present = true;
+        d->size = rows[k].size;
+        d->parent = rows[k].parent;
+        d->type = xstrdup(rows[k].type);
+        d->metadata_path = xstrdup(rows[k].metadata_path);
+        if (!d->type || (rows[k].metadata_path && !d->metadata_path)) {
+            for (size_t i = 0; i < len; i++) {
+                free(arr[i].type);
+                free(arr[i].metadata_path);
+            }
+            free(arr);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < doc->n_devices; i++) {
+        free(doc->devices[i].type);
+        free(doc->devices[i].metadata_path);
+    }
+    free(doc->devices);
+    doc->devices = arr;
+    doc->n_devices = len;
+    return 0;
+}
+
+int store_pool_object_get(store *s, struct api_object **ret, struct error *err) {
+    struct store_pool sp;
+    int r = store_pool_get(s, &sp, err);
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
+    if (!obj) {
+        store_pool_release(&sp);
+        return oom(err);
+    }
+    struct api_pool *p = &obj->u.pool;
+    p->metadata_size = sp.metadata_size;
+    p->data_size = sp.data_size;
+    p->allocation_size = sp.allocation_size;
+    p->metadata_path = steal_ptr(&sp.metadata_path);
+    p->data_path = steal_ptr(&sp.data_path);
+    store_pool_release(&sp);
+
+    struct store_pool_device *rows = NULL;
+    size_t n = 0;
+    r = store_pool_device_list(s, &rows, &n, err);
+    if (r < 0)
+        return r;
+    r = store_pool_devices_to_api(rows, n, p);
+    store_pool_devices_free(rows, n);
+    if (r < 0)
+        return oom(err);
+    *ret = steal_ptr(&obj);
+    return 0;
+}

@@ -272,6 +272,18 @@ int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret,
 /* Every row by id. Caller frees with store_pool_devices_free. */
 int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret_n,
                            struct error *err) WUR;
+
+/*
+ * Replaces doc's devices[] with the rows (sorted by id, as
+ * store_pool_device_list gives them): index = id, holes where no row is.
+ * 0 or -ENOMEM.
+ */
+int store_pool_devices_to_api(const struct store_pool_device *rows, size_t n,
+                              struct api_pool *doc) WUR;
+
+/* The pool as the API's Pool object: spec from the pool row, status.devices
+ * from the device rows. -ENOENT when there is no pool. */
+int store_pool_object_get(store *s, struct api_object **ret, struct error *err) WUR;
 /*
  * How many rows have id as their parent (*ret_n), and the ids of the first
  * max of them in ret_ids (may be NULL when max is 0).
