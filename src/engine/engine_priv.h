@@ -67,6 +67,14 @@ int engine_import_cancel_error(struct error *err);
 /* Reports the start of a step to the front end. */
 void engine_import_stage(const struct engine_import_opts *opts, const char *stage);
 /*
+ * The unpack step of an import: makes <root>/tmp and the staging directory,
+ * applies img's layers into it (honouring opts->cancel) and records step
+ * "unpacked" of journal row op.
+ */
+int engine_import_unpack(engine *e, const struct engine_import_opts *opts,
+                         const struct oci_image *img, const char *cache, const char *tmp,
+                         const char *staging, int64_t op, struct error *err) WUR;
+/*
  * Parses an import's source and makes the object's name: the familiar
  * normalised reference for a registry; for a layout its ref.name when that
  * is a reference, else localhost/<directory or file name>:<tag|latest>.

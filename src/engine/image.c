@@ -390,6 +390,23 @@ static int image_object_build(const char *uid, const char *name, const struct oc
     return 0;
 }
 
+int engine_import_unpack(engine *e, const struct engine_import_opts *opts,
+                         const struct oci_image *img, const char *cache, const char *tmp,
+                         const char *staging, int64_t op, struct error *err) {
+    int r = engine_dir_make(tmp, err);
+    if (r == 0)
+        r = engine_dir_make(staging, err);
+    if (r == 0) {
+        engine_import_stage(opts, "Unpacking");
+        r = oci_unpack(img, cache, staging, opts ? opts->cancel : NULL, err);
+    }
+    if (r == 0 && engine_import_cancelled(opts))
+        r = engine_import_cancel_error(err);
+    if (r == 0)
+        r = store_op_step(e->store, op, "unpacked", err);
+    return r;
+}
+
 int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
                         struct engine_import_result *ret, struct error *err) {
     memset(ret, 0, sizeof(*ret));
@@ -440,17 +457,7 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     /* 2. act: unpack, device, ext4, cleanup */
     uint32_t dev = 0;
     uint64_t content = 0, size = 0;
-    r = engine_dir_make(tmp, err);
-    if (r == 0)
-        r = engine_dir_make(staging, err);
-    if (r == 0) {
-        engine_import_stage(opts, "Unpacking");
-        r = oci_unpack(&img, cache, staging, opts ? opts->cancel : NULL, err);
-    }
-    if (r == 0 && engine_import_cancelled(opts))
-        r = engine_import_cancel_error(err);
-    if (r == 0)
-        r = store_op_step(e->store, op, "unpacked", err);
+    r = engine_import_unpack(e, opts, &img, cache, tmp, staging, op, err);
     if (r < 0)
         goto fail;
     fault_point("image.import.after-unpack");

@@ -458,17 +458,7 @@ int engine_kernel_import(engine *e, const char *source, const struct engine_impo
         r = oom(err);
         goto done;
     }
-    r = engine_dir_make(tmp, err);
-    if (r == 0)
-        r = engine_dir_make(staging, err);
-    if (r == 0) {
-        engine_import_stage(opts, "Unpacking");
-        r = oci_unpack(&img, cache, staging, opts ? opts->cancel : NULL, err);
-    }
-    if (r == 0 && engine_import_cancelled(opts))
-        r = engine_import_cancel_error(err);
-    if (r == 0)
-        r = store_op_step(e->store, op, "unpacked", err);
+    r = engine_import_unpack(e, opts, &img, cache, tmp, staging, op, err);
     if (r < 0)
         goto done;
     fault_point("kernel.import.after-unpack");
