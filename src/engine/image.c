@@ -426,12 +426,16 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
         oci_source_release(&src);
         return r < 0 ? r : 0;
     }
-    r = pool_ensure(e, ret->notice, sizeof(ret->notice), err);
-    if (r == 0)
-        r = engine_import_pull(e, &src, opts, &img, err);
+    /* The pull first: a reference that cannot be pulled changes nothing. */
+    r = engine_import_pull(e, &src, opts, &img, err);
     oci_source_release(&src);
     if (r < 0)
         return r;
+    r = pool_ensure(e, ret->notice, sizeof(ret->notice), err);
+    if (r < 0) {
+        oci_image_release(&img);
+        return r;
+    }
 
     cache = xasprintf("%s/blobs", e->root);
     _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
