@@ -12,8 +12,9 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 
-/* Attempts at a random VM name that no VM has yet. */
+/* Attempts at a random VM name that no VM has yet; the later ones get a suffix. */
 #define NAME_ATTEMPTS 64
+#define NAME_PLAIN_ATTEMPTS 8
 
 const char *engine_apply_action_name(enum engine_apply_action a) {
     switch (a) {
@@ -44,6 +45,15 @@ static int vm_name_generate(engine *e, struct api_object *obj, struct error *err
         int r = name_generate(name, sizeof(name));
         if (r < 0)
             return error_set(err, r, "cannot generate a vm name: %s", strerror(-r));
+        /* 4,096 adjective-noun pairs run out in a big root: after a few
+         * collisions add a number, as Docker does. */
+        if (i >= NAME_PLAIN_ATTEMPTS) {
+            char id[ID_LEN + 1];
+            if ((r = id_generate(id)) < 0)
+                return error_set(err, r, "cannot generate a vm name: %s", strerror(-r));
+            size_t len = strlen(name);
+            snprintf(name + len, sizeof(name) - len, "-%.4s", id);
+        }
         r = store_object_find_name(e->store, API_KIND_VM, name, uid, err);
         if (r == -ENOENT) {
             error_init(err);
