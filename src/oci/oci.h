@@ -169,6 +169,41 @@ int oci_ext4_size_for(const char *dir, uint64_t *ret, struct error *err) WUR;
 int oci_ext4_build(const char *dir, const char *target, uint64_t size, const char *label,
                    struct error *err) WUR;
 
+/*
+ * Writing files into an ext4 image without mounting it, through e2fsprogs'
+ * debugfs, which resolves every path inside the image's own filesystem: a
+ * guest symlink can never lead a write onto the host. More than that, a
+ * write is refused (-EPERM, naming the path) when any parent component of
+ * the guest path or the file itself is a symlink inside the image, so a
+ * write never lands outside the directory the caller meant either.
+ *
+ * For each file: missing parent directories are made (0755, root-owned), an
+ * existing regular file is replaced, and the file gets mode, uid and gid.
+ * Contents (data, or a copy of host_path, a regular host file) are staged in
+ * a private mkdtemp directory that is removed afterwards. Guest paths must
+ * be absolute and normalised ("." and ".." components, empty components and
+ * a trailing '/' are refused), at most OCI_PATH_MAX bytes, without control
+ * characters, whitespace, quotes or backslashes (debugfs's command parser
+ * would split or unquote them): -EINVAL naming the path. -ENOSPC (naming the
+ * path) when the image has too few free blocks or inodes, checked before
+ * anything is written; -EIO when a file is not what was asked afterwards
+ * (each one is checked with `stat`: type, mode, owner, size).
+ */
+#define OCI_EXT4_FILES_MAX 4096 /* files of one oci_ext4_write_files call */
+
+struct oci_ext4_file {
+    const char *guest_path; /* absolute, normalised, no ".." */
+    const char *host_path;  /* a regular file to copy, or NULL to write data */
+    const void *data;       /* used when host_path is NULL */
+    size_t len;             /* bytes of data */
+    uint32_t mode;          /* permission bits (07777 at most), e.g. 0644 */
+    uint32_t uid, gid;
+};
+
+/* Writes n files into the ext4 filesystem in image (a file or block device). */
+int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, size_t n,
+                         struct error *err) WUR;
+
 /* ---- kernels ---------------------------------------------------------------- */
 
 enum oci_kernel_format { OCI_KERNEL_ELF, OCI_KERNEL_BZIMAGE };

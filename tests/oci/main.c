@@ -5,5 +5,6 @@ int main(void) {
     int failed = 0;
     failed += registry_tests_run();
     failed += unpack_tests_run();
+    failed += ext4_write_tests_run();
     return failed ? 1 : 0;
 }
