@@ -476,6 +476,43 @@ static int dec_list(struct dec *d, const json_t *v, size_t max, const json_t **r
     return 0;
 }
 
+/* An item decoder of dec_array: v is the item; the path already names it. */
+typedef int (*dec_item_fn)(struct dec *d, const json_t *v, void *item);
+
+/*
+ * Decodes obj[key], when present, as a list of at most max items into a new
+ * zeroed array of elements of size bytes, calling item for each. The array
+ * is handed out (*ret, *ret_n) before its items are decoded, so that the
+ * object's free releases what was decoded when an item fails.
+ */
+static int dec_array(struct dec *d, const json_t *obj, const char *key, size_t max, size_t size,
+                     dec_item_fn item, void **ret, size_t *ret_n) {
+    size_t old;
+    const json_t *v = dec_field(d, obj, key, &old);
+    if (v) {
+        const json_t *a;
+        int r = dec_list(d, v, max, &a);
+        if (r < 0)
+            return r;
+        size_t n = json_array_size(a);
+        if (n) {
+            void *arr = xcalloc(n, size);
+            if (!arr)
+                return error_set(d->err, -ENOMEM, "out of memory");
+            *ret = arr;
+            *ret_n = n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t o2 = api_path_push_index(&d->path, i);
+            if ((r = item(d, json_array_get(a, i), (char *)*ret + i * size)) < 0)
+                return r;
+            api_path_pop(&d->path, o2);
+        }
+    }
+    api_path_pop(&d->path, old);
+    return 0;
+}
+
 static int dec_strv(struct dec *d, const json_t *obj, const char *key, char ***ret, size_t *ret_n) {
     size_t old;
     const json_t *v = dec_field(d, obj, key, &old);
@@ -674,65 +711,34 @@ static int dec_sub(struct dec *d, const json_t *obj, const char *key, const char
 static const char *const port_fields[] = {"hostPort", "vmPort", "protocol", "bindAddress", NULL};
 static const char *const file_fields[] = {"hostPath", "vmPath", NULL};
 
+static int dec_port_item(struct dec *d, const json_t *p, void *item) {
+    struct api_port *port = item;
+    int r;
+    if ((r = dec_object(d, p, port_fields)) < 0 ||
+        (r = dec_uint(d, p, "hostPort", &port->host_port)) < 0 ||
+        (r = dec_uint(d, p, "vmPort", &port->vm_port)) < 0 ||
+        (r = dec_string(d, p, "protocol", &port->protocol)) < 0)
+        return r;
+    return dec_string(d, p, "bindAddress", &port->bind_address);
+}
+
+static int dec_file_item(struct dec *d, const json_t *f, void *item) {
+    struct api_file_mapping *m = item;
+    int r;
+    if ((r = dec_object(d, f, file_fields)) < 0 ||
+        (r = dec_string(d, f, "hostPath", &m->host_path)) < 0)
+        return r;
+    return dec_string(d, f, "vmPath", &m->vm_path);
+}
+
 static int dec_ports(struct dec *d, const json_t *spec, struct api_vm *vm) {
-    size_t old;
-    const json_t *v = dec_field(d, spec, "ports", &old);
-    const json_t *a;
-    if (v) {
-        int r = dec_list(d, v, API_LIST_MAX, &a);
-        if (r < 0)
-            return r;
-        size_t n = json_array_size(a);
-        if (n) {
-            vm->ports = xcalloc(n, sizeof(*vm->ports));
-            if (!vm->ports)
-                return error_set(d->err, -ENOMEM, "out of memory");
-            vm->n_ports = n;
-        }
-        for (size_t i = 0; i < n; i++) {
-            size_t o2 = api_path_push_index(&d->path, i);
-            const json_t *p = json_array_get(a, i);
-            struct api_port *port = &vm->ports[i];
-            if ((r = dec_object(d, p, port_fields)) < 0 ||
-                (r = dec_uint(d, p, "hostPort", &port->host_port)) < 0 ||
-                (r = dec_uint(d, p, "vmPort", &port->vm_port)) < 0 ||
-                (r = dec_string(d, p, "protocol", &port->protocol)) < 0 ||
-                (r = dec_string(d, p, "bindAddress", &port->bind_address)) < 0)
-                return r;
-            api_path_pop(&d->path, o2);
-        }
-    }
-    api_path_pop(&d->path, old);
-    return 0;
+    return dec_array(d, spec, "ports", API_LIST_MAX, sizeof(*vm->ports), dec_port_item,
+                     (void **)&vm->ports, &vm->n_ports);
 }
 
 static int dec_copy_files(struct dec *d, const json_t *spec, struct api_vm *vm) {
-    size_t old;
-    const json_t *v = dec_field(d, spec, "copyFiles", &old);
-    const json_t *a;
-    if (v) {
-        int r = dec_list(d, v, API_LIST_MAX, &a);
-        if (r < 0)
-            return r;
-        size_t n = json_array_size(a);
-        if (n) {
-            vm->copy_files = xcalloc(n, sizeof(*vm->copy_files));
-            if (!vm->copy_files)
-                return error_set(d->err, -ENOMEM, "out of memory");
-            vm->n_copy_files = n;
-        }
-        for (size_t i = 0; i < n; i++) {
-            size_t o2 = api_path_push_index(&d->path, i);
-            const json_t *f = json_array_get(a, i);
-            if ((r = dec_object(d, f, file_fields)) < 0 ||
-                (r = dec_string(d, f, "hostPath", &vm->copy_files[i].host_path)) < 0 ||
-                (r = dec_string(d, f, "vmPath", &vm->copy_files[i].vm_path)) < 0)
-                return r;
-            api_path_pop(&d->path, o2);
-        }
-    }
-    api_path_pop(&d->path, old);
-    return 0;
+    return dec_array(d, spec, "copyFiles", API_LIST_MAX, sizeof(*vm->copy_files), dec_file_item,
+                     (void **)&vm->copy_files, &vm->n_copy_files);
 }
 
 static const char *const vm_spec_fields[] = {"image",    "kernel",      "cpus",  "memory",
@@ -862,6 +868,11 @@ static int dec_device(struct dec *d, const json_t *v, struct api_pool_device *de
     return dec_string(d, v, "metadataPath", &dev->metadata_path);
 }
 
+/* A hole in devices[] is null. */
+static int dec_device_item(struct dec *d, const json_t *v, void *item) {
+    return json_is_null(v) ? 0 : dec_device(d, v, item);
+}
+
 static int dec_pool(struct dec *d, const json_t *doc, struct api_pool *pool) {
     size_t old;
     const json_t *v;
@@ -877,30 +888,9 @@ static int dec_pool(struct dec *d, const json_t *doc, struct api_pool *pool) {
     api_path_pop(&d->path, old);
     if ((r = dec_sub(d, doc, "status", pool_status_fields, &v, &old)) < 0)
         return r;
-    if (v) {
-        size_t o2;
-        const json_t *list = dec_field(d, v, "devices", &o2);
-        const json_t *a;
-        if (list) {
-            if ((r = dec_list(d, list, API_POOL_DEVICES_MAX, &a)) < 0)
-                return r;
-            size_t n = json_array_size(a);
-            if (n) {
-                pool->devices = xcalloc(n, sizeof(*pool->devices));
-                if (!pool->devices)
-                    return error_set(d->err, -ENOMEM, "out of memory");
-                pool->n_devices = n;
-            }
-            for (size_t i = 0; i < n; i++) {
-                size_t o3 = api_path_push_index(&d->path, i);
-                const json_t *dev = json_array_get(a, i);
-                if (!json_is_null(dev) && (r = dec_device(d, dev, &pool->devices[i])) < 0)
-                    return r;
-                api_path_pop(&d->path, o3);
-            }
-        }
-        api_path_pop(&d->path, o2);
-    }
+    if (v && (r = dec_array(d, v, "devices", API_POOL_DEVICES_MAX, sizeof(*pool->devices),
+                            dec_device_item, (void **)&pool->devices, &pool->n_devices)) < 0)
+        return r;
     api_path_pop(&d->path, old);
     return 0;
 }
