@@ -9,6 +9,14 @@
 
 #include <cmocka.h>
 
+#include "engine/engine.h"
+
+/* Closes *eng (if open) and opens root again, as the next command would:
+ * recovery runs. Fails the test when the open fails. (helpers.c) */
+void engine_test_reopen(const char *root, engine **eng);
+/* Removes a test's temporary tree, never following symlinks. */
+void engine_test_rmtree(const char *dir);
+
 /* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
 extern const struct CMUnitTest engine_pool_tests[];
 extern const size_t engine_pool_tests_n;

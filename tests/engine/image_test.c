@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,20 +41,6 @@ struct ifix {
     char layout[300];
     engine *eng;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void reopen(struct ifix *f) {
-    engine_free(f->eng);
-    f->eng = NULL;
-    struct error err;
-    error_init(&err);
-    if (engine_open(f->root, &f->eng, &err) < 0)
-        fail_msg("engine_open: %s", err.msg);
-}
 
 /* ---- building OCI layouts ---------------------------------------------- */
 
@@ -206,7 +191,7 @@ static int img_setup(void **state) {
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
     snprintf(f->layout, sizeof(f->layout), "%s/busy", f->dir);
-    reopen(f);
+    engine_test_reopen(f->root, &f->eng);
     char data[400];
     snprintf(data, sizeof(data), "%s/pool/data", f->root);
     struct engine_pool_init_opts o = {.driver = "file", .data_size = 512 * MiB, .data_path = data};
@@ -221,7 +206,7 @@ static int img_setup(void **state) {
 static int img_teardown(void **state) {
     struct ifix *f = *state;
     engine_free(f->eng);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    engine_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -508,7 +493,7 @@ static void crash_child(struct ifix *f, const char *point, void (*fn)(struct ifi
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
         fail_msg("%s: the child ended with status %d, not at the fault point", point, status);
-    reopen(f); /* recovery */
+    engine_test_reopen(f->root, &f->eng); /* recovery */
 }
 
 static void do_import(struct ifix *f, void *ud) {

@@ -6,7 +6,6 @@
  * The pool tests are in pool_test.c, image and kernel import in image_test.c.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,13 +24,6 @@ struct fixture {
     char root[128];
     engine *eng;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -55,7 +47,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     struct fixture *f = *state;
     engine_free(f->eng);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    engine_test_rmtree(f->dir);
     free(f);
     return 0;
 }

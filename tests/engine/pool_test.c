@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,20 +44,6 @@ static bool dm_wanted(void) {
     return v && strcmp(v, "1") == 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void reopen(struct pfix *f) {
-    engine_free(f->eng);
-    f->eng = NULL;
-    struct error err;
-    error_init(&err);
-    if (engine_open(f->root, &f->eng, &err) < 0)
-        fail_msg("engine_open: %s", err.msg);
-}
-
 static int pool_init_test(struct pfix *f, uint64_t data_size, struct error *err) {
     char data[1200], meta[1200];
     snprintf(data, sizeof(data), "%s/pool/data", f->root);
@@ -83,7 +68,7 @@ static int bare_setup(void **state) {
     snprintf(f->dir, sizeof(f->dir), "%s/hearth-pool-test-XXXXXX", base ? base : "/tmp");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
-    reopen(f);
+    engine_test_reopen(f->root, &f->eng);
     *state = f;
     return 0;
 }
@@ -105,7 +90,7 @@ static int pool_teardown(void **state) {
     if (f->eng && f->dm && engine_pool_get(f->eng, &p, &err) == 0 && pool_disassemble(p, &err) < 0)
         print_message("disassemble: %s\n", err.msg);
     engine_free(f->eng);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    engine_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -278,7 +263,7 @@ static void test_init_defaults(void **state) {
     assert_int_equal(s.n_devices, 0);
     engine_pool_status_release(&s);
     /* The pool is back after reopening. */
-    reopen(f);
+    engine_test_reopen(f->root, &f->eng);
     assert_int_equal(engine_pool_status(f->eng, &s, &err), 0);
     assert_true(s.usage_known);
     engine_pool_status_release(&s);
@@ -499,7 +484,7 @@ static int crash_child(struct pfix *f, enum crash_op op, const char *point, uint
     }
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    reopen(f); /* recovery runs here */
+    engine_test_reopen(f->root, &f->eng); /* recovery runs here */
     return status;
 }
 
@@ -614,7 +599,7 @@ static void test_concurrent_creates(void **state) {
         assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
-    reopen(f);
+    engine_test_reopen(f->root, &f->eng);
     struct store_pool_device *rs = NULL;
     size_t n = rows(f, &rs);
     assert_int_equal(n, 1 + WORKERS * PER_WORKER);
@@ -650,9 +635,9 @@ static void test_pool_deleted(void **state) {
             fail_msg("disassemble: %s", err.msg);
         assert_int_equal(unlink(path), 0);
     } else {
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        engine_test_rmtree(path);
     }
-    reopen(f); /* opening still works */
+    engine_test_reopen(f->root, &f->eng); /* opening still works */
     struct api_object **objs = NULL;
     size_t n = 0;
     assert_int_equal(engine_list(f->eng, API_KIND_VM, &objs, &n, &err), 0);
