@@ -11,6 +11,8 @@
  * to `commands` below (docs/cli.md).
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -83,11 +85,68 @@ static const struct cli_flag flags_kernel_import[] = {
      "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)"},
     {0}};
 
+/* create and run share their first flags; run adds the start flags. */
+#define VM_CREATE_FLAGS                                                                            \
+    {0, "name", "NAME", false, "the VM's name (default: a generated one)"},                        \
+        {0, "cpus", "N", false, "virtual CPUs (default 1)"},                                       \
+        {0, "memory", "SIZE", false, "memory (default 512MB)"},                                    \
+        {0, "size", "SIZE", false, "disk size (default 4GB)"},                                     \
+        {'k', "kernel-image", "KERNEL", false,                                                     \
+         "the kernel (default: the newest imported; imported when missing)"},                      \
+        {0, "kernel-args", "ARGS", false, "the kernel command line"},                              \
+        {'f', "copy-files", "HOST:VM", true, "copy a host file into the VM (repeatable)"},         \
+        {0,                                                                                        \
+         "ssh",                                                                                    \
+         "PUBKEY",                                                                                 \
+         false,                                                                                    \
+         "authorize this public key file for root, or generate a key pair without one",            \
+         true},                                                                                    \
+        {0, "config", "FILE", false, "a VM document (YAML or JSON); flags override it"},           \
+        {'p', "ports", "HOST:VM", true, "map a host port to a VM port (repeatable)"},              \
+        {'l', "label", "KEY=VALUE", true, "set a label (repeatable)"},                             \
+        {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"}, \
+    {                                                                                              \
+        0, "registry-config-dir", "DIR", false, "read registry credentials from DIR/config.json"   \
+    }
+#define VM_START_FLAGS                                                                             \
+    {'i', "interactive", NULL, false, "attach to the console after starting"},                     \
+        {0, "vmm", "VMM", false,                                                                   \
+         "firecracker or qemu (default: firecracker with KVM, else qemu)"},                        \
+        {0, "firecracker-bin", "PATH", false, "the firecracker binary (default: from PATH)"}, {    \
+        0, "qemu-bin", "PATH", false, "the qemu binary (default: qemu-system-x86_64 from PATH)"    \
+    }
+
+static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, {0}};
+static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, VM_START_FLAGS, {0}};
+static const struct cli_flag flags_start[] = {VM_START_FLAGS, {0}};
+static const struct cli_flag flags_stop[] = {
+    {'f', "force", NULL, false, "kill at once instead of shutting down"},
+    {'t', "time", "SECONDS", false, "seconds to wait for a shutdown before killing (default 20)"},
+    {0}};
+static const struct cli_flag flags_logs[] = {
+    {'f', "follow", NULL, false, "keep printing new output until the VM stops"},
+    {0, "tail", "N", false, "only the last N lines (default: all)"},
+    {0}};
+
+static const struct cli_flag flags_dash[] = {
+    {0, "readonly", NULL, false, "offer no action that changes state"},
+    {0, "refresh", "MS", false, "poll the database every MS milliseconds (default 1000)"},
+    {0, "vmm", "VMM", false, "VMs started from the dashboard: firecracker or qemu"},
+    {0, "firecracker-bin", "PATH", false, "the firecracker binary (default: from PATH)"},
+    {0, "qemu-bin", "PATH", false, "the qemu binary (default: qemu-system-x86_64 from PATH)"},
+    {0}};
+
 #define KIND_FROM_ARG (-1)
 
 static const struct cli_command commands[] = {
     {"apply", cmd_apply, "-f FILE [-f FILE]...",
      "Create or update objects from YAML or JSON documents", 0, 0, flags_apply, 0, true},
+    {"attach", cmd_attach, "VM", "Attach to a running VM's console (detach with ^P^Q)", 1, 1, NULL,
+     0, true},
+    {"create", cmd_create, "[FLAGS] IMAGE", "Create a VM from an image (imported when missing)", 0,
+     1, flags_create, 0, true},
+    {"dash", cmd_dash, "[--readonly] [--vmm VMM]",
+     "The dashboard: VMs, images, kernels, pool and operations, live", 0, 0, flags_dash, 0, true},
     {"doctor", cmd_doctor, "[--repair] [-o table|json]",
      "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left", 0, 0,
      flags_doctor, 0, true},
@@ -113,6 +172,8 @@ static const struct cli_command commands[] = {
      flags_inspect, API_KIND_KERNEL, true},
     {"kernel rm", cmd_rm, "[-f] KERNEL...", "Remove kernels", 1, -1, flags_rm, API_KIND_KERNEL,
      true},
+    {"kill", cmd_kill, "VM...", "Kill running VMs at once", 1, -1, NULL, 0, true},
+    {"logs", cmd_logs, "[-f] [--tail N] VM", "Print a VM's console log", 1, 1, flags_logs, 0, true},
     {"pool init", cmd_pool_init,
      "[--driver dm-thin|file] [--data-size SIZE] [--metadata-size SIZE] [--allocation-size SIZE] "
      "[--data-path PATH] [--metadata-path PATH]",
@@ -126,18 +187,33 @@ static const struct cli_command commands[] = {
     {"rm", cmd_rm, "[-f] VM...", "Remove VMs", 1, -1, flags_rm, API_KIND_VM, true},
     {"rmi", cmd_rm, "[-f] IMAGE...", "Remove images", 1, -1, flags_rm, API_KIND_IMAGE, true},
     {"rmk", cmd_rm, "[-f] KERNEL...", "Remove kernels", 1, -1, flags_rm, API_KIND_KERNEL, true},
+    {"run", cmd_create, "[FLAGS] IMAGE", "Create a VM and start it", 0, 1, flags_run, 1, true},
     {"sql", cmd_sql, "[-o table|csv|json|yaml] [STATEMENTS]",
      "Run read-only SQL on the database (statements from stdin without an argument)", 0, 1,
      flags_sql, 0, true},
+    {"start", cmd_start, "[-i] [--vmm VMM] VM...", "Start VMs", 1, -1, flags_start, 0, true},
+    {"stop", cmd_stop, "[-f] [-t SECONDS] VM...",
+     "Stop VMs: shut down, killed after 20 s (-t) or at once (-f)", 1, -1, flags_stop, 0, true},
     {"version", cmd_version, "", "Print the versions of hearth and its libraries", 0, 0, NULL, 0,
      false},
+    {"vm attach", cmd_attach, "VM", "Attach to a running VM's console (detach with ^P^Q)", 1, 1,
+     NULL, 0, true},
+    {"vm create", cmd_create, "[FLAGS] IMAGE", "Create a VM from an image (imported when missing)",
+     0, 1, flags_create, 0, true},
     {"vm inspect", cmd_inspect, "[-o json|yaml] VM", "Show a VM as a document", 1, 1, flags_inspect,
      API_KIND_VM, true},
+    {"vm kill", cmd_kill, "VM...", "Kill running VMs at once", 1, -1, NULL, 0, true},
+    {"vm logs", cmd_logs, "[-f] [--tail N] VM", "Print a VM's console log", 1, 1, flags_logs, 0,
+     true},
     {"vm ls", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...", "List VMs (as ps)", 0, 0,
      flags_ps, 0, true},
     {"vm ps", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...", "List VMs (as ps)", 0, 0,
      flags_ps, 0, true},
     {"vm rm", cmd_rm, "[-f] VM...", "Remove VMs", 1, -1, flags_rm, API_KIND_VM, true},
+    {"vm run", cmd_create, "[FLAGS] IMAGE", "Create a VM and start it", 0, 1, flags_run, 1, true},
+    {"vm start", cmd_start, "[-i] [--vmm VMM] VM...", "Start VMs", 1, -1, flags_start, 0, true},
+    {"vm stop", cmd_stop, "[-f] [-t SECONDS] VM...",
+     "Stop VMs: shut down, killed after 20 s (-t) or at once (-f)", 1, -1, flags_stop, 0, true},
 };
 
 /* ---- flag access ------------------------------------------------------- */
@@ -219,12 +295,14 @@ static void print_command_help(const struct cli_command *cmd) {
     for (int i = 0; any && cmd->flags[i].long_name; i++) {
         const struct cli_flag *fl = &cmd->flags[i];
         char left[64];
+        const char *sep = !fl->arg ? "" : fl->optional ? "[=" : " ";
+        const char *end = fl->arg && fl->optional ? "]" : "";
         if (fl->short_name)
-            snprintf(left, sizeof(left), "-%c, --%s%s%s", fl->short_name, fl->long_name,
-                     fl->arg ? " " : "", fl->arg ? fl->arg : "");
+            snprintf(left, sizeof(left), "-%c, --%s%s%s%s", fl->short_name, fl->long_name, sep,
+                     fl->arg ? fl->arg : "", end);
         else
-            snprintf(left, sizeof(left), "    --%s%s%s", fl->long_name, fl->arg ? " " : "",
-                     fl->arg ? fl->arg : "");
+            snprintf(left, sizeof(left), "    --%s%s%s%s", fl->long_name, sep,
+                     fl->arg ? fl->arg : "", end);
         printf("  %-24s %s\n", left, fl->help);
     }
     printf("\nGlobal options: --root DIR, -q/--quiet, --log-level LEVEL, -h/--help\n");
@@ -364,7 +442,9 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
                 return PARSE_USAGE;
             }
             const char *value = NULL;
-            if (cmd->flags[fi].arg) {
+            if (cmd->flags[fi].arg && cmd->flags[fi].optional) {
+                value = eq ? eq + 1 : "";
+            } else if (cmd->flags[fi].arg) {
                 if (eq)
                     value = eq + 1;
                 else if (i + 1 < argc)
@@ -399,7 +479,9 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
                 return PARSE_USAGE;
             }
             const char *value = NULL;
-            if (cmd->flags[fi].arg) {
+            if (cmd->flags[fi].arg && cmd->flags[fi].optional) {
+                value = "";
+            } else if (cmd->flags[fi].arg) {
                 if (p[1])
                     value = p + 1;
                 else if (i + 1 < argc)
@@ -465,10 +547,27 @@ static void print_group_help(FILE *f, const char *group) {
             fprintf(f, "  %-16s %s\n", commands[k].name, commands[k].summary);
 }
 
+/*
+ * `hearth __monitor ROOT UID FD`: the per-VM monitor that `start` launches
+ * (engine_monitor_main). Not a user command: it is not in the table.
+ */
+static int monitor_main(int argc, char **argv) {
+    char *end = NULL;
+    long fd = argc == 5 ? strtol(argv[4], &end, 10) : -1;
+    if (argc != 5 || !end || *end || fd < 0 || fd > INT_MAX) {
+        cli_print_error("__monitor is started by 'hearth start', not by hand");
+        return 2;
+    }
+    return engine_monitor_main(argv[2], argv[3], (int)fd);
+}
+
 int cli_main(int argc, char **argv) {
     struct cli_ctx ctx = {0};
     _cleanup_free_ char **positional = NULL;
     int i = 1;
+
+    if (argc >= 2 && strcmp(argv[1], "__monitor") == 0)
+        return monitor_main(argc, argv);
 
     /* Global options before the command. */
     for (; i < argc && argv[i][0] == '-'; i++) {

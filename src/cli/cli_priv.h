@@ -13,7 +13,7 @@
 #include "engine/engine.h"
 #include "util/util.h"
 
-#define CLI_FLAGS_MAX 8   /* flags of one command */
+#define CLI_FLAGS_MAX 24  /* flags of one command */
 #define CLI_VALUES_MAX 64 /* values of one repeatable flag */
 
 /* A command's flag: "-a, --all" or "-o, --output FORMAT". */
@@ -23,6 +23,7 @@ struct cli_flag {
     const char *arg;       /* NULL for a switch, else the value's name in help ("FORMAT") */
     bool repeat;           /* may be given several times, values collected */
     const char *help;
+    bool optional; /* the value is optional and only given as --name=VALUE ("--ssh[=PUBKEY]") */
 };
 
 struct cli_args {
@@ -128,5 +129,27 @@ int cmd_pool_ls(struct cli_ctx *ctx);
 int cmd_doctor(struct cli_ctx *ctx);        /* exit 0 clean, 3 all repaired, 4 problems left */
 int cmd_image_import(struct cli_ctx *ctx);  /* exit 130 when cancelled */
 int cmd_kernel_import(struct cli_ctx *ctx); /* exit 130 when cancelled */
+int cmd_create(struct cli_ctx *ctx);        /* create and run: data 1 for run */
+int cmd_start(struct cli_ctx *ctx);
+int cmd_stop(struct cli_ctx *ctx);
+int cmd_kill(struct cli_ctx *ctx);
+int cmd_logs(struct cli_ctx *ctx);
+int cmd_attach(struct cli_ctx *ctx);
+int cmd_dash(struct cli_ctx *ctx); /* src/cli/cmd_dash.c: the dashboard */
+
+/* ---- imports (cmd_image.c), shared with create and run ------------------ */
+
+/*
+ * The state of an import's front end: a `docker pull`-like progress display
+ * on a terminal, and SIGINT/SIGTERM caught into the engine's cancel flag.
+ * cli_import_begin fills o from the import flags (--insecure-registry,
+ * --registry-config-dir) and starts catching the signals; cli_import_end
+ * restores them. NULL on OOM.
+ */
+struct cli_import;
+struct cli_import *cli_import_begin(struct cli_ctx *ctx, struct engine_import_opts *o);
+void cli_import_end(struct cli_import *ci);
+/* True once SIGINT or SIGTERM arrived during the import. */
+bool cli_import_cancelled(void);
 
 #endif

@@ -201,6 +201,33 @@ static void opts_from_flags(struct cli_ctx *ctx, struct engine_import_opts *o,
     }
 }
 
+struct cli_import {
+    struct progress_view view;
+    struct signals sig;
+};
+
+struct cli_import *cli_import_begin(struct cli_ctx *ctx, struct engine_import_opts *o) {
+    struct cli_import *ci = xcalloc(1, sizeof(*ci));
+    if (!ci)
+        return NULL;
+    pthread_mutex_init(&ci->view.lock, NULL);
+    opts_from_flags(ctx, o, &ci->view);
+    signals_catch(&ci->sig);
+    return ci;
+}
+
+void cli_import_end(struct cli_import *ci) {
+    if (!ci)
+        return;
+    signals_restore(&ci->sig);
+    pthread_mutex_destroy(&ci->view.lock);
+    free(ci);
+}
+
+bool cli_import_cancelled(void) {
+    return import_cancel != 0;
+}
+
 /* Prints the outcome; turns a cancellation into exit 130. */
 static int report(struct cli_ctx *ctx, const char *word, int r,
                   const struct engine_import_result *res) {

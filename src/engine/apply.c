@@ -38,7 +38,7 @@ static int set_string(char **field, const char *value, struct error *err) {
 }
 
 /* Gives a VM without a name a random adjective-noun name no VM has. */
-static int vm_name_generate(engine *e, struct api_object *obj, struct error *err) {
+int engine_vm_name_generate(engine *e, struct api_object *obj, struct error *err) {
     for (int i = 0; i < NAME_ATTEMPTS; i++) {
         char name[64];
         char uid[ID_LEN + 1];
@@ -218,7 +218,7 @@ static int apply_once(engine *e, struct api_object *const *objs, size_t n,
             goto fail;
         }
         if (obj->kind == API_KIND_VM && (!obj->meta.name || !*obj->meta.name)) {
-            r = vm_name_generate(e, obj, err);
+            r = engine_vm_name_generate(e, obj, err);
             if (r < 0)
                 goto fail;
         }

@@ -117,7 +117,7 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
     for (size_t i = 0; i < n; i++) {
         const struct store_op *op = &ops[i];
         bool is_pool = str_starts_with(op->op, "pool.");
-        bool is_import = engine_import_op_is(op->op);
+        bool is_import = engine_import_op_is(op->op) || engine_vm_create_op_is(op->op);
         if ((!is_pool && !is_import) || proc_is_alive(op->owner_pid, op->owner_start))
             continue;
         char obj[64];
@@ -137,8 +137,9 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
             struct error e2;
             error_init(&e2);
             repair_done(f,
-                        is_pool ? engine_pool_recover_op(e, op, &e2)
-                                : engine_import_recover_op(e, op, &e2),
+                        is_pool                          ? engine_pool_recover_op(e, op, &e2)
+                        : engine_vm_create_op_is(op->op) ? engine_vm_create_recover_op(e, op, &e2)
+                                                         : engine_import_recover_op(e, op, &e2),
                         &e2);
         }
     }

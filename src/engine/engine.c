@@ -77,6 +77,9 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     }
     engine_pool_open_hook(e);
     engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
+    engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
+    /* After the import's: a VM's disk chain hangs from images and kernels. */
+    engine_vm_create_open_hook(e);
     *ret = e;
     return 0;
 }
@@ -360,12 +363,10 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
         goto fail;
 
     if (kind == API_KIND_VM) {
-        if (!force && engine_vm_state_is_active(obj->u.vm.state)) {
-            r = error_set(err, -EBUSY, "vm '%s' is %s; stop it first or use -f to remove it anyway",
-                          obj->meta.name, obj->u.vm.state);
-            goto fail;
-        }
-    } else if (!force) {
+        store_rollback(e->store);
+        return engine_vm_remove(e, uid, force, ret_uid, err); /* vm_run.c */
+    }
+    if (!force) {
         r = check_users(e, obj, err);
         if (r < 0)
             goto fail;
@@ -376,30 +377,13 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
         r = error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if (kind != API_KIND_VM) {
-        /* An image's devices and a kernel's files go too: intent, act, commit. */
-        r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r < 0)
-            goto fail;
-        return remove_data(e, kind, uid, op, ret_uid, err);
-    }
-    r = store_op_begin(e->store, opname, kind, uid, "delete", &op, err);
+    /* An image's devices and a kernel's files go too: intent, act, commit. */
+    r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
     if (r < 0)
         goto fail;
-    r = store_object_delete(e->store, kind, uid, err);
-    if (r < 0)
-        goto fail;
-    r = store_op_finish(e->store, op, NULL, err);
-    if (r < 0)
-        goto fail;
-    r = store_commit(e->store, err);
-    if (r < 0)
-        goto fail;
-    if (ret_uid)
-        memcpy(ret_uid, uid, ID_LEN + 1);
-    return 0;
+    return remove_data(e, kind, uid, op, ret_uid, err);
 fail:
     store_rollback(e->store);
     return r;

@@ -142,8 +142,12 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
 /*
  * Removes the VM, image or kernel ref resolves to. *ret_uid (ID_LEN + 1,
  * may be NULL) receives the removed object's uid.
- * - VM: refused (-EBUSY) while it is Running or in a transitional state,
- *   unless force. This phase has no runtime, so removing deletes the row.
+ * - VM: refused (-EBUSY "vm 'x' is running: stop it first or use -f")
+ *   while it is Running or in a transitional state, unless force; with
+ *   force its VMM and monitor are killed, then its devices,
+ *   <root>/vm/<uid>/, its runtime directory and the row go (journal
+ *   "vm.remove", state Removing; fault points
+ *   vm.remove.after-{intent,stop,devices,commit}; finished by recovery).
  * - Image, kernel: refused (-EBUSY) while VMs use it, naming them and
  *   saying "use -f to remove anyway", unless force. The image's pool
  *   devices and the kernel's files under <root>/kernel/<uid> go too
@@ -345,6 +349,181 @@ int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
  */
 int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
+/* ---- VMs: create (vm_create.c) ------------------------------------------ */
+
+/*
+ * What `hearth create` / `run` asks for, beside the VM document itself.
+ * The document comes from flags or from --config (an Ignite v1alpha1 VM).
+ */
+struct engine_vm_create_opts {
+    /* Image and kernel imports when either is missing (as Ignite did); may be NULL. */
+    const struct engine_import_opts *import;
+    /* The step that starts ("Importing image", "Resizing", "Adding kernel modules",
+     * "Writing files"); may be NULL. */
+    void (*stage)(void *ud, const char *stage);
+    void *ud;
+};
+
+struct engine_vm_create_result {
+    char uid[ID_LEN + 1];
+    char name[API_NAME_MAX + 1];
+    uint32_t device_id; /* the VM's own pool device */
+    char notice[1024];  /* what happened on the way, one line per item: an image or
+                           kernel imported, a pool created, the kernel chosen */
+    char ssh_key[4096]; /* --ssh without a key: the private key's path, else "" */
+};
+
+/*
+ * Creates a VM from vm (a VM document; not modified): defaults, a name when
+ * it has none (as apply), validation; the image (spec.image.ociClaim.ref)
+ * and the kernel (spec.kernel.ociClaim.ref; when none, the newest kernel
+ * imported, else Ignite's default kernel image) are resolved by name, uid or
+ * normalised reference and imported when missing; both claims are recorded
+ * with the objects' names. The VM's disk is built through the pool's chain
+ * Image -> Resize -> Kernel -> VM (design.md), reusing the Resize and Kernel
+ * layers that exist (pool_device.layer_key, unique under the parent, so
+ * concurrent creates build a layer once). Into the VM's filesystem, never
+ * following a guest symlink: /etc/hostname, /etc/hosts, spec.ssh.publicKey
+ * (a key, or the path of a file holding one) as
+ * /root/.ssh/authorized_keys (0600, /root/.ssh 0700; an empty spec.ssh
+ * generates an ed25519 key pair kept as <root>/vm/<uid>/id_ed25519{,.pub})
+ * and spec.copyFiles (host permission bits, owned by root). A disk size
+ * below the image's, a key that cannot be read and a missing copy file are
+ * refused before anything is recorded. Protocol: intent (row in state
+ * Creating, journal "vm.create"), the layers and files, commit (state
+ * Created, status.image and status.kernel filled). Any failure undoes the
+ * VM's part (completed shared layers stay). Fault points
+ * vm.create.after-{intent,layers,device,files,commit} and, while a shared
+ * layer is built, vm.layer.after-{intent,snapshot,build}.
+ */
+int engine_vm_create(engine *e, const struct api_object *vm,
+                     const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
+                     struct error *err) WUR;
+
+/* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
+int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
+
+/* ---- VMs: run (vm_run.c, monitor.c) -------------------------------------- */
+
+#define ENGINE_STOP_GRACE_MS 20000 /* stop: the guest's time to shut down before a kill */
+
+struct engine_vm_start_opts {
+    const char *vmm;             /* "firecracker", "qemu", or NULL: firecracker when it and
+                                    KVM are usable, else qemu */
+    const char *firecracker_bin; /* NULL: firecracker on PATH */
+    const char *qemu_bin;        /* NULL: qemu-system-x86_64 on PATH */
+    const char *self_exe;        /* the executable that serves `__monitor`; NULL: /proc/self/exe */
+};
+
+struct engine_vm_start_result {
+    char uid[ID_LEN + 1];
+    char name[API_NAME_MAX + 1];
+    char vmm[16];     /* "firecracker" or "qemu" */
+    char notice[512]; /* "KVM is not usable (<why>): the VM runs under TCG", or "" */
+    int monitor_pid;
+    int vmm_pid;
+};
+
+/*
+ * Starts a Created or Stopped VM: intent (state Starting, journal
+ * "vm.start"), activates its device, launches its monitor (double fork,
+ * setsid; the monitor is `<self_exe> __monitor ROOT UID 3`, see
+ * engine_monitor_main), which starts the VMM with its full configuration,
+ * records both processes in vm_runtime and reports back (waited for up to
+ * 60 s); commit (state Running). -EBUSY "vm 'x' is already running" when it
+ * runs. A failure (the monitor's message) puts the state back, deactivates
+ * the device and closes the journal row with the message. Fault points
+ * vm.start.after-{intent,activate,monitor,commit}. Returns once the VMM has
+ * its full configuration (not when the guest has booted). The VMM: opts->vmm,
+ * else firecracker when found and KVM is usable, else qemu (ret->notice
+ * says when KVM is not usable); qemu boots vmlinuz (else vmlinux) with
+ * "root=/dev/vda rw" added to a command line without root=, firecracker
+ * vmlinux; the kernel's initrd when it has one.
+ */
+int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                    struct engine_vm_start_result *ret, struct error *err) WUR;
+
+/*
+ * Stops a running VM: graceful (qemu: system_powerdown, firecracker:
+ * SendCtrlAltDel), then a kill when grace_ms pass (qemu: QMP quit first);
+ * force kills at once. The request is SIGTERM to the monitor, sigqueue'd
+ * with grace_ms, so that the stop completes even if this process dies; the
+ * VMM is killed here too when the monitor has not ended it 5 s past the
+ * grace. grace_ms < 0 means ENGINE_STOP_GRACE_MS. Returns when the VM is
+ * recorded Stopped and its monitor is gone (the monitor records it; when
+ * the monitor is gone, this does). A VM that is not running: -EINVAL "vm
+ * 'x' is not running"; starting or stopping: -EBUSY. Fault points
+ * vm.stop.after-{intent,signal,commit}.
+ */
+int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *ret_uid,
+                   struct error *err) WUR;
+
+/* Kills the VMM at once (SIGKILL) and waits until the VM is recorded Stopped (a forced stop). */
+int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) WUR;
+
+/*
+ * The runtime of a VM as recorded, checked against the processes: a VM
+ * recorded Running whose monitor or VMM is gone (pid and start time) is
+ * recorded Stopped ("the monitor died") and its device deactivated, before
+ * this returns. ret->running tells whether it runs.
+ */
+struct engine_vm_runtime {
+    bool running;
+    char vmm[16];
+    int monitor_pid, vmm_pid; /* 0 when none */
+    int64_t started, stopped; /* unix seconds, 0 when unset */
+    int exit_status;          /* -1 when none */
+    char exit_reason[128];
+    char console_log[4096];   /* <root>/vm/<uid>/console.log */
+    char attach_socket[4096]; /* the monitor's attach socket, "" when not running */
+};
+int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *ret,
+                          struct error *err) WUR;
+
+/*
+ * Checks every VM recorded Running, Starting or Stopping against its
+ * processes and records the dead ones Stopped (engine_open runs it, ps
+ * relies on it): one indexed query finds them, so stopped VMs cost
+ * nothing. First, vm.start/vm.stop/vm.remove operations whose owner is
+ * dead are finished: a start whose monitor runs is rolled forward
+ * (Running), else back; a stop or a removal is finished. A VM that a live
+ * operation works on is left to it. *ret_n (may be NULL) counts the
+ * operations finished and the VMs corrected.
+ */
+int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) WUR;
+
+/*
+ * Writes the console log (console.log.1, the rotated part, first; then
+ * console.log) to out_fd; with follow, keeps writing what comes (looking
+ * every 150 ms, across rotations) until the VM is recorded not running and
+ * the file is drained, or *cancel (may be NULL) is set. tail_lines >= 0
+ * limits the output to the last tail_lines lines first.
+ */
+int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int out_fd,
+                   volatile sig_atomic_t *cancel, struct error *err) WUR;
+
+/*
+ * Attaches in_fd/out_fd to the VM's console through its monitor's attach
+ * socket (several clients may attach at once; each sees all output);
+ * returns when the user types ^P^Q (*ret_detached true; a ^P followed by
+ * anything else is passed through), or when the VM stops (false). At the
+ * end of in_fd the output keeps coming until one of those. -EINVAL "vm 'x'
+ * is not running". The caller puts the terminal in raw mode.
+ */
+int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
+                     struct error *err) WUR;
+
+/*
+ * The monitor's body (`<self_exe> __monitor ROOT UID READY_FD`, exactly
+ * that argv; the CLI's dispatcher calls it when argv[1] is "__monitor"):
+ * runs detached, opens its own engine, starts the VMM, records it, reports
+ * "ok\n" or "error: <message>\n" on ready_fd, serves attach, writes the
+ * console log (<root>/vm/<uid>/console.log, rotated at 1 MiB), and records
+ * the VMM's end; SIGTERM asks for a graceful stop. Returns the process
+ * exit status.
+ */
+int engine_monitor_main(const char *root, const char *uid, int ready_fd);
+
 /* ---- doctor (doctor.c) -------------------------------------------------- */
 
 struct engine_finding {
@@ -394,5 +573,16 @@ struct engine_versions {
     int schema; /* the schema this binary migrates to */
 };
 void engine_versions_get(struct engine_versions *ret);
+
+/* ---- watching the root (ops.c) ------------------------------------------- */
+
+/* The operations in flight and the max_finished most recent finished ones, newest
+ * first (store_op_list_recent). Caller frees with store_ops_free. */
+int engine_ops_recent(engine *e, size_t max_finished, struct store_op **ret, size_t *ret_n,
+                      struct error *err) WUR;
+
+/* PRAGMA data_version of the engine's connection: changes when another connection
+ * (another process, or another engine handle) commits. Cheap: one pragma. */
+int engine_data_version(engine *e, int64_t *ret, struct error *err) WUR;
 
 #endif

@@ -6,6 +6,7 @@
 #define HEARTH_ENGINE_PRIV_H
 
 #include "api/api.h"
+#include "engine/engine.h"
 #include "store/store.h"
 
 struct pool;
@@ -111,5 +112,56 @@ struct engine_leftover {
 int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret_n,
                             struct error *err) WUR;
 void engine_leftovers_free(struct engine_leftover *l, size_t n);
+
+/* ---- VM create (vm_create.c) ------------------------------------------- */
+
+/* Gives a VM without a name a random adjective-noun name no VM has (apply.c). */
+int engine_vm_name_generate(engine *e, struct api_object *obj, struct error *err) WUR;
+/* vm.create and vm.layer: the operations engine_vm_create_recover_op finishes. */
+bool engine_vm_create_op_is(const char *op);
+/*
+ * Recovers one dead vm.create (rolled back: the VM's device, row and
+ * directory go; forward when only the commit was missing) or vm.layer (a
+ * half-built shared layer: its device and row go). Adopts it first.
+ */
+int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+/* Opening hook: recovers every dead vm.create and vm.layer; problems logged. */
+void engine_vm_create_open_hook(engine *e);
+/*
+ * The shared layers of a VM's disk (vm_layers.c), found by their key under
+ * the parent or built once (concurrent callers wait for the builder, or
+ * take over when it died): a Resize layer of image_dev grown to size, and a
+ * Kernel layer of resize_dev with the kernel's modules. *ret_id is an
+ * active device.
+ */
+struct engine_vm_create_opts;
+int engine_layer_resize(engine *e, uint32_t image_dev, uint64_t size, const char *image_uid,
+                        const struct engine_vm_create_opts *opts, uint32_t *ret_id,
+                        struct error *err) WUR;
+int engine_layer_kernel(engine *e, uint32_t resize_dev, uint64_t size, const char *kernel_uid,
+                        const struct engine_vm_create_opts *opts, uint32_t *ret_id,
+                        struct error *err) WUR;
+/* Rolls back one dead vm.layer (adopting it first): its device, staging and row go. */
+int engine_layer_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+/*
+ * Removes the shared layers built from an image or kernel (rmi, rmk), the
+ * deepest first: for an image every Resize and Kernel layer below its
+ * devices, for a kernel its Kernel layers. VM devices below them are
+ * independent copies: they are re-parented to the pool first, so no row is
+ * left with a gone parent.
+ */
+int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct error *err) WUR;
+
+/* ---- VMs that run (vm_run.c) ------------------------------------------ */
+
+/* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
+void engine_vm_open_hook(engine *e);
+/*
+ * engine_remove's VM branch: refused (-EBUSY) while running unless force;
+ * else intent (Removing, journal "vm.remove"), the processes killed, the
+ * devices and directories removed, the row deleted. Fault points
+ * vm.remove.after-{intent,stop,devices,commit}.
+ */
+int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) WUR;
 
 #endif

@@ -545,14 +545,18 @@ fail:
 /* ---- removal (engine_remove's act step) -------------------------------- */
 
 int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid, struct error *err) {
+    if (kind != API_KIND_IMAGE && kind != API_KIND_KERNEL)
+        return 0;
+    /* The layers built from it first, deepest first (VM devices below them stay). */
+    int r = engine_layers_remove(e, kind, uid, err);
+    if (r < 0)
+        return r;
     if (kind == API_KIND_KERNEL)
         return engine_kernel_files_remove(e, uid, err);
-    if (kind != API_KIND_IMAGE)
-        return 0;
     /* Only a pool that exists can hold the image's devices. */
     struct store_pool_device *d = NULL;
     size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
+    r = store_pool_device_list(e->store, &d, &n, err);
     if (r < 0)
         return r;
     bool any = false;

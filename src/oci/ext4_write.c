@@ -619,3 +619,202 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
         return r;
     return verify_files(image, files, n, plans, &v, err);
 }
+
+/* ---- directories ----------------------------------------------------------------- */
+
+int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, uint32_t uid,
+                      uint32_t gid, struct error *err) {
+    if (!image)
+        return error_set(err, -EINVAL, "no image to write");
+    int r = guest_path_check(guest_path, err);
+    if (r < 0)
+        return r;
+    if (mode > 07777)
+        return error_set(err, -EINVAL, "mode %o of '%s' has more than permission bits", mode,
+                         guest_path);
+    _cleanup_(stage_remove) struct stage st = {.dir = ""};
+    r = stage_make(&st, err);
+    if (r < 0)
+        return r;
+
+    /* 1. What is there: every prefix. */
+    _cleanup_(script_release) struct script chk = {0};
+    size_t ncomp = 0;
+    for (const char *c = guest_path; c && r == 0; c = strchr(c + 1, '/')) {
+        const char *next = strchr(c + 1, '/');
+        int plen = next ? (int)(next - guest_path) : (int)strlen(guest_path);
+        r = script_add(&chk, err, "stat %.*s", plen, guest_path);
+        ncomp++;
+    }
+    if (r < 0)
+        return r;
+    r = script_run(&chk, &st, "check", image, false, err);
+    if (r < 0)
+        return r;
+
+    /* 2. mkdir what is missing, then mode and owner of the last. */
+    _cleanup_(script_release) struct script w = {0};
+    bool missing = false;
+    const char *c = guest_path;
+    for (size_t j = 0; j < ncomp && r == 0; j++) {
+        c = strchr(c + 1, '/');
+        int plen = c ? (int)(c - guest_path) : (int)strlen(guest_path);
+        bool last = j + 1 == ncomp;
+        enum inode_type t = stat_type(&chk, j);
+        if (t == TYPE_NONE)
+            missing = true;
+        if (!missing && t == TYPE_LNK)
+            return error_set(err, -EPERM,
+                             "refusing to make '%s' in '%s': '%.*s' is a symlink in the image",
+                             guest_path, image, plen, guest_path);
+        if (!missing && t != TYPE_DIR)
+            return error_set(err, last ? -EEXIST : -ENOTDIR,
+                             "cannot make '%s' in '%s': '%.*s' is not a directory", guest_path,
+                             image, plen, guest_path);
+        if (missing) {
+            r = script_add(&w, err, "mkdir %.*s", plen, guest_path);
+            if (r == 0 && !last)
+                r = script_add(&w, err, "sif %.*s mode 040755", plen, guest_path);
+            if (r == 0 && !last)
+                r = script_add(&w, err, "sif %.*s uid 0", plen, guest_path);
+            if (r == 0 && !last)
+                r = script_add(&w, err, "sif %.*s gid 0", plen, guest_path);
+        }
+    }
+    if (r == 0)
+        r = script_add(&w, err, "sif %s mode 0%o", guest_path, 040000u | mode);
+    if (r == 0)
+        r = script_add(&w, err, "sif %s uid %u", guest_path, uid);
+    if (r == 0)
+        r = script_add(&w, err, "sif %s gid %u", guest_path, gid);
+    if (r == 0)
+        r = script_run(&w, &st, "write", image, true, err);
+    if (r < 0)
+        return r;
+
+    /* 3. Check it. */
+    _cleanup_(script_release) struct script v = {0};
+    r = script_add(&v, err, "stat %s", guest_path);
+    if (r == 0)
+        r = script_run(&v, &st, "verify", image, false, err);
+    if (r < 0)
+        return r;
+    uint64_t got_mode, got_uid, got_gid;
+    const char *user = answer_line(&v, 0, "User:");
+    if (stat_type(&v, 0) != TYPE_DIR || !field_u64(v.lines[v.first[0]], "Mode:", 8, &got_mode) ||
+        !field_u64(user, "User:", 10, &got_uid) || !field_u64(user, "Group:", 10, &got_gid))
+        return error_set(err, -EIO, "making '%s' in '%s' failed: no directory there", guest_path,
+                         image);
+    if (got_mode != mode || got_uid != uid || got_gid != gid)
+        return error_set(err, -EIO,
+                         "making '%s' in '%s' failed: it has mode %04llo, owner %llu:%llu; "
+                         "%04o, %u:%u were asked",
+                         guest_path, image, (unsigned long long)got_mode,
+                         (unsigned long long)got_uid, (unsigned long long)got_gid, mode, uid, gid);
+    return 0;
+}
+
+/* ---- resolving symlinks inside the image ---------------------------------------- */
+
+#define RESOLVE_HOPS_MAX 40
+
+/* Appends the components of rel to the normalised absolute path in sb ("" is the root). */
+static int path_join(struct strbuf *sb, const char *rel) {
+    for (const char *c = rel; *c;) {
+        while (*c == '/')
+            c++;
+        const char *end = strchr(c, '/');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        if (len == 0)
+            break;
+        if (len == 2 && c[0] == '.' && c[1] == '.') {
+            char *slash = sb->len ? strrchr(sb->buf, '/') : NULL;
+            if (slash) { /* ".." at the root stays at the root */
+                sb->len = (size_t)(slash - sb->buf);
+                sb->buf[sb->len] = '\0';
+            }
+        } else if (!(len == 1 && c[0] == '.')) {
+            if (strbuf_addc(sb, '/') < 0 || strbuf_add(sb, c, len) < 0)
+                return -ENOMEM;
+        }
+        c += len;
+    }
+    return 0;
+}
+
+int oci_ext4_resolve(const char *image, const char *guest_path, char **ret, struct error *err) {
+    if (!image)
+        return error_set(err, -EINVAL, "no image to read");
+    int r = guest_path_check(guest_path, err);
+    if (r < 0)
+        return r;
+    _cleanup_(stage_remove) struct stage st = {.dir = ""};
+    r = stage_make(&st, err);
+    if (r < 0)
+        return r;
+    _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;
+    if (strbuf_adds(&cur, guest_path) < 0)
+        return error_set(err, -ENOMEM, "out of memory");
+    for (int hop = 0;; hop++) {
+        if (hop > RESOLVE_HOPS_MAX)
+            return error_set(err, -ELOOP, "'%s' in '%s': too many symlinks", guest_path, image);
+        r = cur.len ? guest_path_check(cur.buf, err) : 0;
+        if (r < 0)
+            return error_prefix(err, "resolving '%s' in '%s'", guest_path, image);
+        if (!cur.len)
+            break;
+        _cleanup_(script_release) struct script s = {0};
+        size_t ncomp = 0;
+        for (const char *c = cur.buf; c && r == 0; c = strchr(c + 1, '/')) {
+            const char *next = strchr(c + 1, '/');
+            int plen = next ? (int)(next - cur.buf) : (int)strlen(cur.buf);
+            r = script_add(&s, err, "stat %.*s", plen, cur.buf);
+            ncomp++;
+        }
+        char sname[32];
+        snprintf(sname, sizeof(sname), "resolve%d", hop);
+        if (r == 0)
+            r = script_run(&s, &st, sname, image, false, err);
+        if (r < 0)
+            return r;
+        size_t j = 0, plen = 0;
+        enum inode_type t = TYPE_NONE;
+        const char *c = cur.buf;
+        for (; j < ncomp; j++) {
+            c = strchr(c + 1, '/');
+            plen = c ? (size_t)(c - cur.buf) : cur.len;
+            t = stat_type(&s, j);
+            if (t == TYPE_NONE || t == TYPE_LNK)
+                break;
+        }
+        if (j == ncomp || t == TYPE_NONE)
+            break; /* no symlink on the way (a missing part stays as it is) */
+        const char *dest = answer_line(&s, j, "Fast link dest: \"");
+        const char *q = dest ? strrchr(dest, '"') : NULL;
+        dest = dest ? dest + strlen("Fast link dest: \"") : NULL;
+        if (!dest || !q || q < dest)
+            return error_set(err, -EPERM,
+                             "refusing to resolve '%s' in '%s': '%.*s' is a long symlink",
+                             guest_path, image, (int)plen, cur.buf);
+        _cleanup_free_ char *target = xstrndup(dest, (size_t)(q - dest));
+        _cleanup_free_ char *rest = xstrdup(cur.buf + plen);
+        _cleanup_strbuf_ struct strbuf next = STRBUF_INIT;
+        if (!target || !rest)
+            return error_set(err, -ENOMEM, "out of memory");
+        if (target[0] != '/') { /* relative to the symlink's directory */
+            const char *slash = cur.buf;
+            for (const char *p = cur.buf; p < cur.buf + plen; p++)
+                if (*p == '/')
+                    slash = p;
+            if (strbuf_add(&next, cur.buf, (size_t)(slash - cur.buf)) < 0)
+                return error_set(err, -ENOMEM, "out of memory");
+        }
+        if (path_join(&next, target) < 0 || path_join(&next, rest) < 0)
+            return error_set(err, -ENOMEM, "out of memory");
+        strbuf_release(&cur);
+        cur = next;
+        next = (struct strbuf)STRBUF_INIT;
+    }
+    *ret = cur.len ? strbuf_detach(&cur) : xstrdup("/");
+    return *ret ? 0 : error_set(err, -ENOMEM, "out of memory");
+}

@@ -154,6 +154,14 @@ char *oci_blob_path(const char *cache_dir, const char *digest);
 int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *dir,
                volatile sig_atomic_t *cancel, struct error *err) WUR;
 
+/*
+ * Unpacks one tar file (plain or compressed) into dir (which must exist)
+ * with the same guards as oci_unpack: nothing is written outside dir.
+ * Errors name the file as the layer.
+ */
+int oci_unpack_tar(const char *tar, const char *dir, volatile sig_atomic_t *cancel,
+                   struct error *err) WUR;
+
 /* Removes a directory tree without following symlinks (for staging dirs). */
 int oci_rmtree(const char *dir, struct error *err) WUR;
 
@@ -203,6 +211,27 @@ struct oci_ext4_file {
 /* Writes n files into the ext4 filesystem in image (a file or block device). */
 int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, size_t n,
                          struct error *err) WUR;
+
+/*
+ * Makes the directory guest_path in image with mode (permission bits), uid
+ * and gid; missing parents are made 0755 and root-owned, an existing
+ * directory gets mode and owner. Refused as oci_ext4_write_files refuses: a
+ * symlink anywhere on the path (-EPERM), a non-directory on it (-ENOTDIR or
+ * -EEXIST), a path debugfs cannot take (-EINVAL). Checked afterwards.
+ */
+int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, uint32_t uid,
+                      uint32_t gid, struct error *err) WUR;
+
+/*
+ * Resolves the symlinks on guest_path inside the image, as openat2's
+ * RESOLVE_IN_ROOT would: an absolute target starts again at the image's
+ * root, ".." never climbs above it; a missing component ends the walk (the
+ * rest is kept as given). For writing below a directory an image may have
+ * moved (merged /usr: /lib -> usr/lib). A symlink too long to be stored in
+ * its inode is refused (-EPERM), more than 40 hops are -ELOOP. *ret is the
+ * resolved absolute path; caller frees.
+ */
+int oci_ext4_resolve(const char *image, const char *guest_path, char **ret, struct error *err) WUR;
 
 /* ---- kernels ---------------------------------------------------------------- */
 

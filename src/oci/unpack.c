@@ -869,3 +869,17 @@ int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *d
                   (unsigned long long)u.skipped_xattrs);
     return 0;
 }
+
+int oci_unpack_tar(const char *tar, const char *dir, volatile sig_atomic_t *cancel,
+                   struct error *err) {
+    _cleanup_(unpack_release) struct unpack u = {
+        .root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+        .is_root = geteuid() == 0,
+        .cancel = cancel,
+        .layer = tar,
+    };
+    if (u.root_fd < 0)
+        return error_set(err, -errno, "cannot open staging directory '%s': %s", dir,
+                         strerror(errno));
+    return unpack_layer(&u, tar, err);
+}

@@ -146,6 +146,7 @@ void store_pool_device_release(struct store_pool_device *d) {
     free(d->owner_uid);
     free(d->owner_name);
     free(d->metadata_path);
+    free(d->layer_key);
     memset(d, 0, sizeof(*d));
 }
 
@@ -193,7 +194,8 @@ int store_pool_device_insert(store *s, const struct store_pool_device *d, struct
     sqlite3_stmt *st;
     r = store_stmt(s,
                    "INSERT INTO pool_device (id, type, parent, size, state, owner_kind, "
-                   "owner_uid, metadata_path, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   "owner_uid, metadata_path, created, layer_key) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                    &st, err);
     if (r == 0) {
         sqlite3_bind_int64(st, 1, d->id);
@@ -209,11 +211,15 @@ int store_pool_device_insert(store *s, const struct store_pool_device *d, struct
         store_bind_text(st, 7, d->owner_uid);
         store_bind_text(st, 8, d->metadata_path);
         sqlite3_bind_int64(st, 9, d->created ? d->created : (int64_t)time(NULL));
+        store_bind_text(st, 10, d->layer_key);
         int rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
             int ext = sqlite3_extended_errcode(s->db);
             if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
                 r = error_set(err, -EEXIST, "pool device %u already has a row", d->id);
+            else if (ext == SQLITE_CONSTRAINT_UNIQUE && d->layer_key)
+                r = error_set(err, -EEXIST, "a layer '%s' under device %lld already exists",
+                              d->layer_key, (long long)d->parent);
             else
                 r = store_error(s, ext, err, "storing a pool device");
         }
@@ -268,7 +274,7 @@ int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct
     "CASE owner_kind WHEN 'VM' THEN (SELECT name FROM vm WHERE uid = owner_uid) "                  \
     "WHEN 'Image' THEN (SELECT name FROM image WHERE uid = owner_uid) "                            \
     "WHEN 'Kernel' THEN (SELECT name FROM kernel WHERE uid = owner_uid) END, "                     \
-    "metadata_path, created FROM pool_device "
+    "metadata_path, created, layer_key FROM pool_device "
 
 static int device_read(sqlite3_stmt *st, struct store_pool_device *d) {
     memset(d, 0, sizeof(*d));
@@ -283,7 +289,8 @@ static int device_read(sqlite3_stmt *st, struct store_pool_device *d) {
     if (store_column_text(st, 1, &d->type) < 0 || store_column_text(st, 4, &d->state) < 0 ||
         store_column_text(st, 6, &d->owner_uid) < 0 ||
         store_column_text(st, 7, &d->owner_name) < 0 ||
-        store_column_text(st, 8, &d->metadata_path) < 0) {
+        store_column_text(st, 8, &d->metadata_path) < 0 ||
+        store_column_text(st, 10, &d->layer_key) < 0) {
         store_pool_device_release(d);
         return -ENOMEM;
     }
@@ -304,6 +311,25 @@ int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret, 
     } else {
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading a pool device");
     }
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_pool_device_find_layer(store *s, uint32_t parent, const char *key,
+                                 struct store_pool_device *ret, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s, DEVICE_COLUMNS "WHERE parent = ?1 AND layer_key = ?2", &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, parent);
+    store_bind_text(st, 2, key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        r = device_read(st, ret) < 0 ? oom(err) : 0;
+    else if (rc == SQLITE_DONE)
+        r = error_set(err, -ENOENT, "no layer '%s' under device %u", key, parent);
+    else
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading a pool device");
     sqlite3_reset(st);
     return r;
 }

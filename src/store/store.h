@@ -247,6 +247,7 @@ struct store_pool_device {
     char *owner_name;         /* the owner's name, NULL when none or gone */
     char *metadata_path;      /* NULL when unset */
     int64_t created;          /* unix seconds */
+    char *layer_key;          /* a shared layer's key ("resize:<bytes>", "kernel:<uid>"), or NULL */
 };
 void store_pool_device_release(struct store_pool_device *d);
 void store_pool_devices_free(struct store_pool_device *d, size_t n);
@@ -269,6 +270,12 @@ int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct
 /* One row; -ENOENT when there is none. Caller releases *ret. */
 int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret,
                           struct error *err) WUR;
+/*
+ * The row of the shared layer keyed key under parent (pool_device.layer_key,
+ * unique per parent); -ENOENT when there is none. Caller releases *ret.
+ */
+int store_pool_device_find_layer(store *s, uint32_t parent, const char *key,
+                                 struct store_pool_device *ret, struct error *err) WUR;
 /* Every row by id. Caller frees with store_pool_devices_free. */
 int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret_n,
                            struct error *err) WUR;
@@ -315,5 +322,60 @@ struct store_sql_sink {
  */
 int store_sql_query(store *s, const char *sql, const struct store_sql_sink *sink,
                     struct error *err) WUR;
+
+/* ---- VM runtime (runtime.c) ---------------------------------------------- */
+
+/*
+ * The vm_runtime row of a VM (migrations/0006_vm_runtime.sql): the monitor
+ * and VMM processes (pid + start time in clock ticks since boot), when the
+ * VMM started and stopped, and how it ended.
+ */
+struct store_vm_runtime {
+    char vmm[16];      /* "firecracker", "qemu" */
+    char accel[8];     /* "kvm", "tcg", "" when unknown */
+    int64_t device_id; /* -1 when none */
+    int monitor_pid;   /* 0 when none */
+    uint64_t monitor_start;
+    int vmm_pid; /* 0 when none */
+    uint64_t vmm_start;
+    int64_t started, stopped; /* unix seconds, 0 when unset */
+    int exit_status;          /* -1 when none */
+    char exit_reason[128];    /* "" when none */
+};
+
+/* The row of uid; -ENOENT when the VM never ran. */
+int store_vm_runtime_get(store *s, const char *uid, struct store_vm_runtime *ret,
+                         struct error *err) WUR;
+/* Inserts or replaces the row of uid. In the caller's transaction if open. */
+int store_vm_runtime_put(store *s, const char *uid, const struct store_vm_runtime *rt,
+                         struct error *err) WUR;
+/* Records the end: stopped, exit_status, exit_reason (the row must exist). */
+int store_vm_runtime_set_stopped(store *s, const char *uid, int64_t stopped, int exit_status,
+                                 const char *reason, struct error *err) WUR;
+/* status.state of VM uid into ret (size >= 16; "" when unset); -ENOENT when no VM. */
+int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct error *err) WUR;
+/* Sets status.state of VM uid; -ENOENT when no VM. */
+int store_vm_state_set(store *s, const char *uid, const char *state, struct error *err) WUR;
+/*
+ * The uids of the VMs whose state is one of Running, Starting, Stopping,
+ * Removing (one indexed query). Caller frees each and the array.
+ */
+int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) WUR;
+/*
+ * Records a new in-flight operation on VM uid (like store_op_begin) with the
+ * pool device it uses (-1: none) and its parameters (JSON text or NULL).
+ */
+int store_vm_op_begin(store *s, const char *op, const char *uid, const char *step,
+                      int64_t device_id, const char *params, int64_t *ret_id,
+                      struct error *err) WUR;
+
+/* ---- recent operations (ops_read.c) -------------------------------------- */
+
+/*
+ * The operations in flight and the max_finished most recent finished ones
+ * (errors included), newest first. Caller frees with store_ops_free.
+ */
+int store_op_list_recent(store *s, size_t max_finished, struct store_op **ret, size_t *ret_n,
+                         struct error *err) WUR;
 
 #endif

@@ -103,4 +103,74 @@ int vmm_qmp_quit(const char *socket, int timeout_ms, struct error *err) WUR;
 
 void vmm_argv_free(char **argv);
 
+/* ---- one interface for both VMMs (driver.c) --------------------------------- */
+
+/*
+ * Everything that runs one VM in one VMM. The VMM runs with its working
+ * directory in the VM's runtime directory, so cfg.api_socket is a name
+ * relative to it ("api.sock", "qmp.sock") and socket paths never hit the
+ * 108-byte limit of sun_path; control_socket is how the caller reaches the
+ * same socket (a relative name when the caller's working directory is the
+ * runtime directory too, or "/proc/self/fd/N/api.sock" over an O_PATH
+ * descriptor of it). Strings are borrowed.
+ */
+struct vmm_launch {
+    enum vmm_kind kind;
+    const char *binary;         /* the VMM executable */
+    bool kvm;                   /* qemu: -accel kvm, else tcg */
+    struct vmm_config cfg;      /* cfg.api_socket: as the VMM sees it */
+    const char *control_socket; /* as this process reaches it; NULL: cfg.api_socket */
+};
+
+/* "api.sock" for firecracker, "qmp.sock" for qemu: the control socket's name. */
+const char *vmm_socket_name(enum vmm_kind k);
+
+/* The argv that runs the VMM for l (vmm_fc_argv / vmm_qemu_argv). Caller frees. */
+int vmm_spawn_argv(const struct vmm_launch *l, char ***ret, struct error *err) WUR;
+
+/*
+ * Brings a freshly spawned VMM (process pid, not reaped by this call) to a
+ * running guest: firecracker waits for its API socket and then configures
+ * and starts the instance; qemu waits until QMP answers query-status with
+ * "running". -ECHILD when the process ended meanwhile. timeout_ms bounds it all.
+ */
+int vmm_configure(const struct vmm_launch *l, pid_t pid, int timeout_ms, struct error *err) WUR;
+
+/* Asks the guest to shut down: SendCtrlAltDel (firecracker), system_powerdown (qemu). */
+int vmm_stop_graceful(const struct vmm_launch *l, int timeout_ms, struct error *err) WUR;
+
+/*
+ * Ends the VMM through its control socket when the guest did not shut down:
+ * qemu's QMP quit (qemu exits with status 0). -ENOTSUP for firecracker,
+ * which has no such call: the caller kills it.
+ */
+int vmm_stop_hard(const struct vmm_launch *l, int timeout_ms, struct error *err) WUR;
+
+/* What the VMM says of its guest ("Running", "running", ...). Caller frees *ret. */
+int vmm_status(const struct vmm_launch *l, int timeout_ms, char **ret, struct error *err) WUR;
+
+/* How vmm_spawn starts a VMM. */
+struct vmm_spawn_opts {
+    const char *cwd; /* working directory of the VMM; NULL: this one */
+    int stderr_fd;   /* the VMM's stderr (a log file); -1: /dev/null */
+};
+
+/* A spawned VMM: its pid and the pipes of its serial console. */
+struct vmm_process {
+    pid_t pid;
+    int stdin_fd;  /* write end: what the guest reads on its console (O_CLOEXEC) */
+    int stdout_fd; /* read end: what the guest writes on its console (O_CLOEXEC) */
+};
+
+/*
+ * Starts argv (argv[0] looked up in PATH when it has no '/'), never through a
+ * shell, with stdin and stdout on pipes, stderr on opts->stderr_fd, every
+ * other descriptor closed, default signal dispositions and an empty signal
+ * mask, and PR_SET_PDEATHSIG SIGKILL: the VMM dies with the process that
+ * started it. An exec failure is reported here (-ENOENT, -EACCES) and the
+ * child reaped. The caller reaps the VMM.
+ */
+int vmm_spawn(char *const *argv, const struct vmm_spawn_opts *opts, struct vmm_process *ret,
+              struct error *err) WUR;
+
 #endif

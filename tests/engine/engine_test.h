@@ -25,4 +25,12 @@ extern const size_t engine_pool_tests_n;
 extern const struct CMUnitTest engine_image_tests[];
 extern const size_t engine_image_tests_n;
 
+/* The VM create tests (vm_create_test.c): file pool, a kernel from /boot. */
+extern const struct CMUnitTest engine_vm_create_tests[];
+extern const size_t engine_vm_create_tests_n;
+
+/* The VM runtime tests (vm_run_test.c): start, stop, kill, monitor, logs, attach, crashes. */
+extern const struct CMUnitTest engine_vm_run_tests[];
+extern const size_t engine_vm_run_tests_n;
+
 #endif

@@ -365,7 +365,7 @@ static void test_remove_running_vm_refused(void **state) {
     api_object_free(vm);
 
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", false, NULL, &err), -EBUSY);
-    assert_non_null(strstr(err.msg, "vm 'busy' is Running"));
+    assert_non_null(strstr(err.msg, "vm 'busy' is running"));
     assert_int_equal(count(f->eng, API_KIND_VM), 1);
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", true, NULL, &err), 0);
     assert_int_equal(count(f->eng, API_KIND_VM), 0);
@@ -470,7 +470,14 @@ static void test_sql_read_only(void **state) {
     assert_int_equal(seen, 101);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* The VM tests start monitors as `test_engine __monitor ROOT UID FD`, as the CLI does. */
+    if (argc == 5 && strcmp(argv[1], "__monitor") == 0) {
+        uint64_t fd = 0;
+        if (parse_u64(argv[4], 1024, &fd) < 0)
+            return 2;
+        return engine_monitor_main(argv[2], argv[3], (int)fd);
+    }
     /* In the dm-thin guest (HEARTH_TEST_DM=1) only the pool tests run. */
     const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
@@ -492,5 +499,9 @@ int main(void) {
     };
     failed +=
         _cmocka_run_group_tests("image", engine_image_tests, engine_image_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("vm_create", engine_vm_create_tests, engine_vm_create_tests_n,
+                                      NULL, NULL);
+    failed +=
+        _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n, NULL, NULL);
     return failed + cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,6 +285,36 @@ check "rmk -f" 0 h rmk -f weaveworks/ignite-kernel
 check "all gone" 0 h sql -o csv "SELECT (SELECT count(*) FROM vms) + (SELECT count(*) FROM images) + (SELECT count(*) FROM kernels)"
 equal "all gone count" "$(echo "$OUT" | tail -1 | tr -d '\r')" "0"
 
+# ---- create and run: bad input changes nothing ---------------------------
+vms_before=$(h sql -o csv "SELECT count(*) FROM vms" | tail -1 | tr -d '\r')
+check "create without image" 2 h create --name x
+expect "create without image message" "$ERR" "needs an image"
+check "create bad cpus" 2 h create --cpus zero busybox
+expect "create bad cpus message" "$ERR" "--cpus: 'zero' is not a number"
+check "create bad memory" 2 h create --memory 12XB busybox
+expect "create bad memory message" "$ERR" "--memory: '12XB' is not a size"
+check "run bad vmm" 2 h run --vmm xen busybox
+expect "run bad vmm message" "$ERR" "--vmm: 'xen' is not firecracker or qemu"
+check "create copy missing file" 1 h create -f "$TMP/nope.txt:/etc/x" busybox
+expect "create copy missing file message" "$ERR" "$TMP/nope.txt"
+check "create copy relative vm path" 2 h create -f "$EX/vm.yaml:etc/x" busybox
+echo "not a key" >"$TMP/bad.pub"
+check "create bad ssh key" 1 h create --ssh="$TMP/bad.pub" busybox
+expect "create bad ssh key message" "$ERR" "is not one OpenSSH public key"
+check "create bad port" 2 h create -p 99999:80 busybox
+check "create bad label" 2 h create -l novalue busybox
+check "create config two docs" 1 h create --config "$HEARTH_SRC/tests/data/multi.yaml"
+expect "create config two docs message" "$ERR" "needs exactly one VM document"
+check "create config missing" 1 h create --config "$TMP/none.yaml"
+expect "create config missing message" "$ERR" "$TMP/none.yaml"
+check "start missing vm" 1 h start nothing-here
+expect "start missing message" "$ERR" "no vm matches 'nothing-here'"
+check "stop bad time" 2 h stop -t soon x
+check "logs missing vm" 1 h logs nothing-here
+check "monitor by hand" 2 h __monitor
+vms_after=$(h sql -o csv "SELECT count(*) FROM vms" | tail -1 | tr -d '\r')
+equal "bad create changed nothing" "$vms_after" "$vms_before"
+
 # ---- root selection ------------------------------------------------------
 check "HEARTH_ROOT" 0 env HEARTH_ROOT="$TMP/envroot" "$HEARTH" ps -a
 if [ -f "$TMP/envroot/hearth.db" ]; then ok; else bad "HEARTH_ROOT not used"; fi

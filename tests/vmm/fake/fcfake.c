@@ -11,15 +11,23 @@
  * GET / answers InstanceInfo. SendCtrlAltDel on a running instance ends the
  * process with status 0, as a guest shutdown ends Firecracker.
  *
- *   fcfake --api-sock PATH --spec SPEC.yaml [--log FILE] [--id ID]
+ * Like Firecracker it has the guest's serial console on stdin/stdout: after
+ * InstanceStart it prints a boot banner naming the kernel and the boot args
+ * it was given, then echoes what comes on stdin back to stdout (so that a
+ * console's input and output can be tested).
+ *
+ *   fcfake --api-sock PATH [--spec SPEC.yaml] [--log FILE] [--id ID]
  *          [--refuse PATH-PREFIX]
  *
+ * Without --spec the spec's path is taken from $HEARTH_FC_SPEC (a process
+ * that runs fcfake as its firecracker passes only --api-sock and --id).
  * --refuse makes every PUT whose path starts with PATH-PREFIX fail with a
  * fault_message, to test how a client reports it. Each request's line and
  * verdict ("PUT /logger 204") go to --log, else stderr.
  */
 #include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +50,8 @@ struct fake {
     const char *refuse;
     bool logger, metrics, boot_source, started;
     bool exit_after; /* answered SendCtrlAltDel: exit once the answer is out */
+    char *kernel;    /* boot-source's kernel_image_path (owned) */
+    char *boot_args; /* boot-source's boot_args (owned) */
 };
 
 struct req {
@@ -234,9 +244,13 @@ static void fake_record(struct fake *f, const char *tmpl, const json_t *body) {
         f->logger = true;
     else if (strcmp(tmpl, "/metrics") == 0)
         f->metrics = true;
-    else if (strcmp(tmpl, "/boot-source") == 0)
+    else if (strcmp(tmpl, "/boot-source") == 0) {
         f->boot_source = true;
-    else if (strcmp(tmpl, "/actions") == 0) {
+        free(f->kernel);
+        free(f->boot_args);
+        f->kernel = xstrdup(json_string_value(json_object_get(body, "kernel_image_path")));
+        f->boot_args = xstrdup(json_string_value(json_object_get(body, "boot_args")));
+    } else if (strcmp(tmpl, "/actions") == 0) {
         const char *type = json_string_value(json_object_get(body, "action_type"));
         if (type && strcmp(type, "InstanceStart") == 0)
             f->started = true;
@@ -450,6 +464,31 @@ static void fake_serve(struct fake *f, int fd) {
     strbuf_release(&rq.body);
 }
 
+/* The serial console's boot banner, once the instance started. */
+static void fake_banner(const struct fake *f) {
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    if (strbuf_addf(&sb,
+                    "fcfake: booting '%s'\nfcfake: command line: %s\nfcfake: instance %s is "
+                    "running\n",
+                    f->kernel ? f->kernel : "", f->boot_args ? f->boot_args : "", f->id) < 0)
+        return;
+    if (fake_write_all(1, sb.buf, sb.len) < 0)
+        fprintf(f->log, "console write failed\n");
+}
+
+/* Echoes what stdin has to stdout; false at its end. */
+static bool fake_echo(struct fake *f) {
+    char buf[4096];
+    ssize_t n = read(0, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return true;
+    if (n <= 0)
+        return false;
+    if (fake_write_all(1, buf, (size_t)n) < 0)
+        fprintf(f->log, "console write failed\n");
+    return true;
+}
+
 static int fake_listen(const char *path) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -484,8 +523,10 @@ int main(int argc, char **argv) {
         else
             break;
     }
+    if (!spec_path)
+        spec_path = getenv("HEARTH_FC_SPEC");
     if (!sock || !spec_path || argc % 2 != 1) {
-        fprintf(stderr, "usage: fcfake --api-sock PATH --spec SPEC.yaml [--log FILE] [--id ID] "
+        fprintf(stderr, "usage: fcfake --api-sock PATH [--spec SPEC.yaml] [--log FILE] [--id ID] "
                         "[--refuse PATH-PREFIX]\n");
         return 2;
     }
@@ -515,7 +556,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "fcfake: cannot listen on '%s': %s\n", sock, strerror(-lfd));
         return 1;
     }
+    bool console = true; /* stdin still open */
     for (;;) {
+        struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {f.started && console ? 0 : -1, POLLIN, 0}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "fcfake: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        if (pfd[1].revents)
+            console = fake_echo(&f);
+        if (!pfd[0].revents)
+            continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR)
@@ -525,14 +578,19 @@ int main(int argc, char **argv) {
         }
         struct timeval tv = {.tv_sec = 5};
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        bool was_started = f.started;
         fake_serve(&f, fd);
         close(fd);
+        if (f.started && !was_started)
+            fake_banner(&f);
         if (f.exit_after)
             break;
     }
     /* The guest "shut down": Firecracker exits and leaves its socket behind. */
     close(lfd);
     json_decref(f.spec);
+    free(f.kernel);
+    free(f.boot_args);
     if (f.log != stderr)
         fclose(f.log);
     return 0;

@@ -1,0 +1,659 @@
+/*
+ * engine vm create: a VM's disk through the pool chain and the files in it
+ * (docs/architecture.md, "VM create").
+ *
+ *   Image --snapshot, grown, e2fsck + resize2fs--> Resize  'resize:<bytes>'
+ *   Resize --snapshot, modules.tar written-------> Kernel  'kernel:<kernel uid>'
+ *   Kernel --snapshot----------------------------> VM      (hostname, hosts, ssh key, copies)
+ *
+ * The Resize and Kernel layers are shared and built in vm_layers.c.
+ *
+ * The VM follows design.md's protocol: intent (the VM row in state
+ * Creating with a journal row "vm.create"), act (layers, the VM's device,
+ * its files), commit (state Created). Any failure undoes the VM's own part;
+ * completed shared layers stay as cache. Fault points
+ * vm.create.after-{intent,layers,device,files,commit} and
+ * vm.layer.after-{intent,snapshot,build}.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+#include "pool/pool.h"
+
+/* The kernel Ignite used when a VM names none and none is imported. */
+#define VM_DEFAULT_KERNEL "weaveworks/ignite-kernel:5.10.51"
+#define VM_NAME_ATTEMPTS 16
+#define SSH_KEY_MAX (16 * 1024)
+
+static int oom(struct error *err) {
+    return error_set(err, -ENOMEM, "out of memory");
+}
+
+static void stage(const struct engine_vm_create_opts *opts, const char *what) {
+    if (opts && opts->stage)
+        opts->stage(opts->ud, what);
+}
+
+/* Appends a line to ret->notice. */
+static void notice_add(struct engine_vm_create_result *ret, const char *line) {
+    size_t len = strlen(ret->notice);
+    snprintf(ret->notice + len, sizeof(ret->notice) - len, "%s%s", len ? "\n" : "", line);
+}
+
+/* ---- image and kernel ---------------------------------------------------- */
+
+/*
+ * The uid of the image or kernel named ref: the name as given, else its
+ * normalised reference ("busybox" is "busybox:latest"), else 0 (none).
+ * *ret_name gets the object's name.
+ */
+static int object_find(engine *e, enum api_kind kind, const char *ref, char uid[ID_LEN + 1],
+                       char **ret_name, struct error *err) {
+    if (id_is_valid(ref)) { /* an object's uid */
+        struct api_object *obj = NULL;
+        int r = store_object_get(e->store, kind, ref, &obj, err);
+        if (r == 0) {
+            memcpy(uid, ref, ID_LEN + 1);
+            *ret_name = xstrdup(obj->meta.name);
+            api_object_free(obj);
+            return *ret_name ? 1 : oom(err);
+        }
+        if (r != -ENOENT)
+            return r;
+        error_init(err);
+    }
+    int r = store_object_find_name(e->store, kind, ref, uid, err);
+    if (r == 0)
+        return (*ret_name = xstrdup(ref)) ? 1 : oom(err);
+    if (r != -ENOENT)
+        return r;
+    error_init(err);
+    struct oci_source src;
+    char *name = NULL;
+    if (engine_import_source(ref, &src, &name, err) < 0) {
+        error_init(err);
+        return 0; /* not a reference: only an exact name could match */
+    }
+    oci_source_release(&src);
+    r = store_object_find_name(e->store, kind, name, uid, err);
+    if (r == 0) {
+        *ret_name = name;
+        return 1;
+    }
+    free(name);
+    if (r != -ENOENT)
+        return r;
+    error_init(err);
+    return 0;
+}
+
+/* Finds or imports the image or kernel ref; fills uid and *ret_name. */
+static int object_resolve(engine *e, enum api_kind kind, const char *ref,
+                          const struct engine_vm_create_opts *opts,
+                          struct engine_vm_create_result *ret, char uid[ID_LEN + 1],
+                          char **ret_name, struct error *err) {
+    int r = object_find(e, kind, ref, uid, ret_name, err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    struct engine_import_result res;
+    stage(opts, kind == API_KIND_IMAGE ? "Importing image" : "Importing kernel");
+    const struct engine_import_opts *io = opts ? opts->import : NULL;
+    r = kind == API_KIND_IMAGE ? engine_image_import(e, ref, io, &res, err)
+                               : engine_kernel_import(e, ref, io, &res, err);
+    if (r < 0)
+        return error_prefix(err, "importing %s '%s'", engine_kind_word(kind), ref);
+    memcpy(uid, res.uid, ID_LEN + 1);
+    *ret_name = xstrdup(res.name);
+    if (!*ret_name)
+        return oom(err);
+    char line[700];
+    if (res.notice[0])
+        notice_add(ret, res.notice);
+    snprintf(line, sizeof(line), "imported %s '%s' (%s)", engine_kind_word(kind), res.name,
+             res.uid);
+    notice_add(ret, line);
+    if (res.warning[0])
+        notice_add(ret, res.warning);
+    return 0;
+}
+
+/* The newest kernel (by creation time), or 0 when there is none. */
+static int kernel_newest(engine *e, char uid[ID_LEN + 1], char **ret_name, struct error *err) {
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    int r = store_object_list(e->store, API_KIND_KERNEL, &objs, &n, err);
+    if (r < 0)
+        return r;
+    r = 0;
+    if (n > 0) {
+        const struct api_object *k = objs[n - 1];
+        memcpy(uid, k->meta.uid, ID_LEN + 1);
+        *ret_name = xstrdup(k->meta.name);
+        r = *ret_name ? 1 : oom(err);
+    }
+    api_objects_free(objs, n);
+    return r;
+}
+
+/* Fills a VM status source from the image or kernel uid. */
+static int status_fill(engine *e, enum api_kind kind, const char *uid,
+                       struct api_vm_image_source *dst, struct error *err) {
+    _cleanup_object_ struct api_object *obj = NULL;
+    int r = store_object_get(e->store, kind, uid, &obj, err);
+    if (r < 0)
+        return r;
+    const struct api_oci_source *s =
+        kind == API_KIND_IMAGE ? &obj->u.image.source : &obj->u.kernel.source;
+    free(dst->source.id);
+    free(dst->internal_uid);
+    dst->source.id = xstrdup(s->id ? s->id : "");
+    dst->source.size = s->size;
+    dst->internal_uid = xstrdup(uid);
+    return dst->source.id && dst->internal_uid ? 0 : oom(err);
+}
+
+static int claim_set(struct api_oci_claim **claim, const char *ref, struct error *err) {
+    if (!*claim) {
+        *claim = xcalloc(1, sizeof(**claim));
+        if (!*claim)
+            return oom(err);
+    }
+    char *type = (*claim)->type ? (*claim)->type : xstrdup("Docker");
+    char *copy = xstrdup(ref);
+    if (!type || !copy) {
+        free(copy);
+        return oom(err);
+    }
+    (*claim)->type = type;
+    free((*claim)->ref);
+    (*claim)->ref = copy;
+    return 0;
+}
+
+/* ---- ssh key and copied files (checked before the intent) ---------------- */
+
+static bool looks_like_key(const char *s) {
+    static const char *const types[] = {"ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"};
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+        if (str_starts_with(s, types[i]))
+            return strchr(s, ' ') != NULL;
+    return false;
+}
+
+/*
+ * spec.ssh.publicKey: the key itself ("ssh-ed25519 AAAA... comment"), or
+ * the path of a file that holds it (the CLI's --ssh=PUBKEY, as Ignite took
+ * it). *ret gets the key text ending in a newline.
+ */
+static int ssh_key_read(const char *value, char **ret, struct error *err) {
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    if (looks_like_key(value)) {
+        if (strbuf_adds(&sb, value) < 0)
+            return oom(err);
+    } else {
+        struct stat st;
+        if (stat(value, &st) < 0 || !S_ISREG(st.st_mode))
+            return error_set(err, -EINVAL,
+                             "spec.ssh.publicKey: '%.200s' is neither a public key nor a file "
+                             "holding one",
+                             value);
+        int r = strbuf_read_file(&sb, value, SSH_KEY_MAX, err);
+        if (r < 0)
+            return error_prefix(err, "spec.ssh.publicKey");
+        if (!sb.buf || !looks_like_key(sb.buf))
+            return error_set(err, -EINVAL, "spec.ssh.publicKey: '%s' holds no public key", value);
+    }
+    if (sb.len > SSH_KEY_MAX || memchr(sb.buf, '\0', sb.len))
+        return error_set(err, -EINVAL, "spec.ssh.publicKey: not a public key");
+    if (sb.buf[sb.len - 1] != '\n' && strbuf_addc(&sb, '\n') < 0)
+        return oom(err);
+    *ret = strbuf_detach(&sb);
+    return 0;
+}
+
+static int copy_files_check(const struct api_vm *vm, struct error *err) {
+    for (size_t i = 0; i < vm->n_copy_files; i++) {
+        const char *hp = vm->copy_files[i].host_path;
+        struct stat st;
+        if (!hp || stat(hp, &st) < 0)
+            return error_set(err, -ENOENT, "copy file '%s': %s", hp ? hp : "",
+                             hp ? strerror(errno) : "no host path");
+        if (!S_ISREG(st.st_mode))
+            return error_set(err, -EINVAL, "copy file '%s' is not a regular file", hp);
+    }
+    return 0;
+}
+
+struct vjob {
+    engine *e;
+    const struct engine_vm_create_opts *opts;
+    struct api_object *vm; /* owned: the defaulted document */
+    char image_uid[ID_LEN + 1], kernel_uid[ID_LEN + 1];
+    char *image_name, *kernel_name;
+    char *pubkey;      /* authorized_keys content, or NULL */
+    bool generate_key; /* spec.ssh without a key */
+    char *vm_dir;      /* <root>/vm/<uid> */
+    int64_t op;
+    bool have_row;
+};
+
+static void vjob_release(struct vjob *j) {
+    api_object_free(j->vm);
+    free(j->image_name);
+    free(j->kernel_name);
+    free(j->pubkey);
+    free(j->vm_dir);
+}
+
+/* ---- the VM -------------------------------------------------------------- */
+
+/* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
+static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, struct error *err) {
+    int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
+    _cleanup_free_ char *dir = xasprintf("%s/vm/%s", e->root, uid);
+    if (r == 0)
+        r = dir ? engine_tree_remove(dir, err) : oom(err);
+    if (r < 0)
+        return r; /* the journal row stays open: recovery finishes it */
+    r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    r = store_object_delete(e->store, API_KIND_VM, uid, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    if (r == 0 && op > 0)
+        r = store_op_finish(e->store, op, why, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+/* Prepares the document: defaults, image, kernel, sizes, key, copy files. Nothing recorded. */
+static int vm_prepare(struct vjob *j, const struct api_object *doc,
+                      struct engine_vm_create_result *ret, uint32_t *ret_image_dev,
+                      struct error *err) {
+    engine *e = j->e;
+    if (!doc || doc->kind != API_KIND_VM)
+        return error_set(err, -EINVAL, "not a vm document");
+    j->vm = api_object_dup(doc);
+    if (!j->vm || api_object_set_defaults(j->vm, e->root) < 0)
+        return oom(err);
+    struct api_vm *vm = &j->vm->u.vm;
+    if (!vm->image_claim || !vm->image_claim->ref || !*vm->image_claim->ref)
+        return error_set(err, -EINVAL, "spec.image.ociClaim.ref: a vm needs an image");
+    /* The document's own mistakes before anything is imported (the name may be unset). */
+    int r = api_object_validate(j->vm, err);
+    if (r < 0)
+        return j->vm->meta.name ? error_prefix(err, "vm '%s'", j->vm->meta.name)
+                                : error_prefix(err, "vm");
+
+    r = object_resolve(e, API_KIND_IMAGE, vm->image_claim->ref, j->opts, ret, j->image_uid,
+                       &j->image_name, err);
+    if (r < 0)
+        return r;
+    if (vm->kernel_claim && vm->kernel_claim->ref && *vm->kernel_claim->ref) {
+        r = object_resolve(e, API_KIND_KERNEL, vm->kernel_claim->ref, j->opts, ret, j->kernel_uid,
+                           &j->kernel_name, err);
+    } else {
+        r = kernel_newest(e, j->kernel_uid, &j->kernel_name, err);
+        if (r == 1) {
+            char line[400];
+            snprintf(line, sizeof(line), "no kernel given: using '%s' (%s), the newest imported",
+                     j->kernel_name, j->kernel_uid);
+            notice_add(ret, line);
+            r = 0;
+        } else if (r == 0) {
+            notice_add(ret, "no kernel given and none imported: using " VM_DEFAULT_KERNEL);
+            r = object_resolve(e, API_KIND_KERNEL, VM_DEFAULT_KERNEL, j->opts, ret, j->kernel_uid,
+                               &j->kernel_name, err);
+        }
+    }
+    if (r < 0)
+        return r;
+    r = claim_set(&vm->image_claim, j->image_name, err);
+    if (r == 0)
+        r = claim_set(&vm->kernel_claim, j->kernel_name, err);
+    if (r == 0)
+        r = status_fill(e, API_KIND_IMAGE, j->image_uid, &vm->status_image, err);
+    if (r == 0)
+        r = status_fill(e, API_KIND_KERNEL, j->kernel_uid, &vm->status_kernel, err);
+    if (r < 0)
+        return r;
+
+    /* The image's device and the disk size. */
+    uint32_t dev = 0;
+    r = engine_image_device(e, j->image_uid, &dev, err);
+    if (r < 0)
+        return error_set(err, r, "image '%s' has no pool device; import it again", j->image_name);
+    struct store_pool_device d;
+    r = store_pool_device_get(e->store, dev, &d, err);
+    if (r < 0)
+        return r;
+    uint64_t image_size = d.size;
+    store_pool_device_release(&d);
+    char a[32], b[32];
+    api_size_format(image_size, a, sizeof(a));
+    api_size_format(vm->disk_size, b, sizeof(b));
+    if (vm->disk_size < image_size)
+        return error_set(err, -EINVAL,
+                         "image '%s' needs %s, more than the disk size %s (spec.diskSize)",
+                         j->image_name, a, b);
+    if (vm->disk_size % 4096 != 0)
+        return error_set(err, -EINVAL, "spec.diskSize: %s is not a multiple of 4KB", b);
+    *ret_image_dev = dev;
+
+    if (vm->has_ssh && vm->ssh_public_key && *vm->ssh_public_key) {
+        r = ssh_key_read(vm->ssh_public_key, &j->pubkey, err);
+        if (r < 0)
+            return r;
+    } else if (vm->has_ssh) {
+        j->generate_key = true;
+    }
+    r = copy_files_check(vm, err);
+    if (r < 0)
+        return r;
+    free(vm->state);
+    vm->state = xstrdup("Creating");
+    return vm->state ? 0 : oom(err);
+}
+
+/* Intent: the VM row (Creating) and the journal row, with a unique name. */
+static int vm_intent(struct vjob *j, struct error *err) {
+    engine *e = j->e;
+    struct api_object *obj = j->vm;
+    bool generated = !obj->meta.name || !*obj->meta.name;
+    if (!obj->meta.uid) {
+        char uid[ID_LEN + 1];
+        int r = id_generate(uid);
+        if (r < 0)
+            return error_set(err, r, "cannot generate an id: %s", strerror(-r));
+        if (!(obj->meta.uid = xstrdup(uid)))
+            return oom(err);
+    }
+    if (obj->meta.created == API_TIME_NONE)
+        obj->meta.created = (int64_t)time(NULL);
+    for (int attempt = 0;; attempt++) {
+        int r = store_begin(e->store, err);
+        if (r < 0)
+            return r;
+        if (generated) {
+            free(obj->meta.name);
+            obj->meta.name = NULL;
+            r = engine_vm_name_generate(e, obj, err);
+        }
+        if (r == 0) {
+            r = api_object_validate(obj, err);
+            if (r < 0)
+                error_prefix(err, "vm '%s'", obj->meta.name ? obj->meta.name : "");
+        }
+        struct api_object *old = NULL;
+        if (r == 0) {
+            r = store_object_get(e->store, API_KIND_VM, obj->meta.uid, &old, err);
+            if (r == 0) {
+                r = error_set(err, -EEXIST, "vm %s already exists ('%s')", obj->meta.uid,
+                              old->meta.name);
+                api_object_free(old);
+            } else if (r == -ENOENT) {
+                error_init(err);
+                r = 0;
+            }
+        }
+        if (r == 0)
+            r = store_object_put(e->store, obj, err);
+        if (r == 0)
+            r = store_op_begin(e->store, "vm.create", API_KIND_VM, obj->meta.uid, "intent", &j->op,
+                               err);
+        if (r == 0)
+            r = store_commit(e->store, err);
+        if (r == 0) {
+            j->have_row = true;
+            return 0;
+        }
+        store_rollback(e->store);
+        if (r != -EEXIST || !generated || attempt + 1 >= VM_NAME_ATTEMPTS ||
+            strstr(err->msg, "already exists ('"))
+            return r == -EEXIST && !generated
+                       ? error_set(err, -EEXIST, "vm '%s' already exists", obj->meta.name)
+                       : r;
+        error_init(err); /* a concurrent create took the generated name: another */
+    }
+}
+
+/* The files of the VM's filesystem at path. */
+static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_create_result *ret,
+                          struct error *err) {
+    const struct api_vm *vm = &j->vm->u.vm;
+    const char *name = j->vm->meta.name;
+    stage(j->opts, "Writing files");
+    if (j->generate_key) {
+        _cleanup_free_ char *key = xasprintf("%s/id_ed25519", j->vm_dir);
+        _cleanup_free_ char *pub = xasprintf("%s/id_ed25519.pub", j->vm_dir);
+        _cleanup_free_ char *comment = xasprintf("hearth-%s", name);
+        if (!key || !pub || !comment)
+            return oom(err);
+        const char *argv[] = {"ssh-keygen", "-t",    "ed25519", "-N", "",  "-q",
+                              "-C",         comment, "-f",      key,  NULL};
+        int r = exec_run(argv, &(struct exec_opts){.timeout_ms = 60000}, err);
+        if (r < 0)
+            return r;
+        r = ssh_key_read(pub, &j->pubkey, err);
+        if (r < 0)
+            return r;
+        snprintf(ret->ssh_key, sizeof(ret->ssh_key), "%s", key);
+    }
+    _cleanup_free_ char *hostname = xasprintf("%s\n", name);
+    _cleanup_free_ char *hosts =
+        xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n", name);
+    size_t n = 0;
+    _cleanup_free_ struct oci_ext4_file *files = xcalloc(3 + vm->n_copy_files, sizeof(*files));
+    if (!hostname || !hosts || !files)
+        return oom(err);
+    files[n++] =
+        (struct oci_ext4_file){"/etc/hostname", NULL, hostname, strlen(hostname), 0644, 0, 0};
+    files[n++] = (struct oci_ext4_file){"/etc/hosts", NULL, hosts, strlen(hosts), 0644, 0, 0};
+    if (j->pubkey) {
+        int r = oci_ext4_dir_make(path, "/root/.ssh", 0700, 0, 0, err);
+        if (r < 0)
+            return r;
+        files[n++] = (struct oci_ext4_file){
+            "/root/.ssh/authorized_keys", NULL, j->pubkey, strlen(j->pubkey), 0600, 0, 0};
+    }
+    for (size_t i = 0; i < vm->n_copy_files; i++) {
+        struct stat st;
+        const char *hp = vm->copy_files[i].host_path;
+        if (stat(hp, &st) < 0)
+            return error_set(err, -errno, "copy file '%s': %s", hp, strerror(errno));
+        files[n++] =
+            (struct oci_ext4_file){vm->copy_files[i].vm_path, hp, NULL, 0, st.st_mode & 0777, 0, 0};
+    }
+    return oci_ext4_write_files(path, files, n, err);
+}
+
+static int vm_commit(struct vjob *j, struct error *err) {
+    engine *e = j->e;
+    free(j->vm->u.vm.state);
+    j->vm->u.vm.state = xstrdup("Created");
+    if (!j->vm->u.vm.state)
+        return oom(err);
+    int r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_object_put(e->store, j->vm, err);
+    if (r == 0)
+        r = store_op_finish(e->store, j->op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+int engine_vm_create(engine *e, const struct api_object *vm,
+                     const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
+                     struct error *err) {
+    memset(ret, 0, sizeof(*ret));
+    _cleanup_(vjob_release) struct vjob j = {.e = e, .opts = opts};
+    uint32_t image_dev = 0;
+    int r = vm_prepare(&j, vm, ret, &image_dev, err);
+    if (r < 0)
+        return r;
+
+    /* 1. intent */
+    r = vm_intent(&j, err);
+    if (r < 0)
+        return r;
+    fault_point("vm.create.after-intent");
+    const char *uid = j.vm->meta.uid;
+    const struct api_vm *v = &j.vm->u.vm;
+
+    /* 2. act: layers, the VM's device, its files */
+    uint32_t resize = 0, kern = 0, dev = 0;
+    _cleanup_free_ char *vmroot = xasprintf("%s/vm", e->root);
+    j.vm_dir = xasprintf("%s/vm/%s", e->root, uid);
+    _cleanup_free_ char *path = NULL;
+    r = vmroot && j.vm_dir ? 0 : oom(err);
+    if (r == 0)
+        r = engine_dir_make(vmroot, err);
+    if (r == 0)
+        r = engine_dir_make(j.vm_dir, err);
+    if (r == 0) {
+        r = engine_layer_resize(e, image_dev, v->disk_size, j.image_uid, opts, &resize, err);
+    }
+    if (r == 0) {
+        r = engine_layer_kernel(e, resize, v->disk_size, j.kernel_uid, opts, &kern, err);
+    }
+    if (r == 0)
+        r = store_op_step(e->store, j.op, "layers", err);
+    if (r < 0)
+        goto fail;
+    fault_point("vm.create.after-layers");
+
+    r = engine_pool_device_snapshot(e, "VM", kern, 0, API_KIND_VM, uid, &dev, err);
+    if (r == 0)
+        r = store_op_step(e->store, j.op, "device", err);
+    if (r < 0)
+        goto fail;
+    fault_point("vm.create.after-device");
+
+    r = engine_pool_device_activate(e, dev, &path, err);
+    if (r == 0)
+        r = vm_files_write(&j, path, ret, err);
+    if (r == 0) {
+        pool *p;
+        r = engine_pool_get(e, &p, err);
+        if (r == 0)
+            r = pool_device_deactivate(p, dev, err);
+    }
+    if (r == 0)
+        r = store_op_step(e->store, j.op, "files", err);
+    if (r < 0)
+        goto fail;
+    fault_point("vm.create.after-files");
+
+    /* 3. commit */
+    r = vm_commit(&j, err);
+    if (r < 0)
+        goto fail;
+    fault_point("vm.create.after-commit");
+    snprintf(ret->uid, sizeof(ret->uid), "%s", uid);
+    snprintf(ret->name, sizeof(ret->name), "%s", j.vm->meta.name);
+    ret->device_id = dev;
+    return 0;
+
+fail:;
+    struct error e2;
+    error_init(&e2);
+    if (vm_undo(e, uid, j.op, err->msg[0] ? err->msg : strerror(-r), &e2) < 0)
+        log_warn("undoing the creation of vm '%s': %s; 'hearth doctor --repair' finishes it",
+                 j.vm->meta.name, e2.msg);
+    ret->ssh_key[0] = '\0';
+    return r;
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+bool engine_vm_create_op_is(const char *op) {
+    return op && (strcmp(op, "vm.create") == 0 || strcmp(op, "vm.layer") == 0);
+}
+
+int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    if (!engine_vm_create_op_is(op->op))
+        return 0;
+    if (strcmp(op->op, "vm.layer") == 0)
+        return engine_layer_recover_op(e, op, err);
+    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
+    if (r == -ESRCH) {
+        error_init(err);
+        return 0; /* someone else finished it */
+    }
+    if (r < 0)
+        return r;
+
+    if (!op->object_uid || !id_is_valid(op->object_uid))
+        return store_op_finish(e->store, op->id, "interrupted; no vm recorded", err);
+    /* The VM's device may be in a dead pool.snapshot of its own: that first. */
+    r = engine_pool_recover(e, NULL, err);
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *vm = NULL;
+    r = store_object_get(e->store, API_KIND_VM, op->object_uid, &vm, err);
+    if (r == -ENOENT)
+        error_init(err);
+    else if (r < 0)
+        return r;
+    if (vm && strcmp(op->step, "files") == 0) {
+        /* Only the commit was missing. */
+        free(vm->u.vm.state);
+        vm->u.vm.state = xstrdup("Created");
+        if (!vm->u.vm.state)
+            return oom(err);
+        r = store_begin(e->store, err);
+        if (r == 0)
+            r = store_object_put(e->store, vm, err);
+        if (r == 0)
+            r = store_op_finish(e->store, op->id, NULL, err);
+        if (r == 0)
+            r = store_commit(e->store, err);
+        if (r < 0)
+            store_rollback(e->store);
+        return r;
+    }
+    return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);
+}
+
+void engine_vm_create_open_hook(engine *e) {
+    struct store_op *ops = NULL;
+    size_t n = 0, done = 0;
+    struct error err;
+    error_init(&err);
+    if (store_op_list_open(e->store, &ops, &n, &err) < 0) {
+        log_warn("vm recovery: %s", err.msg);
+        return;
+    }
+    /* Layers first: a create waits for nothing once its layers are settled. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const struct store_op *op = &ops[i];
+            bool layer = op->op && strcmp(op->op, "vm.layer") == 0;
+            if (!engine_vm_create_op_is(op->op) || layer != (pass == 0) ||
+                proc_is_alive(op->owner_pid, op->owner_start))
+                continue;
+            error_init(&err);
+            if (engine_vm_create_recover_op(e, op, &err) < 0)
+                log_warn("vm recovery: operation %lld (%s): %s", (long long)op->id, op->op,
+                         err.msg);
+            else
+                done++;
+        }
+    store_ops_free(ops, n);
+    if (done > 0)
+        log_info("vm recovery: finished %zu interrupted operations", done);
+}

@@ -1,0 +1,61 @@
+/*
+ * What vm_run.c (start, stop, kill, refresh, logs, attach, remove) and
+ * monitor.c (the per-VM monitor process) share. Internal to src/engine.
+ */
+#ifndef HEARTH_ENGINE_VM_PRIV_H
+#define HEARTH_ENGINE_VM_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "vmm/vmm.h"
+
+#define VM_CONSOLE_LOG "console.log"
+#define VM_CONSOLE_OLD "console.log.1"
+#define VM_CONSOLE_MAX (1u << 20) /* console.log is rotated when it passes this */
+#define VM_ATTACH_SOCKET "attach.sock"
+#define VM_LAUNCH_FILE "launch.json"
+#define VM_READY_TIMEOUT_MS 60000 /* the starter's wait for the monitor's report */
+
+/* What the starter decided and the monitor runs (<runtime dir>/launch.json). */
+struct vm_launch {
+    enum vmm_kind kind;
+    bool kvm;
+    char *binary;  /* owned */
+    char *kernel;  /* owned */
+    char *initrd;  /* owned, NULL when none */
+    char *cmdline; /* owned */
+    char *disk;    /* owned */
+    uint64_t cpus, memory;
+    int64_t device_id;
+};
+void vm_launch_release(struct vm_launch *l);
+int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) WUR;
+int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) WUR;
+
+/* "<root>/run/vm/<uid>" and "<root>/vm/<uid>"; caller frees; NULL on OOM. */
+char *vm_run_dir(engine *e, const char *uid);
+char *vm_data_dir(engine *e, const char *uid);
+
+/* Running, Starting or Stopping: a monitor may run for the VM. */
+bool vm_state_runs(const char *state);
+
+/* pid is alive, not a zombie, and started at start (clock ticks since boot). */
+bool vm_proc_alive(int pid, uint64_t start);
+
+/* "exited with status N" / "killed by signal N" and the status (code, or 128 + signal). */
+void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size);
+
+/*
+ * Records the end of a VM's VMM in ONE transaction: vm_runtime's stopped,
+ * exit_status and exit_reason; state Stopped unless a removal runs (or the
+ * VM is gone); the open vm.stop operation of the VM, if any, closed.
+ */
+int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *reason,
+                      struct error *err) WUR;
+
+/* Deactivates the VM's pool device (a missing pool or device is fine; problems are logged). */
+void vm_device_deactivate(engine *e, int64_t device_id);
+
+#endif

@@ -1,0 +1,1095 @@
+/*
+ * engine vm_run: VMs that run. Start, stop and kill follow design.md's
+ * protocol (docs/architecture.md, "VM runtime"):
+ *
+ *   start:  intent (state Starting + journal "vm.start", one transaction),
+ *           the VM's device activated, the monitor launched detached (double
+ *           fork, setsid, `<self_exe> __monitor ROOT UID 3`, see monitor.c),
+ *           which starts and configures the VMM, records both processes in
+ *           vm_runtime and reports "ok" on the ready pipe; commit (Running).
+ *   stop:   intent (Stopping + journal "vm.stop"); SIGTERM to the monitor,
+ *           sigqueue'd with the grace in ms (the monitor runs the VMM's
+ *           graceful stop and kills it once the grace passes), or SIGKILL to
+ *           the VMM when forced; the wait for the monitor to record the end
+ *           and exit; commit. A dead monitor's VM is recorded here.
+ *   remove: intent (Removing + journal "vm.remove"); the processes killed;
+ *           the VM's devices, <root>/vm/<uid>/ and the runtime directory
+ *           removed; commit (the row deleted).
+ *
+ * Every process is identified by pid plus start time (a zombie counts as
+ * dead), so a reused pid is never signalled nor taken for a running VM.
+ * engine_vm_refresh, run by every engine_open with one indexed query,
+ * finishes vm operations whose owner died and records Stopped for VMs whose
+ * monitor is gone, so `ps` never shows a dead VM as running.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine_priv.h"
+#include "engine/vm_priv.h"
+#include "pool/pool.h"
+
+#define VM_POLL_MS 50            /* how often a wait looks at the processes */
+#define VM_MONITOR_EXIT_MS 10000 /* a monitor's time to record an end and exit */
+#define VM_STOP_EXTRA_MS 5000    /* past the grace: the monitor's own kill, then ours */
+#define VM_READY_LINE_MAX 4096
+#define VM_CLOSE_RANGE_CLOEXEC 4U /* linux/close_range.h CLOSE_RANGE_CLOEXEC */
+
+static int oom(struct error *err) {
+    return error_set(err, -ENOMEM, "out of memory");
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- shared with monitor.c ------------------------------------------------ */
+
+char *vm_run_dir(engine *e, const char *uid) {
+    return xasprintf("%s/run/vm/%s", e->root, uid);
+}
+
+char *vm_data_dir(engine *e, const char *uid) {
+    return xasprintf("%s/vm/%s", e->root, uid);
+}
+
+bool vm_proc_alive(int pid, uint64_t start) {
+    if (pid <= 0 || !proc_is_alive(pid, start))
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    /* A zombie (Z) or a dead task (X) runs nothing any more. */
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
+    if (WIFSIGNALED(wstatus)) {
+        *ret_status = 128 + WTERMSIG(wstatus);
+        snprintf(reason, size, "killed by signal %d", WTERMSIG(wstatus));
+    } else {
+        *ret_status = WEXITSTATUS(wstatus);
+        snprintf(reason, size, "exited with status %d", WEXITSTATUS(wstatus));
+    }
+}
+
+void vm_launch_release(struct vm_launch *l) {
+    free(l->binary);
+    free(l->kernel);
+    free(l->initrd);
+    free(l->cmdline);
+    free(l->disk);
+    memset(l, 0, sizeof(*l));
+}
+
+int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) {
+    json_t *j =
+        json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "vmm", vmm_kind_name(l->kind),
+                  "kvm", l->kvm, "binary", l->binary, "kernel", l->kernel, "cmdline", l->cmdline,
+                  "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
+                  "device", (json_int_t)l->device_id);
+    if (j && l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) {
+        json_decref(j);
+        j = NULL;
+    }
+    if (!j)
+        return oom(err);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    int r = tmp ? json_dump_file(j, tmp, JSON_COMPACT) : -1;
+    json_decref(j);
+    if (!tmp)
+        return oom(err);
+    if (r < 0 || rename(tmp, path) < 0)
+        return error_set(err, -EIO, "cannot write '%s'", path);
+    return 0;
+}
+
+int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        return error_set(err, -EINVAL, "cannot read '%s': %s", path, je.text);
+    struct vm_launch l = {0};
+    const char *vmm = json_string_value(json_object_get(j, "vmm"));
+    int r = 0;
+    if (!vmm || vmm_kind_parse(vmm, &l.kind) < 0)
+        r = error_set(err, -EINVAL, "'%s' names no vmm", path);
+    l.kvm = json_is_true(json_object_get(j, "kvm"));
+    l.binary = xstrdup(json_string_value(json_object_get(j, "binary")));
+    l.kernel = xstrdup(json_string_value(json_object_get(j, "kernel")));
+    l.initrd = xstrdup(json_string_value(json_object_get(j, "initrd")));
+    l.cmdline = xstrdup(json_string_value(json_object_get(j, "cmdline")));
+    l.disk = xstrdup(json_string_value(json_object_get(j, "disk")));
+    l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
+    l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
+    l.device_id = json_integer_value(json_object_get(j, "device"));
+    json_decref(j);
+    if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
+        r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);
+    if (r < 0) {
+        vm_launch_release(&l);
+        return r;
+    }
+    *ret = l;
+    return 0;
+}
+
+/* Closes the open vm.stop operations of uid (inside the caller's transaction). */
+static int close_stop_ops(engine *e, const char *uid, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    for (size_t i = 0; i < n && r == 0; i++)
+        if (strcmp(ops[i].op, "vm.stop") == 0 && ops[i].object_uid &&
+            strcmp(ops[i].object_uid, uid) == 0)
+            r = store_op_finish(e->store, ops[i].id, NULL, err);
+    store_ops_free(ops, n);
+    return r;
+}
+
+bool vm_state_runs(const char *state) {
+    return strcmp(state, "Running") == 0 || strcmp(state, "Starting") == 0 ||
+           strcmp(state, "Stopping") == 0;
+}
+
+int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *reason,
+                      struct error *err) {
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    char state[32];
+    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == -ENOENT) { /* removed meanwhile: nothing to record */
+        store_rollback(e->store);
+        error_init(err);
+        return 0;
+    }
+    if (r == 0 && vm_state_runs(state))
+        r = store_vm_state_set(e->store, uid, "Stopped", err);
+    if (r == 0) {
+        r = store_vm_runtime_set_stopped(e->store, uid, (int64_t)time(NULL), exit_status, reason,
+                                         err);
+        if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = close_stop_ops(e, uid, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+void vm_device_deactivate(engine *e, int64_t device_id) {
+    if (device_id < 0 || device_id > POOL_ID_MAX)
+        return;
+    pool *p = NULL;
+    struct error err;
+    error_init(&err);
+    if (engine_pool_get(e, &p, &err) < 0 ||
+        pool_device_deactivate(p, (uint32_t)device_id, &err) < 0)
+        log_warn("device %lld: %s", (long long)device_id, err.msg);
+}
+
+/* ---- small pieces ------------------------------------------------------------ */
+
+int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
+    struct store_pool_device *d = NULL;
+    size_t n = 0;
+    int r = store_pool_device_list(e->store, &d, &n, err);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
+    for (size_t i = 0; i < n; i++)
+        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
+            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
+            *ret_id = d[i].id;
+            r = 0;
+            break;
+        }
+    store_pool_devices_free(d, n);
+    if (r < 0)
+        return error_set(err, -ENOENT, "vm %s has no disk", uid);
+    return 0;
+}
+
+/* mkdir -p for the directories under the root that runtime files live in. */
+static int vm_dirs_make(engine *e, const char *uid, struct error *err) {
+    _cleanup_free_ char *run = xasprintf("%s/run", e->root);
+    _cleanup_free_ char *runvm = xasprintf("%s/run/vm", e->root);
+    _cleanup_free_ char *rundir = vm_run_dir(e, uid);
+    _cleanup_free_ char *vm = xasprintf("%s/vm", e->root);
+    _cleanup_free_ char *data = vm_data_dir(e, uid);
+    if (!run || !runvm || !rundir || !vm || !data)
+        return oom(err);
+    int r = engine_dir_make(run, err);
+    if (r == 0)
+        r = engine_dir_make(runvm, err);
+    if (r == 0)
+        r = engine_dir_make(rundir, err);
+    if (r == 0)
+        r = engine_dir_make(vm, err);
+    if (r == 0)
+        r = engine_dir_make(data, err);
+    return r;
+}
+
+static void vm_run_dir_remove(engine *e, const char *uid) {
+    _cleanup_free_ char *dir = vm_run_dir(e, uid);
+    struct error err;
+    error_init(&err);
+    if (dir && engine_tree_remove(dir, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+}
+
+/* The "from" state recorded in a vm operation's parameters ("Created" when unknown). */
+static void op_from_state(const struct store_op *op, char *ret, size_t size) {
+    snprintf(ret, size, "Created");
+    if (!op->params)
+        return;
+    json_t *j = json_loads(op->params, 0, NULL);
+    const char *from = json_string_value(json_object_get(j, "from"));
+    if (from && (strcmp(from, "Created") == 0 || strcmp(from, "Stopped") == 0 ||
+                 strcmp(from, "Running") == 0))
+        snprintf(ret, size, "%s", from);
+    json_decref(j);
+}
+
+/* Finishes operation op in its own short transaction; a finished one is fine. */
+static void op_close(engine *e, int64_t op, const char *why) {
+    struct error err;
+    error_init(&err);
+    int r = store_op_finish(e->store, op, why, &err);
+    if (r < 0 && r != -ENOENT)
+        log_warn("operation %lld: %s", (long long)op, err.msg);
+}
+
+/*
+ * Makes sure nothing runs for uid any more: SIGKILL to its VMM (pid + start
+ * checked), a wait of up to wait_ms for its monitor to record the end and
+ * exit, SIGKILL to a monitor that did not. When the end is not recorded by
+ * then, it is recorded here with reason, the device deactivated and the
+ * runtime directory removed.
+ */
+static int vm_halt(engine *e, const char *uid, bool kill_vmm, int wait_ms, const char *reason,
+                   struct error *err) {
+    struct store_vm_runtime rt;
+    int r = store_vm_runtime_get(e->store, uid, &rt, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        vm_run_dir_remove(e, uid);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    if (kill_vmm && vm_proc_alive(rt.vmm_pid, rt.vmm_start))
+        kill(rt.vmm_pid, SIGKILL);
+    int64_t deadline = now_ms() + wait_ms;
+    while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < deadline)
+        sleep_ms(VM_POLL_MS);
+    if (vm_proc_alive(rt.monitor_pid, rt.monitor_start)) {
+        kill(rt.monitor_pid, SIGKILL);
+        while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < deadline + 2000)
+            sleep_ms(VM_POLL_MS / 5);
+    }
+    /* The VMM dies with its monitor (PR_SET_PDEATHSIG); one that survived goes too. */
+    if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
+        kill(rt.vmm_pid, SIGKILL);
+    struct store_vm_runtime now;
+    r = store_vm_runtime_get(e->store, uid, &now, err);
+    if (r == 0 && now.stopped == 0)
+        r = vm_record_stopped(e, uid, -1, reason, err);
+    else if (r == 0) {
+        /* The monitor recorded the end; the state follows it (a removal keeps its own). */
+        r = vm_record_stopped(e, uid, now.exit_status, now.exit_reason, err);
+    }
+    if (r < 0)
+        return r;
+    vm_device_deactivate(e, rt.device_id);
+    vm_run_dir_remove(e, uid);
+    return 0;
+}
+
+/* ---- refresh and recovery ------------------------------------------------------ */
+
+static bool op_on(const struct store_op *ops, size_t n, const char *uid, bool live) {
+    for (size_t i = 0; i < n; i++)
+        if (str_starts_with(ops[i].op, "vm.") && ops[i].object_uid &&
+            strcmp(ops[i].object_uid, uid) == 0 &&
+            vm_proc_alive(ops[i].owner_pid, ops[i].owner_start) == live)
+            return true;
+    return false;
+}
+
+static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *err);
+
+/* The operations this file recovers (vm.create and vm.layer are vm_create.c's). */
+static bool vm_run_op_is(const char *op) {
+    return strcmp(op, "vm.start") == 0 || strcmp(op, "vm.stop") == 0 ||
+           strcmp(op, "vm.remove") == 0;
+}
+
+/* Finishes one vm operation whose owner is dead (adopting it first). */
+static int vm_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
+    if (r == -ESRCH) {
+        error_init(err);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    const char *uid = op->object_uid;
+    if (!uid || !id_is_valid(uid))
+        return store_op_finish(e->store, op->id, "interrupted; no vm named", err);
+
+    if (strcmp(op->op, "vm.remove") == 0)
+        return vm_remove_act(e, uid, op->id, err);
+
+    struct store_vm_runtime rt;
+    bool have = store_vm_runtime_get(e->store, uid, &rt, NULL) == 0;
+    bool monitor = have && rt.stopped == 0 && vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+
+    if (strcmp(op->op, "vm.start") == 0) {
+        if (monitor) { /* the monitor reported: only the commit was missing */
+            r = store_begin(e->store, err);
+            char state[32];
+            if (r == 0)
+                r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+            if (r == 0 && strcmp(state, "Starting") == 0)
+                r = store_vm_state_set(e->store, uid, "Running", err);
+            if (r == 0)
+                r = store_op_finish(e->store, op->id, NULL, err);
+            if (r == 0)
+                r = store_commit(e->store, err);
+            if (r < 0)
+                store_rollback(e->store);
+            return r;
+        }
+        /* Rolled back: whatever ran goes, the state is what it was. */
+        r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
+        if (r < 0)
+            return r;
+        vm_device_deactivate(e, op->device_id);
+        char from[32];
+        op_from_state(op, from, sizeof(from));
+        r = store_begin(e->store, err);
+        char state[32];
+        if (r == 0)
+            r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+        if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
+            r = store_vm_state_set(e->store, uid, from, err);
+        if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+        if (r == 0)
+            r = store_op_finish(e->store, op->id, "interrupted; rolled back", err);
+        if (r == 0)
+            r = store_commit(e->store, err);
+        if (r < 0)
+            store_rollback(e->store);
+        return r;
+    }
+    if (strcmp(op->op, "vm.stop") == 0) {
+        /* A stop is finished forward: the VM ends. */
+        r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the stop was interrupted", err);
+        if (r < 0)
+            return r;
+        op_close(e, op->id, NULL);
+        return 0;
+    }
+    return store_op_finish(e->store, op->id, "interrupted; unknown vm operation", err);
+}
+
+/*
+ * A VM recorded as running whose monitor is gone: recorded Stopped, leftovers
+ * removed. A VM that a live operation works on (a start whose monitor has not
+ * recorded itself yet) is left to it.
+ */
+static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct error *err) {
+    *ret_fixed = false;
+    struct store_vm_runtime rt;
+    int r = store_vm_runtime_get(e->store, uid, &rt, err);
+    if (r == 0 && vm_proc_alive(rt.monitor_pid, rt.monitor_start))
+        return 0;
+    if (r < 0 && r != -ENOENT)
+        return r;
+    error_init(err);
+    char state[32];
+    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r < 0 || !vm_state_runs(state))
+        return r == -ENOENT ? 0 : r;
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    bool busy = op_on(ops, n, uid, true);
+    store_ops_free(ops, n);
+    if (busy)
+        return 0;
+    *ret_fixed = true;
+    return vm_halt(e, uid, true, 0, "the monitor died", err);
+}
+
+int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
+    char **uids = NULL;
+    size_t n = 0, done = 0;
+    int r = store_vm_list_live(e->store, &uids, &n, err);
+    if (r < 0)
+        return r;
+    struct store_op *ops = NULL;
+    size_t n_ops = 0;
+    if (n > 0)
+        r = store_op_list_open(e->store, &ops, &n_ops, err);
+    int first = r;
+    /* Operations of dead owners first: they know what was meant. */
+    for (size_t i = 0; i < n_ops && first == 0; i++) {
+        if (!vm_run_op_is(ops[i].op) || vm_proc_alive(ops[i].owner_pid, ops[i].owner_start))
+            continue;
+        struct error e2;
+        error_init(&e2);
+        r = vm_recover_op(e, &ops[i], &e2);
+        if (r < 0)
+            first = error_set(err, r, "operation %lld (%s of vm %s): %s", (long long)ops[i].id,
+                              ops[i].op, ops[i].object_uid ? ops[i].object_uid : "", e2.msg);
+        else
+            done++;
+    }
+    for (size_t i = 0; i < n && first == 0; i++) {
+        if (op_on(ops, n_ops, uids[i], true))
+            continue; /* a live operation works on it */
+        bool fixed = false;
+        struct error e2;
+        error_init(&e2);
+        r = vm_check_one(e, uids[i], &fixed, &e2);
+        if (r < 0)
+            first = error_set(err, r, "vm %s: %s", uids[i], e2.msg);
+        else if (fixed)
+            done++;
+    }
+    store_ops_free(ops, n_ops);
+    for (size_t i = 0; i < n; i++)
+        free(uids[i]);
+    free(uids);
+    if (ret_n)
+        *ret_n = done;
+    return first;
+}
+
+void engine_vm_open_hook(engine *e) {
+    struct error err;
+    error_init(&err);
+    size_t n = 0;
+    if (engine_vm_refresh(e, &n, &err) < 0)
+        log_warn("vm refresh: %s", err.msg);
+    else if (n > 0)
+        log_info("vm refresh: corrected %zu vms", n);
+}
+
+int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *ret,
+                          struct error *err) {
+    bool fixed = false;
+    int r = vm_check_one(e, uid, &fixed, err);
+    if (r < 0)
+        return r;
+    struct engine_vm_runtime out = {.exit_status = -1};
+    struct store_vm_runtime rt;
+    r = store_vm_runtime_get(e->store, uid, &rt, err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    error_init(err);
+    char state[32] = "";
+    int rs = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (rs < 0)
+        return rs;
+    _cleanup_free_ char *data = vm_data_dir(e, uid);
+    _cleanup_free_ char *run = vm_run_dir(e, uid);
+    if (!data || !run)
+        return oom(err);
+    snprintf(out.console_log, sizeof(out.console_log), "%s/" VM_CONSOLE_LOG, data);
+    if (r == 0) {
+        out.running = rt.stopped == 0 && vm_state_runs(state) &&
+                      vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+        snprintf(out.vmm, sizeof(out.vmm), "%s", rt.vmm);
+        out.monitor_pid = rt.monitor_pid;
+        out.vmm_pid = rt.vmm_pid;
+        out.started = rt.started;
+        out.stopped = rt.stopped;
+        out.exit_status = rt.exit_status;
+        snprintf(out.exit_reason, sizeof(out.exit_reason), "%s", rt.exit_reason);
+        if (out.running)
+            snprintf(out.attach_socket, sizeof(out.attach_socket), "%s/" VM_ATTACH_SOCKET, run);
+    }
+    *ret = out;
+    return 0;
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+/* Puts the VM back to from and closes the journal row with why (a failed start). */
+static void start_undo(engine *e, const char *uid, int64_t op, const char *from, int64_t device,
+                       const char *why) {
+    struct error err;
+    error_init(&err);
+    if (vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, why, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+    vm_device_deactivate(e, device);
+    error_init(&err);
+    int r = store_begin(e->store, &err);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, from, &err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, why, &err);
+    if (r == 0)
+        r = store_commit(e->store, &err);
+    if (r < 0) {
+        store_rollback(e->store);
+        log_warn("vm %s: %s", uid, err.msg);
+    }
+}
+
+/* The kernel a VM boots: status.kernel.internalUID, else the kernel named by its claim. */
+static int start_kernel_uid(engine *e, const struct api_object *vm, char *ret, struct error *err) {
+    const struct api_vm *v = &vm->u.vm;
+    if (v->status_kernel.internal_uid && id_is_valid(v->status_kernel.internal_uid)) {
+        memcpy(ret, v->status_kernel.internal_uid, ID_LEN + 1);
+        return 0;
+    }
+    if (!v->kernel_claim || !v->kernel_claim->ref)
+        return error_set(err, -ENOENT, "vm '%s' names no kernel", vm->meta.name);
+    int r = store_object_find_name(e->store, API_KIND_KERNEL, v->kernel_claim->ref, ret, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT,
+                         "vm '%s': kernel '%s' is not imported; import it with 'hearth kernel "
+                         "import'",
+                         vm->meta.name, v->kernel_claim->ref);
+    return r;
+}
+
+/* The VMM, its binary, the acceleration and the files to boot: everything but the disk. */
+static int start_plan(engine *e, const struct api_object *vm,
+                      const struct engine_vm_start_opts *opts, struct vm_launch *l, char *notice,
+                      size_t notice_size, struct error *err) {
+    const char *name = vm->meta.name;
+    char why[256] = "";
+    _cleanup_free_ char *fc = NULL;
+    int r;
+    if (opts->vmm) {
+        if (vmm_kind_parse(opts->vmm, &l->kind) < 0)
+            return error_set(err, -EINVAL, "unknown vmm '%s' (firecracker or qemu)", opts->vmm);
+        if (l->kind == VMM_QEMU)
+            l->kvm = vmm_kvm_usable(why, sizeof(why));
+        else
+            l->kvm = true;
+    } else {
+        struct error ferr;
+        error_init(&ferr);
+        l->kvm = vmm_kvm_usable(why, sizeof(why));
+        l->kind = l->kvm && vmm_firecracker_find(opts->firecracker_bin, &fc, &ferr) == 0
+                      ? VMM_FIRECRACKER
+                      : VMM_QEMU;
+    }
+    if (l->kind == VMM_QEMU && !l->kvm)
+        snprintf(notice, notice_size, "KVM is not usable (%s): the VM runs under TCG", why);
+    if (l->kind == VMM_FIRECRACKER) {
+        if (!fc && (r = vmm_firecracker_find(opts->firecracker_bin, &fc, err)) < 0)
+            return r;
+        l->binary = steal_ptr(&fc);
+    } else {
+        l->binary = xstrdup(opts->qemu_bin ? opts->qemu_bin : "qemu-system-x86_64");
+    }
+
+    char kuid[ID_LEN + 1];
+    r = start_kernel_uid(e, vm, kuid, err);
+    if (r < 0)
+        return r;
+    /* qemu boots the bzImage, firecracker needs the ELF. */
+    const char *first = l->kind == VMM_QEMU ? "vmlinuz" : "vmlinux";
+    r = engine_kernel_file(e, kuid, first, &l->kernel, err);
+    if (r == -ENOENT && l->kind == VMM_QEMU)
+        r = engine_kernel_file(e, kuid, "vmlinux", &l->kernel, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT, "vm '%s': its kernel has no %s file%s", name, first,
+                         l->kind == VMM_FIRECRACKER ? "; firecracker needs an ELF vmlinux: use "
+                                                      "--vmm qemu"
+                                                    : "");
+    if (r < 0)
+        return r;
+    struct error ierr;
+    error_init(&ierr);
+    if (engine_kernel_file(e, kuid, "initrd", &l->initrd, &ierr) < 0)
+        l->initrd = NULL;
+
+    const char *cmd = vm->u.vm.cmdline ? vm->u.vm.cmdline : API_DEFAULT_CMDLINE;
+    bool has_root = str_starts_with(cmd, "root=") || strstr(cmd, " root=");
+    if (l->kind == VMM_QEMU && !has_root)
+        l->cmdline = xasprintf("%s%sroot=/dev/vda rw", cmd, *cmd ? " " : "");
+    else
+        l->cmdline = xstrdup(cmd);
+    l->cpus = vm->u.vm.cpus ? vm->u.vm.cpus : API_DEFAULT_CPUS;
+    l->memory = vm->u.vm.memory ? vm->u.vm.memory : API_DEFAULT_MEMORY;
+    if (!l->binary || !l->cmdline)
+        return oom(err);
+    return 0;
+}
+
+/*
+ * Launches the monitor: fork, setsid, fork again (the first child exits at
+ * once, reaped here), the grandchild execs `self __monitor ROOT UID 3` with
+ * the ready pipe's write end as descriptor 3. The first child reports the
+ * monitor's pid on the pipe ("pid N"); then the monitor writes "ok" or
+ * "error: ...". Returns the monitor's pid in *ret_pid (0 when unknown).
+ */
+static int start_monitor(engine *e, const char *uid, const char *self, int *ret_pid,
+                         struct error *err) {
+    *ret_pid = 0;
+    _cleanup_free_ char *data = vm_data_dir(e, uid);
+    _cleanup_free_ char *mlog = data ? xasprintf("%s/monitor.log", data) : NULL;
+    if (!mlog)
+        return oom(err);
+    /* argv[0] names the binary even when it is run as /proc/self/exe (ps, doctor). */
+    char shown[PATH_MAX];
+    ssize_t sl =
+        strcmp(self, "/proc/self/exe") == 0 ? readlink(self, shown, sizeof(shown) - 1) : -1;
+    if (sl > 0)
+        shown[sl] = '\0';
+    char *const argv[] = {sl > 0 ? shown : (char *)self,
+                          (char *)"__monitor",
+                          e->root,
+                          (char *)uid,
+                          (char *)"3",
+                          NULL};
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return error_set(err, -errno, "cannot make a pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0) {
+        int e2 = errno;
+        close(p[0]);
+        close(p[1]);
+        return error_set(err, -e2, "cannot fork: %s", strerror(e2));
+    }
+    if (child == 0) {
+        close(p[0]);
+        if (setsid() < 0)
+            _exit(1);
+        pid_t gc = fork();
+        if (gc != 0) {
+            char line[64];
+            int len = gc > 0 ? snprintf(line, sizeof(line), "pid %d\n", (int)gc)
+                             : snprintf(line, sizeof(line), "error: cannot fork the monitor\n");
+            (void)!write(p[1], line, (size_t)len);
+            _exit(gc > 0 ? 0 : 1);
+        }
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int logfd = open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+            dup2(logfd >= 0 ? logfd : devnull, 2) < 0 ||
+            (p[1] == 3 ? fcntl(3, F_SETFD, 0) : dup2(p[1], 3)) < 0)
+            _exit(1);
+        if (syscall(SYS_close_range, 4U, ~0U, VM_CLOSE_RANGE_CLOEXEC) < 0)
+            for (int fd = 4; fd < 4096; fd++)
+                close(fd);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        execv(self, argv);
+        static const char msg[] = "error: cannot run the monitor\n";
+        (void)!write(3, msg, sizeof(msg) - 1);
+        _exit(127);
+    }
+    close(p[1]);
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+
+    /* "pid N", then "ok" or "error: ..." */
+    char buf[VM_READY_LINE_MAX];
+    size_t len = 0;
+    int r = 1; /* still waiting */
+    int64_t deadline = now_ms() + VM_READY_TIMEOUT_MS;
+    while (r == 1) {
+        char *nl;
+        while (r == 1 && (nl = memchr(buf, '\n', len))) {
+            *nl = '\0';
+            if (str_starts_with(buf, "pid ")) {
+                uint64_t v = 0;
+                if (parse_u64(buf + 4, INT32_MAX, &v) == 0)
+                    *ret_pid = (int)v;
+            } else if (strcmp(buf, "ok") == 0) {
+                r = 0;
+            } else {
+                r = error_set(err, -EIO, "%s",
+                              str_starts_with(buf, "error: ") ? buf + 7 : "the monitor failed");
+            }
+            size_t used = (size_t)(nl - buf) + 1;
+            memmove(buf, nl + 1, len - used);
+            len -= used;
+        }
+        if (r != 1)
+            break;
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            r = error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
+                          VM_READY_TIMEOUT_MS / 1000);
+            break;
+        }
+        struct pollfd pfd = {p[0], POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue;
+        if (len == sizeof(buf) - 1)
+            len = 0; /* an over-long line: dropped */
+        ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            r = error_set(err, -EIO, "the monitor exited without reporting; see '%s'", mlog);
+        else
+            len += (size_t)n;
+    }
+    close(p[0]);
+    return r;
+}
+
+int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                    struct engine_vm_start_result *ret, struct error *err) {
+    static const struct engine_vm_start_opts none = {0};
+    if (!opts)
+        opts = &none;
+    struct engine_vm_start_result res = {0};
+    char uid[ID_LEN + 1];
+    int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
+    if (r < 0)
+        return r;
+    bool fixed;
+    r = vm_check_one(e, uid, &fixed, err); /* a dead VM recorded as running is not running */
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *vm = NULL;
+    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r < 0)
+        return r;
+    const char *name = vm->meta.name;
+    uint32_t dev = 0;
+    r = engine_vm_device(e, uid, &dev, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT, "vm '%s' has no disk; create it with 'hearth create'", name);
+    if (r < 0)
+        return r;
+
+    struct vm_launch l = {.device_id = dev};
+    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
+    if (r < 0) {
+        vm_launch_release(&l);
+        return r;
+    }
+
+    /* 1. intent */
+    char from[32] = "";
+    int64_t op = 0;
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, from, sizeof(from), err);
+    if (r == 0 && vm_state_runs(from))
+        r = error_set(err, -EBUSY, "vm '%s' is already running", name);
+    else if (r == 0 && (strcmp(from, "Creating") == 0 || strcmp(from, "Removing") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is being %s", name,
+                      from[0] == 'C' ? "created" : "removed");
+    if (r == 0 && !from[0])
+        snprintf(from, sizeof(from), "Created");
+    char params[64];
+    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", from);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Starting", err);
+    if (r == 0)
+        r = store_vm_op_begin(e->store, "vm.start", uid, "intent", dev, params, &op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        vm_launch_release(&l);
+        return r;
+    }
+    fault_point("vm.start.after-intent");
+
+    /* 2. act: the disk, the files the monitor reads, the monitor */
+    r = engine_pool_device_activate(e, dev, &l.disk, err);
+    if (r == 0)
+        r = store_op_step(e->store, op, "activated", err);
+    if (r == 0)
+        fault_point("vm.start.after-activate");
+    if (r == 0)
+        r = vm_dirs_make(e, uid, err);
+    _cleanup_free_ char *rundir = vm_run_dir(e, uid);
+    _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
+    if (r == 0 && !lpath)
+        r = oom(err);
+    if (r == 0)
+        r = vm_launch_write(lpath, &l, err);
+    snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
+    vm_launch_release(&l);
+    int monitor_pid = 0;
+    if (r == 0)
+        r = start_monitor(e, uid, opts->self_exe ? opts->self_exe : "/proc/self/exe", &monitor_pid,
+                          err);
+    if (r < 0) {
+        error_prefix(err, "vm '%s' did not start", name);
+        /* A monitor that has not recorded itself yet is known by its pid only. */
+        if (monitor_pid > 0) {
+            struct store_vm_runtime rt;
+            if (store_vm_runtime_get(e->store, uid, &rt, NULL) < 0 || rt.monitor_pid != monitor_pid)
+                kill(monitor_pid, SIGKILL);
+        }
+        start_undo(e, uid, op, from, dev, err->msg);
+        return r;
+    }
+    fault_point("vm.start.after-monitor");
+
+    /* 3. commit (a VMM that ended at once was recorded Stopped by its monitor) */
+    struct store_vm_runtime rt = {0};
+    char state[32] = "";
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, uid, &rt, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, uid, rt.stopped ? "Stopped" : "Running", err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r; /* the monitor runs: recovery rolls forward once this process is gone */
+    }
+    fault_point("vm.start.after-commit");
+    memcpy(res.uid, uid, ID_LEN + 1);
+    snprintf(res.name, sizeof(res.name), "%s", name);
+    res.monitor_pid = rt.monitor_pid;
+    res.vmm_pid = rt.vmm_pid;
+    if (ret)
+        *ret = res;
+    return 0;
+}
+
+/* ---- stop and kill ------------------------------------------------------------- */
+
+int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *ret_uid,
+                   struct error *err) {
+    char uid[ID_LEN + 1];
+    int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
+    if (r < 0)
+        return r;
+    bool fixed;
+    r = vm_check_one(e, uid, &fixed, err);
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *vm = NULL;
+    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r < 0)
+        return r;
+    const char *name = vm->meta.name;
+    if (grace_ms < 0)
+        grace_ms = ENGINE_STOP_GRACE_MS;
+
+    /* 1. intent */
+    struct store_vm_runtime rt = {0};
+    char state[32] = "";
+    int64_t op = 0;
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
+                      state[5] == 't' ? "starting" : "stopping");
+    else if (r == 0 && strcmp(state, "Running") != 0)
+        r = error_set(err, -EINVAL, "vm '%s' is not running", name);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, uid, &rt, err);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Stopping", err);
+    if (r == 0)
+        r = store_vm_op_begin(
+            e->store, "vm.stop", uid, "intent", rt.device_id,
+            force ? "{\"from\":\"Running\",\"force\":true}" : "{\"from\":\"Running\"}", &op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("vm.stop.after-intent");
+
+    /* 2. act: the signal, then the wait for the monitor to record the end and exit */
+    bool monitor = vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+    if (force || !monitor) {
+        if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
+            kill(rt.vmm_pid, SIGKILL);
+    } else {
+        union sigval v = {.sival_int = grace_ms};
+        if (sigqueue(rt.monitor_pid, SIGTERM, v) < 0)
+            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(errno));
+    }
+    if (store_op_step(e->store, op, "signalled", NULL) < 0)
+        log_debug("operation %lld: the step was not recorded", (long long)op);
+    fault_point("vm.stop.after-signal");
+    int64_t kill_at = now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
+    int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
+    bool killed = force;
+    while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < give_up) {
+        if (!killed && now_ms() >= kill_at) {
+            if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
+                kill(rt.vmm_pid, SIGKILL);
+            killed = true;
+        }
+        sleep_ms(VM_POLL_MS);
+    }
+    /* A monitor that did not record the end: it is recorded here. */
+    r = vm_halt(e, uid, true, 0, "the monitor died", err);
+    if (r < 0)
+        return r;
+
+    /* 3. commit */
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && vm_state_runs(state))
+        r = store_vm_state_set(e->store, uid, "Stopped", err);
+    if (r == 0) {
+        r = store_op_finish(e->store, op, NULL, err);
+        if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("vm.stop.after-commit");
+    if (ret_uid)
+        memcpy(ret_uid, uid, ID_LEN + 1);
+    return 0;
+}
+
+int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) {
+    return engine_vm_stop(e, ref, true, 0, ret_uid, err);
+}
+
+/* ---- remove ---------------------------------------------------------------- */
+
+/* The act and commit of a removal whose intent (journal row op) is recorded; recovery reuses it. */
+static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *err) {
+    int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "killed by signal 9 (removed)", err);
+    if (r < 0)
+        return r;
+    fault_point("vm.remove.after-stop");
+    r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *data = vm_data_dir(e, uid);
+    if (!data)
+        return oom(err);
+    r = engine_tree_remove(data, err);
+    if (r < 0)
+        return r;
+    vm_run_dir_remove(e, uid);
+    fault_point("vm.remove.after-devices");
+    r = store_begin(e->store, err);
+    if (r == 0) {
+        r = store_object_delete(e->store, API_KIND_VM, uid, err);
+        if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("vm.remove.after-commit");
+    return 0;
+}
+
+int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) {
+    _cleanup_object_ struct api_object *vm = NULL;
+    int r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r < 0)
+        return r;
+    const char *name = vm->meta.name;
+    char state[32] = "";
+    int64_t op = 0;
+    r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && !force && strcmp(state, "Running") == 0)
+        r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", name);
+    else if (r == 0 && !force && engine_vm_state_is_active(state))
+        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", name, state);
+    char params[64];
+    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", state);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Removing", err);
+    if (r == 0)
+        r = store_vm_op_begin(e->store, "vm.remove", uid, "intent", -1, params, &op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    fault_point("vm.remove.after-intent");
+    r = vm_remove_act(e, uid, op, err);
+    if (r < 0) {
+        /* The row stays Removing with its journal row: recovery finishes it. */
+        error_prefix(err, "removing vm '%s'", name);
+        return r;
+    }
+    if (ret_uid)
+        memcpy(ret_uid, uid, ID_LEN + 1);
+    return 0;
+}

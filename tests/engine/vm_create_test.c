@@ -1,0 +1,879 @@
+/*
+ * Tests of engine_vm_create on the file pool in a temporary root, with the
+ * real oci module, e2fsprogs and ssh-keygen: an image built here as an OCI
+ * layout (with symlinks when a test needs a hostile guest) and a kernel from
+ * Debian's /boot/vmlinuz-* with a tiny fake modules directory (the tests
+ * skip without one).
+ *
+ * What is checked: the chain VM -> Kernel -> Resize -> Image with the layer
+ * keys, the files in the VM's filesystem (read back with debugfs), the
+ * modules in the Kernel layer, a clean e2fsck and a filesystem of the disk
+ * size; reuse of layers; ssh key generation; guest symlinks and missing copy
+ * files refused with nothing left; an image with a merged /usr (/lib a
+ * symlink) getting its modules below /usr/lib; a crash at every fault point leaving no
+ * Creating VM, no VM device, no planned layer and doctor clean; concurrent
+ * creates building each layer once; rmi and rmk taking the layers.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+#include "engine/engine_test.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define DISK (64 * MiB)
+
+struct vfix {
+    char dir[256];
+    char root[300];
+    char layout[300];
+    char version[256];
+    char kernel_uid[ID_LEN + 1];
+    engine *eng;
+};
+
+/* ---- an OCI layout with files, directories and symlinks ------------------ */
+
+struct ventry {
+    const char *name;
+    const char *content; /* a file */
+    const char *link;    /* a symlink to this */
+};                       /* neither: a directory */
+
+static la_ssize_t sb_write(struct archive *a, void *ud, const void *buf, size_t len) {
+    (void)a;
+    return strbuf_add(ud, buf, len) < 0 ? -1 : (la_ssize_t)len;
+}
+
+static void blob_put(const char *layout, const void *data, size_t len, char digest[72]) {
+    unsigned char h[32];
+    unsigned int hl = 0;
+    assert_int_equal(EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL), 1);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(digest, 72, "sha256:%s", hex);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+}
+
+static void file_put(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void layout_build(const char *dir, const char *tag, const struct ventry *ents, size_t n) {
+    char path[512];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/blobs", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+    mkdir(path, 0755);
+    struct strbuf tar = STRBUF_INIT;
+    struct archive *a = archive_write_new();
+    assert_non_null(a);
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open(a, &tar, NULL, sb_write, NULL), ARCHIVE_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *en = archive_entry_new();
+        archive_entry_set_pathname(en, ents[i].name);
+        archive_entry_set_mtime(en, 1700000000, 0);
+        if (ents[i].content) {
+            archive_entry_set_filetype(en, AE_IFREG);
+            archive_entry_set_perm(en, 0644);
+            archive_entry_set_size(en, (la_int64_t)strlen(ents[i].content));
+        } else if (ents[i].link) {
+            archive_entry_set_filetype(en, AE_IFLNK);
+            archive_entry_set_perm(en, 0777);
+            archive_entry_set_symlink(en, ents[i].link);
+        } else {
+            archive_entry_set_filetype(en, AE_IFDIR);
+            archive_entry_set_perm(en, 0755);
+        }
+        assert_int_equal(archive_write_header(a, en), ARCHIVE_OK);
+        if (ents[i].content)
+            assert_int_equal(archive_write_data(a, ents[i].content, strlen(ents[i].content)),
+                             (la_ssize_t)strlen(ents[i].content));
+        archive_entry_free(en);
+    }
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+
+    char layer[72], cfg_digest[72], man_digest[72];
+    blob_put(dir, tar.buf, tar.len, layer);
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
+             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+             layer);
+    blob_put(dir, cfg, strlen(cfg), cfg_digest);
+    char man[1024];
+    snprintf(man, sizeof(man),
+             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+             "\"digest\":\"%s\",\"size\":%zu},"
+             "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+             "\"digest\":\"%s\",\"size\":%zu}]}",
+             cfg_digest, strlen(cfg), layer, tar.len);
+    blob_put(dir, man, strlen(man), man_digest);
+    char index[1024];
+    snprintf(index, sizeof(index),
+             "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+             "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+             "\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}}]}",
+             man_digest, strlen(man), tag);
+    snprintf(path, sizeof(path), "%s/index.json", dir);
+    file_put(path, index);
+    snprintf(path, sizeof(path), "%s/oci-layout", dir);
+    file_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
+    strbuf_release(&tar);
+}
+
+static const struct ventry box[] = {
+    {"bin", NULL, NULL},  {"bin/marker", "hearth vm marker\n", NULL},
+    {"etc", NULL, NULL},  {"etc/hostname", "box\n", NULL},
+    {"root", NULL, NULL},
+};
+
+/* Imports the image at f->layout (tag tag) as localhost/<name>:<tag>. */
+static void image_import(struct vfix *f, const char *layout, const char *tag, char *ret_name,
+                         size_t size) {
+    char src[512];
+    snprintf(src, sizeof(src), "oci-layout:%s:%s", layout, tag);
+    struct engine_import_result res;
+    struct error err;
+    error_init(&err);
+    if (engine_image_import(f->eng, src, NULL, &res, &err) < 0)
+        fail_msg("import: %s", err.msg);
+    snprintf(ret_name, size, "%s", res.name);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+/* Debian's kernel with a fake modules directory, imported as test-kernel:1; false without one. */
+static bool kernel_import(struct vfix *f) {
+    DIR *d = opendir("/boot");
+    if (!d)
+        return false;
+    struct dirent *de;
+    char vmlinuz[300] = "";
+    while ((de = readdir(d)))
+        if (str_starts_with(de->d_name, "vmlinuz-")) {
+            snprintf(vmlinuz, sizeof(vmlinuz), "/boot/%s", de->d_name);
+            snprintf(f->version, sizeof(f->version), "%s", de->d_name + strlen("vmlinuz-"));
+        }
+    closedir(d);
+    if (!vmlinuz[0])
+        return false;
+    char mods[600], path[700];
+    snprintf(mods, sizeof(mods), "%s/mods", f->dir);
+    mkdir(mods, 0755);
+    snprintf(mods, sizeof(mods), "%s/mods/%s", f->dir, f->version);
+    assert_int_equal(mkdir(mods, 0755), 0);
+    snprintf(path, sizeof(path), "%s/modules.dep", mods);
+    file_put(path, "kernel/fake.ko:\n");
+    snprintf(path, sizeof(path), "%s/kernel", mods);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/kernel/fake.ko", mods);
+    file_put(path, "fake module\n");
+    struct engine_kernel_local files = {.vmlinux = vmlinuz, .modules = mods};
+    struct engine_import_result res;
+    struct error err;
+    error_init(&err);
+    if (engine_kernel_import_files(f->eng, "test-kernel:1", &files, NULL, &res, &err) < 0)
+        fail_msg("kernel import: %s", err.msg);
+    memcpy(f->kernel_uid, res.uid, sizeof(f->kernel_uid));
+    return true;
+}
+
+static int vm_setup(void **state) {
+    struct vfix *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-vm-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
+    snprintf(f->layout, sizeof(f->layout), "%s/box", f->dir);
+    engine_test_reopen(f->root, &f->eng);
+    char data[400];
+    snprintf(data, sizeof(data), "%s/pool/data", f->root);
+    struct engine_pool_init_opts o = {.driver = "file", .data_size = 8192 * MiB, .data_path = data};
+    struct error err;
+    error_init(&err);
+    if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
+        fail_msg("pool init: %s", err.msg);
+    *state = f;
+    if (!kernel_import(f)) {
+        print_message("  skipped: no kernel in /boot (apt-get install linux-image-amd64)\n");
+        return 0;
+    }
+    layout_build(f->layout, "1", box, ARRAY_SIZE(box));
+    char name[512];
+    image_import(f, f->layout, "1", name, sizeof(name));
+    assert_string_equal(name, "localhost/box:1");
+    return 0;
+}
+
+static int vm_teardown(void **state) {
+    struct vfix *f = *state;
+    engine_free(f->eng);
+    engine_test_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+#define NEED_KERNEL(f)                                                                             \
+    do {                                                                                           \
+        if (!(f)->kernel_uid[0])                                                                   \
+            skip();                                                                                \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* A VM document: image localhost/box:1, the test kernel unless kernel is NULL. */
+static struct api_object *vm_doc(const char *name, const char *kernel, uint64_t disk) {
+    struct api_object *o = api_object_new(API_KIND_VM);
+    assert_non_null(o);
+    o->meta.name = name ? xstrdup(name) : NULL;
+    o->u.vm.image_claim = xcalloc(1, sizeof(*o->u.vm.image_claim));
+    o->u.vm.image_claim->ref = xstrdup("localhost/box:1");
+    if (kernel) {
+        o->u.vm.kernel_claim = xcalloc(1, sizeof(*o->u.vm.kernel_claim));
+        o->u.vm.kernel_claim->ref = xstrdup(kernel);
+    }
+    o->u.vm.disk_size = disk;
+    return o;
+}
+
+static int create(struct vfix *f, const struct api_object *doc, struct engine_vm_create_result *res,
+                  struct error *err) {
+    error_init(err);
+    return engine_vm_create(f->eng, doc, NULL, res, err);
+}
+
+static struct store_pool_device *rows(struct vfix *f, size_t *n) {
+    struct store_pool_device *d = NULL;
+    struct error err;
+    error_init(&err);
+    if (engine_pool_devices(f->eng, &d, n, &err) < 0)
+        fail_msg("devices: %s", err.msg);
+    return d;
+}
+
+/* Rows of type (NULL: any) and state (NULL: any). */
+static size_t count_rows(struct vfix *f, const char *type, const char *state) {
+    size_t n = 0, k = 0;
+    struct store_pool_device *d = rows(f, &n);
+    for (size_t i = 0; i < n; i++)
+        if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
+            k++;
+    store_pool_devices_free(d, n);
+    return k;
+}
+
+/* Every row's parent has a row. */
+static void assert_parents_exist(struct vfix *f) {
+    size_t n = 0;
+    struct store_pool_device *d = rows(f, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (d[i].parent == STORE_DEVICE_PARENT_NONE)
+            continue;
+        bool found = false;
+        for (size_t k = 0; k < n; k++)
+            found = found || (int64_t)d[k].id == d[i].parent;
+        if (!found)
+            fail_msg("device %u has a gone parent %lld", d[i].id, (long long)d[i].parent);
+    }
+    store_pool_devices_free(d, n);
+}
+
+static struct store_pool_device row_of(struct vfix *f, uint32_t id) {
+    struct store_pool_device d;
+    struct error err;
+    error_init(&err);
+    if (store_pool_device_get(f->eng->store, id, &d, &err) < 0)
+        fail_msg("device %u: %s", id, err.msg);
+    return d;
+}
+
+static char *dev_path(struct vfix *f, uint32_t id) {
+    char *path = NULL;
+    struct error err;
+    error_init(&err);
+    if (engine_pool_device_activate(f->eng, id, &path, &err) < 0)
+        fail_msg("activate %u: %s", id, err.msg);
+    return path;
+}
+
+/* debugfs -R cmd on the device's file; caller frees. */
+static char *dbg(const char *path, const char *cmd) {
+    struct strbuf out = STRBUF_INIT;
+    struct error err;
+    error_init(&err);
+    const char *argv[] = {"debugfs", "-R", cmd, path, NULL};
+    if (exec_run(argv, &(struct exec_opts){.out = &out}, &err) < 0)
+        fail_msg("debugfs %s: %s", cmd, err.msg);
+    return strbuf_detach(&out);
+}
+
+static void assert_mode(const char *path, const char *guest, const char *mode) {
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "stat %s", guest);
+    char *out = dbg(path, cmd);
+    char want[64];
+    snprintf(want, sizeof(want), "Mode:  %s", mode);
+    if (!strstr(out, want))
+        fail_msg("%s: no '%s' in: %.300s", guest, want, out);
+    free(out);
+}
+
+static size_t open_ops(struct vfix *f) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_op_list_open(f->eng->store, &ops, &n, &err), 0);
+    store_ops_free(ops, n);
+    return n;
+}
+
+static size_t doctor_count(struct vfix *f) {
+    struct engine_doctor_report rep = {0};
+    struct error err;
+    error_init(&err);
+    if (engine_doctor(f->eng, false, &rep, &err) < 0)
+        fail_msg("doctor: %s", err.msg);
+    for (size_t i = 0; i < rep.n; i++)
+        print_message("  doctor: %s %s: %s\n", rep.items[i].kind, rep.items[i].object,
+                      rep.items[i].message);
+    size_t n = rep.n;
+    engine_doctor_report_release(&rep);
+    return n;
+}
+
+static size_t count_vms(struct vfix *f, const char *state) {
+    struct api_object **objs = NULL;
+    size_t n = 0, k = 0;
+    struct error err;
+    error_init(&err);
+    if (engine_list(f->eng, API_KIND_VM, &objs, &n, &err) < 0)
+        fail_msg("list: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        if (!state || !strcmp(objs[i]->u.vm.state ? objs[i]->u.vm.state : "", state))
+            k++;
+    api_objects_free(objs, n);
+    return k;
+}
+
+static size_t entries(struct vfix *f, const char *sub) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", f->root, sub);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* No VM half made: no Creating VM, no VM device without a VM, no planned row, nothing open. */
+static void assert_consistent(struct vfix *f) {
+    assert_int_equal(count_vms(f, "Creating"), 0);
+    assert_int_equal(count_rows(f, NULL, "planned"), 0);
+    assert_int_equal(count_rows(f, "VM", NULL), count_vms(f, NULL));
+    assert_int_equal(entries(f, "vm"), count_vms(f, NULL));
+    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(open_ops(f), 0);
+    assert_int_equal(doctor_count(f), 0);
+    assert_parents_exist(f);
+}
+
+static double secs_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- create -------------------------------------------------------------- */
+
+static void test_vm_create(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    char copy[400];
+    snprintf(copy, sizeof(copy), "%s/copy.txt", f->dir);
+    file_put(copy, "copied from the host\n");
+    struct api_object *doc = vm_doc("vm1", "test-kernel:1", DISK);
+    doc->u.vm.has_ssh = true;
+    doc->u.vm.ssh_public_key = xstrdup("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtest test@host");
+    doc->u.vm.copy_files = xcalloc(1, sizeof(*doc->u.vm.copy_files));
+    doc->u.vm.copy_files[0].host_path = xstrdup(copy);
+    doc->u.vm.copy_files[0].vm_path = xstrdup("/opt/data/copied.txt");
+    doc->u.vm.n_copy_files = 1;
+
+    struct engine_vm_create_result res;
+    struct error err;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (create(f, doc, &res, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    print_message("  first create (layers built): %.3f s\n", secs_since(&t0));
+    api_object_free(doc);
+    assert_string_equal(res.name, "vm1");
+    assert_string_equal(res.ssh_key, "");
+
+    struct api_object *vm = NULL;
+    assert_int_equal(engine_get(f->eng, API_KIND_VM, "vm1", &vm, &err), 0);
+    assert_string_equal(vm->u.vm.state, "Created");
+    assert_string_equal(vm->meta.uid, res.uid);
+    assert_string_equal(vm->u.vm.kernel_claim->ref, "test-kernel:1");
+    assert_string_equal(vm->u.vm.status_kernel.internal_uid, f->kernel_uid);
+    assert_non_null(vm->u.vm.status_image.internal_uid);
+    char image_uid[ID_LEN + 1];
+    snprintf(image_uid, sizeof(image_uid), "%s", vm->u.vm.status_image.internal_uid);
+    api_object_free(vm);
+
+    /* The chain: VM -> Kernel -> Resize -> Image. */
+    struct store_pool_device d = row_of(f, res.device_id);
+    assert_string_equal(d.type, "VM");
+    assert_int_equal(d.owner_kind, API_KIND_VM);
+    assert_string_equal(d.owner_uid, res.uid);
+    assert_null(d.layer_key);
+    uint32_t kid = (uint32_t)d.parent;
+    store_pool_device_release(&d);
+    d = row_of(f, kid);
+    assert_string_equal(d.type, "Kernel");
+    char key[64];
+    snprintf(key, sizeof(key), "kernel:%s", f->kernel_uid);
+    assert_string_equal(d.layer_key, key);
+    assert_int_equal(d.owner_kind, API_KIND_KERNEL);
+    assert_string_equal(d.owner_uid, f->kernel_uid);
+    uint32_t rid = (uint32_t)d.parent;
+    store_pool_device_release(&d);
+    d = row_of(f, rid);
+    assert_string_equal(d.type, "Resize");
+    snprintf(key, sizeof(key), "resize:%llu", (unsigned long long)DISK);
+    assert_string_equal(d.layer_key, key);
+    assert_int_equal(d.owner_kind, API_KIND_IMAGE);
+    assert_int_equal(d.size, DISK);
+    uint32_t iid = (uint32_t)d.parent;
+    store_pool_device_release(&d);
+    d = row_of(f, iid);
+    assert_string_equal(d.type, "Image");
+    assert_string_equal(d.owner_uid, image_uid);
+    store_pool_device_release(&d);
+
+    /* The files. */
+    char *path = dev_path(f, res.device_id);
+    char *out = dbg(path, "cat /etc/hostname");
+    assert_string_equal(out, "vm1\n");
+    free(out);
+    out = dbg(path, "cat /etc/hosts");
+    assert_non_null(strstr(out, "127.0.0.1\tlocalhost\n"));
+    assert_non_null(strstr(out, "::1\tlocalhost\n"));
+    assert_non_null(strstr(out, "127.0.1.1\tvm1\n"));
+    free(out);
+    out = dbg(path, "cat /root/.ssh/authorized_keys");
+    assert_string_equal(out, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtest test@host\n");
+    free(out);
+    assert_mode(path, "/root/.ssh/authorized_keys", "0600");
+    assert_mode(path, "/root/.ssh", "0700");
+    out = dbg(path, "cat /opt/data/copied.txt");
+    assert_string_equal(out, "copied from the host\n");
+    free(out);
+    out = dbg(path, "cat /bin/marker");
+    assert_string_equal(out, "hearth vm marker\n");
+    free(out);
+    char mod[512];
+    snprintf(mod, sizeof(mod), "cat /lib/modules/%s/kernel/fake.ko", f->version);
+    out = dbg(path, mod);
+    assert_string_equal(out, "fake module\n");
+    free(out);
+
+    /* A clean filesystem of the disk size. */
+    struct error e2;
+    error_init(&e2);
+    const char *fsck[] = {"e2fsck", "-fn", path, NULL};
+    if (exec_run(fsck, NULL, &e2) < 0)
+        fail_msg("e2fsck: %s", e2.msg);
+    out = dbg(path, "stats -h");
+    const char *bc = strstr(out, "Block count:");
+    const char *bs = strstr(out, "Block size:");
+    assert_non_null(bc);
+    assert_non_null(bs);
+    unsigned long long blocks = strtoull(bc + strlen("Block count:"), NULL, 10);
+    unsigned long long bsize = strtoull(bs + strlen("Block size:"), NULL, 10);
+    assert_int_equal(blocks * bsize, DISK);
+    free(out);
+    free(path);
+
+    /* The modules are in the Kernel layer itself. */
+    path = dev_path(f, kid);
+    out = dbg(path, mod);
+    assert_string_equal(out, "fake module\n");
+    free(out);
+    out = dbg(path, "cat /etc/hostname");
+    assert_string_equal(out, "box\n"); /* the VM's files are not */
+    free(out);
+    free(path);
+    assert_consistent(f);
+
+    /* A second VM of the same image, size and kernel reuses both layers. */
+    doc = vm_doc(NULL, "test-kernel:1", DISK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct engine_vm_create_result res2;
+    if (create(f, doc, &res2, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    print_message("  create with existing layers (file pool): %.3f s\n", secs_since(&t0));
+    api_object_free(doc);
+    assert_true(api_name_is_valid(res2.name));
+    assert_string_not_equal(res2.name, "vm1");
+    assert_int_equal(count_rows(f, "Resize", NULL), 1);
+    assert_int_equal(count_rows(f, "Kernel", NULL), 1);
+    assert_int_equal(count_rows(f, "VM", NULL), 2);
+    d = row_of(f, res2.device_id);
+    assert_int_equal(d.parent, kid);
+    store_pool_device_release(&d);
+
+    /* Another size: a new Resize and Kernel layer. */
+    doc = vm_doc("vm3", "test-kernel:1", DISK + 32 * MiB);
+    if (create(f, doc, &res2, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    api_object_free(doc);
+    assert_int_equal(count_rows(f, "Resize", NULL), 2);
+    assert_int_equal(count_rows(f, "Kernel", NULL), 2);
+    assert_consistent(f);
+
+    /* The same name again: refused, nothing new. */
+    doc = vm_doc("vm1", "test-kernel:1", DISK);
+    assert_int_equal(create(f, doc, &res2, &err), -EEXIST);
+    api_object_free(doc);
+    assert_int_equal(count_rows(f, "VM", NULL), 3);
+    assert_consistent(f);
+
+    /* An image larger than the disk: an error naming both sizes. */
+    doc = vm_doc("small", "test-kernel:1", 1 * MiB);
+    assert_int_equal(create(f, doc, &res2, &err), -EINVAL);
+    print_message("  too small: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "1MB"));
+    assert_non_null(strstr(err.msg, "needs"));
+    api_object_free(doc);
+    assert_int_equal(count_vms(f, NULL), 3);
+
+    /* rmk and rmi refuse while VMs use them; with -f the layers go, the VM devices stay. */
+    assert_int_equal(engine_remove(f->eng, API_KIND_KERNEL, "test-kernel:1", false, NULL, &err),
+                     -EBUSY);
+    assert_int_equal(engine_remove(f->eng, API_KIND_KERNEL, "test-kernel:1", true, NULL, &err), 0);
+    assert_int_equal(count_rows(f, "Kernel", NULL), 0);
+    assert_int_equal(count_rows(f, "Resize", NULL), 2);
+    assert_int_equal(count_rows(f, "VM", NULL), 3);
+    assert_parents_exist(f);
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "localhost/box:1", true, NULL, &err), 0);
+    assert_int_equal(count_rows(f, "Resize", NULL), 0);
+    assert_int_equal(count_rows(f, "Image", NULL), 0);
+    assert_int_equal(count_rows(f, "VM", NULL), 3);
+    assert_parents_exist(f);
+    assert_int_equal(open_ops(f), 0);
+    assert_int_equal(doctor_count(f), 0);
+}
+
+static void test_vm_create_ssh_generate(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    /* No kernel named: the newest one, said in the notice. */
+    struct api_object *doc = vm_doc("keyed", NULL, DISK);
+    doc->u.vm.has_ssh = true;
+    struct engine_vm_create_result res;
+    struct error err;
+    if (create(f, doc, &res, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    api_object_free(doc);
+    print_message("  notice: %s\n", res.notice);
+    assert_non_null(strstr(res.notice, "test-kernel:1"));
+    struct api_object *vm = NULL;
+    assert_int_equal(engine_get(f->eng, API_KIND_VM, "keyed", &vm, &err), 0);
+    assert_string_equal(vm->u.vm.kernel_claim->ref, "test-kernel:1");
+    api_object_free(vm);
+
+    char want[600];
+    snprintf(want, sizeof(want), "%s/vm/%s/id_ed25519", f->root, res.uid);
+    assert_string_equal(res.ssh_key, want);
+    struct stat st;
+    assert_int_equal(stat(res.ssh_key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    snprintf(want, sizeof(want), "%s/vm/%s", f->root, res.uid);
+    assert_int_equal(stat(want, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(want, sizeof(want), "%s/vm/%s/id_ed25519.pub", f->root, res.uid);
+    struct strbuf pub = STRBUF_INIT;
+    assert_int_equal(strbuf_read_file(&pub, want, 65536, &err), 0);
+    assert_true(str_starts_with(pub.buf, "ssh-ed25519 "));
+    assert_non_null(strstr(pub.buf, "hearth-keyed"));
+    char *path = dev_path(f, res.device_id);
+    char *out = dbg(path, "cat /root/.ssh/authorized_keys");
+    assert_string_equal(out, pub.buf);
+    free(out);
+    assert_mode(path, "/root/.ssh/authorized_keys", "0600");
+    free(path);
+    strbuf_release(&pub);
+    assert_consistent(f);
+}
+
+static void test_vm_create_guest_symlink(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    char target[400];
+    snprintf(target, sizeof(target), "%s/host-x", f->dir);
+    const struct ventry evil[] = {
+        {"etc", NULL, NULL},
+        {"etc/hostname", NULL, target},
+    };
+    char layout[400], name[512];
+    snprintf(layout, sizeof(layout), "%s/evil", f->dir);
+    layout_build(layout, "1", evil, ARRAY_SIZE(evil));
+    image_import(f, layout, "1", name, sizeof(name));
+    struct api_object *doc = vm_doc("evil", "test-kernel:1", DISK);
+    free(doc->u.vm.image_claim->ref);
+    doc->u.vm.image_claim->ref = xstrdup(name);
+    struct engine_vm_create_result res;
+    struct error err;
+    assert_int_equal(create(f, doc, &res, &err), -EPERM);
+    print_message("  symlink: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "symlink"));
+    api_object_free(doc);
+    assert_int_equal(access(target, F_OK), -1);
+    assert_int_equal(count_vms(f, NULL), 0);
+    assert_consistent(f);
+
+    /* /root/.ssh -> / with a key to write. */
+    const struct ventry evil2[] = {
+        {"root", NULL, NULL},
+        {"root/.ssh", NULL, "/"},
+    };
+    snprintf(layout, sizeof(layout), "%s/evil2", f->dir);
+    layout_build(layout, "2", evil2, ARRAY_SIZE(evil2));
+    image_import(f, layout, "2", name, sizeof(name));
+    doc = vm_doc("evil2", "test-kernel:1", DISK);
+    free(doc->u.vm.image_claim->ref);
+    doc->u.vm.image_claim->ref = xstrdup(name);
+    doc->u.vm.has_ssh = true;
+    doc->u.vm.ssh_public_key = xstrdup("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtest test@host");
+    assert_int_equal(create(f, doc, &res, &err), -EPERM);
+    print_message("  symlink: %s\n", err.msg);
+    api_object_free(doc);
+    assert_int_equal(count_vms(f, NULL), 0);
+    assert_consistent(f);
+}
+
+static void test_vm_create_merged_usr(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    /* /lib -> usr/lib, as Debian and Ubuntu images have it: the modules go
+     * to /usr/lib/modules, resolved inside the image. */
+    const struct ventry merged[] = {
+        {"usr", NULL, NULL}, {"usr/lib", NULL, NULL}, {"lib", NULL, "usr/lib"},
+        {"etc", NULL, NULL}, {"root", NULL, NULL},
+    };
+    char layout[400], name[512];
+    snprintf(layout, sizeof(layout), "%s/merged", f->dir);
+    layout_build(layout, "1", merged, ARRAY_SIZE(merged));
+    image_import(f, layout, "1", name, sizeof(name));
+    struct api_object *doc = vm_doc("merged", "test-kernel:1", DISK);
+    free(doc->u.vm.image_claim->ref);
+    doc->u.vm.image_claim->ref = xstrdup(name);
+    struct engine_vm_create_result res;
+    struct error err;
+    if (create(f, doc, &res, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    api_object_free(doc);
+    char *path = dev_path(f, res.device_id);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cat /usr/lib/modules/%s/kernel/fake.ko", f->version);
+    char *out = dbg(path, cmd);
+    assert_string_equal(out, "fake module\n");
+    free(out);
+    out = dbg(path, "stat /lib");
+    assert_non_null(strstr(out, "Type: symlink"));
+    free(out);
+    free(path);
+    assert_consistent(f);
+}
+
+static void test_vm_create_missing_copy_file(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    struct api_object *doc = vm_doc("nocopy", "test-kernel:1", DISK);
+    doc->u.vm.copy_files = xcalloc(1, sizeof(*doc->u.vm.copy_files));
+    doc->u.vm.copy_files[0].host_path = xstrdup("/nonexistent/hearth-copy-file");
+    doc->u.vm.copy_files[0].vm_path = xstrdup("/x");
+    doc->u.vm.n_copy_files = 1;
+    struct engine_vm_create_result res;
+    struct error err;
+    assert_int_equal(create(f, doc, &res, &err), -ENOENT);
+    print_message("  missing: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "/nonexistent/hearth-copy-file"));
+    api_object_free(doc);
+    assert_int_equal(count_vms(f, NULL), 0);
+    assert_int_equal(count_rows(f, NULL, NULL), 1); /* the image's device only */
+    assert_consistent(f);
+}
+
+/* ---- crashes ------------------------------------------------------------- */
+
+struct crash_case {
+    const char *point;
+    bool done; /* the VM survives recovery */
+};
+
+static void do_create(struct vfix *f) {
+    struct api_object *doc = vm_doc(NULL, "test-kernel:1", DISK);
+    doc->u.vm.has_ssh = true;
+    struct engine_vm_create_result res;
+    struct error err;
+    if (create(f, doc, &res, &err) < 0)
+        print_message("  create: %s\n", err.msg);
+    api_object_free(doc);
+}
+
+static void test_vm_create_crashes(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    /* The layer points first, while the layers still need building. */
+    static const struct crash_case cases[] = {
+        {"vm.create.after-intent", false},
+        {"vm.layer.after-intent", false},
+        {"vm.layer.after-snapshot", false},
+        {"vm.layer.after-build", false},
+        /* The Resize layer is built from here on; the Kernel layer's points. */
+        {"vm.layer.after-intent@2", false},
+        {"vm.layer.after-snapshot", false},
+        {"vm.layer.after-build", false},
+        {"vm.create.after-layers", false},
+        {"pool.snapshot.after-intent", false},
+        {"pool.snapshot.after-act", false},
+        {"pool.snapshot.after-commit", false},
+        {"vm.create.after-device", false},
+        {"vm.create.after-files", true},
+        {"vm.create.after-commit", true},
+    };
+    size_t vms = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        print_message("  crash at %s\n", cases[i].point);
+        engine_free(f->eng);
+        f->eng = NULL;
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            setenv("HEARTH_FAULT", cases[i].point, 1);
+            struct error err;
+            error_init(&err);
+            if (engine_open(f->root, &f->eng, &err) < 0)
+                _exit(2);
+            do_create(f);
+            _exit(3);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
+            fail_msg("%s: the child ended with status %d, not at the fault point", cases[i].point,
+                     status);
+        engine_test_reopen(f->root, &f->eng); /* recovery */
+        if (cases[i].done)
+            vms++;
+        assert_int_equal(count_vms(f, "Created"), vms);
+        assert_consistent(f);
+    }
+    /* Layers survived as cache, one of each. */
+    assert_int_equal(count_rows(f, "Resize", NULL), 1);
+    assert_int_equal(count_rows(f, "Kernel", NULL), 1);
+}
+
+/* ---- concurrency --------------------------------------------------------- */
+
+#define RACERS 4
+
+static void test_vm_create_concurrent(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    engine_free(f->eng);
+    f->eng = NULL;
+    fflush(NULL);
+    pid_t pids[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            struct error err;
+            error_init(&err);
+            if (engine_open(f->root, &f->eng, &err) < 0)
+                _exit(2);
+            struct api_object *doc = vm_doc(NULL, "test-kernel:1", DISK);
+            struct engine_vm_create_result res;
+            int r = create(f, doc, &res, &err);
+            if (r < 0)
+                fprintf(stderr, "create: %s\n", err.msg);
+            api_object_free(doc);
+            engine_free(f->eng);
+            _exit(r < 0 ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < RACERS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    engine_test_reopen(f->root, &f->eng);
+    assert_int_equal(count_rows(f, "Resize", NULL), 1);
+    assert_int_equal(count_rows(f, "Kernel", NULL), 1);
+    assert_int_equal(count_rows(f, "VM", NULL), RACERS);
+    assert_int_equal(count_vms(f, "Created"), RACERS);
+    /* Distinct names (UNIQUE) and devices (primary key): check anyway. */
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_list(f->eng, API_KIND_VM, &objs, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++)
+            assert_string_not_equal(objs[i]->meta.name, objs[k]->meta.name);
+    api_objects_free(objs, n);
+    assert_consistent(f);
+}
+
+const struct CMUnitTest engine_vm_create_tests[] = {
+    cmocka_unit_test_setup_teardown(test_vm_create, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_ssh_generate, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_guest_symlink, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_merged_usr, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_missing_copy_file, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_crashes, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_concurrent, vm_setup, vm_teardown),
+};
+const size_t engine_vm_create_tests_n = ARRAY_SIZE(engine_vm_create_tests);

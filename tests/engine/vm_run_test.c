@@ -1,0 +1,980 @@
+/*
+ * Tests of VMs that run: start, stop, kill, the per-VM monitor, logs,
+ * attach and a status that never lies, against a real store, the file pool
+ * and real processes. The VMM is fcfake (tests/vmm/fake), which checks every
+ * Firecracker API call against the spec and behaves like a firecracker
+ * process on its console: a boot banner, then an echo of its input. The
+ * monitor is this executable (`test_engine __monitor ...`, main.c). Roots
+ * are longer than a Unix socket path may be, so every socket must be
+ * reached through a short path. VMs are made without engine_vm_create: a
+ * VM document applied, a VM device created in the pool, and Debian's
+ * kernel from /boot imported as the VM's kernel.
+ *
+ * Crashes: a child dies at every vm.start, vm.stop and vm.remove fault
+ * point; the next engine_open leaves the database, the pool and the
+ * processes in agreement. One real QEMU/TCG boot of a busybox initramfs
+ * runs through the monitor when qemu, busybox and a kernel are there.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine/engine.h"
+#include "engine/engine_priv.h"
+#include "engine/engine_test.h"
+#include "store/store_priv.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define WAIT_MS 15000
+#define QEMU_MARKER "HEARTH-VM-RUN-TEST-BOOTED"
+
+struct vfix {
+    char dir[64];
+    char root[512];
+    char uid[ID_LEN + 1];
+    engine *eng;
+    struct engine_vm_start_opts opts;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Alive and not a zombie (a monitor's parent is init, which may reap late). */
+static bool pid_runs(int pid) {
+    if (pid <= 0)
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[2] != 'Z' && p[2] != 'X';
+}
+
+static bool host_kernel(char *ret, size_t size) {
+    glob_t g;
+    if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0)
+        return false;
+    snprintf(ret, size, "%s", g.gl_pathv[g.gl_pathc - 1]);
+    globfree(&g);
+    return true;
+}
+
+static void apply_yaml(engine *e, const char *yaml, char *ret_uid) {
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    if (api_docs_parse(yaml, strlen(yaml), "vm.yaml", &objs, &n, &err) < 0)
+        fail_msg("parse: %s", err.msg);
+    struct engine_apply_result *res = NULL;
+    if (engine_apply(e, objs, n, &res, NULL, &err) < 0)
+        fail_msg("apply: %s", err.msg);
+    if (ret_uid)
+        memcpy(ret_uid, res[n - 1].uid, ID_LEN + 1);
+    free(res);
+    api_objects_free(objs, n);
+}
+
+/* A VM named name (kernel k:1, cmdline) with a 64 MiB disk in the pool. */
+static void vm_make(struct vfix *f, const char *name, const char *cmdline, char *ret_uid) {
+    char doc[1024];
+    snprintf(doc, sizeof(doc),
+             "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: %s\n"
+             "spec:\n  memory: 256MB\n  image:\n    ociClaim:\n      ref: busybox\n"
+             "  kernel:\n    ociClaim:\n      ref: k:1\n    cmdLine: \"%s\"\n",
+             name, cmdline);
+    apply_yaml(f->eng, doc, ret_uid);
+    uint32_t id = 0;
+    struct error err;
+    error_init(&err);
+    if (engine_pool_device_create(f->eng, "VM", 64 * MiB, API_KIND_VM, ret_uid, &id, &err) < 0)
+        fail_msg("device: %s", err.msg);
+}
+
+static int fix_setup(void **state, const char *initrd) {
+    const char *fc = getenv("HEARTH_FCFAKE");
+    char kernel[300];
+    if (!fc || !getenv("HEARTH_FC_SPEC")) {
+        print_message("  skipped: HEARTH_FCFAKE/HEARTH_FC_SPEC not set (run through ctest)\n");
+        return -1;
+    }
+    if (!host_kernel(kernel, sizeof(kernel))) {
+        print_message("  skipped: no kernel in /boot (apt-get install linux-image-amd64)\n");
+        return -1;
+    }
+    struct vfix *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-vmrun-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    /* Longer than sun_path: sockets must be reached through short paths. */
+    snprintf(f->root, sizeof(f->root),
+             "%s/a-root-directory-whose-path-is-much-longer-than-a-unix-socket-address-may-be"
+             "-so-that-every-socket-path-must-be-short/root",
+             f->dir);
+    assert_true(strlen(f->root) > 120);
+    engine_test_reopen(f->root, &f->eng);
+    char data[600];
+    snprintf(data, sizeof(data), "%s/pool/data", f->root);
+    struct engine_pool_init_opts o = {.driver = "file", .data_size = 512 * MiB, .data_path = data};
+    struct error err;
+    error_init(&err);
+    if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
+        fail_msg("pool init: %s", err.msg);
+    struct engine_kernel_local files = {.vmlinux = kernel, .initrd = initrd};
+    struct engine_import_result res;
+    if (engine_kernel_import_files(f->eng, "k:1", &files, NULL, &res, &err) < 0)
+        fail_msg("kernel import: %s", err.msg);
+    f->opts = (struct engine_vm_start_opts){.vmm = "firecracker", .firecracker_bin = fc};
+    *state = f;
+    return 0;
+}
+
+static int vm_setup(void **state) {
+    if (fix_setup(state, NULL) < 0) {
+        *state = NULL;
+        return 0;
+    }
+    struct vfix *f = *state;
+    vm_make(f, "vm1", "console=ttyS0 reboot=k panic=1", f->uid);
+    return 0;
+}
+
+static int vm_teardown(void **state) {
+    struct vfix *f = *state;
+    if (!f)
+        return 0;
+    /* Whatever still runs goes with the root. */
+    struct engine_vm_runtime rt;
+    struct error err;
+    error_init(&err);
+    if (f->eng && f->uid[0] && engine_vm_runtime_get(f->eng, f->uid, &rt, &err) == 0 && rt.running)
+        if (engine_vm_kill(f->eng, f->uid, NULL, &err) < 0)
+            print_message("  teardown: %s\n", err.msg);
+    engine_free(f->eng);
+    engine_test_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+#define SKIP_IF_UNSET(f)                                                                           \
+    do {                                                                                           \
+        if (!(f))                                                                                  \
+            skip();                                                                                \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const char *vm_state(struct vfix *f, const char *uid) {
+    static char state[32]; /* test-only: the last state read */
+    struct error err;
+    error_init(&err);
+    if (store_vm_state_get(f->eng->store, uid, state, sizeof(state), &err) < 0)
+        snprintf(state, sizeof(state), "(none)");
+    return state;
+}
+
+static void runtime(struct vfix *f, const char *uid, struct engine_vm_runtime *rt) {
+    struct error err;
+    error_init(&err);
+    if (engine_vm_runtime_get(f->eng, uid, rt, &err) < 0)
+        fail_msg("runtime: %s", err.msg);
+}
+
+static void start_ok(struct vfix *f, const char *ref, struct engine_vm_start_result *ret) {
+    struct engine_vm_start_result res;
+    struct error err;
+    error_init(&err);
+    if (engine_vm_start(f->eng, ref, &f->opts, &res, &err) < 0)
+        fail_msg("start: %s", err.msg);
+    if (ret)
+        *ret = res;
+}
+
+static bool path_exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void run_dir(struct vfix *f, const char *uid, char *ret, size_t size) {
+    snprintf(ret, size, "%s/run/vm/%s", f->root, uid);
+}
+
+/* Reads a file whole ("" when missing); caller frees. */
+static char *slurp(const char *path, size_t *ret_len) {
+    struct strbuf sb = STRBUF_INIT;
+    struct error err;
+    error_init(&err);
+    if (strbuf_read_file(&sb, path, 64 * MiB, &err) < 0 && err.code != -ENOENT)
+        fail_msg("read %s: %s", path, err.msg);
+    if (ret_len)
+        *ret_len = sb.len;
+    return strbuf_detach(&sb);
+}
+
+/* Waits until the console log holds needle. */
+static bool console_has(struct vfix *f, const char *uid, const char *needle, int timeout_ms) {
+    char path[700];
+    snprintf(path, sizeof(path), "%s/vm/%s/console.log", f->root, uid);
+    int64_t end = now_ms() + timeout_ms;
+    do {
+        char *s = slurp(path, NULL);
+        bool found = strstr(s, needle) != NULL;
+        free(s);
+        if (found)
+            return true;
+        nap(50);
+    } while (now_ms() < end);
+    return false;
+}
+
+/* Waits until the VM's recorded state is want (the monitor records it on its own). */
+static bool state_becomes(struct vfix *f, const char *uid, const char *want) {
+    int64_t end = now_ms() + WAIT_MS;
+    do {
+        if (strcmp(vm_state(f, uid), want) == 0)
+            return true;
+        nap(50);
+    } while (now_ms() < end);
+    return false;
+}
+
+static bool pid_ends(int pid) {
+    int64_t end = now_ms() + WAIT_MS;
+    while (pid_runs(pid) && now_ms() < end)
+        nap(20);
+    return !pid_runs(pid);
+}
+
+static size_t open_vm_ops(struct vfix *f) {
+    struct store_op *ops = NULL;
+    size_t n = 0, k = 0;
+    struct error err;
+    error_init(&err);
+    if (store_op_list_open(f->eng->store, &ops, &n, &err) < 0)
+        fail_msg("ops: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        if (str_starts_with(ops[i].op, "vm.")) {
+            print_message("  open: %s %s\n", ops[i].op, ops[i].step);
+            k++;
+        }
+    store_ops_free(ops, n);
+    return k;
+}
+
+static size_t vm_devices(struct vfix *f, const char *uid) {
+    struct store_pool_device *d = NULL;
+    size_t n = 0, k = 0;
+    struct error err;
+    error_init(&err);
+    if (engine_pool_devices(f->eng, &d, &n, &err) < 0)
+        fail_msg("devices: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        k += d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0;
+    store_pool_devices_free(d, n);
+    return k;
+}
+
+/* The stopped VM's leftovers: none. */
+static void assert_stopped_clean(struct vfix *f, const char *uid, int monitor_pid, int vmm_pid) {
+    assert_string_equal(vm_state(f, uid), "Stopped");
+    assert_true(pid_ends(monitor_pid));
+    assert_true(pid_ends(vmm_pid));
+    char dir[700];
+    run_dir(f, uid, dir, sizeof(dir));
+    assert_false(path_exists(dir));
+    struct engine_vm_runtime rt;
+    runtime(f, uid, &rt);
+    assert_false(rt.running);
+    assert_true(rt.stopped > 0);
+    assert_int_equal(open_vm_ops(f), 0);
+    /* The monitor's own log: no sanitizer report (its exit status reaches nobody). */
+    char mlog[700];
+    snprintf(mlog, sizeof(mlog), "%s/vm/%s/monitor.log", f->root, uid);
+    char *text = slurp(mlog, NULL);
+    if (strstr(text, "Sanitizer") || strstr(text, "runtime error"))
+        fail_msg("the monitor reported: %s", text);
+    free(text);
+}
+
+/* ---- start, stop, kill ------------------------------------------------------ */
+
+static void test_vm_start_stop_kill(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    assert_string_equal(res.uid, f->uid);
+    assert_string_equal(res.vmm, "firecracker");
+    assert_string_equal(vm_state(f, f->uid), "Running");
+    assert_true(pid_runs(res.monitor_pid));
+    assert_true(pid_runs(res.vmm_pid));
+    struct engine_vm_runtime rt;
+    runtime(f, f->uid, &rt);
+    assert_true(rt.running);
+    assert_int_equal(rt.monitor_pid, res.monitor_pid);
+    assert_int_equal(rt.vmm_pid, res.vmm_pid);
+    assert_true(rt.started > 0);
+    assert_int_equal(rt.stopped, 0);
+    assert_true(strlen(rt.attach_socket) > 108); /* the root is long */
+    /* fcfake's banner names the kernel and the boot args the monitor gave it. */
+    assert_true(console_has(f, f->uid, "fcfake: booting '", 5000));
+    assert_true(console_has(f, f->uid, "command line: console=ttyS0 reboot=k panic=1", 5000));
+
+    /* Started again: refused, nothing changes. */
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_start(f->eng, "vm1", &f->opts, NULL, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "vm 'vm1' is already running"));
+    assert_true(pid_runs(res.vmm_pid));
+
+    /* A reopen (what every command does) keeps it Running. */
+    engine_test_reopen(f->root, &f->eng);
+    assert_string_equal(vm_state(f, f->uid), "Running");
+
+    /* Graceful stop: fcfake exits 0 on SendCtrlAltDel. */
+    char uid[ID_LEN + 1];
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, uid, &err), 0);
+    assert_string_equal(uid, f->uid);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    runtime(f, f->uid, &rt);
+    assert_int_equal(rt.exit_status, 0);
+    assert_string_equal(rt.exit_reason, "exited with status 0");
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "vm 'vm1' is not running"));
+
+    /* Again, then kill. */
+    start_ok(f, "vm1", &res);
+    assert_string_equal(vm_state(f, f->uid), "Running");
+    assert_int_equal(engine_vm_kill(f->eng, "vm1", NULL, &err), 0);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    runtime(f, f->uid, &rt);
+    assert_int_equal(rt.exit_status, 128 + 9);
+    assert_string_equal(rt.exit_reason, "killed by signal 9");
+}
+
+/* A VM that a live operation starts is not taken for a dead one (its monitor is not recorded yet).
+ */
+static void test_vm_refresh_leaves_live_operations(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct error err;
+    error_init(&err);
+    int64_t op = 0;
+    assert_int_equal(store_vm_op_begin(f->eng->store, "vm.start", f->uid, "intent", -1,
+                                       "{\"from\":\"Created\"}", &op, &err),
+                     0);
+    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Starting", &err), 0);
+    struct engine_vm_runtime rt;
+    runtime(f, f->uid, &rt);
+    assert_false(rt.running);
+    size_t n = 9;
+    assert_int_equal(engine_vm_refresh(f->eng, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_string_equal(vm_state(f, f->uid), "Starting");
+    /* Its owner gone (a child's pid, reaped), the start is rolled back. */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    /* The row's owner becomes the dead child. */
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
+             (long long)op);
+    assert_int_equal(sqlite3_exec(f->eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(engine_vm_refresh(f->eng, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(vm_state(f, f->uid), "Created");
+    assert_int_equal(open_vm_ops(f), 0);
+}
+
+/* A VMM that dies before it is configured: the start fails and leaves nothing. */
+static void test_vm_start_fails(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_opts opts = {.vmm = "firecracker", .firecracker_bin = "/bin/false"};
+    struct error err;
+    error_init(&err);
+    assert_true(engine_vm_start(f->eng, "vm1", &opts, NULL, &err) < 0);
+    print_message("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "vm 'vm1' did not start: "));
+    assert_non_null(strstr(err.msg, "firecracker exited before it was ready"));
+    assert_string_equal(vm_state(f, f->uid), "Created");
+    assert_int_equal(open_vm_ops(f), 0);
+    char dir[700];
+    run_dir(f, f->uid, dir, sizeof(dir));
+    assert_false(path_exists(dir));
+    /* The failure is in the journal. */
+    char *found = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->eng->store->db,
+                                        "SELECT error FROM journal WHERE op = 'vm.start'", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    found = xstrdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_non_null(found);
+    assert_non_null(strstr(found, "firecracker exited before it was ready"));
+    free(found);
+    /* And a start that works follows. */
+    start_ok(f, "vm1", NULL);
+    assert_string_equal(vm_state(f, f->uid), "Running");
+}
+
+/* The monitor killed: the next open records Stopped; the VMM killed: the monitor records it. */
+static void test_vm_monitor_or_vmm_dies(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    assert_int_equal(kill(res.monitor_pid, SIGKILL), 0);
+    assert_true(pid_ends(res.monitor_pid));
+    assert_true(pid_ends(res.vmm_pid));                  /* PR_SET_PDEATHSIG */
+    assert_string_equal(vm_state(f, f->uid), "Running"); /* nobody looked yet */
+    engine_test_reopen(f->root, &f->eng);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    struct engine_vm_runtime rt;
+    runtime(f, f->uid, &rt);
+    assert_string_equal(rt.exit_reason, "the monitor died");
+
+    start_ok(f, "vm1", &res);
+    assert_int_equal(kill(res.vmm_pid, SIGKILL), 0);
+    assert_true(state_becomes(f, f->uid, "Stopped"));
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    runtime(f, f->uid, &rt);
+    assert_string_equal(rt.exit_reason, "killed by signal 9");
+}
+
+/* A host reboot: every process gone and <root>/run with them. */
+static void test_vm_reboot(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    engine_free(f->eng);
+    f->eng = NULL;
+    kill(res.monitor_pid, SIGKILL);
+    kill(res.vmm_pid, SIGKILL);
+    assert_true(pid_ends(res.monitor_pid));
+    assert_true(pid_ends(res.vmm_pid));
+    char run[600];
+    snprintf(run, sizeof(run), "%s/run", f->root);
+    engine_test_rmtree(run);
+    engine_test_reopen(f->root, &f->eng);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    start_ok(f, "vm1", &res);
+    assert_string_equal(vm_state(f, f->uid), "Running");
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), 0);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+}
+
+static void assert_removed(struct vfix *f, const char *uid, int monitor_pid, int vmm_pid) {
+    char path[700];
+    assert_string_equal(vm_state(f, uid), "(none)");
+    assert_int_equal(vm_devices(f, uid), 0);
+    snprintf(path, sizeof(path), "%s/vm/%s", f->root, uid);
+    assert_false(path_exists(path));
+    run_dir(f, uid, path, sizeof(path));
+    assert_false(path_exists(path));
+    assert_true(pid_ends(monitor_pid));
+    assert_true(pid_ends(vmm_pid));
+    assert_int_equal(open_vm_ops(f), 0);
+}
+
+static void test_vm_remove_running(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "vm1", false, NULL, &err), -EBUSY);
+    assert_non_null(strstr(err.msg, "vm 'vm1' is running: stop it first or use -f"));
+    assert_string_equal(vm_state(f, f->uid), "Running");
+    assert_true(pid_runs(res.vmm_pid));
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "vm1", true, NULL, &err), 0);
+    assert_removed(f, f->uid, res.monitor_pid, res.vmm_pid);
+    f->uid[0] = '\0';
+}
+
+/* ---- crashes ------------------------------------------------------------------ */
+
+enum crash_op { CRASH_START, CRASH_STOP, CRASH_REMOVE };
+
+/* Runs op in a child that dies at point; then reopens (recovery). */
+static void crash_child(struct vfix *f, const char *point, enum crash_op op) {
+    engine_free(f->eng);
+    f->eng = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("HEARTH_FAULT", point, 1);
+        struct error err;
+        error_init(&err);
+        if (engine_open(f->root, &f->eng, &err) < 0)
+            _exit(2);
+        int r = op == CRASH_START  ? engine_vm_start(f->eng, "vm1", &f->opts, NULL, &err)
+                : op == CRASH_STOP ? engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err)
+                                   : engine_remove(f->eng, API_KIND_VM, "vm1", true, NULL, &err);
+        if (r < 0)
+            print_message("  %s\n", err.msg);
+        _exit(3); /* the fault point was not reached */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
+        fail_msg("%s: the child ended with status %d, not at the fault point", point, status);
+    engine_test_reopen(f->root, &f->eng);
+}
+
+/* What a recorded runtime names, and whether those processes run. */
+static void recorded_pids(struct vfix *f, const char *uid, int *monitor, int *vmm) {
+    struct store_vm_runtime rt;
+    struct error err;
+    error_init(&err);
+    *monitor = *vmm = 0;
+    if (store_vm_runtime_get(f->eng->store, uid, &rt, &err) == 0) {
+        *monitor = rt.monitor_pid;
+        *vmm = rt.vmm_pid;
+    }
+}
+
+/* After recovery: no transitional state, and the processes agree with the state. */
+static void assert_agree(struct vfix *f, const char *uid) {
+    assert_int_equal(open_vm_ops(f), 0);
+    const char *st = vm_state(f, uid);
+    int monitor, vmm;
+    recorded_pids(f, uid, &monitor, &vmm);
+    char dir[700];
+    run_dir(f, uid, dir, sizeof(dir));
+    if (strcmp(st, "Running") == 0) {
+        assert_true(pid_runs(monitor));
+        assert_true(pid_runs(vmm));
+        assert_true(path_exists(dir));
+    } else {
+        assert_true(strcmp(st, "Stopped") == 0 || strcmp(st, "Created") == 0);
+        assert_true(pid_ends(monitor));
+        assert_true(pid_ends(vmm));
+        assert_false(path_exists(dir));
+    }
+}
+
+static void test_vm_crashes(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    static const struct {
+        const char *point;
+        const char *after; /* the state recovery leaves */
+    } starts[] = {
+        {"vm.start.after-intent", "Created"},
+        {"vm.start.after-activate", "Created"},
+        {"vm.start.after-monitor", "Running"},
+        {"vm.start.after-commit", "Running"},
+    };
+    struct error err;
+    error_init(&err);
+    for (size_t i = 0; i < ARRAY_SIZE(starts); i++) {
+        print_message("  crash at %s\n", starts[i].point);
+        crash_child(f, starts[i].point, CRASH_START);
+        assert_string_equal(vm_state(f, f->uid), starts[i].after);
+        assert_agree(f, f->uid);
+        if (strcmp(starts[i].after, "Running") == 0) {
+            assert_int_equal(engine_vm_kill(f->eng, "vm1", NULL, &err), 0);
+            assert_agree(f, f->uid);
+            /* back to Created, as the next case expects */
+            assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Created", &err), 0);
+        }
+    }
+    static const char *const stops[] = {"vm.stop.after-intent", "vm.stop.after-signal",
+                                        "vm.stop.after-commit"};
+    for (size_t i = 0; i < ARRAY_SIZE(stops); i++) {
+        start_ok(f, "vm1", NULL);
+        print_message("  crash at %s\n", stops[i]);
+        crash_child(f, stops[i], CRASH_STOP);
+        assert_string_equal(vm_state(f, f->uid), "Stopped");
+        assert_agree(f, f->uid);
+    }
+    static const char *const removes[] = {"vm.remove.after-intent", "vm.remove.after-stop",
+                                          "vm.remove.after-devices", "vm.remove.after-commit"};
+    for (size_t i = 0; i < ARRAY_SIZE(removes); i++) {
+        if (i > 0)
+            vm_make(f, "vm1", "console=ttyS0", f->uid);
+        struct engine_vm_start_result res;
+        start_ok(f, "vm1", &res);
+        print_message("  crash at %s\n", removes[i]);
+        crash_child(f, removes[i], CRASH_REMOVE);
+        assert_removed(f, f->uid, res.monitor_pid, res.vmm_pid);
+    }
+    f->uid[0] = '\0';
+}
+
+/* ---- console: attach, logs -------------------------------------------------------- */
+
+struct attacher {
+    pid_t pid;
+    int in;  /* what we type */
+    int out; /* what it shows */
+};
+
+/* engine_vm_attach in a child with its own engine; exit 10 when detached, 11 when the VM stopped.
+ */
+static void attacher_start(struct vfix *f, struct attacher *a) {
+    int in[2], out[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    fflush(NULL);
+    a->pid = fork();
+    assert_true(a->pid >= 0);
+    if (a->pid == 0) {
+        close(in[1]);
+        close(out[0]);
+        engine *e = NULL; /* the parent's connection is not used across fork */
+        struct error err;
+        error_init(&err);
+        if (engine_open(f->root, &e, &err) < 0)
+            _exit(2);
+        bool detached = false;
+        int r = engine_vm_attach(e, "vm1", in[0], out[1], &detached, &err);
+        if (r < 0) {
+            print_message("  attach: %s\n", err.msg);
+            _exit(3);
+        }
+        engine_free(e);
+        _exit(detached ? 10 : 11);
+    }
+    close(in[0]);
+    close(out[1]);
+    a->in = in[1];
+    a->out = out[0];
+}
+
+/* Reads from fd until needle came (or the time is up). */
+static bool read_until(int fd, struct strbuf *sb, const char *needle, int timeout_ms) {
+    int64_t end = now_ms() + timeout_ms;
+    while (!(sb->buf && memmem(sb->buf, sb->len, needle, strlen(needle)))) {
+        int64_t left = end - now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            return false;
+        assert_int_equal(strbuf_add(sb, buf, (size_t)n), 0);
+    }
+    return true;
+}
+
+static int child_exit(pid_t pid) {
+    int status = 0;
+    int64_t end = now_ms() + WAIT_MS;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (now_ms() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        nap(20);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void type_in(struct attacher *a, const char *s) {
+    assert_int_equal(write(a->in, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+static void test_vm_attach_two_clients(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    start_ok(f, "vm1", NULL);
+    assert_true(console_has(f, f->uid, "is running", 5000));
+    struct attacher a, b;
+    attacher_start(f, &a);
+    attacher_start(f, &b);
+    struct strbuf sa = STRBUF_INIT, sb = STRBUF_INIT;
+    /* Each client's typing reaches the guest, and the echo reaches both clients. */
+    int64_t end = now_ms() + 5000;
+    bool both = false;
+    while (!both && now_ms() < end) { /* until both clients are connected */
+        type_in(&a, "ping-from-a\n");
+        both = read_until(a.out, &sa, "ping-from-a", 300) &&
+               read_until(b.out, &sb, "ping-from-a", 300);
+    }
+    assert_true(both);
+    type_in(&b, "ping-from-b\n");
+    assert_true(read_until(a.out, &sa, "ping-from-b", 5000));
+    assert_true(read_until(b.out, &sb, "ping-from-b", 5000));
+    /* A ^P not followed by ^Q goes through. */
+    type_in(&a, "\x10x-after-ctrl-p\n");
+    assert_true(read_until(b.out, &sb, "\x10x-after-ctrl-p", 5000));
+    /* ^P^Q detaches a only. */
+    type_in(&a, "\x10\x11");
+    assert_int_equal(child_exit(a.pid), 10);
+    type_in(&b, "still-here\n");
+    assert_true(read_until(b.out, &sb, "still-here", 5000));
+    assert_true(console_has(f, f->uid, "still-here", 5000));
+    /* The VM stops: b's attach ends by itself. */
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), 0);
+    assert_int_equal(child_exit(b.pid), 11);
+    strbuf_release(&sa);
+    strbuf_release(&sb);
+    close(a.in);
+    close(a.out);
+    close(b.in);
+    close(b.out);
+}
+
+/* Writes the logs to a temporary file and reads them back; caller frees. */
+static char *logs(struct vfix *f, bool follow, long tail, size_t *ret_len) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/logs.out", f->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    struct error err;
+    error_init(&err);
+    if (engine_vm_logs(f->eng, "vm1", follow, tail, fd, NULL, &err) < 0)
+        fail_msg("logs: %s", err.msg);
+    close(fd);
+    return slurp(path, ret_len);
+}
+
+static void test_vm_logs_rotation(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    start_ok(f, "vm1", NULL);
+    assert_true(console_has(f, f->uid, "is running", 5000));
+    /* A raw client of the attach socket (through a short path) pushes 1.5 MiB through the echo. */
+    char run[700];
+    run_dir(f, f->uid, run, sizeof(run));
+    int dfd = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char line[1025];
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 2] = '\n';
+    line[sizeof(line) - 1] = '\0';
+    struct strbuf got = STRBUF_INIT;
+    size_t sent = 0;
+    for (int chunk = 0; chunk < 48; chunk++) { /* 48 x 32 KiB */
+        for (int i = 0; i < 32; i++) {
+            assert_int_equal(send(s, line, 1024, MSG_NOSIGNAL), 1024);
+            sent += 1024;
+        }
+        /* Read the echo back before sending more, as a terminal would. */
+        while (got.len < sent) {
+            struct pollfd p = {s, POLLIN, 0};
+            assert_true(poll(&p, 1, 5000) > 0);
+            char buf[65536];
+            ssize_t n = read(s, buf, sizeof(buf));
+            assert_true(n > 0);
+            assert_int_equal(strbuf_add(&got, buf, (size_t)n), 0);
+        }
+    }
+    assert_int_equal(send(s, "the-last-line\n", 14, MSG_NOSIGNAL), 14);
+    assert_true(console_has(f, f->uid, "the-last-line", 5000));
+    close(s);
+    close(dfd);
+    strbuf_release(&got);
+
+    char cur[700], old[700];
+    snprintf(cur, sizeof(cur), "%s/vm/%s/console.log", f->root, f->uid);
+    snprintf(old, sizeof(old), "%s/vm/%s/console.log.1", f->root, f->uid);
+    struct stat st_cur, st_old;
+    assert_int_equal(stat(cur, &st_cur), 0);
+    assert_int_equal(stat(old, &st_old), 0);
+    assert_true(st_old.st_size <= (off_t)MiB);
+    assert_true(st_cur.st_size <= (off_t)MiB);
+    assert_true((size_t)(st_cur.st_size + st_old.st_size) < sent + 4096); /* one rotation only */
+    print_message("  console.log.1 %lld bytes, console.log %lld bytes\n", (long long)st_old.st_size,
+                  (long long)st_cur.st_size);
+
+    /* All of it: the rotated part first (the banner is there). */
+    size_t len = 0;
+    char *all = logs(f, false, -1, &len);
+    assert_int_equal(len, (size_t)(st_cur.st_size + st_old.st_size));
+    assert_true(str_starts_with(all, "fcfake: booting"));
+    free(all);
+    char *tail = logs(f, false, 1, &len);
+    assert_string_equal(tail, "the-last-line\n");
+    free(tail);
+    tail = logs(f, false, 2, &len);
+    assert_int_equal(len, 1024 + 14);
+    free(tail);
+
+    /* --follow ends once the VM stops and the file is drained. */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        engine *e = NULL;
+        struct error err;
+        error_init(&err);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/follow.out", f->dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || engine_open(f->root, &e, &err) < 0)
+            _exit(2);
+        int r = engine_vm_logs(e, "vm1", true, 0, fd, NULL, &err);
+        _exit(r < 0 ? 3 : 0);
+    }
+    nap(300);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still following */
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), 0);
+    assert_int_equal(child_exit(pid), 0);
+}
+
+/* ---- the cost of a start ------------------------------------------------------------ */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_vm_start_cost(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    int64_t ms[20];
+    struct error err;
+    error_init(&err);
+    for (size_t i = 0; i < ARRAY_SIZE(ms); i++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        start_ok(f, "vm1", NULL);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        ms[i] = (int64_t)(b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+        assert_int_equal(engine_vm_kill(f->eng, "vm1", NULL, &err), 0);
+    }
+    qsort(ms, ARRAY_SIZE(ms), sizeof(ms[0]), cmp_i64);
+    print_message("  engine_vm_start with fcfake: median %.1f ms (min %.1f, max %.1f) of %zu\n",
+                  (double)ms[10] / 1000.0, (double)ms[0] / 1000.0, (double)ms[19] / 1000.0,
+                  ARRAY_SIZE(ms));
+}
+
+/* ---- one real boot under QEMU -------------------------------------------------------- */
+
+static void cpio_add(FILE *fp, const char *name, unsigned mode, const void *data, size_t size,
+                     unsigned ino) {
+    size_t nlen = strlen(name) + 1;
+    fprintf(fp, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino, mode, 0u, 0u,
+            1u, 0u, size, 0u, 0u, 0u, 0u, nlen, 0u);
+    fwrite(name, 1, nlen, fp);
+    for (size_t pad = (110 + nlen) % 4; pad && pad < 4; pad++)
+        fputc(0, fp);
+    if (size) {
+        fwrite(data, 1, size, fp);
+        for (size_t pad = size % 4; pad && pad < 4; pad++)
+            fputc(0, fp);
+    }
+}
+
+static int qemu_setup(void **state) {
+    if (access("/bin/busybox", X_OK) != 0 || access("/usr/bin/qemu-system-x86_64", X_OK) != 0) {
+        print_message("  skipped: needs /bin/busybox and qemu-system-x86_64\n");
+        *state = NULL;
+        return 0;
+    }
+    char dir[] = "/tmp/hearth-vmrun-initrd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char initrd[128];
+    snprintf(initrd, sizeof(initrd), "%s/initrd.cpio", dir);
+    size_t bb_len = 0;
+    char *bb = slurp("/bin/busybox", &bb_len);
+    static const char init[] = "#!/bin/busybox sh\n"
+                               "/bin/busybox echo " QEMU_MARKER "\n"
+                               "exec /bin/busybox sleep 1000\n";
+    FILE *fp = fopen(initrd, "we");
+    assert_non_null(fp);
+    cpio_add(fp, "bin", 040755, NULL, 0, 1);
+    cpio_add(fp, "bin/busybox", 0100755, bb, bb_len, 2);
+    cpio_add(fp, "init", 0100755, init, strlen(init), 3);
+    cpio_add(fp, "TRAILER!!!", 0, NULL, 0, 0);
+    fclose(fp);
+    free(bb);
+    int r = fix_setup(state, initrd);
+    engine_test_rmtree(dir);
+    if (r < 0) {
+        *state = NULL;
+        return 0;
+    }
+    struct vfix *f = *state;
+    vm_make(f, "vm1", "console=ttyS0 reboot=k panic=-1", f->uid);
+    f->opts = (struct engine_vm_start_opts){.vmm = "qemu"};
+    return 0;
+}
+
+static void test_vm_qemu_boot(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    print_message("  qemu: %s\n", res.notice[0] ? res.notice : "KVM is usable");
+    assert_string_equal(res.vmm, "qemu");
+    assert_true(console_has(f, f->uid, QEMU_MARKER, 120000));
+    /* busybox ignores the power button: the grace passes, then qemu is told to quit. */
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 1000, NULL, &err), 0);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    struct engine_vm_runtime rt;
+    runtime(f, f->uid, &rt);
+    assert_int_equal(rt.exit_status, 0);
+    assert_string_equal(rt.exit_reason, "exited with status 0");
+}
+
+const struct CMUnitTest engine_vm_run_tests[] = {
+    cmocka_unit_test_setup_teardown(test_vm_start_stop_kill, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_refresh_leaves_live_operations, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_start_fails, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_monitor_or_vmm_dies, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_reboot, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_remove_running, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_crashes, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_logs_rotation, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_start_cost, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_qemu_boot, qemu_setup, vm_teardown),
+};
+const size_t engine_vm_run_tests_n = ARRAY_SIZE(engine_vm_run_tests);
