@@ -597,6 +597,45 @@ static int start_kernel_uid(engine *e, const struct api_object *vm, char *ret, s
     return r;
 }
 
+/*
+ * vmm_kvm_usable, remembered for the boot: the probe runs a test vCPU for up
+ * to 2 s where KVM is broken, too slow for every start. The answer is kept in
+ * <root>/run/kvm-probe with the kernel's boot id, so a reboot (or a cleared
+ * runtime directory) probes again.
+ */
+static bool kvm_usable_cached(engine *e, char *why, size_t why_size) {
+    char boot_id[64] = "";
+    _cleanup_fclose_ FILE *bf = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!bf || !fgets(boot_id, sizeof(boot_id), bf))
+        return vmm_kvm_usable(why, why_size);
+    boot_id[strcspn(boot_id, "\n")] = '\0';
+    _cleanup_free_ char *path = xasprintf("%s/run/kvm-probe", e->root);
+    _cleanup_free_ char *tmp = xasprintf("%s/run/kvm-probe.%d", e->root, (int)getpid());
+    if (!path || !tmp)
+        return vmm_kvm_usable(why, why_size);
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    if (strbuf_read_file(&sb, path, 4096, NULL) == 0 && sb.buf) {
+        /* "<boot id>\n<0|1>\n<why>\n" */
+        char *l1 = sb.buf, *l2 = strchr(l1, '\n');
+        char *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+        if (l2 && l3 && (size_t)(l2 - l1) == strlen(boot_id) &&
+            strncmp(l1, boot_id, strlen(boot_id)) == 0 && (l2[1] == '0' || l2[1] == '1')) {
+            snprintf(why, why_size, "%.*s", (int)strcspn(l3 + 1, "\n"), l3 + 1);
+            return l2[1] == '1';
+        }
+    }
+    bool usable = vmm_kvm_usable(why, why_size);
+    _cleanup_free_ char *run = xasprintf("%s/run", e->root);
+    if (run && (mkdir(run, 0700) == 0 || errno == EEXIST)) {
+        _cleanup_fclose_ FILE *f = fopen(tmp, "we");
+        if (f && fprintf(f, "%s\n%d\n%s\n", boot_id, usable ? 1 : 0, why) > 0 && fflush(f) == 0 &&
+            rename(tmp, path) == 0)
+            return usable;
+        unlink(tmp);
+    }
+    return usable;
+}
+
 /* The VMM, its binary, the acceleration and the files to boot: everything but the disk. */
 static int start_plan(engine *e, const struct api_object *vm,
                       const struct engine_vm_start_opts *opts, struct vm_launch *l, char *notice,
@@ -609,13 +648,13 @@ static int start_plan(engine *e, const struct api_object *vm,
         if (vmm_kind_parse(opts->vmm, &l->kind) < 0)
             return error_set(err, -EINVAL, "unknown vmm '%s' (firecracker or qemu)", opts->vmm);
         if (l->kind == VMM_QEMU)
-            l->kvm = vmm_kvm_usable(why, sizeof(why));
+            l->kvm = kvm_usable_cached(e, why, sizeof(why));
         else
             l->kvm = true;
     } else {
         struct error ferr;
         error_init(&ferr);
-        l->kvm = vmm_kvm_usable(why, sizeof(why));
+        l->kvm = kvm_usable_cached(e, why, sizeof(why));
         l->kind = l->kvm && vmm_firecracker_find(opts->firecracker_bin, &fc, &ferr) == 0
                       ? VMM_FIRECRACKER
                       : VMM_QEMU;
