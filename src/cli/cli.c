@@ -292,6 +292,8 @@ static void print_command_help(const struct cli_command *cmd) {
     bool any = cmd->flags && cmd->flags[0].long_name;
     if (any)
         printf("\nFlags:\n");
+    char lefts[CLI_FLAGS_MAX][64];
+    int width = 0;
     for (int i = 0; any && cmd->flags[i].long_name; i++) {
         const struct cli_flag *fl = &cmd->flags[i];
         char left[64];
@@ -303,8 +305,12 @@ static void print_command_help(const struct cli_command *cmd) {
         else
             snprintf(left, sizeof(left), "    --%s%s%s%s", fl->long_name, sep,
                      fl->arg ? fl->arg : "", end);
-        printf("  %-24s %s\n", left, fl->help);
+        memcpy(lefts[i], left, sizeof(left));
+        if ((int)strlen(left) > width)
+            width = (int)strlen(left);
     }
+    for (int i = 0; any && cmd->flags[i].long_name; i++)
+        printf("  %-*s   %s\n", width, lefts[i], cmd->flags[i].help);
     printf("\nGlobal options: --root DIR, -q/--quiet, --log-level LEVEL, -h/--help\n");
 }
 
