@@ -5,6 +5,11 @@
       fills DIR with a tiny busybox root: bin/busybox (Debian's busybox-static),
       bin/sh -> busybox, etc/hostname, etc/os-release.
 
+  mkimage.py rootfs DIR --applets
+      the same, plus a symlink to busybox for every applet it lists
+      (`busybox --list-full`: bin/ls, sbin/poweroff, usr/bin/...), and the
+      directories a booting system mounts on (dev, proc, sys, run, tmp, root).
+
   mkimage.py image LAYOUT TAG [--layer COMP:DIR]... [--platform OS/ARCH]...
                               [--attestation] [--created TEXT]
       adds an image made of the given layers (COMP is tar, gzip or zstd; DIR's
@@ -129,9 +134,27 @@ def make_attestation(layout, target_digest, created):
                                    "vnd.docker.reference.digest": target_digest})
 
 
+def add_applets(root):
+    out = subprocess.run([os.path.join(root, "bin", "busybox"), "--list-full"], check=True,
+                         stdout=subprocess.PIPE).stdout.decode()
+    for rel in out.split():
+        if rel.startswith("/") or ".." in rel.split("/") or rel == "bin/busybox":
+            continue
+        link = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.lexists(link):
+            os.symlink(os.path.relpath(os.path.join(root, "bin", "busybox"),
+                                       os.path.dirname(link)), link)
+    for d in ("dev", "proc", "sys", "run", "tmp", "root"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+
+
 def cmd_rootfs(args):
+    applets = "--applets" in args
+    args = [a for a in args if a != "--applets"]
     if len(args) != 1:
-        die("usage: mkimage.py rootfs DIR")
+        die("usage: mkimage.py rootfs DIR [--applets]")
     root = args[0]
     os.makedirs(os.path.join(root, "bin"), exist_ok=True)
     os.makedirs(os.path.join(root, "etc"), exist_ok=True)
@@ -142,6 +165,8 @@ def cmd_rootfs(args):
         f.write("hearth-test\n")
     with open(os.path.join(root, "etc", "os-release"), "w") as f:
         f.write("NAME=hearth-test\nID=hearth-test\n")
+    if applets:
+        add_applets(root)
 
 
 def cmd_image(args):
