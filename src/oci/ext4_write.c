@@ -3,7 +3,7 @@
  * /etc/hosts, authorized_keys, --copy-files), so that nothing a guest put in
  * its filesystem can make the host follow a symlink. e2fsprogs' debugfs does
  * the work, run through exec_run (never a shell) on command files in a
- * private temporary directory, three runs per call:
+ * private temporary directory, two runs per call:
  *
  * 1. read-only: `stats -h` (free blocks and inodes) and `stat` of every
  *    prefix of every guest path. A symlink anywhere on the way is refused,
@@ -11,8 +11,10 @@
  *    because debugfs reports a failed write only on stderr and in its exit
  *    status not at all.
  * 2. read-write: mkdir of the missing parents, rm of files being replaced,
- *    write of the staged contents, set_inode_field for mode and owner.
- * 3. read-only: `stat` of every file, checked against what was asked.
+ *    write of the staged contents, set_inode_field for mode and owner, then
+ *    `stat` of every file in the same run, checked against what was asked
+ *    (type, mode, owner, size, and the blocks written, which shows a write
+ *    that ran out of space).
  *
  * debugfs's stdout echoes each command as "debugfs: CMD", so the output is
  * split into one section per command and each section is matched to the
@@ -461,16 +463,19 @@ static int check_files(const char *image, const struct oci_ext4_file *files, siz
     return r;
 }
 
+/* Checks the answers of the `stat` commands v->cmds[base..base + n), one per file. */
 static int verify_files(const char *image, const struct oci_ext4_file *files, size_t n,
-                        const struct plan *plans, const struct script *v, struct error *err) {
-    for (size_t i = 0; i < n; i++) {
-        const char *gp = files[i].guest_path;
+                        const struct plan *plans, const struct script *v, size_t base,
+                        struct error *err) {
+    for (size_t f = 0; f < n; f++) {
+        size_t i = base + f; /* the command */
+        const char *gp = files[f].guest_path;
         if (stat_type(v, i) != TYPE_REG)
             return error_set(err, -EIO, "writing '%s' in '%s' failed: no regular file there", gp,
                              image);
         /* Only the last write of a path that is given twice counts. */
         bool later = false;
-        for (size_t j = i + 1; j < n && !later; j++)
+        for (size_t j = f + 1; j < n && !later; j++)
             later = !strcmp(files[j].guest_path, gp);
         if (later)
             continue;
@@ -479,24 +484,24 @@ static int verify_files(const char *image, const struct oci_ext4_file *files, si
         if (!field_u64(answer_line(v, i, "Links:"), "Blockcount:", 10, &sectors))
             return error_set(err, -EIO, "debugfs did not describe '%s' in '%s'", gp, image);
         /* debugfs records the full size even when it ran out of blocks. */
-        if (sectors / (BLOCK / 512) < plans[i].data_blocks)
+        if (sectors / (BLOCK / 512) < plans[f].data_blocks)
             return error_set(err, -ENOSPC,
                              "writing '%s' in '%s' stopped short: %llu of %llu blocks written "
                              "(no space left?)",
                              gp, image, (unsigned long long)(sectors / (BLOCK / 512)),
-                             (unsigned long long)plans[i].data_blocks);
+                             (unsigned long long)plans[f].data_blocks);
         if (!field_u64(v->lines[v->first[i]], "Mode:", 8, &mode) ||
             !field_u64(user, "User:", 10, &uid) || !field_u64(user, "Group:", 10, &gid) ||
             !field_u64(user, "Size:", 10, &size))
             return error_set(err, -EIO, "debugfs did not describe '%s' in '%s'", gp, image);
-        if (mode != files[i].mode || uid != files[i].uid || gid != files[i].gid ||
-            size != plans[i].size)
+        if (mode != files[f].mode || uid != files[f].uid || gid != files[f].gid ||
+            size != plans[f].size)
             return error_set(err, -EIO,
                              "writing '%s' in '%s' failed: it has mode %04llo, owner %llu:%llu, "
                              "%llu bytes; %04o, %u:%u, %llu bytes were asked",
                              gp, image, (unsigned long long)mode, (unsigned long long)uid,
-                             (unsigned long long)gid, (unsigned long long)size, files[i].mode,
-                             files[i].uid, files[i].gid, (unsigned long long)plans[i].size);
+                             (unsigned long long)gid, (unsigned long long)size, files[f].mode,
+                             files[f].uid, files[f].gid, (unsigned long long)plans[f].size);
     }
     return 0;
 }
@@ -602,22 +607,16 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
         if (r == 0)
             r = script_add(&w, err, "sif %s gid %u", gp, files[i].gid);
     }
+    /* 3. Each file as the same run left it (one debugfs process less per call). */
+    size_t vbase = w.n;
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = script_add(&w, err, "stat %s", files[i].guest_path);
     if (r < 0)
         return r;
     r = script_run(&w, &st, "write", image, true, err);
     if (r < 0)
         return r;
-
-    /* 3. Check each file. */
-    _cleanup_(script_release) struct script v = {0};
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = script_add(&v, err, "stat %s", files[i].guest_path);
-    if (r < 0)
-        return r;
-    r = script_run(&v, &st, "verify", image, false, err);
-    if (r < 0)
-        return r;
-    return verify_files(image, files, n, plans, &v, err);
+    return verify_files(image, files, n, plans, &w, vbase, err);
 }
 
 /* ---- directories ----------------------------------------------------------------- */
