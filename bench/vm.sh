@@ -18,6 +18,9 @@
 # root are timed as that floor. The first create of an image and size builds
 # the shared Resize and Kernel layers; it is reported apart (a warm-up VM is
 # created and removed before the measured ones).
+#   engine: COUNT engine_vm_create + engine_vm_start in one process with one
+#           open engine (bench/vm_engine.c): the engine's own cost, without
+#           the start of a hearth process per command.
 # Prints per-VM median / p95 / mean / max in ms for create, start and
 # create+start (the sum of one VM's create and start), and for `hearth run`.
 #
@@ -44,7 +47,7 @@ fi
 export HEARTH_FC_SPEC=$spec
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j "$(nproc)" --target hearth fcfake >/dev/null
+cmake --build "$build" -j "$(nproc)" --target hearth fcfake bench_vm_engine >/dev/null
 hearth=$build/hearth
 fcfake=$build/fcfake
 
@@ -173,6 +176,16 @@ running_run=$(h sql -o csv "SELECT count(*) FROM vms WHERE state = 'Running'" | 
 # shellcheck disable=SC2046 # the names are words
 h rm -f $(seq -f 'n%g' 1 "$count") >/dev/null
 
+# engine: COUNT creates and starts in one process with one open engine
+# (bench/vm_engine.c), the engine's own cost without a hearth process's start.
+"$build/bench_vm_engine" "$root" localhost/hearth-e2e:1 hearth-e2e-kernel:1 "$CMDLINE" \
+    "$fcfake" "$hearth" "$count" >"$work/e-both-raw"
+awk '{ print $1 }' "$work/e-both-raw" >"$work/e-create"
+awk '{ print $2 }' "$work/e-both-raw" >"$work/e-start"
+awk '{ printf "%.3f\n", $1 + $2 }' "$work/e-both-raw" >"$work/e-both"
+# shellcheck disable=SC2046 # the names are words
+h rm -f $(seq -f 'engine-%g' 1 "$count") >/dev/null
+
 echo
 echo "first create of the image at 1 GB (builds Resize + Kernel): $(cat "$work/first") ms;" \
     "its start: $(cat "$work/first-start") ms"
@@ -189,6 +202,10 @@ stats "create" "$work/m-create"
 stats "start" "$work/m-start"
 stats "create+start" "$work/m-both"
 stats "run (create+start, one process)" "$work/m-run"
+header "engine ($count VMs in one process, all kept)"
+stats "engine_vm_create" "$work/e-create"
+stats "engine_vm_start" "$work/e-start"
+stats "create+start" "$work/e-both"
 echo "running at the end: $running of $count (create, start); $running_run of $count (run)"
 echo "first tenth / last tenth of the many creates (mean ms):" \
     "$(head -n $((count / 10)) "$work/m-create" | awk '{ s += $1 } END { printf "%.2f", s / NR }')" \
@@ -196,7 +213,7 @@ echo "first tenth / last tenth of the many creates (mean ms):" \
 echo "first tenth / last tenth of the many starts (mean ms):" \
     "$(head -n $((count / 10)) "$work/m-start" | awk '{ s += $1 } END { printf "%.2f", s / NR }')" \
     "/ $(tail -n $((count / 10)) "$work/m-start" | awk '{ s += $1 } END { printf "%.2f", s / NR }')"
-for f in s-both s-run m-both m-run; do
+for f in s-both s-run m-both m-run e-both; do
     awk -v f="$f" '{ n++; if ($1 < 50) u++ }
         END { printf "%s: under 50 ms for %d of %d VMs\n", f, u, n }' "$work/$f"
 done
