@@ -23,15 +23,25 @@
  *   operation or kernel owns; repair removes them.
  * - missing-kernel-files: a kernel row without its files; no repair (import
  *   it again).
+ * - stray (VMs): <root>/vm/<id> of no VM, <root>/run/vm/<id> of a VM that
+ *   does not run; repair removes them.
+ * - stray-process: a monitor or VMM of this root that is not the recorded
+ *   process of a running VM (found through /proc: a monitor's argv, a VMM's
+ *   working directory); repair kills it.
  * Image and kernel operations (import, remove) whose owner is dead are
  * interrupted-operations too; repair finishes them (engine_import_recover_op).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
+#include "engine/vm_priv.h"
 #include "pool/pool.h"
 
 #define FINDINGS_MAX 100000 /* a bound on what one run reports */
@@ -351,11 +361,178 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
     return r;
 }
 
+/* ---- VMs ---------------------------------------------------------------- */
+
+#define VM_DIRS_MAX 100000 /* entries of <root>/vm or <root>/run/vm looked at */
+
+static bool is_uid(const char *s) {
+    if (strlen(s) != ID_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/*
+ * The per-VM directories of dir (<root>/vm: every VM may have one;
+ * <root>/run/vm: only a VM whose monitor may run) that no such VM owns.
+ */
+static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool repair,
+                         struct engine_doctor_report *rep, struct error *err) {
+    _cleanup_free_ char *dir = xasprintf("%s/%s", e->root, sub);
+    if (!dir)
+        return error_set(err, -ENOMEM, "out of memory");
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return 0; /* none yet */
+    int r = 0;
+    struct dirent *de;
+    for (size_t seen = 0; r == 0 && (de = readdir(dh)) && seen < VM_DIRS_MAX; seen++) {
+        if (de->d_name[0] == '.')
+            continue;
+        char state[32] = "";
+        struct error e2;
+        error_init(&e2);
+        bool owned = is_uid(de->d_name) &&
+                     store_vm_state_get(e->store, de->d_name, state, sizeof(state), &e2) == 0 &&
+                     (!running_only || vm_state_runs(state));
+        if (owned)
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
+        if (!path) {
+            r = error_set(err, -ENOMEM, "out of memory");
+            break;
+        }
+        struct engine_finding *f =
+            finding_add(rep, "stray", "remove it", path, "'%s' belongs to %s", path,
+                        !is_uid(de->d_name) ? "no vm"
+                        : state[0]          ? "a vm that is not running"
+                                            : "no vm (removed)");
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, engine_tree_remove(path, &e2), &e2);
+        }
+    }
+    closedir(dh);
+    return r;
+}
+
+/* argv of pid (NUL-separated) into buf; the number of bytes, 0 when unreadable. */
+static size_t proc_cmdline(int pid, char *buf, size_t size) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
+/*
+ * Processes of this root that no VM accounts for: a monitor
+ * (`... __monitor ROOT UID FD`) that is not the recorded monitor of a VM
+ * that runs, and a VMM (its working directory is <root>/run/vm/<uid>) that
+ * is not the recorded VMM. With repair, each is killed (SIGKILL; a
+ * monitor's VMM dies with it).
+ */
+static int check_vm_processes(engine *e, bool repair, struct engine_doctor_report *rep,
+                              struct error *err) {
+    DIR *dh = opendir("/proc");
+    if (!dh)
+        return 0;
+    _cleanup_free_ char *run = xasprintf("%s/run/vm/", e->root);
+    if (!run) {
+        closedir(dh);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    int r = 0;
+    struct dirent *de;
+    while (r == 0 && (de = readdir(dh))) {
+        char *end = NULL;
+        long pid = strtol(de->d_name, &end, 10);
+        if (!end || *end || pid <= 1 || pid == (long)getpid())
+            continue;
+        char uid[ID_LEN + 1] = "";
+        bool monitor = false;
+        char cmd[4096];
+        size_t n = proc_cmdline((int)pid, cmd, sizeof(cmd));
+        const char *a1 = n ? cmd + strlen(cmd) + 1 : NULL;
+        if (a1 && a1 < cmd + n && strcmp(a1, "__monitor") == 0) {
+            const char *a2 = a1 + strlen(a1) + 1;
+            const char *a3 = a2 < cmd + n ? a2 + strlen(a2) + 1 : NULL;
+            if (a3 && a3 < cmd + n && strcmp(a2, e->root) == 0) {
+                monitor = true;
+                snprintf(uid, sizeof(uid), "%.16s", a3);
+            }
+        }
+        if (!monitor) {
+            char link[64], cwd[PATH_MAX];
+            snprintf(link, sizeof(link), "/proc/%ld/cwd", pid);
+            ssize_t len = readlink(link, cwd, sizeof(cwd) - 1);
+            if (len <= 0)
+                continue;
+            cwd[len] = '\0';
+            if (!str_starts_with(cwd, run))
+                continue;
+            snprintf(uid, sizeof(uid), "%.16s", cwd + strlen(run));
+        }
+        uint64_t start = 0;
+        if (proc_start_time((int)pid, &start) < 0 || !vm_proc_alive((int)pid, start))
+            continue;
+        char state[32] = "";
+        struct store_vm_runtime rt;
+        struct error e2;
+        error_init(&e2);
+        bool known = is_uid(uid) &&
+                     store_vm_state_get(e->store, uid, state, sizeof(state), &e2) == 0 &&
+                     vm_state_runs(state) && store_vm_runtime_get(e->store, uid, &rt, &e2) == 0 &&
+                     (monitor ? rt.monitor_pid == (int)pid && rt.monitor_start == start
+                              : rt.vmm_pid == (int)pid && rt.vmm_start == start);
+        /* A start in progress has its monitor before vm_runtime names it. */
+        if (known || (monitor && strcmp(state, "Starting") == 0))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "process %ld", pid);
+        struct engine_finding *f = finding_add(
+            rep, "stray-process", "kill it", obj, "%s %ld runs for %s '%s', which does not run",
+            monitor ? "monitor" : "VMM", pid, state[0] ? "vm" : "no vm:", uid);
+        if (!f)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (repair) {
+            error_init(&e2);
+            int k = kill((pid_t)pid, SIGKILL) < 0 ? -errno : 0;
+            if (k < 0)
+                error_set(&e2, k, "cannot kill %ld: %s", pid, strerror(-k));
+            repair_done(f, k, &e2);
+        }
+    }
+    closedir(dh);
+    return r;
+}
+
+static int check_vms(engine *e, bool repair, struct engine_doctor_report *rep, struct error *err) {
+    int r = check_vm_processes(e, repair, rep, err);
+    if (r == 0)
+        r = check_vm_dirs(e, "vm", false, repair, rep, err);
+    if (r == 0)
+        r = check_vm_dirs(e, "run/vm", true, repair, rep, err);
+    return r;
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
     int r = check_operations(e, repair, &rep, err);
     if (r == 0)
         r = check_imports(e, repair, &rep, err);
+    if (r == 0)
+        r = check_vms(e, repair, &rep, err);
     if (r < 0)
         goto fail;
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
@@ -64,8 +65,15 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine *e = xcalloc(1, sizeof(*e));
     if (!e)
         return error_set(err, -ENOMEM, "out of memory");
-    e->root = xstrdup(root);
-    _cleanup_free_ char *db = xasprintf("%s/hearth.db", root);
+    /* Absolute, so that processes started in other directories (the monitor
+     * runs in the VM's runtime directory) and recorded paths mean the same. */
+    e->root = realpath(root, NULL);
+    if (!e->root && errno != ENOMEM) {
+        int saved = errno;
+        engine_free(e);
+        return error_set(err, -saved, "cannot use root directory '%s': %s", root, strerror(saved));
+    }
+    _cleanup_free_ char *db = e->root ? xasprintf("%s/hearth.db", e->root) : NULL;
     if (!e->root || !db) {
         engine_free(e);
         return error_set(err, -ENOMEM, "out of memory");

@@ -30,7 +30,8 @@ typedef struct engine engine;
 /*
  * Opens the root directory: creates it (and missing parents) with mode 0700
  * if needed and opens `<root>/hearth.db` with store_open (which migrates it).
- * The engine keeps its own copy of root. Caller frees with engine_free.
+ * The engine keeps root made absolute (realpath), so a relative --root works
+ * for the processes it starts elsewhere. Caller frees with engine_free.
  */
 int engine_open(const char *root, engine **ret, struct error *err) WUR;
 void engine_free(engine *e);
@@ -529,7 +530,7 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd);
 struct engine_finding {
     const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
                            "stuck-device", "interrupted-operation", "pool-unusable",
-                           "missing-kernel-files" (static) */
+                           "missing-kernel-files", "stray-process" (static) */
     char object[64];    /* "device 5", "operation 12", "pool", or a stray's path (shortened) */
     char *message;      /* owned: what is wrong */
     const char *action; /* static: what --repair does, NULL when it cannot */

@@ -247,6 +247,29 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ]; the
     equal "fc stopped" "$(vmcol fc state)" "Stopped"
     equal "fc exit status" "$(vmcol fc exit_status)" "0"
     check "fc rm" 0 h rm fc
+    # A relative --root: the monitor runs in another directory, so the engine
+    # must hand it the root made absolute.
+    rel=$(basename "$ROOT")
+    check "relative root run" 0 bash -c 'cd "$1" && shift && "$@"' _ "$(dirname "$ROOT")" \
+        "$HEARTH" --root "$rel" run "$IMAGE" --name rel --vmm firecracker \
+        --firecracker-bin "$FCFAKE" "${RUN[@]}"
+    equal "relative root state" "$(vmcol rel state)" "Running"
+    # doctor: the database changed behind hearth's back (the VM recorded
+    # Stopped while it runs) leaves a monitor and a VMM nobody accounts for,
+    # and a runtime directory; a per-VM directory of no VM is a stray too.
+    MON2=$(vmcol rel monitor_pid)
+    VMM2=$(vmcol rel vmm_pid)
+    sqlite3 "$ROOT/hearth.db" "UPDATE vm SET state = 'Stopped' WHERE name = 'rel'"
+    mkdir -p "$ROOT/vm/00000000deadbeef"
+    check "doctor strays" 4 h doctor
+    expect "doctor stray monitor" "$OUT" "monitor $MON2 runs for vm"
+    expect "doctor stray vmm" "$OUT" "VMM $VMM2 runs for vm"
+    expect "doctor stray vm dir" "$OUT" "$ROOT/vm/00000000deadbeef"
+    check "doctor strays repaired" 3 h doctor --repair
+    gone "$MON2" && ok || bad "stray monitor $MON2 alive after doctor --repair"
+    gone "$VMM2" && ok || bad "stray VMM $VMM2 alive after doctor --repair"
+    check "doctor clean after repair" 0 h doctor
+    check "relative root rm" 0 h rm rel
 else
     echo "SKIP: the Firecracker part: FCFAKE or HEARTH_FC_SPEC not set (ctest sets them)"
 fi
