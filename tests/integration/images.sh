@@ -5,7 +5,9 @@
 # `image ls` shows it with its size, `rmi` removes image and device, a second
 # import reuses the cached blobs, Basic auth through --registry-config-dir,
 # an unknown tag fails cleanly, SIGINT during an import leaves nothing, and
-# a kernel imports from local files. Prints "N passed, M failed".
+# a kernel imports from local files, and `create` (no boot) imports a missing
+# image on the way, takes --config documents with flags on top, and writes a
+# generated or given SSH key into the guest. Prints "N passed, M failed".
 set -u
 
 . "$(dirname "$0")/lib/assert.sh"
@@ -128,7 +130,57 @@ if [ -n "$VER" ] && [ -r "/boot/vmlinuz-$VER" ]; then
     expect "kernel version" "$OUT" "$VER"
     [ -s "$ROOT/kernel/$KID/vmlinux" ] && ok || bad "no vmlinux stored"
     check "kernel usage" 2 h kernel import --initrd "/boot/initrd.img-$VER" x:1
+
+    # create (no boot): a missing image is imported on the way, as Ignite did.
+    h rmi -q "$REF" >/dev/null 2>&1
+    check "create imports image" 0 h create --name viareg --size 512MB -k "debian:$VER" "$REF"
+    expect "create import notice" "$ERR" "imported image '$REF'"
+    VID=$(tail -1 <<<"$OUT")
+    if [[ "$VID" =~ ^[0-9a-f]{16}$ ]]; then ok; else bad "create id: '$VID'"; fi
+    check "created state" 0 h sql -o csv "SELECT state, disk_size_bytes FROM vms WHERE name = 'viareg'"
+    expect "created state" "$OUT" "Created,536870912"
+    # --config with a v1alpha1 document; a flag overrides its cpus.
+    cat >"$TMP/vm.yaml" <<EOF2
+apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata:
+  name: fromcfg
+  labels:
+    tier: test
+spec:
+  image:
+    ociClaim:
+      ref: $REF
+  kernel:
+    ociClaim:
+      ref: debian:$VER
+  cpus: 1
+  memory: 256MB
+  diskSize: 512MB
+EOF2
+    check "create --config" 0 h create --config "$TMP/vm.yaml" --cpus 2 -l extra=yes
+    check "config fields" 0 h inspect vm fromcfg -o yaml
+    expect "config cpus overridden" "$OUT" "cpus: 2"
+    expect "config memory kept" "$OUT" "memory: 256MB"
+    expect "config label kept" "$OUT" "tier: test"
+    expect "flag label added" "$OUT" "extra: 'yes'"
+    # --ssh: a generated key pair, its public half authorized in the guest.
+    check "create --ssh" 0 h create --name withkey --ssh --size 512MB -k "debian:$VER" "$REF"
+    SID=$(tail -1 <<<"$OUT")
+    expect "ssh notice" "$ERR" "ssh key pair generated: $ROOT/vm/$SID/id_ed25519"
+    equal "private key mode" "$(stat -c %a "$ROOT/vm/$SID/id_ed25519")" "600"
+    DEV=$(h sql -o csv "SELECT id FROM pool_devices WHERE type = 'VM' AND owner_id = '$SID'" | tail -1 | tr -d '\r')
+    KEYS=$(debugfs -R "cat /root/.ssh/authorized_keys" "$ROOT/pool/data/$DEV.img" 2>/dev/null)
+    equal "authorized key" "$KEYS" "$(cat "$ROOT/vm/$SID/id_ed25519.pub")"
+    check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$ROOT/vm/$SID/id_ed25519.pub" \
+        --size 512MB -k "debian:$VER" "$REF"
+    check "rmk in use" 1 h rmk "debian:$VER"
+    check "rm vms" 0 h rm viareg fromcfg withkey givenkey
+    [ -e "$ROOT/vm/$SID" ] && bad "vm files left after rm" || ok
+    check "rmi after vms" 0 h rmi -q "$REF"
     check "rmk" 0 h rmk -q "debian:$VER"
+    equal "no devices left" "$(devices)" "0"
+    check "doctor after vms" 0 h doctor
     [ -e "$ROOT/kernel/$KID" ] && bad "kernel files left" || ok
 else
     echo "SKIP: kernel import: no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
