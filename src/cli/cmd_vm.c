@@ -307,6 +307,12 @@ int cmd_create(struct cli_ctx *ctx) {
         printf("%s\n", res.uid);
         return 0;
     }
+    if (cancelled) { /* Ctrl-C came after the create's commit: keep the VM, do not start it */
+        printf("%s\n", res.uid);
+        fprintf(stderr, "hearth: cancelled: vm '%s' was created but not started\n", res.name);
+        ctx->exit_status = 130;
+        return 0;
+    }
 
     struct engine_vm_start_opts so;
     start_opts_from_flags(ctx, &so);

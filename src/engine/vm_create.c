@@ -496,6 +496,15 @@ static int vm_commit(struct vjob *j, struct error *err) {
     return r;
 }
 
+/* Ctrl-C reaches the engine as the import options' cancel flag. */
+static bool cancelled(const struct engine_vm_create_opts *opts) {
+    return opts && engine_import_cancelled(opts->import);
+}
+
+static int cancel_error(struct error *err) {
+    return error_set(err, -ECANCELED, "create cancelled");
+}
+
 int engine_vm_create(engine *e, const struct api_object *vm,
                      const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
                      struct error *err) {
@@ -503,6 +512,8 @@ int engine_vm_create(engine *e, const struct api_object *vm,
     _cleanup_(vjob_release) struct vjob j = {.e = e, .opts = opts};
     uint32_t image_dev = 0;
     int r = vm_prepare(&j, vm, ret, &image_dev, err);
+    if (r == 0 && cancelled(opts))
+        r = cancel_error(err);
     if (r < 0)
         return r;
 
@@ -532,6 +543,8 @@ int engine_vm_create(engine *e, const struct api_object *vm,
     }
     if (r == 0)
         r = store_op_step(e->store, j.op, "layers", err);
+    if (r == 0 && cancelled(opts))
+        r = cancel_error(err);
     if (r < 0)
         goto fail;
     fault_point("vm.create.after-layers");
@@ -539,6 +552,8 @@ int engine_vm_create(engine *e, const struct api_object *vm,
     r = engine_pool_device_snapshot(e, "VM", kern, 0, API_KIND_VM, uid, &dev, err);
     if (r == 0)
         r = store_op_step(e->store, j.op, "device", err);
+    if (r == 0 && cancelled(opts))
+        r = cancel_error(err);
     if (r < 0)
         goto fail;
     fault_point("vm.create.after-device");
@@ -558,8 +573,8 @@ int engine_vm_create(engine *e, const struct api_object *vm,
         goto fail;
     fault_point("vm.create.after-files");
 
-    /* 3. commit */
-    r = vm_commit(&j, err);
+    /* 3. commit (a cancel until here undoes everything) */
+    r = cancelled(opts) ? cancel_error(err) : vm_commit(&j, err);
     if (r < 0)
         goto fail;
     fault_point("vm.create.after-commit");

@@ -18,6 +18,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
@@ -743,6 +744,40 @@ static void test_vm_create_missing_copy_file(void **state) {
     assert_consistent(f);
 }
 
+/* Ctrl-C: the cancel flag set while the files are written undoes the VM. */
+struct cancel_at {
+    volatile sig_atomic_t flag;
+    const char *stage;
+};
+
+static void cancel_on_stage(void *ud, const char *stage) {
+    struct cancel_at *c = ud;
+    if (!strcmp(stage, c->stage))
+        c->flag = 1;
+}
+
+static void test_vm_create_cancelled(void **state) {
+    struct vfix *f = *state;
+    NEED_KERNEL(f);
+    const char *stages[] = {"Resizing", "Writing files"};
+    for (size_t i = 0; i < ARRAY_SIZE(stages); i++) {
+        struct cancel_at c = {.flag = 0, .stage = stages[i]};
+        struct engine_import_opts io = {.cancel = &c.flag};
+        struct engine_vm_create_opts co = {.import = &io, .stage = cancel_on_stage, .ud = &c};
+        struct api_object *doc = vm_doc("cancelled", "test-kernel:1", DISK + i * 4 * MiB);
+        struct engine_vm_create_result res;
+        struct error err;
+        error_init(&err);
+        assert_int_equal(engine_vm_create(f->eng, doc, &co, &res, &err), -ECANCELED);
+        api_object_free(doc);
+        assert_true(c.flag);
+        assert_int_equal(count_vms(f, NULL), 0);
+        assert_int_equal(count_rows(f, "VM", NULL), 0);
+        assert_int_equal(count_rows(f, NULL, "planned"), 0);
+        assert_consistent(f);
+    }
+}
+
 /* ---- crashes ------------------------------------------------------------- */
 
 struct crash_case {
@@ -873,6 +908,7 @@ const struct CMUnitTest engine_vm_create_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_create_guest_symlink, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_create_merged_usr, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_create_missing_copy_file, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_create_cancelled, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_create_crashes, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_create_concurrent, vm_setup, vm_teardown),
 };
