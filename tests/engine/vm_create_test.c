@@ -1,5 +1,6 @@
 /*
- * Tests of engine_vm_create on the file pool in a temporary root, with the
+ * Tests of engine_vm_create on the file pool in a temporary root (on dm-thin
+ * inside the QEMU guest, HEARTH_TEST_DM=1: ctest's engine_dm_guest), with the
  * real oci module, e2fsprogs and ssh-keygen: an image built here as an OCI
  * layout (with symlinks when a test needs a hostile guest) and a kernel from
  * Debian's /boot/vmlinuz-* with a tiny fake modules directory (the tests
@@ -12,20 +13,22 @@
  * files refused with nothing left; an image with a merged /usr (/lib a
  * symlink) getting its modules below /usr/lib; a crash at every fault point leaving no
  * Creating VM, no VM device, no planned layer and doctor clean; concurrent
- * creates building each layer once; rmi and rmk taking the layers.
+ * creates building each layer once; rmi and rmk taking the layers; Ctrl-C
+ * (the cancel flag) undoing a create.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -218,9 +221,18 @@ static int vm_setup(void **state) {
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
     snprintf(f->layout, sizeof(f->layout), "%s/box", f->dir);
     engine_test_reopen(f->root, &f->eng);
-    char data[400];
+    char data[400], meta[400];
     snprintf(data, sizeof(data), "%s/pool/data", f->root);
+    snprintf(meta, sizeof(meta), "%s/pool/metadata", f->root);
+    /* In the dm-thin guest (HEARTH_TEST_DM=1, tests/guest) the same tests run on dm-thin. */
+    const char *dm = getenv("HEARTH_TEST_DM");
     struct engine_pool_init_opts o = {.driver = "file", .data_size = 8192 * MiB, .data_path = data};
+    if (dm && !strcmp(dm, "1"))
+        o = (struct engine_pool_init_opts){.driver = "dm-thin",
+                                           .data_size = 2048 * MiB,
+                                           .metadata_size = 16 * MiB,
+                                           .data_path = data,
+                                           .metadata_path = meta};
     struct error err;
     error_init(&err);
     if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
@@ -550,7 +562,7 @@ static void test_vm_create(void **state) {
     struct engine_vm_create_result res2;
     if (create(f, doc, &res2, &err) < 0)
         fail_msg("create: %s", err.msg);
-    print_message("  create with existing layers (file pool): %.3f s\n", secs_since(&t0));
+    print_message("  create with existing layers: %.3f s\n", secs_since(&t0));
     api_object_free(doc);
     assert_true(api_name_is_valid(res2.name));
     assert_string_not_equal(res2.name, "vm1");
