@@ -478,13 +478,16 @@ int main(int argc, char **argv) {
             return 2;
         return engine_monitor_main(argv[2], argv[3], (int)fd);
     }
-    /* In the dm-thin guest (HEARTH_TEST_DM=1) the pool and VM create tests run, on dm-thin. */
+    /* In the dm-thin guest (HEARTH_TEST_DM=1) the pool and VM tests run, on dm-thin. */
     const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
         _cmocka_run_group_tests("pool", engine_pool_tests, engine_pool_tests_n, NULL, NULL);
     if (dm && strcmp(dm, "1") == 0)
-        return failed + _cmocka_run_group_tests("vm_create", engine_vm_create_tests,
-                                                engine_vm_create_tests_n, NULL, NULL);
+        return failed +
+               _cmocka_run_group_tests("vm_create", engine_vm_create_tests,
+                                       engine_vm_create_tests_n, NULL, NULL) +
+               _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n, NULL,
+                                       NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_apply_created_configured_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
