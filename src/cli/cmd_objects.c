@@ -271,7 +271,7 @@ struct cell_cache {
     size_t next; /* the entry to replace next */
 };
 
-enum cell_kind { CELL_SIZE, CELL_COUNT, CELL_CREATED, CELL_CREATED_RFC3339 };
+enum cell_kind { CELL_SIZE, CELL_COUNT, CELL_CREATED, CELL_CREATED_RFC3339, CELL_UP };
 
 static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum cell_kind kind,
                                int64_t value, int64_t now) {
@@ -286,6 +286,12 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
     case CELL_COUNT:
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
         break;
+    case CELL_UP: {
+        char age[32];
+        time_format_ago(value, now, age, sizeof(age));
+        snprintf(buf, sizeof(buf), "Up %s", age);
+        break;
+    }
     case CELL_CREATED:
     case CELL_CREATED_RFC3339:
         created_cell(value, now, kind == CELL_CREATED_RFC3339, buf, sizeof(buf));
@@ -304,7 +310,8 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
 static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vms, size_t n,
                    bool wide, bool csv) {
     int64_t now = time(NULL);
-    struct cell_cache size_cache = {0}, mem_cache = {0}, cpu_cache = {0}, created_cache = {0};
+    struct cell_cache size_cache = {0}, mem_cache = {0}, cpu_cache = {0}, created_cache = {0},
+                      up_cache = {0};
     for (size_t i = 0; i < n; i++) {
         const struct store_vm_summary *v = vms[i];
         const char *size = cell_cached(t, &size_cache, CELL_SIZE, (int64_t)v->disk_size, now);
@@ -312,6 +319,11 @@ static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vm
         const char *cpus = cell_cached(t, &cpu_cache, CELL_COUNT, (int64_t)v->cpus, now);
         const char *created = cell_cached(
             t, &created_cache, csv ? CELL_CREATED_RFC3339 : CELL_CREATED, v->created, now);
+        /* A running VM's status says for how long, as Ignite's and Docker's do: "Up 5m". */
+        const char *status = v->state;
+        if (!csv && v->started > 0 && v->state && !strcmp(v->state, "Running") &&
+            !(status = cell_cached(t, &up_cache, CELL_UP, v->started, now)))
+            return -ENOMEM;
         if (!size || !mem || !cpus || !created)
             return -ENOMEM;
         const char *cells[] = {v->uid,
@@ -321,7 +333,7 @@ static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vm
                                cpus,
                                mem,
                                created,
-                               v->state,
+                               status,
                                v->ips,
                                v->ports,
                                wide ? v->network_mode : v->name,

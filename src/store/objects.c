@@ -1072,7 +1072,9 @@ static int arena_column(struct store_arena *a, sqlite3_stmt *st, int col, const 
 
 #define SUMMARY_COLS                                                                               \
     "uid, name, created, has_image_claim, image_ref, has_kernel_claim, kernel_ref, cmdline, "      \
-    "cpus, memory, disk_size, network_mode, state, image_id, kernel_id"
+    "cpus, memory, disk_size, network_mode, state, image_id, kernel_id, "                          \
+    "CASE WHEN state = 'Running' THEN "                                                            \
+    "(SELECT r.started FROM vm_runtime r WHERE r.uid = vm.uid AND r.stopped IS NULL) END"
 
 /* Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or NULL. */
 static int summary_read_main(struct store_arena *a, sqlite3_stmt *st, struct store_vm_summary *v,
@@ -1095,6 +1097,7 @@ static int summary_read_main(struct store_arena *a, sqlite3_stmt *st, struct sto
     v->cpus = column_u64(st, 8);
     v->memory = column_u64(st, 9);
     v->disk_size = column_u64(st, 10);
+    v->started = sqlite3_column_int64(st, 15); /* NULL (nothing runs) reads as 0 */
     v->ports = "";
     v->ips = "";
     return 0;

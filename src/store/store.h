@@ -113,6 +113,7 @@ struct store_vm_summary {
     uint64_t memory;
     uint64_t disk_size;
     int64_t created; /* API_TIME_NONE when unset */
+    int64_t started; /* unix seconds the running VMM started (vm_runtime); 0 when none runs */
     /* spec.network.ports as api_port_format writes each, joined by ", "; "" for none */
     const char *ports;
     /* status.ipAddresses joined by ", "; "" for none */

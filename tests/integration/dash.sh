@@ -277,7 +277,7 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ] &&
     keys BSpace BSpace BSpace BSpace BSpace 1 2 8 M B Tab BSpace BSpace BSpace 5 1 2 M B Enter
     shows "created and started" "vm 'dash-fc' created and started (firecracker)"
     check "ps sees it running" 0 h ps
-    expect "running" "$(grep -w dash-fc <<<"$OUT")" "Running"
+    expect "running" "$(grep -w dash-fc <<<"$OUT")" " Up "
     keys 1 / d a s h Enter
     shows "vm row" "dash-fc"
     if T capture-pane -t dash -p -e | grep -q $'\e\\[[0-9;]*32m'; then ok; else bad "Running is not green"; fi
@@ -290,7 +290,7 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ] &&
     keys s
     shows "started" "started vm 'dash-fc'"
     check "ps sees it again" 0 h ps
-    expect "running again" "$(grep -w dash-fc <<<"$OUT")" "Running"
+    expect "running again" "$(grep -w dash-fc <<<"$OUT")" " Up "
     keys a
     shows "attached" "attached to vm 'dash-fc'; detach with ^P^Q"
     keys C-p C-q

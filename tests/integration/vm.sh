@@ -118,7 +118,9 @@ equal "logs --tail lines" "$(wc -l <<<"$OUT")" "3"
 
 # ps: Running, with live monitor and VMM processes.
 check "ps" 0 h ps
-expect "ps running" "$(grep -w e2e <<<"$OUT")" "Running"
+grep -qE " Up [0-9]+[smhd] " <<<"$(grep -w e2e <<<"$OUT")" && ok || bad "ps: e2e is not 'Up ...': $OUT"
+check "ps csv state" 0 h ps -o csv
+expect "ps csv running" "$(grep -w e2e <<<"$OUT")" ",Running,"
 check "ps -q" 0 h ps -q
 equal "ps -q" "$OUT" "$ID"
 equal "state" "$(vmcol e2e state)" "Running"
