@@ -1,0 +1,46 @@
+# Shared by the VM integration tests (sourced after assert.sh, not run):
+# the processes of the test root and their cleanup, the skip rule (exit 77
+# without QEMU or a kernel), the fixtures of tests/vm (a busybox image as an
+# OCI layout in $TMP/fx and a kernel with its initrd, kernel.env), and small
+# helpers.
+VMT="$HEARTH_SRC/tests/vm"
+
+# The processes whose command line names the test root: the monitors, the
+# VMMs (their disks and sockets are under it) and hearth itself.
+root_procs() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+        [[ "$cmd" == *"$ROOT"* ]] && echo "${p#/proc/}"
+    done
+}
+cleanup() {
+    local p
+    for p in $(root_procs); do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+command -v qemu-system-x86_64 >/dev/null ||
+    skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+bash "$VMT/mkfixtures.sh" "$TMP/fx" 2>"$TMP/fx.err"
+case $? in
+0) ;;
+77) skip "$(cat "$TMP/fx.err")" ;;
+*)
+    cat "$TMP/fx.err" >&2
+    echo "FAIL: mkfixtures.sh"
+    exit 1
+    ;;
+esac
+. "$TMP/fx/kernel.env"
+IMAGE=localhost/hearth-e2e:1
+KERNEL=hearth-e2e-kernel:1
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# sqlv SQL: one value, no header.
+sqlv() { h sql -o csv "$1" | tail -n +2 | tr -d '\r'; }
