@@ -16,6 +16,14 @@
 void engine_test_reopen(const char *root, engine **eng);
 /* Removes a test's temporary tree, never following symlinks. */
 void engine_test_rmtree(const char *dir);
+/*
+ * Writes an OCI layout at dir (made if missing) holding one image tagged
+ * tag whose only layer is the uncompressed tar layer[0..len): the blobs, a
+ * config, a manifest, index.json and oci-layout. The config's digest goes to
+ * ret_config_digest when it is not NULL.
+ */
+void engine_test_layout_write(const char *dir, const char *tag, const void *layer, size_t len,
+                              char ret_config_digest[72]);
 
 /* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
 extern const struct CMUnitTest engine_pool_tests[];

@@ -1,4 +1,9 @@
 /* Helpers shared by the engine tests. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "engine/engine_test.h"
 
 #include "oci/oci.h"
@@ -17,4 +22,67 @@ void engine_test_rmtree(const char *dir) {
     struct error err;
     if (oci_rmtree(dir, &err) < 0)
         print_error("cleaning up: %s\n", err.msg);
+}
+
+/* Stores data as a blob of the layout at dir; its "sha256:..." digest into digest. */
+static void blob_put(const char *dir, const void *data, size_t len, char digest[72]) {
+    unsigned char h[32];
+    unsigned int hl = 0;
+    assert_int_equal(EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL), 1);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(digest, 72, "sha256:%s", hex);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, hex);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+}
+
+static void text_put(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+void engine_test_layout_write(const char *dir, const char *tag, const void *layer, size_t len,
+                              char ret_config_digest[72]) {
+    char path[512];
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/blobs", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
+    mkdir(path, 0755);
+    char layer_digest[72], cfg_digest[72], man_digest[72];
+    blob_put(dir, layer, len, layer_digest);
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg),
+             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
+             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+             layer_digest);
+    blob_put(dir, cfg, strlen(cfg), cfg_digest);
+    char man[1024];
+    snprintf(man, sizeof(man),
+             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+             "\"digest\":\"%s\",\"size\":%zu},"
+             "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+             "\"digest\":\"%s\",\"size\":%zu}]}",
+             cfg_digest, strlen(cfg), layer_digest, len);
+    blob_put(dir, man, strlen(man), man_digest);
+    char index[1024];
+    snprintf(index, sizeof(index),
+             "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+             "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+             "\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}}]}",
+             man_digest, strlen(man), tag);
+    snprintf(path, sizeof(path), "%s/index.json", dir);
+    text_put(path, index);
+    snprintf(path, sizeof(path), "%s/oci-layout", dir);
+    text_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
+    if (ret_config_digest)
+        memcpy(ret_config_digest, cfg_digest, 72);
 }

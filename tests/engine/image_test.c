@@ -55,26 +55,6 @@ static la_ssize_t sb_write(struct archive *a, void *ud, const void *buf, size_t 
     return strbuf_add(ud, buf, len) < 0 ? -1 : (la_ssize_t)len;
 }
 
-static void sha256_hex(const void *data, size_t len, char hex[65]) {
-    unsigned char h[32];
-    unsigned int hl = 0;
-    assert_int_equal(EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL), 1);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
-}
-
-static void blob_put(const char *layout, const void *data, size_t len, char digest[72]) {
-    char hex[65];
-    sha256_hex(data, len, hex);
-    snprintf(digest, 72, "sha256:%s", hex);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-}
-
 /* Reads a host file whole; caller frees. */
 static char *slurp(const char *path, size_t *ret_len) {
     struct strbuf sb = STRBUF_INIT;
@@ -92,15 +72,6 @@ static char *slurp(const char *path, size_t *ret_len) {
  */
 static void layout_make(const char *dir, const char *tag, const struct tfile *files, size_t n,
                         char config_digest[72], uint64_t *ret_size) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
-    char sub[512];
-    snprintf(sub, sizeof(sub), "%s", dir);
-    mkdir(sub, 0755);
-    snprintf(sub, sizeof(sub), "%s/blobs", dir);
-    mkdir(sub, 0755);
-    mkdir(path, 0755);
-
     struct strbuf tar = STRBUF_INIT;
     struct archive *a = archive_write_new();
     assert_non_null(a);
@@ -135,41 +106,7 @@ static void layout_make(const char *dir, const char *tag, const struct tfile *fi
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
 
-    char layer[72], cfg_digest[72], man_digest[72];
-    blob_put(dir, tar.buf, tar.len, layer);
-    char cfg[512];
-    snprintf(cfg, sizeof(cfg),
-             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
-             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-             layer);
-    blob_put(dir, cfg, strlen(cfg), cfg_digest);
-    char man[1024];
-    snprintf(man, sizeof(man),
-             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-             "\"digest\":\"%s\",\"size\":%zu},"
-             "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
-             "\"digest\":\"%s\",\"size\":%zu}]}",
-             cfg_digest, strlen(cfg), layer, tar.len);
-    blob_put(dir, man, strlen(man), man_digest);
-    char index[1024];
-    snprintf(index, sizeof(index),
-             "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
-             "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-             "\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}}]}",
-             man_digest, strlen(man), tag);
-    snprintf(path, sizeof(path), "%s/index.json", dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(index, fp);
-    fclose(fp);
-    snprintf(path, sizeof(path), "%s/oci-layout", dir);
-    fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("{\"imageLayoutVersion\":\"1.0.0\"}", fp);
-    fclose(fp);
-    if (config_digest)
-        memcpy(config_digest, cfg_digest, 72);
+    engine_test_layout_write(dir, tag, tar.buf, tar.len, config_digest);
     if (ret_size)
         *ret_size = tar.len;
     strbuf_release(&tar);

@@ -66,22 +66,6 @@ static la_ssize_t sb_write(struct archive *a, void *ud, const void *buf, size_t 
     return strbuf_add(ud, buf, len) < 0 ? -1 : (la_ssize_t)len;
 }
 
-static void blob_put(const char *layout, const void *data, size_t len, char digest[72]) {
-    unsigned char h[32];
-    unsigned int hl = 0;
-    assert_int_equal(EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL), 1);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", h[i]);
-    snprintf(digest, 72, "sha256:%s", hex);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-}
-
 static void file_put(const char *path, const char *text) {
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
@@ -90,12 +74,6 @@ static void file_put(const char *path, const char *text) {
 }
 
 static void layout_build(const char *dir, const char *tag, const struct ventry *ents, size_t n) {
-    char path[512];
-    mkdir(dir, 0755);
-    snprintf(path, sizeof(path), "%s/blobs", dir);
-    mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
-    mkdir(path, 0755);
     struct strbuf tar = STRBUF_INIT;
     struct archive *a = archive_write_new();
     assert_non_null(a);
@@ -126,33 +104,7 @@ static void layout_build(const char *dir, const char *tag, const struct ventry *
     assert_int_equal(archive_write_close(a), ARCHIVE_OK);
     archive_write_free(a);
 
-    char layer[72], cfg_digest[72], man_digest[72];
-    blob_put(dir, tar.buf, tar.len, layer);
-    char cfg[512];
-    snprintf(cfg, sizeof(cfg),
-             "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{},"
-             "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-             layer);
-    blob_put(dir, cfg, strlen(cfg), cfg_digest);
-    char man[1024];
-    snprintf(man, sizeof(man),
-             "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-             "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-             "\"digest\":\"%s\",\"size\":%zu},"
-             "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
-             "\"digest\":\"%s\",\"size\":%zu}]}",
-             cfg_digest, strlen(cfg), layer, tar.len);
-    blob_put(dir, man, strlen(man), man_digest);
-    char index[1024];
-    snprintf(index, sizeof(index),
-             "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
-             "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
-             "\"annotations\":{\"org.opencontainers.image.ref.name\":\"%s\"}}]}",
-             man_digest, strlen(man), tag);
-    snprintf(path, sizeof(path), "%s/index.json", dir);
-    file_put(path, index);
-    snprintf(path, sizeof(path), "%s/oci-layout", dir);
-    file_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
+    engine_test_layout_write(dir, tag, tar.buf, tar.len, NULL);
     strbuf_release(&tar);
 }
 
