@@ -34,9 +34,8 @@ void store_ops_free(struct store_op *ops, size_t n) {
 /* Runs one journal write in the caller's transaction or a short one of its own. */
 static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *err);
 
-static int op_insert(store *s, const char *op, enum api_kind kind, const char *uid,
-                     const char *step, int64_t device_id, const char *params, int64_t *ret_id,
-                     struct error *err) {
+int store_op_insert(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
+                    int64_t device_id, const char *params, int64_t *ret_id, struct error *err) {
     if (!op || !step || kind < 0 || kind >= API_KIND_COUNT)
         return error_set(err, -EINVAL, "an operation needs a name, a kind and a step");
     uint64_t start = 0;
@@ -88,13 +87,13 @@ static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *e
 
 int store_op_begin(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
                    int64_t *ret_id, struct error *err) {
-    return op_insert(s, op, kind, uid, step, -1, NULL, ret_id, err);
+    return store_op_insert(s, op, kind, uid, step, -1, NULL, ret_id, err);
 }
 
 int store_op_begin_device(store *s, const char *op, enum api_kind kind, const char *step,
                           int64_t device_id, const char *params, int64_t *ret_id,
                           struct error *err) {
-    return op_insert(s, op, kind, NULL, step, device_id, params, ret_id, err);
+    return store_op_insert(s, op, kind, NULL, step, device_id, params, ret_id, err);
 }
 
 int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *err) {

@@ -213,39 +213,7 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
 
 int store_vm_op_begin(store *s, const char *op, const char *uid, const char *step,
                       int64_t device_id, const char *params, int64_t *ret_id, struct error *err) {
-    if (!op || !step || !uid)
-        return error_set(err, -EINVAL, "a vm operation needs a name, a vm and a step");
-    uint64_t start = 0;
-    int r = proc_start_time(0, &start);
-    if (r < 0)
-        return error_set(err, r, "reading this process's start time from /proc/self/stat: %s",
-                         strerror(-r));
-    bool own;
-    r = store_tx_start(s, &own, err);
-    if (r < 0)
-        return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "INSERT INTO journal (op, kind, object_uid, step, owner_pid, owner_start, "
-                   "started, updated, device_id, params) "
-                   "VALUES (?1, 'VM', ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
-                   &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, op);
-        store_bind_text(st, 2, uid);
-        store_bind_text(st, 3, step);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid());
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)start);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
-        if (device_id >= 0)
-            sqlite3_bind_int64(st, 7, device_id);
-        store_bind_text(st, 8, params);
-        r = step_done(s, st, "writing the journal", err);
-    }
-    int64_t id = sqlite3_last_insert_rowid(s->db);
-    r = store_tx_end(s, own, r, err);
-    if (r < 0)
-        return r;
-    *ret_id = id;
-    return 0;
+    if (!uid)
+        return error_set(err, -EINVAL, "a vm operation needs a vm");
+    return store_op_insert(s, op, API_KIND_VM, uid, step, device_id, params, ret_id, err);
 }

@@ -64,6 +64,14 @@ int store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* *ret = a copy of a text column (NULL for SQL NULL). 0 or -ENOMEM. */
 int store_column_text(sqlite3_stmt *st, int col, char **ret) WUR;
 
+/*
+ * Inserts an in-flight journal row owned by this process (pid and start
+ * time): the one writer behind store_op_begin, store_op_begin_device and
+ * store_vm_op_begin. uid, params may be NULL; device_id -1 for none.
+ */
+int store_op_insert(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
+                    int64_t device_id, const char *params, int64_t *ret_id, struct error *err) WUR;
+
 /* The lowercase name of a kind for messages and journal rows ("vm", "image"...). */
 const char *store_kind_word(enum api_kind kind);
 
