@@ -5,6 +5,8 @@
  * (util's proc_start_time), so recovery can tell a live owner from a dead
  * one whose pid was reused. Pool operations also record their device id and
  * parameters; store_op_adopt lets recovery take over a dead owner's row.
+ * store_op_list_open gives what recovery looks at, store_op_list_recent what
+ * the dashboard's Operations screen shows (in flight and recent, errors too).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -162,18 +164,17 @@ int store_op_finish(store *s, int64_t id, const char *error, struct error *err) 
     return store_tx_end(s, own, r, err);
 }
 
-int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct error *err) {
-    sqlite3_stmt *st;
-    int r = store_stmt(s,
-                       "SELECT id, op, kind, object_uid, step, owner_pid, owner_start, started, "
-                       "updated, finished, error, device_id, params FROM journal "
-                       "WHERE finished IS NULL ORDER BY id",
-                       &st, err);
-    if (r < 0)
-        return r;
+/* The column list every journal read selects, in the order ops_read reads it. */
+#define OP_COLS                                                                                    \
+    "id, op, kind, object_uid, step, owner_pid, owner_start, started, updated, finished, error, "  \
+    "device_id, params"
+
+/* Reads every row of st (selecting OP_COLS) into a new array; resets st. */
+static int ops_read(store *s, sqlite3_stmt *st, struct store_op **ret, size_t *ret_n,
+                    struct error *err) {
     struct store_op *ops = NULL;
     size_t n = 0, cap = 0;
-    int rc;
+    int r = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
@@ -215,4 +216,30 @@ int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct er
     *ret = ops;
     *ret_n = n;
     return 0;
+}
+
+int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s, "SELECT " OP_COLS " FROM journal WHERE finished IS NULL ORDER BY id", &st,
+                       err);
+    return r < 0 ? r : ops_read(s, st, ret, ret_n, err);
+}
+
+#define OPS_RECENT_MAX 100000 /* finished operations one call may return */
+
+int store_op_list_recent(store *s, size_t max, struct store_op **ret, size_t *ret_n,
+                         struct error *err) {
+    if (max > OPS_RECENT_MAX)
+        max = OPS_RECENT_MAX;
+    sqlite3_stmt *st;
+    int r = store_stmt(s,
+                       "SELECT " OP_COLS " FROM journal WHERE id IN "
+                       "(SELECT id FROM journal WHERE finished IS NULL UNION ALL "
+                       "SELECT id FROM (SELECT id FROM journal WHERE finished IS NOT NULL "
+                       "ORDER BY id DESC LIMIT ?1)) ORDER BY id DESC",
+                       &st, err);
+    if (r < 0)
+        return r;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    return ops_read(s, st, ret, ret_n, err);
 }
