@@ -49,7 +49,7 @@ static const char *member_name(struct archive_entry *e) {
 static int arch_open(const struct arch *a, struct archive **ret, struct error *err) {
     struct archive *ar = archive_read_new();
     if (!ar)
-        return error_set(err, -ENOMEM, "out of memory");
+        return lazylib_archive_error(err);
     archive_read_support_format_tar(ar);
     archive_read_support_format_gnutar(ar);
     archive_read_support_filter_none(ar);

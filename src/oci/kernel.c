@@ -285,8 +285,8 @@ int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct erro
                 continue;
             _cleanup_strbuf_ struct strbuf elf = STRBUF_INIT;
             r = try_decompress(b + off, img.len - off, &elf);
-            if (r == -ENOMEM)
-                return error_set(err, r, "out of memory");
+            if (r == -ENOMEM) /* also when libarchive cannot be loaded */
+                return lazylib_archive_error(err);
             if (r < 0 || !elf_complete((const unsigned char *)elf.buf, elf.len))
                 continue;
             log_debug("kernel '%s': %s payload at offset %zu, %zu bytes", bzimage, magics[m].name,

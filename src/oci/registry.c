@@ -385,7 +385,7 @@ static int reg_fetch(struct reg *g, const char *url, const char *accept, bool ba
         CURL *c = curl_easy_init();
         struct curl_slist *h = NULL, *t;
         if (!c)
-            return error_set(err, -ENOMEM, "out of memory");
+            return lazylib_curl_error(err);
         easy_common(g, c, url);
         if (accept) {
             t = curl_slist_append(h, accept);
@@ -492,7 +492,7 @@ static int reg_bearer(struct reg *g, const char *params, struct error *err) {
                          g->host);
     CURL *c = curl_easy_init();
     if (!c)
-        return error_set(err, -ENOMEM, "out of memory");
+        return lazylib_curl_error(err);
     _cleanup_free_ char *scope = xasprintf("repository:%s:pull", g->ref->path);
     char *esc_service = curl_easy_escape(c, service, 0);
     char *esc_scope = scope ? curl_easy_escape(c, scope, 0) : NULL;
@@ -745,7 +745,9 @@ static int xfer_start(struct xfer *x, CURLM *multi, struct error *err) {
     if (!x->easy) {
         x->easy = curl_easy_init();
         x->url = xasprintf("%s/v2/%s/blobs/%s", g->base, g->ref->path, x->digest);
-        if (!x->easy || !x->url)
+        if (!x->easy)
+            return lazylib_curl_error(err);
+        if (!x->url)
             return error_set(err, -ENOMEM, "out of memory");
         if (g->auth) {
             x->hdrs = curl_slist_append(NULL, g->auth);
@@ -853,7 +855,7 @@ static int reg_fetch_blobs(struct reg *g, struct xfer *xs, size_t n, struct erro
     CURLM *multi = curl_multi_init();
     int r = 0;
     if (!multi)
-        return error_set(err, -ENOMEM, "out of memory");
+        return lazylib_curl_error(err);
     for (;;) {
         if (cancelled(g->opts)) {
             r = error_set(err, -ECANCELED, "pull of %s cancelled", g->what);

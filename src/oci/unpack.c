@@ -789,7 +789,7 @@ static void archive_freep(struct archive **a) {
 static int unpack_layer(struct unpack *u, const char *blob, struct error *err) {
     _cleanup_(archive_freep) struct archive *a = archive_read_new();
     if (!a)
-        return error_set(err, -ENOMEM, "out of memory");
+        return lazylib_archive_error(err);
     /* Only the compressors layers use; no external decompressor programs. */
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_zstd(a);

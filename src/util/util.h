@@ -168,6 +168,18 @@ int proc_start_time(int pid, uint64_t *ret) WUR;
 /* True if pid is alive and still the process that started at start_time. */
 bool proc_is_alive(int pid, uint64_t start_time);
 
+/* ---- libraries loaded on first use ------------------------------------- */
+
+/*
+ * libcurl and libarchive are not linked: lazylib.c defines the functions
+ * hearth calls and loads the library on the first call. After a constructor
+ * (curl_easy_init, curl_multi_init, archive_read_new) returned NULL, these set
+ * err to the reason and return its code: -ELIBACC with a message naming the
+ * library when it cannot be loaded, else -ENOMEM.
+ */
+int lazylib_curl_error(struct error *err);
+int lazylib_archive_error(struct error *err);
+
 /* ---- fault points ------------------------------------------------------ */
 
 /*

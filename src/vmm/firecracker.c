@@ -78,7 +78,7 @@ static int fc_request(const char *api_socket, const char *method, const char *pa
         return error_set(err, -ENOMEM, "out of memory");
     _cleanup_(fc_curl_cleanupp) CURL *c = curl_easy_init();
     if (!c)
-        return error_set(err, -ENOMEM, "cannot initialise libcurl");
+        return lazylib_curl_error(err);
     _cleanup_(fc_slist_freep) struct curl_slist *hdrs = NULL;
     const char *const hdr_lines[] = {"Accept: application/json", "Content-Type: application/json",
                                      "Expect:"};

@@ -1,0 +1,315 @@
+/*
+ * libcurl and libarchive, loaded on first use.
+ *
+ * Most hearth processes (ps, start, stop, the per-VM monitor) never pull an
+ * image or talk to Firecracker, yet linking libcurl and libarchive made the
+ * dynamic loader map some forty libraries they depend on at every process
+ * start. Instead, this file defines every libcurl and libarchive function
+ * hearth calls, with the names and signatures of <curl/curl.h> and
+ * <archive.h>; the first call of any of them dlopen()s the library
+ * ("libcurl.so.4", "libarchive.so.13") once, resolves all the functions with
+ * dlsym() and every call forwards to the real one. The callers keep the
+ * libraries' headers for the types and do not know the difference.
+ *
+ * Loading happens under pthread_once, so threads (the registry pulls layers
+ * in parallel) may race to the first call. libcurl's curl_global_init runs
+ * inside that once, before any handle exists, as libcurl asks.
+ *
+ * A library that cannot be loaded makes the constructors (curl_easy_init,
+ * curl_multi_init, archive_read_new) return NULL; lazylib_curl_error and
+ * lazylib_archive_error then tell the caller why, naming the library. The
+ * other functions are only reached with a handle from a constructor, except
+ * the release ones, which accept NULL as the libraries' own do.
+ *
+ * Linking: the hearth binary does not link libcurl or libarchive, so these
+ * definitions are the only ones; they are not exported from the executable
+ * (no -rdynamic), so the libraries' internal calls stay inside the
+ * libraries. A test executable that also links the real library (to build
+ * archives or to talk to the Firecracker fake directly) links fine as well:
+ * this object sits in the static libhearth_util.a and is pulled in only if a
+ * symbol is still undefined when the linker reaches that archive; a
+ * definition in an executable and one in a shared library do not clash, the
+ * executable's wins. So either every call goes through this file, and
+ * dlopen() finds the library already mapped and dlsym() on its handle
+ * returns the library's own functions (never these), or the calls bind to
+ * the library directly. Both are correct.
+ *
+ * The two load states below are process-wide caches written once under
+ * pthread_once and only read afterwards.
+ */
+#define CURL_DISABLE_TYPECHECK /* curl_easy_setopt is defined here, not a macro */
+#include <archive.h>
+#include <archive_entry.h>
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+#define CURL_SONAME "libcurl.so.4"
+#define ARCHIVE_SONAME "libarchive.so.13"
+
+struct lazylib {
+    const char *soname;
+    const char *const *names; /* the functions to resolve */
+    void **fns;               /* their addresses, same order */
+    size_t count;
+    bool loaded;   /* every function resolved (and the library initialised) */
+    char why[256]; /* why not, when !loaded */
+};
+
+/* Maps the library and resolves every function; on failure records why. The
+ * handle is never closed: the functions stay in use until the process ends. */
+static void lazylib_load(struct lazylib *lib) {
+    void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(lib->why, sizeof(lib->why), "%s", e ? e : lib->soname);
+        return;
+    }
+    for (size_t i = 0; i < lib->count; i++) {
+        lib->fns[i] = dlsym(h, lib->names[i]);
+        if (!lib->fns[i]) {
+            snprintf(lib->why, sizeof(lib->why), "%s: no function %s", lib->soname, lib->names[i]);
+            return;
+        }
+    }
+    lib->loaded = true;
+}
+
+static int lazylib_error(const struct lazylib *lib, const char *what, struct error *err) {
+    if (!lib->loaded)
+        return error_set(err, -ELIBACC, "%s is needed for this and cannot be loaded: %s", what,
+                         lib->why);
+    return error_set(err, -ENOMEM, "out of memory");
+}
+
+/*
+ * libcurl.
+ *
+ * X(return type, name, (parameters), (arguments), value when not loaded) for
+ * every function hearth calls except the void and the variadic ones.
+ */
+#define CURL_FUNCS(X)                                                                              \
+    X(CURL *, curl_easy_init, (void), (), NULL)                                                    \
+    X(CURLcode, curl_easy_perform, (CURL * c), (c), CURLE_FAILED_INIT)                             \
+    X(char *, curl_easy_escape, (CURL * c, const char *s, int n), (c, s, n), NULL)                 \
+    X(const char *, curl_easy_strerror, (CURLcode code), (code), "libcurl not loaded")             \
+    X(struct curl_slist *, curl_slist_append, (struct curl_slist * l, const char *s), (l, s),      \
+      NULL)                                                                                        \
+    X(CURLM *, curl_multi_init, (void), (), NULL)                                                  \
+    X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * c), (m, c), CURLM_BAD_HANDLE)           \
+    X(CURLMcode, curl_multi_remove_handle, (CURLM * m, CURL * c), (m, c), CURLM_BAD_HANDLE)        \
+    X(CURLMcode, curl_multi_perform, (CURLM * m, int *running), (m, running), CURLM_BAD_HANDLE)    \
+    X(CURLMcode, curl_multi_poll,                                                                  \
+      (CURLM * m, struct curl_waitfd * fds, unsigned int nfds, int timeout_ms, int *ret),          \
+      (m, fds, nfds, timeout_ms, ret), CURLM_BAD_HANDLE)                                           \
+    X(CURLMsg *, curl_multi_info_read, (CURLM * m, int *queued), (m, queued), NULL)                \
+    X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m), CURLM_BAD_HANDLE)
+
+#define CURL_VOID_FUNCS(X)                                                                         \
+    X(curl_easy_cleanup, (CURL * c), (c))                                                          \
+    X(curl_free, (void *p), (p))                                                                   \
+    X(curl_slist_free_all, (struct curl_slist * l), (l))
+
+#define CURL_VARIADIC_FUNCS(X)                                                                     \
+    X(curl_easy_setopt, CURLcode (*)(CURL *, CURLoption, ...))                                     \
+    X(curl_easy_getinfo, CURLcode (*)(CURL *, CURLINFO, ...))                                      \
+    X(curl_global_init, CURLcode (*)(long))
+
+#define INDEX(ret, name, ...) CURL_I_##name,
+#define VINDEX(name, ...) CURL_I_##name,
+enum { CURL_FUNCS(INDEX) CURL_VOID_FUNCS(VINDEX) CURL_VARIADIC_FUNCS(VINDEX) CURL_I_COUNT };
+#undef INDEX
+#undef VINDEX
+
+#define NAME(ret, name, ...) #name,
+#define VNAME(name, ...) #name,
+static const char *const curl_names[] = {CURL_FUNCS(NAME) CURL_VOID_FUNCS(VNAME)
+                                             CURL_VARIADIC_FUNCS(VNAME)};
+#undef NAME
+#undef VNAME
+
+static void *curl_fns[CURL_I_COUNT];
+static struct lazylib curl_lib = {CURL_SONAME, curl_names, curl_fns, CURL_I_COUNT, false, ""};
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_load(void) {
+    lazylib_load(&curl_lib);
+    if (!curl_lib.loaded)
+        return;
+    CURLcode rc = ((CURLcode(*)(long))curl_fns[CURL_I_curl_global_init])(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        const char *(*str)(CURLcode) =
+            (const char *(*)(CURLcode))curl_fns[CURL_I_curl_easy_strerror];
+        snprintf(curl_lib.why, sizeof(curl_lib.why), "%s: curl_global_init: %s", CURL_SONAME,
+                 str(rc));
+        curl_lib.loaded = false;
+    }
+}
+
+static bool curl_ready(void) {
+    pthread_once(&curl_once, curl_load);
+    return curl_lib.loaded;
+}
+
+int lazylib_curl_error(struct error *err) {
+    (void)curl_ready();
+    return lazylib_error(&curl_lib, "libcurl", err);
+}
+
+#define FORWARD(ret, name, params, args, fallback)                                                 \
+    ret name params {                                                                              \
+        if (!curl_ready())                                                                         \
+            return fallback;                                                                       \
+        return ((ret(*) params)curl_fns[CURL_I_##name])args;                                       \
+    }
+#define FORWARD_VOID(name, params, args)                                                           \
+    void name params {                                                                             \
+        if (curl_ready())                                                                          \
+            ((void(*) params)curl_fns[CURL_I_##name]) args;                                        \
+    }
+CURL_FUNCS(FORWARD)
+CURL_VOID_FUNCS(FORWARD_VOID)
+
+/*
+ * curl_easy_setopt's third argument has the type its option number says, as
+ * libcurl itself reads it: below CURLOPTTYPE_OBJECTPOINT a long, then data
+ * pointers (objects, strings, lists, callback data), then function pointers,
+ * then curl_off_t, then struct curl_blob *. It is read as that type and
+ * passed on as that type.
+ */
+CURLcode curl_easy_setopt(CURL *c, CURLoption option, ...) {
+    if (!curl_ready())
+        return CURLE_FAILED_INIT;
+    CURLcode (*real)(CURL *, CURLoption, ...) =
+        (CURLcode(*)(CURL *, CURLoption, ...))curl_fns[CURL_I_curl_easy_setopt];
+    va_list ap;
+    va_start(ap, option);
+    CURLcode rc;
+    if (option < CURLOPTTYPE_OBJECTPOINT) {
+        long v = va_arg(ap, long);
+        rc = real(c, option, v);
+    } else if (option < CURLOPTTYPE_FUNCTIONPOINT) {
+        void *v = va_arg(ap, void *);
+        rc = real(c, option, v);
+    } else if (option < CURLOPTTYPE_OFF_T) {
+        void (*v)(void) = va_arg(ap, void (*)(void));
+        rc = real(c, option, v);
+    } else if (option < CURLOPTTYPE_BLOB) {
+        curl_off_t v = va_arg(ap, curl_off_t);
+        rc = real(c, option, v);
+    } else {
+        struct curl_blob *v = va_arg(ap, struct curl_blob *);
+        rc = real(c, option, v);
+    }
+    va_end(ap);
+    return rc;
+}
+
+/* Every curl_easy_getinfo result is written through a pointer. */
+CURLcode curl_easy_getinfo(CURL *c, CURLINFO info, ...) {
+    if (!curl_ready())
+        return CURLE_FAILED_INIT;
+    CURLcode (*real)(CURL *, CURLINFO, ...) =
+        (CURLcode(*)(CURL *, CURLINFO, ...))curl_fns[CURL_I_curl_easy_getinfo];
+    va_list ap;
+    va_start(ap, info);
+    void *out = va_arg(ap, void *);
+    va_end(ap);
+    return real(c, info, out);
+}
+
+#undef FORWARD
+#undef FORWARD_VOID
+
+/*
+ * libarchive: X(return type, name, (parameters), (arguments), value when not
+ * loaded) for every function hearth calls.
+ */
+#define ARCHIVE_FUNCS(X)                                                                           \
+    X(struct archive *, archive_read_new, (void), (), NULL)                                        \
+    X(int, archive_read_free, (struct archive * a), (a), ARCHIVE_OK)                               \
+    X(int, archive_read_support_filter_all, (struct archive * a), (a), ARCHIVE_FATAL)              \
+    X(int, archive_read_support_filter_bzip2, (struct archive * a), (a), ARCHIVE_FATAL)            \
+    X(int, archive_read_support_filter_gzip, (struct archive * a), (a), ARCHIVE_FATAL)             \
+    X(int, archive_read_support_filter_none, (struct archive * a), (a), ARCHIVE_FATAL)             \
+    X(int, archive_read_support_filter_xz, (struct archive * a), (a), ARCHIVE_FATAL)               \
+    X(int, archive_read_support_filter_zstd, (struct archive * a), (a), ARCHIVE_FATAL)             \
+    X(int, archive_read_support_format_empty, (struct archive * a), (a), ARCHIVE_FATAL)            \
+    X(int, archive_read_support_format_gnutar, (struct archive * a), (a), ARCHIVE_FATAL)           \
+    X(int, archive_read_support_format_raw, (struct archive * a), (a), ARCHIVE_FATAL)              \
+    X(int, archive_read_support_format_tar, (struct archive * a), (a), ARCHIVE_FATAL)              \
+    X(int, archive_read_open_filename, (struct archive * a, const char *path, size_t block),       \
+      (a, path, block), ARCHIVE_FATAL)                                                             \
+    X(int, archive_read_open_memory, (struct archive * a, const void *buf, size_t n), (a, buf, n), \
+      ARCHIVE_FATAL)                                                                               \
+    X(int, archive_read_next_header, (struct archive * a, struct archive_entry * *e), (a, e),      \
+      ARCHIVE_FATAL)                                                                               \
+    X(la_ssize_t, archive_read_data, (struct archive * a, void *buf, size_t n), (a, buf, n),       \
+      ARCHIVE_FATAL)                                                                               \
+    X(int, archive_read_data_block,                                                                \
+      (struct archive * a, const void **buf, size_t *n, la_int64_t *off), (a, buf, n, off),        \
+      ARCHIVE_FATAL)                                                                               \
+    X(int, archive_filter_code, (struct archive * a, int i), (a, i), ARCHIVE_FILTER_NONE)          \
+    X(int, archive_errno, (struct archive * a), (a), ELIBACC)                                      \
+    X(const char *, archive_error_string, (struct archive * a), (a), "libarchive not loaded")      \
+    X(time_t, archive_entry_atime, (struct archive_entry * e), (e), 0)                             \
+    X(int, archive_entry_atime_is_set, (struct archive_entry * e), (e), 0)                         \
+    X(long, archive_entry_atime_nsec, (struct archive_entry * e), (e), 0)                          \
+    X(time_t, archive_entry_mtime, (struct archive_entry * e), (e), 0)                             \
+    X(int, archive_entry_mtime_is_set, (struct archive_entry * e), (e), 0)                         \
+    X(long, archive_entry_mtime_nsec, (struct archive_entry * e), (e), 0)                          \
+    X(__LA_MODE_T, archive_entry_filetype, (struct archive_entry * e), (e), 0)                     \
+    X(__LA_MODE_T, archive_entry_perm, (struct archive_entry * e), (e), 0)                         \
+    X(la_int64_t, archive_entry_uid, (struct archive_entry * e), (e), 0)                           \
+    X(la_int64_t, archive_entry_gid, (struct archive_entry * e), (e), 0)                           \
+    X(dev_t, archive_entry_rdev, (struct archive_entry * e), (e), 0)                               \
+    X(la_int64_t, archive_entry_size, (struct archive_entry * e), (e), 0)                          \
+    X(int, archive_entry_size_is_set, (struct archive_entry * e), (e), 0)                          \
+    X(const char *, archive_entry_pathname, (struct archive_entry * e), (e), NULL)                 \
+    X(const char *, archive_entry_hardlink, (struct archive_entry * e), (e), NULL)                 \
+    X(const char *, archive_entry_symlink, (struct archive_entry * e), (e), NULL)                  \
+    X(int, archive_entry_xattr_reset, (struct archive_entry * e), (e), 0)                          \
+    X(int, archive_entry_xattr_next,                                                               \
+      (struct archive_entry * e, const char **name, const void **value, size_t *n),                \
+      (e, name, value, n), ARCHIVE_WARN)
+
+#define INDEX(ret, name, ...) ARCHIVE_I_##name,
+enum { ARCHIVE_FUNCS(INDEX) ARCHIVE_I_COUNT };
+#undef INDEX
+
+#define NAME(ret, name, ...) #name,
+static const char *const archive_names[] = {ARCHIVE_FUNCS(NAME)};
+#undef NAME
+
+static void *archive_fns[ARCHIVE_I_COUNT];
+static struct lazylib archive_lib = {ARCHIVE_SONAME,  archive_names, archive_fns,
+                                     ARCHIVE_I_COUNT, false,         ""};
+static pthread_once_t archive_once = PTHREAD_ONCE_INIT;
+
+static void archive_load(void) {
+    lazylib_load(&archive_lib);
+}
+
+static bool archive_ready(void) {
+    pthread_once(&archive_once, archive_load);
+    return archive_lib.loaded;
+}
+
+int lazylib_archive_error(struct error *err) {
+    (void)archive_ready();
+    return lazylib_error(&archive_lib, "libarchive", err);
+}
+
+#define FORWARD(ret, name, params, args, fallback)                                                 \
+    ret name params {                                                                              \
+        if (!archive_ready())                                                                      \
+            return fallback;                                                                       \
+        return ((ret(*) params)archive_fns[ARCHIVE_I_##name])args;                                 \
+    }
+ARCHIVE_FUNCS(FORWARD)
+#undef FORWARD
