@@ -16,6 +16,10 @@
 void engine_test_reopen(const char *root, engine **eng);
 /* Removes a test's temporary tree, never following symlinks. */
 void engine_test_rmtree(const char *dir);
+/* What `hearth doctor` finds (each finding printed); fails the test if doctor fails. */
+size_t engine_test_doctor_count(engine *eng);
+/* The journal's operations still in flight (each printed). */
+size_t engine_test_open_ops(engine *eng);
 /*
  * Writes an OCI layout at dir (made if missing) holding one image tagged
  * tag whose only layer is the uncompressed tar layer[0..len): the blobs, a

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "engine/engine_test.h"
+#include "engine/engine_priv.h"
 
 #include "oci/oci.h"
 #include "util/util.h"
@@ -85,4 +86,31 @@ void engine_test_layout_write(const char *dir, const char *tag, const void *laye
     text_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
     if (ret_config_digest)
         memcpy(ret_config_digest, cfg_digest, 72);
+}
+
+size_t engine_test_doctor_count(engine *eng) {
+    struct engine_doctor_report rep = {0};
+    struct error err;
+    error_init(&err);
+    if (engine_doctor(eng, false, &rep, &err) < 0)
+        fail_msg("doctor: %s", err.msg);
+    for (size_t i = 0; i < rep.n; i++)
+        print_message("  doctor: %s %s: %s\n", rep.items[i].kind, rep.items[i].object,
+                      rep.items[i].message);
+    size_t n = rep.n;
+    engine_doctor_report_release(&rep);
+    return n;
+}
+
+size_t engine_test_open_ops(engine *eng) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_op_list_open(eng->store, &ops, &n, &err), 0);
+    for (size_t i = 0; i < n; i++)
+        print_message("  open operation: %s %s at '%s'\n", ops[i].op,
+                      ops[i].object_uid ? ops[i].object_uid : "-", ops[i].step);
+    store_ops_free(ops, n);
+    return n;
 }

@@ -190,37 +190,13 @@ static size_t entries(struct ifix *f, const char *sub) {
     return n;
 }
 
-static size_t doctor_count(struct ifix *f) {
-    struct engine_doctor_report rep = {0};
-    struct error err;
-    error_init(&err);
-    if (engine_doctor(f->eng, false, &rep, &err) < 0)
-        fail_msg("doctor: %s", err.msg);
-    for (size_t i = 0; i < rep.n; i++)
-        print_message("  doctor: %s %s: %s\n", rep.items[i].kind, rep.items[i].object,
-                      rep.items[i].message);
-    size_t n = rep.n;
-    engine_doctor_report_release(&rep);
-    return n;
-}
-
-static size_t open_ops(struct ifix *f) {
-    struct store_op *ops = NULL;
-    size_t n = 0;
-    struct error err;
-    error_init(&err);
-    assert_int_equal(store_op_list_open(f->eng->store, &ops, &n, &err), 0);
-    store_ops_free(ops, n);
-    return n;
-}
-
 /* Nothing of an import is left: no image row, device, staging, open operation; doctor clean. */
 static void assert_nothing_left(struct ifix *f) {
     assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
     assert_int_equal(devices(f), 0);
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(open_ops(f), 0);
-    assert_int_equal(doctor_count(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }
 
 static char *source_of(struct ifix *f) {
@@ -293,8 +269,8 @@ static void test_image_import(void **state) {
     free(path);
 
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(open_ops(f), 0);
-    assert_int_equal(doctor_count(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
 
     /* Again: the existing image, nothing new. */
     struct engine_import_result again;
@@ -449,8 +425,8 @@ static void test_image_import_crashes(void **state) {
         print_message("  crash at %s\n", c->point);
         crash_child(f, c->point, do_import, NULL);
         assert_int_equal(entries(f, "tmp"), 0);
-        assert_int_equal(open_ops(f), 0);
-        assert_int_equal(doctor_count(f), 0);
+        assert_int_equal(engine_test_open_ops(f->eng), 0);
+        assert_int_equal(engine_test_doctor_count(f->eng), 0);
         if (!c->done) {
             assert_nothing_left(f);
             continue;
@@ -615,8 +591,8 @@ static void kernel_checks(struct ifix *f, const struct engine_import_result *res
         free(path);
     }
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(open_ops(f), 0);
-    assert_int_equal(doctor_count(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }
 
 static void test_kernel_import_files(void **state) {
@@ -656,7 +632,7 @@ static void test_kernel_import_files(void **state) {
     print_message("  not a kernel: %s\n", err.msg);
     assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
     assert_int_equal(entries(f, "kernel"), 0);
-    assert_int_equal(open_ops(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 
 static void do_kernel_import(struct ifix *f, void *ud) {
@@ -685,8 +661,8 @@ static void test_kernel_import_crashes(void **state) {
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         print_message("  crash at %s\n", cases[i].point);
         crash_child(f, cases[i].point, do_kernel_import, &files);
-        assert_int_equal(open_ops(f), 0);
-        assert_int_equal(doctor_count(f), 0);
+        assert_int_equal(engine_test_open_ops(f->eng), 0);
+        assert_int_equal(engine_test_doctor_count(f->eng), 0);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
         assert_int_equal(entries(f, "kernel"), cases[i].done ? 1 : 0);
         if (cases[i].done) {
@@ -737,8 +713,8 @@ static void test_kernel_import_image(void **state) {
         assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
         assert_int_equal(entries(f, "kernel"), 0);
         assert_int_equal(entries(f, "tmp"), 0);
-        assert_int_equal(open_ops(f), 0);
-        assert_int_equal(doctor_count(f), 0);
+        assert_int_equal(engine_test_open_ops(f->eng), 0);
+        assert_int_equal(engine_test_doctor_count(f->eng), 0);
     }
 
     struct engine_import_result res;
@@ -763,7 +739,7 @@ static void test_kernel_import_image(void **state) {
     assert_int_equal(count(f->eng, API_KIND_KERNEL), 1);
     assert_int_equal(entries(f, "kernel"), 1);
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(open_ops(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 
 const struct CMUnitTest engine_image_tests[] = {

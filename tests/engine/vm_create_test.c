@@ -314,30 +314,6 @@ static void assert_mode(const char *path, const char *guest, const char *mode) {
     free(out);
 }
 
-static size_t open_ops(struct vfix *f) {
-    struct store_op *ops = NULL;
-    size_t n = 0;
-    struct error err;
-    error_init(&err);
-    assert_int_equal(store_op_list_open(f->eng->store, &ops, &n, &err), 0);
-    store_ops_free(ops, n);
-    return n;
-}
-
-static size_t doctor_count(struct vfix *f) {
-    struct engine_doctor_report rep = {0};
-    struct error err;
-    error_init(&err);
-    if (engine_doctor(f->eng, false, &rep, &err) < 0)
-        fail_msg("doctor: %s", err.msg);
-    for (size_t i = 0; i < rep.n; i++)
-        print_message("  doctor: %s %s: %s\n", rep.items[i].kind, rep.items[i].object,
-                      rep.items[i].message);
-    size_t n = rep.n;
-    engine_doctor_report_release(&rep);
-    return n;
-}
-
 static size_t count_vms(struct vfix *f, const char *state) {
     struct api_object **objs = NULL;
     size_t n = 0, k = 0;
@@ -374,8 +350,8 @@ static void assert_consistent(struct vfix *f) {
     assert_int_equal(count_rows(f, "VM", NULL), count_vms(f, NULL));
     assert_int_equal(entries(f, "vm"), count_vms(f, NULL));
     assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(open_ops(f), 0);
-    assert_int_equal(doctor_count(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
     assert_parents_exist(f);
 }
 
@@ -563,8 +539,8 @@ static void test_vm_create(void **state) {
     assert_int_equal(count_rows(f, "Image", NULL), 0);
     assert_int_equal(count_rows(f, "VM", NULL), 3);
     assert_parents_exist(f);
-    assert_int_equal(open_ops(f), 0);
-    assert_int_equal(doctor_count(f), 0);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }
 
 static void test_vm_create_ssh_generate(void **state) {
