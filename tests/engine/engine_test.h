@@ -18,6 +18,8 @@ void engine_test_reopen(const char *root, engine **eng);
 void engine_test_rmtree(const char *dir);
 /* What `hearth doctor` finds (each finding printed); fails the test if doctor fails. */
 size_t engine_test_doctor_count(engine *eng);
+/* Entries of <root>/<sub>, each printed (0 when it does not exist). */
+size_t engine_test_entries(const char *root, const char *sub);
 /* The journal's operations still in flight (each printed). */
 size_t engine_test_open_ops(engine *eng);
 /*

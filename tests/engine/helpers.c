@@ -1,4 +1,5 @@
 /* Helpers shared by the engine tests. */
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,5 +113,22 @@ size_t engine_test_open_ops(engine *eng) {
         print_message("  open operation: %s %s at '%s'\n", ops[i].op,
                       ops[i].object_uid ? ops[i].object_uid : "-", ops[i].step);
     store_ops_free(ops, n);
+    return n;
+}
+
+size_t engine_test_entries(const char *root, const char *sub) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", root, sub);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            print_message("  in %s: %s\n", sub, de->d_name);
+            n++;
+        }
+    closedir(d);
     return n;
 }

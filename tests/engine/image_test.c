@@ -172,29 +172,11 @@ static size_t devices(struct ifix *f) {
     return n;
 }
 
-/* Entries in <root>/<sub> (0 when it does not exist). */
-static size_t entries(struct ifix *f, const char *sub) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", f->root, sub);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-            print_message("  left in %s: %s\n", sub, de->d_name);
-            n++;
-        }
-    closedir(d);
-    return n;
-}
-
 /* Nothing of an import is left: no image row, device, staging, open operation; doctor clean. */
 static void assert_nothing_left(struct ifix *f) {
     assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
     assert_int_equal(devices(f), 0);
-    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
     assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }
@@ -268,7 +250,7 @@ static void test_image_import(void **state) {
     strbuf_release(&out);
     free(path);
 
-    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
     assert_int_equal(engine_test_doctor_count(f->eng), 0);
 
@@ -424,7 +406,7 @@ static void test_image_import_crashes(void **state) {
         const struct crash_case *c = &import_crashes[i];
         print_message("  crash at %s\n", c->point);
         crash_child(f, c->point, do_import, NULL);
-        assert_int_equal(entries(f, "tmp"), 0);
+        assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
         if (!c->done) {
@@ -514,8 +496,8 @@ static void test_doctor_import_leftovers(void **state) {
     engine_doctor_report_release(&rep);
     assert_int_equal(strays, 2);
     assert_int_equal(missing, 1);
-    assert_int_equal(entries(f, "tmp"), 0);
-    assert_int_equal(entries(f, "kernel"), 0);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
 }
 
 /* ---- kernels ----------------------------------------------------------- */
@@ -590,7 +572,7 @@ static void kernel_checks(struct ifix *f, const struct engine_import_result *res
         strbuf_release(&out);
         free(path);
     }
-    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
     assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }
@@ -624,14 +606,14 @@ static void test_kernel_import_files(void **state) {
     assert_int_equal(engine_remove(f->eng, API_KIND_KERNEL, "debian-kernel:1", false, NULL, &err),
                      0);
     assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
-    assert_int_equal(entries(f, "kernel"), 0);
+    assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
 
     /* A file that is no kernel: an error, nothing left. */
     files = (struct engine_kernel_local){.vmlinux = "/etc/hostname"};
     assert_true(engine_kernel_import_files(f->eng, "bad:1", &files, NULL, &res, &err) < 0);
     print_message("  not a kernel: %s\n", err.msg);
     assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
-    assert_int_equal(entries(f, "kernel"), 0);
+    assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 
@@ -664,13 +646,13 @@ static void test_kernel_import_crashes(void **state) {
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
-        assert_int_equal(entries(f, "kernel"), cases[i].done ? 1 : 0);
+        assert_int_equal(engine_test_entries(f->root, "kernel"), cases[i].done ? 1 : 0);
         if (cases[i].done) {
             struct error err;
             error_init(&err);
             assert_int_equal(
                 engine_remove(f->eng, API_KIND_KERNEL, "crash-kernel:1", false, NULL, &err), 0);
-            assert_int_equal(entries(f, "kernel"), 0);
+            assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
         }
     }
 }
@@ -711,8 +693,8 @@ static void test_kernel_import_image(void **state) {
         print_message("  crash at %s\n", points[i]);
         crash_child(f, points[i], do_kernel_image_import, src);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
-        assert_int_equal(entries(f, "kernel"), 0);
-        assert_int_equal(entries(f, "tmp"), 0);
+        assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
+        assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
     }
@@ -737,8 +719,8 @@ static void test_kernel_import_image(void **state) {
     free(src);
     assert_non_null(strstr(err.msg, "holds no kernel"));
     assert_int_equal(count(f->eng, API_KIND_KERNEL), 1);
-    assert_int_equal(entries(f, "kernel"), 1);
-    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "kernel"), 1);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 

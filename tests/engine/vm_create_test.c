@@ -328,28 +328,13 @@ static size_t count_vms(struct vfix *f, const char *state) {
     return k;
 }
 
-static size_t entries(struct vfix *f, const char *sub) {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", f->root, sub);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* No VM half made: no Creating VM, no VM device without a VM, no planned row, nothing open. */
 static void assert_consistent(struct vfix *f) {
     assert_int_equal(count_vms(f, "Creating"), 0);
     assert_int_equal(count_rows(f, NULL, "planned"), 0);
     assert_int_equal(count_rows(f, "VM", NULL), count_vms(f, NULL));
-    assert_int_equal(entries(f, "vm"), count_vms(f, NULL));
-    assert_int_equal(entries(f, "tmp"), 0);
+    assert_int_equal(engine_test_entries(f->root, "vm"), count_vms(f, NULL));
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
     assert_int_equal(engine_test_doctor_count(f->eng), 0);
     assert_parents_exist(f);
