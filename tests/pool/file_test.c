@@ -30,7 +30,7 @@ struct fpool {
 
 static void fpool_open(struct fpool *f, const char *dir, uint64_t data_size) {
     struct error err;
-    snprintf(f->data, sizeof(f->data), "%s/data", dir);
+    assert_true(snprintf(f->data, sizeof(f->data), "%s/data", dir) < (int)sizeof(f->data));
     f->cfg = (struct pool_config){.driver = POOL_DRIVER_FILE,
                                   .name = "t1",
                                   .data_size = data_size,

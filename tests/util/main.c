@@ -20,6 +20,11 @@ static void test_error_set_and_prefix(void **state) {
     assert_int_equal(error_prefix(&err, "%s", "a.yaml"), -EEXIST);
     assert_string_equal(err.msg, "a.yaml: vm 'web' already exists");
     assert_int_equal(error_set(NULL, -EINVAL, "ignored"), -EINVAL);
+    /* -errno after a call that left errno 0 is still a failure. */
+    errno = 0;
+    assert_int_equal(error_set(&err, -errno, "cannot read '%s'", "x"), -EIO);
+    assert_int_equal(err.code, -EIO);
+    assert_string_equal(err.msg, "cannot read 'x'");
 }
 
 static void test_strbuf(void **state) {
