@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "engine/engine.h"
 
 /* Closes *eng (if open) and opens root again, as the next command would:
@@ -31,9 +33,18 @@ size_t engine_test_open_ops(engine *eng);
 void engine_test_layout_write(const char *dir, const char *tag, const void *layer, size_t len,
                               char ret_config_digest[72]);
 
+/*
+ * The test lists. A run on the host takes every list; the dm-thin guest's run
+ * (HEARTH_TEST_DM=1, ctest's engine_dm_guest) takes the pool, vm_create and
+ * vm_run lists but not the *_host ones, which do not apply there.
+ */
+
 /* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
 extern const struct CMUnitTest engine_pool_tests[];
 extern const size_t engine_pool_tests_n;
+/* The file driver's defaults and a full filesystem: host runs only. */
+extern const struct CMUnitTest engine_pool_host_tests[];
+extern const size_t engine_pool_host_tests_n;
 
 /* The image and kernel import tests (image_test.c): file pool, real oci module. */
 extern const struct CMUnitTest engine_image_tests[];
@@ -46,5 +57,8 @@ extern const size_t engine_vm_create_tests_n;
 /* The VM runtime tests (vm_run_test.c): start, stop, kill, monitor, logs, attach, crashes. */
 extern const struct CMUnitTest engine_vm_run_tests[];
 extern const size_t engine_vm_run_tests_n;
+/* One real boot under QEMU: host runs only. */
+extern const struct CMUnitTest engine_vm_run_host_tests[];
+extern const size_t engine_vm_run_host_tests_n;
 
 #endif

@@ -6,5 +6,5 @@ int main(void) {
     failed += registry_tests_run();
     failed += unpack_tests_run();
     failed += ext4_write_tests_run();
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

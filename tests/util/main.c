@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
 #include "util/util.h"
 
 static void test_error_set_and_prefix(void **state) {
@@ -233,5 +234,5 @@ int main(void) {
         cmocka_unit_test(test_proc_identity),
         cmocka_unit_test(test_fault_point),
     };
-    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+    return test_exit_status(cmocka_run_group_tests_name("util", tests, NULL, NULL));
 }

@@ -496,20 +496,14 @@ static bool wait_exit(pid_t pid, int timeout_ms, int *status) {
 static void test_qemu_boot_tcg(void **state) {
     (void)state;
     char qemu[4096];
-    if (!find_on_path("qemu-system-x86_64", qemu, sizeof(qemu))) {
-        print_message("SKIP: qemu-system-x86_64 not found: install qemu-system-x86\n");
-        skip();
-    }
+    if (!find_on_path("qemu-system-x86_64", qemu, sizeof(qemu)))
+        fail_msg("qemu-system-x86_64 not found: apt-get install qemu-system-x86 "
+                 "(scripts/install-deps)");
     const char *busybox = "/bin/busybox";
-    if (access(busybox, X_OK) != 0) {
-        print_message("SKIP: /bin/busybox not found: install busybox-static\n");
-        skip();
-    }
+    test_need_program(busybox, "busybox-static");
     glob_t g;
-    if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        print_message("SKIP: no /boot/vmlinuz-*: install linux-image-amd64\n");
-        skip();
-    }
+    if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0 || g.gl_pathc == 0)
+        fail_msg("no /boot/vmlinuz-*: apt-get install linux-image-amd64 (scripts/install-deps)");
     char kernel[512];
     snprintf(kernel, sizeof(kernel), "%s", g.gl_pathv[g.gl_pathc - 1]);
     globfree(&g);
