@@ -200,7 +200,9 @@ int lazylib_archive_error(struct error *err);
  * this point ("pool.create.after-intent"), the process exits at once with
  * status FAULT_EXIT_STATUS, as a crash would leave it: no cleanup, no
  * atexit handlers. "NAME@N" fires on the Nth time the point is reached.
- * Tests use it to prove that recovery handles a death at every step.
+ * Tests use it to prove that recovery handles a death at every step. When
+ * HEARTH_FAULT_LOG names a file, a firing point first appends its name and a
+ * newline to it: the test suite checks that every point in src/ fired.
  */
 #define FAULT_EXIT_STATUS 86
 void fault_point(const char *name);

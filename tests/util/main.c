@@ -203,18 +203,33 @@ static void test_proc_identity(void **state) {
 
 static void test_fault_point(void **state) {
     (void)state;
+    char dir[] = "/tmp/hearth-util-fault-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char log[64];
+    snprintf(log, sizeof(log), "%s/fired", dir);
     int status;
-    pid_t child = fork();
-    if (child == 0) {
-        setenv("HEARTH_FAULT", "x.step@2", 1);
-        fault_point("x.other");
-        fault_point("x.step"); /* first hit: passes */
-        fault_point("x.step"); /* second: exits */
-        _exit(0);
+    for (int i = 0; i < 2; i++) {
+        pid_t child = fork();
+        if (child == 0) {
+            setenv("HEARTH_FAULT", "x.step@2", 1);
+            setenv("HEARTH_FAULT_LOG", log, 1);
+            fault_point("x.other");
+            fault_point("x.step"); /* first hit: passes */
+            fault_point("x.step"); /* second: exits */
+            _exit(0);
+        }
+        waitpid(child, &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), FAULT_EXIT_STATUS);
     }
-    waitpid(child, &status, 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), FAULT_EXIT_STATUS);
+    /* Each death appended the point's name, and only the point that fired. */
+    struct strbuf sb = STRBUF_INIT;
+    struct error err;
+    assert_int_equal(strbuf_read_file(&sb, log, 4096, &err), 0);
+    assert_string_equal(sb.buf, "x.step\nx.step\n");
+    strbuf_release(&sb);
+    assert_int_equal(unlink(log), 0);
+    assert_int_equal(rmdir(dir), 0);
     unsetenv("HEARTH_FAULT");
     fault_point("x.step"); /* unset: nothing happens */
 }
