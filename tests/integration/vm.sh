@@ -3,8 +3,8 @@
 # QEMU/TCG on a file pool (tests/vm/README.md): the test image and kernel
 # from tests/vm/mkfixtures.sh are imported, `run` boots a VM whose console
 # shows the marker, the copied file and the hostname; `ps` shows it Running;
-# a graceful `stop` powers the guest off (exit status 0, well within the
-# grace period); `start` boots it again from the same disk; `logs -f`
+# a graceful `stop` powers the guest off (exit status 0, not killed when
+# the grace period ran out); `start` boots it again from the same disk; `logs -f`
 # follows and ends with the VM; two `attach`es at once, one typing a command
 # that both see, each detaching with ^P^Q; `kill`; kill -9 of the monitor and
 # a simulated host reboot leave the VM Stopped and startable; `rm` of a
@@ -95,15 +95,15 @@ gone "$VMM" 0 && bad "vmm pid '$VMM' is not alive" || ok
 check "start while running" 1 h start e2e
 expect "start while running" "$ERR" "running"
 
-# A graceful stop: the power button, the guest powers off, status 0, well
-# within the 20 s grace.
+# A graceful stop: the power button, the guest powers off by itself with
+# status 0 (had the 20 s grace run out, QEMU would have been killed: a
+# signal, not status 0, would be recorded).
 T0=$(now_ms)
 check "stop" 0 h stop e2e
-STOP_MS=$(($(now_ms) - T0))
-echo "graceful stop took $STOP_MS ms"
-[ "$STOP_MS" -lt 20000 ] && ok || bad "stop took $STOP_MS ms: the guest did not power off by itself"
+echo "graceful stop took $(($(now_ms) - T0)) ms"
 equal "stopped state" "$(vmcol e2e state)" "Stopped"
 equal "stop exit status" "$(vmcol e2e exit_status)" "0"
+equal "stop exit reason" "$(vmcol e2e exit_reason)" "exited with status 0"
 check "logs after stop" 0 h logs e2e
 expect "guest powered off" "$OUT" "hearth-e2e-poweroff power-button"
 gone "$MON" && ok || bad "monitor $MON still alive after stop"
