@@ -175,8 +175,15 @@ EOF2
     DEV=$(h sql -o csv "SELECT id FROM pool_devices WHERE type = 'VM' AND owner_id = '$SID'" | tail -1 | tr -d '\r')
     KEYS=$(debugfs -R "cat /root/.ssh/authorized_keys" "$ROOT/pool/data/$DEV.img" 2>/dev/null)
     equal "authorized key" "$KEYS" "$(cat "$ROOT/vm/$SID/id_ed25519.pub")"
-    check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$ROOT/vm/$SID/id_ed25519.pub" \
+    # --ssh=PUBKEY: that key, not a new one, is the guest's authorized key.
+    ssh-keygen -q -t ed25519 -N "" -C given@test -f "$TMP/given" || bad "ssh-keygen"
+    check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$TMP/given.pub" \
         --size 512MB -k "debian:$VER" "$REF"
+    GID=$(tail -1 <<<"$OUT")
+    GDEV=$(h sql -o csv "SELECT id FROM pool_devices WHERE type = 'VM' AND owner_id = '$GID'" | tail -1 | tr -d '\r')
+    GKEYS=$(debugfs -R "cat /root/.ssh/authorized_keys" "$ROOT/pool/data/$GDEV.img" 2>/dev/null)
+    equal "given key authorized" "$GKEYS" "$(cat "$TMP/given.pub")"
+    [ -e "$ROOT/vm/$GID/id_ed25519" ] && bad "a key pair was generated for --ssh=PUBKEY" || ok
     check "rmk in use" 1 h rmk "debian:$VER"
     check "rm vms" 0 h rm viareg fromcfg withkey givenkey
     [ -e "$ROOT/vm/$SID" ] && bad "vm files left after rm" || ok
