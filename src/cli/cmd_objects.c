@@ -251,9 +251,7 @@ static void created_cell(int64_t created, int64_t now, bool rfc3339, char *buf, 
         snprintf(buf, size, "%s", t);
         return;
     }
-    char age[32];
-    time_format_ago(created, now, age, sizeof(age));
-    snprintf(buf, size, "%s ago", age);
+    api_age_format(created, now, buf, size);
 }
 
 /*
@@ -286,12 +284,9 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
     case CELL_COUNT:
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
         break;
-    case CELL_UP: {
-        char age[32];
-        time_format_ago(value, now, age, sizeof(age));
-        snprintf(buf, sizeof(buf), "Up %s", age);
+    case CELL_UP:
+        api_vm_status_format("Running", value, now, buf, sizeof(buf));
         break;
-    }
     case CELL_CREATED:
     case CELL_CREATED_RFC3339:
         created_cell(value, now, kind == CELL_CREATED_RFC3339, buf, sizeof(buf));
