@@ -16,29 +16,47 @@
 #define HEARTH_VERSION "0.0.0"
 #endif
 
+#define MAN_LINE 78 /* text lines break at blanks to stay within 80 bytes, with a closing "." */
+
 struct man {
     struct strbuf *out;
     int r;
+    size_t col; /* bytes written since the last newline */
 };
 
 static void raw(struct man *m, const char *s) {
     if (m->r == 0)
         m->r = strbuf_adds(m->out, s);
+    const char *nl = strrchr(s, '\n');
+    m->col = nl ? strlen(nl + 1) : m->col + strlen(s);
 }
 
-/* Text with roff's special characters escaped: - as \-, \ as \e, a line's leading . or ' guarded.
+/*
+ * Text with roff's special characters escaped (- as \-, \ as \e, a line's
+ * leading . or ' guarded by \&), broken into lines at blanks past MAN_LINE.
  */
 static void text(struct man *m, const char *s) {
     for (const char *p = s; *p && m->r == 0; p++) {
-        bool line_start = p == s || p[-1] == '\n';
-        if (line_start && (*p == '.' || *p == '\''))
+        if (*p == ' ') {
+            /* The next word's width in the output (a - takes two bytes). */
+            size_t w = 0;
+            for (const char *q = p + 1; *q && *q != ' '; q++)
+                w += *q == '-' || *q == '\\' ? 2 : 1;
+            if (m->col + 1 + w > MAN_LINE) {
+                raw(m, "\n");
+                continue;
+            }
+        }
+        if (m->col == 0 && (*p == '.' || *p == '\''))
             raw(m, "\\&");
-        if (*p == '-')
+        if (*p == '-') {
             raw(m, "\\-");
-        else if (*p == '\\')
+        } else if (*p == '\\') {
             raw(m, "\\e");
-        else
-            m->r = strbuf_addc(m->out, *p);
+        } else {
+            char c[2] = {*p, '\0'};
+            raw(m, c);
+        }
     }
 }
 
@@ -81,8 +99,7 @@ static void command(struct man *m, const struct cli_command *c) {
     raw(m, ".SS ");
     text(m, c->name);
     raw(m, "\n");
-    bold(m, "hearth ");
-    raw(m, "\\fB");
+    raw(m, "\\fBhearth ");
     text(m, c->name);
     raw(m, "\\fR");
     if (*c->usage) {
@@ -97,8 +114,7 @@ static void command(struct man *m, const struct cli_command *c) {
         for (int a = 0; a < CLI_ALIASES_MAX && c->aliases[a]; a++) {
             if (a)
                 raw(m, ", ");
-            bold(m, "hearth ");
-            raw(m, "\\fB");
+            raw(m, "\\fBhearth ");
             text(m, c->aliases[a]);
             raw(m, "\\fR");
         }
@@ -109,15 +125,16 @@ static void command(struct man *m, const struct cli_command *c) {
 }
 
 static const char description[] =
-    "hearth runs microVMs (Firecracker, or QEMU's microvm machine) from OCI images, the job\n"
-    "Weave Ignite did, and keeps every object, every storage-pool device and every\n"
-    "operation in flight in one SQLite database under its root directory, so that the\n"
-    "database and the machine stay in agreement, also after a crash.\n"
+    "hearth runs microVMs (Firecracker, or QEMU's microvm machine) from OCI\n"
+    "images, the job Weave Ignite did, and keeps every object, every\n"
+    "storage-pool device and every operation in flight in one SQLite database\n"
+    "under its root directory, so that the database and the machine stay in\n"
+    "agreement, also after a crash.\n"
     ".PP\n"
-    "The commands follow Ignite's and Docker's habits: \\fB\\-a\\fR for all, \\fB\\-q\\fR for\n"
-    "ids only, \\fB\\-o json\\fR|\\fByaml\\fR, \\fB\\-t\\fR for a Go template, and names and\n"
-    "ids given by any unambiguous prefix. Objects are Ignite's\n"
-    "ignite.weave.works/v1alpha1 documents (VM, Image, Kernel, Pool).\n";
+    "The commands follow Ignite's and Docker's habits: \\fB\\-a\\fR for all,\n"
+    "\\fB\\-q\\fR for ids only, \\fB\\-o json\\fR|\\fByaml\\fR, \\fB\\-t\\fR for a Go\n"
+    "template, and names and ids given by any unambiguous prefix. Objects are\n"
+    "Ignite's ignite.weave.works/v1alpha1 documents (VM, Image, Kernel, Pool).\n";
 
 static const char template_text[] =
     ".SH TEMPLATES\n"
@@ -151,7 +168,8 @@ static const char tail_text[] =
     "Without either of the above and not as root, the root is\n"
     "\\fI$XDG_DATA_HOME/hearth\\fR or \\fI~/.local/share/hearth\\fR.\n"
     ".TP\n.B DOCKER_CONFIG\n"
-    "The directory of config.json with registry credentials (default \\fI~/.docker\\fR).\n"
+    "The directory of config.json with registry credentials\n"
+    "(default \\fI~/.docker\\fR).\n"
     ".TP\n.B NO_COLOR\nWhen set and not empty, \\fBhearth dash\\fR uses no colour.\n"
     ".SH FILES\n"
     ".TP\n.I ROOT/hearth.db\n"
