@@ -889,8 +889,9 @@ int cli_main(int argc, char **argv) {
     ctx.cmd = command_find(argc, argv, i, &used, &ctx.name, &group);
     if (!ctx.cmd) {
         if (group && used == 1) {
-            /* The group alone without a default, or its help. */
-            bool help = i + 1 < argc;
+            /* The group's help, or the group alone (or with a flag) without a default. */
+            bool help =
+                i + 1 < argc && (!strcmp(argv[i + 1], "-h") || !strcmp(argv[i + 1], "--help"));
             cli_print_group_help(help ? stdout : stderr, group);
             return help ? 0 : 2;
         }

@@ -52,6 +52,9 @@ check "kernels" 0 h kernels
 expect "kernels lists" "$OUT" "weaveworks/ignite-kernel:4.19.47"
 check "vm --help" 0 h vm --help
 expect "vm --help" "$OUT" "Without a command: 'hearth vm ls'"
+check "pool with a flag" 2 h pool --bogus
+check "pool --help" 0 h pool --help
+expect "pool --help" "$OUT" "Usage: hearth pool COMMAND"
 check "unknown subcommand" 2 h image frob
 expect "unknown subcommand" "$ERR" "unknown command 'hearth image frob'"
 
