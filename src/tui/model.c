@@ -181,7 +181,8 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
     if (!row->cells || !row->nums || !row->key)
         return -ENOMEM;
     for (size_t c = 0; c < t->ncols; c++) {
-        /* Equal neighbouring cells (an image ref, a kernel) share one copy. */
+        /* Equal neighbouring cells (an image ref, a kernel) share one copy; a
+         * time column's never do, as tui_table_retime writes its buffers. */
         const char *prev = t->nrows ? t->rows[t->nrows - 1].cells[c] : NULL;
         const char *s = cells[c] ? cells[c] : "";
         row->nums[c] = nums ? nums[c] : 0;
@@ -192,7 +193,8 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
                 return -ENOMEM;
             time_cell(t->cols[c].time, row->nums[c], t->now, buf, TUI_TIME_CELL);
             row->cells[c] = buf;
-        } else if (prev && strncmp(prev, s, TUI_CELL_MAX - 1) == 0 && strlen(s) < TUI_CELL_MAX)
+        } else if (prev && t->cols[c].time == TUI_TIME_NONE &&
+                   strncmp(prev, s, TUI_CELL_MAX - 1) == 0 && strlen(s) < TUI_CELL_MAX)
             row->cells[c] = prev;
         else if (!(row->cells[c] = arena_strdup(t->arena, s)))
             return -ENOMEM;
