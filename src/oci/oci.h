@@ -63,10 +63,15 @@ struct oci_source {
     enum oci_source_kind kind;
     struct oci_ref ref; /* registry */
     char *path;         /* layout directory or archive file */
-    char *tag;          /* layout: the image's ref.name annotation, NULL for the only one */
+    /* layout: the image's ref.name annotation; archive: a reference matched against the
+     * RepoTags, or "@N" (the Nth image, from 0); NULL for the only one */
+    char *tag;
 };
 
-/* "oci-layout:DIR[:TAG]", "docker-archive:FILE", else a registry reference. */
+/*
+ * "oci-layout:DIR[:TAG]", "docker-archive:FILE[:REF|:@N]" (the first ':'
+ * after the prefix separates, as skopeo does), else a registry reference.
+ */
 int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) WUR;
 void oci_source_release(struct oci_source *s);
 
