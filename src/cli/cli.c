@@ -300,7 +300,8 @@ const struct cli_command cli_commands[] = {
     {.name = "image import",
      .handler = cmd_image_import,
      .usage = "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE",
-     .summary = "Import an image (REF, oci-layout:DIR[:TAG], docker-archive:FILE) into the pool",
+     .summary =
+         "Import an image (REF, oci-layout:DIR[:TAG], docker-archive:FILE[:REF|:@N]) into the pool",
      .min_args = 1,
      .max_args = 1,
      .flags = flags_image_import,

@@ -285,7 +285,7 @@ struct engine_import_result {
 
 /*
  * Imports an image from source ("busybox", "127.0.0.1:5000/a/b:1",
- * "oci-layout:DIR[:TAG]", "docker-archive:FILE") into the pool as an ext4
+ * "oci-layout:DIR[:TAG]", "docker-archive:FILE[:REF|:@N]") into the pool as an ext4
  * filesystem (docs/architecture.md, "Image and kernel import"):
  * creates a pool with the defaults when none exists (ret->notice says so),
  * pulls into <root>/blobs (no database state: a content-addressed cache),

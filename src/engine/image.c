@@ -133,10 +133,13 @@ int engine_import_source(const char *source, struct oci_source *ret_src, char **
     if (src.kind == OCI_SOURCE_REGISTRY) {
         name = oci_ref_familiar(&src.ref);
     } else {
-        /* A layout's ref.name that is a whole reference names the image; else
-         * localhost/<file name>:<tag>, as podman names local images. */
+        /* A layout's ref.name that is a whole reference, and the reference that
+         * picks an archive's image, name the image; else localhost/<file
+         * name>:<tag> as podman names local images (an archive's @N: tag N). */
         if (src.kind == OCI_SOURCE_LAYOUT && src.tag &&
             (strchr(src.tag, '/') || strchr(src.tag, ':')))
+            name = familiar_of(src.tag);
+        if (src.kind == OCI_SOURCE_ARCHIVE && src.tag && src.tag[0] != '@')
             name = familiar_of(src.tag);
         if (!name) {
             const char *path = src.path ? src.path : "";
@@ -155,7 +158,9 @@ int engine_import_source(const char *source, struct oci_source *ret_src, char **
                 *dot = '\0';
             char comp[80];
             component_from(base, comp, sizeof(comp));
-            const char *tag = src.tag && tag_is_valid(src.tag) ? src.tag : "latest";
+            const char *tag = src.tag && src.tag[0] == '@' ? src.tag + 1 : src.tag;
+            if (!tag || !tag_is_valid(tag))
+                tag = "latest";
             _cleanup_free_ char *s = xasprintf("localhost/%s:%s", comp, tag);
             name = s ? familiar_of(s) : NULL;
         }
