@@ -89,6 +89,58 @@ int engine_import_pull(engine *e, const struct oci_source *src,
 /* 1 and *ret filled (existed) when an object of kind is named name, 0 when none, or -errno. */
 int engine_import_existing(engine *e, enum api_kind kind, const char *name,
                            struct engine_import_result *ret, struct error *err) WUR;
+/* *ret filled (existed) from the object of kind with uid. */
+int engine_import_result_fill(engine *e, enum api_kind kind, const char *uid,
+                              struct engine_import_result *ret, struct error *err) WUR;
+/*
+ * The import of src (already parsed; name is the name it makes) into a new
+ * image or kernel, or, with restore_uid, into the recorded one whose data is
+ * not here (journal "image.restore"/"kernel.restore"; the commit updates
+ * its status.ociSource, and the kernel's spec.version). opts as for
+ * engine_image_import; *ret must be zeroed.
+ */
+int engine_image_import_into(engine *e, const struct oci_source *src, const char *name,
+                             const struct engine_import_opts *opts, const char *restore_uid,
+                             struct engine_import_result *ret, struct error *err) WUR;
+int engine_kernel_import_into(engine *e, const struct oci_source *src, const char *name,
+                              const struct engine_import_opts *opts, const char *restore_uid,
+                              struct engine_import_result *ret, struct error *err) WUR;
+
+/* ---- restore (restore.c) ------------------------------------------------ */
+
+/* *ret: the image has its Image device, the kernel its kernel file here. */
+int engine_object_has_data(engine *e, enum api_kind kind, const char *uid, bool *ret,
+                           struct error *err) WUR;
+/*
+ * A restore's intent: the journal row "<kind>.restore" on uid, recorded in
+ * one transaction that finds the object without its data and no other
+ * restore of it open. Another restore in flight is waited for (polled, up
+ * to 10 minutes); a dead one is rolled back first. 1 with *ret_op when the
+ * intent is recorded, 0 when the data is there by now.
+ */
+int engine_restore_begin(engine *e, enum api_kind kind, const char *uid, int64_t *ret_op,
+                         struct error *err) WUR;
+/*
+ * Imports the data of the recorded image or kernel uid again from its
+ * spec.ociClaim.ref. A localhost/ reference (a local source) is refused,
+ * and a failed pull is reported, naming the object and the command that
+ * brings the data back.
+ */
+int engine_object_restore(engine *e, enum api_kind kind, const char *uid,
+                          const struct engine_import_opts *opts, struct engine_import_result *ret,
+                          struct error *err) WUR;
+/* The command that brings a recorded image's or kernel's data back, as advice. */
+int engine_restore_hint(const struct api_object *obj, char *buf, size_t size);
+/* True for a reference whose registry is "localhost" itself: how local sources are named. */
+bool engine_ref_is_local(const char *ref);
+/*
+ * An import's source that is a path here: -EINVAL with advice when it is a
+ * directory holding an OCI layout ("import it with 'hearth WORD import
+ * oci-layout:DIR[:TAG]'") or, when invalid_ref (it is no reference), any
+ * directory or file; else 0.
+ */
+int engine_import_path_hint(const char *source, const char *word, bool invalid_ref,
+                            struct error *err) WUR;
 /* Removes every pool device owned by (kind, uid), through the pool's protocol. */
 int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
                                 struct error *err) WUR;
