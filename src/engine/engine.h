@@ -401,6 +401,20 @@ int engine_vm_create(engine *e, const struct api_object *vm,
                      const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
                      struct error *err) WUR;
 
+/*
+ * Gives the VM ref resolves to a disk when it has none (it was applied, not
+ * created): the same chain, fault points and recovery as engine_vm_create,
+ * for the recorded VM (its images and kernels found, restored or imported as
+ * create does), with the VM's row kept: intent (state Creating, journal
+ * "vm.create" with {"from": its state}), layers, device, files, commit (the
+ * state it had, claims and status.image/kernel filled); a failure or a
+ * dead process's recovery removes the VM's devices and puts the state back.
+ * A VM that has a disk: nothing (ret->device_id, ret->notice empty).
+ * -EBUSY when it is not Created or Stopped.
+ */
+int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
+                         struct engine_vm_create_result *ret, struct error *err) WUR;
+
 /* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
 int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
 
@@ -414,6 +428,8 @@ struct engine_vm_start_opts {
     const char *firecracker_bin; /* NULL: firecracker on PATH */
     const char *qemu_bin;        /* NULL: qemu-system-x86_64 on PATH */
     const char *self_exe;        /* the executable that serves `__monitor`; NULL: /proc/self/exe */
+    /* A VM without a disk gets one first (engine_vm_disk_build) with these; may be NULL. */
+    const struct engine_vm_create_opts *create;
 };
 
 struct engine_vm_start_result {
@@ -421,12 +437,15 @@ struct engine_vm_start_result {
     char name[API_NAME_MAX + 1];
     char vmm[16];     /* "firecracker" or "qemu" */
     char notice[512]; /* "KVM is not usable (<why>): the VM runs under TCG", or "" */
+    char built[1024]; /* a disk was built first: what that did, one line per item, else "" */
     int monitor_pid;
     int vmm_pid;
 };
 
 /*
- * Starts a Created or Stopped VM: intent (state Starting, journal
+ * Starts a Created or Stopped VM; one without a disk (applied, not created)
+ * gets one first through engine_vm_disk_build (opts->create), so apply and
+ * start is create and start. Then: intent (state Starting, journal
  * "vm.start"), activates its device, launches its monitor (double fork,
  * setsid; the monitor is `<self_exe> __monitor ROOT UID 3`, see
  * engine_monitor_main), which starts the VMM with its full configuration,

@@ -165,6 +165,37 @@ int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret
                             struct error *err) WUR;
 void engine_leftovers_free(struct engine_leftover *l, size_t n);
 
+/* ---- a VM's image and kernel (vm_refs.c) ------------------------------ */
+
+struct engine_vm_create_opts;
+struct engine_vm_create_result;
+/*
+ * The image or kernel named ref in this root, by uid, name or normalised
+ * reference ("busybox" is "busybox:latest"): 1 with its uid and *ret_name
+ * (caller frees), 0 when none.
+ */
+int engine_object_find(engine *e, enum api_kind kind, const char *ref, char uid[ID_LEN + 1],
+                       char **ret_name, struct error *err) WUR;
+/*
+ * The image or kernel a VM being created names: found here first (as
+ * engine_object_find, then by uid prefix), its data imported again when
+ * this root has only its record, else pulled (a localhost/ reference never
+ * is). Notices go to ret->notice.
+ */
+int engine_vm_ref_resolve(engine *e, enum api_kind kind, const char *ref,
+                          const struct engine_vm_create_opts *opts,
+                          struct engine_vm_create_result *ret, char uid[ID_LEN + 1],
+                          char **ret_name, struct error *err) WUR;
+/* The newest kernel (by creation time): 1 and its uid and *ret_name, or 0 when none. */
+int engine_vm_kernel_newest(engine *e, char uid[ID_LEN + 1], char **ret_name,
+                            struct error *err) WUR;
+/* Appends a line to ret->notice. */
+void engine_vm_notice_add(struct engine_vm_create_result *ret, const char *line);
+/* A VM's status.image or status.kernel from the image or kernel uid; or emptied. */
+int engine_vm_source_fill(engine *e, enum api_kind kind, const char *uid,
+                          struct api_vm_image_source *dst, struct error *err) WUR;
+void engine_vm_source_clear(struct api_vm_image_source *dst);
+
 /* ---- VM create (vm_create.c) ------------------------------------------- */
 
 /* Gives a VM without a name a random adjective-noun name no VM has (apply.c). */
