@@ -30,11 +30,15 @@ void engine_pool_close_hook(engine *e);
 
 /*
  * Apply of a Pool document (apply.c calls it with the defaulted object):
- * a spec is recorded only while no pool was created; status.devices must
- * be absent or equal to the device rows; when absent, obj gets the rows'
- * devices (so that storing it keeps them). -EINVAL/-EBUSY with a message.
+ * paths that are the defaults of another root (<X>/pool/metadata and
+ * <X>/pool/data) become this root's; a spec is recorded only while no pool
+ * was created, else it must equal the pool's; obj's status.devices becomes
+ * the device rows (devices are hearth's record, never an instruction).
+ * *skipped gets ENGINE_APPLY_SKIP_POOL_PATHS / _DEVICES when the document's
+ * differed. -EBUSY with a message.
  */
-int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err) WUR;
+int engine_pool_apply_check(engine *e, struct api_object *obj, unsigned *skipped,
+                            struct error *err) WUR;
 
 /*
  * The pool handle, opened (and assembled) on demand; the error that
@@ -195,6 +199,17 @@ void engine_vm_notice_add(struct engine_vm_create_result *ret, const char *line)
 int engine_vm_source_fill(engine *e, enum api_kind kind, const char *uid,
                           struct api_vm_image_source *dst, struct error *err) WUR;
 void engine_vm_source_clear(struct api_vm_image_source *dst);
+
+/* ---- apply of VM documents (vm_apply.c) --------------------------------- */
+
+/*
+ * The VM part of apply, inside its transaction, for obj (defaulted and
+ * validated; existing is the recorded VM or NULL): the state, status.
+ * ipAddresses and status.image/kernel as engine_apply says, and the refusal
+ * of a disk change. *skipped gets ENGINE_APPLY_SKIP_* bits.
+ */
+int engine_vm_apply_prepare(engine *e, struct api_object *obj, const struct api_object *existing,
+                            unsigned *skipped, struct error *err) WUR;
 
 /* ---- VM create (vm_create.c) ------------------------------------------- */
 
