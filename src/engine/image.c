@@ -359,7 +359,33 @@ static int import_fail(engine *e, const char *uid, int64_t op, int r, struct err
     return r;
 }
 
-static int source_set(struct api_oci_source *s, const struct oci_image *img, struct error *err);
+/* Replaces *s with what the pulled image says: config digest, size, repo digest. */
+static int source_set(struct api_oci_source *s, const struct oci_image *img, struct error *err) {
+    char *id = xstrdup(img->config_digest);
+    char **digests = NULL;
+    if (img->repo_digest) {
+        /* recorded in the familiar form the name has ("busybox@sha256:...") */
+        _cleanup_free_ char *familiar = familiar_of(img->repo_digest);
+        digests = xcalloc(1, sizeof(char *));
+        if (digests && !(digests[0] = xstrdup(familiar ? familiar : img->repo_digest))) {
+            free(digests);
+            digests = NULL;
+        }
+    }
+    if (!id || (img->repo_digest && !digests)) {
+        free(id);
+        return oom(err);
+    }
+    free(s->id);
+    for (size_t i = 0; i < s->n_repo_digests; i++)
+        free(s->repo_digests[i]);
+    free(s->repo_digests);
+    s->id = id;
+    s->size = img->size;
+    s->repo_digests = digests;
+    s->n_repo_digests = digests ? 1 : 0;
+    return 0;
+}
 
 static int image_object_build(const char *uid, const char *name, const struct oci_image *img,
                               struct api_object **ret, struct error *err) {
@@ -430,34 +456,6 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     }
     oci_source_release(&src);
     return r;
-}
-
-/* Replaces *s with what the pulled image says: config digest, size, repo digest. */
-static int source_set(struct api_oci_source *s, const struct oci_image *img, struct error *err) {
-    char *id = xstrdup(img->config_digest);
-    char **digests = NULL;
-    if (img->repo_digest) {
-        /* recorded in the familiar form the name has ("busybox@sha256:...") */
-        _cleanup_free_ char *familiar = familiar_of(img->repo_digest);
-        digests = xcalloc(1, sizeof(char *));
-        if (digests && !(digests[0] = xstrdup(familiar ? familiar : img->repo_digest))) {
-            free(digests);
-            digests = NULL;
-        }
-    }
-    if (!id || (img->repo_digest && !digests)) {
-        free(id);
-        return oom(err);
-    }
-    free(s->id);
-    for (size_t i = 0; i < s->n_repo_digests; i++)
-        free(s->repo_digests[i]);
-    free(s->repo_digests);
-    s->id = id;
-    s->size = img->size;
-    s->repo_digests = digests;
-    s->n_repo_digests = digests ? 1 : 0;
-    return 0;
 }
 
 /* A restore's commit: the recorded image gets what was pulled as its status. */

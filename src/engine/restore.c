@@ -163,6 +163,12 @@ int engine_import_path_hint(const char *source, const char *word, bool invalid_r
                          "'%s' is a directory, not an image reference, and holds no OCI layout "
                          "(no 'oci-layout' file); a layout is imported with 'oci-layout:DIR[:TAG]'",
                          source);
+    if (strcmp(word, "kernel") == 0)
+        return error_set(err, -EINVAL,
+                         "'%s' is a file, not a reference: a kernel file is imported with 'hearth "
+                         "kernel import --vmlinux %s NAME', a 'docker save' archive with "
+                         "'docker-archive:%s'",
+                         source, source, source);
     return error_set(err, -EINVAL,
                      "'%s' is a file, not an image reference: a 'docker save' archive is imported "
                      "with 'hearth %s import docker-archive:%s'",

@@ -346,7 +346,10 @@ static int vm_intent(struct vjob *j, struct error *err) {
         if (r != -EEXIST || !generated || attempt + 1 >= VM_NAME_ATTEMPTS ||
             strstr(err->msg, "already exists ('"))
             return r == -EEXIST && !generated
-                       ? error_set(err, -EEXIST, "vm '%s' already exists", obj->meta.name)
+                       ? error_set(err, -EEXIST,
+                                   "vm '%s' already exists; 'hearth start %s' starts it (and "
+                                   "builds its disk first when it was applied without one)",
+                                   obj->meta.name, obj->meta.name)
                        : r;
         error_init(err); /* a concurrent create took the generated name: another */
     }

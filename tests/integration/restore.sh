@@ -150,6 +150,8 @@ DOC
 vmdoc applied "$IMAGE" 1 128MB 512MB >"$TMP/applied.yaml"
 check "apply a vm" 0 h apply -f "$TMP/applied.yaml"
 equal "apply a vm output" "$OUT" "vm/applied created"
+check "create --config of the applied vm" 1 h create --config "$TMP/applied.yaml"
+expect "create says start" "$ERR" "'hearth start applied' starts it"
 check "start the applied vm" 0 h start applied "${FC[@]}"
 equal "applied runs" "$(col "$ROOT" applied state)" "Running"
 equal "applied launched with" "$(launched "$ROOT" applied)" "1 134217728"
