@@ -102,10 +102,12 @@ static const struct cli_flag flags_kernel_import[] = {
          "authorize this public key file for root, or generate a key pair without one",            \
          true},                                                                                    \
         {0, "config", "FILE", false, "a VM document (YAML or JSON); flags override it"},           \
-        {'p', "ports", "HOST:VM", true, "map a host port to a VM port (repeatable)"},              \
-        {'l', "label", "KEY=VALUE", true, "set a label (repeatable)"},                             \
-        {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"}, \
-    {                                                                                              \
+        {'p', "ports", "HOST:VM", true, "map a host port to a VM port (repeatable)"}, {            \
+        'l', "label", "KEY=VALUE", true, "set a label (repeatable)"                                \
+    }
+/* create, run and start import a missing image or kernel (start: for a VM that has no disk). */
+#define VM_REGISTRY_FLAGS                                                                          \
+    {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"}, {   \
         0, "registry-config-dir", "DIR", false, "read registry credentials from DIR/config.json"   \
     }
 #define VM_START_FLAGS                                                                             \
@@ -116,9 +118,10 @@ static const struct cli_flag flags_kernel_import[] = {
         0, "qemu-bin", "PATH", false, "the qemu binary (default: qemu-system-x86_64 from PATH)"    \
     }
 
-static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, {0}};
-static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, VM_START_FLAGS, {0}};
-static const struct cli_flag flags_start[] = {VM_START_FLAGS, {0}};
+static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, VM_REGISTRY_FLAGS, {0}};
+static const struct cli_flag flags_run[] = {
+    VM_CREATE_FLAGS, VM_REGISTRY_FLAGS, VM_START_FLAGS, {0}};
+static const struct cli_flag flags_start[] = {VM_START_FLAGS, VM_REGISTRY_FLAGS, {0}};
 static const struct cli_flag flags_stop[] = {
     {'f', "force", NULL, false, "kill at once instead of shutting down"},
     {'t', "time", "SECONDS", false, "seconds to wait for a shutdown before killing (default 20)"},
