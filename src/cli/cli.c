@@ -147,7 +147,11 @@ static const struct cli_flag flags_kernel_import[] = {
     REGISTRY_FLAGS,
     {0}};
 
-/* create and run share their first flags (Ignite's short forms); run adds the start flags. */
+/*
+ * create and run share their first flags (Ignite's short forms); run adds
+ * the start flags. create, run and start take the registry flags: they
+ * import a missing image or kernel (start: for a VM applied without a disk).
+ */
 #define VM_CREATE_FLAGS                                                                            \
     {.short_name = 'n',                                                                            \
      .long_name = "name",                                                                          \
@@ -185,12 +189,10 @@ static const struct cli_flag flags_kernel_import[] = {
          .arg = "HOST:VM",                                                                         \
          .repeat = true,                                                                           \
          .help = "map a host port to a VM port (repeatable)"},                                     \
-        {.short_name = 'l',                                                                        \
-         .long_name = "label",                                                                     \
-         .arg = "KEY=VALUE",                                                                       \
-         .repeat = true,                                                                           \
-         .help = "set a label (repeatable)"},                                                      \
-        REGISTRY_FLAGS
+    {                                                                                              \
+        .short_name = 'l', .long_name = "label", .arg = "KEY=VALUE", .repeat = true,               \
+        .help = "set a label (repeatable)"                                                         \
+    }
 #define VMM_FLAGS                                                                                  \
     {.long_name = "vmm",                                                                           \
      .arg = "VMM",                                                                                 \
@@ -210,9 +212,9 @@ static const struct cli_flag flags_kernel_import[] = {
      .help = "attach to the console after starting"},                                              \
         VMM_FLAGS
 
-static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, {0}};
-static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, VM_START_FLAGS, {0}};
-static const struct cli_flag flags_start[] = {VM_START_FLAGS, {0}};
+static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, {0}};
+static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, VM_START_FLAGS, {0}};
+static const struct cli_flag flags_start[] = {VM_START_FLAGS, REGISTRY_FLAGS, {0}};
 static const struct cli_flag flags_stop[] = {
     {.short_name = 'f', .long_name = "force", .help = "kill at once instead of shutting down"},
     {.short_name = 't',
@@ -459,7 +461,7 @@ const struct cli_command cli_commands[] = {
     {.name = "start",
      .aliases = {"vm start"},
      .handler = cmd_start,
-     .usage = "[-i] [--vmm VMM] VM...",
+     .usage = "[-i] [--vmm VMM] [--insecure-registry HOST]... [--registry-config-dir DIR] VM...",
      .summary = "Start VMs",
      .min_args = 1,
      .max_args = -1,

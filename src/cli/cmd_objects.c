@@ -89,6 +89,17 @@ int cmd_apply(struct cli_ctx *ctx) {
         goto out;
     }
     if (!ctx->quiet) {
+        /* One notice for all documents: what was skipped as another root's runtime state. */
+        unsigned skipped = 0;
+        size_t n_skipped = 0;
+        for (size_t i = 0; i < n_all; i++) {
+            skipped |= res[i].skipped;
+            n_skipped += res[i].skipped != 0;
+        }
+        char notice[1024];
+        engine_apply_skipped_describe(skipped, n_skipped, notice, sizeof(notice));
+        if (notice[0])
+            fprintf(stderr, "hearth: %s\n", notice);
         for (size_t i = 0; i < n_all; i++) {
             if (res[i].kind == API_KIND_POOL)
                 printf("pool %s\n", engine_apply_action_name(res[i].action));
