@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdbool.h>
 
 #include "testrun.h"
 
@@ -32,6 +33,23 @@ size_t engine_test_open_ops(engine *eng);
  */
 void engine_test_layout_write(const char *dir, const char *tag, const void *layer, size_t len,
                               char ret_config_digest[72]);
+
+/* An entry of engine_test_tree_layout's layer: a file, a symlink or (neither) a directory. */
+struct engine_test_entry {
+    const char *name;
+    const char *content; /* a file */
+    const char *link;    /* a symlink to this */
+};
+/* An OCI layout at dir holding one image tagged tag whose one layer holds ents. */
+void engine_test_tree_layout(const char *dir, const char *tag, const struct engine_test_entry *ents,
+                             size_t n);
+/*
+ * Imports the newest /boot/vmlinuz-* as kernel name, with a tiny fake modules
+ * directory made under dir; its uid and version to ret_*. False without a
+ * kernel in /boot.
+ */
+bool engine_test_kernel_import(engine *eng, const char *dir, const char *name,
+                               char ret_uid[ID_LEN + 1], char *ret_version, size_t version_size);
 
 /*
  * The test lists. A run on the host takes every list; the dm-thin guest's run
@@ -60,5 +78,10 @@ extern const size_t engine_vm_run_tests_n;
 /* One real boot under QEMU: host runs only. */
 extern const struct CMUnitTest engine_vm_run_host_tests[];
 extern const size_t engine_vm_run_host_tests_n;
+
+/* The tests of apply then start, restore from an export and local references (vm_restore_test.c).
+ */
+extern const struct CMUnitTest engine_vm_restore_tests[];
+extern const size_t engine_vm_restore_tests_n;
 
 #endif
