@@ -467,12 +467,11 @@ static int dec_uint(struct dec *d, const json_t *obj, const char *key, uint64_t 
 }
 
 /* A list field: returns the array (or NULL when absent) after type and size checks. */
-static int dec_list(struct dec *d, const json_t *v, size_t max, const json_t **ret) {
+static int dec_list(struct dec *d, const json_t *v, size_t max) {
     if (!json_is_array(v))
         return dec_expected(d, "a list", v);
     if (json_array_size(v) > max)
         return dec_fail(d, -EINVAL, "more than %zu entries", max);
-    *ret = v;
     return 0;
 }
 
@@ -490,11 +489,10 @@ static int dec_array(struct dec *d, const json_t *obj, const char *key, size_t m
     size_t old;
     const json_t *v = dec_field(d, obj, key, &old);
     if (v) {
-        const json_t *a;
-        int r = dec_list(d, v, max, &a);
+        int r = dec_list(d, v, max);
         if (r < 0)
             return r;
-        size_t n = json_array_size(a);
+        size_t n = json_array_size(v);
         if (n) {
             void *arr = xcalloc(n, size);
             if (!arr)
@@ -504,7 +502,7 @@ static int dec_array(struct dec *d, const json_t *obj, const char *key, size_t m
         }
         for (size_t i = 0; i < n; i++) {
             size_t o2 = api_path_push_index(&d->path, i);
-            if ((r = item(d, json_array_get(a, i), (char *)*ret + i * size)) < 0)
+            if ((r = item(d, json_array_get(v, i), (char *)*ret + i * size)) < 0)
                 return r;
             api_path_pop(&d->path, o2);
         }
@@ -516,12 +514,11 @@ static int dec_array(struct dec *d, const json_t *obj, const char *key, size_t m
 static int dec_strv(struct dec *d, const json_t *obj, const char *key, char ***ret, size_t *ret_n) {
     size_t old;
     const json_t *v = dec_field(d, obj, key, &old);
-    const json_t *a = NULL;
     if (v) {
-        int r = dec_list(d, v, API_LIST_MAX, &a);
+        int r = dec_list(d, v, API_LIST_MAX);
         if (r < 0)
             return r;
-        size_t n = json_array_size(a);
+        size_t n = json_array_size(v);
         if (n) {
             char **strv = xcalloc(n, sizeof(char *));
             if (!strv)
@@ -531,7 +528,7 @@ static int dec_strv(struct dec *d, const json_t *obj, const char *key, char ***r
             *ret_n = n;
             for (size_t i = 0; i < n; i++) {
                 size_t o2 = api_path_push_index(&d->path, i);
-                r = dec_string_value(d, json_array_get(a, i), &strv[i]);
+                r = dec_string_value(d, json_array_get(v, i), &strv[i]);
                 if (r < 0)
                     return r;
                 api_path_pop(&d->path, o2);

@@ -37,9 +37,13 @@ static int flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *s == '-' || *end || errno || v < min || v > max)
-        return cli_usage_error(ctx, "--%s: '%s' is not a number from %llu to %llu", flag, s,
-                               (unsigned long long)min, (unsigned long long)max);
+    if (!*s || *s == '-' || *end || errno || v < min || v > max) {
+        /* -EINVAL here rather than cli_usage_error's result, so that the
+         * compiler sees that *ret is only left unset on failure. */
+        (void)cli_usage_error(ctx, "--%s: '%s' is not a number from %llu to %llu", flag, s,
+                              (unsigned long long)min, (unsigned long long)max);
+        return -EINVAL;
+    }
     *ret = v;
     return 0;
 }

@@ -74,7 +74,7 @@ static int arch_open(const struct arch *a, struct archive **ret, struct error *e
 /* Reads member name (at most max bytes) into sb. */
 static int arch_read_member(const struct arch *a, const char *name, size_t max, struct strbuf *sb,
                             struct error *err) {
-    struct archive *ar;
+    struct archive *ar = NULL; /* arch_open's lazylib error code is not visible here */
     struct archive_entry *e;
     int r = arch_open(a, &ar, err);
     if (r < 0)
@@ -192,7 +192,7 @@ static int arch_store(const struct arch *a, struct archive *ar, struct archive_e
 }
 
 static int arch_store_layers(const struct arch *a, struct want *ws, size_t n, struct error *err) {
-    struct archive *ar;
+    struct archive *ar = NULL; /* arch_open's lazylib error code is not visible here */
     struct archive_entry *e;
     int r = arch_open(a, &ar, err);
     if (r < 0)

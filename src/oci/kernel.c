@@ -51,9 +51,10 @@ static int read_full_at(int fd, void *buf, size_t size, off_t off, size_t *ret) 
     while (got < size) {
         ssize_t n = pread(fd, (char *)buf + got, size - got, off + (off_t)got);
         if (n < 0) {
-            if (errno == EINTR)
+            int e = errno;
+            if (e == EINTR)
                 continue;
-            return -errno;
+            return e > 0 ? -e : -EIO; /* never 0: *ret is not set */
         }
         if (n == 0)
             break;

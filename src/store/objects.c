@@ -1171,8 +1171,9 @@ static size_t port_format(const struct api_port *p, char *buf) {
 enum summary_child { SUMMARY_PORTS, SUMMARY_IPS, SUMMARY_LABELS };
 
 static const char *const summary_child_sql[] = {
-    [SUMMARY_PORTS] = "SELECT uid, host_port, vm_port, protocol, bind_address FROM vm_ports "
-                      "ORDER BY uid, ord",
+    /* parenthesised: one string split over two lines, not two elements */
+    [SUMMARY_PORTS] = ("SELECT uid, host_port, vm_port, protocol, bind_address FROM vm_ports "
+                       "ORDER BY uid, ord"),
     [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses ORDER BY uid, ord",
     [SUMMARY_LABELS] =
         "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' ORDER BY uid, map, ord",

@@ -16,7 +16,7 @@ void error_init(struct error *err) {
     err->msg[0] = '\0';
 }
 
-int error_set(struct error *err, int code, const char *fmt, ...) {
+void error_record(struct error *err, int code, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
@@ -24,7 +24,6 @@ int error_set(struct error *err, int code, const char *fmt, ...) {
         va_end(ap);
         err->code = code;
     }
-    return code;
 }
 
 int error_prefix(struct error *err, const char *fmt, ...) {

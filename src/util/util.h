@@ -12,6 +12,7 @@
 #ifndef HEARTH_UTIL_H
 #define HEARTH_UTIL_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,10 +39,22 @@ void error_init(struct error *err);
 
 /*
  * Records code (a negative errno) and a formatted message in err, which may be
- * NULL. Returns code, so a failing function can end with
- * `return error_set(err, -EINVAL, "...", ...);`.
+ * NULL, and gives the code back, so a failing function can end with
+ * `return error_set(err, -EINVAL, "...", ...);`. A code that is not negative
+ * (-errno read after a call that did not set errno) is recorded as -EIO, so a
+ * failure is never returned as success. error_set is a macro so that the
+ * compiler sees that its value is negative: the callers' `if (r < 0) return r;`
+ * then visibly leaves their outputs unread.
  */
-int error_set(struct error *err, int code, const char *fmt, ...) PRINTF(3, 4);
+void error_record(struct error *err, int code, const char *fmt, ...) PRINTF(3, 4);
+#define error_set(err, code, ...)                                                                  \
+    __extension__({                                                                                \
+        int error_code_ = (code);                                                                  \
+        if (error_code_ >= 0)                                                                      \
+            error_code_ = -EIO;                                                                    \
+        error_record((err), error_code_, __VA_ARGS__);                                             \
+        error_code_;                                                                               \
+    })
 
 /* Puts "PREFIX: " in front of the message already in err. Returns err->code. */
 int error_prefix(struct error *err, const char *fmt, ...) PRINTF(2, 3);
@@ -102,7 +115,7 @@ void strbuf_release(struct strbuf *sb);
 int strbuf_add(struct strbuf *sb, const void *data, size_t len) WUR; /* 0 or -ENOMEM */
 int strbuf_adds(struct strbuf *sb, const char *s) WUR;
 int strbuf_addf(struct strbuf *sb, const char *fmt, ...) PRINTF(2, 3) WUR;
-int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) WUR;
+int strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap) PRINTF(2, 0) WUR;
 int strbuf_addc(struct strbuf *sb, char c) WUR;
 void strbuf_reset(struct strbuf *sb);
 /* Returns the buffer (never NULL, "" when empty) and leaves sb empty; caller frees. */
@@ -194,7 +207,9 @@ int lazylib_archive_error(struct error *err);
  * this point ("pool.create.after-intent"), the process exits at once with
  * status FAULT_EXIT_STATUS, as a crash would leave it: no cleanup, no
  * atexit handlers. "NAME@N" fires on the Nth time the point is reached.
- * Tests use it to prove that recovery handles a death at every step.
+ * Tests use it to prove that recovery handles a death at every step. When
+ * HEARTH_FAULT_LOG names a file, a firing point first appends its name and a
+ * newline to it: the test suite checks that every point in src/ fired.
  */
 #define FAULT_EXIT_STATUS 86
 void fault_point(const char *name);

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "api/api.h"
 
 int values_tests_run(void);

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "cli/cli_priv.h"
 
 /* template_test.c: -t/--template's subset of Go templates. */

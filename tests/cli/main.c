@@ -7,5 +7,5 @@ int main(void) {
                                       NULL, NULL);
     failed += _cmocka_run_group_tests("cli_table", cli_table_tests, cli_table_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("cli_docs", cli_docs_tests, cli_docs_tests_n, NULL, NULL);
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

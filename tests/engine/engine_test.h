@@ -10,6 +10,8 @@
 #include <cmocka.h>
 #include <stdbool.h>
 
+#include "testrun.h"
+
 #include "engine/engine.h"
 
 /* Closes *eng (if open) and opens root again, as the next command would:
@@ -49,9 +51,18 @@ void engine_test_tree_layout(const char *dir, const char *tag, const struct engi
 bool engine_test_kernel_import(engine *eng, const char *dir, const char *name,
                                char ret_uid[ID_LEN + 1], char *ret_version, size_t version_size);
 
+/*
+ * The test lists. A run on the host takes every list; the dm-thin guest's run
+ * (HEARTH_TEST_DM=1, ctest's engine_dm_guest) takes the pool, vm_create and
+ * vm_run lists but not the *_host ones, which do not apply there.
+ */
+
 /* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
 extern const struct CMUnitTest engine_pool_tests[];
 extern const size_t engine_pool_tests_n;
+/* The file driver's defaults and a full filesystem: host runs only. */
+extern const struct CMUnitTest engine_pool_host_tests[];
+extern const size_t engine_pool_host_tests_n;
 
 /* The image and kernel import tests (image_test.c): file pool, real oci module. */
 extern const struct CMUnitTest engine_image_tests[];
@@ -64,6 +75,9 @@ extern const size_t engine_vm_create_tests_n;
 /* The VM runtime tests (vm_run_test.c): start, stop, kill, monitor, logs, attach, crashes. */
 extern const struct CMUnitTest engine_vm_run_tests[];
 extern const size_t engine_vm_run_tests_n;
+/* One real boot under QEMU: host runs only. */
+extern const struct CMUnitTest engine_vm_run_host_tests[];
+extern const size_t engine_vm_run_host_tests_n;
 
 /* The tests of apply then start, restore from an export and local references (vm_restore_test.c).
  */

@@ -10,7 +10,7 @@
  * clean (or the finished result for the after-commit points). A layer's
  * "../x" imports as /x (Docker clamps ".." at the root); a refused layer
  * and a cancel flag leave nothing. Kernels: from local files
- * (Debian's /boot and /lib/modules, skipped when absent) and from an image.
+ * (Debian's /boot and /lib/modules; failing when absent) and from an image.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -616,11 +616,9 @@ static void kernel_checks(struct ifix *f, const struct engine_import_result *res
 static void test_kernel_import_files(void **state) {
     struct ifix *f = *state;
     struct host_kernel hk;
-    if (!host_kernel_find(&hk)) {
-        print_message("  skipped: no Debian kernel in /boot and /lib/modules "
-                      "(apt-get install linux-image-amd64)\n");
-        skip();
-    }
+    if (!host_kernel_find(&hk))
+        fail_msg("no Debian kernel in /boot and /lib/modules: apt-get install "
+                 "linux-image-amd64 (scripts/install-deps)");
     struct engine_kernel_local files = {hk.vmlinuz, hk.initrd, hk.modules};
     struct engine_import_result res;
     struct error err;
@@ -665,10 +663,9 @@ static void do_kernel_import(struct ifix *f, void *ud) {
 static void test_kernel_import_crashes(void **state) {
     struct ifix *f = *state;
     struct host_kernel hk;
-    if (!host_kernel_find(&hk)) {
-        print_message("  skipped: no Debian kernel in /boot (apt-get install linux-image-amd64)\n");
-        skip();
-    }
+    if (!host_kernel_find(&hk))
+        fail_msg("no Debian kernel in /boot: apt-get install linux-image-amd64 "
+                 "(scripts/install-deps)");
     struct engine_kernel_local files = {.vmlinux = hk.vmlinuz};
     static const struct crash_case cases[] = {
         {"kernel.import.after-intent", false},
@@ -693,6 +690,39 @@ static void test_kernel_import_crashes(void **state) {
     }
 }
 
+static void do_kernel_remove(struct ifix *f, void *ud) {
+    (void)ud;
+    struct error err;
+    error_init(&err);
+    if (engine_remove(f->eng, API_KIND_KERNEL, "crash-kernel:1", false, NULL, &err) < 0)
+        print_message("  rmk: %s\n", err.msg);
+}
+
+static void test_kernel_remove_crashes(void **state) {
+    struct ifix *f = *state;
+    struct host_kernel hk;
+    if (!host_kernel_find(&hk))
+        fail_msg("no Debian kernel in /boot: apt-get install linux-image-amd64 "
+                 "(scripts/install-deps)");
+    struct engine_kernel_local files = {.vmlinux = hk.vmlinuz};
+    static const char *const points[] = {"kernel.remove.after-intent", "kernel.remove.after-act"};
+    for (size_t i = 0; i < ARRAY_SIZE(points); i++) {
+        struct engine_import_result res;
+        struct error err;
+        error_init(&err);
+        if (engine_kernel_import_files(f->eng, "crash-kernel:1", &files, NULL, &res, &err) < 0)
+            fail_msg("kernel import: %s", err.msg);
+        assert_int_equal(engine_test_entries(f->root, "kernel"), 1);
+        print_message("  crash at %s\n", points[i]);
+        crash_child(f, points[i], do_kernel_remove, NULL);
+        /* Removal is always finished forward: no kernel, no files, nothing open. */
+        assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
+        assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
+        assert_int_equal(engine_test_open_ops(f->eng), 0);
+        assert_int_equal(engine_test_doctor_count(f->eng), 0);
+    }
+}
+
 static void do_kernel_image_import(struct ifix *f, void *ud) {
     struct engine_import_result res;
     struct error err;
@@ -704,10 +734,9 @@ static void do_kernel_image_import(struct ifix *f, void *ud) {
 static void test_kernel_import_image(void **state) {
     struct ifix *f = *state;
     struct host_kernel hk;
-    if (!host_kernel_find(&hk)) {
-        print_message("  skipped: no Debian kernel in /boot (apt-get install linux-image-amd64)\n");
-        skip();
-    }
+    if (!host_kernel_find(&hk))
+        fail_msg("no Debian kernel in /boot: apt-get install linux-image-amd64 "
+                 "(scripts/install-deps)");
     char vmlinuz[300], mdir[300], mdep[320];
     snprintf(vmlinuz, sizeof(vmlinuz), "boot/vmlinuz-%s", hk.version);
     snprintf(mdir, sizeof(mdir), "lib/modules/%s", hk.version);
@@ -771,6 +800,7 @@ const struct CMUnitTest engine_image_tests[] = {
     cmocka_unit_test_setup_teardown(test_doctor_import_leftovers, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_kernel_import_files, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_kernel_import_crashes, img_setup, img_teardown),
+    cmocka_unit_test_setup_teardown(test_kernel_remove_crashes, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_kernel_import_image, img_setup, img_teardown),
 };
 const size_t engine_image_tests_n = ARRAY_SIZE(engine_image_tests);

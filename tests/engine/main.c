@@ -548,12 +548,15 @@ int main(int argc, char **argv) {
     const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
         _cmocka_run_group_tests("pool", engine_pool_tests, engine_pool_tests_n, NULL, NULL);
-    if (dm && strcmp(dm, "1") == 0)
-        return failed +
-               _cmocka_run_group_tests("vm_create", engine_vm_create_tests,
-                                       engine_vm_create_tests_n, NULL, NULL) +
-               _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n, NULL,
-                                       NULL);
+    if (dm && strcmp(dm, "1") == 0) {
+        failed += _cmocka_run_group_tests("vm_create", engine_vm_create_tests,
+                                          engine_vm_create_tests_n, NULL, NULL);
+        failed += _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n,
+                                          NULL, NULL);
+        return test_exit_status(failed);
+    }
+    failed += _cmocka_run_group_tests("pool_host", engine_pool_host_tests, engine_pool_host_tests_n,
+                                      NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_apply_created_configured_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
@@ -574,7 +577,10 @@ int main(int argc, char **argv) {
                                       NULL, NULL);
     failed +=
         _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("vm_run_host", engine_vm_run_host_tests,
+                                      engine_vm_run_host_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("vm_restore", engine_vm_restore_tests,
                                       engine_vm_restore_tests_n, NULL, NULL);
-    return failed + cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit_status(failed);
 }

@@ -126,17 +126,13 @@ static bool dm_wanted(void) {
     return v && strcmp(v, "1") == 0;
 }
 
-static int fix_setup(void **state, const char *initrd) {
+static void fix_setup(void **state, const char *initrd) {
     const char *fc = getenv("HEARTH_FCFAKE");
     char kernel[300];
-    if (!fc || !getenv("HEARTH_FC_SPEC")) {
-        print_message("  skipped: HEARTH_FCFAKE/HEARTH_FC_SPEC not set (run through ctest)\n");
-        return -1;
-    }
-    if (!host_kernel(kernel, sizeof(kernel))) {
-        print_message("  skipped: no kernel in /boot (apt-get install linux-image-amd64)\n");
-        return -1;
-    }
+    if (!fc || !getenv("HEARTH_FC_SPEC"))
+        fail_msg("HEARTH_FCFAKE/HEARTH_FC_SPEC not set (run the tests through ctest)");
+    if (!host_kernel(kernel, sizeof(kernel)))
+        fail_msg("no kernel in /boot: apt-get install linux-image-amd64 (scripts/install-deps)");
     struct vfix *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-vmrun-XXXXXX");
@@ -169,14 +165,10 @@ static int fix_setup(void **state, const char *initrd) {
         fail_msg("kernel import: %s", err.msg);
     f->opts = (struct engine_vm_start_opts){.vmm = "firecracker", .firecracker_bin = fc};
     *state = f;
-    return 0;
 }
 
 static int vm_setup(void **state) {
-    if (fix_setup(state, NULL) < 0) {
-        *state = NULL;
-        return 0;
-    }
+    fix_setup(state, NULL);
     struct vfix *f = *state;
     vm_make(f, "vm1", "console=ttyS0 reboot=k panic=1", f->uid);
     return 0;
@@ -198,12 +190,6 @@ static int vm_teardown(void **state) {
     free(f);
     return 0;
 }
-
-#define SKIP_IF_UNSET(f)                                                                           \
-    do {                                                                                           \
-        if (!(f))                                                                                  \
-            skip();                                                                                \
-    } while (0)
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -343,7 +329,6 @@ static void assert_stopped_clean(struct vfix *f, const char *uid, int monitor_pi
 
 static void test_vm_start_stop_kill(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_result res;
     start_ok(f, "vm1", &res);
     assert_string_equal(res.uid, f->uid);
@@ -399,7 +384,6 @@ static void test_vm_start_stop_kill(void **state) {
  */
 static void test_vm_refresh_leaves_live_operations(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct error err;
     error_init(&err);
     int64_t op = 0;
@@ -434,7 +418,6 @@ static void test_vm_refresh_leaves_live_operations(void **state) {
 /* A VMM that dies before it is configured: the start fails and leaves nothing. */
 static void test_vm_start_fails(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_opts opts = {.vmm = "firecracker", .firecracker_bin = "/bin/false"};
     struct error err;
     error_init(&err);
@@ -468,7 +451,6 @@ static void test_vm_start_fails(void **state) {
 /* The monitor killed: the next open records Stopped; the VMM killed: the monitor records it. */
 static void test_vm_monitor_or_vmm_dies(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_result res;
     start_ok(f, "vm1", &res);
     assert_int_equal(kill(res.monitor_pid, SIGKILL), 0);
@@ -492,7 +474,6 @@ static void test_vm_monitor_or_vmm_dies(void **state) {
 /* A host reboot: every process gone and <root>/run with them. */
 static void test_vm_reboot(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_result res;
     start_ok(f, "vm1", &res);
     engine_free(f->eng);
@@ -529,7 +510,6 @@ static void assert_removed(struct vfix *f, const char *uid, int monitor_pid, int
 
 static void test_vm_remove_running(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_result res;
     start_ok(f, "vm1", &res);
     struct error err;
@@ -608,7 +588,6 @@ static void assert_agree(struct vfix *f, const char *uid) {
 
 static void test_vm_crashes(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     static const struct {
         const char *point;
         const char *after; /* the state recovery leaves */
@@ -734,7 +713,6 @@ static void type_in(struct attacher *a, const char *s) {
 
 static void test_vm_attach_two_clients(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     start_ok(f, "vm1", NULL);
     assert_true(console_has(f, f->uid, "is running", 5000));
     struct attacher a, b;
@@ -791,7 +769,6 @@ static char *logs(struct vfix *f, bool follow, long tail, size_t *ret_len) {
 
 static void test_vm_logs_rotation(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     start_ok(f, "vm1", NULL);
     assert_true(console_has(f, f->uid, "is running", 5000));
     /* A raw client of the attach socket (through a short path) pushes 1.5 MiB through the echo. */
@@ -888,7 +865,6 @@ static int cmp_i64(const void *a, const void *b) {
 
 static void test_vm_start_cost(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     int64_t ms[20];
     struct error err;
     error_init(&err);
@@ -924,16 +900,8 @@ static void cpio_add(FILE *fp, const char *name, unsigned mode, const void *data
 }
 
 static int qemu_setup(void **state) {
-    if (dm_wanted()) { /* QEMU under TCG inside the TCG guest: far too slow */
-        print_message("  skipped: no QEMU boot inside the dm-thin guest\n");
-        *state = NULL;
-        return 0;
-    }
-    if (access("/bin/busybox", X_OK) != 0 || access("/usr/bin/qemu-system-x86_64", X_OK) != 0) {
-        print_message("  skipped: needs /bin/busybox and qemu-system-x86_64\n");
-        *state = NULL;
-        return 0;
-    }
+    test_need_program("/bin/busybox", "busybox-static");
+    test_need_program("qemu-system-x86_64", "qemu-system-x86");
     char dir[] = "/tmp/hearth-vmrun-initrd-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char initrd[128];
@@ -951,12 +919,8 @@ static int qemu_setup(void **state) {
     cpio_add(fp, "TRAILER!!!", 0, NULL, 0, 0);
     fclose(fp);
     free(bb);
-    int r = fix_setup(state, initrd);
+    fix_setup(state, initrd);
     engine_test_rmtree(dir);
-    if (r < 0) {
-        *state = NULL;
-        return 0;
-    }
     struct vfix *f = *state;
     vm_make(f, "vm1", "console=ttyS0 reboot=k panic=-1", f->uid);
     f->opts = (struct engine_vm_start_opts){.vmm = "qemu"};
@@ -965,7 +929,6 @@ static int qemu_setup(void **state) {
 
 static void test_vm_qemu_boot(void **state) {
     struct vfix *f = *state;
-    SKIP_IF_UNSET(f);
     struct engine_vm_start_result res;
     start_ok(f, "vm1", &res);
     print_message("  qemu: %s\n", res.notice[0] ? res.notice : "KVM is usable");
@@ -993,6 +956,11 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_logs_rotation, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_start_cost, vm_setup, vm_teardown),
-    cmocka_unit_test_setup_teardown(test_vm_qemu_boot, qemu_setup, vm_teardown),
 };
 const size_t engine_vm_run_tests_n = ARRAY_SIZE(engine_vm_run_tests);
+
+/* Host runs only: QEMU under TCG inside the TCG guest would be far too slow. */
+const struct CMUnitTest engine_vm_run_host_tests[] = {
+    cmocka_unit_test_setup_teardown(test_vm_qemu_boot, qemu_setup, vm_teardown),
+};
+const size_t engine_vm_run_host_tests_n = ARRAY_SIZE(engine_vm_run_host_tests);

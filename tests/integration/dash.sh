@@ -11,16 +11,13 @@
 # Images screen's form (its STATUS "Up 5s" as ps says it), then stopped,
 # started, attached to (and detached
 # with ^P^Q), killed and its log followed,
-# each seen by the CLI. Every wait polls the screen with a timeout.
-# Exits 77 (skipped) without tmux.
+# each seen by the CLI. Every wait polls the screen with a timeout. A missing
+# tmux or fixture fails the test.
 set -u
 
 . "$(dirname "$0")/lib/assert.sh"
 
-command -v tmux >/dev/null || {
-    echo "SKIP: tmux is not installed (apt-get install tmux)"
-    exit 77
-}
+need tmux tmux
 
 # One tmux server (socket) per dashboard started: a server being shut down
 # cannot take the next session.
@@ -324,8 +321,16 @@ shows "ctrl-c exits 0" "EXITED 0"
 shows "ctrl-c restores" "icanon echo"
 
 # ---- VM actions from the dashboard (Firecracker fake) -------------------------
-if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ] &&
-    bash "$HEARTH_SRC/tests/vm/mkfixtures.sh" "$TMP/fx" >/dev/null 2>"$TMP/fx.err"; then
+# Their fixtures are part of the test: without them it fails.
+fixtures=1
+if [ -z "${FCFAKE:-}" ] || [ ! -x "$FCFAKE" ] || [ ! -r "${HEARTH_FC_SPEC:-}" ]; then
+    bad "VM actions: FCFAKE or HEARTH_FC_SPEC not set or missing (run the test through ctest)"
+    fixtures=0
+elif ! bash "$HEARTH_SRC/tests/vm/mkfixtures.sh" "$TMP/fx" >/dev/null 2>"$TMP/fx.err"; then
+    bad "VM actions: tests/vm/mkfixtures.sh failed: $(cat "$TMP/fx.err")"
+    fixtures=0
+fi
+if [ "$fixtures" = 1 ]; then
     . "$TMP/fx/kernel.env"
     check "image import" 0 h image import -q "oci-layout:$TMP/fx/hearth-e2e:1"
     check "kernel import" 0 h kernel import --vmlinux "$VMLINUZ" --initrd "$INITRD" hearth-e2e-kernel:1
@@ -367,8 +372,6 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ] &&
     expect "killed: stopped" "$(grep -w dash-fc <<<"$OUT")" "Stopped"
     keys q
     shows "exit after actions" "EXITED 0"
-else
-    echo "SKIP: VM actions: FCFAKE/HEARTH_FC_SPEC not set or fixtures missing ($(cat "$TMP/fx.err" 2>/dev/null))"
 fi
 
 finish

@@ -113,7 +113,8 @@ check "-t and -o" 2 h ps -t '{{.kind}}' -o json
 expect "-t and -o" "$ERR" "-t/--template and -o/--output cannot be combined"
 
 # ---- a root this user may not write ------------------------------------------------
-if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+need setpriv util-linux
+if [ "$(id -u)" -eq 0 ]; then
     chmod 0755 "$TMP"
     as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$HEARTH" "$@"; }
     NOBODY=$(getent passwd 65534 | cut -d: -f1)
@@ -145,7 +146,7 @@ if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
     mkdir -m 0777 "$TMP/open"
     check "own root" 0 as_nobody --root "$TMP/open/mine" ps
 else
-    echo "SKIP: the unwritable root: needs root and setpriv"
+    skip "the unwritable root: running hearth as another user needs root"
 fi
 
 finish

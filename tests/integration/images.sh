@@ -7,7 +7,8 @@
 # an unknown tag fails cleanly, SIGINT during an import leaves nothing, and
 # a kernel imports from local files, and `create` (no boot) imports a missing
 # image on the way, takes --config documents with flags on top, and writes a
-# generated or given SSH key into the guest. Prints "N passed, M failed".
+# generated or given SSH key into the guest (read back from its disk with
+# debugfs). A missing tool or kernel fails the test. Prints "N passed, M failed".
 set -u
 
 . "$(dirname "$0")/lib/assert.sh"
@@ -26,12 +27,12 @@ blobs() { find "$ROOT/blobs/sha256" -type f 2>/dev/null | wc -l; }
 devices() { h sql -o csv "SELECT count(*) FROM pool_devices" | tail -1 | tr -d '\r'; }
 staging() { find "$ROOT/tmp" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-for tool in docker-registry skopeo python3 htpasswd; do
-    if ! command -v $tool >/dev/null; then
-        echo "SKIP: $tool is not installed (scripts/install-deps)"
-        exit 0
-    fi
-done
+need docker-registry docker-registry
+need skopeo skopeo
+need python3 python3
+need htpasswd apache2-utils
+need debugfs e2fsprogs
+need ssh-keygen openssh-client
 
 # A busybox image of two layers, pushed to a plain registry.
 python3 "$OCI/mkimage.py" rootfs "$TMP/rootfs" || bad "mkimage rootfs"
@@ -119,9 +120,11 @@ equal "no devices after interrupt" "$(devices)" "0"
 equal "no staging after interrupt" "$(staging)" "0"
 check "doctor after interrupt" 0 h doctor
 
-# A kernel from local files (Debian's linux-image-amd64).
+# A kernel from local files (Debian's linux-image-amd64, a fixture).
 VER=$(ls /lib/modules 2>/dev/null | head -1)
-if [ -n "$VER" ] && [ -r "/boot/vmlinuz-$VER" ]; then
+if [ -z "$VER" ] || [ ! -r "/boot/vmlinuz-$VER" ]; then
+    bad "kernel import: no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+else
     check "kernel import" 0 h kernel import --vmlinux "/boot/vmlinuz-$VER" \
         --initrd "/boot/initrd.img-$VER" debian:"$VER"
     KID=$(tail -1 <<<"$OUT")
@@ -172,8 +175,15 @@ EOF2
     DEV=$(h sql -o csv "SELECT id FROM pool_devices WHERE type = 'VM' AND owner_id = '$SID'" | tail -1 | tr -d '\r')
     KEYS=$(debugfs -R "cat /root/.ssh/authorized_keys" "$ROOT/pool/data/$DEV.img" 2>/dev/null)
     equal "authorized key" "$KEYS" "$(cat "$ROOT/vm/$SID/id_ed25519.pub")"
-    check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$ROOT/vm/$SID/id_ed25519.pub" \
+    # --ssh=PUBKEY: that key, not a new one, is the guest's authorized key.
+    ssh-keygen -q -t ed25519 -N "" -C given@test -f "$TMP/given" || bad "ssh-keygen"
+    check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$TMP/given.pub" \
         --size 512MB -k "debian:$VER" "$REF"
+    GID=$(tail -1 <<<"$OUT")
+    GDEV=$(h sql -o csv "SELECT id FROM pool_devices WHERE type = 'VM' AND owner_id = '$GID'" | tail -1 | tr -d '\r')
+    GKEYS=$(debugfs -R "cat /root/.ssh/authorized_keys" "$ROOT/pool/data/$GDEV.img" 2>/dev/null)
+    equal "given key authorized" "$GKEYS" "$(cat "$TMP/given.pub")"
+    [ -e "$ROOT/vm/$GID/id_ed25519" ] && bad "a key pair was generated for --ssh=PUBKEY" || ok
     # Ignite's short forms: -n/--name, -s/--size.
     check "create -n -s" 0 h create -n shortflags -s 768MB -k "debian:$VER" "$REF"
     check "short flags' fields" 0 h sql -o csv "SELECT disk_size_bytes FROM vms WHERE name = 'shortflags'"
@@ -186,8 +196,6 @@ EOF2
     equal "no devices left" "$(devices)" "0"
     check "doctor after vms" 0 h doctor
     [ -e "$ROOT/kernel/$KID" ] && bad "kernel files left" || ok
-else
-    echo "SKIP: kernel import: no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
 fi
 
 finish

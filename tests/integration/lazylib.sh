@@ -3,8 +3,8 @@
 # binary does not link them, commands that do not need them run when they
 # cannot be loaded, and a command that needs one fails with a message naming
 # the library. A library is made unloadable by bind-mounting an empty file
-# over it in a private mount namespace (needs root and unshare; else skipped).
-# Prints "N passed, M failed".
+# over it in a private mount namespace (needs root: skipped otherwise, after
+# the checks that do not). Prints "N passed, M failed".
 set -u
 
 . "$(dirname "$0")/lib/assert.sh"
@@ -14,11 +14,9 @@ LIBS=$(ldd "$HEARTH")
 reject "ldd curl" "$LIBS" "libcurl"
 reject "ldd archive" "$LIBS" "libarchive"
 
-if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null || ! command -v ldconfig >/dev/null; then
-    echo "SKIP: needs root, unshare and ldconfig"
-    finish
-    exit 77
-fi
+need unshare util-linux
+need ldconfig libc-bin
+[ "$(id -u)" = 0 ] || skip "making a library unloadable needs root (a bind mount)"
 
 # The file the dynamic loader would open for a soname.
 libpath() { ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }'; }

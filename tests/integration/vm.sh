@@ -3,8 +3,8 @@
 # QEMU/TCG on a file pool (tests/vm/README.md): the test image and kernel
 # from tests/vm/mkfixtures.sh are imported, `run` boots a VM whose console
 # shows the marker, the copied file and the hostname; `ps` shows it Running;
-# a graceful `stop` powers the guest off (exit status 0, well within the
-# grace period); `start` boots it again from the same disk; `logs -f`
+# a graceful `stop` powers the guest off (exit status 0, not killed when
+# the grace period ran out); `start` boots it again from the same disk; `logs -f`
 # follows and ends with the VM; two `attach`es at once, one typing a command
 # that both see, each detaching with ^P^Q; `kill`; kill -9 of the monitor and
 # a simulated host reboot leave the VM Stopped and startable; `rm` of a
@@ -12,7 +12,7 @@
 # a VM against the spec-checking fake (FCFAKE, HEARTH_FC_SPEC). At the end
 # nothing is left: no file under vm/, run/, tmp/, no pool device, no
 # process, no loop device, and `hearth doctor` is clean.
-# Exits 77 (skipped) when QEMU or a kernel is missing, saying why.
+# QEMU, a kernel or the fake missing fails the test, saying why.
 set -u
 
 . "$(dirname "$0")/lib/assert.sh"
@@ -95,15 +95,15 @@ gone "$VMM" 0 && bad "vmm pid '$VMM' is not alive" || ok
 check "start while running" 1 h start e2e
 expect "start while running" "$ERR" "running"
 
-# A graceful stop: the power button, the guest powers off, status 0, well
-# within the 20 s grace.
+# A graceful stop: the power button, the guest powers off by itself with
+# status 0 (had the 20 s grace run out, QEMU would have been killed: a
+# signal, not status 0, would be recorded).
 T0=$(now_ms)
 check "stop" 0 h stop e2e
-STOP_MS=$(($(now_ms) - T0))
-echo "graceful stop took $STOP_MS ms"
-[ "$STOP_MS" -lt 20000 ] && ok || bad "stop took $STOP_MS ms: the guest did not power off by itself"
+echo "graceful stop took $(($(now_ms) - T0)) ms"
 equal "stopped state" "$(vmcol e2e state)" "Stopped"
 equal "stop exit status" "$(vmcol e2e exit_status)" "0"
+equal "stop exit reason" "$(vmcol e2e exit_reason)" "exited with status 0"
 check "logs after stop" 0 h logs e2e
 expect "guest powered off" "$OUT" "hearth-e2e-poweroff power-button"
 gone "$MON" && ok || bad "monitor $MON still alive after stop"
@@ -193,8 +193,11 @@ gone "$MON" && ok || bad "monitor $MON alive after rm -f"
 check "ps -a empty" 0 h ps -a -q
 equal "ps -a empty" "$OUT" ""
 
-# The Firecracker driver through the CLI, against the spec-checking fake.
-if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ]; then
+# The Firecracker driver through the CLI, against the spec-checking fake
+# (a fixture: without it the test fails).
+if [ -z "${FCFAKE:-}" ] || [ ! -x "$FCFAKE" ] || [ ! -r "${HEARTH_FC_SPEC:-}" ]; then
+    bad "the Firecracker part: FCFAKE or HEARTH_FC_SPEC not set or missing (run the test through ctest)"
+else
     check "fc run" 0 h run "$IMAGE" --name fc --vmm firecracker --firecracker-bin "$FCFAKE" \
         "${RUN[@]}"
     FCID=$(tail -1 <<<"$OUT")
@@ -233,8 +236,6 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ]; the
     gone "$VMM2" && ok || bad "stray VMM $VMM2 alive after doctor --repair"
     check "doctor clean after repair" 0 h doctor
     check "relative root rm" 0 h rm rel
-else
-    echo "SKIP: the Firecracker part: FCFAKE or HEARTH_FC_SPEC not set (ctest sets them)"
 fi
 
 # Nothing left behind: no file, socket or per-VM directory (the bare

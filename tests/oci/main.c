@@ -17,5 +17,5 @@ int main(void) {
         failed += unpack_tests_run();
     if (want("ext4_write"))
         failed += ext4_write_tests_run();
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

@@ -2,6 +2,8 @@
 #ifndef HEARTH_TESTS_OCI_TEST_H
 #define HEARTH_TESTS_OCI_TEST_H
 
+#include "testrun.h"
+
 int registry_tests_run(void);   /* references, sources, pulling (registry_test.c and friends) */
 int unpack_tests_run(void);     /* layers, whiteouts, hostile tars, ext4, kernels (unpack_test.c) */
 int ext4_write_tests_run(void); /* files into ext4 images by debugfs (ext4_write_test.c) */

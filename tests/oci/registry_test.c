@@ -36,10 +36,10 @@ struct fix {
     char dir[256];     /* temp dir holding everything */
     char scripts[512]; /* tests/oci */
     char layout[512];
-    bool have_registry;
-    int port;       /* plain registry */
-    int auth_port;  /* Basic auth registry (user "hearth", password "s3cret") */
-    int fault_port; /* faultserver.py */
+    char missing[128]; /* the registry's programs that are not installed, if any */
+    int port;          /* plain registry */
+    int auth_port;     /* Basic auth registry (user "hearth", password "s3cret") */
+    int fault_port;    /* faultserver.py */
     pid_t fault_pid;
     char auth_cfg[512]; /* a dir with a config.json for the auth registry */
     int n_cache;
@@ -54,20 +54,6 @@ static void run_or_fail(const char *const *argv, struct strbuf *out) {
     struct exec_opts o = {.out = out, .timeout_ms = 120000};
     if (exec_run(argv, &o, &err) < 0)
         fail_msg("%s: %s", argv[0], err.msg);
-}
-
-static bool have_program(const char *name) {
-    const char *p = getenv("PATH");
-    char buf[1024];
-    while (p && *p) {
-        const char *end = strchr(p, ':');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, p, name);
-        if (len && access(buf, X_OK) == 0)
-            return true;
-        p = end ? end + 1 : NULL;
-    }
-    return false;
 }
 
 static char *tpath(const char *fmt, ...) PRINTF(1, 2);
@@ -202,12 +188,11 @@ static int pull_str(const char *src, const struct oci_pull_opts *o, struct oci_i
     return r;
 }
 
+/* The registries were not started: a missing fixture fails the tests that need them. */
 #define NEED_REGISTRY()                                                                            \
     do {                                                                                           \
-        if (!F.have_registry) {                                                                    \
-            print_message("skipped: docker-registry or skopeo is not installed\n");                \
-            skip();                                                                                \
-        }                                                                                          \
+        if (F.missing[0])                                                                          \
+            fail_msg("not installed:%s (scripts/install-deps installs them)", F.missing);          \
     } while (0)
 
 /* ---- references -------------------------------------------------------------- */
@@ -652,10 +637,7 @@ static void test_layout_corrupt_blob(void **state) {
 
 static void test_docker_archive(void **state) {
     (void)state;
-    if (!have_program("skopeo")) {
-        print_message("skipped: skopeo is not installed\n");
-        skip();
-    }
+    test_need_program("skopeo", "skopeo");
     _cleanup_free_ char *tar = tpath("a.tar");
     _cleanup_free_ char *from = xasprintf("oci:%s:gz", F.layout);
     _cleanup_free_ char *to = xasprintf("docker-archive:%s:test/gz:1", tar);
@@ -1110,10 +1092,14 @@ static int group_setup(void **state) {
     }
     assert_true(F.fault_port > 0);
 
-    F.have_registry = have_program("docker-registry") && have_program("skopeo");
-    if (!F.have_registry) {
-        print_message("docker-registry or skopeo is not installed: the registry tests are "
-                      "skipped (apt-get install docker-registry skopeo)\n");
+    static const char *const needed[] = {"docker-registry", "skopeo", "htpasswd"};
+    for (size_t i = 0; i < ARRAY_SIZE(needed); i++)
+        if (!test_have_program(needed[i])) {
+            size_t len = strlen(F.missing);
+            snprintf(F.missing + len, sizeof(F.missing) - len, " %s", needed[i]);
+        }
+    if (F.missing[0]) {
+        print_message("not installed:%s: the tests against a registry fail\n", F.missing);
         return 0;
     }
     _cleanup_free_ char *rs = xasprintf("%s/registry.sh", F.scripts);

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "pool/pool.h"
 
 #define TEST_MiB (UINT64_C(1) << 20)
@@ -31,14 +33,21 @@ void pattern_write(int fd, off_t off, size_t len, unsigned seed);
 void pattern_check(int fd, off_t off, size_t len, unsigned seed);
 /* Asserts that fd reads zeros over [off, off + len). */
 void zeros_check(int fd, off_t off, size_t len);
-/* Whether a program is found in PATH. */
-int have_program(const char *name);
 /* Runs argv and asserts success. */
 void run_ok(const char *const *argv);
 
+/*
+ * The test lists. A run on the host takes pool_file, pool_file_host and
+ * pool_thin_host; the dm-thin guest's run (HEARTH_TEST_DM=1, ctest's
+ * pool_dm_guest) takes pool_file and pool_thin_dm.
+ */
 extern const struct CMUnitTest pool_file_tests[];
 extern const size_t pool_file_tests_n;
-extern const struct CMUnitTest pool_thin_tests[];
-extern const size_t pool_thin_tests_n;
+extern const struct CMUnitTest pool_file_host_tests[];
+extern const size_t pool_file_host_tests_n;
+extern const struct CMUnitTest pool_thin_host_tests[];
+extern const size_t pool_thin_host_tests_n;
+extern const struct CMUnitTest pool_thin_dm_tests[];
+extern const size_t pool_thin_dm_tests_n;
 
 #endif

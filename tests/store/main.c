@@ -13,5 +13,5 @@ int main(void) {
     failed += run_concurrency_tests();
     failed += run_fault_tests();
     failed += run_summary_tests();
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "store/store.h"
 #include "store/store_priv.h"
 

@@ -6,5 +6,5 @@ int main(void) {
     failed += _cmocka_run_group_tests("tui_model", tui_model_tests, tui_model_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("tui_describe", tui_describe_tests, tui_describe_tests_n,
                                       NULL, NULL);
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

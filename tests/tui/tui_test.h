@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
+
 #include "tui/tui_priv.h"
 
 /* model_test.c: tables, filter, sort, selection, scrolling, layout, pager, form, keys. */

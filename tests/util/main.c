@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "testrun.h"
 #include "util/util.h"
 
 static void test_error_set_and_prefix(void **state) {
@@ -20,6 +21,11 @@ static void test_error_set_and_prefix(void **state) {
     assert_int_equal(error_prefix(&err, "%s", "a.yaml"), -EEXIST);
     assert_string_equal(err.msg, "a.yaml: vm 'web' already exists");
     assert_int_equal(error_set(NULL, -EINVAL, "ignored"), -EINVAL);
+    /* -errno after a call that left errno 0 is still a failure. */
+    errno = 0;
+    assert_int_equal(error_set(&err, -errno, "cannot read '%s'", "x"), -EIO);
+    assert_int_equal(err.code, -EIO);
+    assert_string_equal(err.msg, "cannot read 'x'");
 }
 
 static void test_strbuf(void **state) {
@@ -197,18 +203,33 @@ static void test_proc_identity(void **state) {
 
 static void test_fault_point(void **state) {
     (void)state;
+    char dir[] = "/tmp/hearth-util-fault-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char log[64];
+    snprintf(log, sizeof(log), "%s/fired", dir);
     int status;
-    pid_t child = fork();
-    if (child == 0) {
-        setenv("HEARTH_FAULT", "x.step@2", 1);
-        fault_point("x.other");
-        fault_point("x.step"); /* first hit: passes */
-        fault_point("x.step"); /* second: exits */
-        _exit(0);
+    for (int i = 0; i < 2; i++) {
+        pid_t child = fork();
+        if (child == 0) {
+            setenv("HEARTH_FAULT", "x.step@2", 1);
+            setenv("HEARTH_FAULT_LOG", log, 1);
+            fault_point("x.other");
+            fault_point("x.step"); /* first hit: passes */
+            fault_point("x.step"); /* second: exits */
+            _exit(0);
+        }
+        waitpid(child, &status, 0);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), FAULT_EXIT_STATUS);
     }
-    waitpid(child, &status, 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), FAULT_EXIT_STATUS);
+    /* Each death appended the point's name, and only the point that fired. */
+    struct strbuf sb = STRBUF_INIT;
+    struct error err;
+    assert_int_equal(strbuf_read_file(&sb, log, 4096, &err), 0);
+    assert_string_equal(sb.buf, "x.step\nx.step\n");
+    strbuf_release(&sb);
+    assert_int_equal(unlink(log), 0);
+    assert_int_equal(rmdir(dir), 0);
     unsetenv("HEARTH_FAULT");
     fault_point("x.step"); /* unset: nothing happens */
 }
@@ -228,5 +249,5 @@ int main(void) {
         cmocka_unit_test(test_proc_identity),
         cmocka_unit_test(test_fault_point),
     };
-    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+    return test_exit_status(cmocka_run_group_tests_name("util", tests, NULL, NULL));
 }

@@ -82,6 +82,7 @@ for _ in $(seq 1 300); do
 done
 ended=$(date +%s.%N)
 grep 'hearth-e2e-poweroff\|reboot: Power down' "$T/console"
-echo "boot: $(echo "$booted - $start" | bc) s to the marker; power button to exit:" \
-    "$(echo "$ended - $pressed" | bc) s; qemu exit status: $status"
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+echo "boot: $(secs "$start" "$booted") s to the marker; power button to exit:" \
+    "$(secs "$pressed" "$ended") s; qemu exit status: $status"
 [ "$status" = 0 ] && grep -q 'hearth-e2e-poweroff power-button' "$T/console"

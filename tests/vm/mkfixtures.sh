@@ -17,25 +17,26 @@
 #                    INITRD=debian is set (it needs 256 MiB of guest memory,
 #                    the small one boots in 128 MiB)
 #
-# Exits 77 (printing why) when something it needs is missing: busybox-static,
-# python3, or a kernel with its initrd under /boot. KVER picks the kernel
-# version (default: the newest with both files).
+# Exits 1, printing why, when something it needs is missing: busybox-static,
+# python3, cpio, or a kernel with its initrd under /boot (scripts/install-deps
+# installs them all). KVER picks the kernel version (default: the newest with
+# both files).
 set -euo pipefail
 
 OUT=${1:?usage: mkfixtures.sh OUT}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 
-skip() {
+die() {
     echo "mkfixtures: $*" >&2
-    exit 77
+    exit 1
 }
 
-command -v python3 >/dev/null || skip "python3 is not installed"
+command -v python3 >/dev/null || die "python3 is not installed (apt-get install python3)"
 [ -x /bin/busybox ] && /bin/busybox --list-full >/dev/null 2>&1 ||
-    skip "/bin/busybox is missing (apt-get install busybox-static)"
+    die "/bin/busybox is missing (apt-get install busybox-static)"
 file_is_static() { ! LC_ALL=C ldd "$1" >/dev/null 2>&1; }
-file_is_static /bin/busybox || skip "/bin/busybox is not static (apt-get install busybox-static)"
+file_is_static /bin/busybox || die "/bin/busybox is not static (apt-get install busybox-static)"
 
 # The kernel: the newest version under /boot with vmlinuz and initrd.
 if [ -z "${KVER:-}" ]; then
@@ -45,7 +46,7 @@ if [ -z "${KVER:-}" ]; then
     done
 fi
 [ -n "$KVER" ] && [ -r "/boot/vmlinuz-$KVER" ] && [ -r "/boot/initrd.img-$KVER" ] ||
-    skip "no kernel with an initrd under /boot (apt-get install linux-image-amd64)"
+    die "no kernel with an initrd under /boot (apt-get install linux-image-amd64)"
 
 mkdir -p "$OUT"
 R="$OUT/rootfs"
@@ -78,7 +79,7 @@ done
 python3 "$SRC/tests/oci/mkimage.py" image "$OUT/hearth-e2e" 1 --layer gzip:"$R" >/dev/null
 
 # The small initrd.
-command -v cpio >/dev/null || skip "cpio is not installed"
+command -v cpio >/dev/null || die "cpio is not installed (apt-get install cpio)"
 I="$OUT/initrd"
 rm -rf "$I"
 mkdir -p "$I/bin" "$I/lib/modules"
@@ -95,12 +96,12 @@ for want in virtio_mmio virtio_blk ext4; do
         *.ko) cp "$f" "$I/lib/modules/$base" ;;
         *.ko.xz) xz -dc "$f" >"$I/lib/modules/$base" ;;
         *.ko.zst) zstd -qdc "$f" >"$I/lib/modules/$base" ;;
-        *) skip "module file $f of $want: unknown format" ;;
+        *) die "module file $f of $want: unknown format" ;;
         esac
         echo "$base" >>"$I/modules"
     done
 done
-grep -qx 'ext4.ko' "$I/modules" || skip "no ext4 module for $KVER (is it built in? then no initrd is needed)"
+grep -qx 'ext4.ko' "$I/modules" || die "no ext4 module for $KVER (is it built in? then no initrd is needed)"
 (cd "$I" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 >"$OUT/initrd.img"
 rm -rf "$I"
 

@@ -5,5 +5,5 @@ int main(void) {
     int failed = 0;
     failed += firecracker_tests_run();
     failed += qemu_tests_run();
-    return failed ? 1 : 0;
+    return test_exit_status(failed);
 }

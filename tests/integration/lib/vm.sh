@@ -1,7 +1,7 @@
 # Shared by the VM integration tests (sourced after assert.sh, not run):
-# the processes of the test root and their cleanup, the skip rule (exit 77
-# without QEMU or a kernel), the fixtures of tests/vm (a busybox image as an
-# OCI layout in $TMP/fx and a kernel with its initrd, kernel.env), and small
+# the processes of the test root and their cleanup, the fixtures of tests/vm
+# (a busybox image as an OCI layout in $TMP/fx and a kernel with its initrd,
+# kernel.env; QEMU, busybox or a kernel missing fails the test), and small
 # helpers.
 VMT="$HEARTH_SRC/tests/vm"
 
@@ -21,22 +21,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-command -v qemu-system-x86_64 >/dev/null ||
-    skip "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
-bash "$VMT/mkfixtures.sh" "$TMP/fx" 2>"$TMP/fx.err"
-case $? in
-0) ;;
-77) skip "$(cat "$TMP/fx.err")" ;;
-*)
+need qemu-system-x86_64 qemu-system-x86
+if ! bash "$VMT/mkfixtures.sh" "$TMP/fx" 2>"$TMP/fx.err"; then
     cat "$TMP/fx.err" >&2
-    echo "FAIL: mkfixtures.sh"
+    echo "FAIL: tests/vm/mkfixtures.sh"
     exit 1
-    ;;
-esac
+fi
 . "$TMP/fx/kernel.env"
 IMAGE=localhost/hearth-e2e:1
 KERNEL=hearth-e2e-kernel:1
