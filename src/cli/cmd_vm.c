@@ -403,7 +403,12 @@ static int stop_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
             return error_set(err, -EINVAL, "%s", ctx->err.msg);
         grace_ms = (int)s * 1000;
     }
-    return engine_vm_stop(ctx->eng, ref, force, grace_ms, NULL, err);
+    struct engine_vm_stop_result res;
+    int r = engine_vm_stop(ctx->eng, ref, force, grace_ms, &res, err);
+    /* Said even with -q: a kill is not what stop was asked for. */
+    if (r == 0 && res.killed)
+        fprintf(stderr, "hearth: vm '%s' did not shut down by itself: %s\n", ref, res.exit_reason);
+    return r;
 }
 
 static int kill_one(struct cli_ctx *ctx, const char *ref, struct error *err) {

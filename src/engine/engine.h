@@ -444,20 +444,29 @@ struct engine_vm_start_result {
 int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
                     struct engine_vm_start_result *ret, struct error *err) WUR;
 
+/* What a stop recorded. */
+struct engine_vm_stop_result {
+    char uid[ID_LEN + 1];
+    int exit_status;       /* as recorded; -1 when none */
+    char exit_reason[128]; /* as recorded: "exited with status 0", "killed after the 20 s grace" */
+    bool killed;           /* a stop that was not forced had to kill: the guest did not end */
+};
+
 /*
  * Stops a running VM: graceful (qemu: system_powerdown, firecracker:
- * SendCtrlAltDel), then a kill when grace_ms pass (qemu: QMP quit first);
- * force kills at once. The request is SIGTERM to the monitor, sigqueue'd
- * with grace_ms, so that the stop completes even if this process dies; the
- * VMM is killed here too when the monitor has not ended it 5 s past the
- * grace. grace_ms < 0 means ENGINE_STOP_GRACE_MS. Returns when the VM is
- * recorded Stopped and its monitor is gone (the monitor records it; when
- * the monitor is gone, this does). A VM that is not running: -EINVAL "vm
- * 'x' is not running"; starting or stopping: -EBUSY. Fault points
- * vm.stop.after-{intent,signal,commit}.
+ * SendCtrlAltDel), then a kill when grace_ms pass (qemu: QMP quit first),
+ * recorded as "killed after the N s grace"; force kills at once. The
+ * request is SIGTERM to the monitor, sigqueue'd with grace_ms, so that the
+ * stop completes even if this process dies; the VMM is killed here too when
+ * the monitor has not ended it 5 s past the grace. grace_ms < 0 means
+ * ENGINE_STOP_GRACE_MS. Returns when the VM is recorded Stopped and its
+ * monitor is gone (the monitor records it; when the monitor is gone, this
+ * does); ret (may be NULL) gets what was recorded. A VM that is not
+ * running: -EINVAL "vm 'x' is not running"; starting or stopping: -EBUSY.
+ * Fault points vm.stop.after-{intent,signal,commit}.
  */
-int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *ret_uid,
-                   struct error *err) WUR;
+int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
+                   struct engine_vm_stop_result *ret, struct error *err) WUR;
 
 /* Kills the VMM at once (SIGKILL) and waits until the VM is recorded Stopped (a forced stop). */
 int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) WUR;
