@@ -513,13 +513,38 @@ int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int
                    volatile sig_atomic_t *cancel, struct error *err) WUR;
 
 /*
- * Attaches in_fd/out_fd to the VM's console through its monitor's attach
- * socket (several clients may attach at once; each sees all output);
- * returns when the user types ^P^Q (*ret_detached true; a ^P followed by
- * anything else is passed through), or when the VM stops (false). At the
- * end of in_fd the output keeps coming until one of those. -EINVAL "vm 'x'
- * is not running". The caller puts the terminal in raw mode.
+ * A connection to a VM's console, made before anything is shown so that a
+ * VM that does not exist or does not run is only an error.
+ * engine_vm_attach_open: -EINVAL "vm 'x' is not running; start it with
+ * 'hearth start -i'" when it is not running, resolve's errors for a VM that
+ * does not exist. Free with engine_vm_attach_free (NULL is fine).
  */
+typedef struct engine_attach engine_attach;
+int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struct error *err) WUR;
+void engine_vm_attach_free(engine_attach *a);
+
+/* How an attach ended. */
+struct engine_vm_attach_result {
+    bool detached;         /* ^P^Q; else the VM stopped */
+    char exit_reason[128]; /* the VM stopped: how, as recorded ("removed" when it is gone) */
+};
+
+/*
+ * Connects in_fd/out_fd to the VM's console through its monitor's attach
+ * socket (several clients may attach at once; each sees all output; a
+ * client that falls behind is not dropped but loses output, which the
+ * monitor marks "[hearth: N bytes of output skipped]"). Returns when the
+ * user types ^P^Q (ret->detached; a ^P followed by anything else is passed
+ * through), or when the VM stopped: the monitor closed the connection and
+ * the VM is recorded as stopped (or was removed). A connection closed while
+ * the VM still runs is -ECONNRESET "the console connection of vm 'x' closed
+ * while the vm runs; attach again". At the end of in_fd the output keeps
+ * coming until one of those. The caller puts the terminal in raw mode.
+ */
+int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
+                         struct engine_vm_attach_result *ret, struct error *err) WUR;
+
+/* engine_vm_attach_open, _run and _free in one call; *ret_detached as ret->detached. */
 int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
                      struct error *err) WUR;
 

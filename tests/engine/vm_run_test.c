@@ -1035,6 +1035,23 @@ static void test_vm_attach_slow_client(void **state) {
     strbuf_release(&sb);
 }
 
+/* Attaching to a stopped or unknown VM: an error, and nothing else happens. */
+static void test_vm_attach_not_running(void **state) {
+    struct vfix *f = *state;
+    SKIP_IF_UNSET(f);
+    struct error err;
+    error_init(&err);
+    engine_attach *a = NULL;
+    assert_int_equal(engine_vm_attach_open(f->eng, "vm1", &a, &err), -EINVAL);
+    assert_null(a);
+    assert_string_equal(err.msg, "vm 'vm1' is not running; start it with 'hearth start -i'");
+    error_init(&err);
+    assert_int_equal(engine_vm_attach_open(f->eng, "nosuch", &a, &err), -ENOENT);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "nosuch"));
+    engine_vm_attach_free(NULL);
+}
+
 /* ---- the cost of a start ------------------------------------------------------------ */
 
 static int cmp_i64(const void *a, const void *b) {
@@ -1248,6 +1265,7 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_crashes, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_slow_client, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_attach_not_running, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_logs_rotation, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_start_cost, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_qemu_boot, qemu_setup, vm_teardown),
