@@ -276,11 +276,12 @@ struct engine_import_opts {
 
 struct engine_import_result {
     char uid[ID_LEN + 1];
-    char name[512];    /* a reference: up to 255 characters of name, 128 of tag */
-    bool existed;      /* an object of that name existed: nothing was done */
-    uint64_t size;     /* status.ociSource.size */
-    char notice[512];  /* set when a pool was created on the way (engine_pool_init's notice) */
-    char warning[512]; /* kernels: set when only some VMMs can boot it (a bzImage kept as is) */
+    char name[512];     /* a reference: up to 255 characters of name, 128 of tag */
+    bool existed;       /* an object of that name existed: nothing was done */
+    uint64_t size;      /* status.ociSource.size */
+    char notice[512];   /* set when a pool was created on the way (engine_pool_init's notice) */
+    char warning[1024]; /* kernels, one line each: when only some VMMs can boot it (a bzImage
+                           kept as is); when its VMs cannot mount their root without an initrd */
 };
 
 /*
