@@ -179,11 +179,15 @@ static int job_run(struct worker *w, engine *e, char *result, size_t size, struc
                      res.notice[0] ? ": " : "", res.notice);
         return r;
     }
-    case JOB_STOP:
-        r = engine_vm_stop(e, w->ref, false, ENGINE_STOP_GRACE_MS, NULL, err);
-        if (r == 0)
+    case JOB_STOP: {
+        struct engine_vm_stop_result sres;
+        r = engine_vm_stop(e, w->ref, false, ENGINE_STOP_GRACE_MS, &sres, err);
+        if (r == 0 && sres.killed) /* the guest did not shut down: say so, as the CLI does */
+            snprintf(result, size, "stopped vm '%s': %s", w->name, sres.exit_reason);
+        else if (r == 0)
             snprintf(result, size, "stopped vm '%s'", w->name);
         return r;
+    }
     case JOB_KILL:
         r = engine_vm_kill(e, w->ref, NULL, err);
         if (r == 0)
