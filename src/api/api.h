@@ -219,8 +219,21 @@ int api_size_parse(const char *s, uint64_t *ret) WUR;
 /* The JSON form, as Ignite writes it: the largest unit that divides exactly:
  * "0B", "512MB", "4GB", "4608MB", "64KB" ... buf at least 32 bytes. */
 void api_size_format(uint64_t bytes, char *buf, size_t size);
-/* The human form of Ignite's tables: "512.0 MB", "4.0 GB", "1.5 KB", "100 B". */
+/* The human form of Ignite's tables: "512.0 MB", "4.0 GB", "1.5 KB", "100 B"
+ * (size_format_human of util). */
 void api_size_format_human(uint64_t bytes, char *buf, size_t size);
+
+/*
+ * The time cells that `ps`, `image ls`, `kernel ls` and the dashboard show,
+ * so that they all say the same. api_age_format: the CREATED cell, "5m ago"
+ * (time_format_ago plus " ago"), "-" for API_TIME_NONE or no time.
+ * api_vm_status_format: the STATUS cell of a VM, "Up 5m" for a Running VM
+ * whose VMM started at `started` (unix seconds, 0 for none), as Ignite and
+ * Docker print it; else the state itself ("-" for none). buf of 48 bytes
+ * holds either.
+ */
+void api_age_format(int64_t t, int64_t now, char *buf, size_t size);
+void api_vm_status_format(const char *state, int64_t started, int64_t now, char *buf, size_t size);
 
 /*
  * Port mappings: "HOST:VM" (Ignite) and Docker's "[IP:]HOST:VM[/tcp|udp]"

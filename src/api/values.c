@@ -117,15 +117,29 @@ void api_size_format(uint64_t bytes, char *buf, size_t size) {
  * units only strictly above them and print 4 GiB as "4096.0 MB"; the tables
  * of Ignite's documentation show "4.0 GB", which is what users expect.) */
 void api_size_format_human(uint64_t bytes, char *buf, size_t size) {
-    for (int i = 5; i >= 0; i--) {
-        unsigned shift = 10u * (unsigned)(i + 1);
-        if (bytes >= (1ull << shift)) {
-            snprintf(buf, size, "%.1f %cB", (double)bytes / (double)(1ull << shift),
-                     size_prefixes[i]);
-            return;
-        }
+    size_format_human(bytes, buf, size);
+}
+
+/* ---- table cells -------------------------------------------------------- */
+
+void api_age_format(int64_t t, int64_t now, char *buf, size_t size) {
+    if (t == API_TIME_NONE || t <= 0) {
+        snprintf(buf, size, "-");
+        return;
     }
-    snprintf(buf, size, "%" PRIu64 " B", bytes);
+    char age[32];
+    time_format_ago(t, now, age, sizeof(age));
+    snprintf(buf, size, "%s ago", age);
+}
+
+void api_vm_status_format(const char *state, int64_t started, int64_t now, char *buf, size_t size) {
+    if (state && strcmp(state, "Running") == 0 && started > 0) {
+        char age[32];
+        time_format_ago(started, now, age, sizeof(age));
+        snprintf(buf, size, "Up %s", age);
+        return;
+    }
+    snprintf(buf, size, "%s", state && *state ? state : "-");
 }
 
 /* ---- ports -------------------------------------------------------------- */

@@ -1,14 +1,17 @@
 /*
  * The CLI's command table and its one dispatcher, in the manner of git's
- * git.c and redis's command table: every command is one row (name, handler,
- * usage, summary, argument counts, flags) and one handler. The dispatcher
- * parses the global options, finds the row (also two-word group forms such as
- * `image ls`), parses the command's flags, checks the argument count, opens
- * the engine when the command needs it, runs the handler and prints its
- * error once. Exit status: 0 ok, 1 failure, 2 usage.
+ * git.c and redis's command table: every command is one row (name, aliases,
+ * handler, usage, summary, argument counts, flags) and one handler. The
+ * dispatcher parses the global options, finds the row (by name or alias, also
+ * two-word group forms such as `image ls`; a group alone runs its default,
+ * as `hearth vm` is `hearth vm ls`), parses the command's flags, checks the
+ * argument count, opens the engine when the command needs it, runs the
+ * handler and prints its error once. Exit status: 0 ok, 1 failure, 2 usage.
  *
  * Adding a command: write `int cmd_x(struct cli_ctx *ctx)` and add its row
- * to `commands` below (docs/cli.md).
+ * to `cli_commands` below (docs/cli.md). The help (help.c), the hearth(1)
+ * man page (man.c), the completion scripts (completion.c) and the test that
+ * docs/cli.md documents every command and flag (tests/cli) read the table.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,10 +22,6 @@
 #include "cli/cli.h"
 #include "cli/cli_priv.h"
 
-#ifndef HEARTH_VERSION
-#define HEARTH_VERSION "0.0.0"
-#endif
-
 /* The parsed global options: the only mutable global state of the CLI. */
 static struct {
     const char *root; /* --root DIR, NULL when not given */
@@ -31,190 +30,541 @@ static struct {
 
 /* ---- the command table ------------------------------------------------- */
 
-static int cmd_version(struct cli_ctx *ctx);
+/* -o/--output with the formats it takes, and -t/--template (Ignite's). */
+#define OUTPUT_FLAG(help_, values_)                                                                \
+    { .short_name = 'o', .long_name = "output", .arg = "FORMAT", .help = help_, .values = values_ }
+#define TEMPLATE_FLAG                                                                              \
+    {                                                                                              \
+        .short_name = 't', .long_name = "template", .arg = "TEMPLATE",                             \
+        .help = "format each object with a Go template such as {{.metadata.name}}"                 \
+    }
+#define REGISTRY_FLAGS                                                                             \
+    {.long_name = "insecure-registry",                                                             \
+     .arg = "HOST",                                                                                \
+     .repeat = true,                                                                               \
+     .help = "allow plain http to this registry (host[:port])"},                                   \
+    {                                                                                              \
+        .long_name = "registry-config-dir", .arg = "DIR",                                          \
+        .help = "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)",    \
+        .offer = CLI_ARG_DIR                                                                       \
+    }
+
+const struct cli_flag cli_global_flags[] = {
+    {.long_name = "root",
+     .arg = "DIR",
+     .help = "the state directory (default: $HEARTH_ROOT, /var/lib/hearth for root, else "
+             "$XDG_DATA_HOME/hearth or ~/.local/share/hearth)",
+     .offer = CLI_ARG_DIR},
+    {.short_name = 'q', .long_name = "quiet", .help = "print less (only ids for ps and ls)"},
+    {.long_name = "log-level",
+     .arg = "LEVEL",
+     .help = "error, warn (default), info or debug",
+     .values = "error warn info debug"},
+    {.short_name = 'h', .long_name = "help", .help = "show help (also after any command)"},
+    {.long_name = "version", .help = "same as 'hearth version'"},
+    {0}};
 
 static const struct cli_flag flags_apply[] = {
-    {'f', "filename", "FILE", true, "a YAML or JSON file of documents, - for stdin (repeatable)"},
+    {.short_name = 'f',
+     .long_name = "filename",
+     .arg = "FILE",
+     .repeat = true,
+     .help = "a YAML or JSON file of documents, - for stdin (repeatable)",
+     .offer = CLI_ARG_FILE},
     {0}};
 static const struct cli_flag flags_ps[] = {
-    {'a', "all", NULL, false, "show all VMs, not only running ones"},
-    {'o', "output", "FORMAT", false, "table (default), wide, json, yaml or csv"},
-    {'f', "filter", "KEY=VALUE", true,
-     "only VMs matching: name=, id=, state= (or status=), image=, kernel=, label=KEY[=VALUE]"},
+    {.short_name = 'a', .long_name = "all", .help = "show all VMs, not only running ones"},
+    OUTPUT_FLAG("table (default), wide, json, yaml or csv", "table wide json yaml csv"),
+    {.short_name = 'f',
+     .long_name = "filter",
+     .arg = "KEY=VALUE",
+     .repeat = true,
+     .help = "only VMs matching: name=, id=, state= (or status=), image=, kernel=, "
+             "label=KEY[=VALUE]"},
+    TEMPLATE_FLAG,
     {0}};
 static const struct cli_flag flags_ls[] = {
-    {'o', "output", "FORMAT", false, "table (default), wide, json, yaml or csv"}, {0}};
+    OUTPUT_FLAG("table (default), wide, json, yaml or csv", "table wide json yaml csv"), {0}};
 static const struct cli_flag flags_inspect[] = {
-    {'o', "output", "FORMAT", false, "json (default) or yaml"}, {0}};
-static const struct cli_flag flags_export[] = {
-    {'o', "output", "FORMAT", false, "yaml (default) or json"}, {0}};
+    OUTPUT_FLAG("json (default) or yaml", "json yaml"), TEMPLATE_FLAG, {0}};
+static const struct cli_flag flags_export[] = {OUTPUT_FLAG("yaml (default) or json", "yaml json"),
+                                               {0}};
 static const struct cli_flag flags_sql[] = {
-    {'o', "output", "FORMAT", false, "table (default), csv, json or yaml"}, {0}};
+    OUTPUT_FLAG("table (default), csv, json or yaml", "table csv json yaml"), {0}};
 static const struct cli_flag flags_rm[] = {
-    {'f', "force", NULL, false, "remove even if running (VM) or in use (image, kernel)"}, {0}};
+    {.short_name = 'f',
+     .long_name = "force",
+     .help = "remove even if running (VM) or in use (image, kernel)"},
+    {0}};
+static const struct cli_flag flags_version[] = {
+    OUTPUT_FLAG("json, yaml or short (the version alone); default: a line per component",
+                "json yaml short"),
+    {0}};
 
 static const struct cli_flag flags_pool_init[] = {
-    {0, "driver", "DRIVER", false, "dm-thin or file (default: dm-thin where usable, else file)"},
-    {0, "data-size", "SIZE", false,
-     "the pool's data size (default 100GB; file: at most the filesystem)"},
-    {0, "metadata-size", "SIZE", false, "dm-thin metadata size (default from the data size)"},
-    {0, "allocation-size", "SIZE", false, "a multiple of 64KB (default 64KB)"},
-    {0, "data-path", "PATH", false, "data file or block device; file driver: a directory"},
-    {0, "metadata-path", "PATH", false, "dm-thin metadata file or block device"},
+    {.long_name = "driver",
+     .arg = "DRIVER",
+     .help = "dm-thin or file (default: dm-thin where usable, else file)",
+     .values = "dm-thin file"},
+    {.long_name = "data-size",
+     .arg = "SIZE",
+     .help = "the pool's data size (default 100GB; file: at most the filesystem)"},
+    {.long_name = "metadata-size",
+     .arg = "SIZE",
+     .help = "dm-thin metadata size (default from the data size)"},
+    {.long_name = "allocation-size", .arg = "SIZE", .help = "a multiple of 64KB (default 64KB)"},
+    {.long_name = "data-path",
+     .arg = "PATH",
+     .help = "data file or block device; file driver: a directory",
+     .offer = CLI_ARG_FILE},
+    {.long_name = "metadata-path",
+     .arg = "PATH",
+     .help = "dm-thin metadata file or block device",
+     .offer = CLI_ARG_FILE},
     {0}};
 static const struct cli_flag flags_pool_status[] = {
-    {'o', "output", "FORMAT", false, "table (default), json or yaml"}, {0}};
+    OUTPUT_FLAG("table (default), json or yaml", "table json yaml"), {0}};
 static const struct cli_flag flags_pool_ls[] = {
-    {'o', "output", "FORMAT", false, "table (default), json, yaml or csv"}, {0}};
-static const struct cli_flag flags_doctor[] = {
-    {0, "repair", NULL, false, "fix what is found"},
-    {'o', "output", "FORMAT", false, "table (default) or json"},
-    {0}};
+    OUTPUT_FLAG("table (default), json, yaml or csv", "table json yaml csv"), {0}};
+static const struct cli_flag flags_doctor[] = {{.long_name = "repair", .help = "fix what is found"},
+                                               OUTPUT_FLAG("table (default) or json", "table json"),
+                                               {0}};
 
-static const struct cli_flag flags_image_import[] = {
-    {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"},
-    {0, "registry-config-dir", "DIR", false,
-     "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)"},
-    {0}};
+static const struct cli_flag flags_image_import[] = {REGISTRY_FLAGS, {0}};
 static const struct cli_flag flags_kernel_import[] = {
-    {0, "vmlinux", "PATH", false, "import from local files: the kernel (vmlinux or bzImage)"},
-    {0, "initrd", "PATH", false, "with --vmlinux: an initrd"},
-    {0, "modules", "DIR", false, "with --vmlinux: /lib/modules/<version> (or /lib/modules)"},
-    {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"},
-    {0, "registry-config-dir", "DIR", false,
-     "read credentials from DIR/config.json (default: $DOCKER_CONFIG or ~/.docker)"},
+    {.long_name = "vmlinux",
+     .arg = "PATH",
+     .help = "import from local files: the kernel (vmlinux or bzImage)",
+     .offer = CLI_ARG_FILE},
+    {.long_name = "initrd",
+     .arg = "PATH",
+     .help = "with --vmlinux: an initrd",
+     .offer = CLI_ARG_FILE},
+    {.long_name = "modules",
+     .arg = "DIR",
+     .help = "with --vmlinux: /lib/modules/<version> (or /lib/modules)",
+     .offer = CLI_ARG_DIR},
+    REGISTRY_FLAGS,
     {0}};
 
-/* create and run share their first flags; run adds the start flags. */
+/*
+ * create and run share their first flags (Ignite's short forms); run adds
+ * the start flags. create, run and start take the registry flags: they
+ * import a missing image or kernel (start: for a VM applied without a disk).
+ */
 #define VM_CREATE_FLAGS                                                                            \
-    {0, "name", "NAME", false, "the VM's name (default: a generated one)"},                        \
-        {0, "cpus", "N", false, "virtual CPUs (default 1)"},                                       \
-        {0, "memory", "SIZE", false, "memory (default 512MB)"},                                    \
-        {0, "size", "SIZE", false, "disk size (default 4GB)"},                                     \
-        {'k', "kernel-image", "KERNEL", false,                                                     \
-         "the kernel (default: the newest imported; imported when missing)"},                      \
-        {0, "kernel-args", "ARGS", false, "the kernel command line"},                              \
-        {'f', "copy-files", "HOST:VM", true, "copy a host file into the VM (repeatable)"},         \
-        {0,                                                                                        \
-         "ssh",                                                                                    \
-         "PUBKEY",                                                                                 \
-         false,                                                                                    \
-         "authorize this public key file for root, or generate a key pair without one",            \
-         true},                                                                                    \
-        {0, "config", "FILE", false, "a VM document (YAML or JSON); flags override it"},           \
-        {'p', "ports", "HOST:VM", true, "map a host port to a VM port (repeatable)"},              \
-        {'l', "label", "KEY=VALUE", true, "set a label (repeatable)"},                             \
-        {0, "insecure-registry", "HOST", true, "allow plain http to this registry (host[:port])"}, \
+    {.short_name = 'n',                                                                            \
+     .long_name = "name",                                                                          \
+     .arg = "NAME",                                                                                \
+     .help = "the VM's name (default: a generated one)"},                                          \
+        {.long_name = "cpus", .arg = "N", .help = "virtual CPUs (default 1)"},                     \
+        {.long_name = "memory", .arg = "SIZE", .help = "memory (default 512MB)"},                  \
+        {.short_name = 's',                                                                        \
+         .long_name = "size",                                                                      \
+         .arg = "SIZE",                                                                            \
+         .help = "disk size (default 4GB)"},                                                       \
+        {.short_name = 'k',                                                                        \
+         .long_name = "kernel-image",                                                              \
+         .arg = "KERNEL",                                                                          \
+         .help = "the kernel (default: the newest imported; imported when missing)",               \
+         .offer = CLI_ARG_KERNEL},                                                                 \
+        {.long_name = "kernel-args", .arg = "ARGS", .help = "the kernel command line"},            \
+        {.short_name = 'f',                                                                        \
+         .long_name = "copy-files",                                                                \
+         .arg = "HOST:VM",                                                                         \
+         .repeat = true,                                                                           \
+         .help = "copy a host file into the VM (repeatable)",                                      \
+         .offer = CLI_ARG_FILE},                                                                   \
+        {.long_name = "ssh",                                                                       \
+         .arg = "PUBKEY",                                                                          \
+         .help = "authorize this public key file for root, or generate a key pair without one",    \
+         .optional = true,                                                                         \
+         .offer = CLI_ARG_FILE},                                                                   \
+        {.long_name = "config",                                                                    \
+         .arg = "FILE",                                                                            \
+         .help = "a VM document (YAML or JSON); flags override it",                                \
+         .offer = CLI_ARG_FILE},                                                                   \
+        {.short_name = 'p',                                                                        \
+         .long_name = "ports",                                                                     \
+         .arg = "HOST:VM",                                                                         \
+         .repeat = true,                                                                           \
+         .help = "map a host port to a VM port (repeatable)"},                                     \
     {                                                                                              \
-        0, "registry-config-dir", "DIR", false, "read registry credentials from DIR/config.json"   \
+        .short_name = 'l', .long_name = "label", .arg = "KEY=VALUE", .repeat = true,               \
+        .help = "set a label (repeatable)"                                                         \
+    }
+#define VMM_FLAGS                                                                                  \
+    {.long_name = "vmm",                                                                           \
+     .arg = "VMM",                                                                                 \
+     .help = "firecracker or qemu (default: firecracker with KVM, else qemu)",                     \
+     .values = "firecracker qemu"},                                                                \
+        {.long_name = "firecracker-bin",                                                           \
+         .arg = "PATH",                                                                            \
+         .help = "the firecracker binary (default: from PATH)",                                    \
+         .offer = CLI_ARG_FILE},                                                                   \
+    {                                                                                              \
+        .long_name = "qemu-bin", .arg = "PATH",                                                    \
+        .help = "the qemu binary (default: qemu-system-x86_64 from PATH)", .offer = CLI_ARG_FILE   \
     }
 #define VM_START_FLAGS                                                                             \
-    {'i', "interactive", NULL, false, "attach to the console after starting"},                     \
-        {0, "vmm", "VMM", false,                                                                   \
-         "firecracker or qemu (default: firecracker with KVM, else qemu)"},                        \
-        {0, "firecracker-bin", "PATH", false, "the firecracker binary (default: from PATH)"}, {    \
-        0, "qemu-bin", "PATH", false, "the qemu binary (default: qemu-system-x86_64 from PATH)"    \
-    }
+    {.short_name = 'i',                                                                            \
+     .long_name = "interactive",                                                                   \
+     .help = "attach to the console after starting"},                                              \
+        VMM_FLAGS
 
-static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, {0}};
-static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, VM_START_FLAGS, {0}};
-static const struct cli_flag flags_start[] = {VM_START_FLAGS, {0}};
+static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, {0}};
+static const struct cli_flag flags_run[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, VM_START_FLAGS, {0}};
+static const struct cli_flag flags_start[] = {VM_START_FLAGS, REGISTRY_FLAGS, {0}};
 static const struct cli_flag flags_stop[] = {
-    {'f', "force", NULL, false, "kill at once instead of shutting down"},
-    {'t', "time", "SECONDS", false, "seconds to wait for a shutdown before killing (default 20)"},
+    {.short_name = 'f', .long_name = "force", .help = "kill at once instead of shutting down"},
+    {.short_name = 't',
+     .long_name = "time",
+     .arg = "SECONDS",
+     .help = "seconds to wait for a shutdown before killing (default 20)"},
     {0}};
 static const struct cli_flag flags_logs[] = {
-    {'f', "follow", NULL, false, "keep printing new output until the VM stops"},
-    {0, "tail", "N", false, "only the last N lines (default: all)"},
+    {.short_name = 'f',
+     .long_name = "follow",
+     .help = "keep printing new output until the VM stops"},
+    {.long_name = "tail", .arg = "N", .help = "only the last N lines (default: all)"},
     {0}};
 
 static const struct cli_flag flags_dash[] = {
-    {0, "readonly", NULL, false, "offer no action that changes state"},
-    {0, "refresh", "MS", false, "poll the database every MS milliseconds (default 1000)"},
-    {0, "vmm", "VMM", false, "VMs started from the dashboard: firecracker or qemu"},
-    {0, "firecracker-bin", "PATH", false, "the firecracker binary (default: from PATH)"},
-    {0, "qemu-bin", "PATH", false, "the qemu binary (default: qemu-system-x86_64 from PATH)"},
+    {.long_name = "readonly", .help = "offer no action that changes state"},
+    {.long_name = "refresh",
+     .arg = "MS",
+     .help = "poll the database every MS milliseconds (default 1000)"},
+    VMM_FLAGS,
     {0}};
 
 #define KIND_FROM_ARG (-1)
+#define PS_ALL 1    /* cmd_ps: all VMs without -a (vm ls, as Ignite's) */
+#define RUN_START 1 /* cmd_create: start the VM too (run) */
 
-static const struct cli_command commands[] = {
-    {"apply", cmd_apply, "-f FILE [-f FILE]...",
-     "Create or update objects from YAML or JSON documents", 0, 0, flags_apply, 0, true},
-    {"attach", cmd_attach, "VM", "Attach to a running VM's console (detach with ^P^Q)", 1, 1, NULL,
-     0, true},
-    {"create", cmd_create, "[FLAGS] IMAGE", "Create a VM from an image (imported when missing)", 0,
-     1, flags_create, 0, true},
-    {"dash", cmd_dash, "[--readonly] [--vmm VMM]",
-     "The dashboard: VMs, images, kernels, pool and operations, live", 0, 0, flags_dash, 0, true},
-    {"doctor", cmd_doctor, "[--repair] [-o table|json]",
-     "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left", 0, 0,
-     flags_doctor, 0, true},
-    {"export", cmd_export, "[-o yaml|json] [KIND...]",
-     "Write every object (or those of the given kinds) as documents", 0, -1, flags_export, 0, true},
-    {"image import", cmd_image_import,
-     "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE",
-     "Import an image (REF, oci-layout:DIR[:TAG], docker-archive:FILE) into the pool", 1, 1,
-     flags_image_import, 0, true},
-    {"image ls", cmd_ls, "[-q] [-o FORMAT]", "List images", 0, 0, flags_ls, API_KIND_IMAGE, true},
-    {"image inspect", cmd_inspect, "[-o json|yaml] IMAGE", "Show an image as a document", 1, 1,
-     flags_inspect, API_KIND_IMAGE, true},
-    {"image rm", cmd_rm, "[-f] IMAGE...", "Remove images", 1, -1, flags_rm, API_KIND_IMAGE, true},
-    {"inspect", cmd_inspect, "[-o json|yaml] vm|image|kernel NAME", "Show an object as a document",
-     2, 2, flags_inspect, KIND_FROM_ARG, true},
-    {"kernel import", cmd_kernel_import,
-     "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE | --vmlinux PATH "
-     "[--initrd PATH] [--modules DIR] NAME",
-     "Import a kernel from an OCI image or from local files", 1, 1, flags_kernel_import, 0, true},
-    {"kernel ls", cmd_ls, "[-q] [-o FORMAT]", "List kernels", 0, 0, flags_ls, API_KIND_KERNEL,
-     true},
-    {"kernel inspect", cmd_inspect, "[-o json|yaml] KERNEL", "Show a kernel as a document", 1, 1,
-     flags_inspect, API_KIND_KERNEL, true},
-    {"kernel rm", cmd_rm, "[-f] KERNEL...", "Remove kernels", 1, -1, flags_rm, API_KIND_KERNEL,
-     true},
-    {"kill", cmd_kill, "VM...", "Kill running VMs at once", 1, -1, NULL, 0, true},
-    {"logs", cmd_logs, "[-f] [--tail N] VM", "Print a VM's console log", 1, 1, flags_logs, 0, true},
-    {"pool init", cmd_pool_init,
-     "[--driver dm-thin|file] [--data-size SIZE] [--metadata-size SIZE] [--allocation-size SIZE] "
-     "[--data-path PATH] [--metadata-path PATH]",
-     "Create the storage pool", 0, 0, flags_pool_init, 0, true},
-    {"pool ls", cmd_pool_ls, "[-o table|json|yaml|csv]", "List the pool's devices", 0, 0,
-     flags_pool_ls, 0, true},
-    {"pool status", cmd_pool_status, "[-o table|json|yaml]",
-     "Show the pool's driver, sizes, usage and device counts", 0, 0, flags_pool_status, 0, true},
-    {"ps", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...",
-     "List VMs (running ones unless -a)", 0, 0, flags_ps, 0, true},
-    {"rm", cmd_rm, "[-f] VM...", "Remove VMs", 1, -1, flags_rm, API_KIND_VM, true},
-    {"rmi", cmd_rm, "[-f] IMAGE...", "Remove images", 1, -1, flags_rm, API_KIND_IMAGE, true},
-    {"rmk", cmd_rm, "[-f] KERNEL...", "Remove kernels", 1, -1, flags_rm, API_KIND_KERNEL, true},
-    {"run", cmd_create, "[FLAGS] IMAGE", "Create a VM and start it", 0, 1, flags_run, 1, true},
-    {"sql", cmd_sql, "[-o table|csv|json|yaml] [STATEMENTS]",
-     "Run read-only SQL on the database (statements from stdin without an argument)", 0, 1,
-     flags_sql, 0, true},
-    {"start", cmd_start, "[-i] [--vmm VMM] VM...", "Start VMs", 1, -1, flags_start, 0, true},
-    {"stop", cmd_stop, "[-f] [-t SECONDS] VM...",
-     "Stop VMs: shut down, killed after 20 s (-t) or at once (-f)", 1, -1, flags_stop, 0, true},
-    {"version", cmd_version, "", "Print the versions of hearth and its libraries", 0, 0, NULL, 0,
-     false},
-    {"vm attach", cmd_attach, "VM", "Attach to a running VM's console (detach with ^P^Q)", 1, 1,
-     NULL, 0, true},
-    {"vm create", cmd_create, "[FLAGS] IMAGE", "Create a VM from an image (imported when missing)",
-     0, 1, flags_create, 0, true},
-    {"vm inspect", cmd_inspect, "[-o json|yaml] VM", "Show a VM as a document", 1, 1, flags_inspect,
-     API_KIND_VM, true},
-    {"vm kill", cmd_kill, "VM...", "Kill running VMs at once", 1, -1, NULL, 0, true},
-    {"vm logs", cmd_logs, "[-f] [--tail N] VM", "Print a VM's console log", 1, 1, flags_logs, 0,
-     true},
-    {"vm ls", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...", "List VMs (as ps)", 0, 0,
-     flags_ps, 0, true},
-    {"vm ps", cmd_ps, "[-a] [-q] [-o FORMAT] [--filter KEY=VALUE]...", "List VMs (as ps)", 0, 0,
-     flags_ps, 0, true},
-    {"vm rm", cmd_rm, "[-f] VM...", "Remove VMs", 1, -1, flags_rm, API_KIND_VM, true},
-    {"vm run", cmd_create, "[FLAGS] IMAGE", "Create a VM and start it", 0, 1, flags_run, 1, true},
-    {"vm start", cmd_start, "[-i] [--vmm VMM] VM...", "Start VMs", 1, -1, flags_start, 0, true},
-    {"vm stop", cmd_stop, "[-f] [-t SECONDS] VM...",
-     "Stop VMs: shut down, killed after 20 s (-t) or at once (-f)", 1, -1, flags_stop, 0, true},
+const struct cli_command cli_commands[] = {
+    {.name = "apply",
+     .handler = cmd_apply,
+     .usage = "-f FILE [-f FILE]...",
+     .summary = "Create or update objects from YAML or JSON documents",
+     .flags = flags_apply,
+     .engine = true},
+    {.name = "attach",
+     .aliases = {"vm attach"},
+     .handler = cmd_attach,
+     .usage = "VM",
+     .summary = "Attach to a running VM's console (detach with ^P^Q)",
+     .min_args = 1,
+     .max_args = 1,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "completion",
+     .handler = cmd_completion,
+     .usage = "bash|zsh|fish",
+     .summary = "Print the shell completion script (commands, flags, and names from the database)",
+     .min_args = 1,
+     .max_args = 1,
+     .arg_values = "bash zsh fish"},
+    {.name = "create",
+     .aliases = {"vm create"},
+     .handler = cmd_create,
+     .usage = "[FLAGS] IMAGE",
+     .summary = "Create a VM from an image (imported when missing)",
+     .max_args = 1,
+     .flags = flags_create,
+     .engine = true,
+     .args = CLI_ARG_IMAGE},
+    {.name = "dash",
+     .handler = cmd_dash,
+     .usage = "[--readonly] [--refresh MS] [--vmm VMM]",
+     .summary = "The dashboard: VMs, images, kernels, pool and operations, live",
+     .flags = flags_dash,
+     .engine = true},
+    {.name = "doctor",
+     .handler = cmd_doctor,
+     .usage = "[--repair] [-o table|json]",
+     .summary = "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left",
+     .flags = flags_doctor,
+     .engine = true},
+    {.name = "export",
+     .handler = cmd_export,
+     .usage = "[-o yaml|json] [KIND...]",
+     .summary = "Write every object (or those of the given kinds) as documents",
+     .max_args = -1,
+     .flags = flags_export,
+     .engine = true,
+     .arg_values = "vm image kernel pool"},
+    {.name = "help",
+     .handler = cmd_help,
+     .usage = "[COMMAND]",
+     .summary = "Show the commands, or a command's usage and flags",
+     .max_args = 2,
+     .args = CLI_ARG_COMMAND},
+    {.name = "image import",
+     .handler = cmd_image_import,
+     .usage = "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE",
+     .summary =
+         "Import an image (REF, oci-layout:DIR[:TAG], docker-archive:FILE[:REF|:@N]) into the pool",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_image_import,
+     .engine = true},
+    {.name = "image inspect",
+     .handler = cmd_inspect,
+     .usage = "[-o json|yaml] [-t TEMPLATE] IMAGE",
+     .summary = "Show an image as a document",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_inspect,
+     .data = API_KIND_IMAGE,
+     .engine = true,
+     .args = CLI_ARG_IMAGE},
+    {.name = "image ls",
+     .aliases = {"image list"},
+     .handler = cmd_ls,
+     .usage = "[-q] [-o FORMAT]",
+     .summary = "List images",
+     .flags = flags_ls,
+     .data = API_KIND_IMAGE,
+     .engine = true},
+    {.name = "inspect",
+     .handler = cmd_inspect,
+     .usage = "[-o json|yaml] [-t TEMPLATE] vm|image|kernel NAME",
+     .summary = "Show an object as a document",
+     .min_args = 2,
+     .max_args = 2,
+     .flags = flags_inspect,
+     .data = KIND_FROM_ARG,
+     .engine = true,
+     .args = CLI_ARG_KIND_NAME},
+    {.name = "kernel import",
+     .handler = cmd_kernel_import,
+     .usage = "[--insecure-registry HOST]... [--registry-config-dir DIR] [-q] SOURCE | "
+              "--vmlinux PATH [--initrd PATH] [--modules DIR] NAME",
+     .summary = "Import a kernel from an OCI image or from local files",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_kernel_import,
+     .engine = true},
+    {.name = "kernel inspect",
+     .handler = cmd_inspect,
+     .usage = "[-o json|yaml] [-t TEMPLATE] KERNEL",
+     .summary = "Show a kernel as a document",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_inspect,
+     .data = API_KIND_KERNEL,
+     .engine = true,
+     .args = CLI_ARG_KERNEL},
+    {.name = "kernel ls",
+     .aliases = {"kernel list"},
+     .handler = cmd_ls,
+     .usage = "[-q] [-o FORMAT]",
+     .summary = "List kernels",
+     .flags = flags_ls,
+     .data = API_KIND_KERNEL,
+     .engine = true},
+    {.name = "kill",
+     .aliases = {"vm kill"},
+     .handler = cmd_kill,
+     .usage = "VM...",
+     .summary = "Kill running VMs at once",
+     .min_args = 1,
+     .max_args = -1,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "logs",
+     .aliases = {"vm logs"},
+     .handler = cmd_logs,
+     .usage = "[-f] [--tail N] VM",
+     .summary = "Print a VM's console log",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_logs,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "pool init",
+     .handler = cmd_pool_init,
+     .usage = "[--driver dm-thin|file] [--data-size SIZE] [--metadata-size SIZE] "
+              "[--allocation-size SIZE] [--data-path PATH] [--metadata-path PATH]",
+     .summary = "Create the storage pool",
+     .flags = flags_pool_init,
+     .engine = true},
+    {.name = "pool ls",
+     .handler = cmd_pool_ls,
+     .usage = "[-o table|json|yaml|csv]",
+     .summary = "List the pool's devices",
+     .flags = flags_pool_ls,
+     .engine = true},
+    {.name = "pool status",
+     .handler = cmd_pool_status,
+     .usage = "[-o table|json|yaml]",
+     .summary = "Show the pool's driver, sizes, usage and device counts",
+     .flags = flags_pool_status,
+     .engine = true},
+    {.name = "ps",
+     .aliases = {"vm ps"},
+     .handler = cmd_ps,
+     .usage = "[-a] [-q] [-o FORMAT] [-t TEMPLATE] [--filter KEY=VALUE]...",
+     .summary = "List VMs (running ones unless -a)",
+     .flags = flags_ps,
+     .engine = true},
+    {.name = "rm",
+     .aliases = {"vm rm"},
+     .handler = cmd_rm,
+     .usage = "[-f] VM...",
+     .summary = "Remove VMs",
+     .min_args = 1,
+     .max_args = -1,
+     .flags = flags_rm,
+     .data = API_KIND_VM,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "rmi",
+     .aliases = {"image rm"},
+     .handler = cmd_rm,
+     .usage = "[-f] IMAGE...",
+     .summary = "Remove images",
+     .min_args = 1,
+     .max_args = -1,
+     .flags = flags_rm,
+     .data = API_KIND_IMAGE,
+     .engine = true,
+     .args = CLI_ARG_IMAGE},
+    {.name = "rmk",
+     .aliases = {"kernel rm"},
+     .handler = cmd_rm,
+     .usage = "[-f] KERNEL...",
+     .summary = "Remove kernels",
+     .min_args = 1,
+     .max_args = -1,
+     .flags = flags_rm,
+     .data = API_KIND_KERNEL,
+     .engine = true,
+     .args = CLI_ARG_KERNEL},
+    {.name = "run",
+     .aliases = {"vm run"},
+     .handler = cmd_create,
+     .usage = "[FLAGS] IMAGE",
+     .summary = "Create a VM and start it",
+     .max_args = 1,
+     .flags = flags_run,
+     .data = RUN_START,
+     .engine = true,
+     .args = CLI_ARG_IMAGE},
+    {.name = "sql",
+     .handler = cmd_sql,
+     .usage = "[-o table|csv|json|yaml] [STATEMENTS]",
+     .summary = "Run read-only SQL on the database (statements from stdin without an argument)",
+     .max_args = 1,
+     .flags = flags_sql,
+     .engine = true},
+    {.name = "start",
+     .aliases = {"vm start"},
+     .handler = cmd_start,
+     .usage = "[-i] [--vmm VMM] [--insecure-registry HOST]... [--registry-config-dir DIR] VM...",
+     .summary = "Start VMs",
+     .min_args = 1,
+     .max_args = -1,
+     .flags = flags_start,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "stop",
+     .aliases = {"vm stop"},
+     .handler = cmd_stop,
+     .usage = "[-f] [-t SECONDS] VM...",
+     .summary = "Stop VMs: shut down, killed after 20 s (-t) or at once (-f)",
+     .min_args = 1,
+     .max_args = -1,
+     .flags = flags_stop,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "version",
+     .handler = cmd_version,
+     .usage = "[-o json|yaml|short]",
+     .summary = "Print the versions of hearth, its libraries and its database schema",
+     .flags = flags_version},
+    {.name = "vm inspect",
+     .handler = cmd_inspect,
+     .usage = "[-o json|yaml] [-t TEMPLATE] VM",
+     .summary = "Show a VM as a document",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_inspect,
+     .data = API_KIND_VM,
+     .engine = true,
+     .args = CLI_ARG_VM},
+    {.name = "vm ls",
+     .aliases = {"vm list"},
+     .handler = cmd_ps,
+     .usage = "[-q] [-o FORMAT] [-t TEMPLATE] [--filter KEY=VALUE]...",
+     .summary = "List all VMs, running or not (as Ignite's vm ls)",
+     .flags = flags_ps,
+     .data = PS_ALL,
+     .engine = true},
+    /* Plumbing for the completion scripts and the build. */
+    {.name = "__complete",
+     .handler = cmd_complete,
+     .usage = "vm|image|kernel",
+     .summary = "Print the names of a kind, for the completion scripts",
+     .min_args = 1,
+     .max_args = 1,
+     .arg_values = "vm image kernel",
+     .hidden = true},
+    {.name = "__man",
+     .handler = cmd_man,
+     .summary = "Print the hearth(1) man page (roff), for the build",
+     .hidden = true},
 };
+const size_t cli_n_commands = ARRAY_SIZE(cli_commands);
+
+const struct cli_group cli_groups[] = {
+    {"vm", "vms", "Manage VMs", "vm ls"},
+    {"image", "images", "Manage images", "image ls"},
+    {"kernel", "kernels", "Manage kernels", "kernel ls"},
+    {"pool", NULL, "Manage the storage pool", NULL},
+};
+const size_t cli_n_groups = ARRAY_SIZE(cli_groups);
+
+const struct cli_group *cli_group_find(const char *word) {
+    for (size_t i = 0; i < cli_n_groups; i++)
+        if (strcmp(cli_groups[i].name, word) == 0 ||
+            (cli_groups[i].alias && strcmp(cli_groups[i].alias, word) == 0))
+            return &cli_groups[i];
+    return NULL;
+}
+
+const struct cli_command *cli_command_find(const char *name, const char **ret_name) {
+    /* "vms ls" is "vm ls": the group's alias becomes its name. */
+    char canon[128];
+    const char *sp = strchr(name, ' ');
+    if (sp) {
+        char group[64];
+        size_t len = (size_t)(sp - name);
+        if (len >= sizeof(group))
+            return NULL;
+        memcpy(group, name, len);
+        group[len] = '\0';
+        const struct cli_group *g = cli_group_find(group);
+        if (g && snprintf(canon, sizeof(canon), "%s%s", g->name, sp) < (int)sizeof(canon))
+            name = canon;
+    }
+    for (size_t i = 0; i < cli_n_commands; i++) {
+        const struct cli_command *c = &cli_commands[i];
+        if (strcmp(c->name, name) == 0) {
+            if (ret_name)
+                *ret_name = c->name;
+            return c;
+        }
+        for (size_t a = 0; a < CLI_ALIASES_MAX && c->aliases[a]; a++) {
+            if (strcmp(c->aliases[a], name) == 0) {
+                if (ret_name)
+                    *ret_name = c->aliases[a];
+                return c;
+            }
+        }
+    }
+    return NULL;
+}
 
 /* ---- flag access ------------------------------------------------------- */
 
@@ -268,71 +618,11 @@ int cli_write_out(struct cli_ctx *ctx, const struct strbuf *sb) {
     return 0;
 }
 
-/* ---- help -------------------------------------------------------------- */
-
-static void print_program_help(FILE *f) {
-    fprintf(f, "Usage: hearth [--root DIR] [-q] [--log-level LEVEL] COMMAND [ARGS]...\n\n"
-               "Run microVMs from OCI images, with all state in one SQLite database.\n\n"
-               "Commands:\n");
-    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nGlobal options:\n"
-               "  --root DIR          state directory (default: $HEARTH_ROOT, /var/lib/hearth for\n"
-               "                      root, else $XDG_DATA_HOME/hearth or ~/.local/share/hearth)\n"
-               "  -q, --quiet         print less (only ids for ps and ls)\n"
-               "  --log-level LEVEL   error, warn (default), info or debug\n"
-               "  -h, --help          show help (also after any command)\n"
-               "  --version           same as `hearth version`\n"
-               "\nRun 'hearth COMMAND --help' for a command's flags.\n");
-}
-
-static void print_command_help(const struct cli_command *cmd) {
-    printf("Usage: hearth %s%s%s\n\n%s\n", cmd->name, *cmd->usage ? " " : "", cmd->usage,
-           cmd->summary);
-    bool any = cmd->flags && cmd->flags[0].long_name;
-    if (any)
-        printf("\nFlags:\n");
-    char lefts[CLI_FLAGS_MAX][64];
-    int width = 0;
-    for (int i = 0; any && cmd->flags[i].long_name; i++) {
-        const struct cli_flag *fl = &cmd->flags[i];
-        char left[64];
-        const char *sep = !fl->arg ? "" : fl->optional ? "[=" : " ";
-        const char *end = fl->arg && fl->optional ? "]" : "";
-        if (fl->short_name)
-            snprintf(left, sizeof(left), "-%c, --%s%s%s%s", fl->short_name, fl->long_name, sep,
-                     fl->arg ? fl->arg : "", end);
-        else
-            snprintf(left, sizeof(left), "    --%s%s%s%s", fl->long_name, sep,
-                     fl->arg ? fl->arg : "", end);
-        memcpy(lefts[i], left, sizeof(left));
-        if ((int)strlen(left) > width)
-            width = (int)strlen(left);
-    }
-    for (int i = 0; any && cmd->flags[i].long_name; i++)
-        printf("  %-*s   %s\n", width, lefts[i], cmd->flags[i].help);
-    printf("\nGlobal options: --root DIR, -q/--quiet, --log-level LEVEL, -h/--help\n");
-}
-
-/* ---- version ----------------------------------------------------------- */
-
-static int cmd_version(struct cli_ctx *ctx) {
-    (void)ctx;
-    struct engine_versions v;
-    engine_versions_get(&v);
-    printf("hearth version %s\n", HEARTH_VERSION);
-    printf("sqlite version %s\n", v.sqlite);
-    printf("jansson version %s\n", v.jansson);
-    printf("libyaml version %s\n", v.yaml);
-    printf("schema version %d\n", v.schema);
-    return 0;
-}
-
 /* ---- root -------------------------------------------------------------- */
 
 /* The root directory, as podman chooses its storage: --root, $HEARTH_ROOT,
  * /var/lib/hearth for root, else $XDG_DATA_HOME/hearth or ~/.local/share/hearth. */
-static int root_resolve(char **ret, struct error *err) {
+int cli_root_resolve(char **ret, struct error *err) {
     const char *env;
     char *root = NULL;
     if (opts.root)
@@ -444,7 +734,7 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
                     fi = k;
             if (fi < 0) {
                 cli_usage_error(ctx, "unknown flag '--%.*s' for 'hearth %s'", (int)len, name,
-                                cmd->name);
+                                ctx->name);
                 return PARSE_USAGE;
             }
             const char *value = NULL;
@@ -481,7 +771,7 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
             if (fi < 0 && *p == 'h')
                 return PARSE_HELP;
             if (fi < 0) {
-                cli_usage_error(ctx, "unknown flag '-%c' for 'hearth %s'", *p, cmd->name);
+                cli_usage_error(ctx, "unknown flag '-%c' for 'hearth %s'", *p, ctx->name);
                 return PARSE_USAGE;
             }
             const char *value = NULL;
@@ -506,51 +796,49 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
     int n = ctx->args.argc;
     if (n < cmd->min_args || (cmd->max_args >= 0 && n > cmd->max_args)) {
         if (cmd->max_args == 0)
-            cli_usage_error(ctx, "'hearth %s' takes no arguments", cmd->name);
+            cli_usage_error(ctx, "'hearth %s' takes no arguments", ctx->name);
         else if (cmd->min_args == cmd->max_args)
-            cli_usage_error(ctx, "'hearth %s' takes %d argument%s, got %d", cmd->name,
+            cli_usage_error(ctx, "'hearth %s' takes %d argument%s, got %d", ctx->name,
                             cmd->min_args, cmd->min_args == 1 ? "" : "s", n);
         else if (n < cmd->min_args)
-            cli_usage_error(ctx, "'hearth %s' needs at least %d argument%s", cmd->name,
+            cli_usage_error(ctx, "'hearth %s' needs at least %d argument%s", ctx->name,
                             cmd->min_args, cmd->min_args == 1 ? "" : "s");
         else
-            cli_usage_error(ctx, "'hearth %s' takes at most %d argument%s, got %d", cmd->name,
+            cli_usage_error(ctx, "'hearth %s' takes at most %d argument%s, got %d", ctx->name,
                             cmd->max_args, cmd->max_args == 1 ? "" : "s", n);
         return PARSE_USAGE;
     }
     return PARSE_OK;
 }
 
-/* Finds the row for argv[i] (and argv[i+1] for a group); *ret_used is 1 or 2. */
+/*
+ * Finds the command at argv[i]: a command's name or alias ("ps", "rmi"), or
+ * a group and its subcommand ("vm ls", "vms list"), or a group alone, which
+ * runs its default command ("vm" is "vm ls", as in Ignite). *ret_used is
+ * how many words the name took (0 for a group's default: the next word is
+ * an argument). NULL with *ret_group set when a group has no such
+ * subcommand, or none was given and the group has no default.
+ */
 static const struct cli_command *command_find(int argc, char **argv, int i, int *ret_used,
-                                              bool *ret_group) {
-    *ret_group = false;
-    size_t len = strlen(argv[i]);
-    for (size_t k = 0; k < ARRAY_SIZE(commands); k++) {
-        const char *name = commands[k].name;
-        if (strncmp(name, argv[i], len) != 0)
-            continue;
-        if (name[len] == '\0') {
-            *ret_used = 1;
-            return &commands[k];
-        }
-        if (name[len] == ' ') {
-            *ret_group = true;
-            if (i + 1 < argc && strcmp(name + len + 1, argv[i + 1]) == 0) {
-                *ret_used = 2;
-                return &commands[k];
-            }
-        }
+                                              const char **ret_name,
+                                              const struct cli_group **ret_group) {
+    *ret_group = cli_group_find(argv[i]);
+    if (!*ret_group) {
+        *ret_used = 1;
+        return cli_command_find(argv[i], ret_name);
     }
-    return NULL;
-}
-
-static void print_group_help(FILE *f, const char *group) {
-    size_t len = strlen(group);
-    fprintf(f, "Usage: hearth %s COMMAND\n\nCommands:\n", group);
-    for (size_t k = 0; k < ARRAY_SIZE(commands); k++)
-        if (strncmp(commands[k].name, group, len) == 0 && commands[k].name[len] == ' ')
-            fprintf(f, "  %-16s %s\n", commands[k].name, commands[k].summary);
+    const struct cli_group *g = *ret_group;
+    if (i + 1 < argc && argv[i + 1][0] != '-') {
+        char name[128];
+        snprintf(name, sizeof(name), "%s %.64s", g->name, argv[i + 1]);
+        *ret_used = 2;
+        return cli_command_find(name, ret_name);
+    }
+    *ret_used = 1;
+    if (!g->dflt ||
+        (i + 1 < argc && (!strcmp(argv[i + 1], "-h") || !strcmp(argv[i + 1], "--help"))))
+        return NULL;
+    return cli_command_find(g->dflt, ret_name);
 }
 
 /*
@@ -578,11 +866,13 @@ int cli_main(int argc, char **argv) {
     /* Global options before the command. */
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            print_program_help(stdout);
+            cli_print_program_help(stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--version") == 0)
+        if (strcmp(argv[i], "--version") == 0) {
+            ctx.cmd = cli_command_find("version", &ctx.name);
             return cmd_version(&ctx);
+        }
         int g = parse_global(&ctx, argc, argv, &i);
         if (g == 0)
             cli_usage_error(&ctx, "unknown option '%s'", argv[i]);
@@ -593,18 +883,19 @@ int cli_main(int argc, char **argv) {
         }
     }
     if (i >= argc) {
-        print_program_help(stderr);
+        cli_print_program_help(stderr);
         return 2;
     }
 
     int used = 0;
-    bool group = false;
-    ctx.cmd = command_find(argc, argv, i, &used, &group);
+    const struct cli_group *group = NULL;
+    ctx.cmd = command_find(argc, argv, i, &used, &ctx.name, &group);
     if (!ctx.cmd) {
-        if (group && (i + 1 >= argc || strcmp(argv[i + 1], "--help") == 0 ||
-                      strcmp(argv[i + 1], "-h") == 0)) {
-            bool help = i + 1 < argc;
-            print_group_help(help ? stdout : stderr, argv[i]);
+        if (group && used == 1) {
+            /* The group's help, or the group alone (or with a flag) without a default. */
+            bool help =
+                i + 1 < argc && (!strcmp(argv[i + 1], "-h") || !strcmp(argv[i + 1], "--help"));
+            cli_print_group_help(help ? stdout : stderr, group);
             return help ? 0 : 2;
         }
         char msg[256];
@@ -614,7 +905,7 @@ int cli_main(int argc, char **argv) {
             snprintf(msg, sizeof(msg), "unknown command '%.64s'", argv[i]);
         cli_print_error(msg);
         if (group)
-            print_group_help(stderr, argv[i]);
+            cli_print_group_help(stderr, group);
         else
             fprintf(stderr, "Run 'hearth --help' for the list of commands.\n");
         return 2;
@@ -628,13 +919,13 @@ int cli_main(int argc, char **argv) {
     ctx.args.argv = positional;
     int p = parse_command_args(&ctx, argc, argv, i + used, positional);
     if (p == PARSE_HELP) {
-        print_command_help(ctx.cmd);
+        cli_print_command_help(stdout, ctx.cmd, ctx.name);
         return 0;
     }
     if (p == PARSE_USAGE) {
         cli_print_error(ctx.err.msg);
-        fprintf(stderr, "Usage: hearth %s %s\nRun 'hearth %s --help' for more.\n", ctx.cmd->name,
-                ctx.cmd->usage, ctx.cmd->name);
+        fprintf(stderr, "Usage: hearth %s %s\nRun 'hearth %s --help' for more.\n", ctx.name,
+                ctx.cmd->usage, ctx.name);
         return 2;
     }
     ctx.quiet = opts.quiet;
@@ -642,7 +933,12 @@ int cli_main(int argc, char **argv) {
     _cleanup_engine_ engine *eng = NULL;
     if (ctx.cmd->engine) {
         _cleanup_free_ char *root = NULL;
-        if (root_resolve(&root, &ctx.err) < 0 || engine_open(root, &eng, &ctx.err) < 0) {
+        if (cli_root_resolve(&root, &ctx.err) < 0) {
+            cli_print_error(ctx.err.msg);
+            return 1;
+        }
+        if (engine_open(root, &eng, &ctx.err) < 0) {
+            cli_root_explain(root, &ctx.err);
             cli_print_error(ctx.err.msg);
             return 1;
         }
@@ -654,7 +950,7 @@ int cli_main(int argc, char **argv) {
         r = error_set(&ctx.err, -EIO, "cannot write the output: %s", strerror(errno));
     if (ctx.usage_error) {
         cli_print_error(ctx.err.msg);
-        fprintf(stderr, "Run 'hearth %s --help' for usage.\n", ctx.cmd->name);
+        fprintf(stderr, "Run 'hearth %s --help' for usage.\n", ctx.name);
         return 2;
     }
     if (r < 0) {

@@ -6,6 +6,7 @@
 #ifndef HEARTH_CLI_PRIV_H
 #define HEARTH_CLI_PRIV_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -16,6 +17,21 @@
 #define CLI_FLAGS_MAX 24  /* flags of one command */
 #define CLI_VALUES_MAX 64 /* values of one repeatable flag */
 
+/*
+ * What a positional argument or a flag's value is, so that the completion
+ * scripts (completion.c) offer the right words.
+ */
+enum cli_arg {
+    CLI_ARG_NONE,      /* nothing to offer */
+    CLI_ARG_VM,        /* VM names, from the database */
+    CLI_ARG_IMAGE,     /* image names */
+    CLI_ARG_KERNEL,    /* kernel names */
+    CLI_ARG_KIND_NAME, /* inspect: vm, image or kernel, then a name of that kind */
+    CLI_ARG_COMMAND,   /* help: a command */
+    CLI_ARG_FILE,      /* a file */
+    CLI_ARG_DIR,       /* a directory */
+};
+
 /* A command's flag: "-a, --all" or "-o, --output FORMAT". */
 struct cli_flag {
     char short_name;       /* 0 if none */
@@ -24,6 +40,8 @@ struct cli_flag {
     bool repeat;           /* may be given several times, values collected */
     const char *help;
     bool optional; /* the value is optional and only given as --name=VALUE ("--ssh[=PUBKEY]") */
+    const char *values; /* the words the value may be, space-separated ("json yaml"); NULL */
+    enum cli_arg offer; /* else what completion offers for the value */
 };
 
 struct cli_args {
@@ -35,20 +53,63 @@ struct cli_args {
 
 struct cli_ctx;
 
+#define CLI_ALIASES_MAX 3
+
+/*
+ * A row of the command table (cli.c). The help, the hearth(1) man page, the
+ * completion scripts and the docs test all read it.
+ */
 struct cli_command {
-    const char *name; /* "ps", or "image ls" for a group's subcommand */
+    const char *name;                     /* "ps", or "image ls" for a group's subcommand */
+    const char *aliases[CLI_ALIASES_MAX]; /* other names of the same command ("vm ps"); NULL */
     int (*handler)(struct cli_ctx *ctx);
     const char *usage; /* what follows the name in "Usage: hearth NAME ..." */
     const char *summary;
     int min_args, max_args;       /* positional arguments; max -1 for no limit */
     const struct cli_flag *flags; /* ends with a {0} entry; NULL for none */
-    int data;                     /* the handler's own: a kind */
+    int data;                     /* the handler's own: a kind, or a variant */
     bool engine;                  /* the dispatcher opens the engine first */
+    enum cli_arg args;            /* what the positional arguments are (completion) */
+    const char *arg_values;       /* else the words they may be, space-separated; NULL */
+    bool hidden;                  /* hearth's own plumbing: not in help, man page, completion */
 };
+
+/* A group of commands ("vm ls", "vm rm"...); without a subcommand it runs its default. */
+struct cli_group {
+    const char *name;    /* "vm" */
+    const char *alias;   /* another name of the group ("vms", as Ignite), or NULL */
+    const char *summary; /* for help */
+    const char *dflt;    /* the command run without a subcommand ("vm ls"), or NULL for help */
+};
+
+/* The tables (cli.c): commands in help order, groups, and the global options. */
+extern const struct cli_command cli_commands[];
+extern const size_t cli_n_commands;
+extern const struct cli_group cli_groups[];
+extern const size_t cli_n_groups;
+extern const struct cli_flag cli_global_flags[]; /* ends with a {0} entry */
+
+/* The group called word (its name or alias), or NULL. */
+const struct cli_group *cli_group_find(const char *word);
+/*
+ * The command called name: its name or an alias ("vm list"), the group part
+ * by the group's alias too ("vms ls"). NULL when none. *ret_name (may be
+ * NULL) is the name as the table spells it: the alias when it was one.
+ */
+const struct cli_command *cli_command_find(const char *name, const char **ret_name);
+/* The root directory: --root, $HEARTH_ROOT, then the defaults (docs/cli.md). Caller frees. */
+int cli_root_resolve(char **ret, struct error *err) WUR;
+/*
+ * When the root (or the database in it) cannot be written by this user,
+ * replaces err's message with one that names the owner and suggests --root
+ * or sudo; else leaves err alone. Called after opening the root failed.
+ */
+void cli_root_explain(const char *root, struct error *err);
 
 /* What a handler gets. */
 struct cli_ctx {
     const struct cli_command *cmd;
+    const char *name; /* what the command was called: its name or an alias ("vm ps") */
     struct cli_args args;
     engine *eng; /* open when cmd->engine */
     bool quiet;  /* -q/--quiet */
@@ -135,7 +196,55 @@ int cmd_stop(struct cli_ctx *ctx);
 int cmd_kill(struct cli_ctx *ctx);
 int cmd_logs(struct cli_ctx *ctx);
 int cmd_attach(struct cli_ctx *ctx);
-int cmd_dash(struct cli_ctx *ctx); /* src/cli/cmd_dash.c: the dashboard */
+int cmd_dash(struct cli_ctx *ctx);       /* src/cli/cmd_dash.c: the dashboard */
+int cmd_help(struct cli_ctx *ctx);       /* help.c */
+int cmd_version(struct cli_ctx *ctx);    /* help.c */
+int cmd_man(struct cli_ctx *ctx);        /* man.c: `hearth __man`, the hearth(1) page */
+int cmd_completion(struct cli_ctx *ctx); /* completion.c: the scripts */
+int cmd_complete(struct cli_ctx *ctx);   /* completion.c: `hearth __complete KIND`, names */
+
+/* The completion script for shell ("bash", "zsh", "fish"), appended to out;
+ * -EINVAL for another shell, -ENOMEM. */
+int cli_completion_script(const char *shell, struct strbuf *out) WUR;
+/* The hearth(1) man page (roff), appended to out; date as "2024-05-01". -ENOMEM. */
+int cli_man_page(const char *date, struct strbuf *out) WUR;
+
+/* ---- help (help.c) ------------------------------------------------------- */
+
+void cli_print_program_help(FILE *f);
+/* The help of cmd, called name (its own or an alias). */
+void cli_print_command_help(FILE *f, const struct cli_command *cmd, const char *name);
+void cli_print_group_help(FILE *f, const struct cli_group *g);
+/* "-o, --output FORMAT", "    --ssh[=PUBKEY]": a flag as help and the man page show it. */
+void cli_flag_format(const struct cli_flag *fl, char *buf, size_t size);
+
+/* ---- templates (template.c) ---------------------------------------------- */
+
+/*
+ * A small subset of Go's text/template, as Ignite's -t/--template and
+ * Docker's --format take it, over a JSON document (an object as
+ * `inspect -o json` prints it):
+ *
+ *   literal text     copied; \t, \n and \\ typed on a command line become
+ *                    a tab, a newline and a backslash
+ *   {{.a.b}}         the value at that path: a string as it is, a number or
+ *                    boolean as JSON writes it, null as "<nil>", an object or
+ *                    array as compact JSON; a missing field "<no value>"
+ *   {{.}}            the whole document, as compact JSON
+ *   {{json .a.b}}    the value as compact JSON (strings quoted)
+ *   {{- and -}}      trim the blanks before or after the action, as Go does
+ *
+ * Anything else in an action (other functions, pipelines, variables, if,
+ * range) is an error naming its position (1-based, in bytes).
+ */
+struct cli_template;
+/* Parses src; -EINVAL with "template: position N: ..." in err. Caller frees *ret. */
+int cli_template_parse(const char *src, struct cli_template **ret, struct error *err) WUR;
+void cli_template_free(struct cli_template *t);
+/* Appends the template's output for doc to out; -EINVAL (a field of a string,
+ * say) with the position in err, -ENOMEM. */
+int cli_template_exec(const struct cli_template *t, const json_t *doc, struct strbuf *out,
+                      struct error *err) WUR;
 
 /* ---- imports (cmd_image.c), shared with create and run ------------------ */
 

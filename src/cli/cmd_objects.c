@@ -1,6 +1,7 @@
 /*
  * The CLI's object commands: apply, ps (and vm ls), image ls, kernel ls,
- * inspect, export and rm/rmi/rmk. Each handler turns flags into an engine
+ * inspect, export and rm/rmi/rmk; ps and inspect also through a -t
+ * template (template.c). Each handler turns flags into an engine
  * call and formats the result; the engine does the work.
  */
 #include <errno.h>
@@ -88,6 +89,17 @@ int cmd_apply(struct cli_ctx *ctx) {
         goto out;
     }
     if (!ctx->quiet) {
+        /* One notice for all documents: what was skipped as another root's runtime state. */
+        unsigned skipped = 0;
+        size_t n_skipped = 0;
+        for (size_t i = 0; i < n_all; i++) {
+            skipped |= res[i].skipped;
+            n_skipped += res[i].skipped != 0;
+        }
+        char notice[1024];
+        engine_apply_skipped_describe(skipped, n_skipped, notice, sizeof(notice));
+        if (notice[0])
+            fprintf(stderr, "hearth: %s\n", notice);
         for (size_t i = 0; i < n_all; i++) {
             if (res[i].kind == API_KIND_POOL)
                 printf("pool %s\n", engine_apply_action_name(res[i].action));
@@ -251,9 +263,7 @@ static void created_cell(int64_t created, int64_t now, bool rfc3339, char *buf, 
         snprintf(buf, size, "%s", t);
         return;
     }
-    char age[32];
-    time_format_ago(created, now, age, sizeof(age));
-    snprintf(buf, size, "%s ago", age);
+    api_age_format(created, now, buf, size);
 }
 
 /*
@@ -286,12 +296,9 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
     case CELL_COUNT:
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
         break;
-    case CELL_UP: {
-        char age[32];
-        time_format_ago(value, now, age, sizeof(age));
-        snprintf(buf, sizeof(buf), "Up %s", age);
+    case CELL_UP:
+        api_vm_status_format("Running", value, now, buf, sizeof(buf));
         break;
-    }
     case CELL_CREATED:
     case CELL_CREATED_RFC3339:
         created_cell(value, now, kind == CELL_CREATED_RFC3339, buf, sizeof(buf));
@@ -450,9 +457,59 @@ static int write_ids(struct cli_ctx *ctx, const char *const *uids, size_t n) {
     return cli_write_out(ctx, &out);
 }
 
-/* ps -o json|yaml: the full objects of the VMs to show. */
+/* ---- -t/--template ------------------------------------------------------- */
+
+/* The -t/--template flag parsed into *ret (NULL when not given); a bad one is a usage error. */
+static int template_flag(struct cli_ctx *ctx, struct cli_template **ret) {
+    *ret = NULL;
+    const char *src = cli_flag_value(ctx, "template", NULL);
+    if (!src)
+        return 0;
+    if (cli_flag_given(ctx, "output"))
+        return cli_usage_error(ctx, "-t/--template and -o/--output cannot be combined");
+    struct error e;
+    error_init(&e);
+    int r = cli_template_parse(src, ret, &e);
+    if (r == -ENOMEM)
+        return oom(ctx);
+    return r < 0 ? cli_usage_error(ctx, "%s", e.msg) : 0;
+}
+
+/* Appends the template's output for obj and a newline, as Ignite prints it. */
+static int template_line(struct cli_ctx *ctx, const struct cli_template *t,
+                         const struct api_object *obj, struct strbuf *out) {
+    json_t *doc = api_object_to_json(obj);
+    if (!doc)
+        return oom(ctx);
+    struct error e;
+    error_init(&e);
+    int r = cli_template_exec(t, doc, out, &e);
+    json_decref(doc);
+    if (r == -ENOMEM)
+        return oom(ctx);
+    if (r < 0)
+        return cli_usage_error(ctx, "%s", e.msg);
+    return strbuf_addc(out, '\n') < 0 ? oom(ctx) : 0;
+}
+
+/* One line per object through the template, written out as it grows. */
+static int write_template(struct cli_ctx *ctx, const struct cli_template *t,
+                          struct api_object *const *objs, size_t n) {
+    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        r = template_line(ctx, t, objs[i], &out);
+        if (r == 0 && out.len >= DOCS_FLUSH) {
+            r = cli_write_out(ctx, &out);
+            strbuf_reset(&out);
+        }
+    }
+    return r < 0 ? r : cli_write_out(ctx, &out);
+}
+
+/* ps -o json|yaml and ps -t: the full objects of the VMs to show. */
 static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
-                   enum cli_format fmt) {
+                   enum cli_format fmt, const struct cli_template *tmpl) {
     struct api_object **vms = NULL;
     size_t n = 0;
     int r = engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err);
@@ -467,7 +524,7 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
         else
             api_object_free(vms[i]);
     }
-    r = write_docs(ctx, vms, kept, fmt);
+    r = tmpl ? write_template(ctx, tmpl, vms, kept) : write_docs(ctx, vms, kept, fmt);
     api_objects_free(vms, kept);
     return r;
 }
@@ -534,10 +591,18 @@ int cmd_ps(struct cli_ctx *ctx) {
     r = filters_parse(ctx, filters, &nf);
     if (r < 0)
         return r;
-    bool all = cli_flag_given(ctx, "all");
-    if (!ctx->quiet && (fmt == CLI_FMT_JSON || fmt == CLI_FMT_YAML))
-        return ps_docs(ctx, all, filters, nf, fmt);
-    return ps_rows(ctx, all, filters, nf, fmt);
+    struct cli_template *tmpl = NULL;
+    r = template_flag(ctx, &tmpl);
+    if (r < 0)
+        return r;
+    /* `vm ls` (data 1) shows all VMs, as Ignite's does. */
+    bool all = cli_flag_given(ctx, "all") || ctx->cmd->data != 0;
+    if (tmpl || (!ctx->quiet && (fmt == CLI_FMT_JSON || fmt == CLI_FMT_YAML)))
+        r = ps_docs(ctx, all, filters, nf, fmt, tmpl);
+    else
+        r = ps_rows(ctx, all, filters, nf, fmt);
+    cli_template_free(tmpl);
+    return r;
 }
 
 /* ---- image ls, kernel ls ----------------------------------------------- */
@@ -612,17 +677,24 @@ int cmd_inspect(struct cli_ctx *ctx) {
                                    ctx->args.argv[0]);
         ref = ctx->args.argv[1];
     }
-    _cleanup_object_ struct api_object *obj = NULL;
-    r = engine_get(ctx->eng, kind, ref, &obj, &ctx->err);
+    struct cli_template *tmpl = NULL;
+    r = template_flag(ctx, &tmpl);
     if (r < 0)
         return r;
-    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-    struct api_object *one[] = {obj};
-    r = api_docs_write(one, 1, fmt == CLI_FMT_JSON ? API_FORMAT_JSON : API_FORMAT_YAML, false,
-                       &out);
-    if (r < 0)
-        return oom(ctx);
-    return cli_write_out(ctx, &out);
+    _cleanup_object_ struct api_object *obj = NULL;
+    r = engine_get(ctx->eng, kind, ref, &obj, &ctx->err);
+    if (r == 0 && tmpl) {
+        struct api_object *one[] = {obj};
+        r = write_template(ctx, tmpl, one, 1);
+    } else if (r == 0) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        struct api_object *one[] = {obj};
+        r = api_docs_write(one, 1, fmt == CLI_FMT_JSON ? API_FORMAT_JSON : API_FORMAT_YAML, false,
+                           &out);
+        r = r < 0 ? oom(ctx) : cli_write_out(ctx, &out);
+    }
+    cli_template_free(tmpl);
+    return r;
 }
 
 /* ---- export ------------------------------------------------------------ */

@@ -347,9 +347,40 @@ int cmd_start(struct cli_ctx *ctx) {
     for (int i = 0; i < ctx->args.argc; i++) {
         struct error err;
         error_init(&err);
+        /* A VM that was applied, not created, gets its disk first (imports may run:
+         * Ctrl-C stops them, as in create). */
+        struct engine_import_opts io;
+        struct cli_import *ci = cli_import_begin(ctx, &io);
+        if (!ci)
+            return oom(ctx);
+        struct engine_vm_create_opts co = {.import = &io};
+        if (!ctx->quiet && isatty(STDERR_FILENO))
+            co.stage = on_vm_stage;
+        struct engine_vm_create_result built;
+        memset(&built, 0, sizeof(built));
+        r = engine_vm_disk_build(ctx->eng, ctx->args.argv[i], &co, &built, &err);
+        bool cancelled = cli_import_cancelled();
+        cli_import_end(ci);
+        if (!ctx->quiet)
+            print_notice(built.notice);
+        if (r == -ECANCELED || cancelled) {
+            fprintf(stderr, "hearth: start of '%s' cancelled\n", ctx->args.argv[i]);
+            ctx->exit_status = 130;
+            return 0;
+        }
+        if (r < 0) {
+            cli_print_error(err.msg);
+            failures++;
+            last = r;
+            continue;
+        }
+        if (built.ssh_key[0] && !ctx->quiet)
+            fprintf(stderr, "hearth: ssh key pair generated: %s\n", built.ssh_key);
         struct engine_vm_start_result res;
         memset(&res, 0, sizeof(res));
         r = engine_vm_start(ctx->eng, ctx->args.argv[i], &so, &res, &err);
+        if (!ctx->quiet && res.built[0])
+            print_notice(res.built);
         if (!ctx->quiet && res.notice[0] && !noticed) {
             print_notice(res.notice); /* the same for every VM: once */
             noticed = true;

@@ -37,6 +37,34 @@ static int set_string(char **field, const char *value, struct error *err) {
     return 0;
 }
 
+void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, size_t size) {
+    static const struct {
+        unsigned bit;
+        const char *what;
+    } items[] = {
+        {ENGINE_APPLY_SKIP_DEVICES, "Pool status.devices (devices are made by hearth, here)"},
+        {ENGINE_APPLY_SKIP_POOL_PATHS, "Pool paths of another root (this root's are recorded)"},
+        {ENGINE_APPLY_SKIP_STATE, "VM status.state of a running VM (recorded Stopped)"},
+        {ENGINE_APPLY_SKIP_ADDRESSES, "VM status.ipAddresses"},
+        {ENGINE_APPLY_SKIP_SOURCES, "VM status.image/kernel (taken from this root's objects)"},
+    };
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(items); i++) {
+        if (!(skipped & items[i].bit))
+            continue;
+        if (len == 0)
+            len = (size_t)snprintf(buf, size,
+                                   "apply: %zu document%s carried runtime state of another root, "
+                                   "which was skipped: ",
+                                   n_docs, n_docs == 1 ? "" : "s");
+        else if (len < size)
+            len += (size_t)snprintf(buf + len, size - len, ", ");
+        if (len < size)
+            len += (size_t)snprintf(buf + len, size - len, "%s", items[i].what);
+    }
+}
+
 /* Gives a VM without a name a random adjective-noun name no VM has. */
 int engine_vm_name_generate(engine *e, struct api_object *obj, struct error *err) {
     for (int i = 0; i < NAME_ATTEMPTS; i++) {
@@ -134,7 +162,7 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
     int r;
 
     if (obj->kind == API_KIND_POOL) {
-        r = engine_pool_apply_check(e, obj, err); /* status.devices is never applied */
+        r = engine_pool_apply_check(e, obj, &res->skipped, err); /* devices are never applied */
         if (r < 0)
             return r;
         r = store_object_get(e->store, API_KIND_POOL, NULL, &existing, err);
@@ -151,16 +179,10 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
     }
 
     if (obj->kind == API_KIND_VM) {
-        const char *state = obj->u.vm.state;
-        if (existing)
-            state = existing->u.vm.state;
-        else if (!state || (strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0))
-            state = "Stopped"; /* nothing runs for this VM in this root */
-        if (!obj->u.vm.state || strcmp(obj->u.vm.state, state) != 0) {
-            r = set_string(&obj->u.vm.state, state, err);
-            if (r < 0)
-                return r;
-        }
+        /* status is this root's runtime state; a disk keeps what it was built from */
+        r = engine_vm_apply_prepare(e, obj, existing, &res->skipped, err);
+        if (r < 0)
+            return r;
     }
 
     res->kind = obj->kind;
@@ -177,6 +199,10 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
             res->action = ENGINE_APPLY_UNCHANGED;
             return 0;
         }
+        const char *st = obj->kind == API_KIND_VM ? existing->u.vm.state : NULL;
+        if (st && (strcmp(st, "Creating") == 0 || strcmp(st, "Removing") == 0))
+            return error_set(err, -EBUSY, "vm '%s' is being %s; apply again when it is done",
+                             obj->meta.name, st[0] == 'C' ? "created" : "removed");
         res->action = ENGINE_APPLY_CONFIGURED;
     } else {
         res->action = ENGINE_APPLY_CREATED;

@@ -21,8 +21,8 @@
  *   repair removes it (pool_stray_remove). Also an import's staging
  *   directory in <root>/tmp or kernel files in <root>/kernel that no running
  *   operation or kernel owns; repair removes them.
- * - missing-kernel-files: a kernel row without its files; no repair (import
- *   it again).
+ * - missing-kernel-files: a kernel row without its files; no repair: the
+ *   message names the command that imports it again (engine_restore_hint).
  * - stray (VMs): <root>/vm/<id> of no VM, <root>/run/vm/<id> of a VM that
  *   does not run; repair removes them.
  * - stray-process: a monitor or VMM of this root that is not the recorded
@@ -349,12 +349,13 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
             free(path);
             continue;
         }
-        char obj[64];
+        char obj[64], hint[600];
         snprintf(obj, sizeof(obj), "kernel %s", uid);
+        engine_restore_hint(kernels[i], hint, sizeof(hint));
         if (!finding_add(rep, "missing-kernel-files", NULL, obj,
-                         "kernel '%s' has no kernel file under %s/kernel/%s; import it again "
-                         "with 'hearth kernel import'",
-                         kernels[i]->meta.name, e->root, uid))
+                         "kernel '%s' has no kernel file under %s/kernel/%s (it was applied from "
+                         "a document, or its files were deleted); %s",
+                         kernels[i]->meta.name, e->root, uid, hint))
             r = error_set(err, -ENOMEM, "out of memory");
     }
     api_objects_free(kernels, nk);

@@ -105,12 +105,30 @@ enum engine_apply_action {
 /* "created", "configured", "unchanged". */
 const char *engine_apply_action_name(enum engine_apply_action a);
 
+/*
+ * What apply left out of a document because it is the runtime state of the
+ * root the document came from (docs/cli.md, "apply"): the bits of
+ * engine_apply_result.skipped.
+ */
+#define ENGINE_APPLY_SKIP_DEVICES (1u << 0)    /* Pool status.devices this root does not have */
+#define ENGINE_APPLY_SKIP_POOL_PATHS (1u << 1) /* Pool paths that are another root's defaults */
+#define ENGINE_APPLY_SKIP_STATE (1u << 2)      /* VM status.state Running or transitional */
+#define ENGINE_APPLY_SKIP_ADDRESSES (1u << 3)  /* VM status.ipAddresses */
+#define ENGINE_APPLY_SKIP_SOURCES (1u << 4)    /* VM status.image/kernel naming other objects */
+
 struct engine_apply_result {
     enum api_kind kind;
     char name[API_NAME_MAX + 1]; /* the (possibly generated) name; "" for Pool */
     char uid[ID_LEN + 1];        /* the (possibly generated) uid; "" for Pool */
     enum engine_apply_action action;
+    unsigned skipped; /* ENGINE_APPLY_SKIP_* */
 };
+
+/*
+ * One line for the front end to print once per apply: what was skipped, for
+ * the OR of the results' skipped bits over n_docs documents ("" when none).
+ */
+void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, size_t size);
 
 /*
  * Creates or updates the n objects in ONE transaction: either all of them
@@ -124,8 +142,17 @@ struct engine_apply_result {
  * the existing object's, else now. VM state: a new VM keeps the document's
  * state if it is Created or Stopped and is recorded Stopped otherwise
  * (nothing runs for it in this root); an existing VM keeps its recorded
- * state (the engine owns status.state). Each object is journaled as an
- * "<kind>.apply" operation inside the same transaction.
+ * state (the engine owns status.state). Status that is a root's runtime
+ * state is not taken from the document (result.skipped says what was left
+ * out): a Pool's status.devices that this root does not have, Pool paths
+ * that are another root's defaults (this root's are recorded), a VM's
+ * status.ipAddresses (an existing VM keeps its own) and status.image and
+ * status.kernel (taken from this root's objects that the claims name; an
+ * existing VM with a disk keeps its own). A VM that has a disk refuses a
+ * change of spec.image, spec.kernel or spec.diskSize (the disk was built
+ * from them), saying how to do it; cpus, memory and the rest take effect at
+ * its next start. Each object is journaled as an "<kind>.apply" operation
+ * inside the same transaction.
  *
  * On success *ret_results holds n results in document order (caller frees
  * with free()). On failure nothing changed, err names the object when the
@@ -286,7 +313,7 @@ struct engine_import_result {
 
 /*
  * Imports an image from source ("busybox", "127.0.0.1:5000/a/b:1",
- * "oci-layout:DIR[:TAG]", "docker-archive:FILE") into the pool as an ext4
+ * "oci-layout:DIR[:TAG]", "docker-archive:FILE[:REF|:@N]") into the pool as an ext4
  * filesystem (docs/architecture.md, "Image and kernel import"):
  * creates a pool with the defaults when none exists (ret->notice says so),
  * pulls into <root>/blobs (no database state: a content-addressed cache),
@@ -402,6 +429,20 @@ int engine_vm_create(engine *e, const struct api_object *vm,
                      const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
                      struct error *err) WUR;
 
+/*
+ * Gives the VM ref resolves to a disk when it has none (it was applied, not
+ * created): the same chain, fault points and recovery as engine_vm_create,
+ * for the recorded VM (its images and kernels found, restored or imported as
+ * create does), with the VM's row kept: intent (state Creating, journal
+ * "vm.create" with {"from": its state}), layers, device, files, commit (the
+ * state it had, claims and status.image/kernel filled); a failure or a
+ * dead process's recovery removes the VM's devices and puts the state back.
+ * A VM that has a disk: nothing (ret->device_id, ret->notice empty).
+ * -EBUSY when it is not Created or Stopped.
+ */
+int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
+                         struct engine_vm_create_result *ret, struct error *err) WUR;
+
 /* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
 int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
 
@@ -415,6 +456,8 @@ struct engine_vm_start_opts {
     const char *firecracker_bin; /* NULL: firecracker on PATH */
     const char *qemu_bin;        /* NULL: qemu-system-x86_64 on PATH */
     const char *self_exe;        /* the executable that serves `__monitor`; NULL: /proc/self/exe */
+    /* A VM without a disk gets one first (engine_vm_disk_build) with these; may be NULL. */
+    const struct engine_vm_create_opts *create;
 };
 
 struct engine_vm_start_result {
@@ -422,12 +465,15 @@ struct engine_vm_start_result {
     char name[API_NAME_MAX + 1];
     char vmm[16];     /* "firecracker" or "qemu" */
     char notice[512]; /* "KVM is not usable (<why>): the VM runs under TCG", or "" */
+    char built[1024]; /* a disk was built first: what that did, one line per item, else "" */
     int monitor_pid;
     int vmm_pid;
 };
 
 /*
- * Starts a Created or Stopped VM: intent (state Starting, journal
+ * Starts a Created or Stopped VM; one without a disk (applied, not created)
+ * gets one first through engine_vm_disk_build (opts->create), so apply and
+ * start is create and start. Then: intent (state Starting, journal
  * "vm.start"), activates its device, launches its monitor (double fork,
  * setsid; the monitor is `<self_exe> __monitor ROOT UID 3`, see
  * engine_monitor_main), which starts the VMM with its full configuration,

@@ -30,11 +30,15 @@ void engine_pool_close_hook(engine *e);
 
 /*
  * Apply of a Pool document (apply.c calls it with the defaulted object):
- * a spec is recorded only while no pool was created; status.devices must
- * be absent or equal to the device rows; when absent, obj gets the rows'
- * devices (so that storing it keeps them). -EINVAL/-EBUSY with a message.
+ * paths that are the defaults of another root (<X>/pool/metadata and
+ * <X>/pool/data) become this root's; a spec is recorded only while no pool
+ * was created, else it must equal the pool's; obj's status.devices becomes
+ * the device rows (devices are hearth's record, never an instruction).
+ * *skipped gets ENGINE_APPLY_SKIP_POOL_PATHS / _DEVICES when the document's
+ * differed. -EBUSY with a message.
  */
-int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err) WUR;
+int engine_pool_apply_check(engine *e, struct api_object *obj, unsigned *skipped,
+                            struct error *err) WUR;
 
 /*
  * The pool handle, opened (and assembled) on demand; the error that
@@ -89,6 +93,58 @@ int engine_import_pull(engine *e, const struct oci_source *src,
 /* 1 and *ret filled (existed) when an object of kind is named name, 0 when none, or -errno. */
 int engine_import_existing(engine *e, enum api_kind kind, const char *name,
                            struct engine_import_result *ret, struct error *err) WUR;
+/* *ret filled (existed) from the object of kind with uid. */
+int engine_import_result_fill(engine *e, enum api_kind kind, const char *uid,
+                              struct engine_import_result *ret, struct error *err) WUR;
+/*
+ * The import of src (already parsed; name is the name it makes) into a new
+ * image or kernel, or, with restore_uid, into the recorded one whose data is
+ * not here (journal "image.restore"/"kernel.restore"; the commit updates
+ * its status.ociSource, and the kernel's spec.version). opts as for
+ * engine_image_import; *ret must be zeroed.
+ */
+int engine_image_import_into(engine *e, const struct oci_source *src, const char *name,
+                             const struct engine_import_opts *opts, const char *restore_uid,
+                             struct engine_import_result *ret, struct error *err) WUR;
+int engine_kernel_import_into(engine *e, const struct oci_source *src, const char *name,
+                              const struct engine_import_opts *opts, const char *restore_uid,
+                              struct engine_import_result *ret, struct error *err) WUR;
+
+/* ---- restore (restore.c) ------------------------------------------------ */
+
+/* *ret: the image has its Image device, the kernel its kernel file here. */
+int engine_object_has_data(engine *e, enum api_kind kind, const char *uid, bool *ret,
+                           struct error *err) WUR;
+/*
+ * A restore's intent: the journal row "<kind>.restore" on uid, recorded in
+ * one transaction that finds the object without its data and no other
+ * restore of it open. Another restore in flight is waited for (polled, up
+ * to 10 minutes); a dead one is rolled back first. 1 with *ret_op when the
+ * intent is recorded, 0 when the data is there by now.
+ */
+int engine_restore_begin(engine *e, enum api_kind kind, const char *uid, int64_t *ret_op,
+                         struct error *err) WUR;
+/*
+ * Imports the data of the recorded image or kernel uid again from its
+ * spec.ociClaim.ref. A localhost/ reference (a local source) is refused,
+ * and a failed pull is reported, naming the object and the command that
+ * brings the data back.
+ */
+int engine_object_restore(engine *e, enum api_kind kind, const char *uid,
+                          const struct engine_import_opts *opts, struct engine_import_result *ret,
+                          struct error *err) WUR;
+/* The command that brings a recorded image's or kernel's data back, as advice. */
+int engine_restore_hint(const struct api_object *obj, char *buf, size_t size);
+/* True for a reference whose registry is "localhost" itself: how local sources are named. */
+bool engine_ref_is_local(const char *ref);
+/*
+ * An import's source that is a path here: -EINVAL with advice when it is a
+ * directory holding an OCI layout ("import it with 'hearth WORD import
+ * oci-layout:DIR[:TAG]'") or, when invalid_ref (it is no reference), any
+ * directory or file; else 0.
+ */
+int engine_import_path_hint(const char *source, const char *word, bool invalid_ref,
+                            struct error *err) WUR;
 /* Removes every pool device owned by (kind, uid), through the pool's protocol. */
 int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
                                 struct error *err) WUR;
@@ -112,6 +168,48 @@ struct engine_leftover {
 int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret_n,
                             struct error *err) WUR;
 void engine_leftovers_free(struct engine_leftover *l, size_t n);
+
+/* ---- a VM's image and kernel (vm_refs.c) ------------------------------ */
+
+struct engine_vm_create_opts;
+struct engine_vm_create_result;
+/*
+ * The image or kernel named ref in this root, by uid, name or normalised
+ * reference ("busybox" is "busybox:latest"): 1 with its uid and *ret_name
+ * (caller frees), 0 when none.
+ */
+int engine_object_find(engine *e, enum api_kind kind, const char *ref, char uid[ID_LEN + 1],
+                       char **ret_name, struct error *err) WUR;
+/*
+ * The image or kernel a VM being created names: found here first (as
+ * engine_object_find, then by uid prefix), its data imported again when
+ * this root has only its record, else pulled (a localhost/ reference never
+ * is). Notices go to ret->notice.
+ */
+int engine_vm_ref_resolve(engine *e, enum api_kind kind, const char *ref,
+                          const struct engine_vm_create_opts *opts,
+                          struct engine_vm_create_result *ret, char uid[ID_LEN + 1],
+                          char **ret_name, struct error *err) WUR;
+/* The newest kernel (by creation time): 1 and its uid and *ret_name, or 0 when none. */
+int engine_vm_kernel_newest(engine *e, char uid[ID_LEN + 1], char **ret_name,
+                            struct error *err) WUR;
+/* Appends a line to ret->notice. */
+void engine_vm_notice_add(struct engine_vm_create_result *ret, const char *line);
+/* A VM's status.image or status.kernel from the image or kernel uid; or emptied. */
+int engine_vm_source_fill(engine *e, enum api_kind kind, const char *uid,
+                          struct api_vm_image_source *dst, struct error *err) WUR;
+void engine_vm_source_clear(struct api_vm_image_source *dst);
+
+/* ---- apply of VM documents (vm_apply.c) --------------------------------- */
+
+/*
+ * The VM part of apply, inside its transaction, for obj (defaulted and
+ * validated; existing is the recorded VM or NULL): the state, status.
+ * ipAddresses and status.image/kernel as engine_apply says, and the refusal
+ * of a disk change. *skipped gets ENGINE_APPLY_SKIP_* bits.
+ */
+int engine_vm_apply_prepare(engine *e, struct api_object *obj, const struct api_object *existing,
+                            unsigned *skipped, struct error *err) WUR;
 
 /* ---- VM create (vm_create.c) ------------------------------------------- */
 

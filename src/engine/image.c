@@ -133,10 +133,13 @@ int engine_import_source(const char *source, struct oci_source *ret_src, char **
     if (src.kind == OCI_SOURCE_REGISTRY) {
         name = oci_ref_familiar(&src.ref);
     } else {
-        /* A layout's ref.name that is a whole reference names the image; else
-         * localhost/<file name>:<tag>, as podman names local images. */
+        /* A layout's ref.name that is a whole reference, and the reference that
+         * picks an archive's image, name the image; else localhost/<file
+         * name>:<tag> as podman names local images (an archive's @N: tag N). */
         if (src.kind == OCI_SOURCE_LAYOUT && src.tag &&
             (strchr(src.tag, '/') || strchr(src.tag, ':')))
+            name = familiar_of(src.tag);
+        if (src.kind == OCI_SOURCE_ARCHIVE && src.tag && src.tag[0] != '@')
             name = familiar_of(src.tag);
         if (!name) {
             const char *path = src.path ? src.path : "";
@@ -155,7 +158,9 @@ int engine_import_source(const char *source, struct oci_source *ret_src, char **
                 *dot = '\0';
             char comp[80];
             component_from(base, comp, sizeof(comp));
-            const char *tag = src.tag && tag_is_valid(src.tag) ? src.tag : "latest";
+            const char *tag = src.tag && src.tag[0] == '@' ? src.tag + 1 : src.tag;
+            if (!tag || !tag_is_valid(tag))
+                tag = "latest";
             _cleanup_free_ char *s = xasprintf("localhost/%s:%s", comp, tag);
             name = s ? familiar_of(s) : NULL;
         }
@@ -219,8 +224,14 @@ int engine_import_existing(engine *e, enum api_kind kind, const char *name,
     }
     if (r < 0)
         return r;
+    r = engine_import_result_fill(e, kind, uid, ret, err);
+    return r < 0 ? r : 1;
+}
+
+int engine_import_result_fill(engine *e, enum api_kind kind, const char *uid,
+                              struct engine_import_result *ret, struct error *err) {
     struct api_object *obj = NULL;
-    r = store_object_get(e->store, kind, uid, &obj, err);
+    int r = store_object_get(e->store, kind, uid, &obj, err);
     if (r < 0)
         return r;
     memcpy(ret->uid, uid, sizeof(ret->uid));
@@ -228,7 +239,7 @@ int engine_import_existing(engine *e, enum api_kind kind, const char *name,
     ret->size = kind == API_KIND_KERNEL ? obj->u.kernel.source.size : obj->u.image.source.size;
     ret->existed = true;
     api_object_free(obj);
-    return 1;
+    return 0;
 }
 
 int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid, struct error *err) {
@@ -353,6 +364,34 @@ static int import_fail(engine *e, const char *uid, int64_t op, int r, struct err
     return r;
 }
 
+/* Replaces *s with what the pulled image says: config digest, size, repo digest. */
+static int source_set(struct api_oci_source *s, const struct oci_image *img, struct error *err) {
+    char *id = xstrdup(img->config_digest);
+    char **digests = NULL;
+    if (img->repo_digest) {
+        /* recorded in the familiar form the name has ("busybox@sha256:...") */
+        _cleanup_free_ char *familiar = familiar_of(img->repo_digest);
+        digests = xcalloc(1, sizeof(char *));
+        if (digests && !(digests[0] = xstrdup(familiar ? familiar : img->repo_digest))) {
+            free(digests);
+            digests = NULL;
+        }
+    }
+    if (!id || (img->repo_digest && !digests)) {
+        free(id);
+        return oom(err);
+    }
+    free(s->id);
+    for (size_t i = 0; i < s->n_repo_digests; i++)
+        free(s->repo_digests[i]);
+    free(s->repo_digests);
+    s->id = id;
+    s->size = img->size;
+    s->repo_digests = digests;
+    s->n_repo_digests = digests ? 1 : 0;
+    return 0;
+}
+
 static int image_object_build(const char *uid, const char *name, const struct oci_image *img,
                               struct api_object **ret, struct error *err) {
     _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_IMAGE);
@@ -363,24 +402,12 @@ static int image_object_build(const char *uid, const char *name, const struct oc
     obj->meta.created = (int64_t)time(NULL);
     obj->u.image.claim.type = xstrdup("Docker");
     obj->u.image.claim.ref = xstrdup(name);
-    obj->u.image.source.id = xstrdup(img->config_digest);
-    obj->u.image.source.size = img->size;
-    if (!obj->meta.name || !obj->meta.uid || !obj->u.image.claim.type || !obj->u.image.claim.ref ||
-        !obj->u.image.source.id)
+    if (!obj->meta.name || !obj->meta.uid || !obj->u.image.claim.type || !obj->u.image.claim.ref)
         return oom(err);
-    if (img->repo_digest) {
-        /* recorded in the familiar form the name has ("busybox@sha256:...") */
-        _cleanup_free_ char *digest = familiar_of(img->repo_digest);
-        char *d = xstrdup(digest ? digest : img->repo_digest);
-        obj->u.image.source.repo_digests = xcalloc(1, sizeof(char *));
-        if (!d || !obj->u.image.source.repo_digests) {
-            free(d);
-            return oom(err);
-        }
-        obj->u.image.source.repo_digests[0] = d;
-        obj->u.image.source.n_repo_digests = 1;
-    }
-    int r = api_object_set_defaults(obj, NULL);
+    int r = source_set(&obj->u.image.source, img, err);
+    if (r < 0)
+        return r;
+    r = api_object_set_defaults(obj, NULL);
     if (r < 0)
         return oom(err);
     r = api_object_validate(obj, err);
@@ -414,21 +441,65 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     _cleanup_free_ char *name = NULL;
     int r = engine_import_source(source, &src, &name, err);
     if (r < 0)
+        return engine_import_path_hint(source, "image", true, err) < 0 ? -EINVAL : r;
+    r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
+    bool have = false;
+    if (r == 1)
+        r = engine_object_has_data(e, API_KIND_IMAGE, ret->uid, &have, err);
+    if (r == 0 && !have && ret->existed) {
+        /* Recorded (applied from a document) without its data here: imported into it. */
+        char uid[ID_LEN + 1];
+        memcpy(uid, ret->uid, sizeof(uid));
+        memset(ret, 0, sizeof(*ret));
+        r = engine_image_import_into(e, &src, name, opts, uid, ret, err);
+    } else if (r == 0 && !ret->existed) {
+        if (src.kind == OCI_SOURCE_REGISTRY &&
+            engine_import_path_hint(source, "image", false, err) < 0)
+            r = -EINVAL;
+        else
+            r = engine_image_import_into(e, &src, name, opts, NULL, ret, err);
+    }
+    oci_source_release(&src);
+    return r;
+}
+
+/* A restore's commit: the recorded image gets what was pulled as its status. */
+static int image_restore_commit(engine *e, const char *uid, const struct oci_image *img, int64_t op,
+                                char *ret_name, size_t name_size, struct error *err) {
+    _cleanup_object_ struct api_object *obj = NULL;
+    int r = store_begin(e->store, err);
+    if (r == 0) {
+        r = store_object_get(e->store, API_KIND_IMAGE, uid, &obj, err);
+        if (r == -ENOENT)
+            r = error_set(err, -ENOENT, "image %s was removed while it was imported again", uid);
+    }
+    if (r == 0)
+        r = source_set(&obj->u.image.source, img, err);
+    if (r == 0)
+        r = store_object_put(e->store, obj, err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
         return r;
+    }
+    snprintf(ret_name, name_size, "%s", obj->meta.name);
+    return 0;
+}
+
+int engine_image_import_into(engine *e, const struct oci_source *src, const char *name,
+                             const struct engine_import_opts *opts, const char *restore_uid,
+                             struct engine_import_result *ret, struct error *err) {
     struct oci_image img = {0};
     _cleanup_free_ char *cache = NULL, *staging = NULL, *dev_path = NULL;
     _cleanup_object_ struct api_object *obj = NULL;
     int64_t op = 0;
     char uid[ID_LEN + 1] = "";
 
-    r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
-    if (r != 0) {
-        oci_source_release(&src);
-        return r < 0 ? r : 0;
-    }
     /* The pull first: a reference that cannot be pulled changes nothing. */
-    r = engine_import_pull(e, &src, opts, &img, err);
-    oci_source_release(&src);
+    int r = engine_import_pull(e, src, opts, &img, err);
     if (r < 0)
         return r;
     r = pool_ensure(e, ret->notice, sizeof(ret->notice), err);
@@ -439,8 +510,9 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
 
     cache = xasprintf("%s/blobs", e->root);
     _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
-    r = id_generate(uid);
-    if (r < 0) {
+    if (restore_uid)
+        memcpy(uid, restore_uid, sizeof(uid));
+    else if ((r = id_generate(uid)) < 0) {
         oci_image_release(&img);
         return error_set(err, r, "cannot generate an id: %s", strerror(-r));
     }
@@ -450,12 +522,19 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
         return oom(err);
     }
 
-    /* 1. intent */
-    r = store_op_begin(e->store, "image.import", API_KIND_IMAGE, uid, "intent", &op, err);
-    if (r < 0) {
+    /* 1. intent (a restore waits for another restore of the same image) */
+    if (restore_uid)
+        r = engine_restore_begin(e, API_KIND_IMAGE, uid, &op, err);
+    else if ((r = store_op_begin(e->store, "image.import", API_KIND_IMAGE, uid, "intent", &op,
+                                 err)) == 0)
+        r = 1;
+    if (r <= 0) {
         oci_image_release(&img);
+        if (r == 0) /* restored meanwhile by another process */
+            return engine_import_result_fill(e, API_KIND_IMAGE, uid, ret, err);
         return r;
     }
+    r = 0;
     fault_point("image.import.after-intent");
 
     /* 2. act: unpack, device, ext4, cleanup */
@@ -501,6 +580,16 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     fault_point("image.import.after-cleanup");
 
     /* 3. commit */
+    if (restore_uid) {
+        r = image_restore_commit(e, uid, &img, op, ret->name, sizeof(ret->name), err);
+        if (r < 0)
+            goto fail;
+        fault_point("image.import.after-commit");
+        memcpy(ret->uid, uid, sizeof(ret->uid));
+        ret->size = img.size;
+        oci_image_release(&img);
+        return 0;
+    }
     r = image_object_build(uid, name, &img, &obj, err);
     if (r < 0)
         goto fail;
@@ -571,7 +660,8 @@ int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid, st
 
 bool engine_import_op_is(const char *op) {
     return op && (strcmp(op, "image.import") == 0 || strcmp(op, "image.remove") == 0 ||
-                  strcmp(op, "kernel.import") == 0 || strcmp(op, "kernel.remove") == 0);
+                  strcmp(op, "image.restore") == 0 || strcmp(op, "kernel.import") == 0 ||
+                  strcmp(op, "kernel.remove") == 0 || strcmp(op, "kernel.restore") == 0);
 }
 
 /* True when an object of kind with uid has a row. */
@@ -610,6 +700,16 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
     if (r < 0)
         return r;
 
+    if (strcmp(op->op + strlen(engine_kind_word(kind)), ".restore") == 0) {
+        /* The row was there all along; its commit closes the journal row, so an open
+         * one means the data is incomplete: it goes. */
+        if (kind == API_KIND_IMAGE)
+            return image_import_undo(e, uid, op->id, "interrupted; rolled back", err);
+        r = engine_kernel_files_remove(e, uid, err);
+        if (r < 0)
+            return r;
+        return store_op_finish(e->store, op->id, "interrupted; rolled back", err);
+    }
     if (strcmp(op->op + strlen(engine_kind_word(kind)), ".import") == 0) {
         if (exists) /* the commit happened; nothing to undo */
             return store_op_finish(e->store, op->id, NULL, err);

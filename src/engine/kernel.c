@@ -49,6 +49,7 @@ struct kjob {
     engine *e;
     const struct engine_import_opts *opts;
     const char *name;
+    bool restore; /* into the recorded kernel uid, whose files are not here */
     char uid[ID_LEN + 1];
     char *out;   /* <root>/kernel/<uid>.tmp */
     char *final; /* <root>/kernel/<uid> */
@@ -56,9 +57,11 @@ struct kjob {
     char *version;
     char digest[7 + 64 + 1]; /* sha256 of the kernel file as given */
     char warning[1024];      /* lines */
+    char *name_out;          /* a restore: the recorded kernel's name */
 };
 
 static void kjob_release(struct kjob *j) {
+    free(j->name_out);
     free(j->out);
     free(j->final);
     free(j->version);
@@ -417,21 +420,61 @@ static int kernel_object_build(const struct kjob *j, const char *id, uint64_t si
     return 0;
 }
 
-/* Intent: the journal row, the output directories. */
+/*
+ * Intent: the journal row, the output directories. A restore (j->restore,
+ * j->uid set) waits for another restore of the same kernel and returns 1
+ * when that one brought the files meanwhile; what a kernel without its
+ * kernel file still had under <root>/kernel goes first.
+ */
 static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
-    int r = id_generate(j->uid);
+    int r = j->restore ? 0 : id_generate(j->uid);
     if (r < 0)
         return error_set(err, r, "cannot generate an id: %s", strerror(-r));
     j->out = xasprintf("%s/kernel/%s.tmp", j->e->root, j->uid);
     j->final = xasprintf("%s/kernel/%s", j->e->root, j->uid);
     if (!j->out || !j->final)
         return oom(err);
-    r = store_op_begin(j->e->store, "kernel.import", API_KIND_KERNEL, j->uid, "intent", ret_op,
-                       err);
+    if (j->restore) {
+        r = engine_restore_begin(j->e, API_KIND_KERNEL, j->uid, ret_op, err);
+        if (r <= 0)
+            return r < 0 ? r : 1;
+    } else {
+        r = store_op_begin(j->e->store, "kernel.import", API_KIND_KERNEL, j->uid, "intent", ret_op,
+                           err);
+    }
     if (r < 0)
         return r;
     fault_point("kernel.import.after-intent");
+    if (j->restore)
+        return engine_kernel_files_remove(j->e, j->uid, err);
     return 0;
+}
+
+/* A restore's commit: the recorded kernel takes the version and source of built (which it empties).
+ */
+static int kernel_restore_put(struct kjob *j, struct api_object *built, struct error *err) {
+    _cleanup_object_ struct api_object *obj = NULL;
+    int r = store_object_get(j->e->store, API_KIND_KERNEL, j->uid, &obj, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT, "kernel %s was removed while it was imported again", j->uid);
+    if (r < 0)
+        return r;
+    j->name_out = xstrdup(obj->meta.name);
+    if (!j->name_out)
+        return oom(err);
+    struct api_kernel *k = &obj->u.kernel, *b = &built->u.kernel;
+    free(k->version);
+    k->version = steal_ptr(&b->version);
+    free(k->source.id);
+    k->source.id = steal_ptr(&b->source.id);
+    k->source.size = b->source.size;
+    for (size_t i = 0; i < k->source.n_repo_digests; i++)
+        free(k->source.repo_digests[i]);
+    free(k->source.repo_digests);
+    k->source.repo_digests = steal_ptr(&b->source.repo_digests);
+    k->source.n_repo_digests = b->source.n_repo_digests;
+    b->source.n_repo_digests = 0;
+    return store_object_put(j->e->store, obj, err);
 }
 
 static int kjob_mkdirs(struct kjob *j, struct error *err) {
@@ -469,7 +512,7 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
         return r;
     r = store_begin(j->e->store, err);
     if (r == 0)
-        r = store_object_put(j->e->store, obj, err);
+        r = j->restore ? kernel_restore_put(j, obj, err) : store_object_put(j->e->store, obj, err);
     if (r == 0)
         r = store_op_finish(j->e->store, op, NULL, err);
     if (r == 0)
@@ -480,7 +523,7 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     }
     fault_point("kernel.import.after-commit");
     memcpy(ret->uid, j->uid, sizeof(ret->uid));
-    snprintf(ret->name, sizeof(ret->name), "%s", j->name);
+    snprintf(ret->name, sizeof(ret->name), "%s", j->name_out ? j->name_out : j->name);
     snprintf(ret->warning, sizeof(ret->warning), "%s", j->warning);
     ret->size = size;
     return 0;
@@ -506,6 +549,29 @@ static int kjob_fail(struct kjob *j, int64_t op, int r, struct error *err) {
     return r;
 }
 
+/*
+ * The kernel recorded as name: 1 with its uid in restore_uid when it has no
+ * kernel file here (applied from a document: the import goes into it), 1
+ * with *ret filled (existed) when it has, 0 when there is none.
+ */
+static int kernel_existing(engine *e, const char *name, char restore_uid[ID_LEN + 1],
+                           struct engine_import_result *ret, struct error *err) {
+    restore_uid[0] = '\0';
+    int r = engine_import_existing(e, API_KIND_KERNEL, name, ret, err);
+    bool have = false;
+    if (r == 1)
+        r = engine_object_has_data(e, API_KIND_KERNEL, ret->uid, &have, err);
+    else
+        return r;
+    if (r < 0)
+        return r;
+    if (!have) {
+        memcpy(restore_uid, ret->uid, ID_LEN + 1);
+        memset(ret, 0, sizeof(*ret));
+    }
+    return 1;
+}
+
 int engine_kernel_import(engine *e, const char *source, const struct engine_import_opts *opts,
                          struct engine_import_result *ret, struct error *err) {
     memset(ret, 0, sizeof(*ret));
@@ -513,19 +579,29 @@ int engine_kernel_import(engine *e, const char *source, const struct engine_impo
     _cleanup_free_ char *name = NULL;
     int r = engine_import_source(source, &src, &name, err);
     if (r < 0)
-        return r;
-    r = engine_import_existing(e, API_KIND_KERNEL, name, ret, err);
-    if (r != 0) {
-        oci_source_release(&src);
-        return r < 0 ? r : 0;
-    }
-    struct oci_image img = {0};
-    r = engine_import_pull(e, &src, opts, &img, err);
+        return engine_import_path_hint(source, "kernel", true, err) < 0 ? -EINVAL : r;
+    char restore[ID_LEN + 1];
+    r = kernel_existing(e, name, restore, ret, err);
+    if (r == 0 && src.kind == OCI_SOURCE_REGISTRY &&
+        engine_import_path_hint(source, "kernel", false, err) < 0)
+        r = -EINVAL;
+    if (r == 0 || (r == 1 && restore[0]))
+        r = engine_kernel_import_into(e, &src, name, opts, restore[0] ? restore : NULL, ret, err);
     oci_source_release(&src);
+    return r < 0 ? r : 0;
+}
+
+int engine_kernel_import_into(engine *e, const struct oci_source *src, const char *name,
+                              const struct engine_import_opts *opts, const char *restore_uid,
+                              struct engine_import_result *ret, struct error *err) {
+    struct oci_image img = {0};
+    int r = engine_import_pull(e, src, opts, &img, err);
     if (r < 0)
         return r;
 
-    struct kjob j = {.e = e, .opts = opts, .name = name};
+    struct kjob j = {.e = e, .opts = opts, .name = name, .restore = restore_uid != NULL};
+    if (restore_uid)
+        memcpy(j.uid, restore_uid, sizeof(j.uid));
     struct oci_kernel_files kf = {0};
     int64_t op = 0;
     int sfd = -1, fd = -1;
@@ -537,7 +613,9 @@ int engine_kernel_import(engine *e, const char *source, const struct engine_impo
         goto done;
     }
     r = kjob_begin(&j, &op, err);
-    if (r < 0)
+    if (r == 1) /* restored meanwhile by another process */
+        r = engine_import_result_fill(e, API_KIND_KERNEL, j.uid, ret, err);
+    if (r != 0 || !op)
         goto done;
     staging = engine_tmp_path(e, "kernel", j.uid);
     if (!staging) {
@@ -642,8 +720,9 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
     oci_ref_release(&ref);
     if (!familiar)
         return oom(err);
-    r = engine_import_existing(e, API_KIND_KERNEL, familiar, ret, err);
-    if (r != 0)
+    char restore[ID_LEN + 1];
+    r = kernel_existing(e, familiar, restore, ret, err);
+    if (r < 0 || (r == 1 && !restore[0]))
         return r < 0 ? r : 0;
 
     /* The inputs are the user's own files: check them before recording anything. */
@@ -657,11 +736,17 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
     if (files->modules && (stat(files->modules, &st) < 0 || !S_ISDIR(st.st_mode)))
         return error_set(err, -ENOTDIR, "modules '%s' is not a directory", files->modules);
 
-    struct kjob j = {.e = e, .opts = opts, .name = familiar};
+    struct kjob j = {.e = e, .opts = opts, .name = familiar, .restore = restore[0] != '\0'};
+    memcpy(j.uid, restore, sizeof(j.uid));
     int64_t op = 0;
     char kdesc[PATH_MAX + 8];
     snprintf(kdesc, sizeof(kdesc), "'%.4000s'", files->vmlinux);
     r = kjob_begin(&j, &op, err);
+    if (r == 1) { /* restored meanwhile by another process */
+        r = engine_import_result_fill(e, API_KIND_KERNEL, j.uid, ret, err);
+        kjob_release(&j);
+        return r;
+    }
     if (r == 0) {
         engine_import_stage(opts, "Storing kernel");
         r = kjob_mkdirs(&j, err);

@@ -927,11 +927,53 @@ static bool str_eq(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err) {
+/*
+ * The prefix X when path is X/suffix; "" otherwise (returned in buf).
+ */
+static const char *path_root(const char *path, const char *suffix, char *buf, size_t size) {
+    size_t pl = path ? strlen(path) : 0, sl = strlen(suffix);
+    buf[0] = '\0';
+    if (pl > sl && strcmp(path + pl - sl, suffix) == 0 && pl - sl < size)
+        snprintf(buf, size, "%.*s", (int)(pl - sl), path);
+    return buf;
+}
+
+/*
+ * Paths that are another root's defaults (X/pool/metadata, X/pool/data, X
+ * not this root) are that root's runtime state: this root's defaults
+ * replace them. Explicit paths (a block device, a chosen directory) stay.
+ */
+static int pool_paths_localize(engine *e, struct api_pool *doc, unsigned *skipped,
+                               struct error *err) {
+    char m[4096], d[4096];
+    path_root(doc->metadata_path, "/pool/metadata", m, sizeof(m));
+    path_root(doc->data_path, "/pool/data", d, sizeof(d));
+    if (!m[0] || strcmp(m, d) != 0 || strcmp(m, e->root) == 0)
+        return 0;
+    char *mp = xasprintf("%s/pool/metadata", e->root);
+    char *dp = xasprintf("%s/pool/data", e->root);
+    if (!mp || !dp) {
+        free(mp);
+        free(dp);
+        return oom(err);
+    }
+    free(doc->metadata_path);
+    free(doc->data_path);
+    doc->metadata_path = mp;
+    doc->data_path = dp;
+    *skipped |= ENGINE_APPLY_SKIP_POOL_PATHS;
+    return 0;
+}
+
+int engine_pool_apply_check(engine *e, struct api_object *obj, unsigned *skipped,
+                            struct error *err) {
     struct api_pool *doc = &obj->u.pool;
     struct store_pool sp;
     bool have = false;
-    int r = store_pool_get(e->store, &sp, err);
+    int r = pool_paths_localize(e, doc, skipped, err);
+    if (r < 0)
+        return r;
+    r = store_pool_get(e->store, &sp, err);
     if (r == 0)
         have = true;
     else if (r != -ENOENT)
@@ -954,14 +996,16 @@ int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err
     if (r < 0)
         return r;
 
-    /* status.devices: hearth's record of what exists, never an instruction. */
+    /* status.devices: hearth's record of what exists in this root's pool, never an
+     * instruction; a document's that differ (another root's) are skipped. */
     struct store_pool_device *rows = NULL;
     size_t n = 0;
     r = store_pool_device_list(e->store, &rows, &n, err);
     if (r < 0)
         return r;
     size_t present = 0;
-    for (size_t i = 0; i < doc->n_devices && r == 0; i++) {
+    bool same = true;
+    for (size_t i = 0; i < doc->n_devices; i++) {
         const struct api_pool_device *d = &doc->devices[i];
         if (!d->present)
             continue;
@@ -971,18 +1015,11 @@ int engine_pool_apply_check(engine *e, struct api_object *obj, struct error *err
             if (rows[k].id == i)
                 row = &rows[k];
         if (!row || !str_eq(row->type, d->type) || row->size != d->size || row->parent != d->parent)
-            r = error_set(err, -EINVAL,
-                          "pool: status.devices[%zu] is not a device of this root's pool; "
-                          "devices are created by hearth, not by apply: remove status.devices "
-                          "from the document",
-                          i);
+            same = false;
     }
-    if (r == 0 && present != 0 && present != n)
-        r = error_set(err, -EINVAL,
-                      "pool: status.devices lists %zu devices, this root's pool has %zu; "
-                      "remove status.devices from the document",
-                      present, n);
-    if (r == 0 && present == 0 && store_pool_devices_to_api(rows, n, doc) < 0)
+    if (present != 0 && (!same || present != n))
+        *skipped |= ENGINE_APPLY_SKIP_DEVICES;
+    if (store_pool_devices_to_api(rows, n, doc) < 0) /* replaces the document's */
         r = oom(err);
     store_pool_devices_free(rows, n);
     return r;

@@ -16,6 +16,7 @@
  * vm.layer.after-{intent,snapshot,build}.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -37,124 +38,6 @@ static int oom(struct error *err) {
 static void stage(const struct engine_vm_create_opts *opts, const char *what) {
     if (opts && opts->stage)
         opts->stage(opts->ud, what);
-}
-
-/* Appends a line to ret->notice. */
-static void notice_add(struct engine_vm_create_result *ret, const char *line) {
-    size_t len = strlen(ret->notice);
-    snprintf(ret->notice + len, sizeof(ret->notice) - len, "%s%s", len ? "\n" : "", line);
-}
-
-/* ---- image and kernel ---------------------------------------------------- */
-
-/*
- * The uid of the image or kernel named ref: the name as given, else its
- * normalised reference ("busybox" is "busybox:latest"), else 0 (none).
- * *ret_name gets the object's name.
- */
-static int object_find(engine *e, enum api_kind kind, const char *ref, char uid[ID_LEN + 1],
-                       char **ret_name, struct error *err) {
-    if (id_is_valid(ref)) { /* an object's uid */
-        struct api_object *obj = NULL;
-        int r = store_object_get(e->store, kind, ref, &obj, err);
-        if (r == 0) {
-            memcpy(uid, ref, ID_LEN + 1);
-            *ret_name = xstrdup(obj->meta.name);
-            api_object_free(obj);
-            return *ret_name ? 1 : oom(err);
-        }
-        if (r != -ENOENT)
-            return r;
-        error_init(err);
-    }
-    int r = store_object_find_name(e->store, kind, ref, uid, err);
-    if (r == 0)
-        return (*ret_name = xstrdup(ref)) ? 1 : oom(err);
-    if (r != -ENOENT)
-        return r;
-    error_init(err);
-    struct oci_source src;
-    char *name = NULL;
-    if (engine_import_source(ref, &src, &name, err) < 0) {
-        error_init(err);
-        return 0; /* not a reference: only an exact name could match */
-    }
-    oci_source_release(&src);
-    r = store_object_find_name(e->store, kind, name, uid, err);
-    if (r == 0) {
-        *ret_name = name;
-        return 1;
-    }
-    free(name);
-    if (r != -ENOENT)
-        return r;
-    error_init(err);
-    return 0;
-}
-
-/* Finds or imports the image or kernel ref; fills uid and *ret_name. */
-static int object_resolve(engine *e, enum api_kind kind, const char *ref,
-                          const struct engine_vm_create_opts *opts,
-                          struct engine_vm_create_result *ret, char uid[ID_LEN + 1],
-                          char **ret_name, struct error *err) {
-    int r = object_find(e, kind, ref, uid, ret_name, err);
-    if (r != 0)
-        return r < 0 ? r : 0;
-    struct engine_import_result res;
-    stage(opts, kind == API_KIND_IMAGE ? "Importing image" : "Importing kernel");
-    const struct engine_import_opts *io = opts ? opts->import : NULL;
-    r = kind == API_KIND_IMAGE ? engine_image_import(e, ref, io, &res, err)
-                               : engine_kernel_import(e, ref, io, &res, err);
-    if (r < 0)
-        return error_prefix(err, "importing %s '%s'", engine_kind_word(kind), ref);
-    memcpy(uid, res.uid, ID_LEN + 1);
-    *ret_name = xstrdup(res.name);
-    if (!*ret_name)
-        return oom(err);
-    char line[700];
-    if (res.notice[0])
-        notice_add(ret, res.notice);
-    snprintf(line, sizeof(line), "imported %s '%s' (%s)", engine_kind_word(kind), res.name,
-             res.uid);
-    notice_add(ret, line);
-    if (res.warning[0])
-        notice_add(ret, res.warning);
-    return 0;
-}
-
-/* The newest kernel (by creation time), or 0 when there is none. */
-static int kernel_newest(engine *e, char uid[ID_LEN + 1], char **ret_name, struct error *err) {
-    struct api_object **objs = NULL;
-    size_t n = 0;
-    int r = store_object_list(e->store, API_KIND_KERNEL, &objs, &n, err);
-    if (r < 0)
-        return r;
-    r = 0;
-    if (n > 0) {
-        const struct api_object *k = objs[n - 1];
-        memcpy(uid, k->meta.uid, ID_LEN + 1);
-        *ret_name = xstrdup(k->meta.name);
-        r = *ret_name ? 1 : oom(err);
-    }
-    api_objects_free(objs, n);
-    return r;
-}
-
-/* Fills a VM status source from the image or kernel uid. */
-static int status_fill(engine *e, enum api_kind kind, const char *uid,
-                       struct api_vm_image_source *dst, struct error *err) {
-    _cleanup_object_ struct api_object *obj = NULL;
-    int r = store_object_get(e->store, kind, uid, &obj, err);
-    if (r < 0)
-        return r;
-    const struct api_oci_source *s =
-        kind == API_KIND_IMAGE ? &obj->u.image.source : &obj->u.kernel.source;
-    free(dst->source.id);
-    free(dst->internal_uid);
-    dst->source.id = xstrdup(s->id ? s->id : "");
-    dst->source.size = s->size;
-    dst->internal_uid = xstrdup(uid);
-    return dst->source.id && dst->internal_uid ? 0 : oom(err);
 }
 
 static int claim_set(struct api_oci_claim **claim, const char *ref, struct error *err) {
@@ -240,6 +123,10 @@ struct vjob {
     char *vm_dir;      /* <root>/vm/<uid> */
     int64_t op;
     bool have_row;
+    /* A disk for a VM that is recorded without one (engine_vm_disk_build): the row stays,
+     * and the state it had ("Created", "Stopped") comes back at the commit or the undo. */
+    bool existing;
+    char from[32];
 };
 
 static void vjob_release(struct vjob *j) {
@@ -277,6 +164,36 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
     return r;
 }
 
+/*
+ * Undoes a disk build for a recorded VM: its devices go, the row stays with
+ * the state it had (from); closes the journal row. <root>/vm/<uid> stays
+ * (it may hold the VM's logs and keys).
+ */
+static int vm_undo_existing(engine *e, const char *uid, int64_t op, const char *from,
+                            const char *why, struct error *err) {
+    int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
+    if (r < 0)
+        return r; /* the journal row stays open: recovery finishes it */
+    r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    char state[32];
+    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Creating") == 0)
+        r = store_vm_state_set(e->store, uid, from, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    if (r == 0 && op > 0)
+        r = store_op_finish(e->store, op, why, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
 /* Prepares the document: defaults, image, kernel, sizes, key, copy files. Nothing recorded. */
 static int vm_prepare(struct vjob *j, const struct api_object *doc,
                       struct engine_vm_create_result *ret, uint32_t *ret_image_dev,
@@ -296,25 +213,32 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
         return j->vm->meta.name ? error_prefix(err, "vm '%s'", j->vm->meta.name)
                                 : error_prefix(err, "vm");
 
-    r = object_resolve(e, API_KIND_IMAGE, vm->image_claim->ref, j->opts, ret, j->image_uid,
-                       &j->image_name, err);
+    r = engine_vm_ref_resolve(e, API_KIND_IMAGE, vm->image_claim->ref, j->opts, ret, j->image_uid,
+                              &j->image_name, err);
     if (r < 0)
         return r;
     if (vm->kernel_claim && vm->kernel_claim->ref && *vm->kernel_claim->ref) {
-        r = object_resolve(e, API_KIND_KERNEL, vm->kernel_claim->ref, j->opts, ret, j->kernel_uid,
-                           &j->kernel_name, err);
+        r = engine_vm_ref_resolve(e, API_KIND_KERNEL, vm->kernel_claim->ref, j->opts, ret,
+                                  j->kernel_uid, &j->kernel_name, err);
     } else {
-        r = kernel_newest(e, j->kernel_uid, &j->kernel_name, err);
+        r = engine_vm_kernel_newest(e, j->kernel_uid, &j->kernel_name, err);
         if (r == 1) {
             char line[400];
             snprintf(line, sizeof(line), "no kernel given: using '%s' (%s), the newest imported",
                      j->kernel_name, j->kernel_uid);
-            notice_add(ret, line);
-            r = 0;
+            engine_vm_notice_add(ret, line);
+            /* by its uid: its files are imported again when this root has only its record */
+            char kuid[ID_LEN + 1];
+            memcpy(kuid, j->kernel_uid, sizeof(kuid));
+            free(j->kernel_name);
+            j->kernel_name = NULL;
+            r = engine_vm_ref_resolve(e, API_KIND_KERNEL, kuid, j->opts, ret, j->kernel_uid,
+                                      &j->kernel_name, err);
         } else if (r == 0) {
-            notice_add(ret, "no kernel given and none imported: using " VM_DEFAULT_KERNEL);
-            r = object_resolve(e, API_KIND_KERNEL, VM_DEFAULT_KERNEL, j->opts, ret, j->kernel_uid,
-                               &j->kernel_name, err);
+            engine_vm_notice_add(ret,
+                                 "no kernel given and none imported: using " VM_DEFAULT_KERNEL);
+            r = engine_vm_ref_resolve(e, API_KIND_KERNEL, VM_DEFAULT_KERNEL, j->opts, ret,
+                                      j->kernel_uid, &j->kernel_name, err);
         }
     }
     if (r < 0)
@@ -323,9 +247,9 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
     if (r == 0)
         r = claim_set(&vm->kernel_claim, j->kernel_name, err);
     if (r == 0)
-        r = status_fill(e, API_KIND_IMAGE, j->image_uid, &vm->status_image, err);
+        r = engine_vm_source_fill(e, API_KIND_IMAGE, j->image_uid, &vm->status_image, err);
     if (r == 0)
-        r = status_fill(e, API_KIND_KERNEL, j->kernel_uid, &vm->status_kernel, err);
+        r = engine_vm_source_fill(e, API_KIND_KERNEL, j->kernel_uid, &vm->status_kernel, err);
     if (r < 0)
         return r;
 
@@ -422,10 +346,53 @@ static int vm_intent(struct vjob *j, struct error *err) {
         if (r != -EEXIST || !generated || attempt + 1 >= VM_NAME_ATTEMPTS ||
             strstr(err->msg, "already exists ('"))
             return r == -EEXIST && !generated
-                       ? error_set(err, -EEXIST, "vm '%s' already exists", obj->meta.name)
+                       ? error_set(err, -EEXIST,
+                                   "vm '%s' already exists; 'hearth start %s' starts it (and "
+                                   "builds its disk first when it was applied without one)",
+                                   obj->meta.name, obj->meta.name)
                        : r;
         error_init(err); /* a concurrent create took the generated name: another */
     }
+}
+
+/*
+ * Intent of a disk build for a recorded VM: in one transaction, its state
+ * (Created or Stopped) becomes Creating and the journal row "vm.create" is
+ * opened with {"from": state}. 0 when it has a disk by now (nothing to do),
+ * 1 when the intent is recorded.
+ */
+static int vm_intent_existing(struct vjob *j, struct error *err) {
+    engine *e = j->e;
+    const char *uid = j->vm->meta.uid, *name = j->vm->meta.name;
+    int r = store_begin(e->store, err);
+    if (r < 0)
+        return r;
+    char state[32] = "";
+    uint32_t dev;
+    struct error e2;
+    error_init(&e2);
+    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && engine_vm_device(e, uid, &dev, &e2) == 0) {
+        store_rollback(e->store);
+        return 0; /* another process built it meanwhile */
+    }
+    if (r == 0 && strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0)
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name, state);
+    snprintf(j->from, sizeof(j->from), "%s", state);
+    char params[64];
+    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", j->from);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Creating", err);
+    if (r == 0)
+        r = store_vm_op_begin(e->store, "vm.create", uid, "intent", -1, params, &j->op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0) {
+        store_rollback(e->store);
+        return r;
+    }
+    j->have_row = true;
+    return 1;
 }
 
 /* The files of the VM's filesystem at path. */
@@ -442,7 +409,10 @@ static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_cre
             return oom(err);
         const char *argv[] = {"ssh-keygen", "-t",    "ed25519", "-N", "",  "-q",
                               "-C",         comment, "-f",      key,  NULL};
-        int r = exec_run(argv, &(struct exec_opts){.timeout_ms = 60000}, err);
+        struct stat st;
+        /* A recorded VM's new disk keeps the pair it already has. */
+        bool have = j->existing && stat(key, &st) == 0 && stat(pub, &st) == 0;
+        int r = have ? 0 : exec_run(argv, &(struct exec_opts){.timeout_ms = 60000}, err);
         if (r < 0)
             return r;
         r = ssh_key_read(pub, &j->pubkey, err);
@@ -478,13 +448,25 @@ static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_cre
     return oci_ext4_write_files(path, files, n, err);
 }
 
+/*
+ * Commit: state Created (a recorded VM: the state it had), the claims and
+ * status.image/status.kernel as resolved, the journal row closed. A recorded
+ * VM must still be Creating (apply refuses changes meanwhile; rm -f is not).
+ */
 static int vm_commit(struct vjob *j, struct error *err) {
     engine *e = j->e;
     free(j->vm->u.vm.state);
-    j->vm->u.vm.state = xstrdup("Created");
+    j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
     if (!j->vm->u.vm.state)
         return oom(err);
     int r = store_begin(e->store, err);
+    if (r == 0 && j->existing) {
+        char state[32];
+        r = store_vm_state_get(e->store, j->vm->meta.uid, state, sizeof(state), err);
+        if (r == 0 && strcmp(state, "Creating") != 0)
+            r = error_set(err, -EBUSY, "vm '%s' became %s while its disk was built",
+                          j->vm->meta.name, state);
+    }
     if (r == 0)
         r = store_object_put(e->store, j->vm, err);
     if (r == 0)
@@ -505,6 +487,9 @@ static int cancel_error(struct error *err) {
     return error_set(err, -ECANCELED, "create cancelled");
 }
 
+static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_result *ret,
+                    struct error *err);
+
 int engine_vm_create(engine *e, const struct api_object *vm,
                      const struct engine_vm_create_opts *opts, struct engine_vm_create_result *ret,
                      struct error *err) {
@@ -521,28 +506,34 @@ int engine_vm_create(engine *e, const struct api_object *vm,
     r = vm_intent(&j, err);
     if (r < 0)
         return r;
+    return vm_build(&j, image_dev, ret, err);
+}
+
+/* The chain after the intent: act (layers, the VM's device, its files), commit; undo on failure. */
+static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_result *ret,
+                    struct error *err) {
+    engine *e = j->e;
+    const struct engine_vm_create_opts *opts = j->opts;
     fault_point("vm.create.after-intent");
-    const char *uid = j.vm->meta.uid;
-    const struct api_vm *v = &j.vm->u.vm;
+    const char *uid = j->vm->meta.uid;
+    const struct api_vm *v = &j->vm->u.vm;
 
     /* 2. act: layers, the VM's device, its files */
     uint32_t resize = 0, kern = 0, dev = 0;
     _cleanup_free_ char *vmroot = xasprintf("%s/vm", e->root);
-    j.vm_dir = xasprintf("%s/vm/%s", e->root, uid);
+    j->vm_dir = xasprintf("%s/vm/%s", e->root, uid);
     _cleanup_free_ char *path = NULL;
-    r = vmroot && j.vm_dir ? 0 : oom(err);
+    int r = vmroot && j->vm_dir ? 0 : oom(err);
     if (r == 0)
         r = engine_dir_make(vmroot, err);
     if (r == 0)
-        r = engine_dir_make(j.vm_dir, err);
-    if (r == 0) {
-        r = engine_layer_resize(e, image_dev, v->disk_size, j.image_uid, opts, &resize, err);
-    }
-    if (r == 0) {
-        r = engine_layer_kernel(e, resize, v->disk_size, j.kernel_uid, opts, &kern, err);
-    }
+        r = engine_dir_make(j->vm_dir, err);
     if (r == 0)
-        r = store_op_step(e->store, j.op, "layers", err);
+        r = engine_layer_resize(e, image_dev, v->disk_size, j->image_uid, opts, &resize, err);
+    if (r == 0)
+        r = engine_layer_kernel(e, resize, v->disk_size, j->kernel_uid, opts, &kern, err);
+    if (r == 0)
+        r = store_op_step(e->store, j->op, "layers", err);
     if (r == 0 && cancelled(opts))
         r = cancel_error(err);
     if (r < 0)
@@ -551,7 +542,7 @@ int engine_vm_create(engine *e, const struct api_object *vm,
 
     r = engine_pool_device_snapshot(e, "VM", kern, 0, API_KIND_VM, uid, &dev, err);
     if (r == 0)
-        r = store_op_step(e->store, j.op, "device", err);
+        r = store_op_step(e->store, j->op, "device", err);
     if (r == 0 && cancelled(opts))
         r = cancel_error(err);
     if (r < 0)
@@ -560,7 +551,7 @@ int engine_vm_create(engine *e, const struct api_object *vm,
 
     r = engine_pool_device_activate(e, dev, &path, err);
     if (r == 0)
-        r = vm_files_write(&j, path, ret, err);
+        r = vm_files_write(j, path, ret, err);
     if (r == 0) {
         pool *p;
         r = engine_pool_get(e, &p, err);
@@ -568,32 +559,87 @@ int engine_vm_create(engine *e, const struct api_object *vm,
             r = pool_device_deactivate(p, dev, err);
     }
     if (r == 0)
-        r = store_op_step(e->store, j.op, "files", err);
+        r = store_op_step(e->store, j->op, "files", err);
     if (r < 0)
         goto fail;
     fault_point("vm.create.after-files");
 
     /* 3. commit (a cancel until here undoes everything) */
-    r = cancelled(opts) ? cancel_error(err) : vm_commit(&j, err);
+    r = cancelled(opts) ? cancel_error(err) : vm_commit(j, err);
     if (r < 0)
         goto fail;
     fault_point("vm.create.after-commit");
     snprintf(ret->uid, sizeof(ret->uid), "%s", uid);
-    snprintf(ret->name, sizeof(ret->name), "%s", j.vm->meta.name);
+    snprintf(ret->name, sizeof(ret->name), "%s", j->vm->meta.name);
     ret->device_id = dev;
     return 0;
 
 fail:;
     struct error e2;
     error_init(&e2);
-    if (vm_undo(e, uid, j.op, err->msg[0] ? err->msg : strerror(-r), &e2) < 0)
-        log_warn("undoing the creation of vm '%s': %s; 'hearth doctor --repair' finishes it",
-                 j.vm->meta.name, e2.msg);
+    const char *why = err->msg[0] ? err->msg : strerror(-r);
+    if ((j->existing ? vm_undo_existing(e, uid, j->op, j->from, why, &e2)
+                     : vm_undo(e, uid, j->op, why, &e2)) < 0)
+        log_warn("undoing the %s of vm '%s': %s; 'hearth doctor --repair' finishes it",
+                 j->existing ? "disk build" : "creation", j->vm->meta.name, e2.msg);
     ret->ssh_key[0] = '\0';
     return r;
 }
 
+int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
+                         struct engine_vm_create_result *ret, struct error *err) {
+    memset(ret, 0, sizeof(*ret));
+    char uid[ID_LEN + 1];
+    int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *vm = NULL;
+    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r < 0)
+        return r;
+    memcpy(ret->uid, uid, sizeof(ret->uid));
+    snprintf(ret->name, sizeof(ret->name), "%s", vm->meta.name);
+    uint32_t dev = 0;
+    r = engine_vm_device(e, uid, &dev, err);
+    if (r != -ENOENT) {
+        ret->device_id = dev;
+        return r;
+    }
+    error_init(err);
+
+    /* What create does, for the recorded VM: its spec is the document. */
+    _cleanup_(vjob_release) struct vjob j = {.e = e, .opts = opts, .existing = true};
+    uint32_t image_dev = 0;
+    r = vm_prepare(&j, vm, ret, &image_dev, err);
+    if (r == 0 && cancelled(opts))
+        r = cancel_error(err);
+    if (r < 0)
+        return error_prefix(err, "vm '%s' has no disk yet, and building it failed", vm->meta.name);
+    r = vm_intent_existing(&j, err);
+    if (r == 0) { /* built meanwhile by another process */
+        r = engine_vm_device(e, uid, &dev, err);
+        ret->device_id = dev;
+        return r;
+    }
+    if (r < 0)
+        return r;
+    r = vm_build(&j, image_dev, ret, err);
+    if (r < 0 && r != -ECANCELED)
+        return error_prefix(err, "vm '%s' has no disk yet, and building it failed", vm->meta.name);
+    return r;
+}
+
 /* ---- recovery ------------------------------------------------------------ */
+
+/* The "from" state of a disk build for a recorded VM ("Created", "Stopped"), else "". */
+static void op_from(const struct store_op *op, char *ret, size_t size) {
+    ret[0] = '\0';
+    json_t *j = op->params ? json_loads(op->params, 0, NULL) : NULL;
+    const char *from = json_string_value(json_object_get(j, "from"));
+    if (from && (strcmp(from, "Created") == 0 || strcmp(from, "Stopped") == 0))
+        snprintf(ret, size, "%s", from);
+    json_decref(j);
+}
 
 bool engine_vm_create_op_is(const char *op) {
     return op && (strcmp(op, "vm.create") == 0 || strcmp(op, "vm.layer") == 0);
@@ -624,10 +670,15 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         error_init(err);
     else if (r < 0)
         return r;
+    /* A disk build for a recorded VM names the state the VM goes back to. */
+    char from[32] = "";
+    op_from(op, from, sizeof(from));
+    if (from[0] && strcmp(op->step, "files") != 0)
+        return vm_undo_existing(e, op->object_uid, op->id, from, "interrupted; rolled back", err);
     if (vm && strcmp(op->step, "files") == 0) {
         /* Only the commit was missing. */
         free(vm->u.vm.state);
-        vm->u.vm.state = xstrdup("Created");
+        vm->u.vm.state = xstrdup(from[0] ? from : "Created");
         if (!vm->u.vm.state)
             return oom(err);
         r = store_begin(e->store, err);

@@ -845,13 +845,23 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
     if (r < 0)
         return r;
-    const char *name = vm->meta.name;
     uint32_t dev = 0;
     r = engine_vm_device(e, uid, &dev, err);
-    if (r == -ENOENT)
-        return error_set(err, -ENOENT, "vm '%s' has no disk; create it with 'hearth create'", name);
+    if (r == -ENOENT) {
+        /* Applied, not created: its disk first, through create's chain. */
+        error_init(err);
+        struct engine_vm_create_result built;
+        r = engine_vm_disk_build(e, uid, opts->create, &built, err);
+        snprintf(res.built, sizeof(res.built), "%s", built.notice);
+        dev = built.device_id;
+        api_object_free(vm);
+        vm = NULL;
+        if (r == 0) /* its claims and status.image/kernel are filled now */
+            r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    }
     if (r < 0)
         return r;
+    const char *name = vm->meta.name;
 
     struct vm_launch l = {.device_id = dev};
     r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);

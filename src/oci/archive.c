@@ -1,8 +1,13 @@
 /*
- * docker-archive:FILE sources: the tar `docker save` (and `skopeo copy ...
- * docker-archive:`) writes. Its manifest.json names the config member and
- * the layer members, either legacy ("<id>/layer.tar", "<hex>.json") or
- * OCI-style ("blobs/sha256/<hex>", Docker 25 and later).
+ * docker-archive:FILE[:REF] sources: the tar `docker save` (and `skopeo
+ * copy ... docker-archive:`) writes. Its manifest.json lists the images
+ * (`docker save a b` holds two), each with its RepoTags, its config member
+ * and its layer members, either legacy ("<id>/layer.tar", "<hex>.json") or
+ * OCI-style ("blobs/sha256/<hex>", Docker 25 and later). REF picks one: a
+ * reference matched against the RepoTags (both normalised, so "busybox"
+ * matches "docker.io/library/busybox:latest"), or "@N", the Nth image from
+ * 0 (skopeo's syntax). Without REF the archive must hold one image; else the
+ * error lists what it holds.
  *
  * What the image's digests are:
  * - config_digest (the image id) is the sha256 of the config member, checked
@@ -31,8 +36,11 @@
 #define MT_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define CHUNK (1u << 17)
 
+#define LIST_MAX 1500 /* bytes of the image list an error message shows */
+
 struct arch {
     const char *file;
+    const char *ref; /* REF or "@N" picking one image, or NULL */
     const struct oci_pull_opts *opts;
     char *what;
 };
@@ -225,6 +233,103 @@ out:
     return r;
 }
 
+/* "@0 busybox:1 busybox:latest, @1 alpine:3, @2 (untagged)": what the archive holds. */
+static int arch_list(json_t *man, struct strbuf *sb) {
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < json_array_size(man); i++) {
+        json_t *tags = json_object_get(json_array_get(man, i), "RepoTags");
+        r = strbuf_addf(sb, "%s@%zu", i ? ", " : "", i);
+        size_t n = 0;
+        for (size_t j = 0; r == 0 && j < json_array_size(tags); j++) {
+            const char *t = json_string_value(json_array_get(tags, j));
+            if (t) {
+                r = strbuf_addf(sb, " %s", t);
+                n++;
+            }
+        }
+        if (r == 0 && n == 0)
+            r = strbuf_adds(sb, " (untagged)");
+        if (r == 0 && sb->len > LIST_MAX) {
+            sb->len = LIST_MAX;
+            sb->buf[sb->len] = '\0';
+            r = strbuf_adds(sb, "...");
+            break;
+        }
+    }
+    return r;
+}
+
+/* True when one of the entry's RepoTags is the reference want, both normalised. */
+static bool entry_has_tag(json_t *entry, const struct oci_ref *want) {
+    json_t *tags = json_object_get(entry, "RepoTags");
+    for (size_t j = 0; j < json_array_size(tags); j++) {
+        const char *t = json_string_value(json_array_get(tags, j));
+        struct oci_ref ref;
+        if (!t || oci_ref_parse(t, &ref, NULL) < 0)
+            continue;
+        bool same = !strcmp(ref.domain, want->domain) && !strcmp(ref.path, want->path) && ref.tag &&
+                    want->tag && !strcmp(ref.tag, want->tag) && !ref.digest;
+        oci_ref_release(&ref);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The manifest.json entry a->ref picks: by RepoTags (normalised as
+ * references are: "busybox" is docker.io/library/busybox:latest), by index
+ * ("@N", from 0, as skopeo takes it), or the only one.
+ */
+static int arch_select(const struct arch *a, json_t *man, json_t **ret, struct error *err) {
+    size_t n = json_array_size(man);
+    _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
+    if (arch_list(man, &list) < 0)
+        return error_set(err, -ENOMEM, "out of memory");
+    if (!a->ref) {
+        if (n > 1)
+            return error_set(err, -EINVAL,
+                             "%s holds %zu images (%s); pick one with docker-archive:FILE:REF "
+                             "or docker-archive:FILE:@N",
+                             a->what, n, list.buf);
+        *ret = json_array_get(man, 0);
+        return 0;
+    }
+    if (a->ref[0] == '@') {
+        const char *d = a->ref + 1;
+        size_t i = 0;
+        bool digits = *d && strlen(d) <= 6;
+        for (const char *p = d; digits && *p; p++)
+            digits = *p >= '0' && *p <= '9';
+        if (digits)
+            i = strtoul(d, NULL, 10);
+        if (!digits || i >= n)
+            return error_set(err, -ENOENT, "%s has no image '%s'; it holds %zu (%s)", a->what,
+                             a->ref, n, list.buf);
+        *ret = json_array_get(man, i);
+        return 0;
+    }
+    struct oci_ref want;
+    int r = oci_ref_parse(a->ref, &want, err);
+    if (r < 0)
+        return error_prefix(err, "%s", a->what);
+    if (want.digest) {
+        oci_ref_release(&want);
+        return error_set(err, -EINVAL,
+                         "%s: '%s' has a digest; pick an archive's image by NAME[:TAG] or @N",
+                         a->what, a->ref);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (entry_has_tag(json_array_get(man, i), &want)) {
+            oci_ref_release(&want);
+            *ret = json_array_get(man, i);
+            return 0;
+        }
+    }
+    oci_ref_release(&want);
+    return error_set(err, -ENOENT, "%s has no image '%s'; it holds %s", a->what, a->ref, list.buf);
+}
+
 static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
     _cleanup_strbuf_ struct strbuf msb = STRBUF_INIT;
     _cleanup_strbuf_ struct strbuf csb = STRBUF_INIT;
@@ -244,12 +349,10 @@ static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
         r = error_set(err, -EBADMSG, "%s: manifest.json is not a list of images", a->what);
         goto out;
     }
-    if (json_array_size(man) > 1) {
-        r = error_set(err, -EINVAL, "%s holds %zu images; save one image per archive", a->what,
-                      json_array_size(man));
+    json_t *m = NULL;
+    r = arch_select(a, man, &m, err);
+    if (r < 0)
         goto out;
-    }
-    json_t *m = json_array_get(man, 0);
     const char *config = json_string_value(json_object_get(m, "Config"));
     json_t *layers = json_object_get(m, "Layers");
     if (!config || !json_is_array(layers)) {
@@ -353,9 +456,9 @@ out:
     return r;
 }
 
-int oci_archive_pull(const char *file, const struct oci_pull_opts *opts, struct oci_image *ret,
-                     struct error *err) {
-    struct arch a = {.file = file, .opts = opts};
+int oci_archive_pull(const char *file, const char *ref, const struct oci_pull_opts *opts,
+                     struct oci_image *ret, struct error *err) {
+    struct arch a = {.file = file, .ref = ref, .opts = opts};
     a.what = xasprintf("docker-archive '%s'", file);
     if (!a.what)
         return error_set(err, -ENOMEM, "out of memory");

@@ -352,7 +352,7 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
         return error_set(err, -errno, "cannot open '%s': %s", dir, strerror(errno));
     _cleanup_(oci_kernel_files_release) struct oci_kernel_files k = {0};
     /* Only real directories and files: a symlink could lead the caller out of the tree. */
-    _cleanup_close_ int boot = unpack_open_beneath(root, "boot", true);
+    _cleanup_close_ int boot = unpack_open_in_root(root, "boot", INROOT_NO_SYMLINKS, NULL, NULL);
     if (boot >= 0) {
         _cleanup_free_ char *kname = NULL, *iname = NULL;
         if (regular_at(boot, "vmlinux")) {
@@ -381,7 +381,7 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
     }
     static const char *const module_dirs[] = {"lib/modules", "usr/lib/modules"};
     for (size_t i = 0; i < ARRAY_SIZE(module_dirs) && !k.modules; i++) {
-        int fd = unpack_open_beneath(root, module_dirs[i], true);
+        int fd = unpack_open_in_root(root, module_dirs[i], INROOT_NO_SYMLINKS, NULL, NULL);
         if (fd < 0)
             continue;
         close(fd);

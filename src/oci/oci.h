@@ -63,10 +63,15 @@ struct oci_source {
     enum oci_source_kind kind;
     struct oci_ref ref; /* registry */
     char *path;         /* layout directory or archive file */
-    char *tag;          /* layout: the image's ref.name annotation, NULL for the only one */
+    /* layout: the image's ref.name annotation; archive: a reference matched against the
+     * RepoTags, or "@N" (the Nth image, from 0); NULL for the only one */
+    char *tag;
 };
 
-/* "oci-layout:DIR[:TAG]", "docker-archive:FILE", else a registry reference. */
+/*
+ * "oci-layout:DIR[:TAG]", "docker-archive:FILE[:REF|:@N]" (the first ':'
+ * after the prefix separates, as skopeo does), else a registry reference.
+ */
 int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) WUR;
 void oci_source_release(struct oci_source *s);
 
@@ -145,11 +150,15 @@ char *oci_blob_path(const char *cache_dir, const char *digest);
  * empty): tar, gzip or zstd; whiteouts (.wh.NAME) and opaque directories
  * (.wh..wh..opq) honoured; owners, modes, times, xattrs, symlinks, hard links
  * and device nodes kept (owners and device nodes need root; without it they
- * are skipped and counted). Refused with -EPERM naming the layer and entry:
- * absolute or ".." paths that leave dir, writes through a symlink or hard
- * link that points outside, a directory replaced by an escaping symlink.
- * All path resolution stays inside dir (openat2 RESOLVE_IN_ROOT or
- * equivalent). On error dir may hold a partial tree; the caller removes it.
+ * are skipped and counted). Every path of a layer is resolved as Docker
+ * resolves it, as if dir were "/" (openat2 RESOLVE_IN_ROOT or a walk by the
+ * same rules): an absolute symlink from dir, ".." never above dir, so
+ * `var/run -> /run` then `var/run/x` writes dir/run/x, and nothing outside
+ * dir is ever reached. An entry's own name is replaced, never followed.
+ * Errors name the layer and entry: more than 40 symlinks on a path (-ELOOP),
+ * a file where a directory is needed (-ENOTDIR), a missing hard link target
+ * (-ENOENT), an entry replacing the root or a whiteout of "." or ".."
+ * (-EPERM). On error dir may hold a partial tree; the caller removes it.
  */
 int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *dir,
                volatile sig_atomic_t *cancel, struct error *err) WUR;

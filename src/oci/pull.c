@@ -37,7 +37,7 @@ int oci_pull(const struct oci_source *src, const struct oci_pull_opts *opts, str
         r = oci_layout_pull(src->path, src->tag, opts, &img, err);
         break;
     case OCI_SOURCE_ARCHIVE:
-        r = oci_archive_pull(src->path, opts, &img, err);
+        r = oci_archive_pull(src->path, src->tag, opts, &img, err);
         break;
     default:
         r = error_set(err, -EINVAL, "unknown image source kind %d", (int)src->kind);

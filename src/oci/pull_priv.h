@@ -125,8 +125,9 @@ int oci_registry_pull(const struct oci_ref *ref, const struct oci_pull_opts *opt
                       struct oci_image *ret, struct error *err) WUR;
 int oci_layout_pull(const char *dir, const char *tag, const struct oci_pull_opts *opts,
                     struct oci_image *ret, struct error *err) WUR;
-int oci_archive_pull(const char *file, const struct oci_pull_opts *opts, struct oci_image *ret,
-                     struct error *err) WUR;
+/* ref: NULL, a reference matched against the RepoTags, or "@N" (archive.c). */
+int oci_archive_pull(const char *file, const char *ref, const struct oci_pull_opts *opts,
+                     struct oci_image *ret, struct error *err) WUR;
 
 /* "http://host" for loopback and opts->insecure registries, else "https://host". Caller frees. */
 char *oci_registry_base_url(const struct oci_pull_opts *opts, const char *host);

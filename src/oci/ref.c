@@ -315,14 +315,39 @@ int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) {
         }
     } else if (str_starts_with(s, "docker-archive:")) {
         const char *rest = s + strlen("docker-archive:");
-        if (!*rest)
+        /* As skopeo's docker-archive: transport: the first ':' separates the image to pick. */
+        const char *colon = strchr(rest, ':');
+        size_t flen = colon ? (size_t)(colon - rest) : strlen(rest);
+        if (flen == 0)
             return error_set(err, -EINVAL, "image source '%s': no file after 'docker-archive:'", s);
-        if (strlen(rest) >= OCI_PATH_MAX)
+        if (flen >= OCI_PATH_MAX)
             return error_set(err, -EINVAL, "image source '%.64s...': path too long", s);
+        if (colon && !colon[1])
+            return error_set(err, -EINVAL,
+                             "image source '%s': empty image after ':' (want REF or @N)", s);
+        if (colon && colon[1] == '@') {
+            size_t nd = strspn(colon + 2, "0123456789");
+            if (nd == 0 || nd > 6 || colon[2 + nd])
+                return error_set(err, -EINVAL,
+                                 "image source '%s': '%s' is not an image index (want @N, N "
+                                 "counting from 0)",
+                                 s, colon + 1);
+        } else if (colon) {
+            struct oci_ref ref;
+            struct error rerr;
+            error_init(&rerr);
+            if (oci_ref_parse(colon + 1, &ref, &rerr) < 0)
+                return error_set(err, rerr.code, "image source '%s': %s", s, rerr.msg);
+            oci_ref_release(&ref);
+        }
         src.kind = OCI_SOURCE_ARCHIVE;
-        src.path = xstrdup(rest);
-        if (!src.path)
+        src.path = xstrndup(rest, flen);
+        if (colon)
+            src.tag = xstrdup(colon + 1);
+        if (!src.path || (colon && !src.tag)) {
+            oci_source_release(&src);
             return error_set(err, -ENOMEM, "out of memory");
+        }
     } else {
         src.kind = OCI_SOURCE_REGISTRY;
         int r = oci_ref_parse(s, &src.ref, err);

@@ -2,37 +2,42 @@
  * Applying an image's layers into a staging directory, safely.
  *
  * Each layer is read with libarchive (tar, pax or GNU tar; plain, gzip,
- * zstd, xz or bzip2, detected from the data) and its entries are applied in order. The
- * staging directory is opened once; every entry's parent directory is then
- * resolved below it with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
- * a symlink that stays inside the tree is followed but one that is absolute
- * or climbs out with ".." makes the entry fail with -EPERM. The entry's own
- * name is never followed: whatever is there (a symlink a lower layer or an
- * earlier entry put there included) is replaced, not written through. All
- * creation is relative to the parent fd (mkdirat, openat O_EXCL|O_NOFOLLOW,
- * symlinkat, linkat, mknodat) and metadata is set on the new fd or with
- * AT_SYMLINK_NOFOLLOW.
+ * zstd, xz or bzip2, detected from the data) and its entries are applied in
+ * order, with the paths resolved as Docker resolves them when it unpacks a
+ * layer chrooted into the rootfs (resolve.c): every path of a layer (entry
+ * names, hard link targets, whiteouts, opaque markers) is normalised
+ * lexically, ".." stopping at the root, and its directory is then looked up
+ * inside the staging directory as if that were "/", following symlinks (an
+ * absolute one from the root, a relative one from its directory, ".." in
+ * their targets clamped at the root, at most OCI_LINKS_MAX of them) with
+ * openat2(RESOLVE_IN_ROOT). So `var/run -> /run` and then `var/run/x` puts
+ * x in DIR/run/x, and no path, symlink or hard link of a layer ever reaches
+ * outside DIR. Missing directories on the way are made (0755).
  *
- * Paths are normalised as Docker does: a leading "/" or "./" is dropped, so
- * "/etc/passwd" lands at DIR/etc/passwd; a ".." that would climb above the
- * root is refused. Hard link targets get the same treatment, and a hard link
- * to a symlink whose target leaves the tree is refused too.
+ * The entry's own name is never followed: whatever is there (a symlink a
+ * lower layer or an earlier entry put there included) is replaced, not
+ * written through; only a directory over a directory merges. All creation
+ * is relative to the directory's fd (mkdirat, openat O_EXCL|O_NOFOLLOW,
+ * symlinkat, linkat without AT_SYMLINK_FOLLOW, mknodat) and metadata is set
+ * on the new fd or with AT_SYMLINK_NOFOLLOW. A hard link's target is looked
+ * up the same way and never followed either: a hard link to a symlink is a
+ * second name of that symlink.
  *
  * Whiteouts follow the OCI image spec: ".wh.NAME" removes NAME from the lower
  * layers, ".wh..wh..opq" removes everything the lower layers put in its
- * directory. Both act only on lower layers: the paths this layer created are
- * kept in a set and spared. Directory modes and times are applied when the
- * layer ends, because creating children would otherwise change the times.
+ * directory. Both act only on lower layers: the places this layer created
+ * (its directory's inode and the name, so two spellings of one path through
+ * a symlink are one place) are kept in a set and spared. Directory modes and
+ * times are applied when the layer ends, because creating children would
+ * otherwise change the times.
  */
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -44,7 +49,7 @@
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
 #define READ_BLOCK (128u << 10)
 
-/* ---- a set of paths (what the current layer created) ------------------- */
+/* ---- a set of strings (the places the current layer created) ------------ */
 
 struct pathset {
     char **slots;
@@ -114,6 +119,8 @@ static int pathset_add(struct pathset *ps, const char *path) {
 /* A directory whose mode and times are set when its layer ends. */
 struct dir_meta {
     char *path;
+    dev_t dev; /* the directory the layer named, found again by its path only if it is */
+    ino_t ino; /* still the same one */
     mode_t mode;
     struct timespec times[2];
 };
@@ -121,9 +128,10 @@ struct dir_meta {
 struct unpack {
     int root_fd;
     bool is_root;
+    unsigned inroot;   /* extra unpack_open_in_root flags (tests: INROOT_WALK) */
     const char *layer; /* digest of the layer being applied */
     volatile sig_atomic_t *cancel;
-    struct pathset created; /* paths the current layer made */
+    struct pathset created; /* places (loc_key) the current layer made */
     struct dir_meta *dirs;
     size_t n_dirs, cap_dirs;
     uint64_t skipped_owners, skipped_devices, skipped_xattrs;
@@ -143,187 +151,65 @@ static void unpack_release(struct unpack *u) {
         close(u->root_fd);
 }
 
-/* ---- paths ----------------------------------------------------------------- */
+/* ---- places ------------------------------------------------------------------ */
+
+#define LOC_KEY_MAX (64 + NAME_MAX)
 
 /*
- * Normalises a layer path into out ("a/b/c", "" for the root): leading "/"
- * and "./" dropped, "." and empty components dropped, ".." applied. Returns
- * -EPERM when ".." climbs above the root, -ENAMETOOLONG past OCI_PATH_MAX.
- * *ret_depth is the number of components.
+ * The key of the entry name in a directory (given by its stat): one place
+ * however a layer spells its path ("run/x", "var/run/x" through a symlink).
+ * A directory's inode number is reused only after it is gone, and a
+ * directory made afterwards holds only this layer's entries, so a stale key
+ * never spares a lower layer's file.
  */
-static int path_normalize(const char *in, char out[OCI_PATH_MAX], int *ret_depth) {
-    size_t len = 0;
-    int depth = 0;
-    if (strnlen(in, OCI_PATH_MAX) >= OCI_PATH_MAX)
-        return -ENAMETOOLONG;
-    out[0] = '\0';
-    const char *p = in;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *s = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - s);
-        if (n == 0 || (n == 1 && s[0] == '.'))
-            continue;
-        if (n == 2 && s[0] == '.' && s[1] == '.') {
-            if (depth == 0)
-                return -EPERM;
-            while (len > 0 && out[len - 1] != '/')
-                len--;
-            if (len > 0)
-                len--; /* the '/' before the dropped component */
-            out[len] = '\0';
-            depth--;
-            continue;
-        }
-        if (len + (len ? 1 : 0) + n >= OCI_PATH_MAX)
-            return -ENAMETOOLONG;
-        if (len)
-            out[len++] = '/';
-        memcpy(out + len, s, n);
-        len += n;
-        out[len] = '\0';
-        depth++;
-    }
-    *ret_depth = depth;
-    return 0;
+static void loc_key(const struct stat *dir, const char *name, char key[LOC_KEY_MAX]) {
+    snprintf(key, LOC_KEY_MAX, "%llx:%llx/%s", (unsigned long long)dir->st_dev,
+             (unsigned long long)dir->st_ino, name);
 }
 
-/* Splits "a/b/c" into parent "a/b" (in place) and returns "c"; "c" gives parent "". */
-static const char *path_split(char *path, const char **ret_parent) {
-    char *slash = strrchr(path, '/');
-    if (!slash) {
-        *ret_parent = "";
-        return path;
-    }
-    *slash = '\0';
-    *ret_parent = path;
-    return slash + 1;
+static int unpack_mark(struct unpack *u, const struct stat *dir, const char *name) {
+    char key[LOC_KEY_MAX];
+    loc_key(dir, name, key);
+    return pathset_add(&u->created, key);
 }
 
-/* True if a symlink at norm_path ("a/b/link") with this target would point outside the root. */
-static bool symlink_escapes(const char *norm_path, const char *target) {
-    if (target[0] == '/')
-        return true;
-    char joined[2 * OCI_PATH_MAX];
-    const char *slash = strrchr(norm_path, '/');
-    size_t plen = slash ? (size_t)(slash - norm_path) : 0;
-    int n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)plen, norm_path, target);
-    if (n < 0 || (size_t)n >= sizeof(joined))
-        return true;
-    char out[OCI_PATH_MAX];
-    int depth;
-    return path_normalize(joined, out, &depth) < 0;
+static bool unpack_marked(const struct unpack *u, const struct stat *dir, const char *name) {
+    char key[LOC_KEY_MAX];
+    loc_key(dir, name, key);
+    return pathset_contains(&u->created, key);
 }
 
-int unpack_open_beneath(int root_fd, const char *rel, bool force_walk) {
-    if (!*rel) {
-        int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-        return fd < 0 ? -errno : fd;
-    }
-    if (!force_walk) {
-        struct open_how how = {
-            .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        for (int tries = 0; tries < 8; tries++) {
-            long fd = syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
-            if (fd >= 0)
-                return (int)fd;
-            if (errno != EAGAIN && errno != EINTR)
-                break;
-        }
-        if (errno != ENOSYS)
-            return -errno;
-    }
-    /* No openat2: one component at a time, and no symlink is followed at all. */
-    int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
+/* unpack_open_in_root's made callback: directories made on the way are this layer's. */
+static int unpack_made(void *ud, int dir_fd, const char *name) {
+    struct stat st;
+    if (fstat(dir_fd, &st) < 0)
         return -errno;
-    const char *p = rel;
-    char comp[NAME_MAX + 1];
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *s = p;
-        while (*p && *p != '/')
-            p++;
-        size_t n = (size_t)(p - s);
-        if (n == 0 || (n == 1 && s[0] == '.'))
-            continue;
-        if (n > NAME_MAX || (n == 2 && s[0] == '.' && s[1] == '.')) {
-            close(fd);
-            return n > NAME_MAX ? -ENAMETOOLONG : -EXDEV;
-        }
-        memcpy(comp, s, n);
-        comp[n] = '\0';
-        int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (nfd < 0) {
-            int r = -errno;
-            struct stat st;
-            if (r == -ENOTDIR && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISLNK(st.st_mode))
-                r = -EXDEV;
-            close(fd);
-            return r;
-        }
-        close(fd);
-        fd = nfd;
-    }
-    return fd;
+    return unpack_mark(ud, &st, name);
 }
 
-/* Opens the parent of norm_path; missing parents are created (0755, this layer's). */
-static int unpack_open_parent(struct unpack *u, const char *parent, struct error *err) {
-    int fd = unpack_open_beneath(u->root_fd, parent, false);
-    if (fd != -ENOENT)
-        goto done;
-    /* Create what is missing, one prefix at a time, each resolved from the root again. */
-    char prefix[OCI_PATH_MAX];
-    size_t plen = strlen(parent);
-    memcpy(prefix, parent, plen + 1);
-    for (size_t i = 0; i <= plen; i++) {
-        if (prefix[i] != '/' && prefix[i] != '\0')
-            continue;
-        char saved = prefix[i];
-        prefix[i] = '\0';
-        int cfd = unpack_open_beneath(u->root_fd, prefix, false);
-        if (cfd == -ENOENT) {
-            const char *up;
-            char tmp[OCI_PATH_MAX];
-            memcpy(tmp, prefix, i + 1);
-            const char *name = path_split(tmp, &up);
-            int pfd = unpack_open_beneath(u->root_fd, up, false);
-            if (pfd < 0) {
-                fd = pfd;
-                goto done;
-            }
-            int r = mkdirat(pfd, name, 0755) < 0 ? -errno : 0;
-            close(pfd);
-            if (r < 0 && r != -EEXIST) {
-                fd = r;
-                goto done;
-            }
-            if (pathset_add(&u->created, prefix) < 0)
-                return error_set(err, -ENOMEM, "out of memory");
-        } else if (cfd < 0) {
-            fd = cfd;
-            goto done;
-        } else {
-            close(cfd);
-        }
-        prefix[i] = saved;
+/* Opens the layer directory dir (normalised) inside the root; create: make what is missing. */
+static int unpack_open_dir(struct unpack *u, const char *dir, bool create) {
+    return unpack_open_in_root(u->root_fd, dir, u->inroot | (create ? INROOT_CREATE : 0),
+                               create ? unpack_made : NULL, u);
+}
+
+/* The error for a directory (what: "its directory") unpack_open_dir could not open. */
+static int dir_error(struct error *err, int r, const char *what, const char *dir) {
+    switch (r) {
+    case -ENOMEM:
+        return error_set(err, r, "out of memory");
+    case -ELOOP:
+        return error_set(err, r, "%s '%s' has more than %d symlinks on its path (a loop?)", what,
+                         dir, OCI_LINKS_MAX);
+    case -ENOTDIR:
+        return error_set(err, r, "%s '%s' is not a directory", what, dir);
+    case -ENAMETOOLONG:
+        return error_set(err, r, "%s '%s' is too long once its symlinks are followed", what, dir);
+    case -EXDEV: /* openat2 saw an escape race; nothing here renames, so nothing should */
+        return error_set(err, -EPERM, "%s '%s' leads outside the root", what, dir);
+    default:
+        return error_set(err, r, "cannot open %s '%s': %s", what, dir, strerror(-r));
     }
-    fd = unpack_open_beneath(u->root_fd, parent, false);
-done:
-    if (fd == -EXDEV || fd == -ELOOP)
-        return error_set(err, -EPERM, "its directory '%s' leads outside the root through a symlink",
-                         parent);
-    if (fd < 0)
-        return error_set(err, fd, "cannot open its directory '%s': %s", parent, strerror(-fd));
-    return fd;
 }
 
 /* ---- metadata ----------------------------------------------------------- */
@@ -486,7 +372,8 @@ static int apply_file(struct unpack *u, struct archive *a, struct archive_entry 
     return entry_set_meta_fd(u, e, fd, true, true, err);
 }
 
-static int unpack_record_dir(struct unpack *u, const char *path, struct archive_entry *e) {
+static int unpack_record_dir(struct unpack *u, const char *path, const struct stat *st,
+                             struct archive_entry *e) {
     if (u->n_dirs == u->cap_dirs) {
         size_t ncap = u->cap_dirs ? u->cap_dirs * 2 : 64;
         struct dir_meta *nd = xrealloc(u->dirs, ncap * sizeof(*nd));
@@ -500,6 +387,8 @@ static int unpack_record_dir(struct unpack *u, const char *path, struct archive_
         return -ENOMEM;
     struct dir_meta *d = &u->dirs[u->n_dirs++];
     d->path = p;
+    d->dev = st->st_dev;
+    d->ino = st->st_ino;
     d->mode = archive_entry_perm(e) & 07777;
     entry_times(e, d->times);
     return 0;
@@ -511,55 +400,50 @@ static int apply_dir(struct unpack *u, struct archive_entry *e, int pfd, const c
         return error_set(err, -errno, "cannot create it: %s", strerror(errno));
     _cleanup_close_ int fd =
         *name ? openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-              : fcntl(pfd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
+              : openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
         return error_set(err, -errno, "cannot open it: %s", strerror(errno));
     int r = entry_set_meta_fd(u, e, fd, false, false, err);
     if (r < 0)
         return r;
-    if (unpack_record_dir(u, path, e) < 0)
+    if (unpack_record_dir(u, path, &st, e) < 0)
         return error_set(err, -ENOMEM, "out of memory");
     return 0;
 }
 
-static int apply_hardlink(struct unpack *u, const char *target, int pfd, const char *name,
-                          const char *path, struct error *err) {
-    char tnorm[OCI_PATH_MAX];
+/* A hard link's target, looked up before the entry's name is cleared. */
+struct link_target {
+    int pfd; /* its directory */
+    char buf[OCI_PATH_MAX];
+    const char *name; /* in buf */
+    struct stat st;   /* of the target itself, not followed */
+};
+
+static void link_target_release(struct link_target *t) {
+    if (t->pfd >= 0)
+        close(t->pfd);
+}
+
+static int link_target_open(struct unpack *u, const char *target, struct link_target *t,
+                            struct error *err) {
     int depth;
-    int r = path_normalize(target, tnorm, &depth);
-    if (r == -EPERM || (r == 0 && depth == 0))
-        return error_set(err, -EPERM, "hard link target '%s' is outside the root", target);
+    int r = unpack_path_normalize(target, t->buf, &depth);
     if (r < 0)
-        return error_set(err, r, "hard link target is too long");
-    if (!strcmp(tnorm, path))
-        return 0;
-    char tcopy[OCI_PATH_MAX];
-    memcpy(tcopy, tnorm, strlen(tnorm) + 1);
+        return error_set(err, r, "hard link target is longer than %d bytes", OCI_PATH_MAX);
+    if (depth == 0)
+        return error_set(err, -EPERM, "hard link target '%s' is the root directory", target);
     const char *tparent;
-    const char *tname = path_split(tcopy, &tparent);
-    _cleanup_close_ int tpfd = unpack_open_beneath(u->root_fd, tparent, false);
-    if (tpfd == -EXDEV || tpfd == -ELOOP)
-        return error_set(err, -EPERM, "hard link target '%s' leads outside the root", target);
-    if (tpfd < 0)
-        return error_set(err, tpfd, "hard link target '%s': %s", target, strerror(-tpfd));
-    struct stat st;
-    if (fstatat(tpfd, tname, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return error_set(err, -errno, "hard link target '%s': %s", target, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return error_set(err, -EPERM, "hard link target '%s' is a directory", target);
-    if (S_ISLNK(st.st_mode)) {
-        char lt[OCI_PATH_MAX];
-        ssize_t n = readlinkat(tpfd, tname, lt, sizeof(lt) - 1);
-        if (n < 0)
-            return error_set(err, -errno, "hard link target '%s': %s", target, strerror(errno));
-        lt[n] = '\0';
-        if (symlink_escapes(tnorm, lt))
-            return error_set(err, -EPERM,
-                             "hard link target '%s' is a symlink that points outside the root",
-                             target);
+    t->name = unpack_path_split(t->buf, &tparent);
+    t->pfd = unpack_open_dir(u, tparent, false);
+    if (t->pfd < 0) {
+        dir_error(err, t->pfd, "its directory", tparent);
+        return error_prefix(err, "hard link target '%s'", target);
     }
-    if (linkat(tpfd, tname, pfd, name, 0) < 0)
-        return error_set(err, -errno, "cannot link it to '%s': %s", target, strerror(errno));
+    if (fstatat(t->pfd, t->name, &t->st, AT_SYMLINK_NOFOLLOW) < 0)
+        return error_set(err, -errno, "hard link target '%s': %s", target, strerror(errno));
+    if (S_ISDIR(t->st.st_mode))
+        return error_set(err, -EPERM, "hard link target '%s' is a directory", target);
     return 0;
 }
 
@@ -570,30 +454,32 @@ static int apply_whiteout(struct unpack *u, const char *parent, const char *wnam
         return error_set(err, -EPERM, "whiteout names no file it may remove");
     if (str_starts_with(victim, WHITEOUT_PREFIX))
         return 0; /* other AUFS metadata (.wh..wh.plnk and the like): ignored */
-    char vpath[OCI_PATH_MAX];
-    int n = snprintf(vpath, sizeof(vpath), "%s%s%s", parent, *parent ? "/" : "", victim);
-    if (n < 0 || (size_t)n >= sizeof(vpath))
-        return error_set(err, -ENAMETOOLONG, "path too long");
-    if (pathset_contains(&u->created, vpath))
-        return 0; /* whiteouts hide only what lower layers made */
-    _cleanup_close_ int pfd = unpack_open_beneath(u->root_fd, parent, false);
+    _cleanup_close_ int pfd = unpack_open_dir(u, parent, false);
     if (pfd == -ENOENT || pfd == -ENOTDIR)
-        return 0;
-    if (pfd == -EXDEV || pfd == -ELOOP)
-        return error_set(err, -EPERM, "its directory leads outside the root through a symlink");
+        return 0; /* nothing lower to hide */
     if (pfd < 0)
-        return error_set(err, pfd, "cannot open its directory: %s", strerror(-pfd));
+        return dir_error(err, pfd, "its directory", parent);
+    struct stat pst;
+    if (fstat(pfd, &pst) < 0)
+        return error_set(err, -errno, "cannot stat its directory: %s", strerror(errno));
+    if (unpack_marked(u, &pst, victim))
+        return 0; /* whiteouts hide only what lower layers made */
     return rmtree_at(pfd, victim, 0, err);
 }
 
-/* Removes what lower layers put below the directory open as fd (path is its name). */
+/* Removes what lower layers put below the directory open as fd (path names it in errors). */
 static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, struct error *err) {
     if (depth > OCI_DEPTH_MAX)
         return error_set(err, -ELOOP, "nested too deeply");
     /* Collect the names first: the directory changes while we remove. */
     int rfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rfd < 0)
-        return error_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (rfd < 0 || fstat(rfd, &st) < 0) {
+        int r = -errno;
+        if (rfd >= 0)
+            close(rfd);
+        return error_set(err, r, "cannot read '%s': %s", path, strerror(-r));
+    }
     DIR *d = fdopendir(rfd);
     if (!d) {
         close(rfd);
@@ -613,11 +499,7 @@ static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, s
         return error_set(err, r, "out of memory");
     for (size_t off = 0; off < names.len; off += strlen(names.buf + off) + 1) {
         const char *name = names.buf + off;
-        char child[OCI_PATH_MAX];
-        int n = snprintf(child, sizeof(child), "%s%s%s", path, *path ? "/" : "", name);
-        if (n < 0 || (size_t)n >= sizeof(child))
-            return error_set(err, -ENAMETOOLONG, "path too long");
-        if (!pathset_contains(&u->created, child)) {
+        if (!unpack_marked(u, &st, name)) {
             if ((r = rmtree_at(fd, name, 0, err)) < 0)
                 return r;
             continue;
@@ -625,6 +507,10 @@ static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, s
         _cleanup_close_ int cfd = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
             continue; /* not a directory (or a symlink): nothing below it */
+        char child[OCI_PATH_MAX];
+        int n = snprintf(child, sizeof(child), "%s%s%s", path, *path ? "/" : "", name);
+        if (n < 0 || (size_t)n >= sizeof(child))
+            return error_set(err, -ENAMETOOLONG, "path too long");
         if ((r = opaque_clean(u, cfd, child, depth + 1, err)) < 0)
             return r;
     }
@@ -632,90 +518,19 @@ static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, s
 }
 
 static int apply_opaque(struct unpack *u, const char *parent, struct error *err) {
-    int fd;
-    if (!*parent) {
-        fd = fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
-    } else {
-        char tmp[OCI_PATH_MAX];
-        memcpy(tmp, parent, strlen(parent) + 1);
-        const char *up;
-        const char *name = path_split(tmp, &up);
-        _cleanup_close_ int ufd = unpack_open_beneath(u->root_fd, up, false);
-        if (ufd == -ENOENT || ufd == -ENOTDIR)
-            return 0;
-        if (ufd == -EXDEV || ufd == -ELOOP)
-            return error_set(err, -EPERM, "its directory leads outside the root through a symlink");
-        if (ufd < 0)
-            return error_set(err, ufd, "cannot open its directory: %s", strerror(-ufd));
-        fd = openat(ufd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return 0; /* missing, or not a directory: nothing lower to hide */
-    }
+    /* The marker's directory, found as any entry's directory is (through symlinks). */
+    _cleanup_close_ int fd = unpack_open_dir(u, parent, false);
+    if (fd == -ENOENT || fd == -ENOTDIR)
+        return 0; /* nothing lower to hide */
     if (fd < 0)
-        return error_set(err, -errno, "cannot open the root: %s", strerror(errno));
-    int r = opaque_clean(u, fd, parent, 0, err);
-    close(fd);
-    return r;
+        return dir_error(err, fd, "its directory", parent);
+    return opaque_clean(u, fd, parent, 0, err);
 }
 
-static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
-                       const char *raw, struct error *err) {
-    char path[OCI_PATH_MAX];
-    int depth;
-    int r = path_normalize(raw, path, &depth);
-    if (r == -EPERM)
-        return error_set(err, -EPERM, "its path leaves the root");
-    if (r < 0)
-        return error_set(err, r, "its path is longer than %d bytes", OCI_PATH_MAX);
-    if (depth > OCI_DEPTH_MAX)
-        return error_set(err, -ELOOP, "it is nested deeper than %d directories", OCI_DEPTH_MAX);
-
-    const char *hardlink = archive_entry_hardlink(e);
+static int apply_node(struct unpack *u, struct archive *a, struct archive_entry *e, int pfd,
+                      const char *name, const char *path, bool exists, const char *raw,
+                      struct error *err) {
     mode_t type = archive_entry_filetype(e);
-    if (depth == 0) {
-        /* "./": the root itself; only its metadata can change. */
-        if (type == AE_IFDIR && !hardlink)
-            return apply_dir(u, e, u->root_fd, "", "", true, err);
-        return error_set(err, -EPERM, "it would replace the root");
-    }
-
-    char copy[OCI_PATH_MAX];
-    memcpy(copy, path, strlen(path) + 1);
-    const char *parent;
-    const char *name = path_split(copy, &parent);
-
-    if (str_starts_with(name, WHITEOUT_PREFIX)) {
-        if (!strcmp(name, WHITEOUT_OPAQUE))
-            return apply_opaque(u, parent, err);
-        return apply_whiteout(u, parent, name, err);
-    }
-
-    _cleanup_close_ int pfd = unpack_open_parent(u, parent, err);
-    if (pfd < 0)
-        return pfd;
-
-    /* Whatever is at the name is replaced, never followed; directories merge. */
-    struct stat st;
-    bool exists = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    bool is_dir = type == AE_IFDIR && !hardlink;
-    if (exists && !(is_dir && S_ISDIR(st.st_mode))) {
-        if (hardlink) {
-            /* Check the target before dropping what is there. */
-            char tn[OCI_PATH_MAX];
-            int td;
-            if (path_normalize(hardlink, tn, &td) == 0 && !strcmp(tn, path))
-                return 0;
-        }
-        if ((r = rmtree_at(pfd, name, 0, err)) < 0)
-            return r;
-        exists = false;
-    }
-    if ((r = pathset_add(&u->created, path)) < 0)
-        return error_set(err, r, "out of memory");
-
-    if (hardlink)
-        return apply_hardlink(u, hardlink, pfd, name, path, err);
-
     switch (type) {
     case AE_IFREG:
         return apply_file(u, a, e, pfd, name, err);
@@ -750,26 +565,80 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
     }
 }
 
+static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry *e,
+                       const char *raw, struct error *err) {
+    char path[OCI_PATH_MAX];
+    int depth;
+    int r = unpack_path_normalize(raw, path, &depth);
+    if (r < 0)
+        return error_set(err, r, "its path is longer than %d bytes", OCI_PATH_MAX);
+    if (depth > OCI_DEPTH_MAX)
+        return error_set(err, -ELOOP, "it is nested deeper than %d directories", OCI_DEPTH_MAX);
+
+    const char *hardlink = archive_entry_hardlink(e);
+    mode_t type = archive_entry_filetype(e);
+    if (depth == 0) {
+        /* "./": the root itself; only its metadata can change. */
+        if (type == AE_IFDIR && !hardlink)
+            return apply_dir(u, e, u->root_fd, "", "", true, err);
+        return error_set(err, -EPERM, "it would replace the root");
+    }
+
+    char copy[OCI_PATH_MAX];
+    memcpy(copy, path, strlen(path) + 1);
+    const char *parent;
+    const char *name = unpack_path_split(copy, &parent);
+
+    if (str_starts_with(name, WHITEOUT_PREFIX)) {
+        if (!strcmp(name, WHITEOUT_OPAQUE))
+            return apply_opaque(u, parent, err);
+        return apply_whiteout(u, parent, name, err);
+    }
+
+    _cleanup_close_ int pfd = unpack_open_dir(u, parent, true);
+    if (pfd < 0)
+        return dir_error(err, pfd, "its directory", parent);
+    struct stat pst;
+    if (fstat(pfd, &pst) < 0)
+        return error_set(err, -errno, "cannot stat its directory: %s", strerror(errno));
+
+    _cleanup_(link_target_release) struct link_target lt = {.pfd = -1};
+    if (hardlink && (r = link_target_open(u, hardlink, &lt, err)) < 0)
+        return r;
+
+    /* Whatever is at the name is replaced, never followed; directories merge. */
+    struct stat st;
+    bool exists = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    bool is_dir = type == AE_IFDIR && !hardlink;
+    if (exists && !(is_dir && S_ISDIR(st.st_mode))) {
+        if (hardlink && st.st_dev == lt.st.st_dev && st.st_ino == lt.st.st_ino)
+            return 0; /* already that file */
+        if ((r = rmtree_at(pfd, name, 0, err)) < 0)
+            return r;
+        exists = false;
+    }
+    if ((r = unpack_mark(u, &pst, name)) < 0)
+        return error_set(err, r, "out of memory");
+
+    if (hardlink) {
+        if (linkat(lt.pfd, lt.name, pfd, name, 0) < 0)
+            return error_set(err, -errno, "cannot link it to '%s': %s", hardlink, strerror(errno));
+        return 0;
+    }
+    return apply_node(u, a, e, pfd, name, path, exists, raw, err);
+}
+
 /* Mode and times of the directories the layer named, now that their content is in place. */
 static int unpack_finish_dirs(struct unpack *u, struct error *err) {
-    /* Deepest last in the list were created last; order does not matter for utimes on fds. */
     for (size_t i = 0; i < u->n_dirs; i++) {
         struct dir_meta *d = &u->dirs[i];
-        _cleanup_close_ int fd = -1;
-        if (!*d->path) {
-            fd = fcntl(u->root_fd, F_DUPFD_CLOEXEC, 3);
-        } else {
-            char tmp[OCI_PATH_MAX];
-            memcpy(tmp, d->path, strlen(d->path) + 1);
-            const char *up;
-            const char *name = path_split(tmp, &up);
-            _cleanup_close_ int ufd = unpack_open_beneath(u->root_fd, up, false);
-            if (ufd < 0)
-                continue; /* removed or replaced later in the layer */
-            fd = openat(ufd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }
-        if (fd < 0)
-            continue;
+        _cleanup_close_ int pfd = unpack_open_in_root(u->root_fd, d->path, u->inroot, NULL, NULL);
+        if (pfd < 0)
+            continue; /* removed later in the layer */
+        _cleanup_close_ int fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != d->dev || st.st_ino != d->ino)
+            continue; /* replaced later in the layer: what is there now is not what was named */
         if (fchmod(fd, d->mode) < 0)
             return error_set(err, -errno, "directory '%s': cannot set its mode: %s", d->path,
                              strerror(errno));
@@ -837,13 +706,14 @@ static bool digest_is_valid(const char *d) {
     return true;
 }
 
-int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *dir,
-               volatile sig_atomic_t *cancel, struct error *err) {
+int unpack_image(const struct oci_image *img, const char *cache_dir, const char *dir,
+                 volatile sig_atomic_t *cancel, unsigned inroot, struct error *err) {
     if (img->n_layers > OCI_LAYERS_MAX)
         return error_set(err, -E2BIG, "image has more than %d layers", OCI_LAYERS_MAX);
     _cleanup_(unpack_release) struct unpack u = {
         .root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
         .is_root = geteuid() == 0,
+        .inroot = inroot,
         .cancel = cancel,
     };
     if (u.root_fd < 0)
@@ -868,6 +738,11 @@ int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *d
                   dir, (unsigned long long)u.skipped_owners, (unsigned long long)u.skipped_devices,
                   (unsigned long long)u.skipped_xattrs);
     return 0;
+}
+
+int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *dir,
+               volatile sig_atomic_t *cancel, struct error *err) {
+    return unpack_image(img, cache_dir, dir, cancel, 0, err);
 }
 
 int oci_unpack_tar(const char *tar, const char *dir, volatile sig_atomic_t *cancel,

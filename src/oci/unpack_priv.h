@@ -1,6 +1,6 @@
 /*
- * Internal pieces of the oci module's unpacking side (unpack.c, rmtree.c,
- * ext4.c, kernel.c) that are shared between its files and its tests. Not
+ * Internal pieces of the oci module's unpacking side (unpack.c, resolve.c,
+ * rmtree.c, ext4.c, kernel.c) that are shared between its files and its tests. Not
  * part of the module's contract.
  */
 #ifndef HEARTH_OCI_UNPACK_PRIV_H
@@ -20,15 +20,46 @@
  */
 int rmtree_at(int dirfd, const char *name, int depth, struct error *err) WUR;
 
+/* oci_unpack with extra unpack_open_in_root flags (tests: INROOT_WALK for the walk). */
+int unpack_image(const struct oci_image *img, const char *cache_dir, const char *dir,
+                 volatile sig_atomic_t *cancel, unsigned inroot, struct error *err) WUR;
+
+/* ---- paths inside the root (resolve.c) ---------------------------------- */
+
+/* Symlinks one lookup follows before it fails with -ELOOP (the kernel's MAXSYMLINKS). */
+#define OCI_LINKS_MAX 40
+
 /*
- * Opens the directory at the relative path rel ("" is root_fd itself) below
- * root_fd, never leaving it: symlinks that stay inside are followed,
- * absolute symlinks and ".." that would leave are refused with -EXDEV,
- * magic links with -ELOOP. Uses openat2(RESOLVE_BENEATH); when the kernel
- * lacks it (or force_walk is set, for tests) walks component by component
- * with O_NOFOLLOW and refuses every symlink. Returns the fd or a negative
- * errno (-ENOENT, -ENOTDIR, -EXDEV, ...).
+ * Normalises a layer path lexically into out ("a/b/c", "" for the root), as
+ * Docker's filepath.Clean does: leading "/" and "./" dropped, "." and empty
+ * components dropped, ".." applied, and ".." at the root stays there.
+ * -ENAMETOOLONG past OCI_PATH_MAX. *ret_depth is the number of components.
  */
-int unpack_open_beneath(int root_fd, const char *rel, bool force_walk);
+int unpack_path_normalize(const char *in, char out[OCI_PATH_MAX], int *ret_depth) WUR;
+
+/* Splits "a/b/c" into parent "a/b" (in place) and returns "c"; "c" gives parent "". */
+const char *unpack_path_split(char *path, const char **ret_parent);
+
+/* Flags of unpack_open_in_root. */
+#define INROOT_CREATE 1u      /* make missing directories on the way (0755) */
+#define INROOT_WALK 2u        /* the user-space walk even where openat2 works (tests) */
+#define INROOT_NO_SYMLINKS 4u /* follow no symlink at all: meeting one is -ELOOP */
+
+/* Told of each directory INROOT_CREATE made (its parent's fd and its name); < 0 stops. */
+typedef int (*inroot_made_fn)(void *ud, int dir_fd, const char *name);
+
+/*
+ * Opens (O_PATH) the directory at rel ("" is root_fd itself) as if root_fd
+ * were "/": symlinks are followed, an absolute one from root_fd, a relative
+ * one from its directory; ".." never climbs above root_fd; more than
+ * OCI_LINKS_MAX symlinks are -ELOOP; magic links (/proc) are -ELOOP. Nothing
+ * outside root_fd is ever reached. openat2(RESOLVE_IN_ROOT) where the kernel
+ * has it, else (and with INROOT_WALK or INROOT_CREATE when something is
+ * missing) a walk one component at a time by the same rules. made (may be
+ * NULL) is called for each directory INROOT_CREATE made. Returns the fd or
+ * a negative errno (-ENOENT, -ENOTDIR, -ELOOP, -ENAMETOOLONG, ...).
+ */
+int unpack_open_in_root(int root_fd, const char *rel, unsigned flags, inroot_made_fn made,
+                        void *ud) WUR;
 
 #endif

@@ -213,18 +213,23 @@ static int file_room_check(pool *p, uint64_t need, struct error *err) {
         (r = file_used_measure(p, err)) < 0)
         return r;
     uint64_t used = (uint64_t)p->file_used;
-    if (used >= p->data_size || need > p->data_size - used)
+    char a[32], b[32];
+    if (used >= p->data_size || need > p->data_size - used) {
+        size_format_human(used, a, sizeof(a));
+        size_format_human(p->data_size, b, sizeof(b));
         return error_set(err, -ENOSPC,
-                         "pool '%s' is full: %" PRIu64 " of %" PRIu64 " bytes used; "
-                         "remove devices or grow the pool",
-                         p->name, used, p->data_size);
+                         "pool '%s' is full: %s of %s used; remove devices or grow the pool",
+                         p->name, a, b);
+    }
     struct statvfs sv;
-    if (need && statvfs(p->data_path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < need)
+    if (need && statvfs(p->data_path, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < need) {
+        size_format_human((uint64_t)sv.f_bavail * sv.f_frsize, a, sizeof(a));
+        size_format_human(need, b, sizeof(b));
         return error_set(err, -ENOSPC,
                          "no space left for a device of pool '%s': the filesystem of '%s' has "
-                         "%" PRIu64 " bytes free, the copy needs %" PRIu64 "; "
-                         "free space on it or remove devices",
-                         p->name, p->data_path, (uint64_t)sv.f_bavail * sv.f_frsize, need);
+                         "%s free, the copy needs %s; free space on it or remove devices",
+                         p->name, p->data_path, a, b);
+    }
     return 0;
 }
 
@@ -471,11 +476,14 @@ static int file_fs_check(const struct pool_config *cfg, struct error *err) {
     if (statvfs(cfg->data_path, &sv) < 0)
         return error_set(err, -errno, "cannot inspect '%s': %s", cfg->data_path, strerror(errno));
     uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
-    if (cfg->data_size > total)
+    if (cfg->data_size > total) {
+        char want[32], have[32];
+        size_format_human(cfg->data_size, want, sizeof(want));
+        size_format_human(total, have, sizeof(have));
         return error_set(err, -ENOSPC,
-                         "pool '%s': data size %" PRIu64 " does not fit the filesystem of '%s' "
-                         "(%" PRIu64 " bytes)",
-                         cfg->name, cfg->data_size, cfg->data_path, total);
+                         "pool '%s': data size %s does not fit the filesystem of '%s' (%s)",
+                         cfg->name, want, cfg->data_path, have);
+    }
     return 0;
 }
 

@@ -101,11 +101,13 @@ static int thin_fs_check(const char *path, uint64_t size, struct error *err) {
     if (statvfs(dir, &sv) < 0)
         return error_set(err, -errno, "cannot inspect '%s': %s", dir, strerror(errno));
     uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize;
-    if (size > total)
-        return error_set(err, -ENOSPC,
-                         "'%s' of %" PRIu64 " bytes does not fit its filesystem "
-                         "(%" PRIu64 " bytes)",
-                         path, size, total);
+    if (size > total) {
+        char want[32], have[32];
+        size_format_human(size, want, sizeof(want));
+        size_format_human(total, have, sizeof(have));
+        return error_set(err, -ENOSPC, "'%s' of %s does not fit its filesystem (%s)", path, want,
+                         have);
+    }
     return 0;
 }
 

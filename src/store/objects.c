@@ -930,27 +930,32 @@ static int collect_matches(store *s, sqlite3_stmt *st, size_t max, struct store_
     return 0;
 }
 
-int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
-                       struct store_match **ret, size_t *ret_n, struct error *err) {
+/* The matches of prefix in names and uids, or (uid_only) in uids alone. */
+static int object_match(store *s, enum api_kind kind, const char *prefix, bool uid_only, size_t max,
+                        struct store_match **ret, size_t *ret_n, struct error *err) {
 /* A prefix is the range [p, p || U+10FFFF): exact, byte-wise, index-friendly. */
+#define MATCH_UID "(uid >= ?1 AND uid < ?1 || char(1114111))"
 #define MATCH_SQL(t)                                                                               \
     "SELECT uid, name FROM " t " WHERE (name >= ?1 AND name < ?1 || char(1114111)) "               \
-    "OR (uid >= ?1 AND uid < ?1 || char(1114111)) ORDER BY name LIMIT ?2"
+    "OR " MATCH_UID " ORDER BY name LIMIT ?2"
+#define MATCH_UID_SQL(t) "SELECT uid, name FROM " t " WHERE " MATCH_UID " ORDER BY name LIMIT ?2"
     const char *sql;
     switch (kind) {
     case API_KIND_VM:
-        sql = MATCH_SQL("vm");
+        sql = uid_only ? MATCH_UID_SQL("vm") : MATCH_SQL("vm");
         break;
     case API_KIND_IMAGE:
-        sql = MATCH_SQL("image");
+        sql = uid_only ? MATCH_UID_SQL("image") : MATCH_SQL("image");
         break;
     case API_KIND_KERNEL:
-        sql = MATCH_SQL("kernel");
+        sql = uid_only ? MATCH_UID_SQL("kernel") : MATCH_SQL("kernel");
         break;
     default:
         return error_set(err, -EINVAL, "%s objects have no names", store_kind_word(kind));
     }
+#undef MATCH_UID_SQL
 #undef MATCH_SQL
+#undef MATCH_UID
     if (!prefix)
         prefix = "";
     sqlite3_stmt *st;
@@ -960,6 +965,16 @@ int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t 
     store_bind_text(st, 1, prefix);
     sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
     return collect_matches(s, st, max, ret, ret_n, err);
+}
+
+int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
+                       struct store_match **ret, size_t *ret_n, struct error *err) {
+    return object_match(s, kind, prefix, false, max, ret, ret_n, err);
+}
+
+int store_object_match_uid(store *s, enum api_kind kind, const char *prefix, size_t max,
+                           struct store_match **ret, size_t *ret_n, struct error *err) {
+    return object_match(s, kind, prefix, true, max, ret, ret_n, err);
 }
 
 int store_object_users(store *s, enum api_kind kind, const char *uid, const char *name,

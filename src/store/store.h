@@ -151,6 +151,9 @@ void store_matches_free(struct store_match *m, size_t n);
  */
 int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
                        struct store_match **ret, size_t *ret_n, struct error *err) WUR;
+/* The same for uids alone (`docker run`'s id prefixes, which names never shadow). */
+int store_object_match_uid(store *s, enum api_kind kind, const char *prefix, size_t max,
+                           struct store_match **ret, size_t *ret_n, struct error *err) WUR;
 
 /*
  * The VMs that use the image or kernel (kind API_KIND_IMAGE or

@@ -4,7 +4,9 @@
  *
  * Refresh: every refresh interval (1 s) the loop reads PRAGMA data_version;
  * when another connection committed, the screens are marked stale and the
- * one shown is reloaded. Every few seconds engine_vm_refresh checks the VMs
+ * one shown is reloaded; otherwise its ages and uptimes are written again
+ * (tui_table_retime), so that CREATED and STATUS say what `ps` would say
+ * at that moment. Every few seconds engine_vm_refresh checks the VMs
  * recorded running against their processes (a dead monitor is recorded
  * Stopped, as `ps` shows it). Idle, the loop sleeps in poll(2).
  *
@@ -31,10 +33,9 @@
 
 #include "tui/tui_priv.h"
 
-#define VM_REFRESH_MS 3000   /* how often VMs recorded running are checked */
-#define AGE_REFRESH_MS 60000 /* ages ("5m ago") are recomputed this often */
-#define OPS_SHOWN 500        /* finished operations on the Operations screen */
-#define LOG_TAIL 2000        /* lines of a log shown before following it */
+#define VM_REFRESH_MS 3000 /* how often VMs recorded running are checked */
+#define OPS_SHOWN 500      /* finished operations on the Operations screen */
+#define LOG_TAIL 2000      /* lines of a log shown before following it */
 #define ESC_DELAY_MS 25
 
 /*
@@ -916,8 +917,7 @@ static void handle_key(struct loop *lp, int ch) {
 /* ---- the loop ------------------------------------------------------------ */
 
 /* One refresh tick: reload what changed. Returns true when something did. */
-static bool tick(struct tui_dash *d, int64_t *data_version, int64_t now, int64_t *next_vm,
-                 int64_t *next_age) {
+static bool tick(struct tui_dash *d, int64_t *data_version, int64_t now, int64_t *next_vm) {
     bool changed = false;
     int64_t v = 0;
     struct error err;
@@ -934,16 +934,15 @@ static bool tick(struct tui_dash *d, int64_t *data_version, int64_t now, int64_t
         else if (n > 0)
             changed = true;
     }
-    if (now >= *next_age) {
-        *next_age = now + AGE_REFRESH_MS;
-        changed = true;
-    }
     if (changed) {
         for (int s = 0; s < TUI_SCREEN_COUNT; s++)
             d->stale[s] = true;
         reload_current(d);
+        return true;
     }
-    return changed;
+    /* Ages and uptimes move on without a reload: the same words as `ps`, now. */
+    struct tui_table *t = d->screen < TUI_SCREEN_COUNT ? d->lists[d->screen].table : NULL;
+    return t && tui_table_retime(t, time(NULL));
 }
 
 static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs) {
@@ -955,8 +954,7 @@ static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs
     if (engine_data_version(d->e, &data_version, &err) < 0)
         tui_dash_message(d, true, "%s", err.msg);
     int64_t now = now_ms();
-    int64_t next_tick = now + interval, next_vm = now + VM_REFRESH_MS,
-            next_age = now + AGE_REFRESH_MS;
+    int64_t next_tick = now + interval, next_vm = now + VM_REFRESH_MS;
     reload_current(d);
     bool dirty = true;
     while (!lp.quit) {
@@ -1004,7 +1002,7 @@ static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs
         now = now_ms();
         if (now >= next_tick) {
             next_tick = now + interval;
-            if (tick(d, &data_version, now, &next_vm, &next_age))
+            if (tick(d, &data_version, now, &next_vm))
                 dirty = true;
         }
     }

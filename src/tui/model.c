@@ -101,13 +101,14 @@ void tui_table_free(struct tui_table *t) {
 }
 
 static struct tui_table *table_new(enum tui_screen screen, const struct tui_col *cols, size_t ncols,
-                                   size_t hint) {
+                                   size_t hint, int64_t now) {
     struct tui_table *t = xcalloc(1, sizeof(*t));
     if (!t)
         return NULL;
     t->screen = screen;
     t->cols = cols;
     t->ncols = ncols;
+    t->now = now;
     t->arena = xcalloc(1, sizeof(*t->arena));
     t->alloc_rows = hint ? hint : 1;
     t->rows = xcalloc(t->alloc_rows, sizeof(*t->rows));
@@ -118,6 +119,48 @@ static struct tui_table *table_new(enum tui_screen screen, const struct tui_col 
     for (size_t c = 0; c < ncols; c++)
         t->width[c] = strlen(cols[c].title);
     return t;
+}
+
+/* Whether the cell of column col with sort key num is a time cell. */
+static bool has_time(const struct tui_col *col, int64_t num) {
+    return (col->time == TUI_TIME_AGE && num != API_TIME_NONE && num > 0) ||
+           (col->time == TUI_TIME_UP && num > 0);
+}
+
+/* The text of a time cell: the same words as `ps`. */
+static void time_cell(enum tui_col_time kind, int64_t t, int64_t now, char *buf, size_t size) {
+    if (kind == TUI_TIME_UP)
+        api_vm_status_format("Running", t, now, buf, size);
+    else
+        api_age_format(t, now, buf, size);
+}
+
+bool tui_table_retime(struct tui_table *t, int64_t now) {
+    bool changed = false;
+    t->now = now;
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (t->cols[c].time == TUI_TIME_NONE)
+            continue;
+        size_t width = strlen(t->cols[c].title);
+        for (size_t i = 0; i < t->nrows; i++) {
+            struct tui_row *row = &t->rows[i];
+            if (has_time(&t->cols[c], row->nums[c])) {
+                char buf[TUI_TIME_CELL];
+                time_cell(t->cols[c].time, row->nums[c], now, buf, sizeof(buf));
+                if (strcmp(buf, row->cells[c]) != 0) {
+                    /* The row's own buffer (table_add): never shared. */
+                    memcpy((char *)row->cells[c], buf, strlen(buf) + 1);
+                    changed = true;
+                }
+            }
+            size_t w = strlen(row->cells[c]);
+            if (w > width)
+                width = w;
+        }
+        size_t cap = t->cols[c].max_width ? t->cols[c].max_width : TUI_CELL_MAX;
+        t->width[c] = width < cap ? width : cap;
+    }
+    return changed;
 }
 
 /* Adds a row: cells copied into the arena, nums (may be NULL: all 0) copied. */
@@ -138,14 +181,23 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
     if (!row->cells || !row->nums || !row->key)
         return -ENOMEM;
     for (size_t c = 0; c < t->ncols; c++) {
-        /* Equal neighbouring cells (an image ref, a kernel) share one copy. */
+        /* Equal neighbouring cells (an image ref, a kernel) share one copy; a
+         * time column's never do, as tui_table_retime writes its buffers. */
         const char *prev = t->nrows ? t->rows[t->nrows - 1].cells[c] : NULL;
         const char *s = cells[c] ? cells[c] : "";
-        if (prev && strncmp(prev, s, TUI_CELL_MAX - 1) == 0 && strlen(s) < TUI_CELL_MAX)
+        row->nums[c] = nums ? nums[c] : 0;
+        if (has_time(&t->cols[c], row->nums[c])) {
+            /* A buffer of its own, which tui_table_retime writes again. */
+            char *buf = arena_alloc(t->arena, TUI_TIME_CELL);
+            if (!buf)
+                return -ENOMEM;
+            time_cell(t->cols[c].time, row->nums[c], t->now, buf, TUI_TIME_CELL);
+            row->cells[c] = buf;
+        } else if (prev && t->cols[c].time == TUI_TIME_NONE &&
+                   strncmp(prev, s, TUI_CELL_MAX - 1) == 0 && strlen(s) < TUI_CELL_MAX)
             row->cells[c] = prev;
         else if (!(row->cells[c] = arena_strdup(t->arena, s)))
             return -ENOMEM;
-        row->nums[c] = nums ? nums[c] : 0;
         size_t w = strlen(row->cells[c]);
         size_t cap = t->cols[c].max_width ? t->cols[c].max_width : TUI_CELL_MAX;
         if (w > cap)
@@ -159,49 +211,48 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
     return 0;
 }
 
-static void age_cell(int64_t created, int64_t now, char *buf, size_t size) {
-    if (created == API_TIME_NONE || created <= 0) {
-        snprintf(buf, size, "-");
-        return;
-    }
-    char age[32];
-    time_format_ago(created, now, age, sizeof(age));
-    snprintf(buf, size, "%s ago", age);
-}
-
 static const struct tui_col vm_cols[] = {
-    {"VM ID", false, 3, 16},  {"IMAGE", false, 4, 40}, {"KERNEL", false, 9, 40},
-    {"SIZE", true, 7, 0},     {"CPUS", true, 5, 0},    {"MEMORY", true, 6, 0},
-    {"CREATED", true, 8, 0},  {"STATUS", false, 2, 0}, {"IPS", false, 10, 40},
-    {"PORTS", false, 11, 40}, {"NAME", false, 1, 40},
+    {"VM ID", false, 3, 16},
+    {"IMAGE", false, 4, 40},
+    {"KERNEL", false, 9, 40},
+    {"SIZE", true, 7, 0},
+    {"CPUS", true, 5, 0},
+    {"MEMORY", true, 6, 0},
+    {"CREATED", true, 8, 0, TUI_TIME_AGE},
+    {"STATUS", false, 2, 0, TUI_TIME_UP},
+    {"IPS", false, 10, 40},
+    {"PORTS", false, 11, 40},
+    {"NAME", false, 1, 40},
 };
 
 int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_table **ret) {
-    struct tui_table *t = table_new(TUI_SCREEN_VMS, vm_cols, ARRAY_SIZE(vm_cols), l->n);
+    struct tui_table *t = table_new(TUI_SCREEN_VMS, vm_cols, ARRAY_SIZE(vm_cols), l->n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < l->n; i++) {
         const struct store_vm_summary *v = &l->items[i];
-        char size[32], mem[32], cpus[24], created[48];
+        char size[32], mem[32], cpus[24];
         api_size_format_human(v->disk_size, size, sizeof(size));
         api_size_format_human(v->memory, mem, sizeof(mem));
         snprintf(cpus, sizeof(cpus), "%llu", (unsigned long long)v->cpus);
-        age_cell(v->created, now, created, sizeof(created));
+        enum tui_tone tone = tui_tone_of_state(v->state);
+        /* CREATED and a running VM's STATUS ("Up 5m") are time cells (table_add). */
+        int64_t up = tone == TUI_TONE_RUNNING ? v->started : 0;
         const char *cells[] = {v->uid,
                                v->image_ref ? v->image_ref : "-",
                                v->kernel_ref ? v->kernel_ref : "-",
                                size,
                                cpus,
                                mem,
-                               created,
+                               "-",
                                v->state ? v->state : "-",
                                v->ips ? v->ips : "",
                                v->ports ? v->ports : "",
                                v->name};
         const int64_t nums[] = {
-            0, 0, 0, (int64_t)v->disk_size, (int64_t)v->cpus, (int64_t)v->memory, v->created, 0,
+            0, 0, 0, (int64_t)v->disk_size, (int64_t)v->cpus, (int64_t)v->memory, v->created, up,
             0, 0, 0};
-        if (table_add(t, v->uid, cells, nums, tui_tone_of_state(v->state), API_KIND_VM) < 0) {
+        if (table_add(t, v->uid, cells, nums, tone, API_KIND_VM) < 0) {
             tui_table_free(t);
             return -ENOMEM;
         }
@@ -213,11 +264,11 @@ int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_ta
 static const struct tui_col image_cols[] = {
     {"IMAGE ID", false, 2, 16},
     {"NAME", false, 1, 60},
-    {"CREATED", true, 3, 0},
+    {"CREATED", true, 3, 0, TUI_TIME_AGE},
     {"SIZE", true, 4, 0},
 };
 static const struct tui_col kernel_cols[] = {
-    {"KERNEL ID", false, 2, 16}, {"NAME", false, 1, 60},    {"CREATED", true, 4, 0},
+    {"KERNEL ID", false, 2, 16}, {"NAME", false, 1, 60},    {"CREATED", true, 4, 0, TUI_TIME_AGE},
     {"SIZE", true, 5, 0},        {"VERSION", false, 3, 40},
 };
 
@@ -225,17 +276,16 @@ int tui_table_objects(enum api_kind kind, struct api_object *const *objs, size_t
                       struct tui_table **ret) {
     bool kernel = kind == API_KIND_KERNEL;
     struct tui_table *t =
-        kernel ? table_new(TUI_SCREEN_KERNELS, kernel_cols, ARRAY_SIZE(kernel_cols), n)
-               : table_new(TUI_SCREEN_IMAGES, image_cols, ARRAY_SIZE(image_cols), n);
+        kernel ? table_new(TUI_SCREEN_KERNELS, kernel_cols, ARRAY_SIZE(kernel_cols), n, now)
+               : table_new(TUI_SCREEN_IMAGES, image_cols, ARRAY_SIZE(image_cols), n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct api_object *o = objs[i];
         const struct api_oci_source *src = kernel ? &o->u.kernel.source : &o->u.image.source;
-        char size[32], created[48];
+        char size[32];
         api_size_format_human(src->size, size, sizeof(size));
-        age_cell(o->meta.created, now, created, sizeof(created));
-        const char *cells[] = {o->meta.uid, o->meta.name, created, size,
+        const char *cells[] = {o->meta.uid, o->meta.name, "-", size,
                                kernel ? o->u.kernel.version : NULL};
         const int64_t nums[] = {0, 0, o->meta.created, (int64_t)src->size, 0};
         if (table_add(t, o->meta.uid, cells, nums, TUI_TONE_NORMAL, kind) < 0) {
@@ -248,9 +298,13 @@ int tui_table_objects(enum api_kind kind, struct api_object *const *objs, size_t
 }
 
 static const struct tui_col pool_cols[] = {
-    {"DEVICE", false, 1, 40}, {"TYPE", false, 2, 0},   {"SIZE", true, 3, 0},
-    {"STATE", false, 4, 0},   {"OWNER", false, 5, 40}, {"LAYER", false, 7, 40},
-    {"CREATED", true, 6, 0},
+    {"DEVICE", false, 1, 40},
+    {"TYPE", false, 2, 0},
+    {"SIZE", true, 3, 0},
+    {"STATE", false, 4, 0},
+    {"OWNER", false, 5, 40},
+    {"LAYER", false, 7, 40},
+    {"CREATED", true, 6, 0, TUI_TIME_AGE},
 };
 
 /* Depth-first walk of the device tree: children of parent (an index into devs or -1). */
@@ -260,7 +314,6 @@ struct tree_walk {
     size_t n;
     size_t *first_child, *next_sibling; /* index lists, n = none */
     bool *done;
-    int64_t now;
     char prefix[128]; /* "|  " per level whose parent has later siblings */
 };
 
@@ -280,14 +333,13 @@ static size_t dev_index(const struct store_pool_device *devs, size_t n, int64_t 
 static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
     const struct store_pool_device *d = &w->devs[i];
     w->done[i] = true;
-    char label[192], size[32], created[48], owner[160];
+    char label[192], size[32], owner[160];
     size_t plen = strlen(w->prefix);
     if (depth == 0)
         snprintf(label, sizeof(label), "%u", d->id);
     else
         snprintf(label, sizeof(label), "%s%s %u", w->prefix, last ? "`-" : "|-", d->id);
     api_size_format_human(d->size, size, sizeof(size));
-    age_cell(d->created, w->now, created, sizeof(created));
     if (d->owner_uid)
         snprintf(owner, sizeof(owner), "%s %s", api_kind_name(d->owner_kind),
                  d->owner_name ? d->owner_name : d->owner_uid);
@@ -295,8 +347,8 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
         snprintf(owner, sizeof(owner), "-");
     char key[24];
     snprintf(key, sizeof(key), "%u", d->id);
-    const char *cells[] = {
-        label, d->type, size, d->state, owner, d->layer_key ? d->layer_key : "-", created};
+    const char *cells[] = {label, d->type, size, d->state, owner, d->layer_key ? d->layer_key : "-",
+                           "-"};
     const int64_t nums[] = {d->id, 0, (int64_t)d->size, 0, 0, 0, d->created};
     enum tui_tone tone =
         strcmp(d->state ? d->state : "", "active") == 0 ? TUI_TONE_NORMAL : TUI_TONE_BUSY;
@@ -315,7 +367,7 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
 int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
                    const struct store_pool_device *devs, size_t n, int64_t now,
                    struct tui_table **ret) {
-    struct tui_table *t = table_new(TUI_SCREEN_POOL, pool_cols, ARRAY_SIZE(pool_cols), n);
+    struct tui_table *t = table_new(TUI_SCREEN_POOL, pool_cols, ARRAY_SIZE(pool_cols), n, now);
     if (!t)
         return -ENOMEM;
     char info[512];
@@ -345,7 +397,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
     size_t *lists = xcalloc(2 * (n ? n : 1), sizeof(*lists));
     bool *done = xcalloc(n ? n : 1, sizeof(*done));
     int r = lists && done ? 0 : -ENOMEM;
-    struct tree_walk w = {.t = t, .devs = devs, .n = n, .done = done, .now = now};
+    struct tree_walk w = {.t = t, .devs = devs, .n = n, .done = done};
     if (r == 0) {
         w.first_child = lists;
         w.next_sibling = lists + n;
@@ -381,21 +433,25 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
 }
 
 static const struct tui_col op_cols[] = {
-    {"ID", true, 1, 0},      {"OPERATION", false, 2, 0}, {"OBJECT", false, 4, 24},
-    {"STEP", false, 5, 24},  {"STATE", false, 3, 0},     {"OWNER", true, 7, 0},
-    {"STARTED", true, 6, 0}, {"ERROR", false, 8, 120},
+    {"ID", true, 1, 0},
+    {"OPERATION", false, 2, 0},
+    {"OBJECT", false, 4, 24},
+    {"STEP", false, 5, 24},
+    {"STATE", false, 3, 0},
+    {"OWNER", true, 7, 0},
+    {"STARTED", true, 6, 0, TUI_TIME_AGE},
+    {"ERROR", false, 8, 120},
 };
 
 int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_table **ret) {
-    struct tui_table *t = table_new(TUI_SCREEN_OPS, op_cols, ARRAY_SIZE(op_cols), n);
+    struct tui_table *t = table_new(TUI_SCREEN_OPS, op_cols, ARRAY_SIZE(op_cols), n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct store_op *o = &ops[i];
-        char id[24], owner[24], started[48], object[64];
+        char id[24], owner[24], object[64];
         snprintf(id, sizeof(id), "%lld", (long long)o->id);
         snprintf(owner, sizeof(owner), "%d", o->owner_pid);
-        age_cell(o->started, now, started, sizeof(started));
         if (o->object_uid)
             snprintf(object, sizeof(object), "%s", o->object_uid);
         else if (o->device_id >= 0)
@@ -406,8 +462,8 @@ int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_
         enum tui_tone tone = !o->finished ? TUI_TONE_BUSY
                              : o->error   ? TUI_TONE_ERROR
                                           : TUI_TONE_NORMAL;
-        const char *cells[] = {id,    o->op, object,  o->step,
-                               state, owner, started, o->error ? o->error : ""};
+        const char *cells[] = {id,    o->op, object, o->step,
+                               state, owner, "-",    o->error ? o->error : ""};
         const int64_t nums[] = {o->id, 0, 0, 0, 0, o->owner_pid, o->started, 0};
         if (table_add(t, id, cells, nums, tone, o->kind) < 0) {
             tui_table_free(t);
@@ -675,6 +731,8 @@ const char *tui_text_line(const struct tui_text *t, size_t i, size_t *ret_len) {
     }
     size_t from = t->lines[i];
     size_t to = i + 1 < t->nlines ? t->lines[i + 1] - 1 : t->buf.len;
+    if (to > from && t->buf.buf[to - 1] == '\r')
+        to--;
     *ret_len = to - from;
     return t->buf.buf + from;
 }

@@ -47,11 +47,24 @@ enum tui_tone tui_tone_of_state(const char *state);
 #define TUI_COLS_MAX 16
 #define TUI_CELL_MAX 256 /* bytes of one cell shown; longer values are cut */
 
+/*
+ * Columns whose text depends on the time: their cells are written again by
+ * tui_table_retime from the row's nums[] (a unix time), with the words `ps`
+ * uses (api_age_format, api_vm_status_format).
+ */
+enum tui_col_time {
+    TUI_TIME_NONE,
+    TUI_TIME_AGE, /* "5m ago" from nums[c], "-" when there is no time */
+    TUI_TIME_UP,  /* "Up 5m" from nums[c] (the VMM's start) when > 0; else the cell as given */
+};
+#define TUI_TIME_CELL 32 /* bytes of a time cell's own buffer */
+
 struct tui_col {
     const char *title;
     bool numeric;     /* sorted by the row's nums[] rather than the text */
     int priority;     /* columns with a larger number go first when the screen is narrow */
     size_t max_width; /* a column is never wider than this (0: TUI_CELL_MAX) */
+    enum tui_col_time time;
 };
 
 struct tui_row {
@@ -82,6 +95,7 @@ struct tui_table {
     const char *info; /* one line above the rows (Pool: driver, paths); NULL for none */
     struct tui_arena *arena;
     size_t alloc_rows;
+    int64_t now; /* the time (unix seconds) the time cells were written for */
 };
 
 void tui_table_free(struct tui_table *t);
@@ -101,6 +115,14 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
                    struct tui_table **ret) WUR;
 /* The Operations screen, in the order given (newest first). */
 int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_table **ret) WUR;
+
+/*
+ * Writes the time columns' cells again for now (unix seconds), so that ages
+ * and uptimes move on without reading the database; the widths follow.
+ * Returns whether any cell changed. The rows shown (filter) and their
+ * order stay as they are until the next tui_list_set_table.
+ */
+bool tui_table_retime(struct tui_table *t, int64_t now);
 
 /*
  * Which columns fit in width cells (a gap of 2 between columns): the most
@@ -166,7 +188,8 @@ void tui_text_release(struct tui_text *t);
 int tui_text_set(struct tui_text *t, const char *title, const char *text, size_t len) WUR;
 /* Appends data (lines may arrive in pieces); drops the oldest lines past TUI_TEXT_MAX. */
 int tui_text_append(struct tui_text *t, const char *data, size_t len) WUR;
-/* Line i (without its newline) and its length. */
+/* Line i (without its newline, and without the CR of a CRLF line end, which
+ * a guest's console writes) and its length. */
 const char *tui_text_line(const struct tui_text *t, size_t i, size_t *ret_len);
 /* Scrolls by delta lines in a window of height lines; follow is on when the end is shown. */
 void tui_text_scroll(struct tui_text *t, long delta, size_t height);

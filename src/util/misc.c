@@ -128,6 +128,18 @@ void time_format_ago(int64_t t, int64_t now, char *buf, size_t size) {
         snprintf(buf, size, "%lldy", (long long)(d / (365 * 86400LL)));
 }
 
+void size_format_human(uint64_t bytes, char *buf, size_t size) {
+    static const char prefixes[] = "KMGTPE";
+    for (int i = 5; i >= 0; i--) {
+        unsigned shift = 10u * (unsigned)(i + 1);
+        if (bytes >= (1ull << shift)) {
+            snprintf(buf, size, "%.1f %cB", (double)bytes / (double)(1ull << shift), prefixes[i]);
+            return;
+        }
+    }
+    snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+}
+
 /* The process-wide log level, set once by the front end from --log-level. */
 static enum log_level current_level = LOG_WARN;
 

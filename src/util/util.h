@@ -143,6 +143,13 @@ int time_parse_rfc3339(const char *s, int64_t *ret) WUR;
 /* Compact age like Ignite's CREATED column, without " ago": "45s", "3m", "5h", "4d", "2y". */
 void time_format_ago(int64_t t, int64_t now, char *buf, size_t size);
 
+/* ---- sizes ------------------------------------------------------------- */
+
+/* A size for people, as Ignite's tables show it: the largest binary unit the
+ * size reaches, one decimal: "512.0 MB", "4.0 GB", "1.5 KB", "100 B".
+ * (api_size_format_human is this; the pool's messages use it directly.) */
+void size_format_human(uint64_t bytes, char *buf, size_t size);
+
 /* ---- processes --------------------------------------------------------- */
 
 #define EXEC_OUTPUT_MAX (16u << 20) /* bytes of a child's stdout kept */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdbool.h>
 
 #include "engine/engine.h"
 
@@ -31,6 +32,23 @@ size_t engine_test_open_ops(engine *eng);
 void engine_test_layout_write(const char *dir, const char *tag, const void *layer, size_t len,
                               char ret_config_digest[72]);
 
+/* An entry of engine_test_tree_layout's layer: a file, a symlink or (neither) a directory. */
+struct engine_test_entry {
+    const char *name;
+    const char *content; /* a file */
+    const char *link;    /* a symlink to this */
+};
+/* An OCI layout at dir holding one image tagged tag whose one layer holds ents. */
+void engine_test_tree_layout(const char *dir, const char *tag, const struct engine_test_entry *ents,
+                             size_t n);
+/*
+ * Imports the newest /boot/vmlinuz-* as kernel name, with a tiny fake modules
+ * directory made under dir; its uid and version to ret_*. False without a
+ * kernel in /boot.
+ */
+bool engine_test_kernel_import(engine *eng, const char *dir, const char *name,
+                               char ret_uid[ID_LEN + 1], char *ret_version, size_t version_size);
+
 /* The pool tests (pool_test.c): the file driver, or dm-thin with HEARTH_TEST_DM=1. */
 extern const struct CMUnitTest engine_pool_tests[];
 extern const size_t engine_pool_tests_n;
@@ -46,5 +64,10 @@ extern const size_t engine_vm_create_tests_n;
 /* The VM runtime tests (vm_run_test.c): start, stop, kill, monitor, logs, attach, crashes. */
 extern const struct CMUnitTest engine_vm_run_tests[];
 extern const size_t engine_vm_run_tests_n;
+
+/* The tests of apply then start, restore from an export and local references (vm_restore_test.c).
+ */
+extern const struct CMUnitTest engine_vm_restore_tests[];
+extern const size_t engine_vm_restore_tests_n;
 
 #endif

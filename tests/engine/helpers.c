@@ -1,5 +1,8 @@
 /* Helpers shared by the engine tests. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +90,83 @@ void engine_test_layout_write(const char *dir, const char *tag, const void *laye
     text_put(path, "{\"imageLayoutVersion\":\"1.0.0\"}");
     if (ret_config_digest)
         memcpy(ret_config_digest, cfg_digest, 72);
+}
+
+static la_ssize_t sb_write(struct archive *a, void *ud, const void *buf, size_t len) {
+    (void)a;
+    return strbuf_add(ud, buf, len) < 0 ? -1 : (la_ssize_t)len;
+}
+
+void engine_test_tree_layout(const char *dir, const char *tag, const struct engine_test_entry *ents,
+                             size_t n) {
+    struct strbuf tar = STRBUF_INIT;
+    struct archive *a = archive_write_new();
+    assert_non_null(a);
+    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open(a, &tar, NULL, sb_write, NULL), ARCHIVE_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *en = archive_entry_new();
+        archive_entry_set_pathname(en, ents[i].name);
+        archive_entry_set_mtime(en, 1700000000, 0);
+        if (ents[i].content) {
+            archive_entry_set_filetype(en, AE_IFREG);
+            archive_entry_set_perm(en, 0644);
+            archive_entry_set_size(en, (la_int64_t)strlen(ents[i].content));
+        } else if (ents[i].link) {
+            archive_entry_set_filetype(en, AE_IFLNK);
+            archive_entry_set_perm(en, 0777);
+            archive_entry_set_symlink(en, ents[i].link);
+        } else {
+            archive_entry_set_filetype(en, AE_IFDIR);
+            archive_entry_set_perm(en, 0755);
+        }
+        assert_int_equal(archive_write_header(a, en), ARCHIVE_OK);
+        if (ents[i].content)
+            assert_int_equal(archive_write_data(a, ents[i].content, strlen(ents[i].content)),
+                             (la_ssize_t)strlen(ents[i].content));
+        archive_entry_free(en);
+    }
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+
+    engine_test_layout_write(dir, tag, tar.buf, tar.len, NULL);
+    strbuf_release(&tar);
+}
+
+bool engine_test_kernel_import(engine *eng, const char *dir, const char *name,
+                               char ret_uid[ID_LEN + 1], char *ret_version, size_t version_size) {
+    DIR *d = opendir("/boot");
+    if (!d)
+        return false;
+    struct dirent *de;
+    char vmlinuz[300] = "";
+    while ((de = readdir(d)))
+        if (str_starts_with(de->d_name, "vmlinuz-")) {
+            snprintf(vmlinuz, sizeof(vmlinuz), "/boot/%s", de->d_name);
+            snprintf(ret_version, version_size, "%s", de->d_name + strlen("vmlinuz-"));
+        }
+    closedir(d);
+    if (!vmlinuz[0])
+        return false;
+    char mods[600], path[700];
+    snprintf(mods, sizeof(mods), "%s/mods", dir);
+    mkdir(mods, 0755);
+    snprintf(mods, sizeof(mods), "%s/mods/%s", dir, ret_version);
+    assert_true(mkdir(mods, 0755) == 0 || errno == EEXIST);
+    snprintf(path, sizeof(path), "%s/modules.dep", mods);
+    text_put(path, "kernel/fake.ko:\n");
+    snprintf(path, sizeof(path), "%s/kernel", mods);
+    assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
+    snprintf(path, sizeof(path), "%s/kernel/fake.ko", mods);
+    text_put(path, "fake module\n");
+    struct engine_kernel_local files = {.vmlinux = vmlinuz, .modules = mods};
+    struct engine_import_result res;
+    struct error err;
+    error_init(&err);
+    if (engine_kernel_import_files(eng, name, &files, NULL, &res, &err) < 0)
+        fail_msg("kernel import: %s", err.msg);
+    memcpy(ret_uid, res.uid, ID_LEN + 1);
+    return true;
 }
 
 size_t engine_test_doctor_count(engine *eng) {

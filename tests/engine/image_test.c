@@ -7,8 +7,9 @@
  * back with debugfs), a second import finding it, removal taking the device.
  * Crashes: a child dies at every fault point of import and removal; the next
  * engine_open leaves no row, no device, no staging directory and doctor
- * clean (or the finished result for the after-commit points). A hostile
- * layer and a cancel flag leave nothing either. Kernels: from local files
+ * clean (or the finished result for the after-commit points). A layer's
+ * "../x" imports as /x (Docker clamps ".." at the root); a refused layer
+ * and a cancel flag leave nothing. Kernels: from local files
  * (Debian's /boot and /lib/modules, skipped when absent) and from an image.
  */
 #include <archive.h>
@@ -323,26 +324,61 @@ static void test_image_import_cancel(void **state) {
     assert_nothing_left(f);
 }
 
-static void test_image_import_hostile_layer(void **state) {
+/* `debugfs -R cmd` on the ext4 of the image uid; caller frees. */
+static char *image_debugfs(struct ifix *f, const char *uid, const char *cmd) {
+    struct error err;
+    uint32_t id = 0;
+    assert_int_equal(engine_image_device(f->eng, uid, &id, &err), 0);
+    char *path = NULL;
+    assert_int_equal(engine_pool_device_activate(f->eng, id, &path, &err), 0);
+    struct strbuf out = STRBUF_INIT;
+    const char *argv[] = {"debugfs", "-R", cmd, path, NULL};
+    struct exec_opts eo = {.out = &out};
+    if (exec_run(argv, &eo, &err) < 0)
+        fail_msg("debugfs: %s", err.msg);
+    free(path);
+    return out.buf ? strbuf_detach(&out) : strdup("");
+}
+
+/* "../escape" stops at the image's root, as Docker has it: it imports, and lands inside. */
+static void test_image_import_clamped_layer(void **state) {
     struct ifix *f = *state;
-    static const struct tfile evil[] = {
+    static const struct tfile clamped[] = {
         {"bin", NULL, NULL},
         {"bin/marker", "x\n", NULL},
-        {"../escape", "outside\n", NULL},
+        {"../escape", "inside\n", NULL},
     };
-    layout_make(f->layout, "1", evil, ARRAY_SIZE(evil), NULL, NULL);
+    layout_make(f->layout, "1", clamped, ARRAY_SIZE(clamped), NULL, NULL);
     struct engine_import_result res;
     struct error err;
-    int r = import(f, NULL, &res, &err);
-    assert_true(r < 0);
-    print_message("  hostile: %s\n", err.msg);
-    assert_non_null(strstr(err.msg, "escape"));
-    assert_nothing_left(f);
+    if (import(f, NULL, &res, &err) < 0)
+        fail_msg("import: %s", err.msg);
+    _cleanup_free_ char *cat = image_debugfs(f, res.uid, "cat /escape");
+    assert_string_equal(cat, "inside\n");
     char outside[400];
     snprintf(outside, sizeof(outside), "%s/tmp/escape", f->root);
     assert_int_equal(access(outside, F_OK), -1);
     snprintf(outside, sizeof(outside), "%s/escape", f->root);
     assert_int_equal(access(outside, F_OK), -1);
+    assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
+    assert_int_equal(engine_test_doctor_count(f->eng), 0);
+}
+
+static void test_image_import_hostile_layer(void **state) {
+    struct ifix *f = *state;
+    static const struct tfile evil[] = {
+        {"bin", NULL, NULL},
+        {"bin/marker", "x\n", NULL},
+        {"bin/marker/escape", "below a file\n", NULL},
+    };
+    layout_make(f->layout, "1", evil, ARRAY_SIZE(evil), NULL, NULL);
+    struct engine_import_result res;
+    struct error err;
+    int r = import(f, NULL, &res, &err);
+    assert_int_equal(r, -ENOTDIR);
+    print_message("  refused: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "bin/marker/escape"));
+    assert_nothing_left(f);
 
     /* A source that does not exist: an error, nothing recorded. */
     error_init(&err);
@@ -855,6 +891,7 @@ const struct CMUnitTest engine_image_tests[] = {
     cmocka_unit_test_setup_teardown(test_image_import, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_import_creates_pool, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_import_cancel, img_setup, img_teardown),
+    cmocka_unit_test_setup_teardown(test_image_import_clamped_layer, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_import_hostile_layer, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_import_crashes, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_remove_crashes, img_setup, img_teardown),

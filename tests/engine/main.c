@@ -266,6 +266,59 @@ static void test_apply_vm_state(void **state) {
     api_object_free(vm);
 }
 
+/* An export of another root: its runtime status is skipped, one line says what. */
+static void test_apply_runtime_status(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    struct error err;
+    int r = apply_yaml(
+        f->eng,
+        "apiVersion: ignite.weave.works/v1alpha1\nkind: Pool\nspec:\n  dataSize: 10GB\n"
+        "  metadataPath: /elsewhere/root/pool/metadata\n  dataPath: /elsewhere/root/pool/data\n"
+        "status:\n  devices:\n  - size: 40MB\n    parent: pool\n    type: Image\n"
+        "    metadataPath: ''\n"
+        "---\napiVersion: ignite.weave.works/v1alpha1\nkind: Image\nmetadata:\n"
+        "  name: weaveworks/ignite-ubuntu:latest\n  uid: '00000000000000aa'\nspec:\n"
+        "  ociClaim:\n    ref: weaveworks/ignite-ubuntu:latest\nstatus:\n  ociSource:\n"
+        "    id: sha256:1234\n    size: 1MB\n"
+        "---\n" VM_DOC("ran", "status:\n  state: Running\n  ipAddresses:\n  - 10.0.0.7\n"
+                              "  image:\n    id: sha256:ffff\n    size: 2MB\n"
+                              "    internalUID: '0123456789abcdef'\n"),
+        &res, NULL, &err);
+    if (r < 0)
+        fail_msg("apply: %s", err.msg);
+    assert_int_equal(res[0].skipped, ENGINE_APPLY_SKIP_DEVICES | ENGINE_APPLY_SKIP_POOL_PATHS);
+    assert_int_equal(res[1].skipped, 0);
+    assert_int_equal(res[2].skipped, ENGINE_APPLY_SKIP_STATE | ENGINE_APPLY_SKIP_ADDRESSES |
+                                         ENGINE_APPLY_SKIP_SOURCES);
+    char line[1024];
+    engine_apply_skipped_describe(res[0].skipped | res[2].skipped, 2, line, sizeof(line));
+    free(res);
+    assert_non_null(strstr(line, "2 documents"));
+    assert_non_null(strstr(line, "Pool status.devices"));
+    assert_non_null(strstr(line, "VM status.ipAddresses"));
+
+    /* The pool records this root's paths and devices (none). */
+    struct api_object *pool = NULL;
+    error_init(&err);
+    assert_int_equal(engine_get(f->eng, API_KIND_POOL, NULL, &pool, &err), 0);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/pool/data", engine_root(f->eng));
+    assert_string_equal(pool->u.pool.data_path, path);
+    assert_int_equal(pool->u.pool.n_devices, 0);
+    api_object_free(pool);
+    /* The VM: Stopped, no addresses, and the status of the image this root has. */
+    struct api_object *vm = get(f->eng, API_KIND_VM, "ran");
+    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_int_equal(vm->u.vm.n_ip_addresses, 0);
+    assert_string_equal(vm->u.vm.status_image.internal_uid, "00000000000000aa");
+    assert_string_equal(vm->u.vm.status_image.source.id, "sha256:1234");
+    assert_null(vm->u.vm.status_kernel.internal_uid);
+    api_object_free(vm);
+    engine_apply_skipped_describe(0, 0, line, sizeof(line));
+    assert_string_equal(line, "");
+}
+
 static void test_apply_same_name_twice_in_one_call(void **state) {
     struct fixture *f = *state;
     struct engine_apply_result *res = NULL;
@@ -418,11 +471,24 @@ static void test_export_apply_round_trip(void **state) {
     struct engine_apply_result *res = NULL;
     if (engine_apply(e2, a, na, &res, NULL, &err) < 0)
         fail_msg("apply into a fresh root: %s", err.msg);
-    for (size_t i = 0; i < na; i++)
+    for (size_t i = 0; i < na; i++) {
         assert_int_equal(res[i].action, ENGINE_APPLY_CREATED);
+        /* The Pool's default paths are the first root's: the second records its own. */
+        assert_int_equal(res[i].skipped, i == 0 ? ENGINE_APPLY_SKIP_POOL_PATHS : 0);
+    }
     free(res);
     assert_int_equal(engine_export(e2, NULL, 0, &b, &nb, &err), 0);
     assert_int_equal(nb, na);
+    /* That is the one legitimate difference. */
+    char path[300];
+    snprintf(path, sizeof(path), "%s/pool/data", engine_root(e2));
+    assert_string_equal(b[0]->u.pool.data_path, path);
+    free(a[0]->u.pool.data_path);
+    a[0]->u.pool.data_path = xstrdup(path);
+    snprintf(path, sizeof(path), "%s/pool/metadata", engine_root(e2));
+    assert_string_equal(b[0]->u.pool.metadata_path, path);
+    free(a[0]->u.pool.metadata_path);
+    a[0]->u.pool.metadata_path = xstrdup(path);
     for (size_t i = 0; i < na; i++) {
         json_t *ja = api_object_to_json(a[i]);
         json_t *jb = api_object_to_json(b[i]);
@@ -495,6 +561,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_apply_generated_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_vm_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_same_name_twice_in_one_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_runtime_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
@@ -507,5 +574,7 @@ int main(int argc, char **argv) {
                                       NULL, NULL);
     failed +=
         _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("vm_restore", engine_vm_restore_tests,
+                                      engine_vm_restore_tests_n, NULL, NULL);
     return failed + cmocka_run_group_tests(tests, NULL, NULL);
 }

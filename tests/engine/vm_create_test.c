@@ -16,8 +16,6 @@
  * creates building each layer once; rmi and rmk taking the layers; Ctrl-C
  * (the cancel flag) undoing a create.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,19 +51,6 @@ struct vfix {
     engine *eng;
 };
 
-/* ---- an OCI layout with files, directories and symlinks ------------------ */
-
-struct ventry {
-    const char *name;
-    const char *content; /* a file */
-    const char *link;    /* a symlink to this */
-};                       /* neither: a directory */
-
-static la_ssize_t sb_write(struct archive *a, void *ud, const void *buf, size_t len) {
-    (void)a;
-    return strbuf_add(ud, buf, len) < 0 ? -1 : (la_ssize_t)len;
-}
-
 static void file_put(const char *path, const char *text) {
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
@@ -73,42 +58,9 @@ static void file_put(const char *path, const char *text) {
     fclose(fp);
 }
 
-static void layout_build(const char *dir, const char *tag, const struct ventry *ents, size_t n) {
-    struct strbuf tar = STRBUF_INIT;
-    struct archive *a = archive_write_new();
-    assert_non_null(a);
-    assert_int_equal(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
-    assert_int_equal(archive_write_open(a, &tar, NULL, sb_write, NULL), ARCHIVE_OK);
-    for (size_t i = 0; i < n; i++) {
-        struct archive_entry *en = archive_entry_new();
-        archive_entry_set_pathname(en, ents[i].name);
-        archive_entry_set_mtime(en, 1700000000, 0);
-        if (ents[i].content) {
-            archive_entry_set_filetype(en, AE_IFREG);
-            archive_entry_set_perm(en, 0644);
-            archive_entry_set_size(en, (la_int64_t)strlen(ents[i].content));
-        } else if (ents[i].link) {
-            archive_entry_set_filetype(en, AE_IFLNK);
-            archive_entry_set_perm(en, 0777);
-            archive_entry_set_symlink(en, ents[i].link);
-        } else {
-            archive_entry_set_filetype(en, AE_IFDIR);
-            archive_entry_set_perm(en, 0755);
-        }
-        assert_int_equal(archive_write_header(a, en), ARCHIVE_OK);
-        if (ents[i].content)
-            assert_int_equal(archive_write_data(a, ents[i].content, strlen(ents[i].content)),
-                             (la_ssize_t)strlen(ents[i].content));
-        archive_entry_free(en);
-    }
-    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
-    archive_write_free(a);
+/* ---- the test image --------------------------------------------------------- */
 
-    engine_test_layout_write(dir, tag, tar.buf, tar.len, NULL);
-    strbuf_release(&tar);
-}
-
-static const struct ventry box[] = {
+static const struct engine_test_entry box[] = {
     {"bin", NULL, NULL},  {"bin/marker", "hearth vm marker\n", NULL},
     {"etc", NULL, NULL},  {"etc/hostname", "box\n", NULL},
     {"root", NULL, NULL},
@@ -131,38 +83,8 @@ static void image_import(struct vfix *f, const char *layout, const char *tag, ch
 
 /* Debian's kernel with a fake modules directory, imported as test-kernel:1; false without one. */
 static bool kernel_import(struct vfix *f) {
-    DIR *d = opendir("/boot");
-    if (!d)
-        return false;
-    struct dirent *de;
-    char vmlinuz[300] = "";
-    while ((de = readdir(d)))
-        if (str_starts_with(de->d_name, "vmlinuz-")) {
-            snprintf(vmlinuz, sizeof(vmlinuz), "/boot/%s", de->d_name);
-            snprintf(f->version, sizeof(f->version), "%s", de->d_name + strlen("vmlinuz-"));
-        }
-    closedir(d);
-    if (!vmlinuz[0])
-        return false;
-    char mods[600], path[700];
-    snprintf(mods, sizeof(mods), "%s/mods", f->dir);
-    mkdir(mods, 0755);
-    snprintf(mods, sizeof(mods), "%s/mods/%s", f->dir, f->version);
-    assert_int_equal(mkdir(mods, 0755), 0);
-    snprintf(path, sizeof(path), "%s/modules.dep", mods);
-    file_put(path, "kernel/fake.ko:\n");
-    snprintf(path, sizeof(path), "%s/kernel", mods);
-    assert_int_equal(mkdir(path, 0755), 0);
-    snprintf(path, sizeof(path), "%s/kernel/fake.ko", mods);
-    file_put(path, "fake module\n");
-    struct engine_kernel_local files = {.vmlinux = vmlinuz, .modules = mods};
-    struct engine_import_result res;
-    struct error err;
-    error_init(&err);
-    if (engine_kernel_import_files(f->eng, "test-kernel:1", &files, NULL, &res, &err) < 0)
-        fail_msg("kernel import: %s", err.msg);
-    memcpy(f->kernel_uid, res.uid, sizeof(f->kernel_uid));
-    return true;
+    return engine_test_kernel_import(f->eng, f->dir, "test-kernel:1", f->kernel_uid, f->version,
+                                     sizeof(f->version));
 }
 
 static int vm_setup(void **state) {
@@ -194,7 +116,7 @@ static int vm_setup(void **state) {
         print_message("  skipped: no kernel in /boot (apt-get install linux-image-amd64)\n");
         return 0;
     }
-    layout_build(f->layout, "1", box, ARRAY_SIZE(box));
+    engine_test_tree_layout(f->layout, "1", box, ARRAY_SIZE(box));
     char name[512];
     image_import(f, f->layout, "1", name, sizeof(name));
     assert_string_equal(name, "localhost/box:1");
@@ -575,13 +497,13 @@ static void test_vm_create_guest_symlink(void **state) {
     NEED_KERNEL(f);
     char target[400];
     snprintf(target, sizeof(target), "%s/host-x", f->dir);
-    const struct ventry evil[] = {
+    const struct engine_test_entry evil[] = {
         {"etc", NULL, NULL},
         {"etc/hostname", NULL, target},
     };
     char layout[400], name[512];
     snprintf(layout, sizeof(layout), "%s/evil", f->dir);
-    layout_build(layout, "1", evil, ARRAY_SIZE(evil));
+    engine_test_tree_layout(layout, "1", evil, ARRAY_SIZE(evil));
     image_import(f, layout, "1", name, sizeof(name));
     struct api_object *doc = vm_doc("evil", "test-kernel:1", DISK);
     free(doc->u.vm.image_claim->ref);
@@ -597,12 +519,12 @@ static void test_vm_create_guest_symlink(void **state) {
     assert_consistent(f);
 
     /* /root/.ssh -> / with a key to write. */
-    const struct ventry evil2[] = {
+    const struct engine_test_entry evil2[] = {
         {"root", NULL, NULL},
         {"root/.ssh", NULL, "/"},
     };
     snprintf(layout, sizeof(layout), "%s/evil2", f->dir);
-    layout_build(layout, "2", evil2, ARRAY_SIZE(evil2));
+    engine_test_tree_layout(layout, "2", evil2, ARRAY_SIZE(evil2));
     image_import(f, layout, "2", name, sizeof(name));
     doc = vm_doc("evil2", "test-kernel:1", DISK);
     free(doc->u.vm.image_claim->ref);
@@ -621,13 +543,13 @@ static void test_vm_create_merged_usr(void **state) {
     NEED_KERNEL(f);
     /* /lib -> usr/lib, as Debian and Ubuntu images have it: the modules go
      * to /usr/lib/modules, resolved inside the image. */
-    const struct ventry merged[] = {
+    const struct engine_test_entry merged[] = {
         {"usr", NULL, NULL}, {"usr/lib", NULL, NULL}, {"lib", NULL, "usr/lib"},
         {"etc", NULL, NULL}, {"root", NULL, NULL},
     };
     char layout[400], name[512];
     snprintf(layout, sizeof(layout), "%s/merged", f->dir);
-    layout_build(layout, "1", merged, ARRAY_SIZE(merged));
+    engine_test_tree_layout(layout, "1", merged, ARRAY_SIZE(merged));
     image_import(f, layout, "1", name, sizeof(name));
     struct api_object *doc = vm_doc("merged", "test-kernel:1", DISK);
     free(doc->u.vm.image_claim->ref);

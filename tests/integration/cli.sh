@@ -46,7 +46,8 @@ expect "bad format message" "$ERR" "unknown output format 'xml'"
 check "bad filter" 2 h ps --filter color=red
 check "filter without =" 2 h ps --filter name
 check "bad log level" 2 "$HEARTH" --log-level loud version
-check "group without subcommand" 2 h vm
+check "group without a default" 2 h pool
+expect "group help" "$ERR" "Usage: hearth pool COMMAND"
 check "unknown subcommand" 2 h image frob
 check "flag missing value" 2 h ps -o
 check "inspect bad kind" 2 h inspect widget x

@@ -2,12 +2,14 @@
 # `hearth dash` driven in tmux (send-keys, capture-pane) against a temporary
 # root filled with `hearth apply` documents (VMs Created and Stopped, an
 # image, a kernel) and a file pool: navigation, filter, sort and reverse,
-# describe, the five screens, help, delete with its y/N confirmation (which
-# `hearth ps -a` then sees), live refresh after a CLI change, resize to
+# describe, the five screens, help, a log with CRLF line ends, delete with
+# its y/N confirmation (which `hearth ps -a` then sees), live refresh after a
+# CLI change, CREATED moving on by itself as `ps` says it, resize to
 # 80x24, colours and NO_COLOR, --readonly, and the terminal restored after q
 # and Ctrl-C. With the Firecracker fake (FCFAKE, HEARTH_FC_SPEC, set by
 # ctest) and the VM fixtures (tests/vm/mkfixtures.sh): a VM run from the
-# Images screen's form, then stopped, started, attached to (and detached
+# Images screen's form (its STATUS "Up 5s" as ps says it), then stopped,
+# started, attached to (and detached
 # with ^P^Q), killed and its log followed,
 # each seen by the CLI. Every wait polls the screen with a timeout.
 # Exits 77 (skipped) without tmux.
@@ -200,6 +202,19 @@ shows "help lists reverse" "reverse the sort"
 keys q
 shows "help closed" "VMs: 12 of 12"
 
+# ---- the log viewer: a guest's CRLF line ends show no '.' ----------------------
+uid=$(h ps -a -q --filter name=web-1)
+mkdir -p "$ROOT/vm/$uid"
+printf 'crlf-line-1\r\ncrlf-line-2\r\nlogin: \r\n' >"$ROOT/vm/$uid/console.log"
+keys / w e b - 1 Enter
+shows "web-1 selected" "VMs: 1 of 12"
+keys l
+shows "log shown" "crlf-line-2"
+reject "no '.' for the CR" "$(screen)" "crlf-line-1."
+reject "no '.' after the prompt" "$(screen)" "login: ."
+keys q Escape
+shows "back from the log" "VMs: 12 of 12"
+
 # ---- delete, with its confirmation --------------------------------------------
 keys / d b - 2 Enter
 shows "one left" "VMs: 1 of 12"
@@ -223,6 +238,52 @@ printf 'apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: la
 check "apply late" 0 h apply -f "$TMP/late.yaml"
 shows "refreshed" "VMs: 12 of 12"
 shows "late row" "late-1"
+
+# ---- CREATED moves on by itself and says what ps says ---------------------------
+# dash_cell NAME REGEX: the first match of REGEX in NAME's row of the screen.
+dash_cell() { screen | grep -w -- "$1" | grep -oE -- "$2" | head -1; }
+ps_cell() { h ps -a | grep -w -- "$1" | grep -oE -- "$2" | head -1; }
+# secs CELL: the seconds a cell such as "22s ago" or "Up 3m" stands for.
+secs() {
+    local a
+    a=$(grep -oE '[0-9]+[smhdy]' <<<"$1" | head -1)
+    case ${a: -1} in
+    s) echo "${a%?}" ;;
+    m) echo $((${a%?} * 60)) ;;
+    h) echo $((${a%?} * 3600)) ;;
+    d) echo $((${a%?} * 86400)) ;;
+    *) echo $((${a%?} * 31536000)) ;;
+    esac
+}
+# same_as_ps NAME REGEX: the dashboard shows the cell ps shows. The screen
+# is read between two runs of ps, and the dashboard writes its cells once a
+# refresh (1 s): its value lies between the first ps's less a second and
+# the second's (a busy machine may make ps slow; no limit on that).
+same_as_ps() {
+    local end=$(($(date +%s) + WAIT)) d p1 p2
+    while [ "$(date +%s)" -le "$end" ]; do
+        p1=$(ps_cell "$1" "$2")
+        d=$(dash_cell "$1" "$2")
+        p2=$(ps_cell "$1" "$2")
+        if [ -n "$d" ] && [ -n "$p1" ] && [ -n "$p2" ] &&
+            [ "${d%%[0-9]*}" = "${p1%%[0-9]*}" ] &&
+            [ "$(secs "$d")" -ge $(($(secs "$p1") - 1)) ] &&
+            [ "$(secs "$d")" -le "$(secs "$p2")" ]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "dashboard: '$d', ps before: '$p1', ps after: '$p2'; the screen:" >&2
+    screen >&2
+    return 1
+}
+AGO='[0-9]+[smhdy] ago'
+same_as_ps late-1 "$AGO" && ok || bad "late-1's CREATED differs from ps"
+first=$(dash_cell late-1 "$AGO")
+end=$(($(date +%s) + WAIT))
+while [ "$(date +%s)" -le "$end" ] && [ "$(dash_cell late-1 "$AGO")" = "$first" ]; do sleep 0.2; done
+if [ "$(dash_cell late-1 "$AGO")" != "$first" ]; then ok; else bad "CREATED froze at '$first'"; fi
+same_as_ps late-1 "$AGO" && ok || bad "late-1's CREATED differs from ps after a while"
 
 # ---- resize to 80x24 ------------------------------------------------------------
 T resize-window -t dash -x 80 -y 24
@@ -280,6 +341,10 @@ if [ -n "${FCFAKE:-}" ] && [ -x "$FCFAKE" ] && [ -r "${HEARTH_FC_SPEC:-}" ] &&
     expect "running" "$(grep -w dash-fc <<<"$OUT")" " Up "
     keys 1 / d a s h Enter
     shows "vm row" "dash-fc"
+    # STATUS as ps prints it: "Up 5s", not the state.
+    same_as_ps dash-fc 'Up [0-9]+[smhdy]' && ok || bad "dash-fc's STATUS differs from ps"
+    reject "no bare Running" "$(screen | grep -w dash-fc)" "Running"
+    same_as_ps dash-fc "$AGO" && ok || bad "dash-fc's CREATED differs from ps"
     if T capture-pane -t dash -p -e | grep -q $'\e\\[[0-9;]*32m'; then ok; else bad "Running is not green"; fi
     keys l
     shows "log followed" "fcfake: instance"

@@ -182,8 +182,12 @@ EOF2
     equal "authorized key" "$KEYS" "$(cat "$ROOT/vm/$SID/id_ed25519.pub")"
     check "create --ssh=PUBKEY" 0 h create --name givenkey --ssh="$ROOT/vm/$SID/id_ed25519.pub" \
         --size 512MB -k "debian:$VER" "$REF"
+    # Ignite's short forms: -n/--name, -s/--size.
+    check "create -n -s" 0 h create -n shortflags -s 768MB -k "debian:$VER" "$REF"
+    check "short flags' fields" 0 h sql -o csv "SELECT disk_size_bytes FROM vms WHERE name = 'shortflags'"
+    expect "-s is the size" "$OUT" "805306368"
     check "rmk in use" 1 h rmk "debian:$VER"
-    check "rm vms" 0 h rm viareg fromcfg withkey givenkey
+    check "rm vms" 0 h rm viareg fromcfg withkey givenkey shortflags
     [ -e "$ROOT/vm/$SID" ] && bad "vm files left after rm" || ok
     check "rmi after vms" 0 h rmi -q "$REF"
     check "rmk" 0 h rmk -q "debian:$VER"

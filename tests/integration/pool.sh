@@ -20,6 +20,10 @@ check "bad allocation" 1 h pool init --driver file --data-size 1GB --allocation-
 expect "bad allocation" "$ERR" "not a multiple of 64KB"
 check "bad driver" 2 h pool init --driver zfs
 expect "bad driver" "$ERR" "--driver"
+# A size the filesystem cannot hold: both sizes for people, as `pool status` prints them.
+check "too big" 1 h pool init --driver file --data-size 1PB
+expect "too big: human size" "$ERR" "data size 1.0 PB does not fit the filesystem of"
+if grep -qE '[0-9]{7,}' <<<"$ERR"; then bad "too big: raw bytes in: $ERR"; else ok; fi
 check "still no pool" 1 h pool status
 
 # Init without --driver prints the notice (dm-thin is not usable on the host).

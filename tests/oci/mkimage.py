@@ -10,12 +10,14 @@
       (`busybox --list-full`: bin/ls, sbin/poweroff, usr/bin/...), and the
       directories a booting system mounts on (dev, proc, sys, run, tmp, root).
 
-  mkimage.py image LAYOUT TAG [--layer COMP:DIR]... [--platform OS/ARCH]...
+  mkimage.py image LAYOUT TAG [--layer COMP:DIR|COMP:FILE]... [--platform OS/ARCH]...
                               [--attestation] [--created TEXT]
       adds an image made of the given layers (COMP is tar, gzip or zstd; DIR's
       content becomes the layer, so whiteouts are files named .wh.NAME and an
       opaque directory holds .wh..wh..opq) to the OCI layout LAYOUT (created if
-      missing), named TAG (org.opencontainers.image.ref.name).
+      missing), named TAG (org.opencontainers.image.ref.name). A tar file in
+      place of DIR is the layer as it is (entries no directory tree can hold:
+      "../x", a file below a symlink, hard links to any path).
       One --platform (default linux/amd64): TAG names an image manifest.
       Several: TAG names an index with one manifest per platform (same layers,
       configs differing by architecture); --attestation adds a BuildKit-style
@@ -202,9 +204,13 @@ def cmd_image(args):
     layers = []
     for spec in layer_specs:
         comp, _, d = spec.partition(":")
-        if not d or not os.path.isdir(d):
-            die("layer %r: want COMP:DIR with an existing DIR" % spec)
-        raw = tar_dir(d)
+        if d and os.path.isfile(d):
+            with open(d, "rb") as f:
+                raw = f.read()
+        elif d and os.path.isdir(d):
+            raw = tar_dir(d)
+        else:
+            die("layer %r: want COMP:DIR with an existing DIR or COMP:FILE with a tar FILE" % spec)
         blob = compress(comp, raw)
         layers.append({"mt": MT_LAYER[comp], "digest": put_blob(layout, blob), "size": len(blob),
                        "diff_id": "sha256:" + hashlib.sha256(raw).hexdigest()})

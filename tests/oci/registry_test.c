@@ -341,7 +341,27 @@ static void test_source_parse(void **state) {
     assert_int_equal(oci_source_parse("docker-archive:/a/b.tar", &s, &err), 0);
     assert_int_equal(s.kind, OCI_SOURCE_ARCHIVE);
     assert_string_equal(s.path, "/a/b.tar");
+    assert_null(s.tag);
     oci_source_release(&s);
+    /* docker-archive:FILE:REF and :@N, as skopeo writes them: the first ':' separates */
+    assert_int_equal(oci_source_parse("docker-archive:/a/b.tar:localhost:5000/x/y:1", &s, &err), 0);
+    assert_string_equal(s.path, "/a/b.tar");
+    assert_string_equal(s.tag, "localhost:5000/x/y:1");
+    oci_source_release(&s);
+    assert_int_equal(oci_source_parse("docker-archive:b.tar:@12", &s, &err), 0);
+    assert_string_equal(s.path, "b.tar");
+    assert_string_equal(s.tag, "@12");
+    oci_source_release(&s);
+    static const char *const bad_archive[] = {
+        "docker-archive:/a/b.tar:",   "docker-archive::busybox", "docker-archive:/a/b.tar:@",
+        "docker-archive:/a/b.tar:@x", "docker-archive:b:@-1",    "docker-archive:b:@1234567",
+        "docker-archive:b:Not A Ref",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad_archive); i++) {
+        if (oci_source_parse(bad_archive[i], &s, &err) != -EINVAL)
+            fail_msg("'%s' was accepted", bad_archive[i]);
+        assert_non_null(strstr(err.msg, bad_archive[i]));
+    }
     assert_int_equal(oci_source_parse("alpine:3", &s, &err), 0);
     assert_int_equal(s.kind, OCI_SOURCE_REGISTRY);
     assert_string_equal(s.ref.path, "library/alpine");
@@ -687,6 +707,137 @@ static void test_docker_archive(void **state) {
     _cleanup_free_ char *jsrc = xasprintf("docker-archive:%s", junk);
     assert_int_equal(pull_str(jsrc, &o, &img, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "manifest.json"));
+    assert_cache_clean(cache);
+}
+
+/* The entry of a docker-archive's manifest.json (skopeo writes one). */
+static json_t *archive_entry(const char *tar) {
+    struct strbuf out = STRBUF_INIT;
+    const char *argv[] = {"tar", "-xOf", tar, "manifest.json", NULL};
+    run_or_fail(argv, &out);
+    json_t *m = json_loadb(out.buf, out.len, 0, NULL);
+    strbuf_release(&out);
+    assert_true(json_is_array(m) && json_array_size(m) == 1);
+    json_t *e = json_incref(json_array_get(m, 0));
+    json_decref(m);
+    return e;
+}
+
+static void pull_archive_ok(const char *src, const char *cache, struct oci_image *img) {
+    struct oci_pull_opts o = opts_for(cache, NULL);
+    struct error err;
+    if (pull_str(src, &o, img, &err) < 0)
+        fail_msg("%s: %s", src, err.msg);
+}
+
+/* `docker save a b`: several images in one archive, one picked by REF or @N. */
+static void test_docker_archive_multi(void **state) {
+    (void)state;
+    /* two archives from skopeo (the first with two tags), merged as docker save would */
+    _cleanup_free_ char *a = tpath("ma.tar");
+    _cleanup_free_ char *b = tpath("mb.tar");
+    /* (gzip layers: skopeo cannot put zstd ones into a docker-archive) */
+    _cleanup_free_ char *v1 = xasprintf("oci:%s:gz", F.layout);
+    _cleanup_free_ char *v2 = xasprintf("oci:%s:multi", F.layout);
+    _cleanup_free_ char *da = xasprintf("docker-archive:%s:test/a:1", a);
+    _cleanup_free_ char *db = xasprintf("docker-archive:%s:test/b:2", b);
+    const char *ca[] = {"skopeo", "copy", "-q", "--additional-tag", "test/a:latest", v1, da, NULL};
+    const char *cb[] = {"skopeo", "copy", "-q", v2, db, NULL};
+    run_or_fail(ca, NULL);
+    run_or_fail(cb, NULL);
+    _cleanup_free_ char *dir = tpath("multi");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    const char *xa[] = {"tar", "-xf", a, "-C", dir, NULL};
+    const char *xb[] = {"tar", "-xf", b, "-C", dir, NULL};
+    run_or_fail(xa, NULL);
+    run_or_fail(xb, NULL);
+    json_t *ea = archive_entry(a), *eb = archive_entry(b);
+    /* Docker writes familiar tags ("test/b:2"), skopeo full ones ("docker.io/test/a:1"). */
+    json_object_set_new(eb, "RepoTags", json_pack("[s]", "test/b:2"));
+    json_t *untagged = json_deep_copy(ea);
+    json_object_set_new(untagged, "RepoTags", json_null());
+    json_t *man = json_pack("[o, o, o]", ea, eb, untagged);
+    assert_non_null(man);
+    _cleanup_free_ char *mpath = tpath("multi/manifest.json");
+    assert_int_equal(chmod(mpath, 0644), 0);
+    assert_int_equal(json_dump_file(man, mpath, JSON_COMPACT), 0);
+    json_decref(man);
+    _cleanup_free_ char *multi = tpath("multi.tar");
+    const char *mk[] = {"tar", "-cf", multi, "-C", dir, ".", NULL};
+    run_or_fail(mk, NULL);
+
+    /* what each image is on its own */
+    _cleanup_free_ char *cache = new_cache();
+    struct oci_image ia = {0}, ib = {0}, img = {0};
+    _cleanup_free_ char *sa = xasprintf("docker-archive:%s", a);
+    _cleanup_free_ char *sb = xasprintf("docker-archive:%s", b);
+    pull_archive_ok(sa, cache, &ia);
+    pull_archive_ok(sb, cache, &ib);
+    assert_string_not_equal(ia.config_digest, ib.config_digest);
+
+    /* no REF: an error that lists what there is to pick */
+    struct oci_pull_opts o = opts_for(cache, NULL);
+    struct error err;
+    _cleanup_free_ char *s0 = xasprintf("docker-archive:%s", multi);
+    assert_int_equal(pull_str(s0, &o, &img, &err), -EINVAL);
+    static const char *const listed[] = {"multi.tar' holds 3 images",
+                                         "@0 docker.io/test/a:1 docker.io/test/a:latest",
+                                         "@1 test/b:2",
+                                         "@2 (untagged)",
+                                         "docker-archive:FILE:REF",
+                                         "docker-archive:FILE:@N"};
+    for (size_t i = 0; i < ARRAY_SIZE(listed); i++)
+        if (!strstr(err.msg, listed[i]))
+            fail_msg("'%s' not in: %s", listed[i], err.msg);
+
+    /* by REF, normalised on both sides; by @N */
+    static const struct {
+        const char *pick;
+        int which; /* 0: a, 1: b */
+    } picks[] = {
+        {"test/b:2", 1},
+        {"docker.io/test/b:2", 1},
+        {"index.docker.io/test/b:2", 1},
+        {"test/a", 0},
+        {"test/a:1", 0},
+        {"@1", 1},
+        {"@0", 0},
+        {"@2", 0},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(picks); i++) {
+        _cleanup_free_ char *src = xasprintf("docker-archive:%s:%s", multi, picks[i].pick);
+        pull_archive_ok(src, cache, &img);
+        const struct oci_image *want = picks[i].which ? &ib : &ia;
+        if (strcmp(img.config_digest, want->config_digest) != 0)
+            fail_msg("'%s' picked %s, not %s", picks[i].pick, img.config_digest,
+                     want->config_digest);
+        assert_int_equal(img.n_layers, want->n_layers);
+        for (size_t j = 0; j < img.n_layers; j++)
+            assert_string_equal(img.layers[j].digest, want->layers[j].digest);
+        oci_image_release(&img);
+    }
+
+    /* a REF or index that is not there: the file and what it holds */
+    static const char *const missing[] = {"test/c:1", "test/b", "@3"};
+    for (size_t i = 0; i < ARRAY_SIZE(missing); i++) {
+        _cleanup_free_ char *src = xasprintf("docker-archive:%s:%s", multi, missing[i]);
+        assert_int_equal(pull_str(src, &o, &img, &err), -ENOENT);
+        _cleanup_free_ char *named =
+            xasprintf("docker-archive '%s' has no image '%s'", multi, missing[i]);
+        if (!strstr(err.msg, named) || !strstr(err.msg, "@1 test/b:2"))
+            fail_msg("unexpected message: %s", err.msg);
+    }
+    _cleanup_free_ char *dg = xasprintf("docker-archive:%s:test/b@%s", multi, ib.config_digest);
+    assert_int_equal(pull_str(dg, &o, &img, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "digest"));
+    /* a REF on a one-image archive must match too */
+    _cleanup_free_ char *sb2 = xasprintf("docker-archive:%s:test/b:2", b);
+    pull_archive_ok(sb2, cache, &img);
+    oci_image_release(&img);
+    _cleanup_free_ char *sb3 = xasprintf("docker-archive:%s:test/a:1", b);
+    assert_int_equal(pull_str(sb3, &o, &img, &err), -ENOENT);
+    oci_image_release(&ia);
+    oci_image_release(&ib);
     assert_cache_clean(cache);
 }
 
@@ -1048,6 +1199,7 @@ int registry_tests_run(void) {
         cmocka_unit_test(test_layout_source),
         cmocka_unit_test(test_layout_corrupt_blob),
         cmocka_unit_test(test_docker_archive),
+        cmocka_unit_test(test_docker_archive_multi),
         cmocka_unit_test(test_fault_manifest),
         cmocka_unit_test(test_fault_blobs),
         cmocka_unit_test(test_fault_resume),

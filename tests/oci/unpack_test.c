@@ -40,6 +40,7 @@ struct fx {
     char root[300];     /* staging directory */
     char sentinel[300]; /* next to root; must never change */
     char tag[64];       /* basename of base, to make outside names unique */
+    unsigned inroot;    /* INROOT_WALK: the user-space walk instead of openat2 */
     struct oci_image img;
 };
 
@@ -65,6 +66,13 @@ static int fx_setup(void **state) {
     fputs("sentinel", fp);
     fclose(fp);
     *state = f;
+    return 0;
+}
+
+/* The same fixture, with every lookup done by the user-space walk (kernels without openat2). */
+static int fx_setup_walk(void **state) {
+    fx_setup(state);
+    ((struct fx *)*state)->inroot = INROOT_WALK;
     return 0;
 }
 
@@ -191,7 +199,7 @@ static void layer_end(struct layer *l) {
 
 static int unpack(struct fx *f, struct error *err) {
     error_init(err);
-    return oci_unpack(&f->img, f->cache, f->root, NULL, err);
+    return unpack_image(&f->img, f->cache, f->root, NULL, f->inroot, err);
 }
 
 /* ---- checks -------------------------------------------------------------------- */
@@ -255,8 +263,15 @@ static void assert_nothing_outside(struct fx *f, const char *name) {
             n++;
     closedir(d);
     assert_int_equal(n, 1);
+    struct stat st;
+    assert_int_equal(lstat(f->sentinel, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0755);
     char p[600];
     snprintf(p, sizeof(p), "%s/keep", f->sentinel);
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_nlink, 1); /* no hard link to it anywhere */
     struct strbuf sb = STRBUF_INIT;
     struct error err;
     assert_int_equal(strbuf_read_file(&sb, p, 100, &err), 0);
@@ -274,19 +289,46 @@ static void assert_nothing_outside(struct fx *f, const char *name) {
     }
 }
 
-static void assert_eperm(struct fx *f, const char *name, const char *in_msg) {
+/* The unpack fails with code, naming the last layer (and in_msg), and nothing outside changed. */
+static void assert_refused(struct fx *f, int code, const char *name, const char *in_msg) {
     struct error err;
     int r = unpack(f, &err);
     if (getenv("HEARTH_TEST_VERBOSE"))
         print_message("refused: %s\n", err.msg);
-    if (r != -EPERM)
-        fail_msg("expected -EPERM, got %d: %s", r, err.msg);
-    assert_int_equal(err.code, -EPERM);
+    if (r != code)
+        fail_msg("expected %d, got %d: %s", code, r, err.msg);
+    assert_int_equal(err.code, code);
     /* The message names the layer and the entry. */
     assert_non_null(strstr(err.msg, f->img.layers[f->img.n_layers - 1].digest));
     if (in_msg && !strstr(err.msg, in_msg))
         fail_msg("message '%s' does not name '%s'", err.msg, in_msg);
     assert_nothing_outside(f, name);
+}
+
+static void assert_eperm(struct fx *f, const char *name, const char *in_msg) {
+    assert_refused(f, -EPERM, name, in_msg);
+}
+
+/* The unpack succeeds, and nothing outside changed (nor /NAME, /tmp/NAME, ../NAME). */
+static void assert_unpacks(struct fx *f, const char *name) {
+    struct error err;
+    int r = unpack(f, &err);
+    if (r < 0)
+        fail_msg("%s", err.msg);
+    assert_nothing_outside(f, name);
+}
+
+/* The path inside the root that the absolute path abs names when the root is "/". */
+static char *inside(struct fx *f, const char *abs) {
+    assert_true(abs[0] == '/');
+    return root_path(f, abs + 1);
+}
+
+static ino_t ino_of(const char *p) {
+    struct stat st;
+    if (lstat(p, &st) < 0)
+        fail_msg("%s: %s", p, strerror(errno));
+    return st.st_ino;
 }
 
 /* ---- layering ------------------------------------------------------------------ */
@@ -653,7 +695,330 @@ static void test_alloc_failures(void **state) {
     assert_true(exists_in_root(f, "d"));
 }
 
-/* ---- hostile layers ---------------------------------------------------------- */
+/* ---- paths resolved inside the root, as Docker does ----------------------------- */
+
+/* A layer writes through an absolute symlink of a lower layer: Debian's var/run -> /run. */
+static void test_inroot_absolute_symlink(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_GZIP);
+    layer_dir(&l, "run");
+    layer_file(&l, "run/old", "lower");
+    layer_dir(&l, "var");
+    layer_symlink(&l, "var/run", "/run");
+    layer_symlink(&l, "var/lock", "/run/lock"); /* dangling: /run/lock is made on the way */
+    layer_end(&l);
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "var/run/x", "through /run");
+    layer_add(&l, &(struct ent){.type = AE_IFDIR, .path = "var/run/sub/", .perm = 0750});
+    layer_file(&l, "var/run/sub/y", "below a directory made through /run");
+    layer_file(&l, "var/lock/z", "through a dangling symlink");
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    assert_content(f, "run/x", "through /run");
+    assert_content(f, "run/old", "lower");
+    assert_true(S_ISDIR(lmode(f, "run/sub")));
+    assert_int_equal(lmode(f, "run/sub") & 07777, 0750);
+    assert_content(f, "run/sub/y", "below a directory made through /run");
+    assert_content(f, "run/lock/z", "through a dangling symlink");
+    assert_true(S_ISLNK(lmode(f, "var/run")));
+    assert_true(S_ISLNK(lmode(f, "var/lock")));
+}
+
+/* Relative symlinks, chained, each followed from its own directory. */
+static void test_inroot_relative_chain(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_dir(&l, "usr");
+    layer_dir(&l, "usr/lib");
+    layer_dir(&l, "usr/share");
+    layer_symlink(&l, "lib", "usr/lib");
+    layer_symlink(&l, "usr/lib/doc", "../share"); /* lib/doc -> usr/share */
+    layer_symlink(&l, "a", "b");
+    layer_symlink(&l, "b", "c/d");
+    layer_dir(&l, "c");
+    layer_symlink(&l, "c/d", "./../usr/lib/doc/."); /* a -> b -> c/d -> usr/share */
+    layer_end(&l);
+    layer_begin(&l, f, F_ZSTD);
+    layer_file(&l, "lib/doc/f", "via lib and doc");
+    layer_file(&l, "a/g", "via a, b and c/d");
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    assert_content(f, "usr/share/f", "via lib and doc");
+    assert_content(f, "usr/share/g", "via a, b and c/d");
+    assert_true(S_ISLNK(lmode(f, "a")));
+    assert_true(S_ISLNK(lmode(f, "c/d")));
+}
+
+/* ".." beyond the root stays at the root: in names, in symlink targets, in hard link targets. */
+static void test_inroot_dotdot_clamped(void **state) {
+    struct fx *f = *state;
+    char e1[128], e2[128], e3[128], e4[128];
+    snprintf(e1, sizeof(e1), "../%s-esc", f->tag);
+    snprintf(e2, sizeof(e2), "a/../../../%s-mid", f->tag);
+    snprintf(e3, sizeof(e3), "up/%s-up", f->tag);
+    snprintf(e4, sizeof(e4), "/../../%s-abs", f->tag);
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "etc-file", "in the root"); /* a hard link's target, from a lower layer */
+    layer_end(&l);
+    layer_begin(&l, f, F_NONE);
+    layer_dir(&l, "a");
+    layer_file(&l, e1, "clamped name");
+    layer_file(&l, e2, "clamped middle");
+    layer_symlink(&l, "up", "../../../..");
+    layer_file(&l, e3, "clamped symlink");
+    layer_file(&l, e4, "clamped absolute");
+    layer_symlink(&l, "deep", "a/../../a/../.."); /* the root too */
+    layer_hardlink(&l, "deep/h", "../../a/../../etc-file");
+    layer_end(&l);
+    char name[128];
+    snprintf(name, sizeof(name), "%s-esc", f->tag);
+    assert_unpacks(f, name);
+    assert_content(f, name, "clamped name");
+    snprintf(name, sizeof(name), "%s-mid", f->tag);
+    assert_content(f, name, "clamped middle");
+    assert_nothing_outside(f, name);
+    snprintf(name, sizeof(name), "%s-up", f->tag);
+    assert_content(f, name, "clamped symlink");
+    assert_nothing_outside(f, name);
+    snprintf(name, sizeof(name), "%s-abs", f->tag);
+    assert_content(f, name, "clamped absolute");
+    assert_nothing_outside(f, name);
+    _cleanup_free_ char *h = root_path(f, "h");
+    _cleanup_free_ char *t = root_path(f, "etc-file");
+    assert_int_equal(ino_of(h), ino_of(t));
+}
+
+/* Hard links whose target (or whose own directory) is reached through in-root symlinks. */
+static void test_inroot_hardlink_through_symlink(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "usr/lib/libc.so", "code");
+    layer_symlink(&l, "lib", "usr/lib");
+    layer_symlink(&l, "abs", "/usr/lib");
+    layer_symlink(&l, "bin", "/usr/bin");
+    layer_end(&l);
+    layer_begin(&l, f, F_GZIP);
+    layer_hardlink(&l, "h1", "lib/libc.so");
+    layer_hardlink(&l, "h2", "/abs/libc.so");
+    layer_hardlink(&l, "bin/h3", "abs/../lib/libc.so");   /* in usr/bin, made on the way */
+    layer_hardlink(&l, "usr/lib/libc.so", "lib/libc.so"); /* itself: nothing to do */
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    _cleanup_free_ char *t = root_path(f, "usr/lib/libc.so");
+    _cleanup_free_ char *h1 = root_path(f, "h1");
+    _cleanup_free_ char *h2 = root_path(f, "h2");
+    _cleanup_free_ char *h3 = root_path(f, "usr/bin/h3");
+    assert_int_equal(ino_of(h1), ino_of(t));
+    assert_int_equal(ino_of(h2), ino_of(t));
+    assert_int_equal(ino_of(h3), ino_of(t));
+    struct stat st;
+    assert_int_equal(lstat(t, &st), 0);
+    assert_int_equal(st.st_nlink, 4);
+    assert_content(f, "usr/lib/libc.so", "code");
+}
+
+/* Whiteouts and opaque markers whose directory is reached through a symlink. */
+static void test_inroot_whiteout_through_symlink(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "run/x", "gone");
+    layer_file(&l, "run/keep", "kept");
+    layer_file(&l, "srv/a/old", "gone too");
+    layer_dir(&l, "srv/a/sub");
+    layer_file(&l, "srv/a/sub/old2", "and this");
+    layer_dir(&l, "var");
+    layer_symlink(&l, "var/run", "/run");
+    layer_symlink(&l, "data", "srv/a");
+    layer_end(&l);
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "var/run/.wh.x", "");
+    layer_file(&l, "run/new", "this layer's");
+    layer_file(&l, "var/run/.wh.new", ""); /* the same place: this layer's, spared */
+    layer_file(&l, "data/new", "this layer's too");
+    layer_file(&l, "data/.wh..wh..opq", "");
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    assert_false(exists_in_root(f, "run/x"));
+    assert_content(f, "run/keep", "kept");
+    assert_content(f, "run/new", "this layer's");
+    assert_true(S_ISLNK(lmode(f, "var/run")));
+    assert_false(exists_in_root(f, "srv/a/old"));
+    assert_false(exists_in_root(f, "srv/a/sub"));
+    assert_content(f, "srv/a/new", "this layer's too");
+    assert_true(S_ISLNK(lmode(f, "data")));
+}
+
+/* What a lookup cannot get through is refused, naming the entry. */
+static void test_inroot_errors(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_symlink(&l, "loop1", "loop2");
+    layer_symlink(&l, "loop2", "/loop1");
+    layer_file(&l, "loop1/x", "never");
+    layer_end(&l);
+    assert_refused(f, -ELOOP, NULL, "loop1/x");
+    assert_false(exists_in_root(f, "x"));
+
+    img_clear(&f->img);
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "file", "a file");
+    layer_file(&l, "file/x", "below a file");
+    layer_end(&l);
+    assert_refused(f, -ENOTDIR, NULL, "'file'");
+
+    img_clear(&f->img);
+    layer_begin(&l, f, F_NONE);
+    layer_hardlink(&l, "h", "missing/target");
+    layer_end(&l);
+    assert_refused(f, -ENOENT, NULL, "missing/target");
+    assert_false(exists_in_root(f, "h"));
+}
+
+/* Exactly OCI_LINKS_MAX symlinks are followed (as the kernel's 40); one more is -ELOOP. */
+static void test_inroot_link_limit(void **state) {
+    struct fx *f = *state;
+    for (int n = OCI_LINKS_MAX; n <= OCI_LINKS_MAX + 1; n++) {
+        struct error err;
+        assert_int_equal(oci_rmtree(f->root, &err), 0);
+        assert_int_equal(mkdir(f->root, 0755), 0);
+        img_clear(&f->img);
+        struct layer l;
+        layer_begin(&l, f, F_NONE);
+        layer_dir(&l, "d");
+        for (int i = 1; i <= n; i++) {
+            char name[32], target[32];
+            snprintf(name, sizeof(name), "l%d", i);
+            if (i == n)
+                snprintf(target, sizeof(target), "/d");
+            else
+                snprintf(target, sizeof(target), "l%d", i + 1);
+            layer_symlink(&l, name, target);
+        }
+        layer_file(&l, "l1/f", "at the end of the chain");
+        layer_end(&l);
+        if (n == OCI_LINKS_MAX) {
+            assert_unpacks(f, NULL);
+            assert_content(f, "d/f", "at the end of the chain");
+        } else {
+            assert_refused(f, -ELOOP, NULL, "l1/f");
+        }
+    }
+}
+
+static int count_made(void *ud, int dir_fd, const char *name) {
+    (void)dir_fd;
+    (void)name;
+    (*(int *)ud)++;
+    return 0;
+}
+
+/* unpack_open_in_root itself, through openat2 and through the walk: the same answers. */
+static void test_open_in_root(void **state) {
+    struct fx *f = *state;
+    char p[400];
+    static const char *const dirs[] = {"a", "a/b", "c"};
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        snprintf(p, sizeof(p), "%s/%s", f->root, dirs[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+    }
+    static const char *const links[][2] = {
+        {"l", "a"},
+        {"abs", "/a"},
+        {"up", ".."},
+        {"upup", "../../.."},
+        {"chain1", "chain2"},
+        {"chain2", "abs/b"},
+        {"loop1", "loop2"},
+        {"loop2", "/loop1"},
+        {"dangling", "/missing/dir"},
+        {"back", "a/b/../.."},
+        {"c/sib", "../a"},
+        {"empty-ish", "."},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
+        snprintf(p, sizeof(p), "%s/%s", f->root, links[i][0]);
+        assert_int_equal(symlink(links[i][1], p), 0);
+    }
+    snprintf(p, sizeof(p), "%s/file", f->root);
+    write_file_n(p, 1, 'x');
+    struct {
+        const char *path;
+        const char *want; /* the directory reached, or NULL */
+        int err;
+    } cases[] = {
+        {"", ".", 0},
+        {"a/b", "a/b", 0},
+        {"/a/b/", "a/b", 0},
+        {"l/b", "a/b", 0},
+        {"abs/b", "a/b", 0},
+        {"up", ".", 0},
+        {"up/up/a", "a", 0},
+        {"upup/a/b", "a/b", 0},
+        {"chain1", "a/b", 0},
+        {"chain1/..", "a", 0},
+        {"../../a", "a", 0},
+        {"a/b/../../../../c", "c", 0},
+        {"back/c", "c", 0},
+        {"c/sib/b", "a/b", 0},
+        {"empty-ish/./a", "a", 0},
+        {"loop1", NULL, -ELOOP},
+        {"loop1/x", NULL, -ELOOP},
+        {"file", NULL, -ENOTDIR},
+        {"file/x", NULL, -ENOTDIR},
+        {"missing/x", NULL, -ENOENT},
+        {"dangling", NULL, -ENOENT},
+    };
+    int root = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+    for (unsigned flags = 0; flags <= INROOT_WALK; flags += INROOT_WALK) {
+        for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+            int fd = unpack_open_in_root(root, cases[i].path, flags, NULL, NULL);
+            if (!cases[i].want) {
+                if (fd != cases[i].err)
+                    fail_msg("'%s' (flags %u): %d, want %d", cases[i].path, flags, fd,
+                             cases[i].err);
+                continue;
+            }
+            if (fd < 0)
+                fail_msg("'%s' (flags %u): %s", cases[i].path, flags, strerror(-fd));
+            struct stat got, want;
+            assert_int_equal(fstat(fd, &got), 0);
+            close(fd);
+            snprintf(p, sizeof(p), "%s/%s", f->root, cases[i].want);
+            assert_int_equal(stat(p, &want), 0);
+            if (got.st_ino != want.st_ino)
+                fail_msg("'%s' (flags %u) did not reach '%s'", cases[i].path, flags, cases[i].want);
+        }
+        /* Making what is missing, also below a dangling symlink; each new directory told. */
+        int made = 0;
+        int fd = unpack_open_in_root(root, "dangling/sub/../sub2", flags | INROOT_CREATE,
+                                     count_made, &made);
+        if (fd < 0)
+            fail_msg("create (flags %u): %s", flags, strerror(-fd));
+        close(fd);
+        assert_int_equal(made, 4); /* missing, missing/dir, .../sub, .../sub2 */
+        assert_true(S_ISDIR(lmode(f, "missing/dir/sub2")));
+        struct error err;
+        _cleanup_free_ char *m = root_path(f, "missing");
+        assert_int_equal(oci_rmtree(m, &err), 0);
+        /* No symlink at all. */
+        assert_int_equal(unpack_open_in_root(root, "l/b", flags | INROOT_NO_SYMLINKS, NULL, NULL),
+                         -ELOOP);
+        fd = unpack_open_in_root(root, "a/b", flags | INROOT_NO_SYMLINKS, NULL, NULL);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    close(root);
+    assert_nothing_outside(f, NULL);
+}
+
+/* ---- hostile layers: whatever they try, nothing outside the root changes ----------- */
 
 static void test_hostile_dotdot(void **state) {
     struct fx *f = *state;
@@ -664,7 +1029,8 @@ static void test_hostile_dotdot(void **state) {
     layer_file(&l, name, "escape");
     layer_end(&l);
     snprintf(name, sizeof(name), "%s-esc", f->tag);
-    assert_eperm(f, name, "-esc");
+    assert_unpacks(f, name);
+    assert_content(f, name, "escape"); /* landed in the root instead */
 }
 
 static void test_hostile_dotdot_middle(void **state) {
@@ -677,7 +1043,8 @@ static void test_hostile_dotdot_middle(void **state) {
     layer_file(&l, name, "escape");
     layer_end(&l);
     snprintf(name, sizeof(name), "%s-esc", f->tag);
-    assert_eperm(f, name, NULL);
+    assert_unpacks(f, name);
+    assert_content(f, name, "escape");
 }
 
 static void test_hostile_symlink_absolute(void **state) {
@@ -690,12 +1057,13 @@ static void test_hostile_symlink_absolute(void **state) {
     layer_symlink(&l, "evil", outside);
     layer_file(&l, entry, "through an absolute symlink");
     layer_end(&l);
-    snprintf(outside, sizeof(outside), "%s-abs", f->tag);
-    assert_eperm(f, outside, "evil/");
-    /* Also no "x" re-rooted inside: the entry was refused, not redirected. */
+    char name[128];
+    snprintf(name, sizeof(name), "%s-abs", f->tag);
+    assert_unpacks(f, name);
+    /* Redirected inside: /tmp/TAG-abs of the image, which is ROOT/tmp/TAG-abs. */
     char in[300];
-    snprintf(in, sizeof(in), "tmp/%s-abs", f->tag);
-    assert_false(exists_in_root(f, in));
+    snprintf(in, sizeof(in), "tmp/%s-abs/%s-x", f->tag, f->tag);
+    assert_content(f, in, "through an absolute symlink");
 }
 
 static void test_hostile_symlink_dotdot(void **state) {
@@ -708,17 +1076,28 @@ static void test_hostile_symlink_dotdot(void **state) {
     layer_file(&l, entry, "through a climbing symlink");
     layer_end(&l);
     snprintf(name, sizeof(name), "%s-x", f->tag);
-    assert_eperm(f, name, NULL);
+    assert_unpacks(f, name);
+    assert_content(f, name, "through a climbing symlink");
 }
 
 static void test_hostile_symlink_to_sentinel(void **state) {
     struct fx *f = *state;
     struct layer l;
     layer_begin(&l, f, F_NONE);
-    layer_symlink(&l, "evil", "../sentinel");
+    layer_symlink(&l, "evil", "../sentinel"); /* on the host this would reach it */
+    layer_symlink(&l, "evil2", f->sentinel);  /* and so would this */
     layer_file(&l, "evil/keep", "overwritten?");
+    layer_file(&l, "evil2/keep", "overwritten!");
     layer_end(&l);
-    assert_eperm(f, NULL, NULL);
+    assert_unpacks(f, NULL);
+    assert_content(f, "sentinel/keep", "overwritten?");
+    _cleanup_free_ char *k = xasprintf("%s/keep", f->sentinel);
+    _cleanup_free_ char *in = inside(f, k);
+    struct strbuf sb = STRBUF_INIT;
+    struct error err;
+    assert_int_equal(strbuf_read_file(&sb, in, 100, &err), 0);
+    assert_string_equal(sb.buf, "overwritten!");
+    strbuf_release(&sb);
 }
 
 static void test_hostile_whiteout_through_symlink(void **state) {
@@ -726,11 +1105,14 @@ static void test_hostile_whiteout_through_symlink(void **state) {
     struct layer l;
     layer_begin(&l, f, F_NONE);
     layer_symlink(&l, "evil", "../sentinel");
+    layer_symlink(&l, "evil2", f->sentinel);
     layer_end(&l);
     layer_begin(&l, f, F_NONE);
     layer_file(&l, "evil/.wh.keep", "");
+    layer_file(&l, "evil2/.wh.keep", "");
     layer_end(&l);
-    assert_eperm(f, NULL, NULL);
+    assert_unpacks(f, NULL);
+    assert_true(S_ISLNK(lmode(f, "evil")));
 }
 
 static void test_hostile_opaque_through_symlink(void **state) {
@@ -738,36 +1120,59 @@ static void test_hostile_opaque_through_symlink(void **state) {
     struct layer l;
     layer_begin(&l, f, F_NONE);
     layer_symlink(&l, "evil", f->sentinel);
+    layer_symlink(&l, "evil2", "../../sentinel");
     layer_end(&l);
     layer_begin(&l, f, F_NONE);
     layer_file(&l, "evil/.wh..wh..opq", "");
+    layer_file(&l, "evil2/.wh..wh..opq", "");
     layer_end(&l);
-    /* The opaque marker's directory is a symlink: never followed, nothing removed. */
-    struct error err;
-    int r = unpack(f, &err);
-    assert_true(r == 0 || r == -EPERM);
-    assert_nothing_outside(f, NULL);
+    assert_unpacks(f, NULL);
 }
 
 static void test_hostile_hardlink_outside(void **state) {
     struct fx *f = *state;
+    struct stat before, after;
+    assert_int_equal(stat("/etc/passwd", &before), 0);
     struct layer l;
     layer_begin(&l, f, F_NONE);
-    layer_hardlink(&l, "h", "../../etc/passwd");
+    layer_hardlink(&l, "h", "../../etc/passwd"); /* the image's /etc/passwd: there is none */
     layer_end(&l);
-    assert_eperm(f, NULL, "'h'");
+    assert_refused(f, -ENOENT, NULL, "'h'");
     assert_false(exists_in_root(f, "h"));
+    /* With one in the image, the link is to that one. */
+    img_clear(&f->img);
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
+    layer_hardlink(&l, "h", "../../etc/passwd");
+    layer_hardlink(&l, "h2", "/etc/passwd");
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    _cleanup_free_ char *h = root_path(f, "h");
+    _cleanup_free_ char *h2 = root_path(f, "h2");
+    _cleanup_free_ char *pw = root_path(f, "etc/passwd");
+    assert_int_equal(ino_of(h), ino_of(pw));
+    assert_int_equal(ino_of(h2), ino_of(pw));
+    assert_int_equal(stat("/etc/passwd", &after), 0);
+    assert_int_equal(after.st_nlink, before.st_nlink);
+    assert_true(after.st_ino != ino_of(h));
 }
 
+/* A hard link to a symlink is a second name of the symlink, which is never followed. */
 static void test_hostile_hardlink_to_outside_symlink(void **state) {
     struct fx *f = *state;
     struct layer l;
     layer_begin(&l, f, F_NONE);
     layer_symlink(&l, "s", "/etc/passwd");
     layer_hardlink(&l, "h", "s");
+    layer_symlink(&l, "s2", f->sentinel);
+    layer_hardlink(&l, "h2", "s2");
     layer_end(&l);
-    assert_eperm(f, NULL, NULL);
-    assert_false(exists_in_root(f, "h"));
+    assert_unpacks(f, NULL);
+    _cleanup_free_ char *s = root_path(f, "s");
+    _cleanup_free_ char *h = root_path(f, "h");
+    assert_true(S_ISLNK(lmode(f, "h")));
+    assert_int_equal(ino_of(h), ino_of(s));
+    assert_true(S_ISLNK(lmode(f, "h2")));
 }
 
 static void test_hostile_hardlink_through_symlink(void **state) {
@@ -777,8 +1182,15 @@ static void test_hostile_hardlink_through_symlink(void **state) {
     layer_symlink(&l, "evil", "../sentinel");
     layer_hardlink(&l, "h", "evil/keep");
     layer_end(&l);
-    assert_eperm(f, NULL, NULL);
+    assert_refused(f, -ENOENT, NULL, "evil/keep");
     assert_false(exists_in_root(f, "h"));
+    img_clear(&f->img);
+    layer_begin(&l, f, F_NONE);
+    layer_symlink(&l, "evil2", f->sentinel);
+    layer_hardlink(&l, "h2", "evil2/keep");
+    layer_end(&l);
+    assert_refused(f, -ENOENT, NULL, "evil2/keep");
+    assert_false(exists_in_root(f, "h2"));
 }
 
 static void test_hostile_dir_replaced_by_symlink(void **state) {
@@ -794,8 +1206,110 @@ static void test_hostile_dir_replaced_by_symlink(void **state) {
     layer_begin(&l, f, F_NONE);
     layer_file(&l, "d/x", "through the replaced directory");
     layer_end(&l);
-    assert_eperm(f, NULL, "d/x");
+    assert_unpacks(f, NULL);
     assert_true(S_ISLNK(lmode(f, "d")));
+    _cleanup_free_ char *x = xasprintf("%s/x", f->sentinel);
+    _cleanup_free_ char *in = inside(f, x);
+    assert_true(path_exists(in));
+}
+
+/* The same within one layer: a directory, then a symlink in its place, then an entry below. */
+static void test_hostile_swap_in_one_layer(void **state) {
+    struct fx *f = *state;
+    char e[128], name[128];
+    snprintf(e, sizeof(e), "d/%s-x", f->tag);
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_dir(&l, "d");
+    layer_file(&l, "d/a", "inside");
+    layer_symlink(&l, "d", "../../..");
+    layer_file(&l, e, "after the swap");
+    layer_symlink(&l, "d", "/tmp"); /* and again */
+    layer_file(&l, e, "after the second swap");
+    layer_end(&l);
+    snprintf(name, sizeof(name), "%s-x", f->tag);
+    assert_unpacks(f, name);
+    assert_content(f, name, "after the swap");
+    char in[200];
+    snprintf(in, sizeof(in), "tmp/%s-x", f->tag);
+    assert_content(f, in, "after the second swap");
+}
+
+/* /proc/self/root and friends are paths inside the image like any other. */
+static void test_hostile_proc_links(void **state) {
+    struct fx *f = *state;
+    static const char *const targets[] = {"/proc/self/root", "/proc/self/cwd", "/proc/1/root/tmp",
+                                          "/proc/self/fd/3/.."};
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+        char link[32], entry[200];
+        snprintf(link, sizeof(link), "p%zu", i);
+        snprintf(entry, sizeof(entry), "p%zu/%s-p%zu", i, f->tag, i);
+        layer_symlink(&l, link, targets[i]);
+        layer_file(&l, entry, "in the image's /proc");
+    }
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+        char name[128], in[300];
+        snprintf(name, sizeof(name), "%s-p%zu", f->tag, i);
+        assert_nothing_outside(f, name);
+        snprintf(in, sizeof(in), "%s/%s", targets[i] + 1, name);
+        if (i == 3) /* fd/3/.. is fd */
+            snprintf(in, sizeof(in), "proc/self/fd/%s", name);
+        assert_content(f, in, "in the image's /proc");
+    }
+}
+
+/* Every kind of entry, put below a symlink to /tmp: all of them land in the image's /tmp. */
+static void test_hostile_entries_through_symlink(void **state) {
+    struct fx *f = *state;
+    char h[128], s[128], p[128], d[128], df[128];
+    snprintf(h, sizeof(h), "evil/%s-h", f->tag);
+    snprintf(s, sizeof(s), "evil/%s-s", f->tag);
+    snprintf(p, sizeof(p), "evil/%s-p", f->tag);
+    snprintf(d, sizeof(d), "evil/%s-d", f->tag);
+    snprintf(df, sizeof(df), "evil/%s-d/f", f->tag);
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_file(&l, "f", "a file");
+    layer_symlink(&l, "evil", "/tmp");
+    layer_hardlink(&l, h, "f");
+    layer_symlink(&l, s, "x");
+    layer_add(&l, &(struct ent){.type = AE_IFIFO, .path = p});
+    layer_add(&l, &(struct ent){.type = AE_IFDIR, .path = d, .perm = 0700});
+    layer_file(&l, df, "in a directory");
+    layer_end(&l);
+    static const char *const sfx[] = {"h", "s", "p", "d"};
+    for (size_t i = 0; i < ARRAY_SIZE(sfx); i++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%s-%s", f->tag, sfx[i]);
+        if (i == 0)
+            assert_unpacks(f, name);
+        else
+            assert_nothing_outside(f, name);
+        char in[200];
+        snprintf(in, sizeof(in), "tmp/%s", name);
+        assert_true(exists_in_root(f, in));
+    }
+}
+
+/* A directory entry over a symlink to outside replaces the symlink; the outside keeps its mode. */
+static void test_hostile_dir_over_symlink(void **state) {
+    struct fx *f = *state;
+    struct layer l;
+    layer_begin(&l, f, F_NONE);
+    layer_symlink(&l, "d", f->sentinel);
+    layer_end(&l);
+    layer_begin(&l, f, F_NONE);
+    layer_add(&l, &(struct ent){.type = AE_IFDIR, .path = "d", .perm = 0700, .mtime = 1});
+    layer_add(&l, &(struct ent){.path = "d/keep", .data = "mine", .perm = 0600});
+    layer_end(&l);
+    assert_unpacks(f, NULL);
+    assert_true(S_ISDIR(lmode(f, "d")));
+    assert_int_equal(lmode(f, "d") & 07777, 0700);
+    assert_content(f, "d/keep", "mine");
 }
 
 static void test_hostile_whiteout_dotdot(void **state) {
@@ -815,39 +1329,6 @@ static void test_hostile_whiteout_dotdot(void **state) {
         assert_content(f, "a/f", "stays");
         assert_true(exists_in_root(f, "."));
     }
-}
-
-static void test_open_beneath_walk(void **state) {
-    struct fx *f = *state;
-    char p[400];
-    snprintf(p, sizeof(p), "%s/a", f->root);
-    assert_int_equal(mkdir(p, 0755), 0);
-    snprintf(p, sizeof(p), "%s/a/b", f->root);
-    assert_int_equal(mkdir(p, 0755), 0);
-    snprintf(p, sizeof(p), "%s/l", f->root);
-    assert_int_equal(symlink("a", p), 0);
-    snprintf(p, sizeof(p), "%s/up", f->root);
-    assert_int_equal(symlink("..", p), 0);
-    int root = open(f->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    assert_true(root >= 0);
-    for (int walk = 0; walk < 2; walk++) {
-        int fd = unpack_open_beneath(root, "a/b", walk);
-        assert_true(fd >= 0);
-        close(fd);
-        fd = unpack_open_beneath(root, "", walk);
-        assert_true(fd >= 0);
-        close(fd);
-        assert_int_equal(unpack_open_beneath(root, "missing/x", walk), -ENOENT);
-        assert_int_equal(unpack_open_beneath(root, "up/sentinel", walk), -EXDEV);
-        fd = unpack_open_beneath(root, "l/b", walk);
-        if (walk) {
-            assert_int_equal(fd, -EXDEV); /* the fallback follows no symlink at all */
-        } else {
-            assert_true(fd >= 0); /* openat2 follows one that stays inside */
-            close(fd);
-        }
-    }
-    close(root);
 }
 
 static void test_rmtree(void **state) {
@@ -1253,34 +1734,47 @@ static void test_kernel_find(void **state) {
     oci_kernel_files_release(&k);
 }
 
+/* A test run twice: lookups by openat2, then by the user-space walk that stands in for it. */
+#define BOTH(t)                                                                                    \
+    cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown), {                                   \
+#t " (walk)", t, fx_setup_walk, fx_teardown, NULL                                          \
+    }
+
 int unpack_tests_run(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_layers_override, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_whiteouts, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_opaque, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_links, fx_setup, fx_teardown),
+        BOTH(test_layers_override),
+        BOTH(test_whiteouts),
+        BOTH(test_opaque),
+        BOTH(test_links),
         cmocka_unit_test_setup_teardown(test_metadata, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_xattrs, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_bad_blob, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gnu_tar_layer, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_failures, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_dotdot, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_dotdot_middle, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_symlink_absolute, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_symlink_dotdot, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_symlink_to_sentinel, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_whiteout_through_symlink, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_opaque_through_symlink, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_hardlink_outside, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_hardlink_to_outside_symlink, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_hardlink_through_symlink, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_dir_replaced_by_symlink, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_whiteout_dotdot, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_open_beneath_walk, fx_setup, fx_teardown),
+        BOTH(test_alloc_failures),
+        BOTH(test_inroot_absolute_symlink),
+        BOTH(test_inroot_relative_chain),
+        BOTH(test_inroot_dotdot_clamped),
+        BOTH(test_inroot_hardlink_through_symlink),
+        BOTH(test_inroot_whiteout_through_symlink),
+        BOTH(test_inroot_errors),
+        BOTH(test_inroot_link_limit),
+        cmocka_unit_test_setup_teardown(test_open_in_root, fx_setup, fx_teardown),
+        BOTH(test_hostile_dotdot),
+        BOTH(test_hostile_dotdot_middle),
+        BOTH(test_hostile_symlink_absolute),
+        BOTH(test_hostile_symlink_dotdot),
+        BOTH(test_hostile_symlink_to_sentinel),
+        BOTH(test_hostile_whiteout_through_symlink),
+        BOTH(test_hostile_opaque_through_symlink),
+        BOTH(test_hostile_hardlink_outside),
+        BOTH(test_hostile_hardlink_to_outside_symlink),
+        BOTH(test_hostile_hardlink_through_symlink),
+        BOTH(test_hostile_dir_replaced_by_symlink),
+        BOTH(test_hostile_swap_in_one_layer),
+        BOTH(test_hostile_proc_links),
+        BOTH(test_hostile_entries_through_symlink),
+        BOTH(test_hostile_dir_over_symlink),
+        BOTH(test_hostile_whiteout_dotdot),
         cmocka_unit_test_setup_teardown(test_rmtree, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ext4_build, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ext4_size_for, fx_setup, fx_teardown),

@@ -105,6 +105,43 @@ static void test_vm_table(void **state) {
     tui_table_free(t);
 }
 
+/* CREATED and a running VM's STATUS say what `ps` says, and move on with the time. */
+static void test_vm_table_times(void **state) {
+    (void)state;
+    struct fake_vms f;
+    fake_vms_init(&f, 2, 0); /* vm-00000 Running, vm-00001 Stopped */
+    int64_t now = 1700000000 + 3600;
+    f.l.items[0].started = now - 21;
+    f.l.items[0].created = now - 4;
+    f.l.items[1].started = now - 30; /* not running: no uptime */
+    struct tui_table *t = NULL;
+    assert_int_equal(tui_table_vms(&f.l, now, &t), 0);
+    fake_vms_release(&f);
+    int created = col(t, "CREATED"), status = col(t, "STATUS");
+    char want[48];
+    api_vm_status_format("Running", now - 21, now, want, sizeof(want));
+    assert_string_equal(want, "Up 21s");
+    assert_string_equal(t->rows[0].cells[status], want);
+    assert_string_equal(t->rows[0].cells[created], "4s ago");
+    assert_string_equal(t->rows[1].cells[status], "Stopped");
+    assert_string_equal(t->rows[1].cells[created], "59m ago");
+    /* Nothing moved within the same second. */
+    assert_false(tui_table_retime(t, now));
+    /* 18 s later: the cells follow without reloading; a state stays. */
+    assert_true(tui_table_retime(t, now + 18));
+    assert_string_equal(t->rows[0].cells[status], "Up 39s");
+    assert_string_equal(t->rows[0].cells[created], "22s ago");
+    assert_string_equal(t->rows[1].cells[status], "Stopped");
+    assert_string_equal(t->rows[1].cells[created], "1h ago");
+    /* The width follows the longest cell. */
+    assert_true(tui_table_retime(t, now + 7200));
+    assert_string_equal(t->rows[0].cells[status], "Up 2h");
+    assert_string_equal(t->rows[1].cells[created], "2h ago");
+    assert_int_equal(t->width[status], strlen("Stopped"));
+    assert_int_equal(t->width[created], strlen("CREATED"));
+    tui_table_free(t);
+}
+
 static void test_filter(void **state) {
     (void)state;
     struct tui_list l;
@@ -399,6 +436,19 @@ static void test_text_pager(void **state) {
     assert_memory_equal(s, "login: ", 7);
     tui_text_end(&t, 20);
     assert_int_equal(t.top, 0);
+    /* A guest's console ends its lines with CRLF: the CR is not shown. */
+    assert_int_equal(tui_text_set(&t, "logs", "", 0), 0);
+    assert_int_equal(tui_text_append(&t, "Welcome\r\nlogin:\r", 16), 0);
+    assert_int_equal(tui_text_append(&t, "\nx\ry\r\n", 7), 0);
+    s = tui_text_line(&t, 0, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(s, "Welcome", 7);
+    s = tui_text_line(&t, 1, &len);
+    assert_int_equal(len, 6);
+    assert_memory_equal(s, "login:", 6);
+    s = tui_text_line(&t, 2, &len); /* a CR inside a line stays (shown as '.') */
+    assert_int_equal(len, 3);
+    assert_memory_equal(s, "x\ry", 3);
     /* Bounded: past TUI_TEXT_MAX the oldest lines go. */
     char chunk[4096];
     memset(chunk, 'x', sizeof(chunk) - 1);
@@ -483,6 +533,7 @@ static void test_keys(void **state) {
 const struct CMUnitTest tui_model_tests[] = {
     cmocka_unit_test(test_tones),
     cmocka_unit_test(test_vm_table),
+    cmocka_unit_test(test_vm_table_times),
     cmocka_unit_test(test_filter),
     cmocka_unit_test(test_sort_and_reverse),
     cmocka_unit_test(test_selection_kept_across_refresh),
