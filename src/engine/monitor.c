@@ -605,9 +605,10 @@ static void mon_reap(struct monitor *m, bool kill_first) {
 
 /*
  * Why the VMM ended, in words: the monitor's own kill when a stop's grace
- * ran out; else the guest's reboot or panic as the VMM told (a reboot while
- * a stop was asked is how a Firecracker guest answers SendCtrlAltDel: that
- * is a plain exit); else the exit status.
+ * ran out; else the guest's panic as the VMM told; else the kill when the
+ * graceful call failed; else the guest's reboot (a reboot while a stop was
+ * asked is how a Firecracker guest answers SendCtrlAltDel: that is a plain
+ * exit); else the exit status.
  */
 static void mon_reason(struct monitor *m, int *ret_status, char *reason, size_t size) {
     vm_exit_describe(m->wstatus, ret_status, reason, size);
@@ -617,10 +618,11 @@ static void mon_reason(struct monitor *m, int *ret_status, char *reason, size_t 
             snprintf(reason, size, VM_REASON_GRACE_PREFIX "%d s grace", m->grace_ms / 1000);
         else
             snprintf(reason, size, VM_REASON_GRACE_PREFIX "%d ms grace", m->grace_ms);
-    } else if (m->killed == MON_KILL_REFUSED) {
-        snprintf(reason, size, "%s", VM_REASON_REFUSED);
     } else if (end == VMM_END_PANIC) {
         snprintf(reason, size, "%s", VM_REASON_PANICKED);
+    } else if (m->killed == MON_KILL_REFUSED && end < VMM_END_SHUTDOWN) {
+        /* (a guest that ended by itself meanwhile is why the call failed: not a kill) */
+        snprintf(reason, size, "%s", VM_REASON_REFUSED);
     } else if (end == VMM_END_RESET && !m->stop_asked) {
         snprintf(reason, size, "%s", VM_REASON_REBOOTED);
     }
