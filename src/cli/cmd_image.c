@@ -240,8 +240,12 @@ static int report(struct cli_ctx *ctx, const char *word, int r,
         fprintf(stderr, "hearth: %s\n", res->notice);
     if (r < 0)
         return r;
-    if (res->warning[0])
-        fprintf(stderr, "hearth: warning: %s\n", res->warning);
+    for (const char *w = res->warning; *w;) { /* one line per warning */
+        const char *nl = strchr(w, '\n');
+        int len = nl ? (int)(nl - w) : (int)strlen(w);
+        fprintf(stderr, "hearth: warning: %.*s\n", len, w);
+        w += len + (nl ? 1 : 0);
+    }
     if (!ctx->quiet) {
         char size[32];
         api_size_format_human(res->size, size, sizeof(size));

@@ -438,7 +438,12 @@ static int stop_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
             return error_set(err, -EINVAL, "%s", ctx->err.msg);
         grace_ms = (int)s * 1000;
     }
-    return engine_vm_stop(ctx->eng, ref, force, grace_ms, NULL, err);
+    struct engine_vm_stop_result res;
+    int r = engine_vm_stop(ctx->eng, ref, force, grace_ms, &res, err);
+    /* Said even with -q: a kill is not what stop was asked for. */
+    if (r == 0 && res.killed)
+        fprintf(stderr, "hearth: vm '%s' did not shut down by itself: %s\n", ref, res.exit_reason);
+    return r;
 }
 
 static int kill_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
@@ -495,8 +500,15 @@ int cmd_logs(struct cli_ctx *ctx) {
     return r;
 }
 
-/* Attaches the terminal (raw mode while attached) to the VM's console. */
+/*
+ * Attaches the terminal (raw mode while attached) to the VM's console; a VM
+ * that does not run is only an error, before anything else is printed.
+ */
 static int attach_tty(struct cli_ctx *ctx, const char *ref) {
+    engine_attach *a = NULL;
+    int r = engine_vm_attach_open(ctx->eng, ref, &a, &ctx->err);
+    if (r < 0)
+        return r;
     struct termios old;
     bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     if (tty) {
@@ -507,13 +519,20 @@ static int attach_tty(struct cli_ctx *ctx, const char *ref) {
     }
     if (!ctx->quiet)
         fprintf(stderr, "hearth: attached to '%s'; detach with ^P^Q\r\n", ref);
-    bool detached = false;
-    int r = engine_vm_attach(ctx->eng, ref, STDIN_FILENO, STDOUT_FILENO, &detached, &ctx->err);
+    struct engine_vm_attach_result res;
+    r = engine_vm_attach_run(a, STDIN_FILENO, STDOUT_FILENO, &res, &ctx->err);
+    engine_vm_attach_free(a);
     if (tty)
         tcsetattr(STDIN_FILENO, TCSANOW, &old);
-    if (r == 0 && !ctx->quiet)
-        fprintf(stderr, "\nhearth: %s\n", detached ? "detached" : "the VM stopped");
-    return r;
+    if (r < 0) {
+        fprintf(stderr, "\n");
+        return r;
+    }
+    if (!ctx->quiet && res.detached)
+        fprintf(stderr, "\nhearth: detached\n");
+    else if (!ctx->quiet)
+        fprintf(stderr, "\nhearth: the VM stopped (%s)\n", res.exit_reason);
+    return 0;
 }
 
 int cmd_attach(struct cli_ctx *ctx) {

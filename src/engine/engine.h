@@ -303,11 +303,12 @@ struct engine_import_opts {
 
 struct engine_import_result {
     char uid[ID_LEN + 1];
-    char name[512];    /* a reference: up to 255 characters of name, 128 of tag */
-    bool existed;      /* an object of that name existed: nothing was done */
-    uint64_t size;     /* status.ociSource.size */
-    char notice[512];  /* set when a pool was created on the way (engine_pool_init's notice) */
-    char warning[512]; /* kernels: set when only some VMMs can boot it (a bzImage kept as is) */
+    char name[512];     /* a reference: up to 255 characters of name, 128 of tag */
+    bool existed;       /* an object of that name existed: nothing was done */
+    uint64_t size;      /* status.ociSource.size */
+    char notice[512];   /* set when a pool was created on the way (engine_pool_init's notice) */
+    char warning[1024]; /* kernels, one line each: when only some VMMs can boot it (a bzImage
+                           kept as is); when its VMs cannot mount their root without an initrd */
 };
 
 /*
@@ -490,20 +491,29 @@ struct engine_vm_start_result {
 int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
                     struct engine_vm_start_result *ret, struct error *err) WUR;
 
+/* What a stop recorded. */
+struct engine_vm_stop_result {
+    char uid[ID_LEN + 1];
+    int exit_status;       /* as recorded; -1 when none */
+    char exit_reason[128]; /* as recorded: "exited with status 0", "killed after the 20 s grace" */
+    bool killed;           /* a stop that was not forced had to kill: the guest did not end */
+};
+
 /*
  * Stops a running VM: graceful (qemu: system_powerdown, firecracker:
- * SendCtrlAltDel), then a kill when grace_ms pass (qemu: QMP quit first);
- * force kills at once. The request is SIGTERM to the monitor, sigqueue'd
- * with grace_ms, so that the stop completes even if this process dies; the
- * VMM is killed here too when the monitor has not ended it 5 s past the
- * grace. grace_ms < 0 means ENGINE_STOP_GRACE_MS. Returns when the VM is
- * recorded Stopped and its monitor is gone (the monitor records it; when
- * the monitor is gone, this does). A VM that is not running: -EINVAL "vm
- * 'x' is not running"; starting or stopping: -EBUSY. Fault points
- * vm.stop.after-{intent,signal,commit}.
+ * SendCtrlAltDel), then a kill when grace_ms pass (qemu: QMP quit first),
+ * recorded as "killed after the N s grace"; force kills at once. The
+ * request is SIGTERM to the monitor, sigqueue'd with grace_ms, so that the
+ * stop completes even if this process dies; the VMM is killed here too when
+ * the monitor has not ended it 5 s past the grace. grace_ms < 0 means
+ * ENGINE_STOP_GRACE_MS. Returns when the VM is recorded Stopped and its
+ * monitor is gone (the monitor records it; when the monitor is gone, this
+ * does); ret (may be NULL) gets what was recorded. A VM that is not
+ * running: -EINVAL "vm 'x' is not running"; starting or stopping: -EBUSY.
+ * Fault points vm.stop.after-{intent,signal,commit}.
  */
-int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *ret_uid,
-                   struct error *err) WUR;
+int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
+                   struct engine_vm_stop_result *ret, struct error *err) WUR;
 
 /* Kills the VMM at once (SIGKILL) and waits until the VM is recorded Stopped (a forced stop). */
 int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) WUR;
@@ -550,13 +560,38 @@ int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int
                    volatile sig_atomic_t *cancel, struct error *err) WUR;
 
 /*
- * Attaches in_fd/out_fd to the VM's console through its monitor's attach
- * socket (several clients may attach at once; each sees all output);
- * returns when the user types ^P^Q (*ret_detached true; a ^P followed by
- * anything else is passed through), or when the VM stops (false). At the
- * end of in_fd the output keeps coming until one of those. -EINVAL "vm 'x'
- * is not running". The caller puts the terminal in raw mode.
+ * A connection to a VM's console, made before anything is shown so that a
+ * VM that does not exist or does not run is only an error.
+ * engine_vm_attach_open: -EINVAL "vm 'x' is not running; start it with
+ * 'hearth start -i'" when it is not running, resolve's errors for a VM that
+ * does not exist. Free with engine_vm_attach_free (NULL is fine).
  */
+typedef struct engine_attach engine_attach;
+int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struct error *err) WUR;
+void engine_vm_attach_free(engine_attach *a);
+
+/* How an attach ended. */
+struct engine_vm_attach_result {
+    bool detached;         /* ^P^Q; else the VM stopped */
+    char exit_reason[128]; /* the VM stopped: how, as recorded ("removed" when it is gone) */
+};
+
+/*
+ * Connects in_fd/out_fd to the VM's console through its monitor's attach
+ * socket (several clients may attach at once; each sees all output; a
+ * client that falls behind is not dropped but loses output, which the
+ * monitor marks "[hearth: N bytes of output skipped]"). Returns when the
+ * user types ^P^Q (ret->detached; a ^P followed by anything else is passed
+ * through), or when the VM stopped: the monitor closed the connection and
+ * the VM is recorded as stopped (or was removed). A connection closed while
+ * the VM still runs is -ECONNRESET "the console connection of vm 'x' closed
+ * while the vm runs; attach again". At the end of in_fd the output keeps
+ * coming until one of those. The caller puts the terminal in raw mode.
+ */
+int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
+                         struct engine_vm_attach_result *ret, struct error *err) WUR;
+
+/* engine_vm_attach_open, _run and _free in one call; *ret_detached as ret->detached. */
 int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
                      struct error *err) WUR;
 

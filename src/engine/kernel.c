@@ -56,8 +56,8 @@ struct kjob {
     uint64_t stored;
     char *version;
     char digest[7 + 64 + 1]; /* sha256 of the kernel file as given */
-    char warning[512];
-    char *name_out; /* a restore: the recorded kernel's name */
+    char warning[1024];      /* lines */
+    char *name_out;          /* a restore: the recorded kernel's name */
 };
 
 static void kjob_release(struct kjob *j) {
@@ -184,6 +184,90 @@ static int copy_in(struct kjob *j, int in, const char *what, const char *name, c
     return r;
 }
 
+static bool is_version_dir(const char *dir);
+
+/* Adds a line to the import's warning. */
+static void kjob_warn(struct kjob *j, const char *line) {
+    size_t len = strlen(j->warning), add = strlen(line);
+    if (len + 1 + add >= sizeof(j->warning))
+        return; /* cannot happen: each line is bounded */
+    if (len)
+        j->warning[len++] = '\n';
+    memcpy(j->warning + len, line, add + 1);
+}
+
+/* "a", "a and b", "a, b and c": the drivers of root whose state is has. */
+static void drivers_list(const struct oci_kernel_root *root, enum oci_kernel_has has, char *ret,
+                         size_t size) {
+    size_t n = 0, total = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(root->has); i++)
+        total += root->has[i] == has;
+    ret[0] = '\0';
+    for (size_t i = 0; i < ARRAY_SIZE(root->has); i++) {
+        if (root->has[i] != has)
+            continue;
+        size_t len = strlen(ret);
+        snprintf(ret + len, size - len, "%s%s",
+                 n == 0           ? ""
+                 : n + 1 == total ? " and "
+                                  : ", ",
+                 oci_kernel_root_driver_name(i));
+        n++;
+    }
+}
+
+/*
+ * A kernel imported from files without an initrd has to mount its VMs' root
+ * (ext4 on virtio-blk over virtio-mmio) by itself: warns when its
+ * configuration (config-<version> beside the kernel file, else the
+ * modules.builtin of --modules or of /lib/modules/<version>) says one of
+ * those is a module, or absent. Says nothing when it cannot be told: no
+ * such file, or one that cannot be read (a warning is about the kernel,
+ * never about this host).
+ */
+static void kjob_check_root(struct kjob *j, const struct engine_kernel_local *files) {
+    if (files->initrd || !j->version)
+        return;
+    _cleanup_free_ char *kcopy = xstrdup(files->vmlinux);
+    if (!kcopy)
+        return;
+    const char *dir = dirname(kcopy);
+    _cleanup_free_ char *config = xasprintf("%s/config-%s", dir, j->version);
+    _cleanup_free_ char *given = NULL;
+    if (files->modules)
+        given = is_version_dir(files->modules) ? xstrdup(files->modules)
+                                               : xasprintf("%s/%s", files->modules, j->version);
+    _cleanup_free_ char *host = xasprintf("/lib/modules/%s", j->version);
+    if (!config || !host || (files->modules && !given))
+        return;
+    const char *const dirs[] = {given, host};
+    struct oci_kernel_root root;
+    struct error err;
+    error_init(&err);
+    if (oci_kernel_root_drivers(config, dirs, ARRAY_SIZE(dirs), &root, &err) < 0)
+        return;
+    char missing[64], modules[64], line[1024];
+    drivers_list(&root, OCI_KERNEL_MISSING, missing, sizeof(missing));
+    drivers_list(&root, OCI_KERNEL_MODULE, modules, sizeof(modules));
+    if (missing[0]) {
+        snprintf(line, sizeof(line),
+                 "kernel '%.100s' has no %s driver (%.300s): its VMs cannot mount their root "
+                 "disk, with or without an initrd",
+                 j->name, missing, root.source);
+        kjob_warn(j, line);
+        return;
+    }
+    if (!modules[0])
+        return;
+    _cleanup_free_ char *initrd = xasprintf("%s/initrd.img-%s", dir, j->version);
+    bool have = initrd && access(initrd, R_OK) == 0;
+    snprintf(line, sizeof(line),
+             "kernel '%.100s' has %s as modules (%.300s) and no initrd to load them: its VMs "
+             "cannot mount their root disk; import it with --initrd %.300s",
+             j->name, modules, root.source, have ? initrd : "INITRD (the kernel's initramfs)");
+    kjob_warn(j, line);
+}
+
 static uint64_t file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -226,10 +310,12 @@ static int store_kernel(struct kjob *j, int in, const char *desc, struct error *
     if (oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr) < 0) {
         if (unlink(vmlinux) < 0 && errno != ENOENT)
             return error_set(err, -errno, "cannot remove '%s': %s", vmlinux, strerror(errno));
-        snprintf(j->warning, sizeof(j->warning),
+        char line[512];
+        snprintf(line, sizeof(line),
                  "kernel '%.100s' is a bzImage whose vmlinux could not be extracted (%.200s): "
                  "QEMU can boot it, Firecracker cannot",
                  j->name, xerr.msg);
+        kjob_warn(j, line);
         return 0;
     }
     j->stored += file_size(vmlinux);
@@ -671,6 +757,8 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
         r = copy_in(&j, ifd, "initrd", "initrd", NULL, err);
     if (r == 0 && files->modules)
         r = store_modules(&j, files->modules, is_version_dir(files->modules), err);
+    if (r == 0)
+        kjob_check_root(&j, files);
     if (r == 0)
         r = kjob_commit(&j, op, j.digest, j.stored, NULL, ret, err);
     if (r < 0)

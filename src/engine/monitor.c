@@ -8,18 +8,27 @@
  *      and moves into that runtime directory, so that every socket is
  *      bound and reached by a short relative name whatever the root's length;
  *   2. listens on attach.sock, spawns the VMM (vmm_spawn: PR_SET_PDEATHSIG
- *      SIGKILL, the serial console on pipes, stderr to <root>/vm/<uid>/vmm.log)
- *      and brings it to a running guest through the vmm driver;
+ *      SIGKILL, the serial console on pipes, stderr to <root>/vm/<uid>/vmm.log),
+ *      opens its event channel (qemu's QMP events) and brings it to a
+ *      running guest through the vmm driver;
  *   3. records itself and the VMM (pid + start time) in vm_runtime, writes
  *      "ok\n" (or "error: <message>\n") to READY_FD and closes it;
  *   4. serves until the VMM ends: console output goes to console.log
  *      (rotated to console.log.1 past 1 MiB; write errors never stop the VM)
- *      and to every attach client; clients' input goes to the VMM's stdin.
- *      SIGTERM asks for a graceful stop (the driver's graceful call, then
- *      the hard one and SIGKILL once the grace passes; a sigqueue'd value is
- *      the grace in ms), so a stop completes even if the stopping command dies;
- *   5. reaps the VMM, records its end in one transaction (vm_record_stopped),
- *      deactivates the VM's device, removes the runtime directory and exits.
+ *      and to every attach client (a client that falls behind gets up to
+ *      256 KiB queued, then loses output until it caught up, and is told
+ *      "[hearth: N bytes of output skipped]"; it is never dropped for being
+ *      slow); clients' input goes to the VMM's stdin. The event channel says
+ *      how the guest ends. SIGTERM asks for a graceful stop (the driver's
+ *      graceful call, then the hard one and SIGKILL once the grace passes; a
+ *      sigqueue'd value is the grace in ms), so a stop completes even if the
+ *      stopping command dies;
+ *   5. reaps the VMM, records its end in one transaction (vm_record_stopped)
+ *      with the reason ("guest rebooted", "guest panicked", "killed after the
+ *      20 s grace", else the exit status), deactivates the VM's device,
+ *      removes the runtime directory, gives the clients up to a second for
+ *      what is still queued for them, closes them and exits. A client thus
+ *      sees the end of its connection only once the end is recorded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,9 +48,20 @@
 
 #define MON_CLIENTS_MAX 16
 #define MON_INPUT_MAX (64u << 10)      /* bytes of clients' input waiting for the VMM */
+#define MON_QUEUE_MAX (256u << 10)     /* bytes of output queued for one slow client */
+#define MON_DRAIN_MS 1000              /* the clients' time for their queues at the end */
 #define MON_CONFIGURE_TIMEOUT_MS 30000 /* the VMM's time to become ready */
 #define MON_CALL_TIMEOUT_MS 3000       /* one control call (graceful, hard stop) */
 #define MON_KILL_AFTER_HARD_MS 3000    /* a hard stop's time before SIGKILL */
+
+/* An attach client and the output it has not taken yet. */
+struct mon_client {
+    int fd;
+    char *queue;      /* MON_QUEUE_MAX bytes once needed */
+    size_t off, len;  /* queued output: queue[off .. off + len) */
+    uint64_t skipped; /* bytes not queued since the queue filled; told once it drained */
+    bool gone;        /* the connection failed: dropped at the next chance */
+};
 
 struct monitor {
     engine *e;
@@ -50,17 +70,21 @@ struct monitor {
     struct vm_launch launch;
     struct vmm_launch vl;
     struct vmm_process proc;
+    struct vmm_events events;
     bool vmm_running;
     int wstatus;
     int sig_fd, listen_fd, log_fd;
     uint64_t log_size;
     bool log_failed;
-    int clients[MON_CLIENTS_MAX];
+    struct mon_client clients[MON_CLIENTS_MAX];
     size_t n_clients;
     char input[MON_INPUT_MAX];
     size_t input_len;
     int64_t stop_deadline; /* graceful stop asked: hard stop at this time (0: none) */
     int64_t kill_deadline; /* hard stop done: SIGKILL at this time (0: none) */
+    bool stop_asked;       /* a stop was asked (SIGTERM) */
+    int grace_ms;          /* its grace */
+    enum { MON_KILL_NONE, MON_KILL_GRACE, MON_KILL_REFUSED } killed; /* why the monitor ended it */
 };
 
 static int64_t mon_now_ms(void) {
@@ -140,7 +164,8 @@ static void mon_log_write(struct monitor *m, const char *p, size_t n) {
 /* ---- attach clients ------------------------------------------------------- */
 
 static void mon_client_drop(struct monitor *m, size_t i) {
-    close(m->clients[i]);
+    close(m->clients[i].fd);
+    free(m->clients[i].queue);
     m->clients[i] = m->clients[--m->n_clients];
 }
 
@@ -154,26 +179,111 @@ static void mon_client_accept(struct monitor *m) {
         close(fd);
         return;
     }
-    m->clients[m->n_clients++] = fd;
+    m->clients[m->n_clients++] = (struct mon_client){.fd = fd};
 }
 
-/* The guest's output: to the log and to every client (a client that cannot keep up is dropped). */
+/* Sends what it can of p without blocking; the bytes sent, 0 when none (gone set on failure). */
+static size_t mon_client_send(struct mon_client *c, const char *p, size_t n) {
+    size_t off = 0;
+    while (off < n && !c->gone) {
+        ssize_t w = send(c->fd, p + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w <= 0)
+            c->gone = true; /* the client left (EPIPE, ECONNRESET) */
+        else
+            off += (size_t)w;
+    }
+    return off;
+}
+
+/* Queues p for c as far as there is room; the rest is counted as skipped. */
+static void mon_client_queue(struct mon_client *c, const char *p, size_t n) {
+    if (!c->queue && !(c->queue = xmalloc(MON_QUEUE_MAX))) {
+        c->skipped += n;
+        return;
+    }
+    if (c->off + c->len + n > MON_QUEUE_MAX) {
+        memmove(c->queue, c->queue + c->off, c->len);
+        c->off = 0;
+    }
+    size_t take = MON_QUEUE_MAX - c->len < n ? MON_QUEUE_MAX - c->len : n;
+    memcpy(c->queue + c->off + c->len, p, take);
+    c->len += take;
+    c->skipped += n - take;
+}
+
+/*
+ * Sends c's queue; once it is empty, the note of what was skipped (if
+ * anything) is queued and sent the same way, and output flows again.
+ */
+static void mon_client_flush(struct mon_client *c) {
+    for (int round = 0; round < 2 && !c->gone; round++) {
+        size_t w = c->len ? mon_client_send(c, c->queue + c->off, c->len) : 0;
+        c->off += w;
+        c->len -= w;
+        if (c->len > 0)
+            return;
+        c->off = 0;
+        if (c->skipped == 0)
+            return;
+        char note[96];
+        int k = snprintf(note, sizeof(note), "\r\n[hearth: %llu bytes of output skipped]\r\n",
+                         (unsigned long long)c->skipped);
+        c->skipped = 0;
+        mon_client_queue(c, note, (size_t)k);
+    }
+}
+
+/* Output for one client: sent at once when nothing waits before it, else queued behind. */
+static void mon_client_output(struct mon_client *c, const char *p, size_t n) {
+    if (c->gone)
+        return;
+    if (c->skipped) { /* falling behind: nothing more until the queue drained */
+        c->skipped += n;
+        return;
+    }
+    size_t w = c->len == 0 ? mon_client_send(c, p, n) : 0;
+    if (w < n && !c->gone)
+        mon_client_queue(c, p + w, n - w);
+}
+
+/* The guest's output: to the log and to every client (a slow one loses output, marked). */
 static void mon_output(struct monitor *m, const char *p, size_t n) {
     mon_log_write(m, p, n);
-    for (size_t i = 0; i < m->n_clients;) {
-        size_t off = 0;
-        while (off < n) {
-            ssize_t w = send(m->clients[i], p + off, n - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += (size_t)w;
+    for (size_t i = 0; i < m->n_clients; i++)
+        mon_client_output(&m->clients[i], p, n);
+}
+
+/* Gives the clients up to timeout_ms to take what is queued for them (the VMM has ended). */
+static void mon_clients_drain(struct monitor *m, int timeout_ms) {
+    int64_t deadline = mon_now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd[MON_CLIENTS_MAX];
+        size_t n = 0, idx[MON_CLIENTS_MAX];
+        for (size_t i = 0; i < m->n_clients; i++) {
+            struct mon_client *c = &m->clients[i];
+            if (!c->gone && (c->len || c->skipped)) {
+                idx[n] = i;
+                pfd[n++] = (struct pollfd){c->fd, POLLOUT, 0};
+            }
         }
-        if (off < n)
-            mon_client_drop(m, i);
-        else
-            i++;
+        int64_t left = deadline - mon_now_ms();
+        if (n == 0 || left <= 0)
+            return;
+        int r = poll(pfd, n, (int)left);
+        if (r < 0 && errno != EINTR)
+            return;
+        for (size_t k = 0; r > 0 && k < n; k++)
+            if (pfd[k].revents & (POLLOUT | POLLERR | POLLHUP)) {
+                struct mon_client *c = &m->clients[idx[k]];
+                if (pfd[k].revents & POLLOUT)
+                    mon_client_flush(c);
+                else
+                    c->gone = true;
+            }
     }
 }
 
@@ -229,6 +339,8 @@ static void mon_stop_hard(struct monitor *m) {
     struct error err;
     error_init(&err);
     m->stop_deadline = 0;
+    if (m->killed == MON_KILL_NONE)
+        m->killed = MON_KILL_GRACE;
     if (vmm_stop_hard(&m->vl, MON_CALL_TIMEOUT_MS, &err) < 0) {
         mon_kill(m);
         return;
@@ -241,12 +353,15 @@ static void mon_stop_graceful(struct monitor *m, int grace_ms) {
         return; /* a stop runs already */
     struct error err;
     error_init(&err);
+    m->stop_asked = true;
+    m->grace_ms = grace_ms > 0 ? grace_ms : 0;
     if (vmm_stop_graceful(&m->vl, MON_CALL_TIMEOUT_MS, &err) < 0) {
         log_warn("vm %s: graceful stop: %s", m->uid, err.msg);
+        m->killed = MON_KILL_REFUSED;
         mon_stop_hard(m);
         return;
     }
-    m->stop_deadline = mon_now_ms() + (grace_ms > 0 ? grace_ms : 0);
+    m->stop_deadline = mon_now_ms() + m->grace_ms;
 }
 
 static void mon_signals(struct monitor *m) {
@@ -269,19 +384,25 @@ static void mon_signals(struct monitor *m) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
+#define MON_FIXED_FDS 5 /* signals, the VMM's console, the listener, the VMM's stdin, events */
+
 static void mon_loop(struct monitor *m) {
     bool out_open = true;
     while (m->vmm_running || out_open) {
-        struct pollfd pfd[4 + MON_CLIENTS_MAX];
+        struct pollfd pfd[MON_FIXED_FDS + MON_CLIENTS_MAX];
         size_t n = 0;
         pfd[n++] = (struct pollfd){m->sig_fd, POLLIN, 0};
         pfd[n++] = (struct pollfd){out_open ? m->proc.stdout_fd : -1, POLLIN, 0};
         pfd[n++] = (struct pollfd){m->listen_fd, POLLIN, 0};
         pfd[n++] = (struct pollfd){m->input_len && m->proc.stdin_fd >= 0 ? m->proc.stdin_fd : -1,
                                    POLLOUT, 0};
+        pfd[n++] = (struct pollfd){m->events.fd, POLLIN, 0};
         bool room = m->input_len < MON_INPUT_MAX;
-        for (size_t i = 0; i < m->n_clients; i++)
-            pfd[n++] = (struct pollfd){m->clients[i], (short)(room ? POLLIN : 0), 0};
+        for (size_t i = 0; i < m->n_clients; i++) {
+            const struct mon_client *c = &m->clients[i];
+            short ev = (short)((room ? POLLIN : 0) | (c->len || c->skipped ? POLLOUT : 0));
+            pfd[n++] = (struct pollfd){c->fd, ev, 0};
+        }
         int timeout = -1;
         int64_t now = mon_now_ms();
         int64_t next = m->stop_deadline ? m->stop_deadline : m->kill_deadline;
@@ -311,14 +432,25 @@ static void mon_loop(struct monitor *m) {
             mon_client_accept(m);
         if (pfd[3].revents)
             mon_write_vmm(m);
+        if (pfd[4].revents)
+            vmm_events_read(&m->events);
         /* Clients from the end, so that dropping one keeps the others' indexes. */
-        size_t nc = n - 4;
+        size_t nc = n - MON_FIXED_FDS;
         for (size_t i = nc; i-- > 0;) {
-            if (!pfd[4 + i].revents || i >= m->n_clients)
+            short re = pfd[MON_FIXED_FDS + i].revents;
+            if (!re || i >= m->n_clients)
                 continue;
-            if (!mon_read_client(m, m->clients[i]))
-                mon_client_drop(m, i);
+            struct mon_client *c = &m->clients[i];
+            if (re & POLLOUT)
+                mon_client_flush(c);
+            if ((re & POLLIN) && !mon_read_client(m, c->fd))
+                c->gone = true;
+            else if ((re & (POLLHUP | POLLERR)) && !(re & (POLLIN | POLLOUT)))
+                c->gone = true;
         }
+        for (size_t i = m->n_clients; i-- > 0;)
+            if (m->clients[i].gone)
+                mon_client_drop(m, i);
     }
 }
 
@@ -363,9 +495,12 @@ static int mon_spawn(struct monitor *m, struct error *err) {
                 .cpus = m->launch.cpus,
                 .memory = m->launch.memory,
                 .api_socket = vmm_socket_name(m->launch.kind),
+                .events_socket = vmm_events_socket_name(m->launch.kind),
             },
     };
     unlink(m->vl.cfg.api_socket);
+    if (m->vl.cfg.events_socket)
+        unlink(m->vl.cfg.events_socket);
     char **argv = NULL;
     int r = vmm_spawn_argv(&m->vl, &argv, err);
     if (r < 0)
@@ -379,7 +514,9 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     if (fcntl(m->proc.stdin_fd, F_SETFL, O_NONBLOCK) < 0 ||
         fcntl(m->proc.stdout_fd, F_SETFL, O_NONBLOCK) < 0)
         return error_set(err, -errno, "cannot set up the console pipes: %s", strerror(errno));
-    r = vmm_configure(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, err);
+    r = vmm_events_open(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, &m->events, err);
+    if (r == 0)
+        r = vmm_configure(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, err);
     if (r < 0) {
         /* What the VMM said on stderr is the best explanation. */
         _cleanup_strbuf_ struct strbuf said = STRBUF_INIT;
@@ -441,9 +578,9 @@ static int mon_setup(struct monitor *m, const char *root, const char *uid, struc
 }
 
 static void mon_release(struct monitor *m) {
-    for (size_t i = 0; i < m->n_clients; i++)
-        close(m->clients[i]);
-    m->n_clients = 0;
+    while (m->n_clients > 0)
+        mon_client_drop(m, m->n_clients - 1);
+    vmm_events_release(&m->events);
     closep(&m->listen_fd);
     closep(&m->log_fd);
     closep(&m->proc.stdin_fd);
@@ -466,11 +603,38 @@ static void mon_reap(struct monitor *m, bool kill_first) {
     m->vmm_running = false;
 }
 
+/*
+ * Why the VMM ended, in words: the monitor's own kill when a stop's grace
+ * ran out; else the guest's panic as the VMM told; else the kill when the
+ * graceful call failed; else the guest's reboot (a reboot while a stop was
+ * asked is how a Firecracker guest answers SendCtrlAltDel: that is a plain
+ * exit); else the exit status.
+ */
+static void mon_reason(struct monitor *m, int *ret_status, char *reason, size_t size) {
+    vm_exit_describe(m->wstatus, ret_status, reason, size);
+    enum vmm_end end = vmm_end_of(&m->vl, &m->events, m->wstatus);
+    if (m->killed == MON_KILL_GRACE) {
+        if (m->grace_ms % 1000 == 0)
+            snprintf(reason, size, VM_REASON_GRACE_PREFIX "%d s grace", m->grace_ms / 1000);
+        else
+            snprintf(reason, size, VM_REASON_GRACE_PREFIX "%d ms grace", m->grace_ms);
+    } else if (end == VMM_END_PANIC) {
+        snprintf(reason, size, "%s", VM_REASON_PANICKED);
+    } else if (m->killed == MON_KILL_REFUSED && end < VMM_END_SHUTDOWN) {
+        /* (a guest that ended by itself meanwhile is why the call failed: not a kill) */
+        snprintf(reason, size, "%s", VM_REASON_REFUSED);
+    } else if (end == VMM_END_RESET && !m->stop_asked) {
+        snprintf(reason, size, "%s", VM_REASON_REBOOTED);
+    }
+}
+
 /* After the VMM ended: its end recorded, the device deactivated, the runtime directory gone. */
 static void mon_finish(struct monitor *m) {
     int status = -1;
     char reason[128];
-    vm_exit_describe(m->wstatus, &status, reason, sizeof(reason));
+    /* The last events came before the VMM exited: they are in the socket now. */
+    (void)vmm_events_read(&m->events);
+    mon_reason(m, &status, reason, sizeof(reason));
     struct error err;
     error_init(&err);
     if (vm_record_stopped(m->e, m->uid, status, reason, &err) < 0)
@@ -484,8 +648,11 @@ static void mon_finish(struct monitor *m) {
 }
 
 int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
-    struct monitor m = {
-        .sig_fd = -1, .listen_fd = -1, .log_fd = -1, .proc = {.stdin_fd = -1, .stdout_fd = -1}};
+    struct monitor m = {.sig_fd = -1,
+                        .listen_fd = -1,
+                        .log_fd = -1,
+                        .proc = {.stdin_fd = -1, .stdout_fd = -1},
+                        .events = {.fd = -1}};
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
@@ -518,6 +685,7 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
     mon_loop(&m);
     mon_reap(&m, true);
     mon_finish(&m);
+    mon_clients_drain(&m, MON_DRAIN_MS);
     mon_release(&m);
     return 0;
 }

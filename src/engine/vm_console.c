@@ -3,7 +3,10 @@
  * prints the console log the monitor writes (<root>/vm/<uid>/console.log,
  * after its rotated part), optionally its tail and then what follows while
  * the VM runs; engine_vm_attach connects a terminal to the monitor's attach
- * socket and detaches on ^P^Q (docs/architecture.md, "VM runtime").
+ * socket and detaches on ^P^Q (docs/architecture.md, "VM runtime"). The end
+ * of the connection is taken for the VM's end only when the VM is recorded
+ * so: the monitor closes its clients after it recorded the end, and never
+ * for being slow (it marks the output a slow client lost instead).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,10 +168,28 @@ static int send_all(int fd, const char *p, size_t n, struct error *err) {
     return 0;
 }
 
-int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
-                     struct error *err) {
+struct engine_attach {
+    engine *e;
+    char uid[ID_LEN + 1];
+    char name[API_NAME_MAX + 1];
+    int fd; /* the connection to the monitor */
+};
+
+void engine_vm_attach_free(engine_attach *a) {
+    if (!a)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    free(a);
+}
+
+int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struct error *err) {
     char uid[ID_LEN + 1];
     int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
+    if (r < 0)
+        return r;
+    _cleanup_object_ struct api_object *vm = NULL;
+    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
     if (r < 0)
         return r;
     struct engine_vm_runtime rt;
@@ -176,7 +197,8 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
     if (r < 0)
         return r;
     if (!rt.running)
-        return error_set(err, -EINVAL, "vm '%s' is not running", ref);
+        return error_set(err, -EINVAL, "vm '%s' is not running; start it with 'hearth start -i'",
+                         vm->meta.name);
     _cleanup_free_ char *run = vm_run_dir(e, uid);
     if (!run)
         return oom(err);
@@ -188,8 +210,50 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
     snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" VM_ATTACH_SOCKET, dfd);
     _cleanup_close_ int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        return error_set(err, -errno, "cannot attach to vm '%s': %s", ref, strerror(errno));
+        return error_set(err, -errno, "cannot attach to vm '%s': %s", vm->meta.name,
+                         strerror(errno));
+    engine_attach *a = xcalloc(1, sizeof(*a));
+    if (!a)
+        return oom(err);
+    a->e = e;
+    memcpy(a->uid, uid, ID_LEN + 1);
+    snprintf(a->name, sizeof(a->name), "%s", vm->meta.name);
+    a->fd = s;
+    s = -1;
+    *ret = a;
+    return 0;
+}
 
+/*
+ * The monitor closed the connection: the VM stopped when it is recorded
+ * so (or is gone); a VM that still runs lost its client for another reason.
+ */
+static int attach_ended(engine_attach *a, struct engine_vm_attach_result *res, struct error *err) {
+    struct engine_vm_runtime rt;
+    struct error e2;
+    error_init(&e2);
+    int r = engine_vm_runtime_get(a->e, a->uid, &rt, &e2);
+    if (r == -ENOENT) {
+        snprintf(res->exit_reason, sizeof(res->exit_reason), "removed");
+        return 0;
+    }
+    if (r < 0) {
+        if (err)
+            *err = e2;
+        return r;
+    }
+    if (rt.running)
+        return error_set(err, -ECONNRESET,
+                         "the console connection of vm '%s' closed while the vm runs; attach again",
+                         a->name);
+    snprintf(res->exit_reason, sizeof(res->exit_reason), "%s", rt.exit_reason);
+    return 0;
+}
+
+int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
+                         struct engine_vm_attach_result *ret, struct error *err) {
+    struct engine_vm_attach_result res = {0};
+    int s = a->fd, r;
     bool held_p = false, in_open = true;
     char buf[8192], out[8192 * 2 + 1];
     for (;;) {
@@ -203,10 +267,11 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
             ssize_t n = read(s, buf, sizeof(buf));
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0) { /* the monitor closed: the VM stopped */
-                if (ret_detached)
-                    *ret_detached = false;
-                return 0;
+            if (n <= 0) { /* the monitor closed: did the VM stop? */
+                r = attach_ended(a, &res, err);
+                if (r == 0 && ret)
+                    *ret = res;
+                return r;
             }
             r = write_all(out_fd, buf, (size_t)n, err);
             if (r < 0)
@@ -229,8 +294,9 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
                     if (c == CTRL_Q) {
                         if (o > 0 && (r = send_all(s, out, o, err)) < 0)
                             return r;
-                        if (ret_detached)
-                            *ret_detached = true;
+                        res.detached = true;
+                        if (ret)
+                            *ret = res;
                         return 0;
                     }
                     out[o++] = CTRL_P;
@@ -244,4 +310,18 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
                 return r;
         }
     }
+}
+
+int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
+                     struct error *err) {
+    engine_attach *a = NULL;
+    int r = engine_vm_attach_open(e, ref, &a, err);
+    if (r < 0)
+        return r;
+    struct engine_vm_attach_result res;
+    r = engine_vm_attach_run(a, in_fd, out_fd, &res, err);
+    engine_vm_attach_free(a);
+    if (r == 0 && ret_detached)
+        *ret_detached = res.detached;
+    return r;
 }

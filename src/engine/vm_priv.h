@@ -44,6 +44,15 @@ bool vm_state_runs(const char *state);
 /* pid is alive, not a zombie, and started at start (clock ticks since boot). */
 bool vm_proc_alive(int pid, uint64_t start);
 
+/*
+ * The reasons a VM's end is recorded with (vm_runtime.exit_reason), besides
+ * vm_exit_describe's: the monitor's, and the one the engine records itself.
+ */
+#define VM_REASON_REBOOTED "guest rebooted"
+#define VM_REASON_PANICKED "guest panicked"
+#define VM_REASON_GRACE_PREFIX "killed after the " /* + "20 s grace" */
+#define VM_REASON_REFUSED "killed: the guest could not be asked to shut down"
+
 /* "exited with status N" / "killed by signal N" and the status (code, or 128 + signal). */
 void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size);
 

@@ -961,8 +961,8 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
 
 /* ---- stop and kill ------------------------------------------------------------- */
 
-int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *ret_uid,
-                   struct error *err) {
+int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
+                   struct engine_vm_stop_result *ret, struct error *err) {
     char uid[ID_LEN + 1];
     int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
     if (r < 0)
@@ -1056,13 +1056,26 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms, char *r
         return r;
     }
     fault_point("vm.stop.after-commit");
-    if (ret_uid)
-        memcpy(ret_uid, uid, ID_LEN + 1);
+    if (ret) {
+        struct engine_vm_stop_result res = {0};
+        memcpy(res.uid, uid, ID_LEN + 1);
+        if (store_vm_runtime_get(e->store, uid, &rt, NULL) == 0) {
+            res.exit_status = rt.exit_status;
+            snprintf(res.exit_reason, sizeof(res.exit_reason), "%s", rt.exit_reason);
+        }
+        /* Every reason of an end that took a kill says so first. */
+        res.killed = !force && str_starts_with(res.exit_reason, "killed");
+        *ret = res;
+    }
     return 0;
 }
 
 int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) {
-    return engine_vm_stop(e, ref, true, 0, ret_uid, err);
+    struct engine_vm_stop_result res;
+    int r = engine_vm_stop(e, ref, true, 0, ret_uid ? &res : NULL, err);
+    if (r == 0 && ret_uid)
+        memcpy(ret_uid, res.uid, ID_LEN + 1);
+    return r;
 }
 
 /* ---- remove ---------------------------------------------------------------- */

@@ -274,4 +274,30 @@ struct oci_kernel_files {
 int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error *err) WUR;
 void oci_kernel_files_release(struct oci_kernel_files *k);
 
+/* How a kernel has a driver. */
+enum oci_kernel_has { OCI_KERNEL_MISSING, OCI_KERNEL_BUILTIN, OCI_KERNEL_MODULE };
+
+/*
+ * How a kernel has the three drivers a VM's root needs (kernel_config.c):
+ * has[0] ext4, has[1] virtio_blk, has[2] virtio_mmio (oci_kernel_root_driver_name
+ * names them); source is the file that told.
+ */
+struct oci_kernel_root {
+    enum oci_kernel_has has[3];
+    char source[4096];
+};
+
+/* "ext4", "virtio_blk", "virtio_mmio" for 0, 1, 2. */
+const char *oci_kernel_root_driver_name(size_t i);
+
+/*
+ * Reads how the kernel has the drivers from the first source that exists:
+ * config (its .config, e.g. /boot/config-<version>; NULL: none), else the
+ * modules.builtin (and modules.dep beside it) of each directory of
+ * modules_dirs in turn (/lib/modules/<version>; NULL entries skipped).
+ * -ENOENT when none exists: it cannot be told.
+ */
+int oci_kernel_root_drivers(const char *config, const char *const *modules_dirs, size_t n_dirs,
+                            struct oci_kernel_root *ret, struct error *err) WUR;
+
 #endif

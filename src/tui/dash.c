@@ -180,11 +180,15 @@ static int job_run(struct worker *w, engine *e, char *result, size_t size, struc
                      res.notice[0] ? ": " : "", res.notice);
         return r;
     }
-    case JOB_STOP:
-        r = engine_vm_stop(e, w->ref, false, ENGINE_STOP_GRACE_MS, NULL, err);
-        if (r == 0)
+    case JOB_STOP: {
+        struct engine_vm_stop_result sres;
+        r = engine_vm_stop(e, w->ref, false, ENGINE_STOP_GRACE_MS, &sres, err);
+        if (r == 0 && sres.killed) /* the guest did not shut down: say so, as the CLI does */
+            snprintf(result, size, "stopped vm '%s': %s", w->name, sres.exit_reason);
+        else if (r == 0)
             snprintf(result, size, "stopped vm '%s'", w->name);
         return r;
+    }
     case JOB_KILL:
         r = engine_vm_kill(e, w->ref, NULL, err);
         if (r == 0)
@@ -564,6 +568,13 @@ static void act_attach(struct tui_dash *d, const struct tui_row *row) {
     char uid[ID_LEN + 1], name[128];
     snprintf(uid, sizeof(uid), "%s", row->key);
     snprintf(name, sizeof(name), "%s", row_name(d, row));
+    struct error err;
+    error_init(&err);
+    engine_attach *a = NULL;
+    if (engine_vm_attach_open(d->e, uid, &a, &err) < 0) { /* not running: only the error */
+        tui_dash_message(d, true, "%s", err.msg);
+        return;
+    }
     def_prog_mode();
     endwin();
     struct termios old, raw;
@@ -577,10 +588,9 @@ static void act_attach(struct tui_dash *d, const struct tui_row *row) {
     int n = snprintf(hello, sizeof(hello), "attached to vm '%s'; detach with ^P^Q\r\n", name);
     ssize_t wr = write(STDOUT_FILENO, hello, n > 0 ? (size_t)n : 0);
     (void)wr;
-    bool detached = false;
-    struct error err;
-    error_init(&err);
-    int r = engine_vm_attach(d->e, uid, STDIN_FILENO, STDOUT_FILENO, &detached, &err);
+    struct engine_vm_attach_result res;
+    int r = engine_vm_attach_run(a, STDIN_FILENO, STDOUT_FILENO, &res, &err);
+    engine_vm_attach_free(a);
     if (tty)
         tcsetattr(STDIN_FILENO, TCSANOW, &old);
     reset_prog_mode();
@@ -588,8 +598,10 @@ static void act_attach(struct tui_dash *d, const struct tui_row *row) {
     refresh();
     if (r < 0)
         tui_dash_message(d, true, "%s", err.msg);
+    else if (res.detached)
+        tui_dash_message(d, false, "detached from vm '%s'", name);
     else
-        tui_dash_message(d, false, detached ? "detached from vm '%s'" : "vm '%s' stopped", name);
+        tui_dash_message(d, false, "vm '%s' stopped (%s)", name, res.exit_reason);
     for (int s = 0; s < TUI_SCREEN_COUNT; s++)
         d->stale[s] = true;
 }

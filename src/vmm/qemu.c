@@ -13,6 +13,19 @@
  * A guest only shuts down on system_powerdown when it handles the ACPI power
  * button (systemd-logind, acpid); a bare busybox guest ignores it, and the
  * engine then quits QEMU after its grace period.
+ *
+ * A guest's reboot or panic ends QEMU, as it ends Firecracker: -no-reboot
+ * turns a reset into a shutdown (SHUTDOWN event, reason guest-reset, exit
+ * status 0), and -action panic=exit-failure a panic that the guest reports
+ * on the pvpanic device (GUEST_PANICKED, reason guest-panic, status 1;
+ * Debian's kernel needs its pvpanic-mmio module for that). microvm has no
+ * keyboard controller, and a kernel told reboot=k (Ignite's default command
+ * line) then falls back to jumping into the firmware, which on QEMU 7.2
+ * sometimes hangs in the restarted kernel's setup code ("Probing EDD")
+ * instead of resetting; the ISA i8042 gives it the reset line it pulls, as
+ * Firecracker's i8042 does. QEMU starts paused (-S) so that the monitor
+ * process connects to the events socket before the guest can end; the
+ * driver's configure step resumes it (QMP cont).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -166,6 +179,9 @@ static int qemu_check_config(const char *binary, const struct vmm_config *cfg, s
         (r = qemu_check_path("disk", cfg->disk, err)) < 0 ||
         (r = qemu_check_path("qmp socket", cfg->api_socket, err)) < 0)
         return r;
+    if (cfg->events_socket &&
+        (r = qemu_check_path("qmp events socket", cfg->events_socket, err)) < 0)
+        return r;
     if (cfg->initrd && (r = qemu_check_path("initrd", cfg->initrd, err)) < 0)
         return r;
     if (cfg->cpus < 1 || cfg->cpus > QEMU_CPUS_MAX)
@@ -216,7 +232,9 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
 
     _cleanup_free_ char *disk = qemu_escape_commas(cfg->disk);
     _cleanup_free_ char *sock = qemu_escape_commas(cfg->api_socket);
-    if (!disk || !sock)
+    _cleanup_free_ char *events =
+        cfg->events_socket ? qemu_escape_commas(cfg->events_socket) : NULL;
+    if (!disk || !sock || (cfg->events_socket && !events))
         return error_set(err, -ENOMEM, "out of memory");
 
     struct qemu_argv a = {0};
@@ -225,6 +243,7 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
         qemu_argv_add(&a, "-name");
         qemu_argv_push(&a, xasprintf("hearth-%s", cfg->vm_id));
     }
+    qemu_argv_add(&a, "-S");
     qemu_argv_add(&a, "-M");
     qemu_argv_add(&a, "microvm,acpi=on,rtc=on,pit=on,pic=on");
     qemu_argv_add(&a, "-accel");
@@ -239,6 +258,8 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
     qemu_argv_add(&a, "-no-user-config");
     qemu_argv_add(&a, "-nographic");
     qemu_argv_add(&a, "-no-reboot");
+    qemu_argv_add(&a, "-action");
+    qemu_argv_add(&a, "panic=exit-failure");
     qemu_argv_add(&a, "-kernel");
     qemu_argv_add(&a, cfg->kernel);
     if (cfg->initrd) {
@@ -261,10 +282,18 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
         qemu_argv_add(&a, "-nic");
         qemu_argv_add(&a, "none");
     }
+    qemu_argv_add(&a, "-device");
+    qemu_argv_add(&a, "i8042");
+    qemu_argv_add(&a, "-device");
+    qemu_argv_add(&a, "pvpanic");
     qemu_argv_add(&a, "-serial");
     qemu_argv_add(&a, "stdio");
     qemu_argv_add(&a, "-qmp");
     qemu_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", sock));
+    if (events) {
+        qemu_argv_add(&a, "-qmp");
+        qemu_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", events));
+    }
 
     if (a.rc < 0) {
         vmm_argv_free(a.v);

@@ -7,8 +7,13 @@
  * per line; asynchronous {"event": ...} messages may come at any time and
  * are skipped. Reads are line-oriented with a bounded buffer, and every wait
  * is bounded by the caller's timeout (one deadline for the whole exchange).
+ *
+ * The event channel is a connection of its own that stays open: negotiated
+ * like the others, then only read (non-blocking) by the process that owns
+ * the VMM; of its events, those that tell how the guest ended are kept.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
 #include <string.h>
@@ -285,4 +290,103 @@ int vmm_qmp_quit(const char *socket, int timeout_ms, struct error *err) {
     }
     qmp_close(&q);
     return r;
+}
+
+int vmm_qmp_cont(const char *socket, int timeout_ms, struct error *err) {
+    struct qmp q;
+    int r = qmp_open(&q, socket, timeout_ms, err);
+    if (r >= 0)
+        r = qmp_execute(&q, "cont", NULL, err);
+    qmp_close(&q);
+    return r;
+}
+
+/* ---- the event channel ------------------------------------------------------ */
+
+int vmm_qmp_events_open(const char *socket, int timeout_ms, struct vmm_events *ret,
+                        struct error *err) {
+    struct qmp q;
+    int r = qmp_open(&q, socket, timeout_ms, err);
+    if (r >= 0 && fcntl(q.fd, F_SETFL, O_NONBLOCK) < 0)
+        r = error_set(err, -errno, "cannot set up qmp socket '%s': %s", socket, strerror(errno));
+    if (r < 0) {
+        qmp_close(&q);
+        return r;
+    }
+    /* What came after the capabilities' answer is the first events: they stay. */
+    *ret = (struct vmm_events){.fd = q.fd, .buf = q.buf, .len = q.len};
+    return 0;
+}
+
+/* The end one QMP message tells of, or VMM_END_NONE. */
+static enum vmm_end qmp_event_end(const json_t *msg) {
+    const char *event = json_string_value(json_object_get(msg, "event"));
+    if (!event)
+        return VMM_END_NONE;
+    const json_t *data = json_object_get(msg, "data");
+    if (strcmp(event, "GUEST_PANICKED") == 0)
+        return VMM_END_PANIC;
+    if (strcmp(event, "SHUTDOWN") != 0 && strcmp(event, "RESET") != 0)
+        return VMM_END_NONE;
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    if (!reason)
+        return strcmp(event, "SHUTDOWN") == 0 ? VMM_END_HOST : VMM_END_NONE;
+    if (strcmp(reason, "guest-panic") == 0)
+        return VMM_END_PANIC;
+    if (strcmp(reason, "guest-reset") == 0)
+        return VMM_END_RESET;
+    if (strcmp(event, "RESET") == 0)
+        return VMM_END_NONE; /* a reset the host asked for ends nothing */
+    if (strcmp(reason, "guest-shutdown") == 0)
+        return VMM_END_SHUTDOWN;
+    return VMM_END_HOST;
+}
+
+/* Takes the complete lines out of ev's buffer. */
+static void qmp_events_parse(struct vmm_events *ev) {
+    char *start = ev->buf, *nl;
+    while ((nl = memchr(start, '\n', ev->len - (size_t)(start - ev->buf)))) {
+        *nl = '\0';
+        json_t *msg = json_loads(start, 0, NULL);
+        enum vmm_end end = msg ? qmp_event_end(msg) : VMM_END_NONE;
+        json_decref(msg);
+        if (end > ev->end)
+            ev->end = end;
+        start = nl + 1;
+    }
+    size_t used = (size_t)(start - ev->buf);
+    memmove(ev->buf, start, ev->len - used);
+    ev->len -= used;
+}
+
+bool vmm_events_read(struct vmm_events *ev) {
+    if (ev->fd < 0)
+        return false;
+    for (;;) {
+        if (ev->len == QMP_LINE_MAX)
+            ev->len = 0; /* a line longer than any event: dropped */
+        ssize_t n = read(ev->fd, ev->buf + ev->len, QMP_LINE_MAX - ev->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n <= 0) {
+            close(ev->fd);
+            ev->fd = -1;
+            return false;
+        }
+        ev->len += (size_t)n;
+        qmp_events_parse(ev);
+    }
+}
+
+void vmm_events_release(struct vmm_events *ev) {
+    if (!ev)
+        return;
+    if (ev->fd >= 0)
+        close(ev->fd);
+    ev->fd = -1;
+    free(ev->buf);
+    ev->buf = NULL;
+    ev->len = 0;
 }

@@ -7,8 +7,10 @@
  *   is SendCtrlAltDel; a kill is SIGKILL.
  * - qemu: `qemu-system-x86_64 -M microvm` with the VM's disk as a
  *   virtio-mmio block device and the serial console on stdio; controlled
- *   over QMP on a Unix socket (query-status, system_powerdown, quit). KVM
- *   when /dev/kvm really works (probed), else TCG.
+ *   over QMP on a Unix socket (query-status, cont, system_powerdown, quit),
+ *   with a second QMP socket whose events (SHUTDOWN and its reason,
+ *   GUEST_PANICKED) tell how the guest ended. KVM when /dev/kvm really
+ *   works (probed), else TCG.
  *
  * This module starts nothing by itself in the background and writes no
  * state: the engine's per-VM monitor owns the VMM process, and the engine
@@ -38,12 +40,13 @@ struct vmm_config {
     const char *disk;    /* root disk: a block device or a regular file */
     bool disk_read_only;
     uint64_t cpus;
-    uint64_t memory;          /* bytes */
-    const char *tap;          /* tap device name, NULL for no network */
-    const char *mac;          /* "02:xx:..." when tap is set */
-    const char *api_socket;   /* firecracker API socket / qemu QMP socket path */
-    const char *log_path;     /* firecracker's logger FIFO or file; NULL: none */
-    const char *metrics_path; /* firecracker's metrics file; NULL: none */
+    uint64_t memory;           /* bytes */
+    const char *tap;           /* tap device name, NULL for no network */
+    const char *mac;           /* "02:xx:..." when tap is set */
+    const char *api_socket;    /* firecracker API socket / qemu QMP socket path */
+    const char *events_socket; /* qemu: the QMP socket for events; NULL: none */
+    const char *log_path;      /* firecracker's logger FIFO or file; NULL: none */
+    const char *metrics_path;  /* firecracker's metrics file; NULL: none */
 };
 
 /* ---- probing ------------------------------------------------------------- */
@@ -83,12 +86,17 @@ int vmm_fc_argv(const char *binary, const struct vmm_config *cfg, char ***ret,
 /* ---- qemu ------------------------------------------------------------------ */
 
 /*
- * The argv to exec qemu for cfg: -M microvm (pit and pic on: TCG hangs
- * without them), -accel kvm or tcg, -cpu host or max, -smp, -m, -kernel,
- * -initrd, -append, the disk as -drive if=none + -device
+ * The argv to exec qemu for cfg: -S (the guest waits for QMP cont, so that
+ * the events socket is connected before it runs), -M microvm (pit and pic
+ * on: TCG hangs without them), -accel kvm or tcg, -cpu host or max, -smp,
+ * -m, -kernel, -initrd, -append, the disk as -drive if=none + -device
  * virtio-blk-device, the network as -netdev tap + -device virtio-net-device
- * when a tap is given (else -nic none), -serial stdio, -nographic,
- * -no-reboot, -qmp unix:SOCKET,server=on,wait=off. Caller frees.
+ * when a tap is given (else -nic none), -device i8042 (the reset line that
+ * reboot=k pulls, as on Firecracker), -device pvpanic (a guest's panic
+ * reaches qemu), -serial stdio, -nographic, -no-reboot and -action
+ * panic=exit-failure (a guest reset or panic ends qemu: status 0 or 1),
+ * -qmp unix:SOCKET,server=on,wait=off, and a second -qmp for
+ * cfg->events_socket when given. Caller frees.
  */
 int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, char ***ret,
                   struct error *err) WUR;
@@ -100,6 +108,50 @@ int vmm_qmp_status(const char *socket, int timeout_ms, char **ret, struct error 
 int vmm_qmp_powerdown(const char *socket, int timeout_ms, struct error *err) WUR;
 /* quit (qemu exits at once). */
 int vmm_qmp_quit(const char *socket, int timeout_ms, struct error *err) WUR;
+/* cont (a guest started with -S runs). */
+int vmm_qmp_cont(const char *socket, int timeout_ms, struct error *err) WUR;
+
+/* ---- how a guest ended --------------------------------------------------------- */
+
+/* What a VMM told of its guest's end, from least to most telling. */
+enum vmm_end {
+    VMM_END_NONE = 0, /* nothing (yet) */
+    VMM_END_HOST,     /* the host ended it: QMP quit, a signal (qemu's host-* reasons) */
+    VMM_END_SHUTDOWN, /* the guest powered off (guest-shutdown) */
+    VMM_END_RESET,    /* the guest reset the machine: a reboot (guest-reset) */
+    VMM_END_PANIC,    /* the guest panicked (GUEST_PANICKED, guest-panic; needs pvpanic) */
+};
+
+/*
+ * A VMM's event channel, read by the process that owns the VMM for as long
+ * as it runs: qemu's second QMP monitor (cfg.events_socket), negotiated and
+ * then only read. Firecracker has none (fd -1).
+ */
+struct vmm_events {
+    int fd;           /* poll it for POLLIN; -1 when there is none or it ended */
+    enum vmm_end end; /* the most telling end the events named so far */
+    char *buf;        /* a partial line (internal) */
+    size_t len;
+};
+
+/*
+ * Connects to a QMP socket as an event listener: greeting, qmp_capabilities,
+ * then the descriptor is non-blocking and left to vmm_events_read. One
+ * attempt within timeout_ms (retried while the socket is not there yet).
+ */
+int vmm_qmp_events_open(const char *socket, int timeout_ms, struct vmm_events *ret,
+                        struct error *err) WUR;
+
+/*
+ * Reads what the channel has without blocking and updates ev->end from the
+ * events in it (SHUTDOWN's reason, GUEST_PANICKED, RESET from the guest);
+ * anything else is skipped. At the channel's end (or on an error) the
+ * descriptor is closed and fd set to -1. Returns whether it is still open.
+ */
+bool vmm_events_read(struct vmm_events *ev);
+
+/* Closes the channel (fd -1) and frees its buffer; ev->end stays. NULL is fine. */
+void vmm_events_release(struct vmm_events *ev);
 
 void vmm_argv_free(char **argv);
 
@@ -125,16 +177,37 @@ struct vmm_launch {
 /* "api.sock" for firecracker, "qmp.sock" for qemu: the control socket's name. */
 const char *vmm_socket_name(enum vmm_kind k);
 
+/* "qmp-events.sock" for qemu; NULL for firecracker, which has no event channel. */
+const char *vmm_events_socket_name(enum vmm_kind k);
+
 /* The argv that runs the VMM for l (vmm_fc_argv / vmm_qemu_argv). Caller frees. */
 int vmm_spawn_argv(const struct vmm_launch *l, char ***ret, struct error *err) WUR;
 
 /*
+ * Opens the event channel of a freshly spawned VMM (process pid, not reaped
+ * by this call), before vmm_configure lets its guest run: qemu's events
+ * socket (cfg.events_socket; none when NULL); firecracker has none
+ * (ret->fd -1). -ECHILD when the process ended meanwhile.
+ */
+int vmm_events_open(const struct vmm_launch *l, pid_t pid, int timeout_ms, struct vmm_events *ret,
+                    struct error *err) WUR;
+
+/*
  * Brings a freshly spawned VMM (process pid, not reaped by this call) to a
  * running guest: firecracker waits for its API socket and then configures
- * and starts the instance; qemu waits until QMP answers query-status with
- * "running". -ECHILD when the process ended meanwhile. timeout_ms bounds it all.
+ * and starts the instance; qemu waits until QMP answers query-status and
+ * then resumes the guest (cont; it starts paused, -S). -ECHILD when the
+ * process ended meanwhile. timeout_ms bounds it all.
  */
 int vmm_configure(const struct vmm_launch *l, pid_t pid, int timeout_ms, struct error *err) WUR;
+
+/*
+ * How the guest of an ended VMM (its wait status) ended: qemu's events
+ * (ev); firecracker exits with status 0 only when its guest resets the
+ * machine (Firecracker exits on CPU reset: a reboot, a panic with panic=N,
+ * or the guest's answer to SendCtrlAltDel), so that is VMM_END_RESET.
+ */
+enum vmm_end vmm_end_of(const struct vmm_launch *l, const struct vmm_events *ev, int wstatus);
 
 /* Asks the guest to shut down: SendCtrlAltDel (firecracker), system_powerdown (qemu). */
 int vmm_stop_graceful(const struct vmm_launch *l, int timeout_ms, struct error *err) WUR;

@@ -789,6 +789,132 @@ static void test_kernel_import_image(void **state) {
     assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 
+/* Writes n bytes of data to path (created or truncated). */
+static void file_put(const char *path, const void *data, size_t n) {
+    FILE *fp = fopen(path, "we");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, n, fp), n);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Imports files->vmlinux as name and returns the warning (caller frees); the kernel removed. */
+static char *import_warning(struct ifix *f, const char *name,
+                            const struct engine_kernel_local *files) {
+    struct engine_import_result res;
+    struct error err;
+    error_init(&err);
+    if (engine_kernel_import_files(f->eng, name, files, NULL, &res, &err) < 0)
+        fail_msg("kernel import: %s", err.msg);
+    assert_int_equal(engine_remove(f->eng, API_KIND_KERNEL, name, false, NULL, &err), 0);
+    return xstrdup(res.warning);
+}
+
+/*
+ * A kernel imported without an initrd: a warning (one line, saying what to
+ * pass) when its configuration says its VMs cannot mount their root, none
+ * when the drivers are built in or when it cannot be told.
+ */
+static void test_kernel_import_root_warning(void **state) {
+    struct ifix *f = *state;
+    struct host_kernel hk;
+    if (!host_kernel_find(&hk))
+        fail_msg(
+            "no Debian kernel in /boot: apt-get install linux-image-amd64 (scripts/install-deps)");
+    /* Debian's kernel has all three as modules (its /boot/config-<version> says so). */
+    struct engine_kernel_local files = {.vmlinux = hk.vmlinuz};
+    char *w = import_warning(f, "debian:1", &files);
+    print_message("  %s\n", w);
+    char want[2048];
+    snprintf(want, sizeof(want),
+             "kernel 'debian:1' has ext4, virtio_blk and virtio_mmio as modules "
+             "(/boot/config-%s) and no initrd to load them: its VMs cannot mount their root "
+             "disk; import it with --initrd %s",
+             hk.version, hk.initrd);
+    assert_string_equal(w, want);
+    free(w);
+    /* With its initrd: nothing to say. */
+    files.initrd = hk.initrd;
+    w = import_warning(f, "debian:2", &files);
+    assert_string_equal(w, "");
+    free(w);
+
+    /* The same kernel beside a config that builds them in: nothing; one without a driver. */
+    char dir[400], kernel[700], config[700];
+    snprintf(dir, sizeof(dir), "%s/boot", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(kernel, sizeof(kernel), "%s/vmlinuz-%s", dir, hk.version);
+    snprintf(config, sizeof(config), "%s/config-%s", dir, hk.version);
+    struct strbuf k = STRBUF_INIT;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(strbuf_read_file(&k, hk.vmlinuz, 256u << 20, &err), 0);
+    file_put(kernel, k.buf, k.len);
+    strbuf_release(&k);
+    static const char builtin[] = "CONFIG_EXT4_FS=y\nCONFIG_VIRTIO_BLK=y\nCONFIG_VIRTIO_MMIO=y\n";
+    file_put(config, builtin, strlen(builtin));
+    files = (struct engine_kernel_local){.vmlinux = kernel};
+    w = import_warning(f, "custom:1", &files);
+    assert_string_equal(w, "");
+    free(w);
+    static const char half[] = "CONFIG_EXT4_FS=m\nCONFIG_VIRTIO_BLK=y\n"
+                               "# CONFIG_VIRTIO_MMIO is not set\n";
+    file_put(config, half, strlen(half));
+    w = import_warning(f, "custom:2", &files);
+    snprintf(want, sizeof(want),
+             "kernel 'custom:2' has no virtio_mmio driver (%s): its VMs cannot mount their root "
+             "disk, with or without an initrd",
+             config);
+    assert_string_equal(w, want);
+    free(w);
+    static const char one[] = "CONFIG_EXT4_FS=m\nCONFIG_VIRTIO_BLK=y\nCONFIG_VIRTIO_MMIO=y\n";
+    file_put(config, one, strlen(one));
+    w = import_warning(f, "custom:3", &files);
+    snprintf(want, sizeof(want),
+             "kernel 'custom:3' has ext4 as modules (%s) and no initrd to load them: its VMs "
+             "cannot mount their root disk; import it with --initrd INITRD (the kernel's "
+             "initramfs)",
+             config);
+    assert_string_equal(w, want);
+    free(w);
+
+    /* No config: --modules tells (its modules.builtin and modules.dep). */
+    assert_int_equal(unlink(config), 0);
+    char mods[700], path[800];
+    snprintf(mods, sizeof(mods), "%s/modules", f->dir);
+    assert_int_equal(mkdir(mods, 0700), 0);
+    snprintf(path, sizeof(path), "%s/modules.builtin", mods);
+    static const char mb[] = "kernel/fs/ext4/ext4.ko\nkernel/drivers/block/virtio_blk.ko\n";
+    file_put(path, mb, strlen(mb));
+    snprintf(path, sizeof(path), "%s/modules.dep", mods);
+    static const char md[] = "kernel/drivers/virtio/virtio_mmio.ko.xz: kernel/x.ko\n";
+    file_put(path, md, strlen(md));
+    files.modules = mods;
+    w = import_warning(f, "custom:4", &files);
+    assert_non_null(strstr(w, "has virtio_mmio as modules ("));
+    assert_non_null(strstr(w, "/modules/modules.builtin)"));
+    free(w);
+
+    /* A kernel whose version no file describes: it cannot be told, nothing is said about it. */
+    unsigned char fake[0x600];
+    memset(fake, 0, sizeof(fake));
+    memcpy(fake + 0x202, "HdrS", 4);
+    fake[0x206] = 0x0f;
+    fake[0x207] = 0x02;
+    fake[0x20E] = 0x00; /* the version string at 0x300 + 0x200 */
+    fake[0x20F] = 0x03;
+    static const char ver[] = "9.9.9-hearth-test (nobody@nowhere) #1";
+    memcpy(fake + 0x500, ver, sizeof(ver));
+    snprintf(kernel, sizeof(kernel), "%s/vmlinuz-9.9.9-hearth-test", dir);
+    file_put(kernel, fake, sizeof(fake));
+    files = (struct engine_kernel_local){.vmlinux = kernel};
+    w = import_warning(f, "unknown:1", &files);
+    print_message("  %s\n", w);
+    assert_non_null(strstr(w, "could not be extracted")); /* the other warning, alone */
+    assert_null(strstr(w, "root disk"));
+    assert_null(strchr(w, '\n'));
+    free(w);
+}
+
 const struct CMUnitTest engine_image_tests[] = {
     cmocka_unit_test_setup_teardown(test_image_import, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_image_import_creates_pool, img_setup, img_teardown),
@@ -802,5 +928,6 @@ const struct CMUnitTest engine_image_tests[] = {
     cmocka_unit_test_setup_teardown(test_kernel_import_crashes, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_kernel_remove_crashes, img_setup, img_teardown),
     cmocka_unit_test_setup_teardown(test_kernel_import_image, img_setup, img_teardown),
+    cmocka_unit_test_setup_teardown(test_kernel_import_root_warning, img_setup, img_teardown),
 };
 const size_t engine_image_tests_n = ARRAY_SIZE(engine_image_tests);

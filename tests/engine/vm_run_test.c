@@ -105,20 +105,26 @@ static void apply_yaml(engine *e, const char *yaml, char *ret_uid) {
     api_objects_free(objs, n);
 }
 
-/* A VM named name (kernel k:1, cmdline) with a 64 MiB disk in the pool. */
-static void vm_make(struct vfix *f, const char *name, const char *cmdline, char *ret_uid) {
+/* A VM named name (kernel, cmdline) with a 64 MiB disk in the pool. */
+static void vm_make_kernel(struct vfix *f, const char *name, const char *kernel,
+                           const char *cmdline, char *ret_uid) {
     char doc[1024];
     snprintf(doc, sizeof(doc),
              "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: %s\n"
              "spec:\n  memory: 256MB\n  image:\n    ociClaim:\n      ref: busybox\n"
-             "  kernel:\n    ociClaim:\n      ref: k:1\n    cmdLine: \"%s\"\n",
-             name, cmdline);
+             "  kernel:\n    ociClaim:\n      ref: %s\n    cmdLine: \"%s\"\n",
+             name, kernel, cmdline);
     apply_yaml(f->eng, doc, ret_uid);
     uint32_t id = 0;
     struct error err;
     error_init(&err);
     if (engine_pool_device_create(f->eng, "VM", 64 * MiB, API_KIND_VM, ret_uid, &id, &err) < 0)
         fail_msg("device: %s", err.msg);
+}
+
+/* A VM named name (kernel k:1, cmdline) with a 64 MiB disk in the pool. */
+static void vm_make(struct vfix *f, const char *name, const char *cmdline, char *ret_uid) {
+    vm_make_kernel(f, name, "k:1", cmdline, ret_uid);
 }
 
 static bool dm_wanted(void) {
@@ -178,13 +184,19 @@ static int vm_teardown(void **state) {
     struct vfix *f = *state;
     if (!f)
         return 0;
-    /* Whatever still runs goes with the root. */
+    /* Whatever still runs goes with the root (every VM: a failed test may leave several). */
     struct engine_vm_runtime rt;
     struct error err;
     error_init(&err);
-    if (f->eng && f->uid[0] && engine_vm_runtime_get(f->eng, f->uid, &rt, &err) == 0 && rt.running)
-        if (engine_vm_kill(f->eng, f->uid, NULL, &err) < 0)
-            print_message("  teardown: %s\n", err.msg);
+    struct api_object **vms = NULL;
+    size_t n = 0;
+    if (f->eng && engine_list(f->eng, API_KIND_VM, &vms, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (engine_vm_runtime_get(f->eng, vms[i]->meta.uid, &rt, &err) == 0 && rt.running &&
+                engine_vm_kill(f->eng, vms[i]->meta.uid, NULL, &err) < 0)
+                print_message("  teardown: %s\n", err.msg);
+        api_objects_free(vms, n);
+    }
     engine_free(f->eng);
     engine_test_rmtree(f->dir);
     free(f);
@@ -226,6 +238,21 @@ static bool path_exists(const char *path) {
 
 static void run_dir(struct vfix *f, const char *uid, char *ret, size_t size) {
     snprintf(ret, size, "%s/run/vm/%s", f->root, uid);
+}
+
+/* A raw client of uid's attach socket (reached through a short path); the socket. */
+static int attach_raw(struct vfix *f, const char *uid) {
+    char run[700];
+    run_dir(f, uid, run, sizeof(run));
+    int dfd = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(dfd);
+    return s;
 }
 
 /* Reads a file whole ("" when missing); caller frees. */
@@ -359,10 +386,13 @@ static void test_vm_start_stop_kill(void **state) {
     engine_test_reopen(f->root, &f->eng);
     assert_string_equal(vm_state(f, f->uid), "Running");
 
-    /* Graceful stop: fcfake exits 0 on SendCtrlAltDel. */
-    char uid[ID_LEN + 1];
-    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, uid, &err), 0);
-    assert_string_equal(uid, f->uid);
+    /* Graceful stop: fcfake exits 0 on SendCtrlAltDel (the guest's reset, as it was asked). */
+    struct engine_vm_stop_result sres;
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, &sres, &err), 0);
+    assert_string_equal(sres.uid, f->uid);
+    assert_false(sres.killed);
+    assert_int_equal(sres.exit_status, 0);
+    assert_string_equal(sres.exit_reason, "exited with status 0");
     assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
     runtime(f, f->uid, &rt);
     assert_int_equal(rt.exit_status, 0);
@@ -469,6 +499,28 @@ static void test_vm_monitor_or_vmm_dies(void **state) {
     assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
     runtime(f, f->uid, &rt);
     assert_string_equal(rt.exit_reason, "killed by signal 9");
+}
+
+/*
+ * The guest reboots by itself (fcfake's guest runs `reboot`: Firecracker
+ * exits 0 on the CPU reset): recorded Stopped, "guest rebooted", with
+ * nobody asking. A stop's graceful exit stays "exited with status 0"
+ * (test_vm_start_stop_kill).
+ */
+static void test_vm_guest_reboot_fc(void **state) {
+    struct vfix *f = *state;
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    assert_true(console_has(f, f->uid, "is running", 5000));
+    int s = attach_raw(f, f->uid);
+    assert_int_equal(send(s, "fcfake-reboot\n", 14, MSG_NOSIGNAL), 14);
+    assert_true(state_becomes(f, f->uid, "Stopped"));
+    close(s);
+    assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
+    struct engine_vm_runtime rt;
+    runtime(f, f->uid, &rt);
+    assert_int_equal(rt.exit_status, 0);
+    assert_string_equal(rt.exit_reason, "guest rebooted");
 }
 
 /* A host reboot: every process gone and <root>/run with them. */
@@ -772,14 +824,7 @@ static void test_vm_logs_rotation(void **state) {
     start_ok(f, "vm1", NULL);
     assert_true(console_has(f, f->uid, "is running", 5000));
     /* A raw client of the attach socket (through a short path) pushes 1.5 MiB through the echo. */
-    char run[700];
-    run_dir(f, f->uid, run, sizeof(run));
-    int dfd = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    assert_true(dfd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    int s = attach_raw(f, f->uid);
     char line[1025];
     memset(line, 'x', sizeof(line) - 1);
     line[sizeof(line) - 2] = '\n';
@@ -804,7 +849,6 @@ static void test_vm_logs_rotation(void **state) {
     assert_int_equal(send(s, "the-last-line\n", 14, MSG_NOSIGNAL), 14);
     assert_true(console_has(f, f->uid, "the-last-line", 5000));
     close(s);
-    close(dfd);
     strbuf_release(&got);
 
     char cur[700], old[700];
@@ -854,6 +898,132 @@ static void test_vm_logs_rotation(void **state) {
     error_init(&err);
     assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), 0);
     assert_int_equal(child_exit(pid), 0);
+}
+
+/* Sends s on the raw client and reads back its echo (and all before it) into got. */
+static void echo_through(int s, const char *text, struct strbuf *got) {
+    size_t len = strlen(text);
+    assert_int_equal(send(s, text, len, MSG_NOSIGNAL), (ssize_t)len);
+    assert_true(read_until(s, got, text, 10000));
+}
+
+/*
+ * A slow client (an attacher whose terminal stops reading while 1 MiB of
+ * console output goes by) is not dropped and never told that the VM
+ * stopped: it loses output, marked "[hearth: N bytes of output skipped]",
+ * and what it does get is the console, in order, with exactly N bytes
+ * missing at each mark. Only the VM's real end ends its attach.
+ */
+static void test_vm_attach_slow_client(void **state) {
+    struct vfix *f = *state;
+    start_ok(f, "vm1", NULL);
+    assert_true(console_has(f, f->uid, "is running", 5000));
+    int s = attach_raw(f, f->uid);
+    struct strbuf sa = STRBUF_INIT, sb = STRBUF_INIT;
+    struct attacher b;
+    attacher_start(f, &b);
+    /* Until b is connected: it shows what the raw client typed. */
+    int64_t end = now_ms() + 10000;
+    bool connected = false;
+    for (int i = 0; !connected && now_ms() < end; i++) {
+        char sync[64];
+        snprintf(sync, sizeof(sync), "sync-%d\n", i);
+        echo_through(s, sync, &sa);
+        connected = read_until(b.out, &sb, sync, 300);
+    }
+    assert_true(connected);
+
+    /* b's terminal stops reading; 1 MiB of numbered lines goes through the echo. */
+    char line[129];
+    size_t sent = 0;
+    for (int i = 0; sent < MiB; i++) {
+        snprintf(line, sizeof(line), "line %06d ", i);
+        memset(line + 12, 'x', sizeof(line) - 14);
+        line[sizeof(line) - 2] = '\n';
+        line[sizeof(line) - 1] = '\0';
+        assert_int_equal(send(s, line, 128, MSG_NOSIGNAL), 128);
+        sent += 128;
+        if (sent % (32 * 1024) == 0) /* read the echo back, as a terminal would */
+            assert_true(read_until(s, &sa, line, 10000));
+    }
+    assert_true(read_until(s, &sa, line, 10000));
+    assert_int_equal(waitpid(b.pid, NULL, WNOHANG), 0); /* b still attached */
+
+    /* b reads again: the queue, the mark, then what comes after it. */
+    bool after = false;
+    end = now_ms() + 20000;
+    for (int i = 0; !after && now_ms() < end; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "after-gap-%d\n", i);
+        echo_through(s, text, &sa);
+        after = read_until(b.out, &sb, text, 500);
+    }
+    assert_true(after);
+    assert_int_equal(waitpid(b.pid, NULL, WNOHANG), 0);
+    static const char mark[] = "\r\n[hearth: ";
+    assert_non_null(memmem(sb.buf, sb.len, mark, strlen(mark)));
+
+    /* What b got, mark by mark, is the console log with exactly N bytes left out at each. */
+    size_t log_len = 0;
+    char *log = logs(f, false, -1, &log_len);
+    const char *p = sb.buf, *stop = sb.buf + sb.len;
+    const char *at = NULL; /* where in the log b's next piece must be */
+    uint64_t skipped_total = 0;
+    int marks = 0;
+    while (p < stop) {
+        const char *m = memmem(p, (size_t)(stop - p), mark, strlen(mark));
+        size_t piece = m ? (size_t)(m - p) : (size_t)(stop - p);
+        if (!at) { /* b's first bytes: found in the log by their (numbered) content */
+            assert_true(piece >= 32);
+            at = memmem(log, log_len, p, 32);
+            assert_non_null(at);
+        }
+        assert_true(at + piece <= log + log_len);
+        assert_memory_equal(at, p, piece);
+        at += piece;
+        if (!m)
+            break;
+        const char *num = m + strlen(mark);
+        char *numend = NULL;
+        unsigned long long n = strtoull(num, &numend, 10);
+        assert_true(n > 0);
+        assert_true(str_starts_with(numend, " bytes of output skipped]\r\n"));
+        at += n;
+        skipped_total += n;
+        marks++;
+        p = numend + strlen(" bytes of output skipped]\r\n");
+    }
+    print_message("  slow client: %zu bytes received, %llu skipped at %d mark(s)\n", sb.len,
+                  (unsigned long long)skipped_total, marks);
+    assert_true(marks >= 1);
+    free(log);
+
+    /* The VM stops: now, and only now, b's attach ends as stopped. */
+    struct error err;
+    error_init(&err);
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err), 0);
+    assert_int_equal(child_exit(b.pid), 11);
+    close(s);
+    close(b.in);
+    close(b.out);
+    strbuf_release(&sa);
+    strbuf_release(&sb);
+}
+
+/* Attaching to a stopped or unknown VM: an error, and nothing else happens. */
+static void test_vm_attach_not_running(void **state) {
+    struct vfix *f = *state;
+    struct error err;
+    error_init(&err);
+    engine_attach *a = NULL;
+    assert_int_equal(engine_vm_attach_open(f->eng, "vm1", &a, &err), -EINVAL);
+    assert_null(a);
+    assert_string_equal(err.msg, "vm 'vm1' is not running; start it with 'hearth start -i'");
+    error_init(&err);
+    assert_int_equal(engine_vm_attach_open(f->eng, "nosuch", &a, &err), -ENOENT);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, "nosuch"));
+    engine_vm_attach_free(NULL);
 }
 
 /* ---- the cost of a start ------------------------------------------------------------ */
@@ -908,14 +1078,40 @@ static int qemu_setup(void **state) {
     snprintf(initrd, sizeof(initrd), "%s/initrd.cpio", dir);
     size_t bb_len = 0;
     char *bb = slurp("/bin/busybox", &bb_len);
+    /* The marker, then what hearth_test= on the command line asks: a panic
+     * (reported on pvpanic: the kernel's modules are loaded first) or a reboot. */
     static const char init[] = "#!/bin/busybox sh\n"
+                               "/bin/busybox mkdir -p /proc\n"
+                               "/bin/busybox mount -t proc proc /proc\n"
+                               "/bin/busybox insmod /lib/pvpanic.ko\n"
+                               "/bin/busybox insmod /lib/pvpanic-mmio.ko\n"
                                "/bin/busybox echo " QEMU_MARKER "\n"
+                               "case \" $(/bin/busybox cat /proc/cmdline) \" in\n"
+                               "*' hearth_test=panic '*) echo c > /proc/sysrq-trigger ;;\n"
+                               "*' hearth_test=reboot '*) /bin/busybox reboot -f ;;\n"
+                               "esac\n"
                                "exec /bin/busybox sleep 1000\n";
+    char kernel[300], mod[700];
+    assert_true(host_kernel(kernel, sizeof(kernel)));
     FILE *fp = fopen(initrd, "we");
     assert_non_null(fp);
     cpio_add(fp, "bin", 040755, NULL, 0, 1);
     cpio_add(fp, "bin/busybox", 0100755, bb, bb_len, 2);
     cpio_add(fp, "init", 0100755, init, strlen(init), 3);
+    cpio_add(fp, "lib", 040755, NULL, 0, 4);
+    static const char *const mods[] = {"pvpanic", "pvpanic-mmio"};
+    for (size_t i = 0; i < ARRAY_SIZE(mods); i++) {
+        snprintf(mod, sizeof(mod), "/lib/modules/%s/kernel/drivers/misc/pvpanic/%s.ko",
+                 kernel + strlen("/boot/vmlinuz-"), mods[i]);
+        size_t mod_len = 0;
+        char *data = slurp(mod, &mod_len);
+        if (mod_len == 0)
+            fail_msg("no %s (linux-image-amd64 has it)", mod);
+        char name[64];
+        snprintf(name, sizeof(name), "lib/%s.ko", mods[i]);
+        cpio_add(fp, name, 0100644, data, mod_len, 5 + (unsigned)i);
+        free(data);
+    }
     cpio_add(fp, "TRAILER!!!", 0, NULL, 0, 0);
     fclose(fp);
     free(bb);
@@ -937,12 +1133,84 @@ static void test_vm_qemu_boot(void **state) {
     /* busybox ignores the power button: the grace passes, then qemu is told to quit. */
     struct error err;
     error_init(&err);
-    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 1000, NULL, &err), 0);
+    struct engine_vm_stop_result sres;
+    assert_int_equal(engine_vm_stop(f->eng, "vm1", false, 1000, &sres, &err), 0);
+    assert_true(sres.killed);
+    assert_string_equal(sres.exit_reason, "killed after the 1 s grace");
     assert_stopped_clean(f, f->uid, res.monitor_pid, res.vmm_pid);
     struct engine_vm_runtime rt;
     runtime(f, f->uid, &rt);
     assert_int_equal(rt.exit_status, 0);
-    assert_string_equal(rt.exit_reason, "exited with status 0");
+    assert_string_equal(rt.exit_reason, "killed after the 1 s grace");
+}
+
+/* How many times needle is in the console log of uid. */
+static int console_count(struct vfix *f, const char *uid, const char *needle) {
+    char path[700];
+    snprintf(path, sizeof(path), "%s/vm/%s/console.log", f->root, uid);
+    size_t len = 0;
+    char *s = slurp(path, &len);
+    int n = 0;
+    for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), needle, strlen(needle))); p++)
+        n++;
+    free(s);
+    return n;
+}
+
+/* Waits (a generous limit that only catches a hang) until uid is recorded Stopped. */
+static bool stops_by_itself(struct vfix *f, const char *uid) {
+    int64_t end = now_ms() + 240000;
+    while (strcmp(vm_state(f, uid), "Stopped") != 0 && now_ms() < end)
+        nap(200);
+    return strcmp(vm_state(f, uid), "Stopped") == 0;
+}
+
+/*
+ * Guests that end by themselves, at once under TCG, and nobody stops them:
+ * one panics with pvpanic (qemu exits 1: "guest panicked"), one is Debian's
+ * kernel without an initrd, which cannot mount its root, panics and with
+ * panic=1 and Ignite's reboot=k resets after a second (the i8042's reset
+ * line: "guest rebooted", status 0, and no second boot).
+ */
+static void test_vm_qemu_guest_ends(void **state) {
+    struct vfix *f = *state;
+    char kernel[300], panicky[ID_LEN + 1], bare[ID_LEN + 1];
+    assert_true(host_kernel(kernel, sizeof(kernel)));
+    struct engine_kernel_local files = {.vmlinux = kernel};
+    struct engine_import_result ires;
+    struct error err;
+    error_init(&err);
+    if (engine_kernel_import_files(f->eng, "k:2", &files, NULL, &ires, &err) < 0)
+        fail_msg("kernel import: %s", err.msg);
+    vm_make(f, "vp", "console=ttyS0 reboot=k hearth_test=panic", panicky);
+    vm_make_kernel(f, "vr", "k:2", "console=ttyS0 reboot=k panic=1", bare);
+    struct engine_vm_start_result rp, rr;
+    start_ok(f, "vp", &rp);
+    start_ok(f, "vr", &rr);
+
+    bool p_stopped = stops_by_itself(f, panicky);
+    bool r_stopped = stops_by_itself(f, bare);
+    if (!p_stopped || !r_stopped) {
+        char path[700];
+        snprintf(path, sizeof(path), "%s/vm/%s/console.log", f->root, p_stopped ? bare : panicky);
+        char *log = slurp(path, NULL);
+        printf("  console:\n%s\n", log);
+        free(log);
+    }
+    assert_true(p_stopped);
+    assert_true(r_stopped);
+    assert_stopped_clean(f, panicky, rp.monitor_pid, rp.vmm_pid);
+    assert_stopped_clean(f, bare, rr.monitor_pid, rr.vmm_pid);
+    struct engine_vm_runtime rt;
+    runtime(f, panicky, &rt);
+    assert_string_equal(rt.exit_reason, "guest panicked");
+    assert_int_equal(rt.exit_status, 1);
+    assert_true(console_count(f, panicky, "sysrq triggered crash") >= 1);
+    runtime(f, bare, &rt);
+    assert_string_equal(rt.exit_reason, "guest rebooted");
+    assert_int_equal(rt.exit_status, 0);
+    assert_true(console_count(f, bare, "Unable to mount root fs") >= 1);
+    assert_int_equal(console_count(f, bare, "Linux version"), 1); /* no second boot */
 }
 
 const struct CMUnitTest engine_vm_run_tests[] = {
@@ -950,10 +1218,13 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_refresh_leaves_live_operations, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_start_fails, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_monitor_or_vmm_dies, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_guest_reboot_fc, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_reboot, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_remove_running, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_crashes, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_attach_slow_client, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_attach_not_running, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_logs_rotation, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_start_cost, vm_setup, vm_teardown),
 };
@@ -962,5 +1233,6 @@ const size_t engine_vm_run_tests_n = ARRAY_SIZE(engine_vm_run_tests);
 /* Host runs only: QEMU under TCG inside the TCG guest would be far too slow. */
 const struct CMUnitTest engine_vm_run_host_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_qemu_boot, qemu_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_qemu_guest_ends, qemu_setup, vm_teardown),
 };
 const size_t engine_vm_run_host_tests_n = ARRAY_SIZE(engine_vm_run_host_tests);

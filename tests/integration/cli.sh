@@ -156,6 +156,14 @@ check "inspect image by prefix" 0 h inspect image weaveworks
 expect "inspect image" "$OUT" '"kind": "Image"'
 check "inspect missing" 1 h inspect vm nothing-here
 equal "inspect missing message" "$ERR" "hearth: error: no vm matches 'nothing-here'"
+
+# ---- attach to what does not run: the error only ---------------------------
+check "attach missing" 1 h attach nosuch
+equal "attach missing message" "$ERR" "hearth: error: no vm matches 'nosuch'"
+equal "attach missing stdout" "$OUT" ""
+check "attach created vm" 1 h attach my-vm
+equal "attach created vm message" "$ERR" \
+    "hearth: error: vm 'my-vm' is not running; start it with 'hearth start -i'"
 h apply -f - >/dev/null <<'YAML'
 apiVersion: ignite.weave.works/v1alpha1
 kind: VM

@@ -5,7 +5,8 @@
 # `image ls` shows it with its size, `rmi` removes image and device, a second
 # import reuses the cached blobs, Basic auth through --registry-config-dir,
 # an unknown tag fails cleanly, SIGINT during an import leaves nothing, and
-# a kernel imports from local files, and `create` (no boot) imports a missing
+# a kernel imports from local files (without its initrd: a one-line warning
+# that its VMs cannot mount their root), and `create` (no boot) imports a missing
 # image on the way, takes --config documents with flags on top, and writes a
 # generated or given SSH key into the guest (read back from its disk with
 # debugfs). A missing tool or kernel fails the test. Prints "N passed, M failed".
@@ -128,6 +129,13 @@ else
     check "kernel import" 0 h kernel import --vmlinux "/boot/vmlinuz-$VER" \
         --initrd "/boot/initrd.img-$VER" debian:"$VER"
     KID=$(tail -1 <<<"$OUT")
+    reject "kernel import with its initrd: no warning" "$ERR" "warning"
+    # Without the initrd: Debian's kernel cannot mount a VM's root, and one line says what to pass.
+    check "kernel import without initrd" 0 h kernel import --vmlinux "/boot/vmlinuz-$VER" bare:1
+    expect "no initrd warning" "$ERR" "hearth: warning: kernel 'bare:1' has ext4, virtio_blk and virtio_mmio as modules"
+    expect "no initrd warning says what to pass" "$ERR" "import it with --initrd /boot/initrd.img-$VER"
+    equal "no initrd warning is one line" "$(wc -l <<<"$ERR")" "1"
+    check "rmk bare" 0 h rmk -q bare:1
     check "kernel ls" 0 h kernel ls
     expect "kernel ls" "$OUT" "$KID   debian:$VER"
     expect "kernel version" "$OUT" "$VER"

@@ -7,11 +7,14 @@
 # the grace period ran out); `start` boots it again from the same disk; `logs -f`
 # follows and ends with the VM; two `attach`es at once, one typing a command
 # that both see, each detaching with ^P^Q; `kill`; kill -9 of the monitor and
-# a simulated host reboot leave the VM Stopped and startable; `rm` of a
-# running VM is refused and `rm -f` removes it. The Firecracker driver runs
-# a VM against the spec-checking fake (FCFAKE, HEARTH_FC_SPEC). At the end
-# nothing is left: no file under vm/, run/, tmp/, no pool device, no
-# process, no loop device, and `hearth doctor` is clean.
+# a simulated host reboot leave the VM Stopped and startable; a guest that
+# ignores the power button is killed by `stop -t 2`, which says so; a guest
+# that reboots is recorded Stopped ("guest rebooted") without a stop, and
+# its attached client is told so; `rm` of a running VM is refused and `rm -f`
+# removes it. The Firecracker driver runs a VM against the spec-checking fake
+# (FCFAKE, HEARTH_FC_SPEC). At the end nothing is left: no file under vm/,
+# run/, tmp/, no pool device, no process, no loop device, and `hearth
+# doctor` is clean.
 # QEMU, a kernel or the fake missing fails the test, saying why.
 set -u
 
@@ -181,6 +184,33 @@ check "ps -a after reboot" 0 h ps -a
 expect "stopped after reboot" "$(grep -w e2e <<<"$OUT")" "Stopped"
 check "start after reboot" 0 h start e2e
 booted e2e 5
+
+# A guest that ignores the power button (acpid killed through attach): stop
+# -t 2 has to kill it, records that and says so.
+python3 "$VMT/attach.py" --send 'killall acpid; echo hearth-e2e-deaf-$((6 * 7))' \
+    --expect "hearth-e2e-deaf-42" --timeout 60 -- "$HEARTH" --root "$ROOT" attach e2e \
+    >"$TMP/att3" 2>&1 && ok || bad "attach to kill acpid: $(cat "$TMP/att3")"
+T0=$(now_ms)
+check "stop -t 2 of a deaf guest" 0 h stop -t 2 e2e
+echo "stop -t 2 took $(($(now_ms) - T0)) ms"
+equal "stop -t 2 says it killed" "$ERR" \
+    "hearth: vm 'e2e' did not shut down by itself: killed after the 2 s grace"
+equal "stop -t 2 stdout" "$OUT" "e2e"
+equal "deaf guest state" "$(vmcol e2e state)" "Stopped"
+equal "deaf guest exit reason" "$(vmcol e2e exit_reason)" "killed after the 2 s grace"
+
+# The guest reboots by itself: the VM ends and is recorded so, without a
+# stop; the attached client is told the VM stopped, and why.
+check "start 6" 0 h start e2e
+booted e2e 6
+python3 "$VMT/attach.py" --send 'reboot -f' --expect "the VM stopped (guest rebooted)" \
+    --timeout 120 -- "$HEARTH" --root "$ROOT" attach e2e >"$TMP/att4" 2>&1 &&
+    ok || bad "attach through a guest reboot: $(cat "$TMP/att4")"
+equal "rebooted guest state" "$(vmcol e2e state)" "Stopped"
+equal "rebooted guest exit reason" "$(vmcol e2e exit_reason)" "guest rebooted"
+equal "rebooted guest exit status" "$(vmcol e2e exit_status)" "0"
+check "start 7" 0 h start e2e
+booted e2e 7
 
 # rm of a running VM is refused; rm -f removes it and its processes.
 MON=$(vmcol e2e monitor_pid)

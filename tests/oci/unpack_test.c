@@ -1568,6 +1568,63 @@ static void test_kernel_debian(void **state) {
     globfree(&g);
 }
 
+/* Writes text to base/name. */
+static void put_text(const char *base, const char *name, const char *text) {
+    char p[600];
+    snprintf(p, sizeof(p), "%s/%s", base, name);
+    FILE *fp = fopen(p, "we");
+    assert_non_null(fp);
+    assert_int_equal(fputs(text, fp) >= 0, 1);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* How a kernel has the root's drivers: from its .config, else modules.builtin and modules.dep. */
+static void test_kernel_root_drivers(void **state) {
+    struct fx *f = *state;
+    char config[400], mods[400], empty[400];
+    snprintf(config, sizeof(config), "%s/config-test", f->base);
+    snprintf(mods, sizeof(mods), "%s/mods", f->base);
+    snprintf(empty, sizeof(empty), "%s/empty", f->base);
+    assert_int_equal(mkdir(mods, 0700), 0);
+    assert_int_equal(mkdir(empty, 0700), 0);
+    const char *dirs[] = {NULL, empty, mods};
+    struct oci_kernel_root r;
+    struct error err;
+    error_init(&err);
+
+    /* Nothing to read: it cannot be told. */
+    assert_int_equal(oci_kernel_root_drivers(config, dirs, 3, &r, &err), -ENOENT);
+    assert_int_equal(oci_kernel_root_drivers(NULL, NULL, 0, &r, &err), -ENOENT);
+
+    /* modules.builtin alone: what it lists is built in, the rest taken for modules. */
+    put_text(mods, "modules.builtin", "kernel/drivers/block/virtio_blk.ko\n");
+    assert_int_equal(oci_kernel_root_drivers(config, dirs, 3, &r, &err), 0);
+    assert_int_equal(r.has[0], OCI_KERNEL_MODULE);
+    assert_int_equal(r.has[1], OCI_KERNEL_BUILTIN);
+    assert_int_equal(r.has[2], OCI_KERNEL_MODULE);
+    assert_non_null(strstr(r.source, "/mods/modules.builtin"));
+    /* With modules.dep: a module (compressed too) or not there at all. */
+    put_text(mods, "modules.dep",
+             "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\n"
+             "kernel/drivers/virtio/virtio_mmio_extra.ko:\n");
+    assert_int_equal(oci_kernel_root_drivers(config, dirs, 3, &r, &err), 0);
+    assert_int_equal(r.has[0], OCI_KERNEL_MODULE);
+    assert_int_equal(r.has[1], OCI_KERNEL_BUILTIN);
+    assert_int_equal(r.has[2], OCI_KERNEL_MISSING);
+
+    /* A .config comes first: =y, =m, "is not set". */
+    put_text(f->base, "config-test",
+             "#\n# CONFIG_VIRTIO_MMIO is not set\nCONFIG_EXT4_FS=y\nCONFIG_EXT4_FS_POSIX_ACL=m\n"
+             "CONFIG_VIRTIO_BLK=m\nCONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n");
+    assert_int_equal(oci_kernel_root_drivers(config, dirs, 3, &r, &err), 0);
+    assert_int_equal(r.has[0], OCI_KERNEL_BUILTIN);
+    assert_int_equal(r.has[1], OCI_KERNEL_MODULE);
+    assert_int_equal(r.has[2], OCI_KERNEL_MISSING);
+    assert_string_equal(r.source, config);
+    assert_string_equal(oci_kernel_root_driver_name(0), "ext4");
+    assert_string_equal(oci_kernel_root_driver_name(2), "virtio_mmio");
+}
+
 static void test_kernel_identify_fake(void **state) {
     struct fx *f = *state;
     char p[400];
@@ -1719,6 +1776,7 @@ int unpack_tests_run(void) {
         cmocka_unit_test_setup_teardown(test_ext4_size_for, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kernel_debian, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kernel_identify_fake, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_root_drivers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_kernel_find, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("unpack", tests, NULL, NULL);

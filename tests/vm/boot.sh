@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # boot.sh FIXTURES [CMDLINE]: boots the test image with plain QEMU, the way
-# hearth's qemu driver runs it (src/vmm/qemu.c), without hearth: an ext4 of
+# hearth's qemu driver runs it (src/vmm/qemu.c; not paused, -S, and without
+# the second QMP socket for events), without hearth: an ext4 of
 # FIXTURES/rootfs (mke2fs -d) as the virtio-mmio disk, the kernel and initrd
 # of FIXTURES/kernel.env. Waits for the marker, presses the ACPI power button
 # over QMP (system_powerdown) and waits for QEMU to exit. Prints the seconds
@@ -37,9 +38,10 @@ khz=$(awk -F': *' '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 start=$(date +%s.%N)
 qemu-system-x86_64 -M microvm,acpi=on,rtc=on,pit=on,pic=on -accel tcg -cpu max \
     -smp "$CPUS" -m "${MEM}M" -nodefaults -no-user-config -nographic -no-reboot \
+    -action panic=exit-failure \
     -kernel "$VMLINUZ" -initrd "$INITRD" -append "$CMDLINE tsc_early_khz=$khz" \
     -drive "file=$T/disk,if=none,id=rootfs,format=raw" -device virtio-blk-device,drive=rootfs \
-    -nic none -serial stdio -qmp "unix:$T/qmp,server=on,wait=off" \
+    -nic none -device i8042 -device pvpanic -serial stdio -qmp "unix:$T/qmp,server=on,wait=off" \
     </dev/null >"$T/console" 2>&1 &
 QPID=$!
 

@@ -14,7 +14,9 @@
  * Like Firecracker it has the guest's serial console on stdin/stdout: after
  * InstanceStart it prints a boot banner naming the kernel and the boot args
  * it was given, then echoes what comes on stdin back to stdout (so that a
- * console's input and output can be tested).
+ * console's input and output can be tested). A line "fcfake-reboot" on the
+ * console is its guest running `reboot`: like Firecracker on the guest's
+ * CPU reset, it exits with status 0 by itself.
  *
  *   fcfake --api-sock PATH [--spec SPEC.yaml] [--log FILE] [--id ID]
  *          [--refuse PATH-PREFIX]
@@ -52,6 +54,8 @@ struct fake {
     bool exit_after; /* answered SendCtrlAltDel: exit once the answer is out */
     char *kernel;    /* boot-source's kernel_image_path (owned) */
     char *boot_args; /* boot-source's boot_args (owned) */
+    char tail[64];   /* the console input's last bytes, to see a reboot line */
+    size_t tail_len;
 };
 
 struct req {
@@ -476,7 +480,9 @@ static void fake_banner(const struct fake *f) {
         fprintf(f->log, "console write failed\n");
 }
 
-/* Echoes what stdin has to stdout; false at its end. */
+#define FAKE_REBOOT "fcfake-reboot\n"
+
+/* Echoes what stdin has to stdout; false at its end. A reboot line sets exit_after. */
 static bool fake_echo(struct fake *f) {
     char buf[4096];
     ssize_t n = read(0, buf, sizeof(buf));
@@ -486,6 +492,20 @@ static bool fake_echo(struct fake *f) {
         return false;
     if (fake_write_all(1, buf, (size_t)n) < 0)
         fprintf(f->log, "console write failed\n");
+    /* The line may come split over reads: the end of the last read goes before this one. */
+    char joined[sizeof(f->tail) + sizeof(buf)];
+    size_t have = f->tail_len;
+    memcpy(joined, f->tail, have);
+    memcpy(joined + have, buf, (size_t)n);
+    size_t len = have + (size_t)n;
+    bool reboot = memmem(joined, len, FAKE_REBOOT, strlen(FAKE_REBOOT)) != NULL;
+    size_t keep = len < sizeof(f->tail) ? len : sizeof(f->tail);
+    memcpy(f->tail, joined + len - keep, keep);
+    f->tail_len = keep;
+    if (reboot) {
+        fprintf(f->log, "guest reboot\n");
+        f->exit_after = true;
+    }
     return true;
 }
 
@@ -567,6 +587,8 @@ int main(int argc, char **argv) {
         }
         if (pfd[1].revents)
             console = fake_echo(&f);
+        if (f.exit_after)
+            break;
         if (!pfd[0].revents)
             continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
