@@ -450,12 +450,13 @@ static int write_ids(struct cli_ctx *ctx, const char *const *uids, size_t n) {
     return cli_write_out(ctx, &out);
 }
 
-/* ps -o json|yaml: the full objects of the VMs to show. */
+/* ps -o json|yaml: the full objects of the VMs to show (without -a: the active VMs' only). */
 static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt) {
     struct api_object **vms = NULL;
     size_t n = 0;
-    int r = engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err);
+    int r = all ? engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err)
+                : engine_vm_list_active(ctx->eng, &vms, &n, &ctx->err);
     if (r < 0)
         return r;
     /* Keep the VMs to show, in order; free the others. */
@@ -472,11 +473,12 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     return r;
 }
 
-/* ps as a table, CSV or ids: from the VMs' summaries. */
+/* ps as a table, CSV or ids: from the VMs' summaries (without -a: the active VMs' only). */
 static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt) {
     struct store_vm_summaries *list = NULL;
-    int r = engine_vm_summaries(ctx->eng, &list, &ctx->err);
+    int r = all ? engine_vm_summaries(ctx->eng, &list, &ctx->err)
+                : engine_vm_summaries_active(ctx->eng, &list, &ctx->err);
     if (r < 0)
         return r;
     const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));

@@ -73,6 +73,20 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
  * Caller frees with store_vm_summaries_free.
  */
 int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+/*
+ * The summaries of the active VMs only (engine_vm_state_is_active: what `ps`
+ * without -a shows), read through the state index: the cost follows the
+ * number of active VMs, not of all VMs (store_vm_summary_list_active).
+ */
+int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+/*
+ * The full objects of the active VMs, by creation time then name, without
+ * reading the others: the active summaries say which, then each is read
+ * alone. A VM removed in between is left out. Caller frees with
+ * api_objects_free.
+ */
+int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n,
+                          struct error *err) WUR;
 
 /*
  * The objects of the given kinds (all kinds when n_kinds is 0), in the order

@@ -371,6 +371,56 @@ static void test_remove_running_vm_refused(void **state) {
     assert_int_equal(count(f->eng, API_KIND_VM), 0);
 }
 
+/*
+ * The active listings (ps without -a) hold exactly the VMs in a state
+ * engine_vm_state_is_active calls active, by creation time, the summaries
+ * and the full objects alike, whatever states the others are in.
+ */
+static void test_list_active(void **state) {
+    struct fixture *f = *state;
+    static const char *const states[] = {"Created",  "Running",  "Stopped", "Creating",
+                                         "Starting", "Stopping", "Removing"};
+    struct error err;
+    error_init(&err);
+    for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc), VM_DOC("vm-%02zu", "status:\n  state: Stopped\n"), i);
+        struct engine_apply_result *res = NULL;
+        apply_ok(f->eng, doc, &res);
+        assert_int_equal(
+            store_vm_state_set(f->eng->store, res[0].uid, states[i % ARRAY_SIZE(states)], &err), 0);
+        free(res);
+    }
+
+    struct store_vm_summaries *sum = NULL;
+    assert_int_equal(engine_vm_summaries_active(f->eng, &sum, &err), 0);
+    struct api_object **vms = NULL;
+    size_t n = 0;
+    assert_int_equal(engine_vm_list_active(f->eng, &vms, &n, &err), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(sum->n, n);
+    size_t k = 0;
+    for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
+        const char *st = states[i % ARRAY_SIZE(states)];
+        if (!engine_vm_state_is_active(st))
+            continue;
+        char name[16];
+        snprintf(name, sizeof(name), "vm-%02zu", i);
+        assert_true(k < n);
+        assert_string_equal(vms[k]->meta.name, name);
+        assert_string_equal(vms[k]->u.vm.state, st);
+        assert_string_equal(sum->items[k].name, name);
+        struct api_object *want = get(f->eng, API_KIND_VM, name);
+        assert_string_equal(want->meta.uid, vms[k]->meta.uid);
+        assert_int_equal(want->u.vm.cpus, vms[k]->u.vm.cpus);
+        api_object_free(want);
+        k++;
+    }
+    assert_int_equal(k, n);
+    api_objects_free(vms, n);
+    store_vm_summaries_free(sum);
+}
+
 /* ---- export ------------------------------------------------------------ */
 
 static void test_export_apply_round_trip(void **state) {
@@ -498,6 +548,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
     };
