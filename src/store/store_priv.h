@@ -23,6 +23,8 @@ struct store {
     sqlite3 *db;
     char *path;
     unsigned int rand_state; /* backoff jitter */
+    int self_pid;            /* the process self_start was read for (0: not yet) */
+    uint64_t self_start;     /* its start time, for journal owners (proc_start_time) */
     struct store_cached_stmt cache[STORE_STMT_CACHE];
     size_t n_cache;
 };
