@@ -5,12 +5,14 @@
  * engine_apply lives in apply.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "engine/engine.h"
@@ -103,6 +105,29 @@ void engine_free(engine *e) {
 
 const char *engine_root(const engine *e) {
     return e->root;
+}
+
+int engine_tmpfile(engine *e, struct error *err) {
+    _cleanup_free_ char *dir = xasprintf("%s/tmp", e->root);
+    if (!dir)
+        return error_set(err, -ENOMEM, "out of memory");
+    int r = engine_dir_make(dir, err);
+    if (r < 0)
+        return r;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
+    /* A file system without O_TMPFILE: a named file, removed at once. */
+    _cleanup_free_ char *path = xasprintf("%s/spool-XXXXXX", dir);
+    if (!path)
+        return error_set(err, -ENOMEM, "out of memory");
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
+    unlink(path);
+    return fd;
 }
 
 int engine_schema_version(engine *e) {

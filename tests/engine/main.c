@@ -191,6 +191,77 @@ static void test_apply_all_or_nothing(void **state) {
     assert_int_equal(count(f->eng, API_KIND_VM), 1);
 }
 
+/* Decodes one YAML document; fails the test on error. */
+static struct api_object *parse_one(const char *yaml) {
+    size_t n = 0;
+    struct api_object **objs = parse(yaml, &n);
+    assert_int_equal(n, 1);
+    struct api_object *obj = objs[0];
+    free(objs);
+    return obj;
+}
+
+/*
+ * A batch takes its objects one at a time: a bad last one, after 300 good
+ * ones and a change to an existing VM, leaves the root as it was; a batch
+ * freed without a commit changes nothing; a committed one shows everything
+ * at once.
+ */
+static void test_apply_batch(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("keep", "  cpus: 1\n"), &res);
+    free(res);
+
+    struct error err;
+    error_init(&err);
+    engine_apply_batch *b = NULL;
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    struct api_object *obj = parse_one(VM_DOC("keep", "  cpus: 4\n"));
+    struct engine_apply_result one;
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), 0);
+    assert_int_equal(one.action, ENGINE_APPLY_CONFIGURED);
+    api_object_free(obj);
+    for (int i = 0; i < 300; i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc), VM_DOC("vm-%03d", ""), i);
+        obj = parse_one(doc);
+        if (engine_apply_batch_add(b, obj, &one, &err) < 0)
+            fail_msg("add %d: %s", i, err.msg);
+        assert_int_equal(one.action, ENGINE_APPLY_CREATED);
+        api_object_free(obj);
+    }
+    obj = parse_one(VM_DOC("bad", "  networkMode: warp\n"));
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "vm 'bad'"));
+    /* A failed batch takes nothing more. */
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), -EINVAL);
+    assert_int_equal(engine_apply_batch_commit(b, &err), -EINVAL);
+    api_object_free(obj);
+    engine_apply_batch_free(b);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    struct api_object *keep = get(f->eng, API_KIND_VM, "keep");
+    assert_int_equal(keep->u.vm.cpus, 1);
+    api_object_free(keep);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+
+    /* Freed without a commit: rolled back. */
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    obj = parse_one(VM_DOC("gone", ""));
+    assert_int_equal(engine_apply_batch_add(b, obj, NULL, &err), 0);
+    engine_apply_batch_free(b);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+
+    /* Committed: there. */
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), 0);
+    assert_string_equal(one.name, "gone");
+    assert_int_equal(engine_apply_batch_commit(b, &err), 0);
+    engine_apply_batch_free(b);
+    api_object_free(obj);
+    assert_int_equal(count(f->eng, API_KIND_VM), 2);
+}
+
 static void test_apply_uid_name_conflict(void **state) {
     struct fixture *f = *state;
     struct engine_apply_result *res = NULL;
@@ -541,6 +612,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_apply_created_configured_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_uid_name_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_generated_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_vm_state, setup, teardown),
