@@ -1,7 +1,7 @@
 /*
- * The CLI's object commands: apply, ps (and vm ls), image ls, kernel ls,
- * inspect, export and rm/rmi/rmk. Each handler turns flags into an engine
- * call and formats the result; the engine does the work.
+ * The CLI's object commands: ps (and vm ls), image ls, kernel ls, inspect,
+ * export and rm/rmi/rmk (apply is in cmd_apply.c). Each handler turns flags
+ * into an engine call and formats the result; the engine does the work.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,95 +14,6 @@
 
 static int oom(struct cli_ctx *ctx) {
     return error_set(&ctx->err, -ENOMEM, "out of memory");
-}
-
-/* ---- apply ------------------------------------------------------------- */
-
-int cmd_apply(struct cli_ctx *ctx) {
-    int nfiles = 0;
-    const char *const *files = cli_flag_values(ctx, "filename", &nfiles);
-    if (nfiles == 0)
-        return cli_usage_error(ctx, "'hearth apply' needs -f FILE (- for stdin)");
-
-    struct api_object **all = NULL;
-    size_t n_all = 0;
-    size_t file_start[CLI_VALUES_MAX + 1];
-    int r = 0;
-    bool stdin_used = false;
-
-    for (int f = 0; f < nfiles; f++) {
-        const char *path = files[f];
-        bool is_stdin = strcmp(path, "-") == 0;
-        if (is_stdin && stdin_used) {
-            r = cli_usage_error(ctx, "stdin (-f -) can be read only once");
-            goto out;
-        }
-        stdin_used |= is_stdin;
-        const char *name = is_stdin ? "<stdin>" : path;
-        _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-        r = strbuf_read_file(&sb, path, API_INPUT_MAX, &ctx->err);
-        if (r < 0)
-            goto out;
-        struct api_object **objs = NULL;
-        size_t n = 0;
-        r = api_docs_parse(sb.buf ? sb.buf : "", sb.len, name, &objs, &n, &ctx->err);
-        if (r < 0)
-            goto out;
-        file_start[f] = n_all;
-        if (n_all + n > API_DOCS_MAX) {
-            api_objects_free(objs, n);
-            r = error_set(&ctx->err, -E2BIG, "%s: more than %d documents in one apply", name,
-                          API_DOCS_MAX);
-            goto out;
-        }
-        if (n) {
-            struct api_object **grown = xrealloc(all, (n_all + n) * sizeof(*all));
-            if (!grown) {
-                api_objects_free(objs, n);
-                r = oom(ctx);
-                goto out;
-            }
-            all = grown;
-            memcpy(all + n_all, objs, n * sizeof(*objs));
-            n_all += n;
-        }
-        free(objs);
-    }
-    file_start[nfiles] = n_all;
-
-    struct engine_apply_result *res = NULL;
-    size_t failed = n_all;
-    r = engine_apply(ctx->eng, all, n_all, &res, &failed, &ctx->err);
-    if (r < 0) {
-        if (failed < n_all) {
-            int f = 0;
-            while (f + 1 < nfiles && file_start[f + 1] <= failed)
-                f++;
-            const char *name = strcmp(files[f], "-") == 0 ? "<stdin>" : files[f];
-            size_t in_file = file_start[f + 1] - file_start[f];
-            if (in_file > 1)
-                error_prefix(&ctx->err, "%s: document %zu", name, failed - file_start[f] + 1);
-            else
-                error_prefix(&ctx->err, "%s", name);
-        }
-        goto out;
-    }
-    if (!ctx->quiet) {
-        for (size_t i = 0; i < n_all; i++) {
-            if (res[i].kind == API_KIND_POOL)
-                printf("pool %s\n", engine_apply_action_name(res[i].action));
-            else
-                printf("%s/%s %s\n",
-                       res[i].kind == API_KIND_VM      ? "vm"
-                       : res[i].kind == API_KIND_IMAGE ? "image"
-                                                       : "kernel",
-                       res[i].name, engine_apply_action_name(res[i].action));
-        }
-    }
-    free(res);
-out:
-    api_objects_free(all, n_all);
-    return r;
 }
 
 /* ---- ps ---------------------------------------------------------------- */
