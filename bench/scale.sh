@@ -4,13 +4,15 @@
 #  - `hearth apply` of the COUNT documents (one file, one transaction): wall
 #    time and peak RSS (/usr/bin/time -v), and the peak RSS of applying a
 #    quarter of them into another root, to show it does not grow with COUNT;
-#  - `hearth version`, `hearth ps` (lists running VMs: none), `hearth ps -a`,
-#    and the floor for ps -a: the sqlite3 shell selecting ps -a's columns from
-#    the documented `vms` view. Each is run RUNS times, version and ps
-#    interleaved run by run, then ps -a and the floor, so that a change in
-#    the machine's load touches both sides of a ratio alike; reported: the
-#    median wall time (bash's $EPOCHREALTIME around the command, output to
-#    /dev/null) and the peak RSS of one more run.
+#  - `hearth version`, `hearth image ls` (no images: what opening the root
+#    costs any command), `hearth ps` (lists running VMs: none), `hearth ps
+#    -a`, and the floor for ps -a: the sqlite3 shell selecting ps -a's
+#    columns from the documented `vms` view. Each is run RUNS times:
+#    version, image ls and ps interleaved run by run, then ps -a and the
+#    floor, so that a change in the machine's load touches both sides of a
+#    ratio alike; reported: the median wall time (bash's $EPOCHREALTIME
+#    around the command, output to /dev/null) and the peak RSS of one more
+#    run.
 # Then the ratios against the targets: ps within 1.5x of version, ps -a at
 # most the floor, apply's peak RSS under 100 MiB.
 #
@@ -74,12 +76,14 @@ printf '%-56s %9s ms %9s KiB peak\n' "hearth apply of $count VMs (one transactio
 printf '%-56s %9s    %9s KiB peak\n' "hearth apply of $((count / 4)) VMs" "" "$quarter_kib"
 
 floor_sql="SELECT id, image, kernel, disk_size_bytes, cpus, memory_bytes, created, state, ips, ports, name FROM vms"
-keys=(version ps psa floor)
-labels=("hearth version" "hearth ps (no VM running)" "hearth ps -a" "(floor) sqlite3: ps -a's columns from vms")
+keys=(version open ps psa floor)
+labels=("hearth version" "hearth image ls (none: opening the root)" "hearth ps (no VM running)"
+    "hearth ps -a" "(floor) sqlite3: ps -a's columns from vms")
 # argv KEY: the command of KEY in the array a
 argv() {
     case $1 in
         version) a=("$hearth" --root "$root" version) ;;
+        open) a=("$hearth" --root "$root" image ls) ;;
         ps) a=("$hearth" --root "$root" ps) ;;
         psa) a=("$hearth" --root "$root" ps -a) ;;
         floor) a=(sqlite3 "$root/hearth.db" "$floor_sql") ;;
@@ -103,7 +107,7 @@ interleaved() {
 }
 # Two groups: the sqlite3 shell removes the -wal and -shm files that hearth
 # keeps (src/store/store.c), so the next hearth command would make them again.
-interleaved version ps
+interleaved version open ps
 interleaved psa floor
 declare -A ms kib
 for i in "${!keys[@]}"; do
@@ -118,7 +122,8 @@ done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
-echo "hearth ps / hearth version:  $(ratio "${ms[ps]}" "${ms[version]}")x  (target <= 1.5)"
+echo "hearth ps / hearth version:  $(ratio "${ms[ps]}" "${ms[version]}")x  (target <= 1.5;" \
+    "image ls / version: $(ratio "${ms[open]}" "${ms[version]}")x)"
 echo "hearth ps -a / floor:        $(ratio "${ms[psa]}" "${ms[floor]}")x  (target <= 1)"
 echo "apply peak RSS:              $(awk -v k="$apply_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB" \
     "(target < 100 MiB; a quarter of the VMs: $(awk -v k="$quarter_kib" 'BEGIN { printf "%.1f", k / 1024 }') MiB)"
