@@ -285,6 +285,28 @@ int api_docs_parse(const char *data, size_t len, const char *name, struct api_ob
                    size_t *ret_n, struct error *err) WUR;
 
 /*
+ * The documents of a file read one object at a time, for inputs too large to
+ * hold: the file descriptor is read in blocks as the parser needs bytes
+ * (never more than a block past the document being read), so memory does
+ * not grow with the number of documents. Formats, limits (API_DOCS_MAX
+ * objects, API_INPUT_MAX bytes), decoding and messages are api_docs_parse's.
+ * fd stays the caller's; name is copied. Caller frees with
+ * api_doc_reader_free.
+ */
+typedef struct api_doc_reader api_doc_reader;
+int api_doc_reader_new(int fd, const char *name, api_doc_reader **ret, struct error *err) WUR;
+/*
+ * The next object: 0 and *ret (caller frees), or 0 and *ret NULL at the
+ * end. On failure err names the input and, past a syntax error, the
+ * document; the reader then only reports the end.
+ */
+int api_doc_reader_next(api_doc_reader *r, struct api_object **ret, struct error *err) WUR;
+/* The number of the document (from 1, as messages count them, empty YAML
+ * documents included) the last object came from; a List's items share it. */
+size_t api_doc_reader_document(const api_doc_reader *r);
+void api_doc_reader_free(api_doc_reader *r);
+
+/*
  * Writes objects. JSON: one object alone, several as a `kind: List` with
  * `items` (as kubectl and Ignite do); always_list forces the List form.
  * YAML: one document per object, separated by "---". Output ends with a

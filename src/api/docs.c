@@ -6,6 +6,11 @@
  * character that is not white space. Errors carry the input's name and either
  * the position of a syntax error ("vm.yaml:3:7: ...") or the document number
  * and field path ("vm.yaml: document 2: spec.cpus: ...").
+ *
+ * api_doc_reader reads one object at a time: the YAML or JSON reader
+ * (yaml.c, stream.c) hands out one document, or one item of a List, and the
+ * reader decodes it, so that what is in memory is one document however many
+ * the input holds. api_docs_parse collects all objects of a buffer with it.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,30 +19,6 @@
 
 #define LIST_KIND "List"
 #define LIST_API_VERSION "v1"
-
-struct collect {
-    struct api_object **objs;
-    size_t n, alloc;
-};
-
-static void collect_release(struct collect *c) {
-    api_objects_free(c->objs, c->n);
-    c->objs = NULL;
-    c->n = c->alloc = 0;
-}
-
-static int collect_add(struct collect *c, struct api_object *obj) {
-    if (c->n == c->alloc) {
-        size_t alloc = c->alloc ? c->alloc * 2 : 8;
-        struct api_object **objs = xrealloc(c->objs, alloc * sizeof(*objs));
-        if (!objs)
-            return -ENOMEM;
-        c->objs = objs;
-        c->alloc = alloc;
-    }
-    c->objs[c->n++] = obj;
-    return 0;
-}
 
 /* True if v nests deeper than max levels; stops looking past max. */
 static bool too_deep(const json_t *v, int max) {
@@ -61,66 +42,207 @@ static bool too_deep(const json_t *v, int max) {
     return false;
 }
 
+static bool is_list(const json_t *doc) {
+    const json_t *kind = json_object_get(doc, "kind");
+    return json_is_string(kind) && strcmp(json_string_value(kind), LIST_KIND) == 0;
+}
+
 static const char *const list_fields[] = {"kind", "apiVersion", "metadata", "items", NULL};
 
-/* Decodes one document of the stream (an object or a List) into c. */
-static int parse_document(const json_t *doc, struct collect *c, struct error *err) {
-    if (too_deep(doc, API_DEPTH_MAX))
-        return error_set(err, -EINVAL, "nested deeper than %d levels", API_DEPTH_MAX);
-    const json_t *kind = json_object_get(doc, "kind");
-    if (json_is_string(kind) && strcmp(json_string_value(kind), LIST_KIND) == 0) {
-        const char *key;
-        json_t *value;
-        json_object_foreach((json_t *)doc, key, value) {
-            bool known = false;
-            for (const char *const *f = list_fields; *f; f++)
-                known = known || strcmp(key, *f) == 0;
-            if (!known) {
-                char q[API_QUOTE_MAX];
-                return error_set(err, -EINVAL, "%s: unknown field", api_quote(key, q, sizeof(q)));
-            }
+/*
+ * Checks a List's own fields: no unknown one, the apiVersion of a List and,
+ * when complete (all fields seen), that apiVersion is there and items is a
+ * list or null. A List read item by item is checked when its items begin,
+ * with the fields seen so far, and again at its end.
+ */
+static int list_check(const json_t *doc, bool complete, struct error *err) {
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)doc, key, value) {
+        bool known = false;
+        for (const char *const *f = list_fields; *f; f++)
+            known = known || strcmp(key, *f) == 0;
+        if (!known) {
+            char q[API_QUOTE_MAX];
+            return error_set(err, -EINVAL, "%s: unknown field", api_quote(key, q, sizeof(q)));
         }
-        const json_t *av = json_object_get(doc, "apiVersion");
-        if (!json_is_string(av) || (strcmp(json_string_value(av), LIST_API_VERSION) != 0 &&
-                                    strcmp(json_string_value(av), API_GROUP_VERSION) != 0))
-            return error_set(err, -EINVAL, "apiVersion: a List needs \"%s\" or \"%s\"",
-                             LIST_API_VERSION, API_GROUP_VERSION);
-        const json_t *items = json_object_get(doc, "items");
-        if (json_is_null(items) || !items)
-            return 0;
-        if (!json_is_array(items))
-            return error_set(err, -EINVAL, "items: expected a list");
-        size_t i;
-        json_t *item;
-        json_array_foreach(items, i, item) {
-            char prefix[48];
-            snprintf(prefix, sizeof(prefix), "items[%zu]", i);
-            const json_t *ik = json_object_get(item, "kind");
-            if (json_is_string(ik) && strcmp(json_string_value(ik), LIST_KIND) == 0)
-                return error_set(err, -EINVAL, "%s: a List inside a List is not supported", prefix);
-            if (c->n >= API_DOCS_MAX)
-                return error_set(err, -E2BIG, "more than %d documents", API_DOCS_MAX);
-            struct api_object *obj;
-            int r = api_object_decode(item, prefix, &obj, err);
-            if (r < 0)
-                return r;
-            if (collect_add(c, obj) < 0) {
-                api_object_free(obj);
-                return error_set(err, -ENOMEM, "out of memory");
-            }
-        }
-        return 0;
     }
-    if (c->n >= API_DOCS_MAX)
-        return error_set(err, -E2BIG, "more than %d documents", API_DOCS_MAX);
-    struct api_object *obj;
-    int r = api_object_decode(doc, NULL, &obj, err);
-    if (r < 0)
-        return r;
-    if (collect_add(c, obj) < 0) {
-        api_object_free(obj);
+    const json_t *av = json_object_get(doc, "apiVersion");
+    if ((complete || av) &&
+        (!json_is_string(av) || (strcmp(json_string_value(av), LIST_API_VERSION) != 0 &&
+                                 strcmp(json_string_value(av), API_GROUP_VERSION) != 0)))
+        return error_set(err, -EINVAL, "apiVersion: a List needs \"%s\" or \"%s\"",
+                         LIST_API_VERSION, API_GROUP_VERSION);
+    const json_t *items = json_object_get(doc, "items");
+    if (complete && items && !json_is_null(items) && !json_is_array(items))
+        return error_set(err, -EINVAL, "items: expected a list");
+    return 0;
+}
+
+struct api_doc_reader {
+    struct api_input in;
+    char *name;
+    bool started;
+    struct api_yaml_reader *yaml; /* one of these two, once the format is known */
+    struct api_json_reader *json;
+    size_t doc;    /* documents begun, as messages number them */
+    size_t n_objs; /* objects handed out */
+    json_t *list;  /* a List read whole, whose items are being handed out */
+    size_t item;   /* the index of the current List's next item */
+    bool done;
+};
+
+static int reader_new(api_doc_reader **ret, const char *name, struct error *err) {
+    api_doc_reader *r = xcalloc(1, sizeof(*r));
+    if (r)
+        r->name = xstrdup(name ? name : "<input>");
+    if (!r || !r->name) {
+        free(r);
         return error_set(err, -ENOMEM, "out of memory");
     }
+    *ret = r;
+    return 0;
+}
+
+int api_doc_reader_new(int fd, const char *name, api_doc_reader **ret, struct error *err) {
+    int r = reader_new(ret, name, err);
+    if (r == 0)
+        api_input_init_fd(&(*ret)->in, fd, (*ret)->name);
+    return r;
+}
+
+/* A reader over a buffer, which must outlive it. */
+static int reader_new_buffer(const char *data, size_t len, const char *name, api_doc_reader **ret,
+                             struct error *err) {
+    int r = reader_new(ret, name, err);
+    if (r == 0)
+        api_input_init_buffer(&(*ret)->in, data, len, (*ret)->name);
+    return r;
+}
+
+void api_doc_reader_free(api_doc_reader *r) {
+    if (!r)
+        return;
+    api_yaml_reader_free(r->yaml);
+    api_json_reader_free(r->json);
+    json_decref(r->list);
+    api_input_release(&r->in);
+    free(r->name);
+    free(r);
+}
+
+size_t api_doc_reader_document(const api_doc_reader *r) {
+    return r->doc;
+}
+
+/* Tells JSON from YAML by the first character that is not white space. */
+static int reader_start(api_doc_reader *r, struct error *err) {
+    int c;
+    bool bom;
+    int rc = api_input_peek(&r->in, &c, &bom, err);
+    if (rc < 0)
+        return rc;
+    r->started = true;
+    if (c < 0) {
+        r->done = true; /* white space only: no documents */
+        return 0;
+    }
+    if (c == '{' || c == '[') {
+        if (bom)
+            api_input_skip(&r->in, 3); /* jansson's lines and columns start after it */
+        return api_json_reader_new(&r->in, &r->json, err);
+    }
+    return api_yaml_reader_new(&r->in, true, &r->yaml, err);
+}
+
+/* Decodes one object (a document, or the item index of a List when prefix). */
+static int reader_decode(api_doc_reader *r, const json_t *v, bool item, struct api_object **ret,
+                         struct error *err) {
+    char prefix[48];
+    if (item) {
+        snprintf(prefix, sizeof(prefix), "items[%zu]", r->item);
+        if (is_list(v))
+            return error_set(err, -EINVAL, "%s: a List inside a List is not supported", prefix);
+    }
+    if (r->n_objs >= API_DOCS_MAX)
+        return error_set(err, -E2BIG, "more than %d documents", API_DOCS_MAX);
+    int rc = api_object_decode(v, item ? prefix : NULL, ret, err);
+    if (rc < 0)
+        return rc;
+    r->n_objs++;
+    r->item += item;
+    return 0;
+}
+
+/* What one unit of the stream gives: an object in *ret, or nothing yet. */
+static int reader_unit(api_doc_reader *r, struct api_unit *u, struct api_object **ret,
+                       struct error *err) {
+    switch (u->type) {
+    case API_UNIT_END:
+        r->done = true;
+        return 0;
+    case API_UNIT_DOC:
+        r->doc++;
+        r->item = 0;
+        if (json_is_null(u->value))
+            return 0; /* an empty YAML document, e.g. after a trailing --- */
+        if (too_deep(u->value, API_DEPTH_MAX))
+            return error_set(err, -EINVAL, "nested deeper than %d levels", API_DEPTH_MAX);
+        if (!is_list(u->value))
+            return reader_decode(r, u->value, false, ret, err);
+        int rc = list_check(u->value, true, err);
+        if (rc == 0 && json_is_array(json_object_get(u->value, "items")))
+            r->list = steal_ptr(&u->value);
+        return rc;
+    case API_UNIT_LIST_BEGIN:
+        r->doc++;
+        r->item = 0;
+        return list_check(u->value, false, err);
+    case API_UNIT_ITEM:
+        /* The List and its items array are two levels above the item. */
+        if (too_deep(u->value, API_DEPTH_MAX - 2))
+            return error_set(err, -EINVAL, "nested deeper than %d levels", API_DEPTH_MAX);
+        return reader_decode(r, u->value, true, ret, err);
+    case API_UNIT_LIST_END:
+        return list_check(u->value, true, err);
+    }
+    return error_set(err, -EINVAL, "unknown unit");
+}
+
+int api_doc_reader_next(api_doc_reader *r, struct api_object **ret, struct error *err) {
+    int rc = 0;
+    if (!r->started)
+        rc = reader_start(r, err);
+    struct api_object *obj = NULL;
+    while (rc == 0 && !obj) {
+        if (r->list) {
+            const json_t *items = json_object_get(r->list, "items");
+            if (r->item < json_array_size(items)) {
+                rc = reader_decode(r, json_array_get(items, r->item), true, &obj, err);
+                if (rc < 0)
+                    error_prefix(err, "%s: document %zu", r->name, r->doc);
+                continue;
+            }
+            json_decref(steal_ptr(&r->list));
+        }
+        if (r->done)
+            break;
+        struct api_unit u = {API_UNIT_END, NULL};
+        rc = r->yaml ? api_yaml_reader_next(r->yaml, &u, err)
+                     : api_json_reader_next(r->json, &u, err);
+        if (rc < 0)
+            break; /* a syntax or read error names the input itself */
+        rc = reader_unit(r, &u, &obj, err);
+        json_decref(u.value);
+        if (rc < 0)
+            error_prefix(err, "%s: document %zu", r->name, r->doc);
+    }
+    if (rc < 0) {
+        r->done = true;
+        json_decref(steal_ptr(&r->list));
+        return rc;
+    }
+    *ret = obj;
     return 0;
 }
 
@@ -130,58 +252,37 @@ int api_docs_parse(const char *data, size_t len, const char *name, struct api_ob
         name = "<input>";
     if (len > API_INPUT_MAX)
         return error_set(err, -EFBIG, "%s: larger than %u MiB", name, API_INPUT_MAX >> 20);
-    size_t bom = len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
-    size_t i = bom;
-    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
-        i++;
-    if (i == len) {
-        *ret_objs = NULL;
-        *ret_n = 0;
-        return 0;
-    }
-
-    _cleanup_(json_decrefp) json_t *docs = NULL;
-    if (data[i] == '{' || data[i] == '[') {
-        json_error_t je;
-        /* From the start (less a BOM), so that jansson's lines are the file's. */
-        json_t *root = json_loadb(data + bom, len - bom, JSON_REJECT_DUPLICATES, &je);
-        if (!root)
-            return error_set(err, -EINVAL, "%s:%d:%d: %s", name, je.line, je.column, je.text);
-        if (json_is_array(root)) {
-            docs = root;
-        } else {
-            docs = json_array();
-            if (!docs || json_array_append_new(docs, root) < 0) {
-                if (!docs)
-                    json_decref(root);
-                return error_set(err, -ENOMEM, "out of memory");
+    api_doc_reader *r = NULL;
+    int rc = reader_new_buffer(data, len, name, &r, err);
+    if (rc < 0)
+        return rc;
+    struct api_object **objs = NULL;
+    size_t n = 0, alloc = 0;
+    for (;;) {
+        struct api_object *obj = NULL;
+        rc = api_doc_reader_next(r, &obj, err);
+        if (rc < 0 || !obj)
+            break;
+        if (n == alloc) {
+            size_t grown_alloc = alloc ? alloc * 2 : 8;
+            struct api_object **grown = xrealloc(objs, grown_alloc * sizeof(*objs));
+            if (!grown) {
+                api_object_free(obj);
+                rc = error_set(err, -ENOMEM, "out of memory");
+                break;
             }
+            objs = grown;
+            alloc = grown_alloc;
         }
-        if (json_array_size(docs) > API_DOCS_MAX)
-            return error_set(err, -E2BIG, "%s: more than %d documents", name, API_DOCS_MAX);
-    } else {
-        int r = api_yaml_load(data, len, name, &docs, err);
-        if (r < 0)
-            return r;
-        if (!json_is_array(docs))
-            return error_set(err, -EINVAL, "%s: not a document stream", name);
+        objs[n++] = obj;
     }
-
-    struct collect c = {0};
-    size_t n;
-    json_t *doc;
-    json_array_foreach(docs, n, doc) {
-        if (json_is_null(doc))
-            continue; /* an empty YAML document, e.g. after a trailing --- */
-        int r = parse_document(doc, &c, err);
-        if (r < 0) {
-            collect_release(&c);
-            error_prefix(err, "%s: document %zu", name, n + 1);
-            return r;
-        }
+    api_doc_reader_free(r);
+    if (rc < 0) {
+        api_objects_free(objs, n);
+        return rc;
     }
-    *ret_objs = c.objs;
-    *ret_n = c.n;
+    *ret_objs = objs;
+    *ret_n = n;
     return 0;
 }
 

@@ -1,8 +1,10 @@
 /*
  * YAML <-> jansson.
  *
- * api_yaml_load reads a YAML stream with libyaml's event parser and builds one
- * jansson value per document. Scalars are typed as the YAML 1.2 core schema
+ * api_yaml_reader reads a YAML stream with libyaml's event parser, pulling
+ * events only until the next document (or, for a List, the next item) is
+ * complete, and builds one jansson value for it; api_yaml_load collects
+ * every document of a buffer. Scalars are typed as the YAML 1.2 core schema
  * types plain scalars (null, bool, int, float, otherwise string); quoted and
  * block scalars are strings. Mapping keys are scalars and unique. Aliases are
  * expanded by copying the anchored node, and the expansion is bounded so that
@@ -23,7 +25,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "api/api.h"
+#include "api/api_priv.h"
 
 /* Alias expansion budget for one stream: nodes and string bytes copied. */
 #define YAML_ALIAS_NODES_MAX 1000000u
@@ -162,6 +164,7 @@ struct load_frame {
     size_t nodes_at; /* ctx->nodes when the node began */
     size_t bytes_at; /* ctx->bytes when the node began */
     size_t height;   /* collections nested in it, itself included */
+    bool stream;     /* a List's items, handed out one at a time instead of kept */
 };
 
 struct load_ctx {
@@ -169,12 +172,16 @@ struct load_ctx {
     struct error *err;
     struct load_frame stack[API_DEPTH_MAX];
     size_t depth;
-    json_t *docs;                    /* the result */
     json_t *root;                    /* the current document's root, once parsed */
     json_t *anchors;                 /* anchor -> [node, nodes, bytes, height], current document */
     size_t nodes;                    /* nodes in the current document, copies included */
     size_t bytes;                    /* string bytes in the current document, copies included */
     size_t alias_nodes, alias_bytes; /* what alias expansion copied, whole stream */
+    size_t n_docs;                   /* documents begun */
+    bool stream_lists;               /* hand a List's items out one at a time */
+    bool listed;                     /* the current document's items were handed out */
+    bool ready;                      /* unit is complete */
+    struct api_unit unit;            /* what the reader hands out next */
 };
 
 static int load_fail(struct load_ctx *ctx, int code, const yaml_mark_t *mark, const char *fmt, ...)
@@ -317,6 +324,11 @@ static int load_attach(struct load_ctx *ctx, json_t *v, size_t height) {
     struct load_frame *top = &ctx->stack[ctx->depth - 1];
     if (top->height < height + 1)
         top->height = height + 1;
+    if (top->stream) {
+        ctx->unit = (struct api_unit){API_UNIT_ITEM, v};
+        ctx->ready = true;
+        return 0;
+    }
     if (json_is_array(top->node)) {
         if (json_array_append_new(top->node, v) < 0)
             return load_oom(ctx);
@@ -410,6 +422,15 @@ static int load_alias(struct load_ctx *ctx, const yaml_event_t *ev) {
     return load_attach(ctx, copy, height);
 }
 
+/* True when the sequence starting now is the items of a List whose kind came first. */
+static bool load_starts_items(const struct load_ctx *ctx) {
+    if (!ctx->stream_lists || ctx->depth != 1 || !json_is_object(ctx->stack[0].node) ||
+        !ctx->stack[0].key || strcmp(ctx->stack[0].key, "items") != 0)
+        return false;
+    const json_t *kind = json_object_get(ctx->stack[0].node, "kind");
+    return json_is_string(kind) && strcmp(json_string_value(kind), "List") == 0;
+}
+
 static int load_collection_start(struct load_ctx *ctx, const yaml_event_t *ev) {
     bool map = ev->type == YAML_MAPPING_START_EVENT;
     const char *tag =
@@ -437,6 +458,13 @@ static int load_collection_start(struct load_ctx *ctx, const yaml_event_t *ev) {
         }
     }
     ctx->nodes++;
+    if (!map && !anchor && load_starts_items(ctx)) {
+        /* The items of a List: hand each out when it is complete. */
+        f.stream = true;
+        ctx->listed = true;
+        ctx->unit = (struct api_unit){API_UNIT_LIST_BEGIN, json_incref(ctx->stack[0].node)};
+        ctx->ready = true;
+    }
     ctx->stack[ctx->depth++] = f;
     return 0;
 }
@@ -458,17 +486,23 @@ static int load_collection_end(struct load_ctx *ctx) {
 static int load_event(struct load_ctx *ctx, const yaml_event_t *ev) {
     switch (ev->type) {
     case YAML_DOCUMENT_START_EVENT:
-        if (json_array_size(ctx->docs) >= API_DOCS_MAX)
+        if (ctx->n_docs >= API_DOCS_MAX)
             return load_fail(ctx, -EINVAL, &ev->start_mark, "more than %d documents", API_DOCS_MAX);
+        ctx->n_docs++;
         ctx->nodes = ctx->bytes = 0;
+        ctx->listed = false;
         return 0;
     case YAML_DOCUMENT_END_EVENT: {
         json_t *doc = ctx->root ? steal_ptr(&ctx->root) : json_null();
         json_object_clear(ctx->anchors); /* anchors are scoped to their document */
-        if (json_array_append_new(ctx->docs, doc) < 0)
-            return load_oom(ctx);
+        ctx->unit = (struct api_unit){ctx->listed ? API_UNIT_LIST_END : API_UNIT_DOC, doc};
+        ctx->ready = true;
         return 0;
     }
+    case YAML_STREAM_END_EVENT:
+        ctx->unit = (struct api_unit){API_UNIT_END, NULL};
+        ctx->ready = true;
+        return 0;
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT:
         return load_collection_start(ctx, ev);
@@ -493,7 +527,7 @@ static void load_ctx_release(struct load_ctx *ctx) {
     }
     json_decref(ctx->root);
     json_decref(ctx->anchors);
-    json_decref(ctx->docs);
+    json_decref(ctx->unit.value);
 }
 
 /* Switches the calling thread to the C locale for numbers; restore with numeric_leave. */
@@ -511,49 +545,127 @@ static void numeric_leave(locale_t c, locale_t old) {
     freelocale(c);
 }
 
+struct api_yaml_reader {
+    yaml_parser_t parser;
+    bool parser_ok;
+    struct load_ctx ctx;
+    locale_t c_locale; /* numbers are read in the C locale */
+    struct api_input *in;
+    struct error read_err; /* why the input could not be read */
+    bool read_failed;
+    bool done;
+};
+
+/* libyaml's read handler: the input's next bytes. */
+static int yaml_read(void *data, unsigned char *buffer, size_t size, size_t *size_read) {
+    struct api_yaml_reader *r = data;
+    ssize_t n = api_input_read(r->in, buffer, size, &r->read_err);
+    if (n < 0) {
+        r->read_failed = true;
+        return 0;
+    }
+    *size_read = (size_t)n;
+    return 1;
+}
+
+int api_yaml_reader_new(struct api_input *in, bool stream_lists, struct api_yaml_reader **ret,
+                        struct error *err) {
+    struct api_yaml_reader *r = xcalloc(1, sizeof(*r));
+    if (!r)
+        return error_set(err, -ENOMEM, "%s: out of memory", in->name);
+    r->in = in;
+    r->ctx.name = in->name;
+    r->ctx.stream_lists = stream_lists;
+    r->ctx.anchors = json_object();
+    r->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    r->parser_ok = r->ctx.anchors && r->c_locale && yaml_parser_initialize(&r->parser);
+    if (!r->parser_ok) {
+        api_yaml_reader_free(r);
+        return error_set(err, -ENOMEM, "%s: out of memory", in->name);
+    }
+    yaml_parser_set_input(&r->parser, yaml_read, r);
+    *ret = r;
+    return 0;
+}
+
+void api_yaml_reader_free(struct api_yaml_reader *r) {
+    if (!r)
+        return;
+    load_ctx_release(&r->ctx);
+    if (r->parser_ok)
+        yaml_parser_delete(&r->parser);
+    if (r->c_locale)
+        freelocale(r->c_locale);
+    free(r);
+}
+
+int api_yaml_reader_next(struct api_yaml_reader *r, struct api_unit *ret, struct error *err) {
+    struct load_ctx *ctx = &r->ctx;
+    if (r->done) {
+        *ret = (struct api_unit){API_UNIT_END, NULL};
+        return 0;
+    }
+    ctx->err = err;
+    locale_t old = uselocale(r->c_locale);
+    int rc = 0;
+    while (!ctx->ready) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&r->parser, &ev)) {
+            if (r->read_failed) {
+                *err = r->read_err;
+                rc = err->code;
+            } else {
+                rc = load_parser_error(ctx, &r->parser);
+            }
+            break;
+        }
+        rc = load_event(ctx, &ev);
+        yaml_event_delete(&ev);
+        if (rc < 0)
+            break;
+    }
+    uselocale(old);
+    if (rc < 0) {
+        r->done = true;
+        return rc;
+    }
+    *ret = ctx->unit;
+    ctx->unit = (struct api_unit){API_UNIT_END, NULL};
+    ctx->ready = false;
+    r->done = ret->type == API_UNIT_END;
+    return 0;
+}
+
 int api_yaml_load(const char *data, size_t len, const char *name, json_t **ret_docs,
                   struct error *err) {
-    struct load_ctx ctx = {.name = name ? name : "<input>", .err = err};
-    yaml_parser_t parser;
-    locale_t c_locale, old_locale;
-    int r;
-
+    struct api_input in;
+    api_input_init_buffer(&in, data, len, name);
     if (len > API_INPUT_MAX)
-        return error_set(err, -EFBIG, "%s: input is larger than %u MiB", ctx.name,
+        return error_set(err, -EFBIG, "%s: input is larger than %u MiB", in.name,
                          API_INPUT_MAX >> 20);
-    if (numeric_enter(&c_locale, &old_locale) < 0)
-        return load_oom(&ctx);
-    if (!yaml_parser_initialize(&parser)) {
-        numeric_leave(c_locale, old_locale);
-        return load_oom(&ctx);
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)(data ? data : ""), len);
-
-    ctx.docs = json_array();
-    ctx.anchors = json_object();
-    if (!ctx.docs || !ctx.anchors) {
-        r = load_oom(&ctx);
-        goto out;
-    }
-    for (bool done = false; !done;) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&parser, &ev)) {
-            r = load_parser_error(&ctx, &parser);
-            goto out;
+    struct api_yaml_reader *r = NULL;
+    int rc = api_yaml_reader_new(&in, false, &r, err);
+    if (rc < 0)
+        return rc;
+    json_t *docs = json_array();
+    if (!docs)
+        rc = error_set(err, -ENOMEM, "%s: out of memory", in.name);
+    for (;;) {
+        struct api_unit u = {API_UNIT_END, NULL};
+        if (rc < 0 || (rc = api_yaml_reader_next(r, &u, err)) < 0 || u.type == API_UNIT_END)
+            break;
+        if (json_array_append_new(docs, u.value) < 0) {
+            rc = error_set(err, -ENOMEM, "%s: out of memory", in.name);
+            break;
         }
-        done = ev.type == YAML_STREAM_END_EVENT;
-        r = load_event(&ctx, &ev);
-        yaml_event_delete(&ev);
-        if (r < 0)
-            goto out;
     }
-    *ret_docs = steal_ptr(&ctx.docs);
-    r = 0;
-out:
-    load_ctx_release(&ctx);
-    yaml_parser_delete(&parser);
-    numeric_leave(c_locale, old_locale);
-    return r;
+    api_yaml_reader_free(r);
+    if (rc < 0) {
+        json_decref(docs);
+        return rc;
+    }
+    *ret_docs = docs;
+    return 0;
 }
 
 /* ---- dump -------------------------------------------------------------- */

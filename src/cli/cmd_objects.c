@@ -1,8 +1,8 @@
 /*
- * The CLI's object commands: apply, ps (and vm ls), image ls, kernel ls,
- * inspect, export and rm/rmi/rmk; ps and inspect also through a -t
- * template (template.c). Each handler turns flags into an engine
- * call and formats the result; the engine does the work.
+ * The CLI's object commands: ps (and vm ls), image ls, kernel ls, inspect,
+ * export and rm/rmi/rmk (apply is in cmd_apply.c); ps and inspect also
+ * through a -t template (template.c). Each handler turns flags into an
+ * engine call and formats the result; the engine does the work.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,106 +15,6 @@
 
 static int oom(struct cli_ctx *ctx) {
     return error_set(&ctx->err, -ENOMEM, "out of memory");
-}
-
-/* ---- apply ------------------------------------------------------------- */
-
-int cmd_apply(struct cli_ctx *ctx) {
-    int nfiles = 0;
-    const char *const *files = cli_flag_values(ctx, "filename", &nfiles);
-    if (nfiles == 0)
-        return cli_usage_error(ctx, "'hearth apply' needs -f FILE (- for stdin)");
-
-    struct api_object **all = NULL;
-    size_t n_all = 0;
-    size_t file_start[CLI_VALUES_MAX + 1];
-    int r = 0;
-    bool stdin_used = false;
-
-    for (int f = 0; f < nfiles; f++) {
-        const char *path = files[f];
-        bool is_stdin = strcmp(path, "-") == 0;
-        if (is_stdin && stdin_used) {
-            r = cli_usage_error(ctx, "stdin (-f -) can be read only once");
-            goto out;
-        }
-        stdin_used |= is_stdin;
-        const char *name = is_stdin ? "<stdin>" : path;
-        _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-        r = strbuf_read_file(&sb, path, API_INPUT_MAX, &ctx->err);
-        if (r < 0)
-            goto out;
-        struct api_object **objs = NULL;
-        size_t n = 0;
-        r = api_docs_parse(sb.buf ? sb.buf : "", sb.len, name, &objs, &n, &ctx->err);
-        if (r < 0)
-            goto out;
-        file_start[f] = n_all;
-        if (n_all + n > API_DOCS_MAX) {
-            api_objects_free(objs, n);
-            r = error_set(&ctx->err, -E2BIG, "%s: more than %d documents in one apply", name,
-                          API_DOCS_MAX);
-            goto out;
-        }
-        if (n) {
-            struct api_object **grown = xrealloc(all, (n_all + n) * sizeof(*all));
-            if (!grown) {
-                api_objects_free(objs, n);
-                r = oom(ctx);
-                goto out;
-            }
-            all = grown;
-            memcpy(all + n_all, objs, n * sizeof(*objs));
-            n_all += n;
-        }
-        free(objs);
-    }
-    file_start[nfiles] = n_all;
-
-    struct engine_apply_result *res = NULL;
-    size_t failed = n_all;
-    r = engine_apply(ctx->eng, all, n_all, &res, &failed, &ctx->err);
-    if (r < 0) {
-        if (failed < n_all) {
-            int f = 0;
-            while (f + 1 < nfiles && file_start[f + 1] <= failed)
-                f++;
-            const char *name = strcmp(files[f], "-") == 0 ? "<stdin>" : files[f];
-            size_t in_file = file_start[f + 1] - file_start[f];
-            if (in_file > 1)
-                error_prefix(&ctx->err, "%s: document %zu", name, failed - file_start[f] + 1);
-            else
-                error_prefix(&ctx->err, "%s", name);
-        }
-        goto out;
-    }
-    if (!ctx->quiet) {
-        /* One notice for all documents: what was skipped as another root's runtime state. */
-        unsigned skipped = 0;
-        size_t n_skipped = 0;
-        for (size_t i = 0; i < n_all; i++) {
-            skipped |= res[i].skipped;
-            n_skipped += res[i].skipped != 0;
-        }
-        char notice[1024];
-        engine_apply_skipped_describe(skipped, n_skipped, notice, sizeof(notice));
-        if (notice[0])
-            fprintf(stderr, "hearth: %s\n", notice);
-        for (size_t i = 0; i < n_all; i++) {
-            if (res[i].kind == API_KIND_POOL)
-                printf("pool %s\n", engine_apply_action_name(res[i].action));
-            else
-                printf("%s/%s %s\n",
-                       res[i].kind == API_KIND_VM      ? "vm"
-                       : res[i].kind == API_KIND_IMAGE ? "image"
-                                                       : "kernel",
-                       res[i].name, engine_apply_action_name(res[i].action));
-        }
-    }
-    free(res);
-out:
-    api_objects_free(all, n_all);
-    return r;
 }
 
 /* ---- ps ---------------------------------------------------------------- */
@@ -507,12 +407,14 @@ static int write_template(struct cli_ctx *ctx, const struct cli_template *t,
     return r < 0 ? r : cli_write_out(ctx, &out);
 }
 
-/* ps -o json|yaml and ps -t: the full objects of the VMs to show. */
+/* ps -o json|yaml and ps -t: the full objects of the VMs to show (without -a: the
+ * active VMs' only). */
 static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt, const struct cli_template *tmpl) {
     struct api_object **vms = NULL;
     size_t n = 0;
-    int r = engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err);
+    int r = all ? engine_list(ctx->eng, API_KIND_VM, &vms, &n, &ctx->err)
+                : engine_vm_list_active(ctx->eng, &vms, &n, &ctx->err);
     if (r < 0)
         return r;
     /* Keep the VMs to show, in order; free the others. */
@@ -529,11 +431,12 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     return r;
 }
 
-/* ps as a table, CSV or ids: from the VMs' summaries. */
+/* ps as a table, CSV or ids: from the VMs' summaries (without -a: the active VMs' only). */
 static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt) {
     struct store_vm_summaries *list = NULL;
-    int r = engine_vm_summaries(ctx->eng, &list, &ctx->err);
+    int r = all ? engine_vm_summaries(ctx->eng, &list, &ctx->err)
+                : engine_vm_summaries_active(ctx->eng, &list, &ctx->err);
     if (r < 0)
         return r;
     const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));

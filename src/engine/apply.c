@@ -4,6 +4,9 @@
  * IMMEDIATE), so they apply together or not at all, and so that racing
  * applies of one name serialize: the name lookup and the insert happen under
  * the same write lock, and the UNIQUE constraint on names is the backstop.
+ * A batch (engine_apply_batch_*) is that transaction with the documents
+ * handed in one at a time, so that a caller reading a file need not hold
+ * all of them; engine_apply is a batch over an array.
  */
 #include <errno.h>
 #include <string.h>
@@ -223,51 +226,110 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
     return store_op_finish(e->store, op, NULL, err);
 }
 
+/* ---- batches ----------------------------------------------------------- */
+
+struct engine_apply_batch {
+    engine *e;
+    int64_t now; /* metadata.created of new objects */
+    size_t n;    /* objects added */
+    bool open;   /* the transaction is open */
+};
+
+int engine_apply_batch_begin(engine *e, engine_apply_batch **ret, struct error *err) {
+    engine_apply_batch *b = xcalloc(1, sizeof(*b));
+    if (!b)
+        return error_set(err, -ENOMEM, "out of memory");
+    int r = store_begin(e->store, err);
+    if (r < 0) {
+        free(b);
+        return r;
+    }
+    b->e = e;
+    b->now = time(NULL);
+    b->open = true;
+    *ret = b;
+    return 0;
+}
+
+/* One object inside the open transaction: defaults, name, validation, apply_one. */
+static int batch_add(engine_apply_batch *b, const struct api_object *src,
+                     struct engine_apply_result *res, struct error *err) {
+    engine *e = b->e;
+    if (b->n >= API_DOCS_MAX)
+        return error_set(err, -E2BIG, "more than %d documents in one apply", API_DOCS_MAX);
+    _cleanup_object_ struct api_object *obj = api_object_dup(src);
+    if (!obj)
+        return error_set(err, -ENOMEM, "out of memory");
+    int r = api_object_set_defaults(obj, e->root);
+    if (r < 0)
+        return error_set(err, r, "out of memory");
+    if (obj->kind == API_KIND_VM && (!obj->meta.name || !*obj->meta.name)) {
+        r = engine_vm_name_generate(e, obj, err);
+        if (r < 0)
+            return r;
+    }
+    r = api_object_validate(obj, err);
+    if (r < 0) {
+        if (obj->kind != API_KIND_POOL && obj->meta.name && *obj->meta.name)
+            error_prefix(err, "%s '%s'", engine_kind_word(obj->kind), obj->meta.name);
+        else
+            error_prefix(err, "%s", engine_kind_word(obj->kind));
+        return r;
+    }
+    r = apply_one(e, obj, b->now, res, err);
+    if (r == 0)
+        b->n++;
+    return r;
+}
+
+int engine_apply_batch_add(engine_apply_batch *b, const struct api_object *obj,
+                           struct engine_apply_result *ret, struct error *err) {
+    if (!b->open)
+        return error_set(err, -EINVAL, "the apply was already committed or failed");
+    struct engine_apply_result res = {0};
+    int r = batch_add(b, obj, &res, err);
+    if (r < 0) {
+        store_rollback(b->e->store);
+        b->open = false;
+        return r;
+    }
+    if (ret)
+        *ret = res;
+    return 0;
+}
+
+int engine_apply_batch_commit(engine_apply_batch *b, struct error *err) {
+    if (!b->open)
+        return error_set(err, -EINVAL, "the apply was already committed or failed");
+    b->open = false;
+    int r = store_commit(b->e->store, err);
+    if (r < 0)
+        store_rollback(b->e->store);
+    return r;
+}
+
+void engine_apply_batch_free(engine_apply_batch *b) {
+    if (!b)
+        return;
+    if (b->open)
+        store_rollback(b->e->store);
+    free(b);
+}
+
 /* One attempt: the whole transaction. */
 static int apply_once(engine *e, struct api_object *const *objs, size_t n,
                       struct engine_apply_result *results, size_t *ret_failed, struct error *err) {
-    int r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    int64_t now = time(NULL);
-
-    for (size_t i = 0; i < n; i++) {
-        _cleanup_object_ struct api_object *obj = api_object_dup(objs[i]);
-        if (!obj) {
-            r = error_set(err, -ENOMEM, "out of memory");
-            goto fail;
-        }
+    engine_apply_batch *b = NULL;
+    int r = engine_apply_batch_begin(e, &b, err);
+    for (size_t i = 0; r == 0 && i < n; i++) {
         *ret_failed = i;
-        r = api_object_set_defaults(obj, e->root);
-        if (r < 0) {
-            r = error_set(err, r, "out of memory");
-            goto fail;
-        }
-        if (obj->kind == API_KIND_VM && (!obj->meta.name || !*obj->meta.name)) {
-            r = engine_vm_name_generate(e, obj, err);
-            if (r < 0)
-                goto fail;
-        }
-        r = api_object_validate(obj, err);
-        if (r < 0) {
-            if (obj->kind != API_KIND_POOL && obj->meta.name && *obj->meta.name)
-                error_prefix(err, "%s '%s'", engine_kind_word(obj->kind), obj->meta.name);
-            else
-                error_prefix(err, "%s", engine_kind_word(obj->kind));
-            goto fail;
-        }
-        r = apply_one(e, obj, now, &results[i], err);
-        if (r < 0)
-            goto fail;
+        r = engine_apply_batch_add(b, objs[i], &results[i], err);
     }
-    *ret_failed = n;
-    r = store_commit(e->store, err);
-    if (r < 0)
-        goto fail;
-    return 0;
-
-fail:
-    store_rollback(e->store);
+    if (r == 0) {
+        *ret_failed = n;
+        r = engine_apply_batch_commit(b, err);
+    }
+    engine_apply_batch_free(b);
     return r;
 }
 

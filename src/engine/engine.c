@@ -5,12 +5,14 @@
  * engine_apply lives in apply.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "engine/engine.h"
@@ -103,6 +105,29 @@ void engine_free(engine *e) {
 
 const char *engine_root(const engine *e) {
     return e->root;
+}
+
+int engine_tmpfile(engine *e, struct error *err) {
+    _cleanup_free_ char *dir = xasprintf("%s/tmp", e->root);
+    if (!dir)
+        return error_set(err, -ENOMEM, "out of memory");
+    int r = engine_dir_make(dir, err);
+    if (r < 0)
+        return r;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
+    /* A file system without O_TMPFILE: a named file, removed at once. */
+    _cleanup_free_ char *path = xasprintf("%s/spool-XXXXXX", dir);
+    if (!path)
+        return error_set(err, -ENOMEM, "out of memory");
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
+    unlink(path);
+    return fd;
 }
 
 int engine_schema_version(engine *e) {
@@ -208,6 +233,38 @@ int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error
     return store_vm_summary_list(e->store, ret, err);
 }
 
+int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) {
+    return store_vm_summary_list_active(e->store, ret, err);
+}
+
+int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n, struct error *err) {
+    struct store_vm_summaries *list = NULL;
+    int r = store_vm_summary_list_active(e->store, &list, err);
+    if (r < 0)
+        return r;
+    struct api_object **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
+    size_t n = 0;
+    if (!vms)
+        r = error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; r == 0 && i < list->n; i++) {
+        r = store_object_get(e->store, API_KIND_VM, list->items[i].uid, &vms[n], err);
+        if (r == 0) {
+            n++;
+        } else if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+    }
+    store_vm_summaries_free(list);
+    if (r < 0) {
+        api_objects_free(vms, n);
+        return r;
+    }
+    *ret = vms;
+    *ret_n = n;
+    return 0;
+}
+
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) {
     static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
@@ -283,6 +340,7 @@ int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
 /* ---- remove ------------------------------------------------------------ */
 
 bool engine_vm_state_is_active(const char *state) {
+    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
     static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
     if (!state)
         return false;

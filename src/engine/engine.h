@@ -42,6 +42,14 @@ static inline void engine_freep(engine **p) {
 
 /* The root directory this engine was opened on (owned by the engine). */
 const char *engine_root(const engine *e);
+/*
+ * A new unnamed file under <root>/tmp, open for reading and writing, for
+ * data too large to keep in memory for a while: it disappears when closed,
+ * also after a crash (O_TMPFILE; where the file system lacks it, a named
+ * file removed at once). Returns the descriptor (the caller closes it) or
+ * -errno.
+ */
+int engine_tmpfile(engine *e, struct error *err) WUR;
 /* The schema version of the open database. */
 int engine_schema_version(engine *e);
 
@@ -73,6 +81,20 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
  * Caller frees with store_vm_summaries_free.
  */
 int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+/*
+ * The summaries of the active VMs only (engine_vm_state_is_active: what `ps`
+ * without -a shows), read through the state index: the cost follows the
+ * number of active VMs, not of all VMs (store_vm_summary_list_active).
+ */
+int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+/*
+ * The full objects of the active VMs, by creation time then name, without
+ * reading the others: the active summaries say which, then each is read
+ * alone. A VM removed in between is left out. Caller frees with
+ * api_objects_free.
+ */
+int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n,
+                          struct error *err) WUR;
 
 /*
  * The objects of the given kinds (all kinds when n_kinds is 0), in the order
@@ -164,6 +186,26 @@ void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, s
 int engine_apply(engine *e, struct api_object *const *objs, size_t n,
                  struct engine_apply_result **ret_results, size_t *ret_failed,
                  struct error *err) WUR;
+
+/*
+ * The same, with the objects handed in one at a time, for callers that read
+ * them from a file and must not hold them all: begin opens the one write
+ * transaction (BEGIN IMMEDIATE, so the caller should have its input ready
+ * to read, not wait on a slow producer while holding the lock); add applies
+ * one object in it exactly as engine_apply does for each (obj is not
+ * modified; *ret, which may be NULL, gets its result) and counts it against
+ * API_DOCS_MAX ("more than N documents in one apply"); commit makes all of
+ * them visible at once. After a failing add or commit nothing changed and
+ * the batch can only be freed; free rolls back what was not committed.
+ * Unlike engine_apply, a batch is not tried again when the UNIQUE constraint
+ * catches a race the name lookup missed: it fails, changing nothing.
+ */
+typedef struct engine_apply_batch engine_apply_batch;
+int engine_apply_batch_begin(engine *e, engine_apply_batch **ret, struct error *err) WUR;
+int engine_apply_batch_add(engine_apply_batch *b, const struct api_object *obj,
+                           struct engine_apply_result *ret, struct error *err) WUR;
+int engine_apply_batch_commit(engine_apply_batch *b, struct error *err) WUR;
+void engine_apply_batch_free(engine_apply_batch *b);
 
 /* ---- remove ------------------------------------------------------------ */
 

@@ -36,12 +36,27 @@ void store_ops_free(struct store_op *ops, size_t n) {
 /* Runs one journal write in the caller's transaction or a short one of its own. */
 static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *err);
 
+/* This process's start time, read from /proc once per process (again after a
+ * fork): an apply journals every object, and reading it each time cost more
+ * than the journal row. */
+static int self_start(store *s, uint64_t *ret) {
+    int pid = (int)getpid();
+    if (s->self_pid != pid) {
+        int r = proc_start_time(0, &s->self_start);
+        if (r < 0)
+            return r;
+        s->self_pid = pid;
+    }
+    *ret = s->self_start;
+    return 0;
+}
+
 int store_op_insert(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
                     int64_t device_id, const char *params, int64_t *ret_id, struct error *err) {
     if (!op || !step || kind < 0 || kind >= API_KIND_COUNT)
         return error_set(err, -EINVAL, "an operation needs a name, a kind and a step");
     uint64_t start = 0;
-    int r = proc_start_time(0, &start);
+    int r = self_start(s, &start);
     if (r < 0)
         return error_set(err, r, "reading this process's start time from /proc/self/stat: %s",
                          strerror(-r));
@@ -100,7 +115,7 @@ int store_op_begin_device(store *s, const char *op, enum api_kind kind, const ch
 
 int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *err) {
     uint64_t self = 0;
-    int r = proc_start_time(0, &self);
+    int r = self_start(s, &self);
     if (r < 0)
         return error_set(err, r, "reading this process's start time: %s", strerror(-r));
     sqlite3_stmt *st;

@@ -1169,14 +1169,47 @@ static size_t port_format(const struct api_port *p, char *buf) {
 }
 
 enum summary_child { SUMMARY_PORTS, SUMMARY_IPS, SUMMARY_LABELS };
+#define SUMMARY_CHILDREN 3
 
-static const char *const summary_child_sql[] = {
-    /* parenthesised: one string split over two lines, not two elements */
-    [SUMMARY_PORTS] = ("SELECT uid, host_port, vm_port, protocol, bind_address FROM vm_ports "
-                       "ORDER BY uid, ord"),
-    [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses ORDER BY uid, ord",
-    [SUMMARY_LABELS] =
-        "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' ORDER BY uid, map, ord",
+/*
+ * What a listing reads: the main rows, then each child table grouped by
+ * owner uid. The active listing finds its VMs through the state index
+ * (INDEXED BY, so that statistics can never talk the planner into a scan)
+ * and reads only their child rows, by primary key.
+ */
+struct summary_sql {
+    const char *main;
+    const char *child[SUMMARY_CHILDREN];
+};
+
+#define ACTIVE_UIDS                                                                                \
+    "(SELECT uid FROM vm INDEXED BY vm_state WHERE state IN " STORE_VM_ACTIVE_STATES ")"
+
+static const struct summary_sql summary_all_sql = {
+    .main = "SELECT " SUMMARY_COLS " FROM vm ORDER BY created, name",
+    .child =
+        {
+            [SUMMARY_PORTS] = "SELECT uid, host_port, vm_port, protocol, bind_address FROM "
+                              "vm_ports ORDER BY uid, ord",
+            [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses ORDER BY uid, ord",
+            [SUMMARY_LABELS] = "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' "
+                               "ORDER BY uid, map, ord",
+        },
+};
+
+static const struct summary_sql summary_active_sql = {
+    .main =
+        "SELECT " SUMMARY_COLS " FROM vm INDEXED BY vm_state WHERE state IN " STORE_VM_ACTIVE_STATES
+        " ORDER BY created, name",
+    .child =
+        {
+            [SUMMARY_PORTS] = "SELECT uid, host_port, vm_port, protocol, bind_address FROM "
+                              "vm_ports WHERE uid IN " ACTIVE_UIDS " ORDER BY uid, ord",
+            [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses WHERE uid IN " ACTIVE_UIDS
+                            " ORDER BY uid, ord",
+            [SUMMARY_LABELS] = "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' AND "
+                               "uid IN " ACTIVE_UIDS " ORDER BY uid, map, ord",
+        },
 };
 
 /*
@@ -1344,10 +1377,11 @@ static int summary_group_flush(struct store_arena *a, struct summary_group *g,
 }
 
 /* Reads one child table (rows grouped by owner uid) into the summaries idx points to. */
-static int summary_load_child(store *s, struct store_arena *a, const struct summary_index *idx,
-                              enum summary_child which, struct error *err) {
+static int summary_load_child(store *s, const char *sql, struct store_arena *a,
+                              const struct summary_index *idx, enum summary_child which,
+                              struct error *err) {
     sqlite3_stmt *st;
-    int r = store_stmt(s, summary_child_sql[which], &st, err);
+    int r = store_stmt(s, sql, &st, err);
     if (r < 0)
         return r;
     struct summary_group g = {.text = STRBUF_INIT};
@@ -1400,9 +1434,10 @@ void store_vm_summaries_free(struct store_vm_summaries *l) {
     free(l);
 }
 
-static int summary_load(store *s, struct store_vm_summaries *l, struct error *err) {
+static int summary_load(store *s, const struct summary_sql *sql, struct store_vm_summaries *l,
+                        struct error *err) {
     sqlite3_stmt *st;
-    int r = store_stmt(s, "SELECT " SUMMARY_COLS " FROM vm ORDER BY created, name", &st, err);
+    int r = store_stmt(s, sql->main, &st, err);
     if (r < 0)
         return r;
     int rc;
@@ -1428,12 +1463,13 @@ static int summary_load(store *s, struct store_vm_summaries *l, struct error *er
     struct summary_index idx;
     if (summary_index_build(&idx, l->arena, l->items, l->n) < 0)
         return oom(err);
-    for (size_t c = 0; c < ARRAY_SIZE(summary_child_sql) && r == 0; c++)
-        r = summary_load_child(s, l->arena, &idx, (enum summary_child)c, err);
+    for (size_t c = 0; c < SUMMARY_CHILDREN && r == 0; c++)
+        r = summary_load_child(s, sql->child[c], l->arena, &idx, (enum summary_child)c, err);
     return r;
 }
 
-int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct error *err) {
+static int summary_list(store *s, const struct summary_sql *sql, struct store_vm_summaries **ret,
+                        struct error *err) {
     struct store_vm_summaries *l = xcalloc(1, sizeof(*l));
     if (!l)
         return oom(err);
@@ -1446,7 +1482,7 @@ int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct erro
     bool own = sqlite3_get_autocommit(s->db);
     int r = own ? store_exec(s, "BEGIN", err) : 0;
     if (r == 0)
-        r = summary_load(s, l, err);
+        r = summary_load(s, sql, l, err);
     if (own)
         store_rollback(s);
     if (r < 0) {
@@ -1455,4 +1491,12 @@ int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct erro
     }
     *ret = l;
     return 0;
+}
+
+int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct error *err) {
+    return summary_list(s, &summary_all_sql, ret, err);
+}
+
+int store_vm_summary_list_active(store *s, struct store_vm_summaries **ret, struct error *err) {
+    return summary_list(s, &summary_active_sql, ret, err);
 }

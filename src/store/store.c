@@ -447,12 +447,18 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    /* Keep the -wal and -shm files when the last connection closes (the WAL
+     * emptied): every hearth command opens the database, and creating and
+     * unlinking two files each time cost more than the command's query. */
+    int persist = 1;
+    sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 
     static const char *const pragmas[] = {
         "PRAGMA busy_timeout = 10000",
         "PRAGMA journal_mode = WAL",
         "PRAGMA synchronous = FULL",
         "PRAGMA foreign_keys = ON",
+        "PRAGMA journal_size_limit = " STORE_WAL_LIMIT,
     };
     int r = 0;
     for (size_t i = 0; i < ARRAY_SIZE(pragmas) && r == 0; i++)

@@ -137,6 +137,17 @@ struct store_vm_summaries {
  * gives for the same VMs. Caller frees with store_vm_summaries_free.
  */
 int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct error *err) WUR;
+
+/* The states in which something runs or is under way for a VM, as an SQL list. */
+#define STORE_VM_ACTIVE_STATES "('Running', 'Creating', 'Starting', 'Stopping', 'Removing')"
+
+/*
+ * Like store_vm_summary_list, but only the VMs whose state is in
+ * STORE_VM_ACTIVE_STATES (what `ps` without -a shows). They are found through
+ * the index on state and only their child rows are read, so the cost follows
+ * the number of active VMs, not the number of VMs.
+ */
+int store_vm_summary_list_active(store *s, struct store_vm_summaries **ret, struct error *err) WUR;
 void store_vm_summaries_free(struct store_vm_summaries *l);
 
 struct store_match {

@@ -13,6 +13,7 @@
 #define STORE_STMT_CACHE 64         /* hot statements kept prepared per connection */
 #define STORE_BUSY_TOTAL_MS 60000   /* how long store_begin keeps retrying a busy lock */
 #define STORE_BUSY_TIMEOUT_MS 10000 /* SQLite's own busy wait per attempt */
+#define STORE_WAL_LIMIT "4194304"   /* bytes the kept -wal file is cut back to (4 MiB) */
 
 struct store_cached_stmt {
     const char *sql; /* the literal it was prepared from */
@@ -23,6 +24,8 @@ struct store {
     sqlite3 *db;
     char *path;
     unsigned int rand_state; /* backoff jitter */
+    int self_pid;            /* the process self_start was read for (0: not yet) */
+    uint64_t self_start;     /* its start time, for journal owners (proc_start_time) */
     struct store_cached_stmt cache[STORE_STMT_CACHE];
     size_t n_cache;
 };

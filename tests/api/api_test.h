@@ -19,7 +19,8 @@
 int values_tests_run(void);
 int object_tests_run(void);
 int codec_tests_run(void);
-int yaml_tests_run(void); /* tests/api/yaml_test.c */
+int yaml_tests_run(void);   /* tests/api/yaml_test.c */
+int stream_tests_run(void); /* tests/api/stream_test.c */
 
 /* The contents of tests/data/FILE (NUL-terminated); fails the test if unreadable. */
 char *test_data_read(const char *file, size_t *ret_len);

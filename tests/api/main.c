@@ -90,5 +90,6 @@ int main(void) {
     failed += object_tests_run();
     failed += codec_tests_run();
     failed += yaml_tests_run();
+    failed += stream_tests_run();
     return test_exit_status(failed);
 }

@@ -191,6 +191,77 @@ static void test_apply_all_or_nothing(void **state) {
     assert_int_equal(count(f->eng, API_KIND_VM), 1);
 }
 
+/* Decodes one YAML document; fails the test on error. */
+static struct api_object *parse_one(const char *yaml) {
+    size_t n = 0;
+    struct api_object **objs = parse(yaml, &n);
+    assert_int_equal(n, 1);
+    struct api_object *obj = objs[0];
+    free(objs);
+    return obj;
+}
+
+/*
+ * A batch takes its objects one at a time: a bad last one, after 300 good
+ * ones and a change to an existing VM, leaves the root as it was; a batch
+ * freed without a commit changes nothing; a committed one shows everything
+ * at once.
+ */
+static void test_apply_batch(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("keep", "  cpus: 1\n"), &res);
+    free(res);
+
+    struct error err;
+    error_init(&err);
+    engine_apply_batch *b = NULL;
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    struct api_object *obj = parse_one(VM_DOC("keep", "  cpus: 4\n"));
+    struct engine_apply_result one;
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), 0);
+    assert_int_equal(one.action, ENGINE_APPLY_CONFIGURED);
+    api_object_free(obj);
+    for (int i = 0; i < 300; i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc), VM_DOC("vm-%03d", ""), i);
+        obj = parse_one(doc);
+        if (engine_apply_batch_add(b, obj, &one, &err) < 0)
+            fail_msg("add %d: %s", i, err.msg);
+        assert_int_equal(one.action, ENGINE_APPLY_CREATED);
+        api_object_free(obj);
+    }
+    obj = parse_one(VM_DOC("bad", "  networkMode: warp\n"));
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "vm 'bad'"));
+    /* A failed batch takes nothing more. */
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), -EINVAL);
+    assert_int_equal(engine_apply_batch_commit(b, &err), -EINVAL);
+    api_object_free(obj);
+    engine_apply_batch_free(b);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    struct api_object *keep = get(f->eng, API_KIND_VM, "keep");
+    assert_int_equal(keep->u.vm.cpus, 1);
+    api_object_free(keep);
+    assert_int_equal(engine_test_open_ops(f->eng), 0);
+
+    /* Freed without a commit: rolled back. */
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    obj = parse_one(VM_DOC("gone", ""));
+    assert_int_equal(engine_apply_batch_add(b, obj, NULL, &err), 0);
+    engine_apply_batch_free(b);
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+
+    /* Committed: there. */
+    assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
+    assert_int_equal(engine_apply_batch_add(b, obj, &one, &err), 0);
+    assert_string_equal(one.name, "gone");
+    assert_int_equal(engine_apply_batch_commit(b, &err), 0);
+    engine_apply_batch_free(b);
+    api_object_free(obj);
+    assert_int_equal(count(f->eng, API_KIND_VM), 2);
+}
+
 static void test_apply_uid_name_conflict(void **state) {
     struct fixture *f = *state;
     struct engine_apply_result *res = NULL;
@@ -424,6 +495,56 @@ static void test_remove_running_vm_refused(void **state) {
     assert_int_equal(count(f->eng, API_KIND_VM), 0);
 }
 
+/*
+ * The active listings (ps without -a) hold exactly the VMs in a state
+ * engine_vm_state_is_active calls active, by creation time, the summaries
+ * and the full objects alike, whatever states the others are in.
+ */
+static void test_list_active(void **state) {
+    struct fixture *f = *state;
+    static const char *const states[] = {"Created",  "Running",  "Stopped", "Creating",
+                                         "Starting", "Stopping", "Removing"};
+    struct error err;
+    error_init(&err);
+    for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc), VM_DOC("vm-%02zu", "status:\n  state: Stopped\n"), i);
+        struct engine_apply_result *res = NULL;
+        apply_ok(f->eng, doc, &res);
+        assert_int_equal(
+            store_vm_state_set(f->eng->store, res[0].uid, states[i % ARRAY_SIZE(states)], &err), 0);
+        free(res);
+    }
+
+    struct store_vm_summaries *sum = NULL;
+    assert_int_equal(engine_vm_summaries_active(f->eng, &sum, &err), 0);
+    struct api_object **vms = NULL;
+    size_t n = 0;
+    assert_int_equal(engine_vm_list_active(f->eng, &vms, &n, &err), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(sum->n, n);
+    size_t k = 0;
+    for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
+        const char *st = states[i % ARRAY_SIZE(states)];
+        if (!engine_vm_state_is_active(st))
+            continue;
+        char name[16];
+        snprintf(name, sizeof(name), "vm-%02zu", i);
+        assert_true(k < n);
+        assert_string_equal(vms[k]->meta.name, name);
+        assert_string_equal(vms[k]->u.vm.state, st);
+        assert_string_equal(sum->items[k].name, name);
+        struct api_object *want = get(f->eng, API_KIND_VM, name);
+        assert_string_equal(want->meta.uid, vms[k]->meta.uid);
+        assert_int_equal(want->u.vm.cpus, vms[k]->u.vm.cpus);
+        api_object_free(want);
+        k++;
+    }
+    assert_int_equal(k, n);
+    api_objects_free(vms, n);
+    store_vm_summaries_free(sum);
+}
+
 /* ---- export ------------------------------------------------------------ */
 
 static void test_export_apply_round_trip(void **state) {
@@ -560,6 +681,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_apply_created_configured_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_apply_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_uid_name_conflict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_generated_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_vm_state, setup, teardown),
@@ -568,6 +690,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
     };
