@@ -434,6 +434,12 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
     }
     s->rand_state = (unsigned int)getpid() ^ (unsigned int)store_now_ms();
 
+    /* A new database is private: made 0600 whatever the umask, and SQLite
+     * gives its -wal and -shm files the database's mode. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/store_test.h"
@@ -174,12 +175,34 @@ static void test_open_errors(void **state) {
     assert_non_null(strstr(err.msg, "junk.db"));
 }
 
+/* A new database, its -wal and its -shm are 0600 whatever the umask. */
+static void test_new_database_private(void **state) {
+    struct tctx *t = *state;
+    struct error err;
+    error_init(&err);
+    mode_t old = umask(0);
+    int r = store_open(t->path, &t->s, &err);
+    umask(old);
+    assert_int_equal(r, 0);
+    assert_int_equal(raw_int(t->s, "SELECT count(*) FROM vm"), 0); /* the WAL is in use */
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
+        char p[400];
+        snprintf(p, sizeof(p), "%s%s", t->path, suffixes[i]);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("%s has mode %04o, want 0600", p, (unsigned)(st.st_mode & 07777));
+    }
+}
+
 int run_migration_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_1, dir_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_stepwise, dir_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_newer_refused, dir_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, dir_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_new_database_private, dir_setup, tctx_teardown),
     };
     return cmocka_run_group_tests_name("store migrations", tests, NULL, NULL);
 }
