@@ -464,7 +464,7 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
         "PRAGMA journal_mode = WAL",
         "PRAGMA synchronous = FULL",
         "PRAGMA foreign_keys = ON",
-        "PRAGMA journal_size_limit = " STORE_WAL_LIMIT,
+        ("PRAGMA journal_size_limit = " STORE_WAL_LIMIT),
     };
     int r = 0;
     for (size_t i = 0; i < ARRAY_SIZE(pragmas) && r == 0; i++)
