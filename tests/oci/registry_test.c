@@ -364,6 +364,26 @@ static void test_source_parse(void **state) {
     assert_null(oci_blob_path("/c", "sha256:../../etc/passwd"));
 }
 
+/* A manifest of an unknown media type is refused naming it (the name was
+ * once read after the document holding it was freed: a fuzz find). */
+static void test_manifest_load(void **state) {
+    (void)state;
+    static const char body[] = "{\"schemaVersion\": 2, \"mediaType\": \"application/x-not-oci\"}";
+    json_t *j = NULL;
+    enum oci_manifest_kind kind;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(oci_manifest_load(body, strlen(body), NULL, "'x'", &j, &kind, &err), -EBADMSG);
+    assert_string_equal(err.msg, "manifest of 'x' has unknown media type 'application/x-not-oci'");
+    assert_null(j);
+    /* the Content-Type stands in for a missing mediaType */
+    static const char index[] = "{\"schemaVersion\": 2, \"manifests\": []}";
+    assert_int_equal(
+        oci_manifest_load(index, strlen(index), "application/x-other", "'x'", &j, &kind, &err), 0);
+    assert_int_equal(kind, OCI_KIND_INDEX);
+    json_decref(j);
+}
+
 /* ---- pulling from the real registry -------------------------------------------- */
 
 static void test_pull_multilayer(void **state) {
@@ -1177,6 +1197,7 @@ int registry_tests_run(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_parse_table),
         cmocka_unit_test(test_source_parse),
+        cmocka_unit_test(test_manifest_load),
         cmocka_unit_test(test_pull_multilayer),
         cmocka_unit_test(test_pull_shared_layers),
         cmocka_unit_test(test_pull_by_digest),
