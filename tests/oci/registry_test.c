@@ -222,6 +222,12 @@ static void test_ref_parse_table(void **state) {
          "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL},
         {"[::1]:5000/a", "[::1]:5000", "a", "latest", NULL, NULL},
         {"a---b", "docker.io", "library/a---b", "latest", NULL, "a---b:latest"},
+        /* a first component that reads as a registry keeps docker.io (a fuzz find) */
+        {"docker.io/my.org/app:1", "docker.io", "my.org/app", "1", NULL, "docker.io/my.org/app:1"},
+        {"docker.io/localhost/app", "docker.io", "localhost/app", "latest", NULL,
+         "docker.io/localhost/app:latest"},
+        {"docker.io/library/my.app", "docker.io", "library/my.app", "latest", NULL,
+         "my.app:latest"},
     };
     static const struct {
         const char *in, *why;
@@ -268,6 +274,12 @@ static void test_ref_parse_table(void **state) {
         if (good[i].familiar) {
             _cleanup_free_ char *f = oci_ref_familiar(&r);
             assert_string_equal(f, good[i].familiar);
+            /* ... which names the same image */
+            struct oci_ref rf;
+            assert_int_equal(oci_ref_parse(f, &rf, &err), 0);
+            assert_string_equal(rf.domain, r.domain);
+            assert_string_equal(rf.path, r.path);
+            oci_ref_release(&rf);
         }
         /* the full string parses back to the same reference */
         _cleanup_free_ char *s = oci_ref_string(&r);
