@@ -396,6 +396,32 @@ static void test_manifest_load(void **state) {
     json_decref(j);
 }
 
+/* WWW-Authenticate as registries send it (the fuzz target www_auth tries the rest). */
+static void test_challenge_parse(void **state) {
+    (void)state;
+    static const char line[] = "www-authenticate: Bearer realm=\"https://auth.docker.io/token\","
+                               "service=\"registry.docker.io\",scope=\"repository:a/b:pull\"\r\n";
+    _cleanup_free_ char *v = oci_header_value(line, strlen(line), "WWW-Authenticate");
+    assert_non_null(v);
+    struct oci_challenge ch;
+    oci_challenge_parse(v, &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_BEARER);
+    assert_string_equal(ch.realm, "https://auth.docker.io/token");
+    assert_string_equal(ch.service, "registry.docker.io");
+    assert_null(oci_header_value(line, strlen(line), "Content-Type"));
+    /* unquoted values, escapes, other params, spaces */
+    oci_challenge_parse("Bearer service=s,  realm=\"https://r/t?a=\\\"b\\\"\" , error=x", &ch);
+    assert_string_equal(ch.realm, "https://r/t?a=\"b\"");
+    assert_string_equal(ch.service, "s");
+    oci_challenge_parse("Basic realm=\"Registry Realm\"", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_BASIC);
+    assert_string_equal(ch.realm, "");
+    oci_challenge_parse("Negotiate abc", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_UNKNOWN);
+    oci_challenge_parse("Bearer", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_UNKNOWN);
+}
+
 /* ---- pulling from the real registry -------------------------------------------- */
 
 static void test_pull_multilayer(void **state) {
@@ -1210,6 +1236,7 @@ int registry_tests_run(void) {
         cmocka_unit_test(test_ref_parse_table),
         cmocka_unit_test(test_source_parse),
         cmocka_unit_test(test_manifest_load),
+        cmocka_unit_test(test_challenge_parse),
         cmocka_unit_test(test_pull_multilayer),
         cmocka_unit_test(test_pull_shared_layers),
         cmocka_unit_test(test_pull_by_digest),
