@@ -9,13 +9,14 @@
 # (tests/fuzz/run.sh). Ends with the CPU hours fuzzed and the targets that
 # failed; exits 1 if one did.
 #
-# Usage: bench/fuzz.sh [SECONDS]; TARGETS="api_docs oci_ref" picks targets.
+# Usage: bench/fuzz.sh [SECONDS]; TARGETS="api_docs oci_ref" picks targets,
+# BUILD=DIR another build directory than build-fuzz.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 secs=${1:-600}
 jobs=${JOBS:-1}
-build=build-fuzz
+build=${BUILD:-build-fuzz} # the build directory to use (made if missing)
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DHEARTH_FUZZ=ON >/dev/null || exit 1
 cmake --build "$build" -j "$(nproc)" --target fuzz_targets >/dev/null || exit 1
