@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Chaos: CHAOS_ITERATIONS (default 200) random mutating commands on one root
 # with a file pool and fcfake as the Firecracker (tests/vmm/README.md), each
-# SIGKILLed after a random delay of 0 to about twice its usual time, so that
-# it dies at any step or finishes: apply of a VM document, image import (two
-# tags of a small OCI layout), kernel import (the newest /boot kernel, as two
-# names), create, start, stop, kill, rm, rm -f, rmi [-f], rmk [-f], pool init.
+# SIGKILLed after a random delay of 0 to about twice its usual time here (a
+# fixed bound per command, the longer ones' at most 2.5 s), so that it dies
+# at any step or finishes: apply of a
+# VM document, image import (two tags of a small OCI layout), kernel import
+# (the newest /boot kernel, as two names), create, start, stop, kill, rm,
+# rm -f, rmi [-f], rmk [-f], pool init (mostly on a root of its own). Most
+# commands pick an object in a state they apply to (start a stopped VM).
 #
 # After each one, with no --repair: `ps -a`, `image ls` and `kernel ls`
 # succeed and show no VM in a passing state (Creating, Starting, Stopping,
@@ -60,9 +63,11 @@ CLOSED=http://127.0.0.1:9
 export HTTPS_PROXY=$CLOSED HTTP_PROXY=$CLOSED https_proxy=$CLOSED http_proxy=$CLOSED
 unset NO_PROXY no_proxy
 
-VMS=(vm0 vm1 vm2 vm3)
+VMS=(vm0 vm1 vm2 vm3 vm4)
 IMAGES=(localhost/img:1 localhost/img:2)
-KERNELS=(k:1 k:2)
+# localhost/ names: a create or start that names a missing one fails at once
+# instead of retrying a registry it cannot reach.
+KERNELS=(localhost/kernel:1 localhost/kernel:2)
 # The ledger: what each object must be at the next check. A VM: absent,
 # Created, Running, Stopped, "present" (there, any settled state) or "?"
 # (anything: a command on it was killed). An image or kernel: absent,
@@ -72,20 +77,25 @@ for v in "${VMS[@]}"; do VM[$v]=absent; done
 for i in "${IMAGES[@]}"; do IMG[$i]=absent; done
 for k in "${KERNELS[@]}"; do KER[$k]=absent; done
 declare -A N_KILLED N_OK N_REFUSED MS_OK
+# A second root for pool init alone: its pool absent, there or "?".
+ROOT2="$TMP/root2"
+POOL2=absent
 problems=0
 
 pick() {
     local -n arr=$1
     echo "${arr[RANDOM % ${#arr[@]}]}"
 }
-# pick_there LEDGER NAMES: mostly a name the ledger does not call absent.
-pick_there() {
+# pick_in LEDGER NAMES STATES: 9 times in 10 a name whose ledger entry
+# matches STATES (an extended regular expression), when there is one, so
+# that most commands find what they act on; else any name.
+pick_in() {
     local -n led=$1
     local -n names=$2
-    local there=() n
-    for n in "${names[@]}"; do [ "${led[$n]}" = absent ] || there+=("$n"); done
-    if [ "${#there[@]}" -gt 0 ] && ((RANDOM % 4)); then
-        pick there
+    local fit=() n
+    for n in "${names[@]}"; do [[ "${led[$n]}" =~ ^($3)$ ]] && fit+=("$n"); done
+    if [ "${#fit[@]}" -gt 0 ] && ((RANDOM % 10)); then
+        pick fit
     else
         pick "$2"
     fi
@@ -97,16 +107,17 @@ fail() {
     problems=$((problems + 1))
 }
 
-# run_killed MAX_MS ARGS...: hearth ARGS, SIGKILLed after 0..MAX_MS ms
-# unless it ended first; sets RC (137 when killed), CMD_OUT and CMD_ERR.
+# run_killed MAX_MS ARGS...: hearth ARGS on $CMD_ROOT (default the root),
+# SIGKILLed after 0..MAX_MS ms unless it ended first; sets RC (137 when
+# killed), TOOK, CMD_OUT and CMD_ERR.
 run_killed() {
-    local max=$1 ms pid
+    local max=$1 ms pid root=${CMD_ROOT:-$ROOT}
     shift
     ms=$((RANDOM * 32768 + RANDOM))
     ms=$((ms % (max + 1)))
     local t0=${EPOCHREALTIME/./} now f start
     # hearth itself, not a subshell running it, must get the signal
-    "$HEARTH" --root "$ROOT" "$@" >"$TMP/cmd.out" 2>"$TMP/cmd.err" &
+    "$HEARTH" --root "$root" "$@" >"$TMP/cmd.out" 2>"$TMP/cmd.err" &
     pid=$!
     # Until it ends or the delay is over. bash may reap it at once: the pid
     # is taken as ours only while /proc shows the start time it had.
@@ -134,10 +145,17 @@ run_killed() {
 # One random command; updates the ledger by its outcome.
 step() {
     local it=$1 v img k f="" doc
-    local r=$((RANDOM % 20))
-    v=$(pick_there VM VMS)
-    img=$(pick_there IMG IMAGES)
-    k=$(pick_there KER KERNELS)
+    local r=$((RANDOM % 24))
+    img=$(pick_in IMG IMAGES 'present|\?')
+    k=$(pick_in KER KERNELS 'present|\?')
+    # The VM: one in a state the command applies to.
+    case $r in
+    0 | 1) v=$(pick VMS) ;;
+    6 | 7 | 8 | 9) v=$(pick_in VM VMS 'absent|\?') ;;
+    10 | 11 | 12 | 13) v=$(pick_in VM VMS 'Created|Stopped|present|\?') ;;
+    14 | 15 | 16) v=$(pick_in VM VMS 'Running|present|\?') ;;
+    *) v=$(pick_in VM VMS '[^a].*|\?') ;;
+    esac
     ((RANDOM % 2)) && f=-f
     case $r in
     0 | 1)
@@ -147,25 +165,37 @@ step() {
             "metadata:" "  name: $v" "spec:" "  image:" "    ociClaim:" "      ref: $img" \
             "  kernel:" "    ociClaim:" "      ref: $k" "  cpus: $((1 + RANDOM % 2))" \
             "  memory: $((128 << (RANDOM % 2)))MB" "  diskSize: 256MB" >"$doc"
-        run_killed 400 apply -f "$doc"
+        run_killed 60 apply -f "$doc"
         ;;
-    2 | 3) kind=import && run_killed 500 image import -q "oci-layout:$TMP/img:${img##*:}" ;;
-    4) kind=kernel-import && run_killed 4000 kernel import --vmlinux "$VMLINUZ" "$k" ;;
-    5 | 6 | 7)
+    2 | 3) kind=import && run_killed 150 image import -q "oci-layout:$TMP/img:${img##*:}" ;;
+    4 | 5) kind=kernel-import && run_killed 2500 kernel import --vmlinux "$VMLINUZ" "$k" ;;
+    6 | 7 | 8 | 9)
         kind=create
-        run_killed 2500 create "$img" --name "$v" -k "$k" --size 256MB --memory 128MB
+        run_killed 300 create "$img" --name "$v" -k "$k" --size 256MB --memory 128MB
         ;;
-    8 | 9 | 10)
+    10 | 11 | 12 | 13)
         kind=start
-        run_killed 2500 start "$v" --vmm firecracker --firecracker-bin "$FCFAKE"
+        run_killed 300 start "$v" --vmm firecracker --firecracker-bin "$FCFAKE"
         ;;
-    11 | 12) kind=stop && run_killed 500 stop -t 5 "$v" ;;
-    13) kind=kill && run_killed 300 kill "$v" ;;
-    14 | 15) kind="rm$f" && run_killed 500 rm $f "$v" ;;
-    16) kind="rmi$f" && run_killed 500 rmi $f "$img" ;;
-    17) kind="rmk$f" && run_killed 500 rmk $f "$k" ;;
-    18) kind=pool-init && run_killed 300 pool init --driver file ;;
-    19) kind=ps && run_killed 100 ps -a ;;
+    14 | 15) kind=stop && run_killed 200 stop -t 5 "$v" ;;
+    16) kind=kill && run_killed 150 kill "$v" ;;
+    17 | 18) kind="rm$f" && run_killed 100 rm $f "$v" ;;
+    # Images and kernels are removed with -f (from under their VMs) 1 time in 4.
+    19) ((RANDOM % 4)) && f=""
+        kind="rmi$f" && run_killed 150 rmi $f "$img" ;;
+    20) ((RANDOM % 4)) && f=""
+        kind="rmk$f" && run_killed 150 rmk $f "$k" ;;
+    21 | 22 | 23)
+        # Mostly on a root of its own, made again once its pool is there.
+        kind=pool-init
+        if ((RANDOM % 4)); then
+            [ "$POOL2" = there ] && rm -rf "$ROOT2" && POOL2=absent
+            CMD_ROOT=$ROOT2 run_killed 100 pool init --driver file --data-size 1GB
+            case $RC in 0) POOL2=there ;; 137) POOL2="?" ;; esac
+        else
+            run_killed 100 pool init --driver file
+        fi
+        ;;
     esac
     local outcome
     if [ "$RC" -eq 137 ]; then
@@ -255,6 +285,17 @@ check_root() {
     if ! timeout 120 "$HEARTH" --root "$ROOT" doctor >"$TMP/doctor" 2>&1; then
         fail "$it" "doctor without --repair is not clean: $(cat "$TMP/doctor")"
     fi
+    [ -d "$ROOT2" ] || return
+    if ! timeout 120 "$HEARTH" --root "$ROOT2" doctor >"$TMP/doctor" 2>&1; then
+        fail "$it" "doctor of the pool init root is not clean: $(cat "$TMP/doctor")"
+    fi
+    local st=0
+    timeout 60 "$HEARTH" --root "$ROOT2" pool status >"$TMP/status" 2>&1 || st=$?
+    case $POOL2 in
+    there) [ "$st" -eq 0 ] || fail "$it" "the acknowledged pool is gone: $(cat "$TMP/status")" ;;
+    absent) [ "$st" -ne 0 ] || fail "$it" "a pool that was never made: $(cat "$TMP/status")" ;;
+    esac
+    if [ "$st" -eq 0 ]; then POOL2=there; else POOL2=absent; fi
 }
 
 T0=$(date +%s)
