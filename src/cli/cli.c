@@ -90,7 +90,11 @@ static const struct cli_flag flags_inspect[] = {
 static const struct cli_flag flags_export[] = {OUTPUT_FLAG("yaml (default) or json", "yaml json"),
                                                {0}};
 static const struct cli_flag flags_sql[] = {
-    OUTPUT_FLAG("table (default), csv, json or yaml", "table csv json yaml"), {0}};
+    OUTPUT_FLAG("table (default), csv, json or yaml", "table csv json yaml"),
+    {.long_name = "timeout",
+     .arg = "SECONDS",
+     .help = "stop the statements after this long (default 30, 0 for no limit)"},
+    {0}};
 static const struct cli_flag flags_rm[] = {
     {.short_name = 'f',
      .long_name = "force",
@@ -453,7 +457,7 @@ const struct cli_command cli_commands[] = {
      .args = CLI_ARG_IMAGE},
     {.name = "sql",
      .handler = cmd_sql,
-     .usage = "[-o table|csv|json|yaml] [STATEMENTS]",
+     .usage = "[-o table|csv|json|yaml] [--timeout SECONDS] [STATEMENTS]",
      .summary = "Run read-only SQL on the database (statements from stdin without an argument)",
      .max_args = 1,
      .flags = flags_sql,
@@ -586,6 +590,22 @@ const char *cli_flag_value(const struct cli_ctx *ctx, const char *long_name, con
         return def;
     int n = ctx->args.count[i] < CLI_VALUES_MAX ? ctx->args.count[i] : CLI_VALUES_MAX;
     return ctx->args.values[i][n - 1];
+}
+
+int cli_flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *ret) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno || v < min || v > max) {
+        /* -EINVAL here rather than cli_usage_error's result, so that the
+         * compiler sees that *ret is only left unset on failure. */
+        (void)cli_usage_error(ctx, "--%s: '%s' is not a number from %llu to %llu", flag, s,
+                              (unsigned long long)min, (unsigned long long)max);
+        return -EINVAL;
+    }
+    *ret = v;
+    return 0;
 }
 
 const char *const *cli_flag_values(const struct cli_ctx *ctx, const char *long_name, int *ret_n) {

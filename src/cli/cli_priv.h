@@ -122,6 +122,9 @@ struct cli_ctx {
 bool cli_flag_given(const struct cli_ctx *ctx, const char *long_name);
 /* The flag's last value, or def when not given. */
 const char *cli_flag_value(const struct cli_ctx *ctx, const char *long_name, const char *def);
+/* The number s given to --flag, from min to max; else a usage error naming the flag. */
+int cli_flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *ret) WUR;
 /* All values of a repeatable flag. */
 const char *const *cli_flag_values(const struct cli_ctx *ctx, const char *long_name, int *ret_n);
 
@@ -165,6 +168,14 @@ const char *cli_table_intern(struct cli_table *t, const char *s, size_t len) WUR
 void cli_table_release(struct cli_table *t);
 /* Aligned text: columns separated by at least 3 spaces, no trailing blanks. */
 int cli_table_write(const struct cli_table *t, struct strbuf *out) WUR;
+/*
+ * Aligned text with every column at least width[c] wide (t->ncols entries);
+ * width grows to the widest cell. For a table written block by block, with
+ * cli_table_clear between blocks: columns line up with the blocks before.
+ */
+int cli_table_write_widths(const struct cli_table *t, size_t *width, struct strbuf *out) WUR;
+/* Drops every row (the header too) and the copies behind them, keeping the columns. */
+void cli_table_clear(struct cli_table *t);
 /* RFC 4180: CRLF line ends, fields quoted when they hold , " CR or LF. */
 int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) WUR;
 /* Writes the table (aligned text, or CSV when csv) to stdout with one write. */

@@ -457,8 +457,9 @@ fail:
 
 /* ---- queries ----------------------------------------------------------- */
 
-int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink, struct error *err) {
-    return store_sql_query(e->store, sql, sink, err);
+int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
+               const struct store_sql_sink *sink, struct error *err) {
+    return store_sql_query(e->store, sql, limits, sink, err);
 }
 
 void engine_versions_get(struct engine_versions *ret) {

@@ -681,9 +681,10 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
 
 /* ---- queries ----------------------------------------------------------- */
 
-/* Read-only SQL, straight to store_sql_query (statements that write are refused). */
-int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink,
-               struct error *err) WUR;
+/* Read-only SQL, straight to store_sql_query (statements that write are refused;
+ * limits NULL for the defaults). */
+int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
+               const struct store_sql_sink *sink, struct error *err) WUR;
 
 /* True for the states in which a VM counts as running for `ps` without -a:
  * Running and the transitional states (Creating, Starting, Stopping, Removing). */
