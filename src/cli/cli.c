@@ -288,7 +288,9 @@ const struct cli_command cli_commands[] = {
      .usage = "[--repair] [-o table|json]",
      .summary = "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left",
      .flags = flags_doctor,
-     .engine = true},
+     .engine = true,
+     .reads = true,
+     .reads_unless = "repair"},
     {.name = "export",
      .handler = cmd_export,
      .usage = "[-o yaml|json] [KIND...]",
@@ -296,6 +298,7 @@ const struct cli_command cli_commands[] = {
      .max_args = -1,
      .flags = flags_export,
      .engine = true,
+     .reads = true,
      .arg_values = "vm image kernel pool"},
     {.name = "help",
      .handler = cmd_help,
@@ -321,6 +324,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_IMAGE,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_IMAGE},
     {.name = "image ls",
      .aliases = {"image list"},
@@ -329,7 +333,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List images",
      .flags = flags_ls,
      .data = API_KIND_IMAGE,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "inspect",
      .handler = cmd_inspect,
      .usage = "[-o json|yaml] [-t TEMPLATE] vm|image|kernel NAME",
@@ -339,6 +344,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = KIND_FROM_ARG,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_KIND_NAME},
     {.name = "kernel import",
      .handler = cmd_kernel_import,
@@ -358,6 +364,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_KERNEL,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_KERNEL},
     {.name = "kernel ls",
      .aliases = {"kernel list"},
@@ -366,7 +373,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List kernels",
      .flags = flags_ls,
      .data = API_KIND_KERNEL,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "kill",
      .aliases = {"vm kill"},
      .handler = cmd_kill,
@@ -385,6 +393,7 @@ const struct cli_command cli_commands[] = {
      .max_args = 1,
      .flags = flags_logs,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_VM},
     {.name = "pool init",
      .handler = cmd_pool_init,
@@ -398,20 +407,23 @@ const struct cli_command cli_commands[] = {
      .usage = "[-o table|json|yaml|csv]",
      .summary = "List the pool's devices",
      .flags = flags_pool_ls,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "pool status",
      .handler = cmd_pool_status,
      .usage = "[-o table|json|yaml]",
      .summary = "Show the pool's driver, sizes, usage and device counts",
      .flags = flags_pool_status,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "ps",
      .aliases = {"vm ps"},
      .handler = cmd_ps,
      .usage = "[-a] [-q] [-o FORMAT] [-t TEMPLATE] [--filter KEY=VALUE]...",
      .summary = "List VMs (running ones unless -a)",
      .flags = flags_ps,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "rm",
      .aliases = {"vm rm"},
      .handler = cmd_rm,
@@ -461,7 +473,8 @@ const struct cli_command cli_commands[] = {
      .summary = "Run read-only SQL on the database (statements from stdin without an argument)",
      .max_args = 1,
      .flags = flags_sql,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "start",
      .aliases = {"vm start"},
      .handler = cmd_start,
@@ -496,6 +509,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_VM,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_VM},
     {.name = "vm ls",
      .aliases = {"vm list"},
@@ -504,7 +518,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List all VMs, running or not (as Ignite's vm ls)",
      .flags = flags_ps,
      .data = PS_ALL,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     /* Plumbing for the completion scripts and the build. */
     {.name = "__complete",
      .handler = cmd_complete,
@@ -957,11 +972,19 @@ int cli_main(int argc, char **argv) {
             cli_print_error(ctx.err.msg);
             return 1;
         }
-        if (engine_open(root, &eng, &ctx.err) < 0) {
+        const char *unless = ctx.cmd->reads_unless;
+        bool reads = ctx.cmd->reads && !(unless && cli_flag_given(&ctx, unless));
+        if ((reads ? engine_open_reading(root, &eng, &ctx.err)
+                   : engine_open(root, &eng, &ctx.err)) < 0) {
             cli_root_explain(root, &ctx.err);
             cli_print_error(ctx.err.msg);
             return 1;
         }
+        if (engine_read_only(eng))
+            fprintf(stderr,
+                    "hearth: the root '%s' is read-only (%s): showing the state as recorded; "
+                    "recovery did not run\n",
+                    engine_root(eng), engine_read_only(eng));
         ctx.eng = eng;
     }
 

@@ -69,9 +69,15 @@ struct cli_command {
     const struct cli_flag *flags; /* ends with a {0} entry; NULL for none */
     int data;                     /* the handler's own: a kind, or a variant */
     bool engine;                  /* the dispatcher opens the engine first */
-    enum cli_arg args;            /* what the positional arguments are (completion) */
-    const char *arg_values;       /* else the words they may be, space-separated; NULL */
-    bool hidden;                  /* hearth's own plumbing: not in help, man page, completion */
+    /* The command only reads: when the root cannot be written (a full or
+     * read-only filesystem, another user's root) the engine is opened
+     * read-only (engine_open_reading) and a notice says so; not when the
+     * flag reads_unless names is given (doctor --repair). */
+    bool reads;
+    const char *reads_unless;
+    enum cli_arg args;      /* what the positional arguments are (completion) */
+    const char *arg_values; /* else the words they may be, space-separated; NULL */
+    bool hidden;            /* hearth's own plumbing: not in help, man page, completion */
 };
 
 /* A group of commands ("vm ls", "vm rm"...); without a subcommand it runs its default. */
@@ -100,9 +106,11 @@ const struct cli_command *cli_command_find(const char *name, const char **ret_na
 /* The root directory: --root, $HEARTH_ROOT, then the defaults (docs/cli.md). Caller frees. */
 int cli_root_resolve(char **ret, struct error *err) WUR;
 /*
- * When the root (or the database in it) cannot be written by this user,
- * replaces err's message with one that names the owner and suggests --root
- * or sudo; else leaves err alone. Called after opening the root failed.
+ * When opening the root failed for want of rights or on a read-only
+ * filesystem (err's code -EACCES, -EPERM, -EROFS or -ENOENT) and the root (or the
+ * database in it) cannot be written by this user, replaces err's message
+ * with one that names the owner and suggests --root or sudo (or names the
+ * read-only filesystem); else leaves err alone.
  */
 void cli_root_explain(const char *root, struct error *err);
 

@@ -815,7 +815,7 @@ int cmd_complete(struct cli_ctx *ctx) {
     if (access(db, F_OK) < 0)
         return 0;
     _cleanup_engine_ engine *eng = NULL;
-    r = engine_open(root, &eng, &ctx->err);
+    r = engine_open_reading(root, &eng, &ctx->err);
     if (r < 0)
         return r;
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;

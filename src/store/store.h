@@ -32,9 +32,22 @@ typedef struct store store;
 /*
  * Opens (creating if needed) the database at path and migrates it to the
  * latest schema. -EPROTO when the database is newer than this binary (the
- * message names both versions and says to upgrade hearth).
+ * message names both versions and says to upgrade hearth). -ENOSPC,
+ * -EDQUOT, -EROFS, -EACCES or -EPERM when it cannot be written: the
+ * filesystem is full or read-only, or the file is not this user's (the
+ * system call's errno behind SQLite's error), also when SQLite could open
+ * it only for reading.
  */
 int store_open(const char *path, store **ret, struct error *err) WUR;
+/*
+ * Opens the database at path read-only, for a root that cannot be written:
+ * nothing is configured or migrated, and every write fails. An -shm file
+ * that cannot be written is mapped read-only (SQLite's readonly_shm); with
+ * none, the database file alone is read when no WAL is left to apply.
+ * -EPROTO when the schema is not this binary's (an older one needs a
+ * migration, which needs a root that can be written).
+ */
+int store_open_read(const char *path, store **ret, struct error *err) WUR;
 void store_free(store *s);
 
 /* The schema version this binary migrates to (the highest migration number). */
