@@ -5,8 +5,10 @@
  * dispatcher parses the global options, finds the row (by name or alias, also
  * two-word group forms such as `image ls`; a group alone runs its default,
  * as `hearth vm` is `hearth vm ls`), parses the command's flags, checks the
- * argument count, opens the engine when the command needs it, runs the
- * handler and prints its error once. Exit status: 0 ok, 1 failure, 2 usage.
+ * argument count, opens the engine when the command needs it (read-only,
+ * with one notice, for a command that only reads on a root that cannot be
+ * written), runs the handler and prints its error once. Exit status: 0 ok,
+ * 1 failure, 2 usage.
  *
  * Adding a command: write `int cmd_x(struct cli_ctx *ctx)` and add its row
  * to `cli_commands` below (docs/cli.md). The help (help.c), the hearth(1)
