@@ -30,6 +30,10 @@
  *   working directory); repair kills it.
  * Image and kernel operations (import, remove) whose owner is dead are
  * interrupted-operations too; repair finishes them (engine_import_recover_op).
+ * - filesystem-full, filesystem-read-only: the root's filesystem has less
+ *   than DOCTOR_FREE_MIN left for this user, or is mounted read-only, so
+ *   nothing can be recorded; checked first, no repair. (Other commands that
+ *   only read then open the database read-only: engine_open_reading.)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +41,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -44,7 +49,8 @@
 #include "engine/vm_priv.h"
 #include "pool/pool.h"
 
-#define FINDINGS_MAX 100000 /* a bound on what one run reports */
+#define FINDINGS_MAX 100000        /* a bound on what one run reports */
+#define DOCTOR_FREE_MIN (1u << 20) /* bytes free below which the root's filesystem is full */
 
 void engine_doctor_report_release(struct engine_doctor_report *r) {
     if (!r)
@@ -527,9 +533,38 @@ static int check_vms(engine *e, bool repair, struct engine_doctor_report *rep, s
     return r;
 }
 
+/* The root's filesystem: read-only, or (nearly) full. */
+static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct error *err) {
+    struct statvfs sv;
+    if (statvfs(e->root, &sv) < 0)
+        return 0; /* the other checks will say what is wrong */
+    struct engine_finding *f = NULL;
+    if (sv.f_flag & ST_RDONLY) {
+        f = finding_add(rep, "filesystem-read-only", NULL, e->root,
+                        "the root '%s' is on a read-only filesystem: nothing can be recorded, "
+                        "started or repaired until it is mounted read-write",
+                        e->root);
+    } else {
+        /* What this user may still use: root may use the reserved blocks. */
+        uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
+        if (avail >= DOCTOR_FREE_MIN)
+            return 0;
+        char free_words[32], total[32];
+        size_format_human(avail, free_words, sizeof(free_words));
+        size_format_human((uint64_t)sv.f_blocks * sv.f_frsize, total, sizeof(total));
+        f = finding_add(rep, "filesystem-full", NULL, e->root,
+                        "the filesystem of '%s' is full (%s free of %s): nothing can be recorded "
+                        "until space is freed on it",
+                        e->root, free_words, total);
+    }
+    return f ? 0 : error_set(err, -ENOMEM, "out of memory");
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
-    int r = check_operations(e, repair, &rep, err);
+    int r = check_filesystem(e, &rep, err);
+    if (r == 0)
+        r = check_operations(e, repair, &rep, err);
     if (r == 0)
         r = check_imports(e, repair, &rep, err);
     if (r == 0)

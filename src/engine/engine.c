@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -94,11 +95,80 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     return 0;
 }
 
+/* Whether a read-write open that failed with code may be replaced by a read-only one. */
+static bool cannot_write(int code) {
+    return code == -ENOSPC || code == -EDQUOT || code == -EROFS || code == -EACCES ||
+           code == -EPERM;
+}
+
+/* Why root (with its database db) cannot be written, the open having failed with code. */
+static char *read_only_why(const char *root, const char *db, int code) {
+    struct statvfs sv;
+    bool known = statvfs(root, &sv) == 0;
+    if (known && (sv.f_flag & ST_RDONLY))
+        return xstrdup("it is on a read-only filesystem");
+    char user[64];
+    user_name_format(geteuid(), user, sizeof(user));
+    if (code == -EDQUOT)
+        return xasprintf("the disk quota of user '%s' is used up", user);
+    if (code == -ENOSPC) {
+        if (!known)
+            return xstrdup("its filesystem is full");
+        /* What this user may still use: root may use the reserved blocks. */
+        uint64_t blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+        char free_words[32];
+        size_format_human(blocks * sv.f_frsize, free_words, sizeof(free_words));
+        return xasprintf("its filesystem is full: %s free", free_words);
+    }
+    bool db_writable = faccessat(AT_FDCWD, db, W_OK, AT_EACCESS) == 0;
+    return xasprintf("user '%s' may not write '%s'", user, db_writable ? root : db);
+}
+
+int engine_open_reading(const char *root, engine **ret, struct error *err) {
+    int r = engine_open(root, ret, err);
+    if (r == 0 || !cannot_write(r))
+        return r;
+    char *abs = realpath(root, NULL);
+    _cleanup_free_ char *db = abs ? xasprintf("%s/hearth.db", abs) : NULL;
+    /* Only a database there is, and this user may read, is shown. */
+    if (!db || faccessat(AT_FDCWD, db, R_OK, AT_EACCESS) < 0) {
+        free(abs);
+        return r;
+    }
+    engine *e = xcalloc(1, sizeof(*e));
+    if (!e) {
+        free(abs);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    e->root = abs;
+    e->read_only = read_only_why(abs, db, r);
+    struct error ro;
+    error_init(&ro);
+    int r2 = e->read_only ? store_open_read(db, &e->store, &ro) : -ENOMEM;
+    if (r2 < 0) {
+        if (r2 == -ENOMEM)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (r2 != -EACCES && r2 != -EPERM && r2 != -ENOENT)
+            r = error_set(err, r2, "%s; the root '%s' cannot be written (%s)", ro.msg, abs,
+                          e->read_only);
+        engine_free(e);
+        return r; /* else the read-write open's error: the database cannot be read either */
+    }
+    error_init(err);
+    *ret = e;
+    return 0;
+}
+
+const char *engine_read_only(const engine *e) {
+    return e->read_only;
+}
+
 void engine_free(engine *e) {
     if (!e)
         return;
     engine_pool_close_hook(e);
     store_free(e->store);
+    free(e->read_only);
     free(e->root);
     free(e);
 }
@@ -457,8 +527,9 @@ fail:
 
 /* ---- queries ----------------------------------------------------------- */
 
-int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink, struct error *err) {
-    return store_sql_query(e->store, sql, sink, err);
+int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
+               const struct store_sql_sink *sink, struct error *err) {
+    return store_sql_query(e->store, sql, limits, sink, err);
 }
 
 void engine_versions_get(struct engine_versions *ret) {

@@ -456,8 +456,8 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
         return r;
     bool busy = op_on(ops, n, uid, true);
     store_ops_free(ops, n);
-    if (busy)
-        return 0;
+    if (busy || e->read_only)
+        return 0; /* read-only: shown as recorded */
     *ret_fixed = true;
     return vm_halt(e, uid, true, 0, "the monitor died", err);
 }
@@ -465,6 +465,11 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
 int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     char **uids = NULL;
     size_t n = 0, done = 0;
+    if (e->read_only) {
+        if (ret_n)
+            *ret_n = 0;
+        return 0; /* nothing can be recorded */
+    }
     int r = store_vm_list_live(e->store, &uids, &n, err);
     if (r < 0)
         return r;

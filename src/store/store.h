@@ -32,9 +32,22 @@ typedef struct store store;
 /*
  * Opens (creating if needed) the database at path and migrates it to the
  * latest schema. -EPROTO when the database is newer than this binary (the
- * message names both versions and says to upgrade hearth).
+ * message names both versions and says to upgrade hearth). -ENOSPC,
+ * -EDQUOT, -EROFS, -EACCES or -EPERM when it cannot be written: the
+ * filesystem is full or read-only, or the file is not this user's (the
+ * system call's errno behind SQLite's error), also when SQLite could open
+ * it only for reading.
  */
 int store_open(const char *path, store **ret, struct error *err) WUR;
+/*
+ * Opens the database at path read-only, for a root that cannot be written:
+ * nothing is configured or migrated, and every write fails. An -shm file
+ * that cannot be written is mapped read-only (SQLite's readonly_shm); with
+ * none, the database file alone is read when no WAL is left to apply.
+ * -EPROTO when the schema is not this binary's (an older one needs a
+ * migration, which needs a root that can be written).
+ */
+int store_open_read(const char *path, store **ret, struct error *err) WUR;
 void store_free(store *s);
 
 /* The schema version this binary migrates to (the highest migration number). */
@@ -328,15 +341,32 @@ struct store_sql_sink {
 };
 
 /*
+ * What one store_sql_query call may use; 0 in a field means no limit. The
+ * time counts from the call to its end, output included: a read keeps the
+ * WAL from being checkpointed while it runs, and the time limit bounds that.
+ */
+struct store_sql_limits {
+    unsigned timeout_ms; /* the whole call */
+    int value_max;       /* bytes of one value (text or blob): SQLITE_LIMIT_LENGTH */
+    size_t row_max;      /* bytes of one row as the sink gets it (blobs as hex) */
+    int64_t heap_max;    /* bytes SQLite may hold while the statements run */
+};
+/* The defaults (hearth sql's, docs/sql.md): 30 s, 16 MiB, 64 MiB, 256 MiB. */
+#define STORE_SQL_LIMITS_DEFAULT                                                                   \
+    ((struct store_sql_limits){30000, 16 << 20, (size_t)64 << 20, (int64_t)256 << 20})
+
+/*
  * Runs one or more SQL statements, split by SQLite itself (not on ';'), on a
  * read-only path: each statement is checked with sqlite3_stmt_readonly before
  * it runs and the connection is query_only while they run, so a statement
  * that would write is refused (-EPERM, naming it) and nothing changes.
- * Results stream to sink. A sink callback returning nonzero stops and is
- * returned.
+ * Results stream to sink, one row at a time. A sink callback returning
+ * nonzero stops and is returned. limits NULL means STORE_SQL_LIMITS_DEFAULT; past
+ * one of them the call stops with -ETIMEDOUT (time), -EFBIG (a value or a
+ * row) or -ENOMEM (memory), the message naming the limit.
  */
-int store_sql_query(store *s, const char *sql, const struct store_sql_sink *sink,
-                    struct error *err) WUR;
+int store_sql_query(store *s, const char *sql, const struct store_sql_limits *limits,
+                    const struct store_sql_sink *sink, struct error *err) WUR;
 
 /* ---- VM runtime (runtime.c) ---------------------------------------------- */
 

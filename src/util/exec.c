@@ -7,11 +7,13 @@
  * what the program said; the child always reaped, also on timeout.
  *
  * proc_start_time/proc_is_alive identify a process by pid plus start time,
- * so a recycled pid is not mistaken for the process that was recorded.
+ * so a recycled pid is not mistaken for the process that was recorded;
+ * user_name_format names the user a process runs as (or owns a file).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -242,4 +244,13 @@ void fault_point(const char *name) {
             close(fd);
     }
     _exit(FAULT_EXIT_STATUS);
+}
+
+void user_name_format(unsigned uid, char *buf, size_t size) {
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (getpwuid_r((uid_t)uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
+        snprintf(buf, size, "%s", found->pw_name);
+    else
+        snprintf(buf, size, "%u", uid);
 }

@@ -188,6 +188,9 @@ int proc_start_time(int pid, uint64_t *ret) WUR;
 /* True if pid is alive and still the process that started at start_time. */
 bool proc_is_alive(int pid, uint64_t start_time);
 
+/* The user name of uid (from the password database), or its number, in buf. */
+void user_name_format(unsigned uid, char *buf, size_t size);
+
 /* ---- libraries loaded on first use ------------------------------------- */
 
 /*

@@ -650,10 +650,10 @@ static void test_sql_read_only(void **state) {
     error_init(&err);
     int seen = 0;
     struct store_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
-    int r = engine_sql(f->eng, "DELETE FROM vm", &sink, &err);
+    int r = engine_sql(f->eng, "DELETE FROM vm", NULL, &sink, &err);
     assert_int_equal(r, -EPERM);
     assert_int_equal(count(f->eng, API_KIND_VM), 1);
-    assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", &sink, &err), 0);
+    assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", NULL, &sink, &err), 0);
     assert_int_equal(seen, 101);
 }
 
