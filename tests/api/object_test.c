@@ -371,6 +371,14 @@ static void test_validate_image_kernel_pool(void **state) {
     p->u.pool.metadata_size = 75ull << 20;
     test_set_str(&p->u.pool.data_path, "data.img");
     expect_invalid(p, "spec.dataPath", "\"data.img\"");
+    /* Paths hearth makes and removes files at: clean, so none leaves where it says. */
+    test_set_str(&p->u.pool.data_path, "/var/lib/hearth/../../etc/x");
+    expect_invalid(p, "spec.dataPath", "is not an absolute path without '.' or '..' components");
+    test_set_str(&p->u.pool.metadata_path, "/var/lib/hearth/./m");
+    expect_invalid(p, "spec.metadataPath", "\"/var/lib/hearth/./m\"");
+    test_set_str(&p->u.pool.metadata_path, "/m\n");
+    expect_invalid(p, "spec.metadataPath", "\"/m\\x0a\"");
+    test_set_str(&p->u.pool.metadata_path, "/m");
     test_set_str(&p->u.pool.data_path, "/d");
     p->u.pool.devices[3].parent = 7;
     expect_invalid(p, "status.devices[3].parent", "7 is not another device");
