@@ -421,21 +421,6 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
     return r;
 }
 
-/* argv of pid (NUL-separated) into buf; the number of bytes, 0 when unreadable. */
-static size_t proc_cmdline(int pid, char *buf, size_t size) {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return (size_t)n;
-}
-
 /*
  * Processes of this root that no VM accounts for: a monitor
  * (`... __monitor ROOT UID FD`) that is not the recorded monitor of a VM
@@ -463,29 +448,27 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
         char uid[ID_LEN + 1] = "";
         bool monitor = false;
         char cmd[4096];
-        size_t n = proc_cmdline((int)pid, cmd, sizeof(cmd));
-        const char *a1 = n ? cmd + strlen(cmd) + 1 : NULL;
-        if (a1 && a1 < cmd + n && strcmp(a1, "__monitor") == 0) {
+        size_t argc = 0;
+        if (proc_cmdline((int)pid, cmd, sizeof(cmd), &argc) == 0 && argc == 5) {
+            const char *a1 = cmd + strlen(cmd) + 1;
             const char *a2 = a1 + strlen(a1) + 1;
-            const char *a3 = a2 < cmd + n ? a2 + strlen(a2) + 1 : NULL;
-            if (a3 && a3 < cmd + n && strcmp(a2, e->root) == 0) {
+            const char *a3 = a2 + strlen(a2) + 1;
+            if (strcmp(a1, "__monitor") == 0 && strcmp(a2, e->root) == 0) {
                 monitor = true;
                 snprintf(uid, sizeof(uid), "%.16s", a3);
             }
         }
         if (!monitor) {
-            char link[64], cwd[PATH_MAX];
-            snprintf(link, sizeof(link), "/proc/%ld/cwd", pid);
-            ssize_t len = readlink(link, cwd, sizeof(cwd) - 1);
-            if (len <= 0)
-                continue;
-            cwd[len] = '\0';
-            if (!str_starts_with(cwd, run))
+            char cwd[PATH_MAX];
+            if (proc_cwd((int)pid, cwd, sizeof(cwd)) < 0 || !str_starts_with(cwd, run))
                 continue;
             snprintf(uid, sizeof(uid), "%.16s", cwd + strlen(run));
         }
+        /* Only what is surely a monitor or VMM of this root (vm_proc_is) is looked at. */
+        enum vm_proc_role role = monitor ? VM_PROC_MONITOR : VM_PROC_VMM;
         uint64_t start = 0;
-        if (proc_start_time((int)pid, &start) < 0 || !vm_proc_alive((int)pid, start))
+        if (!is_uid(uid) || proc_start_time((int)pid, &start) < 0 ||
+            !vm_proc_is(e, uid, role, (int)pid, start))
             continue;
         char state[32] = "";
         struct store_vm_runtime rt;
@@ -508,7 +491,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             r = error_set(err, -ENOMEM, "out of memory");
         else if (repair) {
             error_init(&e2);
-            int k = kill((pid_t)pid, SIGKILL) < 0 ? -errno : 0;
+            int k = vm_proc_signal(e, uid, role, (int)pid, start, SIGKILL, -1);
             if (k < 0)
                 error_set(&e2, k, "cannot kill %ld: %s", pid, strerror(-k));
             repair_done(f, k, &e2);

@@ -100,6 +100,7 @@ void engine_free(engine *e) {
     engine_pool_close_hook(e);
     store_free(e->store);
     free(e->root);
+    free(e->self_exe);
     free(e);
 }
 

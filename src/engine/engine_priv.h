@@ -17,6 +17,7 @@ struct engine {
     struct pool *pool;     /* owned; NULL until opened (engine_pool_get) */
     bool pool_tried;       /* pool_open was attempted */
     struct error pool_err; /* why it failed, when pool is NULL after trying */
+    char *self_exe;        /* owned; this process's executable, read on first use (vm_proc.c) */
 };
 
 /*
