@@ -30,6 +30,9 @@
  *   working directory); repair kills it.
  * Image and kernel operations (import, remove) whose owner is dead are
  * interrupted-operations too; repair finishes them (engine_import_recover_op).
+ * - corrupt: a row that breaks the rules (store_corrupt_list), checked before
+ *   everything else. No repair; while there is one, nothing else is checked
+ *   or repaired.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -510,9 +513,43 @@ static int check_vms(engine *e, bool repair, struct engine_doctor_report *rep, s
     return r;
 }
 
+/* Rows that break the rules; *ret_n how many. */
+static int check_rows(engine *e, struct engine_doctor_report *rep, size_t *ret_n,
+                      struct error *err) {
+    struct store_corrupt *c = NULL;
+    size_t n = 0;
+    int r = store_corrupt_list(e->store, &c, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char obj[sizeof(c[i].table) + sizeof(c[i].key) + 2];
+        snprintf(obj, sizeof(obj), "%s %s", c[i].table, c[i].key);
+        if (!finding_add(rep, "corrupt", NULL, obj,
+                         "row %s of table '%s': %s; it was not written by hearth: fix or delete "
+                         "it with sqlite3, or put back a copy of the database you trust",
+                         c[i].key, c[i].table, c[i].problem))
+            r = error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && n > 0 &&
+        !finding_add(rep, "corrupt", NULL, "database",
+                     "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
+                     "repaired nothing, since what the database says cannot be trusted",
+                     n, n == 1 ? "" : "s", e->root))
+        r = error_set(err, -ENOMEM, "out of memory");
+    store_corrupt_free(c, n);
+    *ret_n = n;
+    return r;
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
-    int r = check_operations(e, repair, &rep, err);
+    size_t corrupt = 0;
+    int r = check_rows(e, &rep, &corrupt, err);
+    if (r < 0)
+        goto fail;
+    if (corrupt > 0)
+        goto done;
+    r = check_operations(e, repair, &rep, err);
     if (r == 0)
         r = check_imports(e, repair, &rep, err);
     if (r == 0)
