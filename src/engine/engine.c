@@ -80,7 +80,9 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return error_set(err, -ENOMEM, "out of memory");
     }
-    r = store_open(db, &e->store, err);
+    r = engine_root_check(e->root, err);
+    if (r == 0)
+        r = store_open(db, &e->store, err);
     if (r < 0) {
         engine_free(e);
         return r;
