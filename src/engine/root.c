@@ -10,19 +10,22 @@
  *     others; so must every directory above it up to '/', except that one
  *     owned by root with the sticky bit (/tmp) may be writable by all, since
  *     nobody else may rename or remove what root made in it;
- *   - the database (hearth.db, -wal, -shm), <root>/run and <root>/run/vm,
- *     when they exist, and every directory under the root hearth makes or
- *     reuses (engine_dir_make, e.g. a VM's runtime directory), must be owned
- *     by root and not writable by group or others.
+ *   - what hearth keeps at the top of the root (hearth.db, -wal, -shm,
+ *     run, run/vm, vm, kernel, blobs, tmp, pool, pool.lock), when it
+ *     exists, and every directory under the root hearth makes or reuses
+ *     (engine_dir_make, e.g. a VM's runtime directory), must be owned by
+ *     root and not writable by group or others.
  *
  * The error names the path, its owner and mode, and how to fix it. hearth
  * makes everything under the root for its user alone (directories 0700,
- * files 0600, whatever the umask), and tightens what it owns that an older
- * version left readable by others: the root directory becomes 0700 (with a
- * warning), the database files 0600. For a user other than root a root
- * directory of its own that is writable by others is tightened too (with a
- * warning); one that belongs to someone else is left to the open, which
- * fails for want of rights (cli/root.c explains that).
+ * files 0600, whatever the umask), and closes what it owns that an older
+ * version left open: those entries and the directories it reuses become
+ * 0700, the database files 0600. The root directory's own mode is the
+ * user's (it may be a directory that holds more than hearth's state), but a
+ * user other than root whose root others may write gets the write bits
+ * taken away, with a warning (as root that root is refused). A root that
+ * belongs to someone else is left to the open, which fails for want of
+ * rights (cli/root.c explains that).
  */
 #include <errno.h>
 #include <limits.h>
@@ -124,6 +127,24 @@ static int entry_check(const char *what, const char *path, mode_t mode, struct e
     return 0;
 }
 
+/* What hearth keeps at the top of its root, checked at every open: what, name, mode. */
+static const struct {
+    const char *what, *name;
+    mode_t mode;
+} root_entries[] = {
+    {"database file", "hearth.db", 0600},
+    {"database file", "hearth.db-wal", 0600},
+    {"database file", "hearth.db-shm", 0600},
+    {"runtime directory", "run", 0700},
+    {"runtime directory", "run/vm", 0700},
+    {"directory", "vm", 0700},
+    {"directory", "kernel", 0700},
+    {"directory", "blobs", 0700},
+    {"directory", "tmp", 0700},
+    {"directory", "pool", 0700},
+    {"file", "pool.lock", 0600},
+};
+
 int engine_root_check(const char *root, struct error *err) {
     struct stat st;
     if (stat(root, &st) < 0)
@@ -137,26 +158,20 @@ int engine_root_check(const char *root, struct error *err) {
         int r = parents_check(root, err);
         if (r < 0)
             return r;
-    }
-    if (st.st_uid == geteuid() && (st.st_mode & OPEN_BITS)) {
-        if (chmod(root, 0700) < 0)
-            return error_set(err, -errno, "cannot make root directory '%s' private: %s", root,
+    } else if (st.st_uid == geteuid() && (st.st_mode & WRITE_BITS)) {
+        /* Another user could replace the database: not any more. Its reading
+         * stays as the user made it; what hearth keeps in it is private. */
+        mode_t mode = st.st_mode & 07777 & ~(mode_t)WRITE_BITS;
+        if (chmod(root, mode) < 0)
+            return error_set(err, -errno, "cannot close root directory '%s' to others: %s", root,
                              strerror(errno));
-        log_warn("root directory '%s' was open to other users (mode %04o): made it 0700", root,
-                 (unsigned)(st.st_mode & 07777));
+        log_warn("root directory '%s' was writable by group or others (mode %04o): made it %04o",
+                 root, (unsigned)(st.st_mode & 07777), (unsigned)mode);
     }
-    static const char *const files[] = {"hearth.db", "hearth.db-wal", "hearth.db-shm"};
-    static const char *const dirs[] = {"run", "run/vm"};
     char path[PATH_MAX];
-    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
-        snprintf(path, sizeof(path), "%s/%s", root, files[i]);
-        int r = entry_check("database file", path, 0600, err);
-        if (r < 0)
-            return r;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-        snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
-        int r = entry_check("runtime directory", path, 0700, err);
+    for (size_t i = 0; i < ARRAY_SIZE(root_entries); i++) {
+        snprintf(path, sizeof(path), "%s/%s", root, root_entries[i].name);
+        int r = entry_check(root_entries[i].what, path, root_entries[i].mode, err);
         if (r < 0)
             return r;
     }

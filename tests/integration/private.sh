@@ -8,8 +8,10 @@
 #   root that group or others may read, write or enter (find -perm /077),
 #   the database and its -wal and -shm are 0600, and another user (65534)
 #   can read none of it;
-# - what an older hearth left open (a 0755 root, a 0644 database) is made
-#   private by the next command, with a warning for the root;
+# - what an older hearth left open (a 0644 database, a 0755 blob cache) is
+#   made private by the next command (a root directory others may read
+#   stays so); a root of a user other than root that others may write loses
+#   the write bits, with a warning;
 # - as root, a root directory owned by another user or writable by group or
 #   others, a directory above it that others may write (a root-owned sticky
 #   one like /tmp is fine), a database file or <root>/run that another user
@@ -69,22 +71,27 @@ find "$ROOT" -type d -exec chmod 0711 {} +
 LEAK=$(find "$ROOT" -type f -print0 | as_nobody xargs -0 sh -c \
     'for f; do if [ -r "$f" ] || [ -w "$f" ]; then echo "$f"; fi; done' sh)
 equal "nobody reads no file even with the directories open" "$LEAK" ""
-find "$ROOT" -mindepth 1 -type d -exec chmod 0700 {} +
-chmod 0755 "$ROOT"
-check "stop" 0 h stop -t 2 p # the next command made the root private again
-equal "root made private again" "$(mode "$ROOT")" "700"
+find "$ROOT" -type d -exec chmod 0700 {} +
+check "stop" 0 h stop -t 2 p
 equal "nothing open after stop" "$(open_entries "$ROOT")" ""
 
 # ---- what an older hearth left open is closed ----------------------------------------
-chmod 0755 "$ROOT"
-chmod 0644 "$ROOT/hearth.db" "$ROOT/hearth.db-wal" "$ROOT/hearth.db-shm"
+# A root directory others may read stays so (it may hold more than hearth's
+# state); what hearth keeps in it is closed.
+chmod 0755 "$ROOT" "$ROOT/blobs" "$ROOT/kernel"
+chmod 0644 "$ROOT/hearth.db" "$ROOT/hearth.db-wal" "$ROOT/hearth.db-shm" "$ROOT/pool.lock"
 check "ps on an old root" 0 h ps -a
-expect "warns of the root" "$ERR" "root directory '$ROOT' was open to other users (mode 0755): made it 0700"
-equal "root tightened" "$(mode "$ROOT")" "700"
-equal "database tightened" "$(mode "$ROOT/hearth.db")" "600"
-equal "wal tightened" "$(mode "$ROOT/hearth.db-wal")" "600"
-check "ps again" 0 h ps -a
-equal "said once" "$ERR" ""
+equal "no warning" "$ERR" ""
+equal "root as it was" "$(mode "$ROOT")" "755"
+equal "what is in it closed" "$(open_entries "$ROOT" | grep -v "^755 $ROOT\$")" ""
+chmod 0700 "$ROOT"
+# A user's own root that others may write loses the write bits, with a warning.
+mkdir -m 0777 "$TMP/nb"
+chown 65534:65534 "$TMP/nb"
+check "nobody's open root" 0 as_nobody "$HEARTH" --root "$TMP/nb" ps
+expect "nobody's open root: warned" "$ERR" "root directory '$TMP/nb' was writable by group or others (mode 0777): made it 0755"
+equal "nobody's open root: closed" "$(mode "$TMP/nb")" "755"
+equal "nobody's database private" "$(mode "$TMP/nb/hearth.db")" "600"
 
 # ---- as root: StrictModes --------------------------------------------------------
 refused() { # NAME PATH WHAT (the text of the refusal)
