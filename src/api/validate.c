@@ -258,6 +258,8 @@ static int check_vm(const struct api_vm *vm, struct error *err) {
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].hostPath", i);
         if ((r = check_string(p, vm->copy_files[i].host_path, true, err)) < 0)
             return r;
+        if (!host_path_ok(vm->copy_files[i].host_path))
+            return bad(err, p, vm->copy_files[i].host_path, HOST_PATH_RULE);
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].vmPath", i);
         if ((r = check_string(p, vm->copy_files[i].vm_path, true, err)) < 0)
             return r;

@@ -289,6 +289,10 @@ static void test_validate_vm(void **state) {
          "spec.copyFiles[0].vmPath", "\"/etc/../root/x\"");
     CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, ""), "spec.copyFiles[0].hostPath",
          "required");
+    CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, "resolv.conf"),
+         "spec.copyFiles[0].hostPath", "is not an absolute path without '.' or '..'");
+    CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, "/tmp/../etc/shadow"),
+         "spec.copyFiles[0].hostPath", "\"/tmp/../etc/shadow\"");
     CASE(test_set_str(&vm->u.vm.ip_addresses[0], "300.1.1.1"), "status.ipAddresses[0]",
          "\"300.1.1.1\"");
     CASE(test_set_str(&vm->u.vm.status_image.internal_uid, "nothex"), "status.image.internalUID",
