@@ -18,6 +18,9 @@
  *            `--id UID`, QEMU's `-name hearth-UID`), and its executable has
  *            the name of the binary recorded in launch.json.
  *
+ * A user other than root cannot read another user's exe and cwd: for such a
+ * process the argv alone decides (it could not be signalled anyway).
+ *
  * The runtime directory, <root>/run/vm/<uid>, is made by hearth 0700 and
  * checked like the root (engine_dir_make), so no other user can have put a
  * process there or written its launch.json.
@@ -63,6 +66,18 @@ static bool launch_get(engine *e, const char *uid, struct vm_launch *ret) {
     return path && vm_launch_read(path, ret, NULL) == 0;
 }
 
+/*
+ * What a check that could not read a process's exe or cwd concludes. A user
+ * other than root may not look at another user's processes (/proc/PID/exe
+ * and cwd need ptrace rights), nor signal them: for such a process the
+ * argv, which anyone can read, decides whether the VM runs (a VM of root's
+ * seen by another user), and a signal would fail anyway. For root nothing
+ * is out of reach: what it cannot check, it does not take for the VM's.
+ */
+static bool out_of_reach(int r) {
+    return (r == -EACCES || r == -EPERM) && geteuid() != 0;
+}
+
 static bool is_monitor(engine *e, const char *uid, int pid) {
     _cleanup_free_ char *argv = xmalloc(VM_PROC_ARGV_MAX);
     size_t argc = 0;
@@ -72,8 +87,9 @@ static bool is_monitor(engine *e, const char *uid, int pid) {
         strcmp(argv_word(argv, 3), uid) != 0)
         return false;
     char exe[PATH_MAX];
-    if (proc_exe(pid, exe, sizeof(exe)) < 0)
-        return false;
+    int r = proc_exe(pid, exe, sizeof(exe));
+    if (r < 0)
+        return out_of_reach(r);
     const char *self = self_exe(e);
     if (self && strcmp(exe, self) == 0)
         return true;
@@ -91,15 +107,20 @@ static bool is_vmm(engine *e, const char *uid, int pid) {
     _cleanup_free_ char *argv = xmalloc(VM_PROC_ARGV_MAX);
     char cwd[PATH_MAX], exe[PATH_MAX];
     size_t argc = 0;
-    if (!dir || !named || !argv || proc_cwd(pid, cwd, sizeof(cwd)) < 0 || strcmp(cwd, dir) != 0 ||
-        proc_cmdline(pid, argv, VM_PROC_ARGV_MAX, &argc) < 0 || argc == 0 ||
-        proc_exe(pid, exe, sizeof(exe)) < 0)
+    if (!dir || !named || !argv || proc_cmdline(pid, argv, VM_PROC_ARGV_MAX, &argc) < 0)
         return false;
     bool names_vm = false;
     const char *w = argv;
     for (size_t i = 0; i < argc && !names_vm; i++, w += strlen(w) + 1)
         names_vm = strcmp(w, uid) == 0 || strcmp(w, named) == 0;
     if (!names_vm)
+        return false;
+    int r = proc_cwd(pid, cwd, sizeof(cwd));
+    if (r == 0)
+        r = proc_exe(pid, exe, sizeof(exe));
+    if (r < 0)
+        return out_of_reach(r);
+    if (strcmp(cwd, dir) != 0)
         return false;
     struct vm_launch l;
     if (!launch_get(e, uid, &l))
