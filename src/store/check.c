@@ -24,7 +24,6 @@
 #define CHECK_DEVICE_MAX 16777215
 #define CHECK_WORD_MAX 64       /* journal op names and steps */
 #define CHECK_PARAMS_MAX 4096   /* bytes of a journal row's parameters */
-#define CHECK_REASON_MAX 128    /* an exit reason, as vm_runtime keeps it */
 #define CHECK_CORRUPT_MAX 10000 /* rows one scan reports */
 
 static const char *const vm_states[] = {"Created",  "Running",  "Stopped", "Creating",
