@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -897,6 +898,11 @@ int cli_main(int argc, char **argv) {
     _cleanup_free_ char **positional = NULL;
     int i = 1;
 
+    /* What hearth makes (and the programs it runs make: the VMM's sockets,
+     * ssh-keygen's keys, tar's modules.tar) is for its user alone, whatever
+     * umask it was started with; the files that must be otherwise get their
+     * mode set explicitly (an image's content keeps the image's modes). */
+    umask(077);
     if (argc >= 2 && strcmp(argv[1], "__monitor") == 0)
         return monitor_main(argc, argv);
 

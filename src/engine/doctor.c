@@ -34,6 +34,9 @@
  *   than DOCTOR_FREE_MIN left for this user, or is mounted read-only, so
  *   nothing can be recorded; checked first, no repair. (Other commands that
  *   only read then open the database read-only: engine_open_reading.)
+ * - corrupt: a row that breaks the rules (store_corrupt_list), checked before
+ *   everything else. No repair; while there is one, nothing else is checked
+ *   or repaired.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -427,21 +430,6 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
     return r;
 }
 
-/* argv of pid (NUL-separated) into buf; the number of bytes, 0 when unreadable. */
-static size_t proc_cmdline(int pid, char *buf, size_t size) {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return (size_t)n;
-}
-
 /*
  * Processes of this root that no VM accounts for: a monitor
  * (`... __monitor ROOT UID FD`) that is not the recorded monitor of a VM
@@ -469,29 +457,27 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
         char uid[ID_LEN + 1] = "";
         bool monitor = false;
         char cmd[4096];
-        size_t n = proc_cmdline((int)pid, cmd, sizeof(cmd));
-        const char *a1 = n ? cmd + strlen(cmd) + 1 : NULL;
-        if (a1 && a1 < cmd + n && strcmp(a1, "__monitor") == 0) {
+        size_t argc = 0;
+        if (proc_cmdline((int)pid, cmd, sizeof(cmd), &argc) == 0 && argc == 5) {
+            const char *a1 = cmd + strlen(cmd) + 1;
             const char *a2 = a1 + strlen(a1) + 1;
-            const char *a3 = a2 < cmd + n ? a2 + strlen(a2) + 1 : NULL;
-            if (a3 && a3 < cmd + n && strcmp(a2, e->root) == 0) {
+            const char *a3 = a2 + strlen(a2) + 1;
+            if (strcmp(a1, "__monitor") == 0 && strcmp(a2, e->root) == 0) {
                 monitor = true;
                 snprintf(uid, sizeof(uid), "%.16s", a3);
             }
         }
         if (!monitor) {
-            char link[64], cwd[PATH_MAX];
-            snprintf(link, sizeof(link), "/proc/%ld/cwd", pid);
-            ssize_t len = readlink(link, cwd, sizeof(cwd) - 1);
-            if (len <= 0)
-                continue;
-            cwd[len] = '\0';
-            if (!str_starts_with(cwd, run))
+            char cwd[PATH_MAX];
+            if (proc_cwd((int)pid, cwd, sizeof(cwd)) < 0 || !str_starts_with(cwd, run))
                 continue;
             snprintf(uid, sizeof(uid), "%.16s", cwd + strlen(run));
         }
+        /* Only what is surely a monitor or VMM of this root (vm_proc_is) is looked at. */
+        enum vm_proc_role role = monitor ? VM_PROC_MONITOR : VM_PROC_VMM;
         uint64_t start = 0;
-        if (proc_start_time((int)pid, &start) < 0 || !vm_proc_alive((int)pid, start))
+        if (!is_uid(uid) || proc_start_time((int)pid, &start) < 0 ||
+            !vm_proc_is(e, uid, role, (int)pid, start))
             continue;
         char state[32] = "";
         struct store_vm_runtime rt;
@@ -514,7 +500,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             r = error_set(err, -ENOMEM, "out of memory");
         else if (repair) {
             error_init(&e2);
-            int k = kill((pid_t)pid, SIGKILL) < 0 ? -errno : 0;
+            int k = vm_proc_signal(e, uid, role, (int)pid, start, SIGKILL, -1);
             if (k < 0)
                 error_set(&e2, k, "cannot kill %ld: %s", pid, strerror(-k));
             repair_done(f, k, &e2);
@@ -560,11 +546,45 @@ static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct 
     return f ? 0 : error_set(err, -ENOMEM, "out of memory");
 }
 
+/* Rows that break the rules; *ret_n how many. */
+static int check_rows(engine *e, struct engine_doctor_report *rep, size_t *ret_n,
+                      struct error *err) {
+    struct store_corrupt *c = NULL;
+    size_t n = 0;
+    int r = store_corrupt_list(e->store, &c, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char obj[sizeof(c[i].table) + sizeof(c[i].key) + 2];
+        snprintf(obj, sizeof(obj), "%s %s", c[i].table, c[i].key);
+        if (!finding_add(rep, "corrupt", NULL, obj,
+                         "row %s of table '%s': %s; it was not written by hearth: fix or delete "
+                         "it with sqlite3, or put back a copy of the database you trust",
+                         c[i].key, c[i].table, c[i].problem))
+            r = error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && n > 0 &&
+        !finding_add(rep, "corrupt", NULL, "database",
+                     "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
+                     "repaired nothing, since what the database says cannot be trusted",
+                     n, n == 1 ? "" : "s", e->root))
+        r = error_set(err, -ENOMEM, "out of memory");
+    store_corrupt_free(c, n);
+    *ret_n = n;
+    return r;
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
+    size_t corrupt = 0;
     int r = check_filesystem(e, &rep, err);
     if (r == 0)
-        r = check_operations(e, repair, &rep, err);
+        r = check_rows(e, &rep, &corrupt, err);
+    if (r < 0)
+        goto fail;
+    if (corrupt > 0)
+        goto done;
+    r = check_operations(e, repair, &rep, err);
     if (r == 0)
         r = check_imports(e, repair, &rep, err);
     if (r == 0)

@@ -81,7 +81,9 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return error_set(err, -ENOMEM, "out of memory");
     }
-    r = store_open(db, &e->store, err);
+    r = engine_root_check(e->root, err);
+    if (r == 0)
+        r = store_open(db, &e->store, err);
     if (r < 0) {
         engine_free(e);
         return r;
@@ -170,6 +172,7 @@ void engine_free(engine *e) {
     store_free(e->store);
     free(e->read_only);
     free(e->root);
+    free(e->self_exe);
     free(e);
 }
 

@@ -667,8 +667,9 @@ struct engine_finding {
     const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
                            "stuck-device", "interrupted-operation", "pool-unusable",
                            "missing-kernel-files", "stray-process", "filesystem-full",
-                           "filesystem-read-only" (static) */
-    char object[64];    /* "device 5", "operation 12", "pool", or a stray's path (shortened) */
+                           "filesystem-read-only", "corrupt" (static) */
+    char object[64];    /* "device 5", "operation 12", "pool", a stray's path (shortened),
+                           "vm \"<uid>\"" (a corrupt row: its table and key) */
     char *message;      /* owned: what is wrong */
     const char *action; /* static: what --repair does, NULL when it cannot */
     bool repaired;
@@ -690,6 +691,13 @@ void engine_doctor_report_release(struct engine_doctor_report *r);
  * gone devices re-parenting their children to the gone device's parent,
  * deactivates, removes strays, finishes recovery). Fails only when it cannot
  * look (the database); every finding is in *ret.
+ *
+ * First of all, every row of the database is checked (store_corrupt_list):
+ * each corrupt one is a "corrupt" finding naming its table, key and field,
+ * which no repair touches. While there are any, doctor compares nothing
+ * else and repairs nothing (one more "corrupt" finding, object "database",
+ * says so): what the rows say cannot be trusted, and guessing could remove
+ * what is not hearth's.
  */
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) WUR;
 

@@ -18,6 +18,7 @@ struct engine {
     bool pool_tried;       /* pool_open was attempted */
     struct error pool_err; /* why it failed, when pool is NULL after trying */
     char *read_only; /* owned: why the database is open read-only, NULL when it can be written */
+    char *self_exe;  /* owned; this process's executable, read on first use (vm_proc.c) */
 };
 
 /*
@@ -63,8 +64,21 @@ struct oci_image;
 
 /* "<root>/tmp/<prefix>-<uid>": an import's staging directory. Caller frees; NULL on OOM. */
 char *engine_tmp_path(engine *e, const char *prefix, const char *uid);
-/* mkdir with mode 0700; an existing directory is fine. */
+/*
+ * mkdir with mode 0700 (root.c); an existing directory is fine when this
+ * user may trust it: as root, one that another user owns or may write is
+ * refused (-EPERM, saying how to fix it); one of this user's that others
+ * may read is made 0700.
+ */
 int engine_dir_make(const char *path, struct error *err) WUR;
+/*
+ * The checks of a root (an absolute, resolved path) before its database is
+ * opened (root.c): as root, the root, the directories above it, the database
+ * files and <root>/run[/vm] are refused (-EPERM, saying which path, its
+ * owner and mode, and the fix) when another user owns or may write them;
+ * what this user owns that others may read is made private.
+ */
+int engine_root_check(const char *root, struct error *err) WUR;
 /* Removes a file or a tree (without following symlinks); a missing one is fine. */
 int engine_tree_remove(const char *path, struct error *err) WUR;
 /* True once the import's cancel flag is set; the error to return then. */

@@ -46,12 +46,6 @@ char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
     return xasprintf("%s/tmp/%s-%s", e->root, prefix, uid);
 }
 
-int engine_dir_make(const char *path, struct error *err) {
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return error_set(err, -errno, "cannot create directory '%s': %s", path, strerror(errno));
-    return 0;
-}
-
 int engine_tree_remove(const char *path, struct error *err) {
     struct stat st;
     if (lstat(path, &st) < 0) {

@@ -125,7 +125,7 @@ static int copy_in(struct kjob *j, int in, const char *what, const char *name, c
     _cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
     if (!path || !buf)
         return oom(err);
-    _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
         return error_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
     EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;

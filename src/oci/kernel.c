@@ -244,7 +244,7 @@ static int write_atomic(const char *out, const void *data, size_t n, struct erro
             left -= (size_t)w;
         }
     }
-    if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+    if (r == 0 && (fchmod(fd, 0600) < 0 || fsync(fd) < 0))
         r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;

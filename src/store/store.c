@@ -290,6 +290,12 @@ static int store_backup(store *s, int version, struct error *err) {
     if (access(dst, F_OK) == 0)
         return 0; /* never overwrite an earlier copy */
     (void)unlink(tmp);
+    /* Made 0600 here first: VACUUM INTO writes into an empty file, keeping its mode. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "copying database '%s' aside: cannot create '%s': %s",
+                         s->path, tmp, strerror(errno));
+    close(fd);
     sqlite3 *src = NULL;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_open_v2(s->path, &src, SQLITE_OPEN_READONLY, NULL);
@@ -647,6 +653,8 @@ void store_free(store *s) {
     if (!s)
         return;
     store_disconnect(s);
+    for (size_t i = 0; i < s->n_warned; i++)
+        free(s->warned[i]);
     free(s->path);
     free(s);
 }

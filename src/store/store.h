@@ -414,6 +414,28 @@ int store_vm_op_begin(store *s, const char *op, const char *uid, const char *ste
                       int64_t device_id, const char *params, int64_t *ret_id,
                       struct error *err) WUR;
 
+/* ---- corrupt rows (check.c) ---------------------------------------------- */
+
+/*
+ * Every value read from the database is checked before hearth uses it: an
+ * object's fields by the rules apply uses (api_object_validate, and a uid of
+ * 16 lowercase hex characters), the runtime's pids, the journal's rows, the
+ * pool and its devices by hearth's own. A row that fails is corrupt: reading
+ * it alone fails with -EUCLEAN (the message names the table, the row's key
+ * and the field, and says to run 'hearth doctor'); a listing leaves it out
+ * with a warning (store_object_list, store_vm_summary_list*,
+ * store_vm_list_live, store_op_list_*); the pool's device rows are read whole
+ * or not at all (-EUCLEAN), since what a missing row means cannot be guessed.
+ */
+struct store_corrupt {
+    char table[24]; /* "vm", "image", "kernel", "vm_runtime", "journal", "pool", "pool_device" */
+    char key[96];   /* the row's key (uid, id), quoted as in messages */
+    char *problem;  /* owned: "FIELD: \"VALUE\" what is wrong with it" */
+};
+void store_corrupt_free(struct store_corrupt *c, size_t n);
+/* Every corrupt row (at most 10,000), in one read transaction. Caller frees. */
+int store_corrupt_list(store *s, struct store_corrupt **ret, size_t *ret_n, struct error *err) WUR;
+
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 
 /*

@@ -1,13 +1,12 @@
 /*
- * Child processes and process identity.
+ * Child processes and fault points.
  *
  * exec_run is the one way hearth starts a helper program: an argv array,
  * never a shell; descriptors other than 0-2 closed; stdout optionally
  * collected; stderr always collected so that a failure's message can say
  * what the program said; the child always reaped, also on timeout.
  *
- * proc_start_time/proc_is_alive identify a process by pid plus start time,
- * so a recycled pid is not mistaken for the process that was recorded;
+ * Process identity (pid plus start time, exe, cwd, argv) is in proc.c.
  * user_name_format names the user a process runs as (or owns a file).
  */
 #include <errno.h>
@@ -170,49 +169,6 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
     if (rr < 0)
         return error_set(err, rr, "cannot read the output of '%s': %s", prog, strerror(-rr));
     return 0;
-}
-
-int proc_start_time(int pid, uint64_t *ret) {
-    char path[64];
-    if (pid == 0)
-        snprintf(path, sizeof(path), "/proc/self/stat");
-    else
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    /* The command name (field 2) may hold spaces and parentheses: skip to the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -EIO;
-    p++;
-    /* p is at " S ppid ..." : field 3 onwards; starttime is field 22. */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return -EIO;
-    }
-    uint64_t v = 0;
-    p++;
-    if (*p < '0' || *p > '9')
-        return -EIO;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    *ret = v;
-    return 0;
-}
-
-bool proc_is_alive(int pid, uint64_t start_time) {
-    uint64_t t;
-    if (pid <= 0 || proc_start_time(pid, &t) < 0)
-        return false;
-    return t == start_time;
 }
 
 void fault_point(const char *name) {

@@ -24,7 +24,8 @@ static void seed(store *s) {
     api_object_free(b);
     api_object_free(im);
     int64_t id;
-    assert_int_equal(store_op_begin(s, "vm.create", API_KIND_VM, "x", "intent", &id, &err), 0);
+    assert_int_equal(
+        store_op_begin(s, "vm.create", API_KIND_VM, "00000000000000aa", "intent", &id, &err), 0);
 }
 
 static int noop_columns(void *ud, int n, const char *const *names) {

@@ -14,5 +14,6 @@ int main(void) {
     failed += run_fault_tests();
     failed += run_summary_tests();
     failed += run_readonly_tests();
+    failed += run_check_tests();
     return test_exit_status(failed);
 }

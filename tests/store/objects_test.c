@@ -97,12 +97,16 @@ static void test_image_kernel_roundtrip(void **state) {
     _cleanup_object_ struct api_object *im = make_image(U1, "ubuntu");
     _cleanup_object_ struct api_object *im2 = make_image(U2, "alpine");
     im2->meta.created = API_TIME_NONE;
-    free(im2->u.image.claim.ref);
-    im2->u.image.claim.ref = NULL;
     _cleanup_object_ struct api_object *k = make_kernel(U3, "k510");
+    /* An image without a claim breaks apply's rules: stored (the store does
+     * not judge what it is given), but corrupt when read back. */
+    _cleanup_object_ struct api_object *bad = make_image("00000000000000cc", "no-ref");
+    free(bad->u.image.claim.ref);
+    bad->u.image.claim.ref = NULL;
     put_ok(t->s, im);
     put_ok(t->s, im2);
     put_ok(t->s, k);
+    put_ok(t->s, bad);
     _cleanup_object_ struct api_object *g1 = get_ok(t->s, API_KIND_IMAGE, U1);
     _cleanup_object_ struct api_object *g2 = get_ok(t->s, API_KIND_IMAGE, U2);
     _cleanup_object_ struct api_object *g3 = get_ok(t->s, API_KIND_KERNEL, U3);
@@ -115,6 +119,12 @@ static void test_image_kernel_roundtrip(void **state) {
     struct error err;
     assert_int_equal(store_object_get(t->s, API_KIND_IMAGE, U3, &none, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "image"));
+    assert_int_equal(store_object_get(t->s, API_KIND_IMAGE, "00000000000000cc", &none, &err),
+                     -EUCLEAN);
+    assert_null(none);
+    assert_non_null(strstr(err.msg, "row \"00000000000000cc\" of table 'image'"));
+    assert_non_null(strstr(err.msg, "spec.ociClaim.ref: required"));
+    assert_non_null(strstr(err.msg, "hearth doctor"));
 
     struct api_object **objs = NULL;
     size_t n = 0;
@@ -158,7 +168,7 @@ static void test_pool_roundtrip(void **state) {
 
     /* State and owner survive a put; devices past the end and new holes go. */
     raw_exec(t->s, "UPDATE pool_device SET state = 'planned', owner_kind = 'VM', "
-                   "owner_uid = 'x' WHERE id = 1");
+                   "owner_uid = '00000000000000aa' WHERE id = 1");
     free(pool->devices[3].type);
     free(pool->devices[3].metadata_path);
     pool->n_devices = 2;
@@ -166,7 +176,7 @@ static void test_pool_roundtrip(void **state) {
     _cleanup_object_ struct api_object *g2 = get_ok(t->s, API_KIND_POOL, NULL);
     assert_object_equal(p, g2);
     assert_int_equal(raw_int(t->s, "SELECT count(*) FROM pool_device WHERE id = 1 AND "
-                                   "state = 'planned' AND owner_uid = 'x'"),
+                                   "state = 'planned' AND owner_uid = '00000000000000aa'"),
                      1);
     assert_int_equal(raw_int(t->s, "SELECT count(*) FROM pool"), 1);
 

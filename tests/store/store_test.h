@@ -48,5 +48,6 @@ int run_journal_tests(void);
 int run_fault_tests(void);
 int run_summary_tests(void);
 int run_readonly_tests(void);
+int run_check_tests(void);
 
 #endif
