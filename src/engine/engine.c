@@ -81,7 +81,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return error_set(err, -ENOMEM, "out of memory");
     }
-    r = engine_root_check(e->root, err);
+    r = engine_root_check(e->root, true, err);
     if (r == 0)
         r = store_open(db, &e->store, err);
     if (r < 0) {
@@ -131,6 +131,15 @@ int engine_open_reading(const char *root, engine **ret, struct error *err) {
     if (r == 0 || !cannot_write(r))
         return r;
     char *abs = realpath(root, NULL);
+    /* A root another user could have written is refused, read-only or not. */
+    struct error trust;
+    error_init(&trust);
+    int rt = abs ? engine_root_check(abs, false, &trust) : 0;
+    if (rt == -EPERM) {
+        free(abs);
+        *err = trust;
+        return rt;
+    }
     _cleanup_free_ char *db = abs ? xasprintf("%s/hearth.db", abs) : NULL;
     /* Only a database there is, and this user may read, is shown. */
     if (!db || faccessat(AT_FDCWD, db, R_OK, AT_EACCESS) < 0) {

@@ -76,9 +76,10 @@ int engine_dir_make(const char *path, struct error *err) WUR;
  * opened (root.c): as root, the root, the directories above it, the database
  * files and <root>/run[/vm] are refused (-EPERM, saying which path, its
  * owner and mode, and the fix) when another user owns or may write them;
- * what this user owns that others may read is made private.
+ * with close, what this user owns that others may read is made private
+ * (without it nothing is changed: a root that cannot be written is checked).
  */
-int engine_root_check(const char *root, struct error *err) WUR;
+int engine_root_check(const char *root, bool close, struct error *err) WUR;
 /* Removes a file or a tree (without following symlinks); a missing one is fine. */
 int engine_tree_remove(const char *path, struct error *err) WUR;
 /* True once the import's cancel flag is set; the error to return then. */

@@ -107,9 +107,11 @@ static int parents_check(const char *root, struct error *err) {
 /*
  * A file or directory under the root that exists: as root, refused when
  * another user owns it or may write it; for everyone, made private (mode)
- * when this user owns it and others may read it. A missing one is fine.
+ * when this user owns it and others may read it, if close is set. A missing
+ * one is fine.
  */
-static int entry_check(const char *what, const char *path, mode_t mode, struct error *err) {
+static int entry_check(const char *what, const char *path, mode_t mode, bool close,
+                       struct error *err) {
     struct stat st; /* of what a symlink names, as the open sees it */
     if (stat(path, &st) < 0)
         return errno == ENOENT
@@ -121,7 +123,7 @@ static int entry_check(const char *what, const char *path, mode_t mode, struct e
                  path);
         return refuse(what, path, "", &st, fix, err);
     }
-    if (st.st_uid == geteuid() && (st.st_mode & OPEN_BITS) && chmod(path, mode) < 0)
+    if (close && st.st_uid == geteuid() && (st.st_mode & OPEN_BITS) && chmod(path, mode) < 0)
         return error_set(err, -errno, "cannot make %s '%s' private: %s", what, path,
                          strerror(errno));
     return 0;
@@ -145,7 +147,7 @@ static const struct {
     {"file", "pool.lock", 0600},
 };
 
-int engine_root_check(const char *root, struct error *err) {
+int engine_root_check(const char *root, bool close, struct error *err) {
     struct stat st;
     if (stat(root, &st) < 0)
         return error_set(err, -errno, "cannot use root directory '%s': %s", root, strerror(errno));
@@ -158,7 +160,7 @@ int engine_root_check(const char *root, struct error *err) {
         int r = parents_check(root, err);
         if (r < 0)
             return r;
-    } else if (st.st_uid == geteuid() && (st.st_mode & WRITE_BITS)) {
+    } else if (close && st.st_uid == geteuid() && (st.st_mode & WRITE_BITS)) {
         /* Another user could replace the database: not any more. Its reading
          * stays as the user made it; what hearth keeps in it is private. */
         mode_t mode = st.st_mode & 07777 & ~(mode_t)WRITE_BITS;
@@ -171,7 +173,7 @@ int engine_root_check(const char *root, struct error *err) {
     char path[PATH_MAX];
     for (size_t i = 0; i < ARRAY_SIZE(root_entries); i++) {
         snprintf(path, sizeof(path), "%s/%s", root, root_entries[i].name);
-        int r = entry_check(root_entries[i].what, path, root_entries[i].mode, err);
+        int r = entry_check(root_entries[i].what, path, root_entries[i].mode, close, err);
         if (r < 0)
             return r;
     }
@@ -183,5 +185,5 @@ int engine_dir_make(const char *path, struct error *err) {
         return 0;
     if (errno != EEXIST)
         return error_set(err, -errno, "cannot create directory '%s': %s", path, strerror(errno));
-    return entry_check("directory", path, 0700, err);
+    return entry_check("directory", path, 0700, true, err);
 }
