@@ -665,6 +665,10 @@ int main(int argc, char **argv) {
             return 2;
         return engine_monitor_main(argv[2], argv[3], (int)fd);
     }
+    /* HEARTH_TEST_FILTER=PATTERN runs only the tests whose name matches (cmocka's '*', '?'). */
+    const char *filter = getenv("HEARTH_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     /* In the dm-thin guest (HEARTH_TEST_DM=1) the pool and VM tests run, on dm-thin. */
     const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
