@@ -90,6 +90,8 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
     /* After the import's: a VM's disk chain hangs from images and kernels. */
     engine_vm_create_open_hook(e);
+    /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
+    engine_staging_open_hook(e);
     *ret = e;
     return 0;
 }

@@ -160,7 +160,29 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
 /* Opening hook: engine_import_recover, problems logged. Runs after the pool's. */
 void engine_import_open_hook(engine *e);
 
-/* Staging directories and kernel files that no live operation or kernel owns. */
+/* ---- staging (staging.c) ------------------------------------------------ */
+
+/*
+ * Makes <root>/tmp and the staging directory "<root>/tmp/<prefix>-<key>"
+ * (0700) of the operation whose journal row key names: prefix "import" or
+ * "kernel" with an image's or kernel's uid, "vm" with a VM's uid, "layer"
+ * with a device id. Only after the row's intent is committed. *ret is its
+ * path (caller frees).
+ */
+int engine_staging_make(engine *e, const char *prefix, const char *key, char **ret,
+                        struct error *err) WUR;
+/*
+ * Opening hook, after recovery: removes from <root>/tmp every staging
+ * directory (and spool file) that no open operation of a live process owns.
+ * One directory read when it is empty; problems are logged.
+ */
+void engine_staging_open_hook(engine *e);
+
+/*
+ * What doctor reports as stray: entries of <root>/tmp that no open
+ * operation of a live process owns (names no operation makes included),
+ * kernel files of no kernel and older kernel staging (<root>/kernel/<uid>.tmp).
+ */
 struct engine_leftover {
     char *path;      /* owned */
     const char *why; /* static */

@@ -68,6 +68,10 @@ extern const size_t engine_pool_host_tests_n;
 extern const struct CMUnitTest engine_image_tests[];
 extern const size_t engine_image_tests_n;
 
+/* Staging under <root>/tmp (staging_test.c): the cleanup at open, doctor's strays. */
+extern const struct CMUnitTest engine_staging_tests[];
+extern const size_t engine_staging_tests_n;
+
 /* The VM create tests (vm_create_test.c): file pool, a kernel from /boot. */
 extern const struct CMUnitTest engine_vm_create_tests[];
 extern const size_t engine_vm_create_tests_n;
