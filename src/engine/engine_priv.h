@@ -151,7 +151,17 @@ int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
 /* The data of an image (its devices) or a kernel (its files); engine_remove's act. */
 int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid,
                               struct error *err) WUR;
-/* A kernel's files, its .tmp directory and its staging directory (kernel.c). */
+/*
+ * Whether kernel uid has its files (kernel.c): each recorded file (vmlinux,
+ * vmlinuz, initrd, modules.tar) present with the size it had when imported,
+ * or, for a kernel without a record (applied, or imported by an older
+ * hearth), a kernel file. 1 when it has; 0 with the problem described in
+ * ret_problem ("its vmlinux (55.4MB when imported) is missing from DIR");
+ * -errno when the record cannot be read.
+ */
+int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, size_t size,
+                              struct error *err) WUR;
+/* A kernel's files, its staging directory (and an older version's .tmp) (kernel.c). */
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
 /* image.import, image.remove, kernel.import, kernel.remove. */
 bool engine_import_op_is(const char *op);

@@ -107,6 +107,84 @@ int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
     return 0;
 }
 
+static const char *const kernel_file_names[] = {"vmlinux", "vmlinuz", "initrd", "modules.tar"};
+
+/* The files of dir (a kernel's) that exist, with their sizes. */
+static int kernel_files_scan(const char *dir, struct store_kernel_file *ret, size_t *ret_n,
+                             struct error *err) {
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(kernel_file_names); i++) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, kernel_file_names[i]);
+        if (!path)
+            return oom(err);
+        struct stat st;
+        if (lstat(path, &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return error_set(err, -errno, "cannot look at '%s': %s", path, strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode))
+            return error_set(err, -EINVAL, "'%s' is not a regular file", path);
+        snprintf(ret[n].name, sizeof(ret[n].name), "%s", kernel_file_names[i]);
+        ret[n].size = (uint64_t)st.st_size;
+        n++;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, size_t size,
+                              struct error *err) {
+    struct store_kernel_file rec[STORE_KERNEL_FILES_MAX];
+    size_t n = 0;
+    int r = store_kernel_files_get(e->store, uid, rec, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
+    if (!dir)
+        return oom(err);
+    struct store_kernel_file have[STORE_KERNEL_FILES_MAX];
+    size_t nh = 0;
+    struct error serr;
+    error_init(&serr);
+    if (kernel_files_scan(dir, have, &nh, &serr) < 0) {
+        snprintf(ret_problem, size, "%s", serr.msg);
+        return 0;
+    }
+    if (n == 0) { /* no record: a kernel file is what can be checked */
+        for (size_t i = 0; i < nh; i++)
+            if (strcmp(have[i].name, "vmlinux") == 0 || strcmp(have[i].name, "vmlinuz") == 0)
+                return 1;
+        snprintf(ret_problem, size,
+                 "it has no kernel file under %s (it was applied from a document, or its files "
+                 "were deleted)",
+                 dir);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_kernel_file *found = NULL;
+        for (size_t k = 0; k < nh && !found; k++)
+            if (strcmp(have[k].name, rec[i].name) == 0)
+                found = &have[k];
+        char want[32], got[32];
+        size_format_human(rec[i].size, want, sizeof(want));
+        if (!found) {
+            snprintf(ret_problem, size, "its %s (%s when imported) is missing from %s", rec[i].name,
+                     want, dir);
+            return 0;
+        }
+        if (found->size != rec[i].size) {
+            size_format_human(found->size, got, sizeof(got));
+            snprintf(ret_problem, size,
+                     "its %s in %s has %s (%" PRIu64 " bytes), not the %s (%" PRIu64
+                     " bytes) it had when imported",
+                     rec[i].name, dir, got, found->size, want, rec[i].size);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* openat2 with RESOLVE_IN_ROOT: rel resolved as if dirfd were "/". */
 static int open_in_root(int dirfd, const char *rel, int flags) {
     struct open_how how = {
@@ -284,7 +362,9 @@ static uint64_t file_size(const char *path) {
 
 /*
  * Stores the kernel file (open on in): identifies it, keeps an ELF as
- * vmlinux, a bzImage as vmlinuz plus an extracted vmlinux when that works.
+ * vmlinux, a bzImage as vmlinuz plus the vmlinux extracted from it. A
+ * bzImage without an ELF to extract is a warning (QEMU boots it); a failure
+ * to write the vmlinux is an error, never a warning.
  */
 static int store_kernel(struct kjob *j, int in, const char *desc, struct error *err) {
     char hex[65] = "";
@@ -316,7 +396,10 @@ static int store_kernel(struct kjob *j, int in, const char *desc, struct error *
         return 0;
     struct error xerr;
     error_init(&xerr);
-    if (oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr) < 0) {
+    r = oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr);
+    if (r < 0 && r != -ENOEXEC) /* this host failed (no space, I/O): the import fails */
+        return error_set(err, r, "extracting the vmlinux of kernel '%s': %s", j->name, xerr.msg);
+    if (r < 0) { /* the kernel has none to extract: it is told, the import goes on */
         if (unlink(vmlinux) < 0 && errno != ENOENT)
             return error_set(err, -errno, "cannot remove '%s': %s", vmlinux, strerror(errno));
         char line[512];
@@ -522,6 +605,12 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     r = engine_tree_remove(j->work, err);
     if (r < 0)
         return r;
+    /* The record says which files the kernel has: doctor checks them. */
+    struct store_kernel_file files[STORE_KERNEL_FILES_MAX];
+    size_t nfiles = 0;
+    r = kernel_files_scan(j->final, files, &nfiles, err);
+    if (r < 0)
+        return r;
 
     _cleanup_object_ struct api_object *obj = NULL;
     r = kernel_object_build(j, id, size, repo_digest, &obj, err);
@@ -530,6 +619,8 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     r = store_begin(j->e->store, err);
     if (r == 0)
         r = j->restore ? kernel_restore_put(j, obj, err) : store_object_put(j->e->store, obj, err);
+    if (r == 0)
+        r = store_kernel_files_set(j->e->store, j->uid, files, nfiles, err);
     if (r == 0)
         r = store_op_finish(j->e->store, op, NULL, err);
     if (r == 0)
@@ -554,6 +645,12 @@ static int kjob_fail(struct kjob *j, int64_t op, int r, struct error *err) {
     }
     if (op <= 0 || !id_is_valid(j->uid))
         return r;
+    if (r == -ENOSPC || r == -EDQUOT) { /* the host's failure: say what to do */
+        char was[sizeof(err->msg)];
+        snprintf(was, sizeof(was), "%s", err->msg);
+        error_record(err, r, "%s; nothing was imported: free space under '%s' and import it again",
+                     was, j->e->root);
+    }
     struct error e2;
     error_init(&e2);
     if (engine_kernel_files_remove(j->e, j->uid, &e2) < 0) {

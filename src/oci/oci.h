@@ -266,7 +266,12 @@ int oci_kernel_identify(const char *path, enum oci_kernel_format *ret_format, ch
 /*
  * Extracts the uncompressed ELF vmlinux from a bzImage (whose payload is
  * gzip, xz, lzma, bzip2, lz4 or zstd compressed) into out. Firecracker needs
- * the ELF; QEMU boots either.
+ * the ELF; QEMU boots either. -ENOEXEC when the file holds no ELF that can
+ * be extracted (not a bzImage, or no payload that decompresses to a whole
+ * ELF): a property of the kernel. Any other error is this host's (the
+ * bzImage cannot be read, out cannot be written: -ENOSPC, -EIO, -EDQUOT...,
+ * memory, libarchive), named with the file and the cause; out is then not
+ * there (it is written under a temporary name and renamed when complete).
  */
 int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct error *err) WUR;
 

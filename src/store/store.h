@@ -384,6 +384,31 @@ int store_vm_op_begin(store *s, const char *op, const char *uid, const char *ste
                       int64_t device_id, const char *params, int64_t *ret_id,
                       struct error *err) WUR;
 
+/* ---- kernel files (kernel_files.c) --------------------------------------- */
+
+/*
+ * The files a kernel has under <root>/kernel/<uid>/ (migrations/
+ * 0007_kernel_files.sql): "vmlinux", "vmlinuz", "initrd", "modules.tar",
+ * each with its size in bytes.
+ */
+#define STORE_KERNEL_FILES_MAX 4
+struct store_kernel_file {
+    char name[16];
+    uint64_t size;
+};
+
+/* Replaces the recorded files of kernel uid (which must exist). In the caller's transaction if
+ * open; -EINVAL naming a file that is none of the four. */
+int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_file *files,
+                           size_t n, struct error *err) WUR;
+/*
+ * The recorded files of kernel uid, by name, into ret (room for
+ * STORE_KERNEL_FILES_MAX); *ret_n is 0 for a kernel without a record (one
+ * applied from a document, or imported before the record existed).
+ */
+int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *ret, size_t *ret_n,
+                           struct error *err) WUR;
+
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 
 /*

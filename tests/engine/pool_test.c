@@ -711,24 +711,11 @@ static void test_pool_deleted(void **state) {
     assert_int_equal(rows(f, NULL), 1);
 }
 
-static int run_argv(const char *const *argv) {
-    struct error err;
-    error_init(&err);
-    int r = exec_run(argv, NULL, &err);
-    if (r < 0)
-        print_message("%s\n", err.msg);
-    return r;
-}
-
 static void test_full_filesystem(void **state) {
     struct pfix *f = *state;
-    if (geteuid() != 0)
-        test_skip("mounting a small tmpfs to fill needs root");
     char mnt[1200], data[1300];
     snprintf(mnt, sizeof(mnt), "%s/mnt", f->dir);
-    assert_int_equal(mkdir(mnt, 0700), 0);
-    const char *mount_argv[] = {"mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt, NULL};
-    assert_int_equal(run_argv(mount_argv), 0);
+    engine_test_tmpfs_mount(mnt, "8m");
     snprintf(data, sizeof(data), "%s/data", mnt);
     struct engine_pool_init_opts o = {.driver = "file", .data_size = 8 * MiB, .data_path = data};
     struct error err;
@@ -767,8 +754,7 @@ static void test_full_filesystem(void **state) {
     assert_consistent(f);
     engine_free(f->eng);
     f->eng = NULL;
-    const char *umount_argv[] = {"umount", mnt, NULL};
-    assert_int_equal(run_argv(umount_argv), 0);
+    engine_test_umount(mnt);
 }
 
 const struct CMUnitTest engine_pool_tests[] = {
