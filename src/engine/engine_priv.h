@@ -287,11 +287,15 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
 /* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
 void engine_vm_open_hook(engine *e);
 /*
- * engine_remove's VM branch: refused (-EBUSY) while running unless force;
- * else intent (Removing, journal "vm.remove"), the processes killed, the
+ * engine_remove's VM branch for VM uid, which the user named ref: refused
+ * (-EBUSY) while running unless force, and while another process removes
+ * it ("vm 'REF' is being removed by another command"); -ENOENT "vm 'REF'
+ * was removed by another command" when it is gone since ref was resolved.
+ * Else intent (Removing, journal "vm.remove"), the processes killed, the
  * devices and directories removed, the row deleted. Fault points
  * vm.remove.after-{intent,stop,devices,commit}.
  */
-int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) WUR;
+int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
+                     struct error *err) WUR;
 
 #endif

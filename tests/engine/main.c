@@ -496,6 +496,51 @@ static void test_remove_running_vm_refused(void **state) {
 }
 
 /*
+ * Two removals of one VM: the one that loses names the VM as the user did,
+ * never by a uid it never typed. Whether it loses while the other still
+ * works (a vm.remove of a live process is open: -EBUSY, -f or not) or after
+ * the VM is gone (resolved before, removed since: -ENOENT).
+ */
+static void test_remove_vm_twice(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("web", ""), &res);
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+    struct error err;
+    error_init(&err);
+    /* Another command's removal in flight: the VM Removing, its journal row ours (alive). */
+    int64_t op = 0;
+    assert_int_equal(store_begin(f->eng->store, &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, uid, "Removing", &err), 0);
+    assert_int_equal(
+        store_vm_op_begin(f->eng->store, "vm.remove", uid, "intent", -1, NULL, &op, &err), 0);
+    assert_int_equal(store_commit(f->eng->store, &err), 0);
+    for (int force = 0; force < 2; force++) {
+        error_init(&err);
+        assert_int_equal(engine_remove(f->eng, API_KIND_VM, "web", force, NULL, &err), -EBUSY);
+        print_message("  %s\n", err.msg);
+        assert_string_equal(err.msg, "vm 'web' is being removed by another command");
+    }
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    /* The other command finishes: the row goes. A removal that resolved 'web' before. */
+    assert_int_equal(store_begin(f->eng->store, &err), 0);
+    assert_int_equal(store_object_delete(f->eng->store, API_KIND_VM, uid, &err), 0);
+    assert_int_equal(store_op_finish(f->eng->store, op, NULL, &err), 0);
+    assert_int_equal(store_commit(f->eng->store, &err), 0);
+    error_init(&err);
+    assert_int_equal(engine_vm_remove(f->eng, uid, "web", false, NULL, &err), -ENOENT);
+    print_message("  %s\n", err.msg);
+    assert_string_equal(err.msg, "vm 'web' was removed by another command");
+    assert_null(strstr(err.msg, uid));
+    /* And one that resolves after: nothing matches the name it was given. */
+    error_init(&err);
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "web", false, NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "'web'"));
+}
+
+/*
  * The active listings (ps without -a) hold exactly the VMs in a state
  * engine_vm_state_is_active calls active, by creation time, the summaries
  * and the full objects alike, whatever states the others are in.
@@ -694,6 +739,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_vm_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
