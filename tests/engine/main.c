@@ -540,6 +540,28 @@ static void test_remove_vm_twice(void **state) {
     assert_non_null(strstr(err.msg, "'web'"));
 }
 
+/* An image another process is removing: a second removal is told, by the name it was given. */
+static void test_remove_image_twice(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, image_doc, &res);
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+    struct error err;
+    error_init(&err);
+    int64_t op = 0;
+    assert_int_equal(
+        store_op_begin(f->eng->store, "image.remove", API_KIND_IMAGE, uid, "intent", &op, &err), 0);
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", true, NULL, &err), -EBUSY);
+    assert_string_equal(err.msg, "image 'ubuntu' is being removed by another command");
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+    /* Once it is not running any more (finished without its commit), rmi works. */
+    assert_int_equal(store_op_finish(f->eng->store, op, "test", &err), 0);
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", false, NULL, &err), 0);
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
+}
+
 /*
  * The active listings (ps without -a) hold exactly the VMs in a state
  * engine_vm_state_is_active calls active, by creation time, the summaries
@@ -740,6 +762,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_vm_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_image_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
