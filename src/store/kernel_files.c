@@ -23,8 +23,8 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
                          STORE_KERNEL_FILES_MAX);
     for (size_t i = 0; i < n; i++)
         if (!kernel_file_name_ok(files[i].name) || files[i].size > INT64_MAX)
-            return error_set(err, -EINVAL, "kernel %s: '%s' is not a kernel file", uid,
-                             files[i].name ? files[i].name : "");
+            return error_set(err, -EINVAL, "kernel %s: '%.16s' is not a kernel file", uid,
+                             files[i].name);
     bool own;
     int r = store_tx_start(s, &own, err);
     if (r < 0)
