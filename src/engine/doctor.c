@@ -21,8 +21,10 @@
  *   repair removes it (pool_stray_remove). Also an import's staging
  *   directory in <root>/tmp or kernel files in <root>/kernel that no running
  *   operation or kernel owns; repair removes them.
- * - missing-kernel-files: a kernel row without its files; no repair: the
- *   message names the command that imports it again (engine_restore_hint).
+ * - missing-kernel-files: a kernel without the files its record names (or,
+ *   without a record, without a kernel file), or one whose size is not the
+ *   one recorded at its import; no repair: the message names the command
+ *   that imports it again (engine_restore_hint).
  * - stray (VMs): <root>/vm/<id> of no VM, <root>/run/vm/<id> of a VM that
  *   does not run; repair removes them.
  * - stray-process: a monitor or VMM of this root that is not the recorded
@@ -349,22 +351,19 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
     if (r < 0)
         return r;
     for (size_t i = 0; i < nk && r == 0; i++) {
-        char *path = NULL;
-        struct error e2;
-        error_init(&e2);
         const char *uid = kernels[i]->meta.uid;
-        if (engine_kernel_file(e, uid, "vmlinux", &path, &e2) == 0 ||
-            engine_kernel_file(e, uid, "vmlinuz", &path, &e2) == 0) {
-            free(path);
+        char problem[512];
+        r = engine_kernel_files_check(e, uid, problem, sizeof(problem), err);
+        if (r != 0) {
+            r = r == 1 ? 0 : r;
             continue;
         }
         char obj[64], hint[600];
         snprintf(obj, sizeof(obj), "kernel %s", uid);
         engine_restore_hint(kernels[i], hint, sizeof(hint));
         if (!finding_add(rep, "missing-kernel-files", NULL, obj,
-                         "kernel '%s' has no kernel file under %s/kernel/%s (it was applied from "
-                         "a document, or its files were deleted); %s",
-                         kernels[i]->meta.name, e->root, uid, hint))
+                         "kernel '%s' cannot be used: %s; %s", kernels[i]->meta.name, problem,
+                         hint))
             r = error_set(err, -ENOMEM, "out of memory");
     }
     api_objects_free(kernels, nk);

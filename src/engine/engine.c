@@ -93,6 +93,8 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
     /* After the import's: a VM's disk chain hangs from images and kernels. */
     engine_vm_create_open_hook(e);
+    /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
+    engine_staging_open_hook(e);
     *ret = e;
     return 0;
 }
@@ -456,6 +458,22 @@ static int check_users(engine *e, const struct api_object *obj, struct error *er
                      engine_kind_word(obj->kind), obj->meta.name, sb.buf);
 }
 
+/* 1 when a live process has an open operation opname on uid, else 0. */
+static int remove_running(engine *e, const char *opname, const char *uid, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++)
+        if (strcmp(ops[i].op, opname) == 0 && ops[i].object_uid &&
+            strcmp(ops[i].object_uid, uid) == 0 &&
+            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
+            r = 1;
+    store_ops_free(ops, n);
+    return r;
+}
+
 /*
  * The act and commit of removing an image or a kernel whose intent (journal
  * row op) is recorded: its devices or files, then the row. Fault points
@@ -512,7 +530,7 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
 
     if (kind == API_KIND_VM) {
         store_rollback(e->store);
-        return engine_vm_remove(e, uid, force, ret_uid, err); /* vm_run.c */
+        return engine_vm_remove(e, uid, ref, force, ret_uid, err); /* vm_run.c */
     }
     if (!force) {
         r = check_users(e, obj, err);
@@ -525,6 +543,13 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
         r = error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    /* Two removals of one image or kernel: the second is told (the first's row is still there). */
+    r = remove_running(e, opname, uid, err);
+    if (r == 1)
+        r = error_set(err, -EBUSY, "%s '%s' is being removed by another command",
+                      engine_kind_word(kind), ref);
+    if (r < 0)
+        goto fail;
     /* An image's devices and a kernel's files go too: intent, act, commit. */
     r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
     if (r == 0)

@@ -167,7 +167,17 @@ int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
 /* The data of an image (its devices) or a kernel (its files); engine_remove's act. */
 int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid,
                               struct error *err) WUR;
-/* A kernel's files, its .tmp directory and its staging directory (kernel.c). */
+/*
+ * Whether kernel uid has its files (kernel.c): each recorded file (vmlinux,
+ * vmlinuz, initrd, modules.tar) present with the size it had when imported,
+ * or, for a kernel without a record (applied, or imported by an older
+ * hearth), a kernel file. 1 when it has; 0 with the problem described in
+ * ret_problem ("its vmlinux (55.4MB when imported) is missing from DIR");
+ * -errno when the record cannot be read.
+ */
+int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, size_t size,
+                              struct error *err) WUR;
+/* A kernel's files, its staging directory (and an older version's .tmp) (kernel.c). */
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
 /* image.import, image.remove, kernel.import, kernel.remove. */
 bool engine_import_op_is(const char *op);
@@ -176,7 +186,29 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
 /* Opening hook: engine_import_recover, problems logged. Runs after the pool's. */
 void engine_import_open_hook(engine *e);
 
-/* Staging directories and kernel files that no live operation or kernel owns. */
+/* ---- staging (staging.c) ------------------------------------------------ */
+
+/*
+ * Makes <root>/tmp and the staging directory "<root>/tmp/<prefix>-<key>"
+ * (0700) of the operation whose journal row key names: prefix "import" or
+ * "kernel" with an image's or kernel's uid, "vm" with a VM's uid, "layer"
+ * with a device id. Only after the row's intent is committed. *ret is its
+ * path (caller frees).
+ */
+int engine_staging_make(engine *e, const char *prefix, const char *key, char **ret,
+                        struct error *err) WUR;
+/*
+ * Opening hook, after recovery: removes from <root>/tmp every staging
+ * directory (and spool file) that no open operation of a live process owns.
+ * One directory read when it is empty; problems are logged.
+ */
+void engine_staging_open_hook(engine *e);
+
+/*
+ * What doctor reports as stray: entries of <root>/tmp that no open
+ * operation of a live process owns (names no operation makes included),
+ * kernel files of no kernel and older kernel staging (<root>/kernel/<uid>.tmp).
+ */
 struct engine_leftover {
     char *path;      /* owned */
     const char *why; /* static */
@@ -271,11 +303,15 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
 /* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
 void engine_vm_open_hook(engine *e);
 /*
- * engine_remove's VM branch: refused (-EBUSY) while running unless force;
- * else intent (Removing, journal "vm.remove"), the processes killed, the
+ * engine_remove's VM branch for VM uid, which the user named ref: refused
+ * (-EBUSY) while running unless force, and while another process removes
+ * it ("vm 'REF' is being removed by another command"); -ENOENT "vm 'REF'
+ * was removed by another command" when it is gone since ref was resolved.
+ * Else intent (Removing, journal "vm.remove"), the processes killed, the
  * devices and directories removed, the row deleted. Fault points
  * vm.remove.after-{intent,stop,devices,commit}.
  */
-int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) WUR;
+int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
+                     struct error *err) WUR;
 
 #endif

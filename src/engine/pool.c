@@ -896,6 +896,10 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
     pool_inventory_release(&inv);
     if (exists) /* only the commit was missing */
         return recover_commit(e, op, id, "active", NULL, err);
+    /* Rolled back: what the act left half-made goes too (the file driver's <id>.img.tmp). */
+    r = pool_device_remove(p, id, err);
+    if (r < 0)
+        return r;
     return recover_commit(e, op, id, NULL, "interrupted; rolled back", err);
 }
 

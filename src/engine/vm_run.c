@@ -1131,18 +1131,51 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
     return 0;
 }
 
-int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) {
+/* The error for a VM that another command removed since the user's ref was resolved. */
+static int vm_removed_meanwhile(const char *ref, struct error *err) {
+    return error_set(err, -ENOENT, "vm '%s' was removed by another command", ref);
+}
+
+/* True when a live process has an open vm.remove of uid. */
+static int vm_remove_running(engine *e, const char *uid, bool *ret, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    *ret = false;
+    for (size_t i = 0; i < n && !*ret; i++)
+        *ret = strcmp(ops[i].op, "vm.remove") == 0 && ops[i].object_uid &&
+               strcmp(ops[i].object_uid, uid) == 0 &&
+               proc_is_running(ops[i].owner_pid, ops[i].owner_start);
+    store_ops_free(ops, n);
+    return 0;
+}
+
+int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
+                     struct error *err) {
     _cleanup_object_ struct api_object *vm = NULL;
     int r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r == -ENOENT)
+        return vm_removed_meanwhile(ref, err);
     if (r < 0)
         return r;
     const char *name = vm->meta.name;
     char state[32] = "";
     int64_t op = 0;
+    bool removing = false;
     r = store_begin(e->store, err);
-    if (r == 0)
+    if (r == 0) {
         r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && !force && strcmp(state, "Running") == 0)
+        if (r == -ENOENT)
+            r = vm_removed_meanwhile(ref, err);
+    }
+    /* Two removals of one VM: the second is told, whatever -f says. */
+    if (r == 0 && strcmp(state, "Removing") == 0)
+        r = vm_remove_running(e, uid, &removing, err);
+    if (r == 0 && removing)
+        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", ref);
+    else if (r == 0 && !force && strcmp(state, "Running") == 0)
         r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", name);
     else if (r == 0 && !force && engine_vm_state_is_active(state))
         r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", name, state);

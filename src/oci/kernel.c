@@ -277,7 +277,7 @@ int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct erro
         return r;
     const unsigned char *b = (const unsigned char *)img.buf;
     if (!is_bzimage(b, img.len))
-        return error_set(err, -EINVAL, "'%s' is not a bzImage", bzimage);
+        return error_set(err, -ENOEXEC, "'%s' is not a bzImage", bzimage);
 
     /* Every compressor's magic, in file order, as extract-vmlinux tries them. */
     for (size_t off = 0; off + 4 <= img.len; off++) {
@@ -295,7 +295,7 @@ int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct erro
             return write_atomic(out, elf.buf, elf.len, err);
         }
     }
-    return error_set(err, -ENOENT,
+    return error_set(err, -ENOEXEC,
                      "no compressed ELF found in bzImage '%s'; boot it with qemu, which takes the "
                      "bzImage itself",
                      bzimage);

@@ -428,13 +428,39 @@ int store_vm_op_begin(store *s, const char *op, const char *uid, const char *ste
  * or not at all (-EUCLEAN), since what a missing row means cannot be guessed.
  */
 struct store_corrupt {
-    char table[24]; /* "vm", "image", "kernel", "vm_runtime", "journal", "pool", "pool_device" */
+    char table[24]; /* "vm", "image", "kernel", "vm_runtime", "journal", "pool", "pool_device",
+                       "kernel_file" */
     char key[96];   /* the row's key (uid, id), quoted as in messages */
     char *problem;  /* owned: "FIELD: \"VALUE\" what is wrong with it" */
 };
 void store_corrupt_free(struct store_corrupt *c, size_t n);
 /* Every corrupt row (at most 10,000), in one read transaction. Caller frees. */
 int store_corrupt_list(store *s, struct store_corrupt **ret, size_t *ret_n, struct error *err) WUR;
+
+/* ---- kernel files (kernel_files.c) --------------------------------------- */
+
+/*
+ * The files a kernel has under <root>/kernel/<uid>/ (migrations/
+ * 0007_kernel_files.sql): "vmlinux", "vmlinuz", "initrd", "modules.tar",
+ * each with its size in bytes.
+ */
+#define STORE_KERNEL_FILES_MAX 4
+struct store_kernel_file {
+    char name[16];
+    uint64_t size;
+};
+
+/* Replaces the recorded files of kernel uid (which must exist). In the caller's transaction if
+ * open; -EINVAL naming a file that is none of the four. */
+int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_file *files,
+                           size_t n, struct error *err) WUR;
+/*
+ * The recorded files of kernel uid, by name, into ret (room for
+ * STORE_KERNEL_FILES_MAX); *ret_n is 0 for a kernel without a record (one
+ * applied from a document, or imported before the record existed).
+ */
+int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *ret, size_t *ret_n,
+                           struct error *err) WUR;
 
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 

@@ -91,6 +91,8 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
                                      O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    if (opts->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t def;

@@ -172,6 +172,8 @@ struct exec_opts {
     const char *stdin_path;  /* NULL: /dev/null */
     struct strbuf *out;      /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
     int timeout_ms;          /* 0: none; else the child is killed (SIGKILL) past it */
+    const char *cwd;         /* NULL: this process's; else the child's working directory (relative
+                                paths in argv, argv[0] included, are then relative to it) */
 };
 
 /*

@@ -190,6 +190,19 @@ static void test_pool(void **state) {
     assert_has(err.msg, "layer_key: \"kernel:../../x\"");
 }
 
+/* A kernel's recorded files: a name that is none of the four is refused when read. */
+static void test_kernel_file(void **state) {
+    struct tctx *t = *state;
+    struct error err;
+    error_init(&err);
+    raw_hostile(t->s, "INSERT INTO kernel_file (uid, name, size) VALUES ('" GOOD "', '../x', 1)");
+    struct store_kernel_file got[STORE_KERNEL_FILES_MAX];
+    size_t n = 0;
+    assert_int_equal(store_kernel_files_get(t->s, GOOD, got, &n, &err), -EUCLEAN);
+    assert_has(err.msg, "kernel_file");
+    assert_has(err.msg, "name: \"../x\"");
+}
+
 static void test_scan(void **state) {
     struct tctx *t = *state;
     struct error err;
@@ -210,7 +223,8 @@ static void test_scan(void **state) {
                 "INSERT INTO pool (id, metadata_size, data_size, allocation_size, driver, name, "
                 "state) VALUES (1, 8388608, 1073741824, 65536, 'zfs', 'ab', 'active');"
                 "INSERT INTO pool_device (id, type, size, state, created) "
-                "VALUES (9, 'Image', 0, 'active', 1)");
+                "VALUES (9, 'Image', 0, 'active', 1);"
+                "INSERT INTO kernel_file (uid, name, size) VALUES ('" GOOD "', '../x', 1)");
     assert_int_equal(store_corrupt_list(t->s, &c, &n, &err), 0);
     static const char *const want[][3] = {
         {"vm", "\"../../canary\"", "metadata.uid: \"../../canary\""},
@@ -218,6 +232,7 @@ static void test_scan(void **state) {
         {"journal", "\"1\"", "object_uid: \"x\""},
         {"pool", "\"1\"", "driver: \"zfs\""},
         {"pool_device", "\"9\"", "size: "},
+        {"kernel_file", "\"" GOOD "\"", "name: \"../x\""},
     };
     assert_int_equal(n, ARRAY_SIZE(want));
     for (size_t i = 0; i < n; i++) {
@@ -234,6 +249,7 @@ int run_check_tests(void) {
         cmocka_unit_test_setup_teardown(test_runtime, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_journal, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_pool, tctx_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_file, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_scan, tctx_setup, tctx_teardown),
     };
     return cmocka_run_group_tests_name("store corrupt rows", tests, NULL, NULL);

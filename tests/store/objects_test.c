@@ -136,6 +136,43 @@ static void test_image_kernel_roundtrip(void **state) {
     api_objects_free(objs, n);
 }
 
+/* A kernel's files: replaced as a whole, kept by a put of the kernel, gone with it. */
+static void test_kernel_files(void **state) {
+    struct tctx *t = *state;
+    _cleanup_object_ struct api_object *k = make_kernel(U3, "k510");
+    put_ok(t->s, k);
+    struct store_kernel_file got[STORE_KERNEL_FILES_MAX];
+    size_t n = 9;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 0); /* no record */
+    struct store_kernel_file files[] = {{"vmlinuz", 8247232}, {"vmlinux", 65863680}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, files, 2, &err), 0);
+    put_ok(t->s, k); /* a put of the kernel (apply, restore) keeps them */
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].name, "vmlinux"); /* by name */
+    assert_int_equal(got[0].size, 65863680);
+    assert_string_equal(got[1].name, "vmlinuz");
+    struct store_kernel_file one[] = {{"initrd", 0}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, one, 1, &err), 0);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].name, "initrd");
+    /* What is not one of the four files is refused, and changes nothing. */
+    struct store_kernel_file bad[] = {{"vmlinux", 1}, {"../x", 1}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, bad, 2, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "'../x'"));
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    /* Of no kernel: the foreign key refuses it. */
+    assert_true(store_kernel_files_set(t->s, U1, files, 1, &err) < 0);
+    assert_int_equal(store_object_delete(t->s, API_KIND_KERNEL, U3, &err), 0);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 0);
+}
+
 static void test_pool_roundtrip(void **state) {
     struct tctx *t = *state;
     struct error err;
@@ -421,6 +458,7 @@ int run_object_tests(void) {
         cmocka_unit_test_setup_teardown(test_open_fresh, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_image_kernel_roundtrip, tctx_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_files, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_pool_roundtrip, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_unique_name, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_check_constraints, tctx_setup, tctx_teardown),
