@@ -247,6 +247,12 @@ void api_port_release(struct api_port *p);
 /* "0.0.0.0:80->8080/tcp" as Docker and Ignite print it. */
 void api_port_format(const struct api_port *p, char *buf, size_t size);
 
+/* Writes s into buf as a double-quoted string for messages: control
+ * characters and quotes escaped, cut at 80 characters with "...". NULL
+ * gives `""`. buf should hold at least 128 bytes. Returns buf. */
+const char *api_quote(const char *s, char *buf, size_t size);
+#define API_QUOTE_MAX 400
+
 /* True if s is a DNS-1123 label: 1..63 of [a-z0-9-], alnum at both ends. */
 bool api_name_is_valid(const char *s);
 /*

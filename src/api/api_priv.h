@@ -27,12 +27,6 @@ bool api_label_value_is_valid(const char *s);
 /* True if s is an IPv4 or IPv6 address. */
 bool api_ip_is_valid(const char *s);
 
-/* Writes s into buf as a double-quoted string for messages: control
- * characters and quotes escaped, cut at 80 characters with "...". NULL
- * gives `""`. buf should hold at least 128 bytes. Returns buf. */
-const char *api_quote(const char *s, char *buf, size_t size);
-#define API_QUOTE_MAX 400
-
 /* A field path being built while walking a document ("spec.ports[2].vmPort").
  * Appending past the end truncates; the path is only ever used in messages. */
 struct api_path {

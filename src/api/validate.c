@@ -184,6 +184,15 @@ static bool vm_path_ok(const char *s) {
     return true;
 }
 
+/* A path on the host that hearth makes or removes files at: absolute, clean, printable. */
+#define HOST_PATH_RULE "is not an absolute path without '.' or '..' components"
+static bool host_path_ok(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return strlen(s) < 4096 && vm_path_ok(s);
+}
+
 static int check_ports(const struct api_vm *vm, struct error *err) {
     char p[64];
     if (vm->n_ports > API_LIST_MAX)
@@ -249,6 +258,8 @@ static int check_vm(const struct api_vm *vm, struct error *err) {
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].hostPath", i);
         if ((r = check_string(p, vm->copy_files[i].host_path, true, err)) < 0)
             return r;
+        if (!host_path_ok(vm->copy_files[i].host_path))
+            return bad(err, p, vm->copy_files[i].host_path, HOST_PATH_RULE);
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].vmPath", i);
         if ((r = check_string(p, vm->copy_files[i].vm_path, true, err)) < 0)
             return r;
@@ -286,10 +297,10 @@ static int check_pool(const struct api_pool *pool, struct error *err) {
     if (pool->metadata_size < (2ull << 20) || pool->metadata_size > (16ull << 30))
         return bad_size(err, "spec.metadataSize", pool->metadata_size,
                         "is out of range (2MB-16GB)");
-    if (pool->metadata_path && *pool->metadata_path && pool->metadata_path[0] != '/')
-        return bad(err, "spec.metadataPath", pool->metadata_path, "is not an absolute path");
-    if (pool->data_path && *pool->data_path && pool->data_path[0] != '/')
-        return bad(err, "spec.dataPath", pool->data_path, "is not an absolute path");
+    if (pool->metadata_path && *pool->metadata_path && !host_path_ok(pool->metadata_path))
+        return bad(err, "spec.metadataPath", pool->metadata_path, HOST_PATH_RULE);
+    if (pool->data_path && *pool->data_path && !host_path_ok(pool->data_path))
+        return bad(err, "spec.dataPath", pool->data_path, HOST_PATH_RULE);
     if (pool->n_devices > API_POOL_DEVICES_MAX)
         return error_set(err, -EINVAL, "status.devices: more than %u entries",
                          API_POOL_DEVICES_MAX);

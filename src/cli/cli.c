@@ -5,8 +5,10 @@
  * dispatcher parses the global options, finds the row (by name or alias, also
  * two-word group forms such as `image ls`; a group alone runs its default,
  * as `hearth vm` is `hearth vm ls`), parses the command's flags, checks the
- * argument count, opens the engine when the command needs it, runs the
- * handler and prints its error once. Exit status: 0 ok, 1 failure, 2 usage.
+ * argument count, opens the engine when the command needs it (read-only,
+ * with one notice, for a command that only reads on a root that cannot be
+ * written), runs the handler and prints its error once. Exit status: 0 ok,
+ * 1 failure, 2 usage.
  *
  * Adding a command: write `int cmd_x(struct cli_ctx *ctx)` and add its row
  * to `cli_commands` below (docs/cli.md). The help (help.c), the hearth(1)
@@ -17,6 +19,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -90,7 +93,11 @@ static const struct cli_flag flags_inspect[] = {
 static const struct cli_flag flags_export[] = {OUTPUT_FLAG("yaml (default) or json", "yaml json"),
                                                {0}};
 static const struct cli_flag flags_sql[] = {
-    OUTPUT_FLAG("table (default), csv, json or yaml", "table csv json yaml"), {0}};
+    OUTPUT_FLAG("table (default), csv, json or yaml", "table csv json yaml"),
+    {.long_name = "timeout",
+     .arg = "SECONDS",
+     .help = "stop the statements after this long (default 30, 0 for no limit)"},
+    {0}};
 static const struct cli_flag flags_rm[] = {
     {.short_name = 'f',
      .long_name = "force",
@@ -284,7 +291,9 @@ const struct cli_command cli_commands[] = {
      .usage = "[--repair] [-o table|json]",
      .summary = "Compare the database with the pool; exit 0 clean, 3 repaired, 4 problems left",
      .flags = flags_doctor,
-     .engine = true},
+     .engine = true,
+     .reads = true,
+     .reads_unless = "repair"},
     {.name = "export",
      .handler = cmd_export,
      .usage = "[-o yaml|json] [KIND...]",
@@ -292,6 +301,7 @@ const struct cli_command cli_commands[] = {
      .max_args = -1,
      .flags = flags_export,
      .engine = true,
+     .reads = true,
      .arg_values = "vm image kernel pool"},
     {.name = "help",
      .handler = cmd_help,
@@ -317,6 +327,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_IMAGE,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_IMAGE},
     {.name = "image ls",
      .aliases = {"image list"},
@@ -325,7 +336,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List images",
      .flags = flags_ls,
      .data = API_KIND_IMAGE,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "inspect",
      .handler = cmd_inspect,
      .usage = "[-o json|yaml] [-t TEMPLATE] vm|image|kernel NAME",
@@ -335,6 +347,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = KIND_FROM_ARG,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_KIND_NAME},
     {.name = "kernel import",
      .handler = cmd_kernel_import,
@@ -354,6 +367,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_KERNEL,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_KERNEL},
     {.name = "kernel ls",
      .aliases = {"kernel list"},
@@ -362,7 +376,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List kernels",
      .flags = flags_ls,
      .data = API_KIND_KERNEL,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "kill",
      .aliases = {"vm kill"},
      .handler = cmd_kill,
@@ -381,6 +396,7 @@ const struct cli_command cli_commands[] = {
      .max_args = 1,
      .flags = flags_logs,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_VM},
     {.name = "pool init",
      .handler = cmd_pool_init,
@@ -394,20 +410,23 @@ const struct cli_command cli_commands[] = {
      .usage = "[-o table|json|yaml|csv]",
      .summary = "List the pool's devices",
      .flags = flags_pool_ls,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "pool status",
      .handler = cmd_pool_status,
      .usage = "[-o table|json|yaml]",
      .summary = "Show the pool's driver, sizes, usage and device counts",
      .flags = flags_pool_status,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "ps",
      .aliases = {"vm ps"},
      .handler = cmd_ps,
      .usage = "[-a] [-q] [-o FORMAT] [-t TEMPLATE] [--filter KEY=VALUE]...",
      .summary = "List VMs (running ones unless -a)",
      .flags = flags_ps,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "rm",
      .aliases = {"vm rm"},
      .handler = cmd_rm,
@@ -453,11 +472,12 @@ const struct cli_command cli_commands[] = {
      .args = CLI_ARG_IMAGE},
     {.name = "sql",
      .handler = cmd_sql,
-     .usage = "[-o table|csv|json|yaml] [STATEMENTS]",
+     .usage = "[-o table|csv|json|yaml] [--timeout SECONDS] [STATEMENTS]",
      .summary = "Run read-only SQL on the database (statements from stdin without an argument)",
      .max_args = 1,
      .flags = flags_sql,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     {.name = "start",
      .aliases = {"vm start"},
      .handler = cmd_start,
@@ -492,6 +512,7 @@ const struct cli_command cli_commands[] = {
      .flags = flags_inspect,
      .data = API_KIND_VM,
      .engine = true,
+     .reads = true,
      .args = CLI_ARG_VM},
     {.name = "vm ls",
      .aliases = {"vm list"},
@@ -500,7 +521,8 @@ const struct cli_command cli_commands[] = {
      .summary = "List all VMs, running or not (as Ignite's vm ls)",
      .flags = flags_ps,
      .data = PS_ALL,
-     .engine = true},
+     .engine = true,
+     .reads = true},
     /* Plumbing for the completion scripts and the build. */
     {.name = "__complete",
      .handler = cmd_complete,
@@ -586,6 +608,22 @@ const char *cli_flag_value(const struct cli_ctx *ctx, const char *long_name, con
         return def;
     int n = ctx->args.count[i] < CLI_VALUES_MAX ? ctx->args.count[i] : CLI_VALUES_MAX;
     return ctx->args.values[i][n - 1];
+}
+
+int cli_flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *ret) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno || v < min || v > max) {
+        /* -EINVAL here rather than cli_usage_error's result, so that the
+         * compiler sees that *ret is only left unset on failure. */
+        (void)cli_usage_error(ctx, "--%s: '%s' is not a number from %llu to %llu", flag, s,
+                              (unsigned long long)min, (unsigned long long)max);
+        return -EINVAL;
+    }
+    *ret = v;
+    return 0;
 }
 
 const char *const *cli_flag_values(const struct cli_ctx *ctx, const char *long_name, int *ret_n) {
@@ -860,6 +898,11 @@ int cli_main(int argc, char **argv) {
     _cleanup_free_ char **positional = NULL;
     int i = 1;
 
+    /* What hearth makes (and the programs it runs make: the VMM's sockets,
+     * ssh-keygen's keys, tar's modules.tar) is for its user alone, whatever
+     * umask it was started with; the files that must be otherwise get their
+     * mode set explicitly (an image's content keeps the image's modes). */
+    umask(077);
     if (argc >= 2 && strcmp(argv[1], "__monitor") == 0)
         return monitor_main(argc, argv);
 
@@ -937,11 +980,19 @@ int cli_main(int argc, char **argv) {
             cli_print_error(ctx.err.msg);
             return 1;
         }
-        if (engine_open(root, &eng, &ctx.err) < 0) {
+        const char *unless = ctx.cmd->reads_unless;
+        bool reads = ctx.cmd->reads && !(unless && cli_flag_given(&ctx, unless));
+        if ((reads ? engine_open_reading(root, &eng, &ctx.err)
+                   : engine_open(root, &eng, &ctx.err)) < 0) {
             cli_root_explain(root, &ctx.err);
             cli_print_error(ctx.err.msg);
             return 1;
         }
+        if (engine_read_only(eng))
+            fprintf(stderr,
+                    "hearth: the root '%s' is read-only (%s): showing the state as recorded; "
+                    "recovery did not run\n",
+                    engine_root(eng), engine_read_only(eng));
         ctx.eng = eng;
     }
 

@@ -69,9 +69,15 @@ struct cli_command {
     const struct cli_flag *flags; /* ends with a {0} entry; NULL for none */
     int data;                     /* the handler's own: a kind, or a variant */
     bool engine;                  /* the dispatcher opens the engine first */
-    enum cli_arg args;            /* what the positional arguments are (completion) */
-    const char *arg_values;       /* else the words they may be, space-separated; NULL */
-    bool hidden;                  /* hearth's own plumbing: not in help, man page, completion */
+    /* The command only reads: when the root cannot be written (a full or
+     * read-only filesystem, another user's root) the engine is opened
+     * read-only (engine_open_reading) and a notice says so; not when the
+     * flag reads_unless names is given (doctor --repair). */
+    bool reads;
+    const char *reads_unless;
+    enum cli_arg args;      /* what the positional arguments are (completion) */
+    const char *arg_values; /* else the words they may be, space-separated; NULL */
+    bool hidden;            /* hearth's own plumbing: not in help, man page, completion */
 };
 
 /* A group of commands ("vm ls", "vm rm"...); without a subcommand it runs its default. */
@@ -100,9 +106,11 @@ const struct cli_command *cli_command_find(const char *name, const char **ret_na
 /* The root directory: --root, $HEARTH_ROOT, then the defaults (docs/cli.md). Caller frees. */
 int cli_root_resolve(char **ret, struct error *err) WUR;
 /*
- * When the root (or the database in it) cannot be written by this user,
- * replaces err's message with one that names the owner and suggests --root
- * or sudo; else leaves err alone. Called after opening the root failed.
+ * When opening the root failed for want of rights or on a read-only
+ * filesystem (err's code -EACCES, -EPERM, -EROFS or -ENOENT) and the root (or the
+ * database in it) cannot be written by this user, replaces err's message
+ * with one that names the owner and suggests --root or sudo (or names the
+ * read-only filesystem); else leaves err alone.
  */
 void cli_root_explain(const char *root, struct error *err);
 
@@ -122,6 +130,9 @@ struct cli_ctx {
 bool cli_flag_given(const struct cli_ctx *ctx, const char *long_name);
 /* The flag's last value, or def when not given. */
 const char *cli_flag_value(const struct cli_ctx *ctx, const char *long_name, const char *def);
+/* The number s given to --flag, from min to max; else a usage error naming the flag. */
+int cli_flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t min, uint64_t max,
+                 uint64_t *ret) WUR;
 /* All values of a repeatable flag. */
 const char *const *cli_flag_values(const struct cli_ctx *ctx, const char *long_name, int *ret_n);
 
@@ -165,6 +176,14 @@ const char *cli_table_intern(struct cli_table *t, const char *s, size_t len) WUR
 void cli_table_release(struct cli_table *t);
 /* Aligned text: columns separated by at least 3 spaces, no trailing blanks. */
 int cli_table_write(const struct cli_table *t, struct strbuf *out) WUR;
+/*
+ * Aligned text with every column at least width[c] wide (t->ncols entries);
+ * width grows to the widest cell. For a table written block by block, with
+ * cli_table_clear between blocks: columns line up with the blocks before.
+ */
+int cli_table_write_widths(const struct cli_table *t, size_t *width, struct strbuf *out) WUR;
+/* Drops every row (the header too) and the copies behind them, keeping the columns. */
+void cli_table_clear(struct cli_table *t);
 /* RFC 4180: CRLF line ends, fields quoted when they hold , " CR or LF. */
 int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) WUR;
 /* Writes the table (aligned text, or CSV when csv) to stdout with one write. */

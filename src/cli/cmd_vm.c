@@ -32,22 +32,6 @@ static int set_str(struct cli_ctx *ctx, char **dst, const char *src) {
     return 0;
 }
 
-static int flag_u64(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t min,
-                    uint64_t max, uint64_t *ret) {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *s == '-' || *end || errno || v < min || v > max) {
-        /* -EINVAL here rather than cli_usage_error's result, so that the
-         * compiler sees that *ret is only left unset on failure. */
-        (void)cli_usage_error(ctx, "--%s: '%s' is not a number from %llu to %llu", flag, s,
-                              (unsigned long long)min, (unsigned long long)max);
-        return -EINVAL;
-    }
-    *ret = v;
-    return 0;
-}
-
 static int parse_size(struct cli_ctx *ctx, const char *flag, const char *s, uint64_t *ret) {
     if (api_size_parse(s, ret) < 0)
         return cli_usage_error(ctx, "--%s: '%s' is not a size (e.g. 512MB, 4GB)", flag, s);
@@ -208,7 +192,7 @@ static int vm_from_flags(struct cli_ctx *ctx, struct api_object **ret) {
     if ((v = cli_flag_value(ctx, "name", NULL)) && (r = set_str(ctx, &obj->meta.name, v)) < 0)
         return r;
     if ((v = cli_flag_value(ctx, "cpus", NULL)) &&
-        (r = flag_u64(ctx, "cpus", v, 1, 256, &vm->cpus)) < 0)
+        (r = cli_flag_u64(ctx, "cpus", v, 1, 256, &vm->cpus)) < 0)
         return r;
     if ((v = cli_flag_value(ctx, "memory", NULL)) &&
         (r = parse_size(ctx, "memory", v, &vm->memory)) < 0)
@@ -434,7 +418,7 @@ static int stop_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
     const char *t = cli_flag_value(ctx, "time", NULL);
     if (t) {
         uint64_t s = 0;
-        if (flag_u64(ctx, "time", t, 0, 3600, &s) < 0)
+        if (cli_flag_u64(ctx, "time", t, 0, 3600, &s) < 0)
             return error_set(err, -EINVAL, "%s", ctx->err.msg);
         grace_ms = (int)s * 1000;
     }
@@ -453,7 +437,7 @@ static int kill_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
 int cmd_stop(struct cli_ctx *ctx) {
     const char *t = cli_flag_value(ctx, "time", NULL);
     uint64_t s;
-    if (t && flag_u64(ctx, "time", t, 0, 3600, &s) < 0)
+    if (t && cli_flag_u64(ctx, "time", t, 0, 3600, &s) < 0)
         return -EINVAL;
     return for_each_vm(ctx, stop_one);
 }
@@ -479,7 +463,7 @@ int cmd_logs(struct cli_ctx *ctx) {
     const char *t = cli_flag_value(ctx, "tail", NULL);
     if (t && strcmp(t, "all") != 0) {
         uint64_t v;
-        if (flag_u64(ctx, "tail", t, 0, 100000000, &v) < 0)
+        if (cli_flag_u64(ctx, "tail", t, 0, 100000000, &v) < 0)
             return -EINVAL;
         tail = (long)v;
     }

@@ -815,13 +815,13 @@ int cmd_complete(struct cli_ctx *ctx) {
     if (access(db, F_OK) < 0)
         return 0;
     _cleanup_engine_ engine *eng = NULL;
-    r = engine_open(root, &eng, &ctx->err);
+    r = engine_open_reading(root, &eng, &ctx->err);
     if (r < 0)
         return r;
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
     struct store_sql_sink sink = {
         .columns = no_columns, .row = name_row, .end = no_end, .ud = &out};
-    r = engine_sql(eng, sql, &sink, &ctx->err);
+    r = engine_sql(eng, sql, NULL, &sink, &ctx->err);
     if (r < 0)
         return r;
     return cli_write_out(ctx, &out);

@@ -155,14 +155,17 @@ void cli_table_release(struct cli_table *t) {
 
 /*
  * Lays the table out as aligned text in one buffer sized exactly for it:
- * cells copied with memcpy, padding with memset. Caller frees *ret.
+ * cells copied with memcpy, padding with memset. width (ncols entries) holds
+ * the widths to pad to at least, and gets the table's own where they are
+ * wider; NULL pads to the table's own. Caller frees *ret.
  */
-static int table_render(const struct cli_table *t, char **ret, size_t *ret_len) {
+static int table_render(const struct cli_table *t, size_t *width_io, char **ret, size_t *ret_len) {
     *ret = NULL;
     *ret_len = 0;
     if (t->ncols == 0 || t->nrows == 0)
         return 0;
-    _cleanup_free_ size_t *width = xcalloc(t->ncols, sizeof(*width));
+    _cleanup_free_ size_t *own = width_io ? NULL : xcalloc(t->ncols, sizeof(*own));
+    size_t *width = width_io ? width_io : own;
     if (!width)
         return -ENOMEM;
     for (size_t r = 0; r < t->nrows; r++) {
@@ -206,13 +209,28 @@ static int table_render(const struct cli_table *t, char **ret, size_t *ret_len) 
     return 0;
 }
 
-int cli_table_write(const struct cli_table *t, struct strbuf *out) {
+int cli_table_write_widths(const struct cli_table *t, size_t *width, struct strbuf *out) {
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
-    int r = table_render(t, &buf, &len);
+    int r = table_render(t, width, &buf, &len);
     if (r < 0)
         return r;
     return len ? strbuf_add(out, buf, len) : 0;
+}
+
+void cli_table_clear(struct cli_table *t) {
+    if (t->arena) {
+        for (struct cli_arena_block *b = t->arena->head, *next; b; b = next) {
+            next = b->next;
+            free(b);
+        }
+        t->arena->head = NULL;
+    }
+    t->nrows = 0;
+}
+
+int cli_table_write(const struct cli_table *t, struct strbuf *out) {
+    return cli_table_write_widths(t, NULL, out);
 }
 
 int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
@@ -224,7 +242,7 @@ int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
     }
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
-    if (table_render(t, &buf, &len) < 0)
+    if (table_render(t, NULL, &buf, &len) < 0)
         return error_set(&ctx->err, -ENOMEM, "out of memory");
     if (len && fwrite(buf, 1, len, stdout) != len)
         return error_set(&ctx->err, -EIO, "cannot write the output: %s", strerror(errno));

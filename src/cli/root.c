@@ -1,30 +1,21 @@
 /*
  * What the CLI says when the root cannot be used by this user. Every command
- * that opens the root writes to it (it records dead VMs as stopped and
- * finishes interrupted operations), so a root that belongs to someone else
- * fails with SQLite's "unable to open database file" or "attempt to write a
- * readonly database", or mkdir's "Permission denied". cli_root_explain
- * replaces that with who owns what and what to do instead.
+ * that changes state writes to it (as does every open that can: it records
+ * dead VMs as stopped and finishes interrupted operations), so a root that
+ * belongs to someone else fails with SQLite's "unable to open database
+ * file" or "attempt to write a readonly database", or mkdir's "Permission
+ * denied". cli_root_explain replaces that with who owns what and what to do
+ * instead. (Commands that only read open a database they may read
+ * read-only instead: engine_open_reading.)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli_priv.h"
-
-/* The user name of uid, or its number. */
-static void user_name(uid_t uid, char *buf, size_t size) {
-    struct passwd pw, *found = NULL;
-    char scratch[1024];
-    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
-        snprintf(buf, size, "%s", found->pw_name);
-    else
-        snprintf(buf, size, "%u", (unsigned)uid);
-}
 
 /* Whether this process may write path (its effective ids, as open would). */
 static bool writable(const char *path) {
@@ -32,6 +23,10 @@ static bool writable(const char *path) {
 }
 
 void cli_root_explain(const char *root, struct error *err) {
+    /* Only a failure to open or write is explained (not a full disk, nor a
+     * schema: engine_open_reading's own errors). */
+    if (err->code != -EACCES && err->code != -EPERM && err->code != -EROFS && err->code != -ENOENT)
+        return;
     char path[PATH_MAX];
     struct stat st;
     const char *what;
@@ -67,8 +62,8 @@ void cli_root_explain(const char *root, struct error *err) {
         return;
     }
     char owner[64], me[64];
-    user_name(st.st_uid, owner, sizeof(owner));
-    user_name(geteuid(), me, sizeof(me));
+    user_name_format(st.st_uid, owner, sizeof(owner));
+    user_name_format(geteuid(), me, sizeof(me));
     error_set(err, -EACCES,
               "cannot write %s '%s': it belongs to user '%s' (mode %04o) and hearth runs as user "
               "'%s'; use --root DIR for a root of your own, or run hearth as '%s' (sudo)",

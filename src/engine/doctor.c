@@ -21,8 +21,10 @@
  *   repair removes it (pool_stray_remove). Also an import's staging
  *   directory in <root>/tmp or kernel files in <root>/kernel that no running
  *   operation or kernel owns; repair removes them.
- * - missing-kernel-files: a kernel row without its files; no repair: the
- *   message names the command that imports it again (engine_restore_hint).
+ * - missing-kernel-files: a kernel without the files its record names (or,
+ *   without a record, without a kernel file), or one whose size is not the
+ *   one recorded at its import; no repair: the message names the command
+ *   that imports it again (engine_restore_hint).
  * - stray (VMs): <root>/vm/<id> of no VM, <root>/run/vm/<id> of a VM that
  *   does not run; repair removes them.
  * - stray-process: a monitor or VMM of this root that is not the recorded
@@ -30,6 +32,13 @@
  *   working directory); repair kills it.
  * Image and kernel operations (import, remove) whose owner is dead are
  * interrupted-operations too; repair finishes them (engine_import_recover_op).
+ * - filesystem-full, filesystem-read-only: the root's filesystem has less
+ *   than DOCTOR_FREE_MIN left for this user, or is mounted read-only, so
+ *   nothing can be recorded; checked first, no repair. (Other commands that
+ *   only read then open the database read-only: engine_open_reading.)
+ * - corrupt: a row that breaks the rules (store_corrupt_list), checked before
+ *   everything else. No repair; while there is one, nothing else is checked
+ *   or repaired.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +46,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -44,7 +54,8 @@
 #include "engine/vm_priv.h"
 #include "pool/pool.h"
 
-#define FINDINGS_MAX 100000 /* a bound on what one run reports */
+#define FINDINGS_MAX 100000        /* a bound on what one run reports */
+#define DOCTOR_FREE_MIN (1u << 20) /* bytes free below which the root's filesystem is full */
 
 void engine_doctor_report_release(struct engine_doctor_report *r) {
     if (!r)
@@ -340,22 +351,19 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
     if (r < 0)
         return r;
     for (size_t i = 0; i < nk && r == 0; i++) {
-        char *path = NULL;
-        struct error e2;
-        error_init(&e2);
         const char *uid = kernels[i]->meta.uid;
-        if (engine_kernel_file(e, uid, "vmlinux", &path, &e2) == 0 ||
-            engine_kernel_file(e, uid, "vmlinuz", &path, &e2) == 0) {
-            free(path);
+        char problem[512];
+        r = engine_kernel_files_check(e, uid, problem, sizeof(problem), err);
+        if (r != 0) {
+            r = r == 1 ? 0 : r;
             continue;
         }
         char obj[64], hint[600];
         snprintf(obj, sizeof(obj), "kernel %s", uid);
         engine_restore_hint(kernels[i], hint, sizeof(hint));
         if (!finding_add(rep, "missing-kernel-files", NULL, obj,
-                         "kernel '%s' has no kernel file under %s/kernel/%s (it was applied from "
-                         "a document, or its files were deleted); %s",
-                         kernels[i]->meta.name, e->root, uid, hint))
+                         "kernel '%s' cannot be used: %s; %s", kernels[i]->meta.name, problem,
+                         hint))
             r = error_set(err, -ENOMEM, "out of memory");
     }
     api_objects_free(kernels, nk);
@@ -421,21 +429,6 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
     return r;
 }
 
-/* argv of pid (NUL-separated) into buf; the number of bytes, 0 when unreadable. */
-static size_t proc_cmdline(int pid, char *buf, size_t size) {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return (size_t)n;
-}
-
 /*
  * Processes of this root that no VM accounts for: a monitor
  * (`... __monitor ROOT UID FD`) that is not the recorded monitor of a VM
@@ -463,29 +456,27 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
         char uid[ID_LEN + 1] = "";
         bool monitor = false;
         char cmd[4096];
-        size_t n = proc_cmdline((int)pid, cmd, sizeof(cmd));
-        const char *a1 = n ? cmd + strlen(cmd) + 1 : NULL;
-        if (a1 && a1 < cmd + n && strcmp(a1, "__monitor") == 0) {
+        size_t argc = 0;
+        if (proc_cmdline((int)pid, cmd, sizeof(cmd), &argc) == 0 && argc == 5) {
+            const char *a1 = cmd + strlen(cmd) + 1;
             const char *a2 = a1 + strlen(a1) + 1;
-            const char *a3 = a2 < cmd + n ? a2 + strlen(a2) + 1 : NULL;
-            if (a3 && a3 < cmd + n && strcmp(a2, e->root) == 0) {
+            const char *a3 = a2 + strlen(a2) + 1;
+            if (strcmp(a1, "__monitor") == 0 && strcmp(a2, e->root) == 0) {
                 monitor = true;
                 snprintf(uid, sizeof(uid), "%.16s", a3);
             }
         }
         if (!monitor) {
-            char link[64], cwd[PATH_MAX];
-            snprintf(link, sizeof(link), "/proc/%ld/cwd", pid);
-            ssize_t len = readlink(link, cwd, sizeof(cwd) - 1);
-            if (len <= 0)
-                continue;
-            cwd[len] = '\0';
-            if (!str_starts_with(cwd, run))
+            char cwd[PATH_MAX];
+            if (proc_cwd((int)pid, cwd, sizeof(cwd)) < 0 || !str_starts_with(cwd, run))
                 continue;
             snprintf(uid, sizeof(uid), "%.16s", cwd + strlen(run));
         }
+        /* Only what is surely a monitor or VMM of this root (vm_proc_is) is looked at. */
+        enum vm_proc_role role = monitor ? VM_PROC_MONITOR : VM_PROC_VMM;
         uint64_t start = 0;
-        if (proc_start_time((int)pid, &start) < 0 || !vm_proc_alive((int)pid, start))
+        if (!is_uid(uid) || proc_start_time((int)pid, &start) < 0 ||
+            !vm_proc_is(e, uid, role, (int)pid, start))
             continue;
         char state[32] = "";
         struct store_vm_runtime rt;
@@ -508,7 +499,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             r = error_set(err, -ENOMEM, "out of memory");
         else if (repair) {
             error_init(&e2);
-            int k = kill((pid_t)pid, SIGKILL) < 0 ? -errno : 0;
+            int k = vm_proc_signal(e, uid, role, (int)pid, start, SIGKILL, -1);
             if (k < 0)
                 error_set(&e2, k, "cannot kill %ld: %s", pid, strerror(-k));
             repair_done(f, k, &e2);
@@ -527,9 +518,72 @@ static int check_vms(engine *e, bool repair, struct engine_doctor_report *rep, s
     return r;
 }
 
+/* The root's filesystem: read-only, or (nearly) full. */
+static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct error *err) {
+    struct statvfs sv;
+    if (statvfs(e->root, &sv) < 0)
+        return 0; /* the other checks will say what is wrong */
+    struct engine_finding *f = NULL;
+    if (sv.f_flag & ST_RDONLY) {
+        f = finding_add(rep, "filesystem-read-only", NULL, e->root,
+                        "the root '%s' is on a read-only filesystem: nothing can be recorded, "
+                        "started or repaired until it is mounted read-write",
+                        e->root);
+    } else {
+        /* What this user may still use: root may use the reserved blocks. */
+        uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
+        if (avail >= DOCTOR_FREE_MIN)
+            return 0;
+        char free_words[32], total[32];
+        size_format_human(avail, free_words, sizeof(free_words));
+        size_format_human((uint64_t)sv.f_blocks * sv.f_frsize, total, sizeof(total));
+        f = finding_add(rep, "filesystem-full", NULL, e->root,
+                        "the filesystem of '%s' is full (%s free of %s): nothing can be recorded "
+                        "until space is freed on it",
+                        e->root, free_words, total);
+    }
+    return f ? 0 : error_set(err, -ENOMEM, "out of memory");
+}
+
+/* Rows that break the rules; *ret_n how many. */
+static int check_rows(engine *e, struct engine_doctor_report *rep, size_t *ret_n,
+                      struct error *err) {
+    struct store_corrupt *c = NULL;
+    size_t n = 0;
+    int r = store_corrupt_list(e->store, &c, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char obj[sizeof(c[i].table) + sizeof(c[i].key) + 2];
+        snprintf(obj, sizeof(obj), "%s %s", c[i].table, c[i].key);
+        if (!finding_add(rep, "corrupt", NULL, obj,
+                         "row %s of table '%s': %s; it was not written by hearth: fix or delete "
+                         "it with sqlite3, or put back a copy of the database you trust",
+                         c[i].key, c[i].table, c[i].problem))
+            r = error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0 && n > 0 &&
+        !finding_add(rep, "corrupt", NULL, "database",
+                     "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
+                     "repaired nothing, since what the database says cannot be trusted",
+                     n, n == 1 ? "" : "s", e->root))
+        r = error_set(err, -ENOMEM, "out of memory");
+    store_corrupt_free(c, n);
+    *ret_n = n;
+    return r;
+}
+
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) {
     struct engine_doctor_report rep = {0};
-    int r = check_operations(e, repair, &rep, err);
+    size_t corrupt = 0;
+    int r = check_filesystem(e, &rep, err);
+    if (r == 0)
+        r = check_rows(e, &rep, &corrupt, err);
+    if (r < 0)
+        goto fail;
+    if (corrupt > 0)
+        goto done;
+    r = check_operations(e, repair, &rep, err);
     if (r == 0)
         r = check_imports(e, repair, &rep, err);
     if (r == 0)

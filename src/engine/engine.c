@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -80,7 +81,9 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return error_set(err, -ENOMEM, "out of memory");
     }
-    r = store_open(db, &e->store, err);
+    r = engine_root_check(e->root, true, err);
+    if (r == 0)
+        r = store_open(db, &e->store, err);
     if (r < 0) {
         engine_free(e);
         return r;
@@ -90,8 +93,87 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
     /* After the import's: a VM's disk chain hangs from images and kernels. */
     engine_vm_create_open_hook(e);
+    /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
+    engine_staging_open_hook(e);
     *ret = e;
     return 0;
+}
+
+/* Whether a read-write open that failed with code may be replaced by a read-only one. */
+static bool cannot_write(int code) {
+    return code == -ENOSPC || code == -EDQUOT || code == -EROFS || code == -EACCES ||
+           code == -EPERM;
+}
+
+/* Why root (with its database db) cannot be written, the open having failed with code. */
+static char *read_only_why(const char *root, const char *db, int code) {
+    struct statvfs sv;
+    bool known = statvfs(root, &sv) == 0;
+    if (known && (sv.f_flag & ST_RDONLY))
+        return xstrdup("it is on a read-only filesystem");
+    char user[64];
+    user_name_format(geteuid(), user, sizeof(user));
+    if (code == -EDQUOT)
+        return xasprintf("the disk quota of user '%s' is used up", user);
+    if (code == -ENOSPC) {
+        if (!known)
+            return xstrdup("its filesystem is full");
+        /* What this user may still use: root may use the reserved blocks. */
+        uint64_t blocks = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+        char free_words[32];
+        size_format_human(blocks * sv.f_frsize, free_words, sizeof(free_words));
+        return xasprintf("its filesystem is full: %s free", free_words);
+    }
+    bool db_writable = faccessat(AT_FDCWD, db, W_OK, AT_EACCESS) == 0;
+    return xasprintf("user '%s' may not write '%s'", user, db_writable ? root : db);
+}
+
+int engine_open_reading(const char *root, engine **ret, struct error *err) {
+    int r = engine_open(root, ret, err);
+    if (r == 0 || !cannot_write(r))
+        return r;
+    char *abs = realpath(root, NULL);
+    /* A root another user could have written is refused, read-only or not. */
+    struct error trust;
+    error_init(&trust);
+    int rt = abs ? engine_root_check(abs, false, &trust) : 0;
+    if (rt == -EPERM) {
+        free(abs);
+        *err = trust;
+        return rt;
+    }
+    _cleanup_free_ char *db = abs ? xasprintf("%s/hearth.db", abs) : NULL;
+    /* Only a database there is, and this user may read, is shown. */
+    if (!db || faccessat(AT_FDCWD, db, R_OK, AT_EACCESS) < 0) {
+        free(abs);
+        return r;
+    }
+    engine *e = xcalloc(1, sizeof(*e));
+    if (!e) {
+        free(abs);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    e->root = abs;
+    e->read_only = read_only_why(abs, db, r);
+    struct error ro;
+    error_init(&ro);
+    int r2 = e->read_only ? store_open_read(db, &e->store, &ro) : -ENOMEM;
+    if (r2 < 0) {
+        if (r2 == -ENOMEM)
+            r = error_set(err, -ENOMEM, "out of memory");
+        else if (r2 != -EACCES && r2 != -EPERM && r2 != -ENOENT)
+            r = error_set(err, r2, "%s; the root '%s' cannot be written (%s)", ro.msg, abs,
+                          e->read_only);
+        engine_free(e);
+        return r; /* else the read-write open's error: the database cannot be read either */
+    }
+    error_init(err);
+    *ret = e;
+    return 0;
+}
+
+const char *engine_read_only(const engine *e) {
+    return e->read_only;
 }
 
 void engine_free(engine *e) {
@@ -99,7 +181,9 @@ void engine_free(engine *e) {
         return;
     engine_pool_close_hook(e);
     store_free(e->store);
+    free(e->read_only);
     free(e->root);
+    free(e->self_exe);
     free(e);
 }
 
@@ -374,6 +458,22 @@ static int check_users(engine *e, const struct api_object *obj, struct error *er
                      engine_kind_word(obj->kind), obj->meta.name, sb.buf);
 }
 
+/* 1 when a live process has an open operation opname on uid, else 0. */
+static int remove_running(engine *e, const char *opname, const char *uid, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++)
+        if (strcmp(ops[i].op, opname) == 0 && ops[i].object_uid &&
+            strcmp(ops[i].object_uid, uid) == 0 &&
+            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
+            r = 1;
+    store_ops_free(ops, n);
+    return r;
+}
+
 /*
  * The act and commit of removing an image or a kernel whose intent (journal
  * row op) is recorded: its devices or files, then the row. Fault points
@@ -430,7 +530,7 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
 
     if (kind == API_KIND_VM) {
         store_rollback(e->store);
-        return engine_vm_remove(e, uid, force, ret_uid, err); /* vm_run.c */
+        return engine_vm_remove(e, uid, ref, force, ret_uid, err); /* vm_run.c */
     }
     if (!force) {
         r = check_users(e, obj, err);
@@ -443,6 +543,13 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
         r = error_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
+    /* Two removals of one image or kernel: the second is told (the first's row is still there). */
+    r = remove_running(e, opname, uid, err);
+    if (r == 1)
+        r = error_set(err, -EBUSY, "%s '%s' is being removed by another command",
+                      engine_kind_word(kind), ref);
+    if (r < 0)
+        goto fail;
     /* An image's devices and a kernel's files go too: intent, act, commit. */
     r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
     if (r == 0)
@@ -457,8 +564,9 @@ fail:
 
 /* ---- queries ----------------------------------------------------------- */
 
-int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink, struct error *err) {
-    return store_sql_query(e->store, sql, sink, err);
+int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
+               const struct store_sql_sink *sink, struct error *err) {
+    return store_sql_query(e->store, sql, limits, sink, err);
 }
 
 void engine_versions_get(struct engine_versions *ret) {

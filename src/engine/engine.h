@@ -34,6 +34,19 @@ typedef struct engine engine;
  * for the processes it starts elsewhere. Caller frees with engine_free.
  */
 int engine_open(const char *root, engine **ret, struct error *err) WUR;
+/*
+ * engine_open for a command that only reads. When the root cannot be
+ * written because its filesystem is full or read-only, or because this user
+ * may not write it, but the database can be read, opens the database
+ * read-only (store_open_read) instead: no migration and no recovery run,
+ * VMs are shown as recorded, and every change fails. engine_read_only then
+ * says why. When the database cannot be read either, fails with the error of
+ * the read-write open; -EPROTO when its schema needs a migration.
+ */
+int engine_open_reading(const char *root, engine **ret, struct error *err) WUR;
+/* Why the engine could open its database only for reading ("its filesystem
+ * is full (0 B free)"), or NULL when it can write. Owned by the engine. */
+const char *engine_read_only(const engine *e);
 void engine_free(engine *e);
 static inline void engine_freep(engine **p) {
     engine_free(*p);
@@ -653,8 +666,10 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd);
 struct engine_finding {
     const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
                            "stuck-device", "interrupted-operation", "pool-unusable",
-                           "missing-kernel-files", "stray-process" (static) */
-    char object[64];    /* "device 5", "operation 12", "pool", or a stray's path (shortened) */
+                           "missing-kernel-files", "stray-process", "filesystem-full",
+                           "filesystem-read-only", "corrupt" (static) */
+    char object[64];    /* "device 5", "operation 12", "pool", a stray's path (shortened),
+                           "vm \"<uid>\"" (a corrupt row: its table and key) */
     char *message;      /* owned: what is wrong */
     const char *action; /* static: what --repair does, NULL when it cannot */
     bool repaired;
@@ -676,14 +691,22 @@ void engine_doctor_report_release(struct engine_doctor_report *r);
  * gone devices re-parenting their children to the gone device's parent,
  * deactivates, removes strays, finishes recovery). Fails only when it cannot
  * look (the database); every finding is in *ret.
+ *
+ * First of all, every row of the database is checked (store_corrupt_list):
+ * each corrupt one is a "corrupt" finding naming its table, key and field,
+ * which no repair touches. While there are any, doctor compares nothing
+ * else and repairs nothing (one more "corrupt" finding, object "database",
+ * says so): what the rows say cannot be trusted, and guessing could remove
+ * what is not hearth's.
  */
 int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, struct error *err) WUR;
 
 /* ---- queries ----------------------------------------------------------- */
 
-/* Read-only SQL, straight to store_sql_query (statements that write are refused). */
-int engine_sql(engine *e, const char *sql, const struct store_sql_sink *sink,
-               struct error *err) WUR;
+/* Read-only SQL, straight to store_sql_query (statements that write are refused;
+ * limits NULL for the defaults). */
+int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
+               const struct store_sql_sink *sink, struct error *err) WUR;
 
 /* True for the states in which a VM counts as running for `ps` without -a:
  * Running and the transitional states (Creating, Starting, Stopping, Removing). */

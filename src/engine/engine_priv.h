@@ -17,6 +17,8 @@ struct engine {
     struct pool *pool;     /* owned; NULL until opened (engine_pool_get) */
     bool pool_tried;       /* pool_open was attempted */
     struct error pool_err; /* why it failed, when pool is NULL after trying */
+    char *read_only; /* owned: why the database is open read-only, NULL when it can be written */
+    char *self_exe;  /* owned; this process's executable, read on first use (vm_proc.c) */
 };
 
 /*
@@ -62,8 +64,22 @@ struct oci_image;
 
 /* "<root>/tmp/<prefix>-<uid>": an import's staging directory. Caller frees; NULL on OOM. */
 char *engine_tmp_path(engine *e, const char *prefix, const char *uid);
-/* mkdir with mode 0700; an existing directory is fine. */
+/*
+ * mkdir with mode 0700 (root.c); an existing directory is fine when this
+ * user may trust it: as root, one that another user owns or may write is
+ * refused (-EPERM, saying how to fix it); one of this user's that others
+ * may read is made 0700.
+ */
 int engine_dir_make(const char *path, struct error *err) WUR;
+/*
+ * The checks of a root (an absolute, resolved path) before its database is
+ * opened (root.c): as root, the root, the directories above it, the database
+ * files and <root>/run[/vm] are refused (-EPERM, saying which path, its
+ * owner and mode, and the fix) when another user owns or may write them;
+ * with close, what this user owns that others may read is made private
+ * (without it nothing is changed: a root that cannot be written is checked).
+ */
+int engine_root_check(const char *root, bool close, struct error *err) WUR;
 /* Removes a file or a tree (without following symlinks); a missing one is fine. */
 int engine_tree_remove(const char *path, struct error *err) WUR;
 /* True once the import's cancel flag is set; the error to return then. */
@@ -151,7 +167,17 @@ int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
 /* The data of an image (its devices) or a kernel (its files); engine_remove's act. */
 int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid,
                               struct error *err) WUR;
-/* A kernel's files, its .tmp directory and its staging directory (kernel.c). */
+/*
+ * Whether kernel uid has its files (kernel.c): each recorded file (vmlinux,
+ * vmlinuz, initrd, modules.tar) present with the size it had when imported,
+ * or, for a kernel without a record (applied, or imported by an older
+ * hearth), a kernel file. 1 when it has; 0 with the problem described in
+ * ret_problem ("its vmlinux (55.4MB when imported) is missing from DIR");
+ * -errno when the record cannot be read.
+ */
+int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, size_t size,
+                              struct error *err) WUR;
+/* A kernel's files, its staging directory (and an older version's .tmp) (kernel.c). */
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
 /* image.import, image.remove, kernel.import, kernel.remove. */
 bool engine_import_op_is(const char *op);
@@ -160,7 +186,29 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
 /* Opening hook: engine_import_recover, problems logged. Runs after the pool's. */
 void engine_import_open_hook(engine *e);
 
-/* Staging directories and kernel files that no live operation or kernel owns. */
+/* ---- staging (staging.c) ------------------------------------------------ */
+
+/*
+ * Makes <root>/tmp and the staging directory "<root>/tmp/<prefix>-<key>"
+ * (0700) of the operation whose journal row key names: prefix "import" or
+ * "kernel" with an image's or kernel's uid, "vm" with a VM's uid, "layer"
+ * with a device id. Only after the row's intent is committed. *ret is its
+ * path (caller frees).
+ */
+int engine_staging_make(engine *e, const char *prefix, const char *key, char **ret,
+                        struct error *err) WUR;
+/*
+ * Opening hook, after recovery: removes from <root>/tmp every staging
+ * directory (and spool file) that no open operation of a live process owns.
+ * One directory read when it is empty; problems are logged.
+ */
+void engine_staging_open_hook(engine *e);
+
+/*
+ * What doctor reports as stray: entries of <root>/tmp that no open
+ * operation of a live process owns (names no operation makes included),
+ * kernel files of no kernel and older kernel staging (<root>/kernel/<uid>.tmp).
+ */
 struct engine_leftover {
     char *path;      /* owned */
     const char *why; /* static */
@@ -255,11 +303,15 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
 /* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
 void engine_vm_open_hook(engine *e);
 /*
- * engine_remove's VM branch: refused (-EBUSY) while running unless force;
- * else intent (Removing, journal "vm.remove"), the processes killed, the
+ * engine_remove's VM branch for VM uid, which the user named ref: refused
+ * (-EBUSY) while running unless force, and while another process removes
+ * it ("vm 'REF' is being removed by another command"); -ENOENT "vm 'REF'
+ * was removed by another command" when it is gone since ref was resolved.
+ * Else intent (Removing, journal "vm.remove"), the processes killed, the
  * devices and directories removed, the row deleted. Fault points
  * vm.remove.after-{intent,stop,devices,commit}.
  */
-int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) WUR;
+int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
+                     struct error *err) WUR;
 
 #endif

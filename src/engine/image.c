@@ -22,7 +22,6 @@
  * and image.remove.after-{intent,act}.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -44,12 +43,6 @@ static int oom(struct error *err) {
 
 char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
     return xasprintf("%s/tmp/%s-%s", e->root, prefix, uid);
-}
-
-int engine_dir_make(const char *path, struct error *err) {
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return error_set(err, -errno, "cannot create directory '%s': %s", path, strerror(errno));
-    return 0;
 }
 
 int engine_tree_remove(const char *path, struct error *err) {
@@ -770,97 +763,4 @@ void engine_import_open_hook(engine *e) {
         log_warn("import recovery: %s", err.msg);
     else if (n > 0)
         log_info("import recovery: finished %zu interrupted operations", n);
-}
-
-/* ---- doctor ------------------------------------------------------------ */
-
-/* True when an open operation of a live process works on uid. */
-static bool uid_is_busy(const struct store_op *ops, size_t n, const char *uid) {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].object_uid && strcmp(ops[i].object_uid, uid) == 0 &&
-            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
-            return true;
-    return false;
-}
-
-/* "import-<uid>", "kernel-<uid>", "<uid>.tmp", "<uid>": the uid, else false. */
-static bool leftover_uid(const char *name, const char *prefix, const char *suffix,
-                         char uid[ID_LEN + 1]) {
-    size_t pl = strlen(prefix), sl = strlen(suffix);
-    if (strlen(name) != pl + ID_LEN + sl || strncmp(name, prefix, pl) != 0 ||
-        strcmp(name + pl + ID_LEN, suffix) != 0)
-        return false;
-    memcpy(uid, name + pl, ID_LEN);
-    uid[ID_LEN] = '\0';
-    return id_is_valid(uid);
-}
-
-int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret_n,
-                            struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n_ops = 0;
-    int r = store_op_list_open(e->store, &ops, &n_ops, err);
-    if (r < 0)
-        return r;
-    struct engine_leftover *items = NULL;
-    size_t n = 0;
-    static const char *const dirs[] = {"tmp", "kernel"};
-    for (size_t d = 0; d < ARRAY_SIZE(dirs) && r == 0; d++) {
-        _cleanup_free_ char *dir = xasprintf("%s/%s", e->root, dirs[d]);
-        if (!dir) {
-            r = oom(err);
-            break;
-        }
-        DIR *dh = opendir(dir);
-        if (!dh)
-            continue;
-        struct dirent *de;
-        while (r == 0 && (de = readdir(dh)) && n < 100000) {
-            char uid[ID_LEN + 1];
-            const char *why = NULL;
-            bool known = false;
-            if (d == 0) {
-                if (leftover_uid(de->d_name, "import-", "", uid) ||
-                    leftover_uid(de->d_name, "kernel-", "", uid))
-                    why = "a staging directory of an import that is not running";
-            } else if (leftover_uid(de->d_name, "", ".tmp", uid)) {
-                why = "kernel files of an import that is not running";
-            } else if (leftover_uid(de->d_name, "", "", uid)) {
-                bool exists = false;
-                r = object_exists(e, API_KIND_KERNEL, uid, &exists, err);
-                known = exists;
-                why = "kernel files of no kernel";
-            }
-            if (r < 0 || !why || known || uid_is_busy(ops, n_ops, uid))
-                continue;
-            struct engine_leftover *grown = xrealloc(items, (n + 1) * sizeof(*items));
-            char *path = xasprintf("%s/%s", dir, de->d_name);
-            if (!grown || !path) {
-                free(path);
-                if (grown)
-                    items = grown;
-                r = oom(err);
-                break;
-            }
-            items = grown;
-            items[n].path = path;
-            items[n].why = why;
-            n++;
-        }
-        closedir(dh);
-    }
-    store_ops_free(ops, n_ops);
-    if (r < 0) {
-        engine_leftovers_free(items, n);
-        return r;
-    }
-    *ret = items;
-    *ret_n = n;
-    return 0;
-}
-
-void engine_leftovers_free(struct engine_leftover *l, size_t n) {
-    for (size_t i = 0; l && i < n; i++)
-        free(l[i].path);
-    free(l);
 }

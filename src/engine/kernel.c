@@ -10,11 +10,17 @@
  *                by the VM operations.
  *
  * The protocol is the image's: a journal row "kernel.import" naming the new
- * uid (intent); the files are written to <root>/kernel/<uid>.tmp and renamed
- * to <root>/kernel/<uid> (act); the Kernel row is inserted with the journal
- * row closed (commit). Recovery of a dead import removes the staging
- * directory <root>/tmp/kernel-<uid>, the .tmp directory and the final one.
- * Fault points kernel.import.after-{intent,unpack,files,rename,commit}.
+ * uid (intent); in the staging directory <root>/tmp/kernel-<uid> an image is
+ * unpacked into rootfs/ and the files are written to files/, which is renamed
+ * to <root>/kernel/<uid> (act); the Kernel row is inserted, with the files it
+ * has and their sizes, and the journal row closed (commit). Recovery of a
+ * dead import removes the staging directory and the final one. Fault points
+ * kernel.import.after-{intent,unpack,files,rename,commit}.
+ *
+ * A failure of this host (no space, an I/O error, a tool that cannot run)
+ * fails the import and undoes it; a warning is only for what the kernel
+ * itself lacks (a bzImage without an ELF to extract, drivers that need an
+ * initrd).
  *
  * Files from an image are opened with openat2(RESOLVE_IN_ROOT) below the
  * staging directory, so a symlink in the image never reaches the host.
@@ -51,7 +57,8 @@ struct kjob {
     const char *name;
     bool restore; /* into the recorded kernel uid, whose files are not here */
     char uid[ID_LEN + 1];
-    char *out;   /* <root>/kernel/<uid>.tmp */
+    char *work;  /* <root>/tmp/kernel-<uid>: the staging directory */
+    char *out;   /* <work>/files: what becomes <root>/kernel/<uid> */
     char *final; /* <root>/kernel/<uid> */
     uint64_t stored;
     char *version;
@@ -62,6 +69,7 @@ struct kjob {
 
 static void kjob_release(struct kjob *j) {
     free(j->name_out);
+    free(j->work);
     free(j->out);
     free(j->final);
     free(j->version);
@@ -69,6 +77,7 @@ static void kjob_release(struct kjob *j) {
 
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *staging = engine_tmp_path(e, "kernel", uid);
+    /* Where earlier versions staged a kernel's files. */
     _cleanup_free_ char *tmp = xasprintf("%s/kernel/%s.tmp", e->root, uid);
     _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
     if (!staging || !tmp || !dir)
@@ -98,6 +107,84 @@ int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
     return 0;
 }
 
+static const char *const kernel_file_names[] = {"vmlinux", "vmlinuz", "initrd", "modules.tar"};
+
+/* The files of dir (a kernel's) that exist, with their sizes. */
+static int kernel_files_scan(const char *dir, struct store_kernel_file *ret, size_t *ret_n,
+                             struct error *err) {
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(kernel_file_names); i++) {
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, kernel_file_names[i]);
+        if (!path)
+            return oom(err);
+        struct stat st;
+        if (lstat(path, &st) < 0) {
+            if (errno == ENOENT)
+                continue;
+            return error_set(err, -errno, "cannot look at '%s': %s", path, strerror(errno));
+        }
+        if (!S_ISREG(st.st_mode))
+            return error_set(err, -EINVAL, "'%s' is not a regular file", path);
+        snprintf(ret[n].name, sizeof(ret[n].name), "%s", kernel_file_names[i]);
+        ret[n].size = (uint64_t)st.st_size;
+        n++;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, size_t size,
+                              struct error *err) {
+    struct store_kernel_file rec[STORE_KERNEL_FILES_MAX];
+    size_t n = 0;
+    int r = store_kernel_files_get(e->store, uid, rec, &n, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
+    if (!dir)
+        return oom(err);
+    struct store_kernel_file have[STORE_KERNEL_FILES_MAX];
+    size_t nh = 0;
+    struct error serr;
+    error_init(&serr);
+    if (kernel_files_scan(dir, have, &nh, &serr) < 0) {
+        snprintf(ret_problem, size, "%s", serr.msg);
+        return 0;
+    }
+    if (n == 0) { /* no record: a kernel file is what can be checked */
+        for (size_t i = 0; i < nh; i++)
+            if (strcmp(have[i].name, "vmlinux") == 0 || strcmp(have[i].name, "vmlinuz") == 0)
+                return 1;
+        snprintf(ret_problem, size,
+                 "it has no kernel file under %s (it was applied from a document, or its files "
+                 "were deleted)",
+                 dir);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_kernel_file *found = NULL;
+        for (size_t k = 0; k < nh && !found; k++)
+            if (strcmp(have[k].name, rec[i].name) == 0)
+                found = &have[k];
+        char want[32], got[32];
+        size_format_human(rec[i].size, want, sizeof(want));
+        if (!found) {
+            snprintf(ret_problem, size, "its %s (%s when imported) is missing from %s", rec[i].name,
+                     want, dir);
+            return 0;
+        }
+        if (found->size != rec[i].size) {
+            size_format_human(found->size, got, sizeof(got));
+            snprintf(ret_problem, size,
+                     "its %s in %s has %s (%" PRIu64 " bytes), not the %s (%" PRIu64
+                     " bytes) it had when imported",
+                     rec[i].name, dir, got, found->size, want, rec[i].size);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* openat2 with RESOLVE_IN_ROOT: rel resolved as if dirfd were "/". */
 static int open_in_root(int dirfd, const char *rel, int flags) {
     struct open_how how = {
@@ -125,7 +212,7 @@ static int copy_in(struct kjob *j, int in, const char *what, const char *name, c
     _cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
     if (!path || !buf)
         return oom(err);
-    _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
         return error_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
     EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
@@ -275,7 +362,9 @@ static uint64_t file_size(const char *path) {
 
 /*
  * Stores the kernel file (open on in): identifies it, keeps an ELF as
- * vmlinux, a bzImage as vmlinuz plus an extracted vmlinux when that works.
+ * vmlinux, a bzImage as vmlinuz plus the vmlinux extracted from it. A
+ * bzImage without an ELF to extract is a warning (QEMU boots it); a failure
+ * to write the vmlinux is an error, never a warning.
  */
 static int store_kernel(struct kjob *j, int in, const char *desc, struct error *err) {
     char hex[65] = "";
@@ -307,7 +396,10 @@ static int store_kernel(struct kjob *j, int in, const char *desc, struct error *
         return 0;
     struct error xerr;
     error_init(&xerr);
-    if (oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr) < 0) {
+    r = oci_kernel_extract_vmlinux(vmlinuz, vmlinux, &xerr);
+    if (r < 0 && r != -ENOEXEC) /* this host failed (no space, I/O): the import fails */
+        return error_set(err, r, "extracting the vmlinux of kernel '%s': %s", j->name, xerr.msg);
+    if (r < 0) { /* the kernel has none to extract: it is told, the import goes on */
         if (unlink(vmlinux) < 0 && errno != ENOENT)
             return error_set(err, -errno, "cannot remove '%s': %s", vmlinux, strerror(errno));
         char line[512];
@@ -420,8 +512,22 @@ static int kernel_object_build(const struct kjob *j, const char *id, uint64_t si
     return 0;
 }
 
+/* <root>/kernel, the staging directory (after the intent) and its files/. */
+static int kjob_mkdirs(struct kjob *j, struct error *err) {
+    _cleanup_free_ char *kdir = xasprintf("%s/kernel", j->e->root);
+    _cleanup_free_ char *work = NULL;
+    if (!kdir)
+        return oom(err);
+    int r = engine_dir_make(kdir, err);
+    if (r == 0)
+        r = engine_staging_make(j->e, "kernel", j->uid, &work, err);
+    if (r == 0)
+        r = engine_dir_make(j->out, err);
+    return r;
+}
+
 /*
- * Intent: the journal row, the output directories. A restore (j->restore,
+ * Intent: the journal row, then the staging directories. A restore (j->restore,
  * j->uid set) waits for another restore of the same kernel and returns 1
  * when that one brought the files meanwhile; what a kernel without its
  * kernel file still had under <root>/kernel goes first.
@@ -430,9 +536,10 @@ static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
     int r = j->restore ? 0 : id_generate(j->uid);
     if (r < 0)
         return error_set(err, r, "cannot generate an id: %s", strerror(-r));
-    j->out = xasprintf("%s/kernel/%s.tmp", j->e->root, j->uid);
+    j->work = engine_tmp_path(j->e, "kernel", j->uid);
+    j->out = xasprintf("%s/tmp/kernel-%s/files", j->e->root, j->uid);
     j->final = xasprintf("%s/kernel/%s", j->e->root, j->uid);
-    if (!j->out || !j->final)
+    if (!j->work || !j->out || !j->final)
         return oom(err);
     if (j->restore) {
         r = engine_restore_begin(j->e, API_KIND_KERNEL, j->uid, ret_op, err);
@@ -445,9 +552,9 @@ static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
     if (r < 0)
         return r;
     fault_point("kernel.import.after-intent");
-    if (j->restore)
-        return engine_kernel_files_remove(j->e, j->uid, err);
-    return 0;
+    if (j->restore && (r = engine_kernel_files_remove(j->e, j->uid, err)) < 0)
+        return r;
+    return kjob_mkdirs(j, err);
 }
 
 /* A restore's commit: the recorded kernel takes the version and source of built (which it empties).
@@ -477,16 +584,6 @@ static int kernel_restore_put(struct kjob *j, struct api_object *built, struct e
     return store_object_put(j->e->store, obj, err);
 }
 
-static int kjob_mkdirs(struct kjob *j, struct error *err) {
-    _cleanup_free_ char *kdir = xasprintf("%s/kernel", j->e->root);
-    if (!kdir)
-        return oom(err);
-    int r = engine_dir_make(kdir, err);
-    if (r == 0)
-        r = engine_dir_make(j->out, err);
-    return r;
-}
-
 /* Act's end and commit: rename into place, insert the row, close the journal row. */
 static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size,
                        const char *repo_digest, struct engine_import_result *ret,
@@ -505,6 +602,15 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     if (rename(j->out, j->final) < 0)
         return error_set(err, -errno, "cannot rename '%s': %s", j->out, strerror(errno));
     fault_point("kernel.import.after-rename");
+    r = engine_tree_remove(j->work, err);
+    if (r < 0)
+        return r;
+    /* The record says which files the kernel has: doctor checks them. */
+    struct store_kernel_file files[STORE_KERNEL_FILES_MAX];
+    size_t nfiles = 0;
+    r = kernel_files_scan(j->final, files, &nfiles, err);
+    if (r < 0)
+        return r;
 
     _cleanup_object_ struct api_object *obj = NULL;
     r = kernel_object_build(j, id, size, repo_digest, &obj, err);
@@ -513,6 +619,8 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     r = store_begin(j->e->store, err);
     if (r == 0)
         r = j->restore ? kernel_restore_put(j, obj, err) : store_object_put(j->e->store, obj, err);
+    if (r == 0)
+        r = store_kernel_files_set(j->e->store, j->uid, files, nfiles, err);
     if (r == 0)
         r = store_op_finish(j->e->store, op, NULL, err);
     if (r == 0)
@@ -537,6 +645,12 @@ static int kjob_fail(struct kjob *j, int64_t op, int r, struct error *err) {
     }
     if (op <= 0 || !id_is_valid(j->uid))
         return r;
+    if (r == -ENOSPC || r == -EDQUOT) { /* the host's failure: say what to do */
+        char was[sizeof(err->msg)];
+        snprintf(was, sizeof(was), "%s", err->msg);
+        error_record(err, r, "%s; nothing was imported: free space under '%s' and import it again",
+                     was, j->e->root);
+    }
     struct error e2;
     error_init(&e2);
     if (engine_kernel_files_remove(j->e, j->uid, &e2) < 0) {
@@ -606,9 +720,8 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
     int64_t op = 0;
     int sfd = -1, fd = -1;
     _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
-    _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
     _cleanup_free_ char *staging = NULL;
-    if (!cache || !tmp) {
+    if (!cache) {
         r = oom(err);
         goto done;
     }
@@ -617,12 +730,12 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
         r = engine_import_result_fill(e, API_KIND_KERNEL, j.uid, ret, err);
     if (r != 0 || !op)
         goto done;
-    staging = engine_tmp_path(e, "kernel", j.uid);
+    staging = xasprintf("%s/rootfs", j.work);
     if (!staging) {
         r = oom(err);
         goto done;
     }
-    r = engine_import_unpack(e, opts, &img, cache, tmp, staging, op, err);
+    r = engine_import_unpack(e, opts, &img, cache, j.work, staging, op, err);
     if (r < 0)
         goto done;
     fault_point("kernel.import.after-unpack");
@@ -634,9 +747,6 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
     if (r < 0)
         goto done;
     engine_import_stage(opts, "Storing kernel");
-    r = kjob_mkdirs(&j, err);
-    if (r < 0)
-        goto done;
     sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0) {
         r = error_set(err, -errno, "cannot open '%s': %s", staging, strerror(errno));
@@ -685,7 +795,7 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
     }
     if (r < 0)
         goto done;
-    r = oci_rmtree(staging, err);
+    r = oci_rmtree(staging, err); /* the rootfs; files/ stays for the commit */
     if (r == 0)
         r = kjob_commit(&j, op, img.config_digest, img.size, img.repo_digest, ret, err);
 
@@ -747,10 +857,8 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
         kjob_release(&j);
         return r;
     }
-    if (r == 0) {
+    if (r == 0)
         engine_import_stage(opts, "Storing kernel");
-        r = kjob_mkdirs(&j, err);
-    }
     if (r == 0)
         r = store_kernel(&j, kfd, kdesc, err);
     if (r == 0 && ifd >= 0)

@@ -74,7 +74,12 @@ static int pool_lock(engine *e, struct error *err) {
     _cleanup_free_ char *path = xasprintf("%s/pool.lock", e->root);
     if (!path)
         return oom(err);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* A root that cannot be written is only looked at: the lock is taken
+     * when it is there, and not made. */
+    int flags = e->read_only ? O_RDONLY : O_RDWR | O_CREAT;
+    int fd = open(path, flags | O_CLOEXEC, 0600);
+    if (fd < 0 && e->read_only && errno == ENOENT)
+        return -ENOENT;
     if (fd < 0)
         return error_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
     while (flock(fd, LOCK_EX) < 0) {
@@ -96,7 +101,7 @@ static int pool_open_locked(engine *e, const struct store_pool *sp, pool **ret, 
     struct pool_config cfg;
     config_of(sp, driver, &cfg);
     _cleanup_close_ int lock = pool_lock(e, err);
-    if (lock < 0)
+    if (lock < 0 && !(lock == -ENOENT && e->read_only))
         return lock;
     return pool_open(&cfg, ret, err);
 }
@@ -891,6 +896,10 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
     pool_inventory_release(&inv);
     if (exists) /* only the commit was missing */
         return recover_commit(e, op, id, "active", NULL, err);
+    /* Rolled back: what the act left half-made goes too (the file driver's <id>.img.tmp). */
+    r = pool_device_remove(p, id, err);
+    if (r < 0)
+        return r;
     return recover_commit(e, op, id, NULL, "interrupted; rolled back", err);
 }
 

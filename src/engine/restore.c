@@ -50,11 +50,13 @@ int engine_object_has_data(engine *e, enum api_kind kind, const char *uid, bool 
         uint32_t dev;
         r = engine_image_device(e, uid, &dev, &e2);
     } else {
-        char *path = NULL;
-        r = engine_kernel_file(e, uid, "vmlinux", &path, &e2);
-        if (r == -ENOENT)
-            r = engine_kernel_file(e, uid, "vmlinuz", &path, &e2);
-        free(path);
+        /* Incomplete files (one lost, or cut short) are no data either: imported again. */
+        char problem[512];
+        r = engine_kernel_files_check(e, uid, problem, sizeof(problem), &e2);
+        if (r < 0)
+            return error_set(err, r, "%s", e2.msg);
+        *ret = r == 1;
+        return 0;
     }
     if (r < 0 && r != -ENOENT)
         return error_set(err, r, "%s", e2.msg);

@@ -76,7 +76,7 @@ static bool logs_vm_runs(engine *e, const char *uid) {
     struct store_vm_runtime rt;
     if (store_vm_runtime_get(e->store, uid, &rt, NULL) < 0)
         return strcmp(state, "Starting") == 0;
-    return rt.stopped == 0 && vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+    return rt.stopped == 0 && vm_proc_is(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start);
 }
 
 int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int out_fd,

@@ -139,12 +139,20 @@ static void vjob_release(struct vjob *j) {
 
 /* ---- the VM -------------------------------------------------------------- */
 
+/* Removes <root>/tmp/vm-<uid>, where the VM's files are staged. */
+static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
+    _cleanup_free_ char *staging = engine_tmp_path(e, "vm", uid);
+    return staging ? engine_tree_remove(staging, err) : oom(err);
+}
+
 /* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
 static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, struct error *err) {
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     _cleanup_free_ char *dir = xasprintf("%s/vm/%s", e->root, uid);
     if (r == 0)
         r = dir ? engine_tree_remove(dir, err) : oom(err);
+    if (r == 0)
+        r = vm_staging_remove(e, uid, err);
     if (r < 0)
         return r; /* the journal row stays open: recovery finishes it */
     r = store_begin(e->store, err);
@@ -172,6 +180,8 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
 static int vm_undo_existing(engine *e, const char *uid, int64_t op, const char *from,
                             const char *why, struct error *err) {
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
+    if (r == 0)
+        r = vm_staging_remove(e, uid, err);
     if (r < 0)
         return r; /* the journal row stays open: recovery finishes it */
     r = store_begin(e->store, err);
@@ -395,9 +405,9 @@ static int vm_intent_existing(struct vjob *j, struct error *err) {
     return 1;
 }
 
-/* The files of the VM's filesystem at path. */
-static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_create_result *ret,
-                          struct error *err) {
+/* The files of the VM's filesystem at path, staged in work (<root>/tmp/vm-<uid>). */
+static int vm_files_write(struct vjob *j, const char *path, const char *work,
+                          struct engine_vm_create_result *ret, struct error *err) {
     const struct api_vm *vm = &j->vm->u.vm;
     const char *name = j->vm->meta.name;
     stage(j->opts, "Writing files");
@@ -431,7 +441,7 @@ static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_cre
         (struct oci_ext4_file){"/etc/hostname", NULL, hostname, strlen(hostname), 0644, 0, 0};
     files[n++] = (struct oci_ext4_file){"/etc/hosts", NULL, hosts, strlen(hosts), 0644, 0, 0};
     if (j->pubkey) {
-        int r = oci_ext4_dir_make(path, "/root/.ssh", 0700, 0, 0, err);
+        int r = oci_ext4_dir_make(path, "/root/.ssh", 0700, 0, 0, work, err);
         if (r < 0)
             return r;
         files[n++] = (struct oci_ext4_file){
@@ -445,7 +455,7 @@ static int vm_files_write(struct vjob *j, const char *path, struct engine_vm_cre
         files[n++] =
             (struct oci_ext4_file){vm->copy_files[i].vm_path, hp, NULL, 0, st.st_mode & 0777, 0, 0};
     }
-    return oci_ext4_write_files(path, files, n, err);
+    return oci_ext4_write_files(path, files, n, work, err);
 }
 
 /*
@@ -522,7 +532,7 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
     uint32_t resize = 0, kern = 0, dev = 0;
     _cleanup_free_ char *vmroot = xasprintf("%s/vm", e->root);
     j->vm_dir = xasprintf("%s/vm/%s", e->root, uid);
-    _cleanup_free_ char *path = NULL;
+    _cleanup_free_ char *path = NULL, *work = NULL;
     int r = vmroot && j->vm_dir ? 0 : oom(err);
     if (r == 0)
         r = engine_dir_make(vmroot, err);
@@ -549,15 +559,20 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
         goto fail;
     fault_point("vm.create.after-device");
 
+    /* The files are staged in <root>/tmp/vm-<uid>, which the journal row owns. */
     r = engine_pool_device_activate(e, dev, &path, err);
     if (r == 0)
-        r = vm_files_write(j, path, ret, err);
+        r = engine_staging_make(e, "vm", uid, &work, err);
+    if (r == 0)
+        r = vm_files_write(j, path, work, ret, err);
     if (r == 0) {
         pool *p;
         r = engine_pool_get(e, &p, err);
         if (r == 0)
             r = pool_device_deactivate(p, dev, err);
     }
+    if (r == 0)
+        r = engine_tree_remove(work, err);
     if (r == 0)
         r = store_op_step(e->store, j->op, "files", err);
     if (r < 0)
@@ -676,7 +691,10 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
     if (from[0] && strcmp(op->step, "files") != 0)
         return vm_undo_existing(e, op->object_uid, op->id, from, "interrupted; rolled back", err);
     if (vm && strcmp(op->step, "files") == 0) {
-        /* Only the commit was missing. */
+        /* Only the commit was missing (the staging went before step files). */
+        r = vm_staging_remove(e, op->object_uid, err);
+        if (r < 0)
+            return r;
         free(vm->u.vm.state);
         vm->u.vm.state = xstrdup(from[0] ? from : "Created");
         if (!vm->u.vm.state)

@@ -64,7 +64,10 @@ static void stage(const struct layer_job *j, const char *what) {
         j->opts->stage(j->opts->ud, what);
 }
 
-/* "<root>/tmp/layer-<id>": where a Kernel layer's modules are unpacked. */
+/*
+ * "<root>/tmp/layer-<id>": a Kernel layer's staging, owned by its vm.layer
+ * journal row: the modules unpacked in tree/, the ext4 writer's files.
+ */
 static char *layer_tmp_path(engine *e, uint32_t id) {
     return xasprintf("%s/tmp/layer-%u", e->root, id);
 }
@@ -417,31 +420,33 @@ static int build_kernel(struct layer_job *j, const char *path, uint32_t id, stru
     if (r < 0)
         return r;
     stage(j, "Adding kernel modules");
-    _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
-    _cleanup_free_ char *staging = layer_tmp_path(e, id);
-    if (!tmp || !staging)
+    _cleanup_free_ char *staging = layer_tmp_path(e, id), *key = xasprintf("%u", id);
+    _cleanup_free_ char *work = NULL, *tree = NULL;
+    if (!staging || !key)
         return oom(err);
-    r = engine_dir_make(tmp, err);
+    r = engine_tree_remove(staging, err);
     if (r == 0)
-        r = engine_tree_remove(staging, err);
+        r = engine_staging_make(e, "layer", key, &work, err);
+    if (r == 0 && !(tree = xasprintf("%s/tree", work)))
+        r = oom(err);
     if (r == 0)
-        r = engine_dir_make(staging, err);
+        r = engine_dir_make(tree, err);
     if (r == 0)
-        r = oci_unpack_tar(tar, staging, NULL, err);
+        r = oci_unpack_tar(tar, tree, NULL, err);
     /* lib/modules/... of the tar, below wherever the image keeps /lib/modules
      * (merged /usr images: /usr/lib/modules, resolved inside the image). */
     _cleanup_(tree_release) struct tree t = {0};
     _cleanup_free_ char *base = NULL;
-    _cleanup_free_ char *mods = xasprintf("%s/lib/modules", staging);
+    _cleanup_free_ char *mods = tree ? xasprintf("%s/lib/modules", tree) : NULL;
     if (r == 0 && !mods)
         r = oom(err);
     if (r == 0)
-        r = oci_ext4_resolve(path, "/lib/modules", &base, err);
+        r = oci_ext4_resolve(path, "/lib/modules", work, &base, err);
     if (r == 0 && access(mods, F_OK) == 0)
         r = tree_walk(&t, mods, strcmp(base, "/") == 0 ? "" : base, 0, err);
     for (size_t i = 0; r == 0 && i < t.n; i += OCI_EXT4_FILES_MAX) {
         size_t n = t.n - i < OCI_EXT4_FILES_MAX ? t.n - i : OCI_EXT4_FILES_MAX;
-        r = oci_ext4_write_files(path, t.files + i, n, err);
+        r = oci_ext4_write_files(path, t.files + i, n, work, err);
     }
     if (t.skipped)
         log_debug("kernel %s: %zu entries of modules.tar that are not regular files skipped",

@@ -29,6 +29,7 @@ struct vm_launch {
     char *disk;    /* owned */
     uint64_t cpus, memory;
     int64_t device_id;
+    char *monitor; /* owned: the hearth binary the monitor runs, NULL when not recorded */
 };
 void vm_launch_release(struct vm_launch *l);
 int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) WUR;
@@ -41,8 +42,23 @@ char *vm_data_dir(engine *e, const char *uid);
 /* Running, Starting or Stopping: a monitor may run for the VM. */
 bool vm_state_runs(const char *state);
 
-/* pid is alive, not a zombie, and started at start (clock ticks since boot). */
-bool vm_proc_alive(int pid, uint64_t start);
+/* ---- is it the VM's process? (vm_proc.c) -------------------------------- */
+
+enum vm_proc_role { VM_PROC_MONITOR, VM_PROC_VMM };
+/*
+ * True when pid runs, started at start (clock ticks since boot), and is the
+ * monitor or the VMM of VM uid in this root: its argv, executable and (VMM)
+ * working directory say so (vm_proc.c has the rules). Every signal to a VM's
+ * processes and every "does the VM run" asks this.
+ */
+bool vm_proc_is(engine *e, const char *uid, enum vm_proc_role role, int pid, uint64_t start);
+/*
+ * Sends sig (with value as sigqueue's value when value >= 0) to pid only
+ * when vm_proc_is says it is the VM's process. 0, -ESRCH when it is not (or
+ * is gone), or another -errno.
+ */
+int vm_proc_signal(engine *e, const char *uid, enum vm_proc_role role, int pid, uint64_t start,
+                   int sig, int value);
 
 /*
  * The reasons a VM's end is recorded with (vm_runtime.exit_reason), besides

@@ -72,24 +72,6 @@ char *vm_data_dir(engine *e, const char *uid) {
     return xasprintf("%s/vm/%s", e->root, uid);
 }
 
-bool vm_proc_alive(int pid, uint64_t start) {
-    if (pid <= 0 || !proc_is_alive(pid, start))
-        return false;
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    /* A zombie (Z) or a dead task (X) runs nothing any more. */
-    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
 void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
     if (WIFSIGNALED(wstatus)) {
         *ret_status = 128 + WTERMSIG(wstatus);
@@ -106,6 +88,7 @@ void vm_launch_release(struct vm_launch *l) {
     free(l->initrd);
     free(l->cmdline);
     free(l->disk);
+    free(l->monitor);
     memset(l, 0, sizeof(*l));
 }
 
@@ -115,19 +98,34 @@ int vm_launch_write(const char *path, const struct vm_launch *l, struct error *e
                   "kvm", l->kvm, "binary", l->binary, "kernel", l->kernel, "cmdline", l->cmdline,
                   "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
                   "device", (json_int_t)l->device_id);
-    if (j && l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) {
+    if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
+              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0))) {
         json_decref(j);
         j = NULL;
     }
     if (!j)
         return oom(err);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    int r = tmp ? json_dump_file(j, tmp, JSON_COMPACT) : -1;
+    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    if (!tmp)
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    if (!text || !tmp)
         return oom(err);
-    if (r < 0 || rename(tmp, path) < 0)
-        return error_set(err, -EIO, "cannot write '%s'", path);
+    /* 0600 whatever the umask, as everything under the root. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    int e2 = w == (ssize_t)len ? 0 : (w < 0 ? errno : EIO);
+    if (close(fd) < 0 && e2 == 0)
+        e2 = errno;
+    if (e2 == 0 && rename(tmp, path) < 0)
+        e2 = errno;
+    if (e2 != 0) {
+        (void)unlink(tmp);
+        return error_set(err, -e2, "cannot write '%s': %s", path, strerror(e2));
+    }
     return 0;
 }
 
@@ -147,6 +145,7 @@ int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
     l.initrd = xstrdup(json_string_value(json_object_get(j, "initrd")));
     l.cmdline = xstrdup(json_string_value(json_object_get(j, "cmdline")));
     l.disk = xstrdup(json_string_value(json_object_get(j, "disk")));
+    l.monitor = xstrdup(json_string_value(json_object_get(j, "monitor")));
     l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
     l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
     l.device_id = json_integer_value(json_object_get(j, "device"));
@@ -243,6 +242,11 @@ int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error 
     return 0;
 }
 
+/* The monitor that rt records for uid runs (and is the VM's monitor: vm_proc_is). */
+static bool monitor_runs(engine *e, const char *uid, const struct store_vm_runtime *rt) {
+    return vm_proc_is(e, uid, VM_PROC_MONITOR, rt->monitor_pid, rt->monitor_start);
+}
+
 /* mkdir -p for the directories under the root that runtime files live in. */
 static int vm_dirs_make(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *run = xasprintf("%s/run", e->root);
@@ -312,19 +316,18 @@ static int vm_halt(engine *e, const char *uid, bool kill_vmm, int wait_ms, const
     }
     if (r < 0)
         return r;
-    if (kill_vmm && vm_proc_alive(rt.vmm_pid, rt.vmm_start))
-        kill(rt.vmm_pid, SIGKILL);
+    if (kill_vmm)
+        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
     int64_t deadline = now_ms() + wait_ms;
-    while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < deadline)
+    while (monitor_runs(e, uid, &rt) && now_ms() < deadline)
         sleep_ms(VM_POLL_MS);
-    if (vm_proc_alive(rt.monitor_pid, rt.monitor_start)) {
-        kill(rt.monitor_pid, SIGKILL);
-        while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < deadline + 2000)
+    if (vm_proc_signal(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start, SIGKILL, -1) ==
+        0) {
+        while (monitor_runs(e, uid, &rt) && now_ms() < deadline + 2000)
             sleep_ms(VM_POLL_MS / 5);
     }
     /* The VMM dies with its monitor (PR_SET_PDEATHSIG); one that survived goes too. */
-    if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
-        kill(rt.vmm_pid, SIGKILL);
+    (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
     struct store_vm_runtime now;
     r = store_vm_runtime_get(e->store, uid, &now, err);
     if (r == 0 && now.stopped == 0)
@@ -346,7 +349,7 @@ static bool op_on(const struct store_op *ops, size_t n, const char *uid, bool li
     for (size_t i = 0; i < n; i++)
         if (str_starts_with(ops[i].op, "vm.") && ops[i].object_uid &&
             strcmp(ops[i].object_uid, uid) == 0 &&
-            vm_proc_alive(ops[i].owner_pid, ops[i].owner_start) == live)
+            proc_is_running(ops[i].owner_pid, ops[i].owner_start) == live)
             return true;
     return false;
 }
@@ -377,7 +380,7 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
 
     struct store_vm_runtime rt;
     bool have = store_vm_runtime_get(e->store, uid, &rt, NULL) == 0;
-    bool monitor = have && rt.stopped == 0 && vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+    bool monitor = have && rt.stopped == 0 && monitor_runs(e, uid, &rt);
 
     if (strcmp(op->op, "vm.start") == 0) {
         if (monitor) { /* the monitor reported: only the commit was missing */
@@ -440,7 +443,7 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
     *ret_fixed = false;
     struct store_vm_runtime rt;
     int r = store_vm_runtime_get(e->store, uid, &rt, err);
-    if (r == 0 && vm_proc_alive(rt.monitor_pid, rt.monitor_start))
+    if (r == 0 && monitor_runs(e, uid, &rt))
         return 0;
     if (r < 0 && r != -ENOENT)
         return r;
@@ -456,8 +459,8 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
         return r;
     bool busy = op_on(ops, n, uid, true);
     store_ops_free(ops, n);
-    if (busy)
-        return 0;
+    if (busy || e->read_only)
+        return 0; /* read-only: shown as recorded */
     *ret_fixed = true;
     return vm_halt(e, uid, true, 0, "the monitor died", err);
 }
@@ -465,6 +468,11 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
 int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     char **uids = NULL;
     size_t n = 0, done = 0;
+    if (e->read_only) {
+        if (ret_n)
+            *ret_n = 0;
+        return 0; /* nothing can be recorded */
+    }
     int r = store_vm_list_live(e->store, &uids, &n, err);
     if (r < 0)
         return r;
@@ -475,7 +483,7 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     int first = r;
     /* Operations of dead owners first: they know what was meant. */
     for (size_t i = 0; i < n_ops && first == 0; i++) {
-        if (!vm_run_op_is(ops[i].op) || vm_proc_alive(ops[i].owner_pid, ops[i].owner_start))
+        if (!vm_run_op_is(ops[i].op) || proc_is_running(ops[i].owner_pid, ops[i].owner_start))
             continue;
         struct error e2;
         error_init(&e2);
@@ -539,8 +547,7 @@ int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *
         return oom(err);
     snprintf(out.console_log, sizeof(out.console_log), "%s/" VM_CONSOLE_LOG, data);
     if (r == 0) {
-        out.running = rt.stopped == 0 && vm_state_runs(state) &&
-                      vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+        out.running = rt.stopped == 0 && vm_state_runs(state) && monitor_runs(e, uid, &rt);
         snprintf(out.vmm, sizeof(out.vmm), "%s", rt.vmm);
         out.monitor_pid = rt.monitor_pid;
         out.vmm_pid = rt.vmm_pid;
@@ -627,7 +634,10 @@ static bool kvm_usable_cached(engine *e, char *why, size_t why_size) {
     bool usable = vmm_kvm_usable(why, why_size);
     _cleanup_free_ char *run = xasprintf("%s/run", e->root);
     if (run && (mkdir(run, 0700) == 0 || errno == EEXIST)) {
-        _cleanup_fclose_ FILE *f = fopen(tmp, "we");
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        _cleanup_fclose_ FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (fd >= 0 && !f)
+            close(fd);
         if (f && fprintf(f, "%s\n%d\n%s\n", boot_id, usable ? 1 : 0, why) > 0 && fflush(f) == 0 &&
             rename(tmp, path) == 0)
             return usable;
@@ -910,14 +920,19 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)
         r = oom(err);
+    /* The monitor's executable, by which vm_proc_is knows it. */
+    const char *self = opts->self_exe ? opts->self_exe : "/proc/self/exe";
+    char exe[PATH_MAX];
+    if (r == 0 &&
+        (opts->self_exe ? (realpath(self, exe) ? 0 : -errno) : proc_exe(0, exe, sizeof(exe))) == 0)
+        l.monitor = xstrdup(exe);
     if (r == 0)
         r = vm_launch_write(lpath, &l, err);
     snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
     vm_launch_release(&l);
     int monitor_pid = 0;
     if (r == 0)
-        r = start_monitor(e, uid, opts->self_exe ? opts->self_exe : "/proc/self/exe", &monitor_pid,
-                          err);
+        r = start_monitor(e, uid, self, &monitor_pid, err);
     if (r < 0) {
         error_prefix(err, "vm '%s' did not start", name);
         /* A monitor that has not recorded itself yet is known by its pid only. */
@@ -1008,14 +1023,14 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     fault_point("vm.stop.after-intent");
 
     /* 2. act: the signal, then the wait for the monitor to record the end and exit */
-    bool monitor = vm_proc_alive(rt.monitor_pid, rt.monitor_start);
+    bool monitor = monitor_runs(e, uid, &rt);
     if (force || !monitor) {
-        if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
-            kill(rt.vmm_pid, SIGKILL);
+        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
     } else {
-        union sigval v = {.sival_int = grace_ms};
-        if (sigqueue(rt.monitor_pid, SIGTERM, v) < 0)
-            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(errno));
+        int q = vm_proc_signal(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start, SIGTERM,
+                               grace_ms);
+        if (q < 0)
+            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(-q));
     }
     if (store_op_step(e->store, op, "signalled", NULL) < 0)
         log_debug("operation %lld: the step was not recorded", (long long)op);
@@ -1023,10 +1038,9 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     int64_t kill_at = now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
     int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
     bool killed = force;
-    while (vm_proc_alive(rt.monitor_pid, rt.monitor_start) && now_ms() < give_up) {
+    while (monitor_runs(e, uid, &rt) && now_ms() < give_up) {
         if (!killed && now_ms() >= kill_at) {
-            if (vm_proc_alive(rt.vmm_pid, rt.vmm_start))
-                kill(rt.vmm_pid, SIGKILL);
+            (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
             killed = true;
         }
         sleep_ms(VM_POLL_MS);
@@ -1117,18 +1131,51 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
     return 0;
 }
 
-int engine_vm_remove(engine *e, const char *uid, bool force, char *ret_uid, struct error *err) {
+/* The error for a VM that another command removed since the user's ref was resolved. */
+static int vm_removed_meanwhile(const char *ref, struct error *err) {
+    return error_set(err, -ENOENT, "vm '%s' was removed by another command", ref);
+}
+
+/* True when a live process has an open vm.remove of uid. */
+static int vm_remove_running(engine *e, const char *uid, bool *ret, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    *ret = false;
+    for (size_t i = 0; i < n && !*ret; i++)
+        *ret = strcmp(ops[i].op, "vm.remove") == 0 && ops[i].object_uid &&
+               strcmp(ops[i].object_uid, uid) == 0 &&
+               proc_is_running(ops[i].owner_pid, ops[i].owner_start);
+    store_ops_free(ops, n);
+    return 0;
+}
+
+int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
+                     struct error *err) {
     _cleanup_object_ struct api_object *vm = NULL;
     int r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    if (r == -ENOENT)
+        return vm_removed_meanwhile(ref, err);
     if (r < 0)
         return r;
     const char *name = vm->meta.name;
     char state[32] = "";
     int64_t op = 0;
+    bool removing = false;
     r = store_begin(e->store, err);
-    if (r == 0)
+    if (r == 0) {
         r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && !force && strcmp(state, "Running") == 0)
+        if (r == -ENOENT)
+            r = vm_removed_meanwhile(ref, err);
+    }
+    /* Two removals of one VM: the second is told, whatever -f says. */
+    if (r == 0 && strcmp(state, "Removing") == 0)
+        r = vm_remove_running(e, uid, &removing, err);
+    if (r == 0 && removing)
+        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", ref);
+    else if (r == 0 && !force && strcmp(state, "Running") == 0)
         r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", name);
     else if (r == 0 && !force && engine_vm_state_is_active(state))
         r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", name, state);

@@ -25,7 +25,7 @@ char *oci_digest_of(const void *data, size_t len) {
 }
 
 static int mkdir_one(const char *path, struct error *err) {
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return error_set(err, -errno, "cannot create blob cache directory '%s': %s", path,
                          strerror(errno));
     return 0;
@@ -84,7 +84,7 @@ int blob_writer_open(struct blob_writer *w, const char *cache_dir, const char *d
         blob_writer_abort(w);
         return error_set(err, -EIO, "cannot start a sha256 digest");
     }
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (w->fd < 0) {
         int e = errno;
         free(w->tmp_path);

@@ -3,7 +3,8 @@
  * /etc/hosts, authorized_keys, --copy-files), so that nothing a guest put in
  * its filesystem can make the host follow a symlink. e2fsprogs' debugfs does
  * the work, run through exec_run (never a shell) on command files in a
- * private temporary directory, two runs per call:
+ * private directory that each call makes (and removes) inside the work
+ * directory its caller owns, two runs per call:
  *
  * 1. read-only: `stats -h` (free blocks and inodes) and `stat` of every
  *    prefix of every guest path. A symlink anywhere on the way is refused,
@@ -19,7 +20,16 @@
  * debugfs's stdout echoes each command as "debugfs: CMD", so the output is
  * split into one section per command and each section is matched to the
  * command it answers. Guest paths are restricted to characters debugfs's
- * command parser passes through unchanged.
+ * command parser passes through unchanged; host paths never reach that
+ * parser: debugfs runs in the staging directory and is given its files by
+ * their short relative names.
+ *
+ * The staging directory holds what is being written (a VM's hostname, its
+ * authorized_keys, copied files), so it is never made in a shared place
+ * such as $TMPDIR: the caller passes a work directory it owns (the engine:
+ * one under <root>/tmp tied to the operation's journal row), and a process
+ * killed mid-write leaves its staging only there, where the caller's
+ * recovery removes it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,21 +102,32 @@ static void stage_remove(struct stage *s) {
     s->dir[0] = '\0';
 }
 
-static int stage_make(struct stage *s, struct error *err) {
-    const char *tmp = getenv("TMPDIR");
-    bool ok = tmp && tmp[0] == '/' && strlen(tmp) < PATH_MAX - 64;
-    for (const char *c = tmp; ok && *c; c++)
-        ok = char_is_safe((unsigned char)*c);
-    snprintf(s->dir, sizeof(s->dir), "%s/hearth-ext4-XXXXXX", ok ? tmp : "/tmp");
+static int stage_make(struct stage *s, const char *work_dir, struct error *err) {
+    if (!work_dir || work_dir[0] != '/')
+        return error_set(err, -EINVAL, "a work directory (an absolute path) is needed, not '%s'",
+                         work_dir ? work_dir : "");
+    if (strlen(work_dir) > PATH_MAX - 64)
+        return error_set(err, -ENAMETOOLONG, "work directory '%.64s...' is too long", work_dir);
+    snprintf(s->dir, sizeof(s->dir), "%s/ext4-XXXXXX", work_dir);
     if (!mkdtemp(s->dir)) {
         int r = -errno;
-        char failed[PATH_MAX];
-        snprintf(failed, sizeof(failed), "%s", s->dir);
         s->dir[0] = '\0';
-        return error_set(err, r, "cannot make a temporary directory '%s': %s", failed,
+        return error_set(err, r, "cannot make a staging directory in '%s': %s", work_dir,
                          strerror(-r));
     }
     return 0;
+}
+
+/* image as an absolute path (debugfs runs in the staging directory); *ret is NULL when it is. */
+static int image_absolute(const char *image, char **ret, struct error *err) {
+    *ret = NULL;
+    if (image[0] == '/')
+        return 0;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return error_set(err, -errno, "cannot resolve '%s': %s", image, strerror(errno));
+    *ret = xasprintf("%s/%s", cwd, image);
+    return *ret ? 0 : error_set(err, -ENOMEM, "out of memory");
 }
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -260,10 +281,12 @@ static int script_run(struct script *s, const struct stage *st, const char *name
     if (writable)
         argv[a++] = "-w";
     argv[a++] = "-f";
-    argv[a++] = path;
+    argv[a++] = name; /* relative: debugfs runs in the staging directory */
     argv[a++] = image;
     argv[a] = NULL;
-    r = exec_run(argv, &(struct exec_opts){.out = &s->out, .timeout_ms = DEBUGFS_TIMEOUT_MS}, err);
+    r = exec_run(
+        argv, &(struct exec_opts){.out = &s->out, .timeout_ms = DEBUGFS_TIMEOUT_MS, .cwd = st->dir},
+        err);
     if (r < 0)
         return error_prefix(err, "running debugfs on '%s'", image);
 
@@ -513,7 +536,7 @@ static void dirs_free(char **dirs, size_t n) {
 }
 
 int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, size_t n,
-                         struct error *err) {
+                         const char *work_dir, struct error *err) {
     if (!image || (n > 0 && !files))
         return error_set(err, -EINVAL, "no image or files to write");
     if (n > OCI_EXT4_FILES_MAX)
@@ -533,8 +556,14 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
                              files[i].guest_path);
     }
 
+    _cleanup_free_ char *abs_image = NULL;
+    int r = image_absolute(image, &abs_image, err);
+    if (r < 0)
+        return r;
+    if (abs_image)
+        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    int r = stage_make(&st, err);
+    r = stage_make(&st, work_dir, err);
     if (r < 0)
         return r;
     _cleanup_free_ struct plan *plans = xcalloc(n, sizeof(*plans));
@@ -554,6 +583,7 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
         if (r < 0)
             return error_prefix(err, "staging '%s'", files[i].guest_path);
     }
+    fault_point("ext4.write.after-stage");
 
     /* 1. What is there, and the free space. */
     _cleanup_(script_release) struct script chk = {0};
@@ -599,7 +629,7 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
         if (plans[i].exists || again)
             r = script_add(&w, err, "rm %s", gp);
         if (r == 0)
-            r = script_add(&w, err, "write %s/f%zu %s", st.dir, i, gp);
+            r = script_add(&w, err, "write f%zu %s", i, gp);
         if (r == 0)
             r = script_add(&w, err, "sif %s mode 0%o", gp, 0100000u | files[i].mode);
         if (r == 0)
@@ -622,7 +652,7 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
 /* ---- directories ----------------------------------------------------------------- */
 
 int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, uint32_t uid,
-                      uint32_t gid, struct error *err) {
+                      uint32_t gid, const char *work_dir, struct error *err) {
     if (!image)
         return error_set(err, -EINVAL, "no image to write");
     int r = guest_path_check(guest_path, err);
@@ -631,8 +661,14 @@ int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, 
     if (mode > 07777)
         return error_set(err, -EINVAL, "mode %o of '%s' has more than permission bits", mode,
                          guest_path);
+    _cleanup_free_ char *abs_image = NULL;
+    r = image_absolute(image, &abs_image, err);
+    if (r < 0)
+        return r;
+    if (abs_image)
+        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    r = stage_make(&st, err);
+    r = stage_make(&st, work_dir, err);
     if (r < 0)
         return r;
 
@@ -741,14 +777,21 @@ static int path_join(struct strbuf *sb, const char *rel) {
     return 0;
 }
 
-int oci_ext4_resolve(const char *image, const char *guest_path, char **ret, struct error *err) {
+int oci_ext4_resolve(const char *image, const char *guest_path, const char *work_dir, char **ret,
+                     struct error *err) {
     if (!image)
         return error_set(err, -EINVAL, "no image to read");
     int r = guest_path_check(guest_path, err);
     if (r < 0)
         return r;
+    _cleanup_free_ char *abs_image = NULL;
+    r = image_absolute(image, &abs_image, err);
+    if (r < 0)
+        return r;
+    if (abs_image)
+        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    r = stage_make(&st, err);
+    r = stage_make(&st, work_dir, err);
     if (r < 0)
         return r;
     _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;

@@ -244,7 +244,7 @@ static int write_atomic(const char *out, const void *data, size_t n, struct erro
             left -= (size_t)w;
         }
     }
-    if (r == 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+    if (r == 0 && (fchmod(fd, 0600) < 0 || fsync(fd) < 0))
         r = -errno;
     if (close(fd) < 0 && r == 0)
         r = -errno;
@@ -277,7 +277,7 @@ int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct erro
         return r;
     const unsigned char *b = (const unsigned char *)img.buf;
     if (!is_bzimage(b, img.len))
-        return error_set(err, -EINVAL, "'%s' is not a bzImage", bzimage);
+        return error_set(err, -ENOEXEC, "'%s' is not a bzImage", bzimage);
 
     /* Every compressor's magic, in file order, as extract-vmlinux tries them. */
     for (size_t off = 0; off + 4 <= img.len; off++) {
@@ -295,7 +295,7 @@ int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct erro
             return write_atomic(out, elf.buf, elf.len, err);
         }
     }
-    return error_set(err, -ENOENT,
+    return error_set(err, -ENOEXEC,
                      "no compressed ELF found in bzImage '%s'; boot it with qemu, which takes the "
                      "bzImage itself",
                      bzimage);

@@ -197,8 +197,12 @@ int oci_ext4_build(const char *dir, const char *target, uint64_t size, const cha
  *
  * For each file: missing parent directories are made (0755, root-owned), an
  * existing regular file is replaced, and the file gets mode, uid and gid.
- * Contents (data, or a copy of host_path, a regular host file) are staged in
- * a private mkdtemp directory that is removed afterwards. Guest paths must
+ * Contents (data, or a copy of host_path, a regular host file; a symlink
+ * on the host is followed, as a caller's own path) are staged in a
+ * directory the call makes inside work_dir (an existing absolute directory
+ * the caller owns; "ext4-XXXXXX", 0700, its files 0600) and removes before
+ * it returns. A process killed during the call leaves that directory in
+ * work_dir: the caller's recovery removes work_dir. Guest paths must
  * be absolute and normalised ("." and ".." components, empty components and
  * a trailing '/' are refused), at most OCI_PATH_MAX bytes, without control
  * characters, whitespace, quotes or backslashes (debugfs's command parser
@@ -218,9 +222,13 @@ struct oci_ext4_file {
     uint32_t uid, gid;
 };
 
-/* Writes n files into the ext4 filesystem in image (a file or block device). */
+/*
+ * Writes n files into the ext4 filesystem in image (a file or block device),
+ * staging them in work_dir. Fault point ext4.write.after-stage: the contents
+ * are staged, debugfs has not run.
+ */
 int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, size_t n,
-                         struct error *err) WUR;
+                         const char *work_dir, struct error *err) WUR;
 
 /*
  * Makes the directory guest_path in image with mode (permission bits), uid
@@ -228,9 +236,10 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
  * directory gets mode and owner. Refused as oci_ext4_write_files refuses: a
  * symlink anywhere on the path (-EPERM), a non-directory on it (-ENOTDIR or
  * -EEXIST), a path debugfs cannot take (-EINVAL). Checked afterwards.
+ * debugfs's command files go to work_dir as for oci_ext4_write_files.
  */
 int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, uint32_t uid,
-                      uint32_t gid, struct error *err) WUR;
+                      uint32_t gid, const char *work_dir, struct error *err) WUR;
 
 /*
  * Resolves the symlinks on guest_path inside the image, as openat2's
@@ -239,9 +248,10 @@ int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, 
  * rest is kept as given). For writing below a directory an image may have
  * moved (merged /usr: /lib -> usr/lib). A symlink too long to be stored in
  * its inode is refused (-EPERM), more than 40 hops are -ELOOP. *ret is the
- * resolved absolute path; caller frees.
+ * resolved absolute path; caller frees. work_dir as for oci_ext4_dir_make.
  */
-int oci_ext4_resolve(const char *image, const char *guest_path, char **ret, struct error *err) WUR;
+int oci_ext4_resolve(const char *image, const char *guest_path, const char *work_dir, char **ret,
+                     struct error *err) WUR;
 
 /* ---- kernels ---------------------------------------------------------------- */
 
@@ -257,7 +267,12 @@ int oci_kernel_identify(const char *path, enum oci_kernel_format *ret_format, ch
 /*
  * Extracts the uncompressed ELF vmlinux from a bzImage (whose payload is
  * gzip, xz, lzma, bzip2, lz4 or zstd compressed) into out. Firecracker needs
- * the ELF; QEMU boots either.
+ * the ELF; QEMU boots either. -ENOEXEC when the file holds no ELF that can
+ * be extracted (not a bzImage, or no payload that decompresses to a whole
+ * ELF): a property of the kernel. Any other error is this host's (the
+ * bzImage cannot be read, out cannot be written: -ENOSPC, -EIO, -EDQUOT...,
+ * memory, libarchive), named with the file and the cause; out is then not
+ * there (it is written under a temporary name and renamed when complete).
  */
 int oci_kernel_extract_vmlinux(const char *bzimage, const char *out, struct error *err) WUR;
 

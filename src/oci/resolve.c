@@ -155,10 +155,15 @@ static int walk_step(struct walk *w, const char *name) {
         if (mkdirat(w->fd, name, 0755) < 0) {
             if (errno != EEXIST)
                 return -errno;
-        } else if (w->made) {
-            int r = w->made(w->ud, w->fd, name);
-            if (r < 0)
-                return r;
+        } else {
+            /* 0755 inside the image whatever the umask (hearth's is 077). */
+            if (fchmodat(w->fd, name, 0755, 0) < 0)
+                return -errno;
+            if (w->made) {
+                int r = w->made(w->ud, w->fd, name);
+                if (r < 0)
+                    return r;
+            }
         }
         nfd = openat(w->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     }

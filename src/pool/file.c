@@ -1,7 +1,9 @@
 /*
  * file driver: each device is a sparse file `<data_path>/<id>.img`. Files
  * appear only by rename from `<id>.img.tmp` after they are complete and
- * synced, so a crash leaves either the whole device or a stray temp file.
+ * synced, so a crash leaves either the whole device or a temp file, which
+ * the device's removal (the engine's rollback of the create) removes too.
+ * Fault point pool.file.after-write: the temp file is written, not renamed.
  * Usage is the space the files really take against data_size: extents a
  * reflink shares are counted once (FIEMAP), so a thousand clones of one image
  * cost what the filesystem spends on them. A pool whose files fill data_size,
@@ -284,6 +286,7 @@ static int file_device_create(pool *p, uint32_t id, uint64_t size, struct error 
     _cleanup_close_ int fd = file_tmp_open(p, tmp, err);
     if (fd < 0)
         return fd;
+    fault_point("pool.file.after-write"); /* <id>.img.tmp exists: recovery removes it */
     r = file_dev_commit(p, &fd, tmp, path, size, err);
     if (r < 0)
         (void)unlink(tmp);
@@ -350,8 +353,10 @@ static int file_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t 
     } else if (r < 0) {
         r = file_io_error(p, -r, "copy into", tmp, err);
     }
-    if (r == 0)
+    if (r == 0) {
+        fault_point("pool.file.after-write");
         r = file_dev_commit(p, &dst, tmp, path, size, err);
+    }
     if (r < 0)
         (void)unlink(tmp);
     else

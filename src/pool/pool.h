@@ -98,7 +98,11 @@ int pool_device_create(pool *p, uint32_t id, uint64_t size, struct error *err) W
 int pool_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t size,
                          struct error *err) WUR;
 
-/* Deactivates and deletes the device. A missing device is not an error. */
+/*
+ * Deactivates and deletes the device, and what a create or snapshot of its
+ * id that was cut short left (the file driver's <id>.img.tmp). A missing
+ * device is not an error.
+ */
 int pool_device_remove(pool *p, uint32_t id, struct error *err) WUR;
 
 /*

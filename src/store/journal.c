@@ -20,16 +20,20 @@ static int64_t now_unix(void) {
     return (int64_t)time(NULL);
 }
 
+static void op_release(struct store_op *o) {
+    free(o->op);
+    free(o->object_uid);
+    free(o->step);
+    free(o->error);
+    free(o->params);
+    memset(o, 0, sizeof(*o));
+}
+
 void store_ops_free(struct store_op *ops, size_t n) {
     if (!ops)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free(ops[i].op);
-        free(ops[i].object_uid);
-        free(ops[i].step);
-        free(ops[i].error);
-        free(ops[i].params);
-    }
+    for (size_t i = 0; i < n; i++)
+        op_release(&ops[i]);
     free(ops);
 }
 
@@ -184,9 +188,16 @@ int store_op_finish(store *s, int64_t id, const char *error, struct error *err) 
     "id, op, kind, object_uid, step, owner_pid, owner_start, started, updated, finished, error, "  \
     "device_id, params"
 
-/* Reads every row of st (selecting OP_COLS) into a new array; resets st. */
-static int ops_read(store *s, sqlite3_stmt *st, struct store_op **ret, size_t *ret_n,
-                    struct error *err) {
+static void ops_warn(void *ud, const char *table, const char *key, const struct error *why) {
+    store_corrupt_warn(ud, table, key, why);
+}
+
+/*
+ * Reads every row of st (selecting OP_COLS) into a new array; resets st. A
+ * row that breaks the rules (store_check_op) is left out and handed to fn.
+ */
+static int ops_read(store *s, sqlite3_stmt *st, store_corrupt_fn fn, void *ud,
+                    struct store_op **ret, size_t *ret_n, struct error *err) {
     struct store_op *ops = NULL;
     size_t n = 0, cap = 0;
     int r = 0, rc;
@@ -207,7 +218,8 @@ static int ops_read(store *s, sqlite3_stmt *st, struct store_op **ret, size_t *r
         const char *kind = (const char *)sqlite3_column_text(st, 2);
         if (!kind || api_kind_parse(kind, &o->kind) < 0)
             o->kind = API_KIND_COUNT;
-        o->owner_pid = sqlite3_column_int(st, 5);
+        int64_t pid = sqlite3_column_int64(st, 5);
+        o->owner_pid = pid < 0 || pid > INT32_MAX ? -1 : (int)pid; /* out of range: corrupt */
         o->owner_start = (uint64_t)sqlite3_column_int64(st, 6);
         o->started = sqlite3_column_int64(st, 7);
         o->updated = sqlite3_column_int64(st, 8);
@@ -219,6 +231,15 @@ static int ops_read(store *s, sqlite3_stmt *st, struct store_op **ret, size_t *r
             store_column_text(st, 12, &o->params) < 0) {
             r = error_set(err, -ENOMEM, "out of memory");
             break;
+        }
+        struct error why;
+        error_init(&why);
+        if (store_check_op(o, sqlite3_column_int64(st, 6), &why) < 0) {
+            char key[32];
+            snprintf(key, sizeof(key), "%lld", (long long)o->id);
+            fn(ud, "journal", key, &why);
+            op_release(o);
+            n--; /* the slot is used again */
         }
     }
     if (r == 0 && rc != SQLITE_DONE)
@@ -237,7 +258,7 @@ int store_op_list_open(store *s, struct store_op **ret, size_t *ret_n, struct er
     sqlite3_stmt *st;
     int r = store_stmt(s, "SELECT " OP_COLS " FROM journal WHERE finished IS NULL ORDER BY id", &st,
                        err);
-    return r < 0 ? r : ops_read(s, st, ret, ret_n, err);
+    return r < 0 ? r : ops_read(s, st, ops_warn, s, ret, ret_n, err);
 }
 
 #define OPS_RECENT_MAX 100000 /* finished operations one call may return */
@@ -256,5 +277,16 @@ int store_op_list_recent(store *s, size_t max, struct store_op **ret, size_t *re
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-    return ops_read(s, st, ret, ret_n, err);
+    return ops_read(s, st, ops_warn, s, ret, ret_n, err);
+}
+
+int store_op_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s, "SELECT " OP_COLS " FROM journal ORDER BY id", &st, err);
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    if (r == 0)
+        r = ops_read(s, st, fn, ud, &ops, &n, err);
+    store_ops_free(ops, n);
+    return r;
 }

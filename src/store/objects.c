@@ -721,6 +721,10 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         store_rollback(s);
     if (r < 0)
         return r;
+    struct error why;
+    error_init(&why);
+    if (store_check_object(obj, &why) < 0)
+        return store_corrupt_error(s, store_kind_word(kind), obj->meta.uid, &why, err);
     *ret = steal_ptr(&obj);
     return 0;
 }
@@ -749,10 +753,17 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const char *uid = (const char *)sqlite3_column_text(st, 0);
-        if (!uid || strlen(uid) > ID_LEN)
-            r = error_set(err, -EIO, "%s '%s' has a malformed uid", store_kind_word(kind), name);
-        else
-            memcpy(ret_uid, uid, strlen(uid) + 1);
+        struct error why;
+        error_init(&why);
+        if (!id_is_valid(uid)) {
+            char q[API_QUOTE_MAX];
+            error_set(&why, -EUCLEAN,
+                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
+                      api_quote(uid, q, sizeof(q)));
+            r = store_corrupt_error(s, store_kind_word(kind), uid, &why, err);
+        } else {
+            memcpy(ret_uid, uid, ID_LEN + 1);
+        }
     } else if (rc == SQLITE_DONE) {
         r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), name);
     } else {
@@ -808,28 +819,13 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
 
 /* ---- list -------------------------------------------------------------- */
 
-int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
-                      struct error *err) {
-    if (kind == API_KIND_POOL) {
-        struct api_object *pool = NULL;
-        int r = store_pool_object_get(s, &pool, err);
-        if (r == -ENOENT) {
-            *ret = NULL;
-            *ret_n = 0;
-            return 0;
-        }
-        if (r < 0)
-            return r;
-        struct api_object **arr = xcalloc(1, sizeof(*arr));
-        if (!arr) {
-            api_object_free(pool);
-            return oom(err);
-        }
-        arr[0] = pool;
-        *ret = arr;
-        *ret_n = 1;
-        return 0;
-    }
+/*
+ * Every object of kind (not the pool), checked: a corrupt one is left out
+ * and handed to fn. The objects stay in one read transaction with their
+ * child rows.
+ */
+static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *ud,
+                       struct api_object ***ret, size_t *ret_n, struct error *err) {
     const char *sql = main_all_sql(kind);
     if (!sql)
         return error_set(err, -EINVAL, "unknown kind");
@@ -883,9 +879,60 @@ int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, si
         api_objects_free(objs, n);
         return r;
     }
+    /* The corrupt ones out, the order kept. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct error why;
+        error_init(&why);
+        if (store_check_object(objs[i], &why) == 0) {
+            objs[kept++] = objs[i];
+            continue;
+        }
+        fn(ud, store_kind_word(kind), objs[i]->meta.uid, &why);
+        api_object_free(objs[i]);
+    }
     *ret = objs;
-    *ret_n = n;
+    *ret_n = kept;
     return 0;
+}
+
+static void warn_corrupt(void *ud, const char *table, const char *key, const struct error *why) {
+    store_corrupt_warn(ud, table, key, why);
+}
+
+int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
+                      struct error *err) {
+    if (kind == API_KIND_POOL) {
+        struct api_object *pool = NULL;
+        int r = store_pool_object_get(s, &pool, err);
+        if (r == -ENOENT) {
+            *ret = NULL;
+            *ret_n = 0;
+            return 0;
+        }
+        if (r < 0)
+            return r;
+        struct api_object **arr = xcalloc(1, sizeof(*arr));
+        if (!arr) {
+            api_object_free(pool);
+            return oom(err);
+        }
+        arr[0] = pool;
+        *ret = arr;
+        *ret_n = 1;
+        return 0;
+    }
+    return object_list(s, kind, warn_corrupt, s, ret, ret_n, err);
+}
+
+int store_object_scan(store *s, enum api_kind kind, store_corrupt_fn fn, void *ud,
+                      struct error *err) {
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    int r = object_list(s, kind, fn, ud, &objs, &n, err);
+    if (r == 0)
+        api_objects_free(objs, n);
+    return r;
 }
 
 /* ---- match and users --------------------------------------------------- */
@@ -899,13 +946,22 @@ void store_matches_free(struct store_match *m, size_t n) {
 }
 
 /* Collects (uid, name) rows of a bound statement, at most max. */
-static int collect_matches(store *s, sqlite3_stmt *st, size_t max, struct store_match **ret,
-                           size_t *ret_n, struct error *err) {
+static int collect_matches(store *s, sqlite3_stmt *st, const char *table, size_t max,
+                           struct store_match **ret, size_t *ret_n, struct error *err) {
     struct store_match *m = NULL;
     size_t n = 0;
     int rc = SQLITE_DONE, r = 0;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *uid = (const char *)sqlite3_column_text(st, 0);
+        if (!id_is_valid(uid)) {
+            struct error why;
+            char q[API_QUOTE_MAX];
+            error_set(&why, -EUCLEAN,
+                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
+                      api_quote(uid, q, sizeof(q)));
+            store_corrupt_warn(s, table, uid, &why);
+            continue;
+        }
         if (grow(&m, n, sizeof(*m)) < 0) {
             r = oom(err);
             break;
@@ -964,7 +1020,7 @@ static int object_match(store *s, enum api_kind kind, const char *prefix, bool u
         return r;
     store_bind_text(st, 1, prefix);
     sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
-    return collect_matches(s, st, max, ret, ret_n, err);
+    return collect_matches(s, st, store_kind_word(kind), max, ret, ret_n, err);
 }
 
 int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
@@ -998,7 +1054,7 @@ int store_object_users(store *s, enum api_kind kind, const char *uid, const char
         return r;
     store_bind_text(st, 1, uid);
     store_bind_text(st, 2, name);
-    return collect_matches(s, st, SIZE_MAX, ret, ret_n, err);
+    return collect_matches(s, st, "vm", SIZE_MAX, ret, ret_n, err);
 }
 
 /* ---- VM summaries ------------------------------------------------------ */
@@ -1451,6 +1507,12 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
         if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL) < 0) {
             r = oom(err);
             break;
+        }
+        struct error why;
+        error_init(&why);
+        if (store_check_vm_key(v->uid, v->name, v->state, &why) < 0) {
+            store_corrupt_warn(s, "vm", v->uid, &why);
+            continue;
         }
         l->n++;
     }

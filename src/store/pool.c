@@ -24,11 +24,6 @@ static void bind_u64(sqlite3_stmt *st, int idx, uint64_t v) {
     sqlite3_bind_int64(st, idx, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
 
-static uint64_t column_u64(sqlite3_stmt *st, int col) {
-    sqlite3_int64 v = sqlite3_column_int64(st, col);
-    return v < 0 ? 0 : (uint64_t)v;
-}
-
 /* Steps a statement that returns no rows, then resets it. */
 static int step_done(store *s, sqlite3_stmt *st, struct error *err, const char *what) {
     int rc = sqlite3_step(st);
@@ -52,7 +47,11 @@ void store_pool_release(struct store_pool *p) {
     memset(p, 0, sizeof(*p));
 }
 
-int store_pool_get(store *s, struct store_pool *ret, struct error *err) {
+/*
+ * The pool row as stored; -ENOENT when none. A size below 0 reads as an
+ * impossible one (UINT64_MAX) that store_check_pool refuses.
+ */
+static int pool_row_get(store *s, struct store_pool *ret, struct error *err) {
     sqlite3_stmt *st;
     int r = store_stmt(s,
                        "SELECT driver, name, state, metadata_size, data_size, allocation_size, "
@@ -71,9 +70,9 @@ int store_pool_get(store *s, struct store_pool *ret, struct error *err) {
         return r;
     }
     struct store_pool p = {0};
-    p.metadata_size = column_u64(st, 3);
-    p.data_size = column_u64(st, 4);
-    p.allocation_size = column_u64(st, 5);
+    p.metadata_size = (uint64_t)sqlite3_column_int64(st, 3);
+    p.data_size = (uint64_t)sqlite3_column_int64(st, 4);
+    p.allocation_size = (uint64_t)sqlite3_column_int64(st, 5);
     if (store_column_text(st, 0, &p.driver) < 0 || store_column_text(st, 1, &p.name) < 0 ||
         store_column_text(st, 2, &p.state) < 0 || store_column_text(st, 6, &p.metadata_path) < 0 ||
         store_column_text(st, 7, &p.data_path) < 0)
@@ -84,6 +83,19 @@ int store_pool_get(store *s, struct store_pool *ret, struct error *err) {
         return r;
     }
     *ret = p;
+    return 0;
+}
+
+int store_pool_get(store *s, struct store_pool *ret, struct error *err) {
+    int r = pool_row_get(s, ret, err);
+    if (r < 0)
+        return r;
+    struct error why;
+    error_init(&why);
+    if (store_check_pool(ret, &why) < 0) {
+        store_pool_release(ret);
+        return store_corrupt_error(s, "pool", "1", &why, err);
+    }
     return 0;
 }
 
@@ -276,12 +288,18 @@ int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct
     "WHEN 'Kernel' THEN (SELECT name FROM kernel WHERE uid = owner_uid) END, "                     \
     "metadata_path, created, layer_key FROM pool_device "
 
-static int device_read(sqlite3_stmt *st, struct store_pool_device *d) {
+/*
+ * Reads a row of DEVICE_COLUMNS into *d and checks it: 0, -ENOMEM, or
+ * -EUCLEAN with why in err and *d released.
+ */
+static int device_read(sqlite3_stmt *st, struct store_pool_device *d, struct error *err) {
     memset(d, 0, sizeof(*d));
-    d->id = (uint32_t)sqlite3_column_int64(st, 0);
+    int64_t id = sqlite3_column_int64(st, 0);
+    d->id = (uint32_t)id;
     d->parent = sqlite3_column_type(st, 2) == SQLITE_NULL ? STORE_DEVICE_PARENT_NONE
                                                           : sqlite3_column_int64(st, 2);
-    d->size = column_u64(st, 3);
+    int64_t size = sqlite3_column_int64(st, 3);
+    d->size = size <= 0 ? 0 : (uint64_t)size; /* 0 is refused below */
     const char *kind = (const char *)sqlite3_column_text(st, 5);
     if (!kind || api_kind_parse(kind, &d->owner_kind) < 0)
         d->owner_kind = API_KIND_COUNT;
@@ -292,9 +310,26 @@ static int device_read(sqlite3_stmt *st, struct store_pool_device *d) {
         store_column_text(st, 8, &d->metadata_path) < 0 ||
         store_column_text(st, 10, &d->layer_key) < 0) {
         store_pool_device_release(d);
-        return -ENOMEM;
+        return error_set(err, -ENOMEM, "out of memory");
     }
-    return 0;
+    int r = store_check_device(d, id, err);
+    if (r < 0)
+        store_pool_device_release(d);
+    return r;
+}
+
+/* device_read for the readers of one row or of all: a corrupt row is an error naming it. */
+static int device_read_one(store *s, sqlite3_stmt *st, struct store_pool_device *d,
+                           struct error *err) {
+    struct error why;
+    error_init(&why);
+    int r = device_read(st, d, &why);
+    if (r == -EUCLEAN) {
+        char key[32];
+        snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(st, 0));
+        return store_corrupt_error(s, "pool_device", key, &why, err);
+    }
+    return r < 0 ? oom(err) : 0;
 }
 
 int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret, struct error *err) {
@@ -305,7 +340,7 @@ int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret, 
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        r = device_read(st, ret) < 0 ? oom(err) : 0;
+        r = device_read_one(s, st, ret, err);
     } else if (rc == SQLITE_DONE) {
         r = error_set(err, -ENOENT, "pool device %u does not exist", id);
     } else {
@@ -325,7 +360,7 @@ int store_pool_device_find_layer(store *s, uint32_t parent, const char *key,
     store_bind_text(st, 2, key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        r = device_read(st, ret) < 0 ? oom(err) : 0;
+        r = device_read_one(s, st, ret, err);
     else if (rc == SQLITE_DONE)
         r = error_set(err, -ENOENT, "no layer '%s' under device %u", key, parent);
     else
@@ -354,10 +389,9 @@ int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret
             arr = p;
             cap = ncap;
         }
-        if (device_read(st, &arr[n]) < 0) {
-            r = oom(err);
+        r = device_read_one(s, st, &arr[n], err);
+        if (r < 0)
             break;
-        }
         n++;
     }
     if (r == 0 && rc != SQLITE_DONE)
@@ -458,4 +492,44 @@ int store_pool_object_get(store *s, struct api_object **ret, struct error *err) 
         return oom(err);
     *ret = steal_ptr(&obj);
     return 0;
+}
+
+int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) {
+    struct store_pool p;
+    int r = pool_row_get(s, &p, err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    error_init(err);
+    struct error why;
+    error_init(&why);
+    if (r == 0 && store_check_pool(&p, &why) < 0)
+        fn(ud, "pool", "1", &why);
+    if (r == 0)
+        store_pool_release(&p);
+    sqlite3_stmt *st;
+    r = store_stmt(s, DEVICE_COLUMNS "ORDER BY id", &st, err);
+    if (r < 0)
+        return r;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_pool_device d;
+        error_init(&why);
+        r = device_read(st, &d, &why);
+        if (r == 0) {
+            store_pool_device_release(&d);
+        } else if (r == -EUCLEAN) {
+            char key[32];
+            snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(st, 0));
+            fn(ud, "pool_device", key, &why);
+        } else {
+            break;
+        }
+        r = 0;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
+    else if (r < 0)
+        r = oom(err);
+    sqlite3_reset(st);
+    return r;
 }

@@ -25,14 +25,39 @@ static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t size) {
     snprintf(dst, size, "%s", t ? t : "");
 }
 
+#define RUNTIME_COLS                                                                               \
+    "uid, vmm, accel, device_id, monitor_pid, monitor_start, vmm_pid, vmm_start, started, "        \
+    "stopped, exit_status, exit_reason"
+
+/* Reads a row of RUNTIME_COLS into *ret and checks it (-EUCLEAN, why in err). */
+static int runtime_read(sqlite3_stmt *st, struct store_vm_runtime *ret, struct error *err) {
+    struct store_vm_runtime rt = {0};
+    copy_text(st, 1, rt.vmm, sizeof(rt.vmm));
+    copy_text(st, 2, rt.accel, sizeof(rt.accel));
+    rt.device_id = sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+    int64_t monitor_pid = sqlite3_column_int64(st, 4), vmm_pid = sqlite3_column_int64(st, 6);
+    int64_t monitor_start = sqlite3_column_int64(st, 5), vmm_start = sqlite3_column_int64(st, 7);
+    /* Out of int's range is out of a pid's: the check below says so. */
+    rt.monitor_pid = monitor_pid < 0 || monitor_pid > INT32_MAX ? -1 : (int)monitor_pid;
+    rt.vmm_pid = vmm_pid < 0 || vmm_pid > INT32_MAX ? -1 : (int)vmm_pid;
+    rt.monitor_start = (uint64_t)monitor_start;
+    rt.vmm_start = (uint64_t)vmm_start;
+    rt.started = sqlite3_column_int64(st, 8);
+    rt.stopped = sqlite3_column_int64(st, 9);
+    int64_t status = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 10);
+    rt.exit_status = status < -2 || status > 1000 ? -2 : (int)status;
+    copy_text(st, 11, rt.exit_reason, sizeof(rt.exit_reason));
+    const char *uid = (const char *)sqlite3_column_text(st, 0);
+    int r = store_check_runtime(uid, &rt, monitor_start, vmm_start, err);
+    if (r == 0)
+        *ret = rt;
+    return r;
+}
+
 int store_vm_runtime_get(store *s, const char *uid, struct store_vm_runtime *ret,
                          struct error *err) {
     sqlite3_stmt *st;
-    int r = store_stmt(s,
-                       "SELECT vmm, accel, device_id, monitor_pid, monitor_start, vmm_pid, "
-                       "vmm_start, started, stopped, exit_status, exit_reason "
-                       "FROM vm_runtime WHERE uid = ?1",
-                       &st, err);
+    int r = store_stmt(s, "SELECT " RUNTIME_COLS " FROM vm_runtime WHERE uid = ?1", &st, err);
     if (r < 0)
         return r;
     store_bind_text(st, 1, uid);
@@ -46,21 +71,32 @@ int store_vm_runtime_get(store *s, const char *uid, struct store_vm_runtime *ret
         sqlite3_reset(st);
         return r;
     }
-    struct store_vm_runtime rt = {0};
-    copy_text(st, 0, rt.vmm, sizeof(rt.vmm));
-    copy_text(st, 1, rt.accel, sizeof(rt.accel));
-    rt.device_id = sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 2);
-    rt.monitor_pid = sqlite3_column_int(st, 3);
-    rt.monitor_start = (uint64_t)sqlite3_column_int64(st, 4);
-    rt.vmm_pid = sqlite3_column_int(st, 5);
-    rt.vmm_start = (uint64_t)sqlite3_column_int64(st, 6);
-    rt.started = sqlite3_column_int64(st, 7);
-    rt.stopped = sqlite3_column_int64(st, 8);
-    rt.exit_status = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 9);
-    copy_text(st, 10, rt.exit_reason, sizeof(rt.exit_reason));
+    struct error why;
+    error_init(&why);
+    r = runtime_read(st, ret, &why);
     sqlite3_reset(st);
-    *ret = rt;
+    if (r < 0)
+        return store_corrupt_error(s, "vm_runtime", uid, &why, err);
     return 0;
+}
+
+int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s, "SELECT " RUNTIME_COLS " FROM vm_runtime ORDER BY uid", &st, err);
+    if (r < 0)
+        return r;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_vm_runtime rt;
+        struct error why;
+        error_init(&why);
+        if (runtime_read(st, &rt, &why) < 0)
+            fn(ud, "vm_runtime", (const char *)sqlite3_column_text(st, 0), &why);
+    }
+    if (rc != SQLITE_DONE)
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading vm_runtime");
+    sqlite3_reset(st);
+    return r;
 }
 
 static void bind_pid(sqlite3_stmt *st, int idx, int pid) {
@@ -142,9 +178,16 @@ int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct
         return r;
     store_bind_text(st, 1, uid);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        copy_text(st, 0, ret, size);
-    else if (rc == SQLITE_DONE)
+    if (rc == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+        struct error why;
+        error_init(&why);
+        /* A state is one of apply's; none is read as "". */
+        if (state && store_check_vm_state(state, &why) < 0)
+            r = store_corrupt_error(s, "vm", uid, &why, err);
+        else
+            copy_text(st, 0, ret, size);
+    } else if (rc == SQLITE_DONE)
         r = error_set(err, -ENOENT, "no vm %s", uid);
     else
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading a vm's state");
@@ -190,6 +233,16 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
             }
             v = p;
             cap = ncap;
+        }
+        const char *uid = (const char *)sqlite3_column_text(st, 0);
+        if (!id_is_valid(uid)) {
+            struct error why;
+            char q[API_QUOTE_MAX];
+            error_set(&why, -EUCLEAN,
+                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
+                      api_quote(uid, q, sizeof(q)));
+            store_corrupt_warn(s, "vm", uid, &why);
+            continue;
         }
         if (store_column_text(st, 0, &v[n]) < 0 || !v[n]) {
             r = error_set(err, -ENOMEM, "out of memory");

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -289,6 +290,12 @@ static int store_backup(store *s, int version, struct error *err) {
     if (access(dst, F_OK) == 0)
         return 0; /* never overwrite an earlier copy */
     (void)unlink(tmp);
+    /* Made 0600 here first: VACUUM INTO writes into an empty file, keeping its mode. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "copying database '%s' aside: cannot create '%s': %s",
+                         s->path, tmp, strerror(errno));
+    close(fd);
     sqlite3 *src = NULL;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_open_v2(s->path, &src, SQLITE_OPEN_READONLY, NULL);
@@ -421,18 +428,78 @@ static int store_configure(store *s, const char *sql, struct error *err) {
     }
 }
 
-int store_open_version(const char *path, int max_version, store **ret, struct error *err) {
-    int latest = store_schema_latest();
-    int target = max_version < 0 || max_version > latest ? latest : max_version;
+/* Closes the connection (its cached statements first); the handle stays. */
+static void store_disconnect(store *s) {
+    for (size_t i = 0; i < s->n_cache; i++)
+        sqlite3_finalize(s->cache[i].stmt);
+    s->n_cache = 0;
+    if (s->db) {
+        store_rollback(s);
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+}
+
+/* A handle for path without a connection yet; NULL when out of memory. */
+static store *store_new(const char *path) {
     store *s = xcalloc(1, sizeof(*s));
     if (!s)
-        return error_set(err, -ENOMEM, "out of memory");
+        return NULL;
     s->path = xstrdup(path);
     if (!s->path) {
         store_free(s);
-        return error_set(err, -ENOMEM, "out of memory");
+        return NULL;
     }
     s->rand_state = (unsigned int)getpid() ^ (unsigned int)store_now_ms();
+    return s;
+}
+
+/* What every connection gets, read-write or read-only. */
+static void store_connection_setup(store *s) {
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    /* Debian's SQLite is built with fts3_tokenizer() on; it hands out pointers. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, NULL);
+}
+
+/* Why path cannot be written when SQLite could open it only for reading. */
+static int store_readonly_code(const char *path) {
+    struct statvfs sv;
+    return statvfs(path, &sv) == 0 && (sv.f_flag & ST_RDONLY) ? -EROFS : -EACCES;
+}
+
+/*
+ * The code of a failed read-write open, r as store_error mapped it: the
+ * system call's errno when it says the root cannot be written (full,
+ * read-only, not this user's) rather than SQLite's "disk I/O error", so that
+ * the caller can tell, and the message says it too.
+ */
+static int store_open_code(store *s, int r, struct error *err) {
+    if (!s->db || (r != -EIO && r != -EACCES && r != -EPERM && r != -ENOSPC))
+        return r;
+    int sys = sqlite3_system_errno(s->db);
+    int rc = sqlite3_extended_errcode(s->db);
+    int code = r;
+    if (sys == ENOSPC || sys == EDQUOT || sys == EROFS || sys == EACCES || sys == EPERM)
+        code = -sys;
+    else if ((rc & 0xff) == SQLITE_FULL)
+        code = -ENOSPC;
+    else if ((rc & 0xff) == SQLITE_READONLY)
+        code = store_readonly_code(s->path);
+    if (code != r && err) {
+        char msg[ERROR_MSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        error_set(err, code, "%s (%s)", msg, strerror(-code));
+    }
+    return code;
+}
+
+int store_open_version(const char *path, int max_version, store **ret, struct error *err) {
+    int latest = store_schema_latest();
+    int target = max_version < 0 || max_version > latest ? latest : max_version;
+    store *s = store_new(path);
+    if (!s)
+        return error_set(err, -ENOMEM, "out of memory");
 
     /* A new database is private: made 0600 whatever the umask, and SQLite
      * gives its -wal and -shm files the database's mode. */
@@ -440,19 +507,28 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
     if (fd >= 0)
         close(fd);
 
+    int r = 0;
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int code = store_errno(rc);
         if (rc == SQLITE_CANTOPEN && errno == ENOENT)
             code = -ENOENT;
-        error_set(err, code ? code : -EIO, "opening database '%s': %s", path,
-                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        r = error_set(err, code ? code : -EIO, "opening database '%s': %s", path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        r = store_open_code(s, r, err);
         store_free(s);
-        return code ? code : -EIO;
+        return r;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    store_connection_setup(s);
+    /* SQLite opens a file it may not write read-only without a word. */
+    if (sqlite3_db_readonly(s->db, "main") == 1) {
+        int code = store_readonly_code(path);
+        error_set(err, code, "opening database '%s': it can only be read (%s)", path,
+                  strerror(-code));
+        store_free(s);
+        return code;
+    }
     /* Keep the -wal and -shm files when the last connection closes (the WAL
      * emptied): every hearth command opens the database, and creating and
      * unlinking two files each time cost more than the command's query. */
@@ -466,14 +542,102 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
         "PRAGMA foreign_keys = ON",
         ("PRAGMA journal_size_limit = " STORE_WAL_LIMIT),
     };
-    int r = 0;
     for (size_t i = 0; i < ARRAY_SIZE(pragmas) && r == 0; i++)
         r = store_configure(s, pragmas[i], err);
     if (r == 0)
         r = store_migrate(s, target, err);
     if (r < 0) {
+        r = store_open_code(s, r, err);
         if (err && !strstr(err->msg, path))
             error_prefix(err, "database '%s'", path);
+        store_free(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+/* "file:PATH?QUERY", with what a URI gives meaning to escaped; NULL when out of memory. */
+static char *store_uri(const char *path, const char *query) {
+    struct strbuf sb = STRBUF_INIT;
+    int r = strbuf_adds(&sb, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; r == 0 && *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f)
+            r = strbuf_addf(&sb, "%%%02X", *p);
+        else
+            r = strbuf_addc(&sb, (char)*p);
+    }
+    if (r == 0)
+        r = strbuf_addf(&sb, "?%s", query);
+    if (r < 0) {
+        strbuf_release(&sb);
+        return NULL;
+    }
+    return strbuf_detach(&sb);
+}
+
+/* Opens s->path read-only with the URI parameters query and reads its schema version. */
+static int store_connect_read(store *s, const char *query, int64_t *ret_version,
+                              struct error *err) {
+    _cleanup_free_ char *uri = store_uri(s->path, query);
+    if (!uri)
+        return error_set(err, -ENOMEM, "out of memory");
+    int rc = sqlite3_open_v2(uri, &s->db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    int r = 0;
+    if (rc != SQLITE_OK) {
+        int code = store_errno(rc);
+        r = error_set(err, code ? code : -EIO, "opening database '%s' read-only: %s", s->path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    } else {
+        store_connection_setup(s);
+        r = store_int_query(s, "PRAGMA user_version", ret_version, err);
+        if (r < 0)
+            error_prefix(err, "reading database '%s'", s->path);
+    }
+    if (r < 0)
+        store_disconnect(s);
+    return r;
+}
+
+int store_open_read(const char *path, store **ret, struct error *err) {
+    store *s = store_new(path);
+    if (!s)
+        return error_set(err, -ENOMEM, "out of memory");
+    _cleanup_free_ char *shm = xasprintf("%s-shm", path);
+    _cleanup_free_ char *wal = xasprintf("%s-wal", path);
+    if (!shm || !wal) {
+        store_free(s);
+        return error_set(err, -ENOMEM, "out of memory");
+    }
+    /* An -shm that cannot be written is mapped read-only, or the WAL read
+     * into memory when it is not set up (readonly_shm). */
+    int64_t v = 0;
+    int r = store_connect_read(s, "readonly_shm=1", &v, err);
+    struct stat st;
+    if (r < 0 && lstat(shm, &st) < 0 && errno == ENOENT) {
+        /* No -shm, and none can be made: with no WAL to apply, the
+         * database file is the whole state and is read as it is. */
+        if (lstat(wal, &st) < 0 || st.st_size == 0)
+            r = store_connect_read(s, "immutable=1", &v, err);
+        else
+            r = error_set(err, -EIO,
+                          "database '%s' has changes in '%s' that SQLite reads only through '%s', "
+                          "which is missing",
+                          path, wal, shm);
+    }
+    int latest = store_schema_latest();
+    if (r == 0 && v > latest)
+        r = error_set(err, -EPROTO,
+                      "database '%s' has schema version %lld but this hearth knows only up to %d: "
+                      "upgrade hearth",
+                      path, (long long)v, latest);
+    else if (r == 0 && v < latest)
+        r = error_set(err, -EPROTO,
+                      "database '%s' has schema version %lld and this hearth needs %d, to which it "
+                      "migrates it only where it can write",
+                      path, (long long)v, latest);
+    if (r < 0) {
         store_free(s);
         return r;
     }
@@ -488,12 +652,9 @@ int store_open(const char *path, store **ret, struct error *err) {
 void store_free(store *s) {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_cache; i++)
-        sqlite3_finalize(s->cache[i].stmt);
-    if (s->db) {
-        store_rollback(s);
-        sqlite3_close(s->db);
-    }
+    store_disconnect(s);
+    for (size_t i = 0; i < s->n_warned; i++)
+        free(s->warned[i]);
     free(s->path);
     free(s);
 }

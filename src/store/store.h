@@ -32,9 +32,22 @@ typedef struct store store;
 /*
  * Opens (creating if needed) the database at path and migrates it to the
  * latest schema. -EPROTO when the database is newer than this binary (the
- * message names both versions and says to upgrade hearth).
+ * message names both versions and says to upgrade hearth). -ENOSPC,
+ * -EDQUOT, -EROFS, -EACCES or -EPERM when it cannot be written: the
+ * filesystem is full or read-only, or the file is not this user's (the
+ * system call's errno behind SQLite's error), also when SQLite could open
+ * it only for reading.
  */
 int store_open(const char *path, store **ret, struct error *err) WUR;
+/*
+ * Opens the database at path read-only, for a root that cannot be written:
+ * nothing is configured or migrated, and every write fails. An -shm file
+ * that cannot be written is mapped read-only (SQLite's readonly_shm); with
+ * none, the database file alone is read when no WAL is left to apply.
+ * -EPROTO when the schema is not this binary's (an older one needs a
+ * migration, which needs a root that can be written).
+ */
+int store_open_read(const char *path, store **ret, struct error *err) WUR;
 void store_free(store *s);
 
 /* The schema version this binary migrates to (the highest migration number). */
@@ -328,15 +341,32 @@ struct store_sql_sink {
 };
 
 /*
+ * What one store_sql_query call may use; 0 in a field means no limit. The
+ * time counts from the call to its end, output included: a read keeps the
+ * WAL from being checkpointed while it runs, and the time limit bounds that.
+ */
+struct store_sql_limits {
+    unsigned timeout_ms; /* the whole call */
+    int value_max;       /* bytes of one value (text or blob): SQLITE_LIMIT_LENGTH */
+    size_t row_max;      /* bytes of one row as the sink gets it (blobs as hex) */
+    int64_t heap_max;    /* bytes SQLite may hold while the statements run */
+};
+/* The defaults (hearth sql's, docs/sql.md): 30 s, 16 MiB, 64 MiB, 256 MiB. */
+#define STORE_SQL_LIMITS_DEFAULT                                                                   \
+    ((struct store_sql_limits){30000, 16 << 20, (size_t)64 << 20, (int64_t)256 << 20})
+
+/*
  * Runs one or more SQL statements, split by SQLite itself (not on ';'), on a
  * read-only path: each statement is checked with sqlite3_stmt_readonly before
  * it runs and the connection is query_only while they run, so a statement
  * that would write is refused (-EPERM, naming it) and nothing changes.
- * Results stream to sink. A sink callback returning nonzero stops and is
- * returned.
+ * Results stream to sink, one row at a time. A sink callback returning
+ * nonzero stops and is returned. limits NULL means STORE_SQL_LIMITS_DEFAULT; past
+ * one of them the call stops with -ETIMEDOUT (time), -EFBIG (a value or a
+ * row) or -ENOMEM (memory), the message naming the limit.
  */
-int store_sql_query(store *s, const char *sql, const struct store_sql_sink *sink,
-                    struct error *err) WUR;
+int store_sql_query(store *s, const char *sql, const struct store_sql_limits *limits,
+                    const struct store_sql_sink *sink, struct error *err) WUR;
 
 /* ---- VM runtime (runtime.c) ---------------------------------------------- */
 
@@ -383,6 +413,54 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
 int store_vm_op_begin(store *s, const char *op, const char *uid, const char *step,
                       int64_t device_id, const char *params, int64_t *ret_id,
                       struct error *err) WUR;
+
+/* ---- corrupt rows (check.c) ---------------------------------------------- */
+
+/*
+ * Every value read from the database is checked before hearth uses it: an
+ * object's fields by the rules apply uses (api_object_validate, and a uid of
+ * 16 lowercase hex characters), the runtime's pids, the journal's rows, the
+ * pool and its devices by hearth's own. A row that fails is corrupt: reading
+ * it alone fails with -EUCLEAN (the message names the table, the row's key
+ * and the field, and says to run 'hearth doctor'); a listing leaves it out
+ * with a warning (store_object_list, store_vm_summary_list*,
+ * store_vm_list_live, store_op_list_*); the pool's device rows are read whole
+ * or not at all (-EUCLEAN), since what a missing row means cannot be guessed.
+ */
+struct store_corrupt {
+    char table[24]; /* "vm", "image", "kernel", "vm_runtime", "journal", "pool", "pool_device",
+                       "kernel_file" */
+    char key[96];   /* the row's key (uid, id), quoted as in messages */
+    char *problem;  /* owned: "FIELD: \"VALUE\" what is wrong with it" */
+};
+void store_corrupt_free(struct store_corrupt *c, size_t n);
+/* Every corrupt row (at most 10,000), in one read transaction. Caller frees. */
+int store_corrupt_list(store *s, struct store_corrupt **ret, size_t *ret_n, struct error *err) WUR;
+
+/* ---- kernel files (kernel_files.c) --------------------------------------- */
+
+/*
+ * The files a kernel has under <root>/kernel/<uid>/ (migrations/
+ * 0007_kernel_files.sql): "vmlinux", "vmlinuz", "initrd", "modules.tar",
+ * each with its size in bytes.
+ */
+#define STORE_KERNEL_FILES_MAX 4
+struct store_kernel_file {
+    char name[16];
+    uint64_t size;
+};
+
+/* Replaces the recorded files of kernel uid (which must exist). In the caller's transaction if
+ * open; -EINVAL naming a file that is none of the four. */
+int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_file *files,
+                           size_t n, struct error *err) WUR;
+/*
+ * The recorded files of kernel uid, by name, into ret (room for
+ * STORE_KERNEL_FILES_MAX); *ret_n is 0 for a kernel without a record (one
+ * applied from a document, or imported before the record existed).
+ */
+int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *ret, size_t *ret_n,
+                           struct error *err) WUR;
 
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 

@@ -14,6 +14,7 @@
 #define STORE_BUSY_TOTAL_MS 60000   /* how long store_begin keeps retrying a busy lock */
 #define STORE_BUSY_TIMEOUT_MS 10000 /* SQLite's own busy wait per attempt */
 #define STORE_WAL_LIMIT "4194304"   /* bytes the kept -wal file is cut back to (4 MiB) */
+#define STORE_WARNED_MAX 64         /* corrupt rows one connection remembers having warned of */
 
 struct store_cached_stmt {
     const char *sql; /* the literal it was prepared from */
@@ -28,6 +29,9 @@ struct store {
     uint64_t self_start;     /* its start time, for journal owners (proc_start_time) */
     struct store_cached_stmt cache[STORE_STMT_CACHE];
     size_t n_cache;
+    /* The corrupt rows this connection warned about ("table key"), each told once. */
+    char *warned[STORE_WARNED_MAX];
+    size_t n_warned;
 };
 
 /*
@@ -74,6 +78,49 @@ int store_column_text(sqlite3_stmt *st, int col, char **ret) WUR;
  */
 int store_op_insert(store *s, const char *op, enum api_kind kind, const char *uid, const char *step,
                     int64_t device_id, const char *params, int64_t *ret_id, struct error *err) WUR;
+
+/* ---- rows that break the rules (check.c) --------------------------------- */
+
+/*
+ * The rules of check.c, one per kind of row; each returns 0, or -EUCLEAN
+ * with err's message naming the field and its value ("metadata.uid:
+ * \"../x\" is not a valid uid ..."). Numbers the structs keep unsigned are
+ * passed as read (monitor_start, vmm_start, owner_start), so that a negative
+ * one is seen.
+ */
+int store_check_object(const struct api_object *obj, struct error *err) WUR;
+/* A VM's status.state: one of the states apply accepts. */
+int store_check_vm_state(const char *state, struct error *err) WUR;
+/* The columns `ps` lists a VM by: what store_check_object checks of them. */
+int store_check_vm_key(const char *uid, const char *name, const char *state, struct error *err) WUR;
+int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int64_t monitor_start,
+                        int64_t vmm_start, struct error *err) WUR;
+int store_check_op(const struct store_op *op, int64_t owner_start, struct error *err) WUR;
+int store_check_pool(const struct store_pool *p, struct error *err) WUR;
+int store_check_device(const struct store_pool_device *d, int64_t id, struct error *err) WUR;
+/* An absolute path without '.' or '..' components or control characters, shorter than PATH_MAX. */
+bool store_path_is_clean(const char *s);
+
+/*
+ * The error of a single read that met a corrupt row: -EUCLEAN, naming the
+ * table, the row's key, why (a rule's message) and 'hearth doctor'.
+ */
+int store_corrupt_error(store *s, const char *table, const char *key, const struct error *why,
+                        struct error *err);
+/* What a listing that leaves a corrupt row out logs (a warning naming the same), once per
+ * row and connection. */
+void store_corrupt_warn(store *s, const char *table, const char *key, const struct error *why);
+
+/* Called for every corrupt row a scan meets. */
+typedef void (*store_corrupt_fn)(void *ud, const char *table, const char *key,
+                                 const struct error *why);
+/* The scans behind store_corrupt_list: every row of the kind's tables, checked. */
+int store_object_scan(store *s, enum api_kind kind, store_corrupt_fn fn, void *ud,
+                      struct error *err) WUR;
+int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
+int store_op_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
+int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
+int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 
 /* The lowercase name of a kind for messages and journal rows ("vm", "image"...). */
 const char *store_kind_word(enum api_kind kind);

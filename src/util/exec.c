@@ -1,17 +1,18 @@
 /*
- * Child processes and process identity.
+ * Child processes and fault points.
  *
  * exec_run is the one way hearth starts a helper program: an argv array,
  * never a shell; descriptors other than 0-2 closed; stdout optionally
  * collected; stderr always collected so that a failure's message can say
  * what the program said; the child always reaped, also on timeout.
  *
- * proc_start_time/proc_is_alive identify a process by pid plus start time,
- * so a recycled pid is not mistaken for the process that was recorded.
+ * Process identity (pid plus start time, exe, cwd, argv) is in proc.c.
+ * user_name_format names the user a process runs as (or owns a file).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -90,6 +91,8 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
                                      O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+    if (opts->cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, opts->cwd);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t def;
@@ -170,49 +173,6 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
     return 0;
 }
 
-int proc_start_time(int pid, uint64_t *ret) {
-    char path[64];
-    if (pid == 0)
-        snprintf(path, sizeof(path), "/proc/self/stat");
-    else
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -EIO;
-    buf[n] = '\0';
-    /* The command name (field 2) may hold spaces and parentheses: skip to the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -EIO;
-    p++;
-    /* p is at " S ppid ..." : field 3 onwards; starttime is field 22. */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p + 1, ' ');
-        if (!p)
-            return -EIO;
-    }
-    uint64_t v = 0;
-    p++;
-    if (*p < '0' || *p > '9')
-        return -EIO;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    *ret = v;
-    return 0;
-}
-
-bool proc_is_alive(int pid, uint64_t start_time) {
-    uint64_t t;
-    if (pid <= 0 || proc_start_time(pid, &t) < 0)
-        return false;
-    return t == start_time;
-}
-
 void fault_point(const char *name) {
     const char *want = getenv("HEARTH_FAULT");
     if (!want || !*want)
@@ -242,4 +202,13 @@ void fault_point(const char *name) {
             close(fd);
     }
     _exit(FAULT_EXIT_STATUS);
+}
+
+void user_name_format(unsigned uid, char *buf, size_t size) {
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (getpwuid_r((uid_t)uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
+        snprintf(buf, size, "%s", found->pw_name);
+    else
+        snprintf(buf, size, "%u", uid);
 }

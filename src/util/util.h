@@ -173,6 +173,8 @@ struct exec_opts {
     const char *stdin_path;  /* NULL: /dev/null */
     struct strbuf *out;      /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
     int timeout_ms;          /* 0: none; else the child is killed (SIGKILL) past it */
+    const char *cwd;         /* NULL: this process's; else the child's working directory (relative
+                                paths in argv, argv[0] included, are then relative to it) */
 };
 
 /*
@@ -184,10 +186,31 @@ struct exec_opts {
  */
 int exec_run(const char *const *argv, const struct exec_opts *opts, struct error *err) WUR;
 
-/* Reads field 22 (starttime, clock ticks since boot) of /proc/PID/stat; pid 0 is this process. */
+/* ---- process identity (proc.c; pid 0 is this process) ------------------ */
+
+/* Reads field 22 (starttime, clock ticks since boot) of /proc/PID/stat. */
 int proc_start_time(int pid, uint64_t *ret) WUR;
 /* True if pid is alive and still the process that started at start_time. */
 bool proc_is_alive(int pid, uint64_t start_time);
+/* proc_is_alive, and not a zombie: it still runs. */
+bool proc_is_running(int pid, uint64_t start_time);
+/*
+ * The executable (/proc/PID/exe) and the working directory (/proc/PID/cwd)
+ * of pid, without the " (deleted)" the kernel adds once the file was
+ * replaced or removed. -errno (-EACCES for another user's process when this
+ * one may not look; -ENAMETOOLONG when size is too small).
+ */
+int proc_exe(int pid, char *buf, size_t size) WUR;
+int proc_cwd(int pid, char *buf, size_t size) WUR;
+/*
+ * The argv of pid (/proc/PID/cmdline) into buf, its words separated by NULs
+ * and the last one NUL-terminated; *ret_argc is their number (0 for a kernel
+ * thread or a zombie). -E2BIG when it does not fit in size.
+ */
+int proc_cmdline(int pid, char *buf, size_t size, size_t *ret_argc) WUR;
+
+/* The user name of uid (from the password database), or its number, in buf. */
+void user_name_format(unsigned uid, char *buf, size_t size);
 
 /* ---- libraries loaded on first use ------------------------------------- */
 

@@ -289,6 +289,10 @@ static void test_validate_vm(void **state) {
          "spec.copyFiles[0].vmPath", "\"/etc/../root/x\"");
     CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, ""), "spec.copyFiles[0].hostPath",
          "required");
+    CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, "resolv.conf"),
+         "spec.copyFiles[0].hostPath", "is not an absolute path without '.' or '..'");
+    CASE(test_set_str(&vm->u.vm.copy_files[0].host_path, "/tmp/../etc/shadow"),
+         "spec.copyFiles[0].hostPath", "\"/tmp/../etc/shadow\"");
     CASE(test_set_str(&vm->u.vm.ip_addresses[0], "300.1.1.1"), "status.ipAddresses[0]",
          "\"300.1.1.1\"");
     CASE(test_set_str(&vm->u.vm.status_image.internal_uid, "nothex"), "status.image.internalUID",
@@ -371,6 +375,14 @@ static void test_validate_image_kernel_pool(void **state) {
     p->u.pool.metadata_size = 75ull << 20;
     test_set_str(&p->u.pool.data_path, "data.img");
     expect_invalid(p, "spec.dataPath", "\"data.img\"");
+    /* Paths hearth makes and removes files at: clean, so none leaves where it says. */
+    test_set_str(&p->u.pool.data_path, "/var/lib/hearth/../../etc/x");
+    expect_invalid(p, "spec.dataPath", "is not an absolute path without '.' or '..' components");
+    test_set_str(&p->u.pool.metadata_path, "/var/lib/hearth/./m");
+    expect_invalid(p, "spec.metadataPath", "\"/var/lib/hearth/./m\"");
+    test_set_str(&p->u.pool.metadata_path, "/m\n");
+    expect_invalid(p, "spec.metadataPath", "\"/m\\x0a\"");
+    test_set_str(&p->u.pool.metadata_path, "/m");
     test_set_str(&p->u.pool.data_path, "/d");
     p->u.pool.devices[3].parent = 7;
     expect_invalid(p, "status.devices[3].parent", "7 is not another device");

@@ -52,6 +52,16 @@ bool engine_test_kernel_import(engine *eng, const char *dir, const char *name,
                                char ret_uid[ID_LEN + 1], char *ret_version, size_t version_size);
 
 /*
+ * A tmpfs of size ("8m") mounted at dir (made if missing), for a filesystem
+ * that a test fills; skips the test unless running as root. Unmounted by
+ * engine_test_umount.
+ */
+void engine_test_tmpfs_mount(const char *dir, const char *size);
+void engine_test_umount(const char *dir);
+/* Writes path until its filesystem has at most leave bytes free. */
+void engine_test_fill(const char *path, uint64_t leave);
+
+/*
  * The test lists. A run on the host takes every list; the dm-thin guest's run
  * (HEARTH_TEST_DM=1, ctest's engine_dm_guest) takes the pool, vm_create and
  * vm_run lists but not the *_host ones, which do not apply there.
@@ -67,6 +77,14 @@ extern const size_t engine_pool_host_tests_n;
 /* The image and kernel import tests (image_test.c): file pool, real oci module. */
 extern const struct CMUnitTest engine_image_tests[];
 extern const size_t engine_image_tests_n;
+
+/* A kernel's files (kernel_files_test.c): a full filesystem (root only), the record, doctor. */
+extern const struct CMUnitTest engine_kernel_files_tests[];
+extern const size_t engine_kernel_files_tests_n;
+
+/* Staging under <root>/tmp (staging_test.c): the cleanup at open, doctor's strays. */
+extern const struct CMUnitTest engine_staging_tests[];
+extern const size_t engine_staging_tests_n;
 
 /* The VM create tests (vm_create_test.c): file pool, a kernel from /boot. */
 extern const struct CMUnitTest engine_vm_create_tests[];

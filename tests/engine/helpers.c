@@ -3,10 +3,13 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "engine/engine_test.h"
 #include "engine/engine_priv.h"
@@ -211,4 +214,46 @@ size_t engine_test_entries(const char *root, const char *sub) {
         }
     closedir(d);
     return n;
+}
+
+void engine_test_tmpfs_mount(const char *dir, const char *size) {
+    if (geteuid() != 0)
+        test_skip("mounting a small tmpfs to fill needs root");
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        fail_msg("mkdir '%s': %s", dir, strerror(errno));
+    char opt[64];
+    snprintf(opt, sizeof(opt), "size=%s", size);
+    const char *argv[] = {"mount", "-t", "tmpfs", "-o", opt, "tmpfs", dir, NULL};
+    struct error err;
+    error_init(&err);
+    if (exec_run(argv, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+}
+
+void engine_test_umount(const char *dir) {
+    const char *argv[] = {"umount", dir, NULL};
+    struct error err;
+    error_init(&err);
+    if (exec_run(argv, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+}
+
+void engine_test_fill(const char *path, uint64_t leave) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    static char buf[1 << 20];
+    memset(buf, 0x5a, sizeof(buf));
+    for (;;) {
+        struct statvfs sv;
+        assert_int_equal(fstatvfs(fd, &sv), 0);
+        uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (avail <= leave)
+            break;
+        uint64_t n = avail - leave < sizeof(buf) ? avail - leave : sizeof(buf);
+        ssize_t w = write(fd, buf, (size_t)n);
+        if (w <= 0)
+            break;
+    }
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
 }

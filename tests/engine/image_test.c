@@ -680,6 +680,7 @@ static void test_kernel_import_crashes(void **state) {
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), cases[i].done ? 1 : 0);
+        assert_int_equal(engine_test_entries(f->root, "tmp"), 0); /* its staging */
         if (cases[i].done) {
             struct error err;
             error_init(&err);

@@ -496,6 +496,73 @@ static void test_remove_running_vm_refused(void **state) {
 }
 
 /*
+ * Two removals of one VM: the one that loses names the VM as the user did,
+ * never by a uid it never typed. Whether it loses while the other still
+ * works (a vm.remove of a live process is open: -EBUSY, -f or not) or after
+ * the VM is gone (resolved before, removed since: -ENOENT).
+ */
+static void test_remove_vm_twice(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, VM_DOC("web", ""), &res);
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+    struct error err;
+    error_init(&err);
+    /* Another command's removal in flight: the VM Removing, its journal row ours (alive). */
+    int64_t op = 0;
+    assert_int_equal(store_begin(f->eng->store, &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, uid, "Removing", &err), 0);
+    assert_int_equal(
+        store_vm_op_begin(f->eng->store, "vm.remove", uid, "intent", -1, NULL, &op, &err), 0);
+    assert_int_equal(store_commit(f->eng->store, &err), 0);
+    for (int force = 0; force < 2; force++) {
+        error_init(&err);
+        assert_int_equal(engine_remove(f->eng, API_KIND_VM, "web", force, NULL, &err), -EBUSY);
+        print_message("  %s\n", err.msg);
+        assert_string_equal(err.msg, "vm 'web' is being removed by another command");
+    }
+    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    /* The other command finishes: the row goes. A removal that resolved 'web' before. */
+    assert_int_equal(store_begin(f->eng->store, &err), 0);
+    assert_int_equal(store_object_delete(f->eng->store, API_KIND_VM, uid, &err), 0);
+    assert_int_equal(store_op_finish(f->eng->store, op, NULL, &err), 0);
+    assert_int_equal(store_commit(f->eng->store, &err), 0);
+    error_init(&err);
+    assert_int_equal(engine_vm_remove(f->eng, uid, "web", false, NULL, &err), -ENOENT);
+    print_message("  %s\n", err.msg);
+    assert_string_equal(err.msg, "vm 'web' was removed by another command");
+    assert_null(strstr(err.msg, uid));
+    /* And one that resolves after: nothing matches the name it was given. */
+    error_init(&err);
+    assert_int_equal(engine_remove(f->eng, API_KIND_VM, "web", false, NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "'web'"));
+}
+
+/* An image another process is removing: a second removal is told, by the name it was given. */
+static void test_remove_image_twice(void **state) {
+    struct fixture *f = *state;
+    struct engine_apply_result *res = NULL;
+    apply_ok(f->eng, image_doc, &res);
+    char uid[ID_LEN + 1];
+    memcpy(uid, res[0].uid, sizeof(uid));
+    free(res);
+    struct error err;
+    error_init(&err);
+    int64_t op = 0;
+    assert_int_equal(
+        store_op_begin(f->eng->store, "image.remove", API_KIND_IMAGE, uid, "intent", &op, &err), 0);
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", true, NULL, &err), -EBUSY);
+    assert_string_equal(err.msg, "image 'ubuntu' is being removed by another command");
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+    /* Once it is not running any more (finished without its commit), rmi works. */
+    assert_int_equal(store_op_finish(f->eng->store, op, "test", &err), 0);
+    assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", false, NULL, &err), 0);
+    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
+}
+
+/*
  * The active listings (ps without -a) hold exactly the VMs in a state
  * engine_vm_state_is_active calls active, by creation time, the summaries
  * and the full objects alike, whatever states the others are in.
@@ -650,10 +717,10 @@ static void test_sql_read_only(void **state) {
     error_init(&err);
     int seen = 0;
     struct store_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
-    int r = engine_sql(f->eng, "DELETE FROM vm", &sink, &err);
+    int r = engine_sql(f->eng, "DELETE FROM vm", NULL, &sink, &err);
     assert_int_equal(r, -EPERM);
     assert_int_equal(count(f->eng, API_KIND_VM), 1);
-    assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", &sink, &err), 0);
+    assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", NULL, &sink, &err), 0);
     assert_int_equal(seen, 101);
 }
 
@@ -665,6 +732,10 @@ int main(int argc, char **argv) {
             return 2;
         return engine_monitor_main(argv[2], argv[3], (int)fd);
     }
+    /* HEARTH_TEST_FILTER=PATTERN runs only the tests whose name matches (cmocka's '*', '?'). */
+    const char *filter = getenv("HEARTH_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     /* In the dm-thin guest (HEARTH_TEST_DM=1) the pool and VM tests run, on dm-thin. */
     const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
@@ -690,12 +761,18 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_image_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_running_vm_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_vm_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_image_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_apply_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_read_only, setup, teardown),
     };
     failed +=
         _cmocka_run_group_tests("image", engine_image_tests, engine_image_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("kernel_files", engine_kernel_files_tests,
+                                      engine_kernel_files_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("staging", engine_staging_tests, engine_staging_tests_n, NULL,
+                                      NULL);
     failed += _cmocka_run_group_tests("vm_create", engine_vm_create_tests, engine_vm_create_tests_n,
                                       NULL, NULL);
     failed +=

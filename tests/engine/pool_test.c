@@ -9,6 +9,7 @@
  * with nothing lost; processes creating devices at once; a pool deleted
  * behind hearth's back; a full filesystem.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -447,7 +448,8 @@ enum crash_op { OP_CREATE, OP_SNAPSHOT, OP_REMOVE, OP_INIT };
 struct crash_case {
     enum crash_op op;
     const char *point;
-    bool done; /* the operation's effect survives recovery */
+    bool done;      /* the operation's effect survives recovery */
+    bool file_only; /* a point of the file driver */
 };
 
 static const struct crash_case crash_cases[] = {
@@ -457,6 +459,9 @@ static const struct crash_case crash_cases[] = {
     {OP_SNAPSHOT, "pool.snapshot.after-intent", false},
     {OP_SNAPSHOT, "pool.snapshot.after-act", true},
     {OP_SNAPSHOT, "pool.snapshot.after-commit", true},
+    /* The file driver's <id>.img.tmp written, not yet renamed: the rollback removes it. */
+    {OP_CREATE, "pool.file.after-write", false, true},
+    {OP_SNAPSHOT, "pool.file.after-write", false, true},
     {OP_REMOVE, "pool.remove.after-intent", true},
     {OP_REMOVE, "pool.remove.after-act", true},
     {OP_REMOVE, "pool.remove.after-commit", true},
@@ -507,7 +512,29 @@ static int crash_child(struct pfix *f, enum crash_op op, const char *point, uint
     return status;
 }
 
+/* Files in the file driver's data directory whose name ends in ".tmp". */
+static size_t data_tmp_files(struct pfix *f) {
+    char data[1200];
+    snprintf(data, sizeof(data), "%s/pool/data", f->root);
+    DIR *d = opendir(data);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0) {
+            print_message("  left: %s/%s\n", data, de->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 static void run_crash_case(const struct crash_case *cc) {
+    if (cc->file_only && dm_wanted())
+        return;
     void *state = NULL;
     if (cc->op == OP_INIT)
         bare_setup(&state);
@@ -563,6 +590,8 @@ static void run_crash_case(const struct crash_case *cc) {
         break;
     }
     assert_consistent(f);
+    if (!f->dm)
+        assert_int_equal(data_tmp_files(f), 0);
     marker_io(f, keep, false);
     /* The pool still works, and ids stay unique. */
     uint32_t again = snapshot_ok(f, keep);
@@ -682,24 +711,11 @@ static void test_pool_deleted(void **state) {
     assert_int_equal(rows(f, NULL), 1);
 }
 
-static int run_argv(const char *const *argv) {
-    struct error err;
-    error_init(&err);
-    int r = exec_run(argv, NULL, &err);
-    if (r < 0)
-        print_message("%s\n", err.msg);
-    return r;
-}
-
 static void test_full_filesystem(void **state) {
     struct pfix *f = *state;
-    if (geteuid() != 0)
-        test_skip("mounting a small tmpfs to fill needs root");
     char mnt[1200], data[1300];
     snprintf(mnt, sizeof(mnt), "%s/mnt", f->dir);
-    assert_int_equal(mkdir(mnt, 0700), 0);
-    const char *mount_argv[] = {"mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt, NULL};
-    assert_int_equal(run_argv(mount_argv), 0);
+    engine_test_tmpfs_mount(mnt, "8m");
     snprintf(data, sizeof(data), "%s/data", mnt);
     struct engine_pool_init_opts o = {.driver = "file", .data_size = 8 * MiB, .data_path = data};
     struct error err;
@@ -738,8 +754,7 @@ static void test_full_filesystem(void **state) {
     assert_consistent(f);
     engine_free(f->eng);
     f->eng = NULL;
-    const char *umount_argv[] = {"umount", mnt, NULL};
-    assert_int_equal(run_argv(umount_argv), 0);
+    engine_test_umount(mnt);
 }
 
 const struct CMUnitTest engine_pool_tests[] = {

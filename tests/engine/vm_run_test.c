@@ -39,6 +39,7 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 #include "engine/engine_test.h"
+#include "engine/vm_priv.h"
 #include "store/store_priv.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -1213,6 +1214,159 @@ static void test_vm_qemu_guest_ends(void **state) {
     assert_int_equal(console_count(f, bare, "Linux version"), 1); /* no second boot */
 }
 
+/* ---- only its own processes are signalled ------------------------------------------- */
+
+/*
+ * A child running argv in dir (in a process group of its own, output to
+ * /dev/null), returned once its argv is argv's (its exec is done; a shell
+ * that exec'd its last command would fail here); its start time too.
+ */
+static int stranger(const char *dir, char *const argv[], uint64_t *ret_start) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (setpgid(0, 0) < 0 || chdir(dir) < 0 || null < 0 || dup2(null, 1) < 0 ||
+            dup2(null, 2) < 0)
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    size_t want = 0;
+    while (argv[want])
+        want++;
+    bool same = false;
+    for (int i = 0; i < 500 && !same; i++) {
+        char cmd[4096];
+        size_t argc = 0;
+        same = proc_cmdline(pid, cmd, sizeof(cmd), &argc) == 0 && argc == want;
+        const char *w = cmd;
+        for (size_t k = 0; same && k < want; k++, w += strlen(w) + 1)
+            same = k == 0 || strcmp(w, argv[k]) == 0;
+        if (!same)
+            nap(10);
+    }
+    if (!same)
+        fail_msg("process %d never ran '%s %s ...'", (int)pid, argv[0], argv[1]);
+    assert_int_equal(proc_start_time(pid, ret_start), 0);
+    return pid;
+}
+
+/* uid recorded running with monitor (pm, sm) and VMM (pv, sv): what a forged row says. */
+static void forge_running(struct vfix *f, const char *uid, int pm, uint64_t sm, int pv,
+                          uint64_t sv) {
+    struct store_vm_runtime rt = {
+        .device_id = -1,
+        .monitor_pid = pm,
+        .monitor_start = sm,
+        .vmm_pid = pv,
+        .vmm_start = sv,
+        .started = 1700000000,
+        .exit_status = -1,
+    };
+    snprintf(rt.vmm, sizeof(rt.vmm), "firecracker");
+    struct error err;
+    error_init(&err);
+    if (store_vm_runtime_put(f->eng->store, uid, &rt, &err) < 0 ||
+        store_vm_state_set(f->eng->store, uid, "Running", &err) < 0)
+        fail_msg("forge: %s", err.msg);
+}
+
+/*
+ * Processes with a VM's recorded pid and start time (anyone can read both
+ * from /proc) that are not its monitor or VMM are never signalled: a plain
+ * `sleep`; a shell whose argv is exactly a monitor's (`sh __monitor ROOT UID
+ * 3`: not a hearth executable); a shell in the VM's runtime directory whose
+ * argv names the VM (not the recorded VMM binary). kill, stop, the refresh,
+ * rm -f and doctor --repair leave them running and record the VM stopped.
+ * The VM's real monitor and VMM are recognised, each only as what it is.
+ */
+static void test_vm_signals_only_its_own(void **state) {
+    struct vfix *f = *state;
+    struct error err;
+    error_init(&err);
+    struct engine_vm_start_result res;
+    start_ok(f, "vm1", &res);
+    struct store_vm_runtime rt;
+    assert_int_equal(store_vm_runtime_get(f->eng->store, f->uid, &rt, &err), 0);
+    engine *e = f->eng;
+    assert_true(vm_proc_is(e, f->uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start));
+    assert_true(vm_proc_is(e, f->uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start));
+    assert_false(vm_proc_is(e, f->uid, VM_PROC_VMM, rt.monitor_pid, rt.monitor_start));
+    assert_false(vm_proc_is(e, f->uid, VM_PROC_MONITOR, rt.vmm_pid, rt.vmm_start));
+    assert_false(vm_proc_is(e, f->uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start + 1));
+    assert_false(
+        vm_proc_is(e, "0123456789abcdef", VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start));
+    assert_int_equal(engine_vm_kill(e, "vm1", NULL, &err), 0);
+
+    /* The strangers: a sleep; a monitor's argv in a shell; a shell in the runtime directory. */
+    char script[300], run[700], launch[800];
+    snprintf(script, sizeof(script), "%s/__monitor", f->dir);
+    FILE *sf = fopen(script, "we");
+    assert_non_null(sf);
+    fputs("sleep 1000\n:\n", sf); /* a last command, so that the shell stays the process */
+    fclose(sf);
+    run_dir(f, f->uid, run, sizeof(run));
+    assert_int_equal(engine_dir_make(run, &err), 0);
+    snprintf(launch, sizeof(launch), "%s/" VM_LAUNCH_FILE, run);
+    struct vm_launch l = {.kind = VMM_FIRECRACKER,
+                          .binary = (char *)f->opts.firecracker_bin,
+                          .kernel = (char *)"k",
+                          .cmdline = (char *)"c",
+                          .disk = (char *)"d",
+                          .device_id = -1};
+    assert_int_equal(vm_launch_write(launch, &l, &err), 0);
+    char *sleep_argv[] = {(char *)"/bin/sleep", (char *)"1000", NULL};
+    char *mon_argv[] = {(char *)"/bin/sh", (char *)"__monitor", f->root, f->uid, (char *)"3", NULL};
+    char *vmm_argv[] = {(char *)"/bin/sh",
+                        (char *)"-c",
+                        (char *)"sleep 1000",
+                        (char *)"x",
+                        (char *)"--id",
+                        f->uid,
+                        NULL};
+    uint64_t s1, s2, s3;
+    int p1 = stranger(f->dir, sleep_argv, &s1);
+    int p2 = stranger(f->dir, mon_argv, &s2);
+    int p3 = stranger(run, vmm_argv, &s3);
+    assert_false(vm_proc_is(e, f->uid, VM_PROC_MONITOR, p2, s2));
+    assert_false(vm_proc_is(e, f->uid, VM_PROC_VMM, p3, s3));
+
+    /* Every way in, with each stranger as the monitor and the others as the VMM. */
+    const int mons[] = {p1, p2, p3};
+    const uint64_t mstarts[] = {s1, s2, s3};
+    for (int i = 0; i < 3; i++) {
+        int j = (i + 1) % 3;
+        forge_running(f, f->uid, mons[i], mstarts[i], mons[j], mstarts[j]);
+        assert_int_equal(engine_vm_stop(e, "vm1", false, 1000, NULL, &err), -EINVAL);
+        assert_string_equal(vm_state(f, f->uid), "Stopped"); /* found not running first */
+        forge_running(f, f->uid, mons[i], mstarts[i], mons[j], mstarts[j]);
+        size_t fixed = 0;
+        assert_int_equal(engine_vm_refresh(e, &fixed, &err), 0);
+        assert_int_equal(fixed, 1);
+        assert_string_equal(vm_state(f, f->uid), "Stopped");
+        forge_running(f, f->uid, mons[i], mstarts[i], mons[j], mstarts[j]);
+        assert_int_equal(engine_vm_kill(e, "vm1", NULL, &err), -EINVAL);
+        forge_running(f, f->uid, mons[i], mstarts[i], mons[j], mstarts[j]);
+        struct engine_doctor_report rep = {0};
+        assert_int_equal(engine_doctor(e, true, &rep, &err), 0);
+        for (size_t k = 0; k < rep.n; k++)
+            assert_string_not_equal(rep.items[k].kind, "stray-process");
+        engine_doctor_report_release(&rep);
+        assert_true(pid_runs(p1) && pid_runs(p2) && pid_runs(p3));
+    }
+    struct engine_vm_runtime ert;
+    runtime(f, f->uid, &ert);
+    assert_string_equal(ert.exit_reason, "the monitor died");
+    forge_running(f, f->uid, p2, s2, p3, s3);
+    assert_int_equal(engine_remove(e, API_KIND_VM, "vm1", true, NULL, &err), 0);
+    assert_true(pid_runs(p1) && pid_runs(p2) && pid_runs(p3));
+    for (int i = 0; i < 3; i++) {
+        kill(-mons[i], SIGKILL); /* its group: a shell's sleep too */
+        waitpid(mons[i], NULL, 0);
+    }
+}
+
 const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_start_stop_kill, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_refresh_leaves_live_operations, vm_setup, vm_teardown),
@@ -1221,6 +1375,7 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_guest_reboot_fc, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_reboot, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_remove_running, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_signals_only_its_own, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_crashes, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_slow_client, vm_setup, vm_teardown),

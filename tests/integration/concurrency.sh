@@ -3,7 +3,9 @@
 # (1) 20 processes apply the same VM name (no uid) at once: exactly one VM of
 #     that name exists afterwards and no process reports a locked database;
 # (2) 8 processes each apply a file of 1,000 distinct VMs at once: all 8,000
-#     are there afterwards and none prints "database is locked".
+#     are there afterwards and none prints "database is locked";
+# (3) two `hearth rm web` at once, 30 times: one removes it, the other fails
+#     with a message naming 'web' as the user typed it, never the VM's uid.
 # Prints "N passed, M failed"; exits non-zero on failure.
 set -u
 
@@ -63,5 +65,30 @@ n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(*) FROM vms" | tail -1 | t
 if [ "$n" = 8000 ]; then ok; else bad "$n VMs after 8 x 1,000, want 8000"; fi
 n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(DISTINCT id) FROM vms" | tail -1 | tr -d '\r')
 if [ "$n" = 8000 ]; then ok; else bad "$n distinct uids, want 8000"; fi
+
+# ---- (3) two removals of one VM -------------------------------------------
+ROOT="$TMP/rm"
+sed 's/name: contested/name: web/' "$TMP/same.yaml" >"$TMP/web.yaml"
+declare -A seen=()
+for round in $(seq 1 30); do
+    "$HEARTH" --root "$ROOT" -q apply -f "$TMP/web.yaml" >/dev/null || bad "round $round: apply"
+    uid=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT id FROM vms WHERE name = 'web'" | tail -1 | tr -d '\r')
+    "$HEARTH" --root "$ROOT" rm web >"$TMP/rm.1.out" 2>"$TMP/rm.1.err" &
+    p1=$!
+    "$HEARTH" --root "$ROOT" rm web >"$TMP/rm.2.out" 2>"$TMP/rm.2.err" &
+    p2=$!
+    wait "$p1"
+    s1=$?
+    wait "$p2"
+    s2=$?
+    if [ $((s1 + s2)) -eq 1 ]; then ok; else bad "round $round: exit statuses $s1 and $s2, want one 0 and one 1"; fi
+    loser=$(cat "$TMP/rm.1.err" "$TMP/rm.2.err")
+    expect "round $round: the loser names 'web'" "$loser" "'web'"
+    if grep -qF -- "$uid" <<<"$loser"; then bad "round $round: the loser names the uid: $loser"; else ok; fi
+    seen["$loser"]=1
+done
+for m in "${!seen[@]}"; do echo "a losing rm said: $m"; done
+n=$("$HEARTH" --root "$ROOT" sql -o csv "SELECT count(*) FROM vms" | tail -1 | tr -d '\r')
+if [ "$n" = 0 ]; then ok; else bad "$n VMs left after the removals"; fi
 
 finish

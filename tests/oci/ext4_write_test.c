@@ -3,14 +3,17 @@
  * from a tree holding /etc/hosts, a symlink /escape -> /tmp and /root/.ssh
  * -> ../../..; files written, replaced and given parents, read back with
  * debugfs; writes through symlinks refused with nothing written on the host
- * or in the image; bad guest paths refused; a full image gives -ENOSPC; and
- * e2fsck finds every image clean afterwards.
+ * or in the image; bad guest paths refused; a full image gives -ENOSPC;
+ * staging only in the caller's work directory (never $TMPDIR), empty after
+ * every call; and e2fsck finds every image clean afterwards.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@ struct e4 {
     char base[256];
     char tree[300];
     char img[300];
+    char work[300];    /* the caller's work directory, where staging goes */
     char outside[300]; /* a name under the host's /tmp that must never appear */
 };
 
@@ -41,6 +45,8 @@ static int e4_setup(void **state) {
     assert_non_null(mkdtemp(f->base));
     snprintf(f->tree, sizeof(f->tree), "%s/tree", f->base);
     snprintf(f->img, sizeof(f->img), "%s/img", f->base);
+    snprintf(f->work, sizeof(f->work), "%s/work dir", f->base); /* a space: never parsed */
+    assert_int_equal(mkdir(f->work, 0700), 0);
     snprintf(f->outside, sizeof(f->outside), "/tmp/%s-outside", f->base + 5);
     char p[400];
     assert_int_equal(mkdir(f->tree, 0755), 0);
@@ -132,7 +138,7 @@ static void test_write(void **state) {
     };
     struct error err;
     error_init(&err);
-    int r = oci_ext4_write_files(f->img, files, ARRAY_SIZE(files), &err);
+    int r = oci_ext4_write_files(f->img, files, ARRAY_SIZE(files), f->work, &err);
     if (r < 0)
         fail_msg("write: %s", err.msg);
 
@@ -180,7 +186,7 @@ static void test_write(void **state) {
         {.guest_path = "/etc/hostname", .data = "first\n", .len = 6, .mode = 0644},
         {.guest_path = "/etc/hostname", .data = "vm2\n", .len = 4, .mode = 0600, .uid = 7},
     };
-    r = oci_ext4_write_files(f->img, again, ARRAY_SIZE(again), &err);
+    r = oci_ext4_write_files(f->img, again, ARRAY_SIZE(again), f->work, &err);
     if (r < 0)
         fail_msg("rewrite: %s", err.msg);
     s = cat(f->img, "/etc/hostname");
@@ -192,7 +198,7 @@ static void test_write(void **state) {
     fsck_clean(f->img);
 
     /* Zero files: nothing to do. */
-    assert_int_equal(oci_ext4_write_files(f->img, NULL, 0, &err), 0);
+    assert_int_equal(oci_ext4_write_files(f->img, NULL, 0, f->work, &err), 0);
 }
 
 static void test_symlinks(void **state) {
@@ -206,7 +212,7 @@ static void test_symlinks(void **state) {
         {.guest_path = gp, .data = "x", .len = 1, .mode = 0644},
     };
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, esc, ARRAY_SIZE(esc), &err), -EPERM);
+    assert_int_equal(oci_ext4_write_files(f->img, esc, ARRAY_SIZE(esc), f->work, &err), -EPERM);
     assert_non_null(strstr(err.msg, gp));
     assert_non_null(strstr(err.msg, "'/escape' is a symlink"));
     assert_int_equal(access(f->outside, F_OK), -1);
@@ -219,25 +225,25 @@ static void test_symlinks(void **state) {
     struct oci_ext4_file ssh = {
         .guest_path = "/root/.ssh/authorized_keys", .data = "k", .len = 1, .mode = 0600};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &ssh, 1, &err), -EPERM);
+    assert_int_equal(oci_ext4_write_files(f->img, &ssh, 1, f->work, &err), -EPERM);
     assert_non_null(strstr(err.msg, "/root/.ssh/authorized_keys"));
     assert_false(stat_of(f->img, "/authorized_keys", &mode, &uid, &gid, type, sizeof(type)));
 
     /* The file itself a symlink: not replaced. */
     struct oci_ext4_file self = {.guest_path = "/escape", .data = "k", .len = 1, .mode = 0644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &self, 1, &err), -EPERM);
+    assert_int_equal(oci_ext4_write_files(f->img, &self, 1, f->work, &err), -EPERM);
     assert_true(stat_of(f->img, "/escape", &mode, &uid, &gid, type, sizeof(type)));
     assert_string_equal(type, "symlink");
 
     /* A directory where the file goes, a file where a parent goes. */
     struct oci_ext4_file dir = {.guest_path = "/etc", .data = "k", .len = 1, .mode = 0644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &dir, 1, &err), -EISDIR);
+    assert_int_equal(oci_ext4_write_files(f->img, &dir, 1, f->work, &err), -EISDIR);
     struct oci_ext4_file notdir = {
         .guest_path = "/etc/hosts/x", .data = "k", .len = 1, .mode = 0644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &notdir, 1, &err), -ENOTDIR);
+    assert_int_equal(oci_ext4_write_files(f->img, &notdir, 1, f->work, &err), -ENOTDIR);
     assert_non_null(strstr(err.msg, "/etc/hosts/x"));
     char *s = cat(f->img, "/etc/hosts");
     assert_string_equal(s, "old hosts\n");
@@ -262,7 +268,7 @@ static void test_bad_paths(void **state) {
         struct oci_ext4_file file = {.guest_path = bad[i], .data = "x", .len = 1, .mode = 0644};
         struct error err;
         error_init(&err);
-        int r = oci_ext4_write_files(f->img, &file, 1, &err);
+        int r = oci_ext4_write_files(f->img, &file, 1, f->work, &err);
         if (r != -EINVAL)
             fail_msg("'%s': %d %s", bad[i], r, err.msg);
         if (i >= 1 && i <= 14)
@@ -271,19 +277,19 @@ static void test_bad_paths(void **state) {
     struct error err;
     struct oci_ext4_file mode = {.guest_path = "/x", .data = "x", .len = 1, .mode = 0100644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &mode, 1, &err), -EINVAL);
+    assert_int_equal(oci_ext4_write_files(f->img, &mode, 1, f->work, &err), -EINVAL);
     struct oci_ext4_file nodata = {.guest_path = "/x", .len = 3, .mode = 0644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &nodata, 1, &err), -EINVAL);
+    assert_int_equal(oci_ext4_write_files(f->img, &nodata, 1, f->work, &err), -EINVAL);
     char dir[400];
     snprintf(dir, sizeof(dir), "%s/tree", f->base);
     struct oci_ext4_file hostdir = {.guest_path = "/x", .host_path = dir, .mode = 0644};
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, &hostdir, 1, &err), -EINVAL);
+    assert_int_equal(oci_ext4_write_files(f->img, &hostdir, 1, f->work, &err), -EINVAL);
     /* A directory given as the image. */
     struct oci_ext4_file ok = {.guest_path = "/x", .data = "x", .len = 1, .mode = 0644};
     error_init(&err);
-    assert_true(oci_ext4_write_files(dir, &ok, 1, &err) < 0);
+    assert_true(oci_ext4_write_files(dir, &ok, 1, f->work, &err) < 0);
     fsck_clean(f->img);
 }
 
@@ -308,11 +314,92 @@ static void test_enospc(void **state) {
     };
     struct error err;
     error_init(&err);
-    assert_int_equal(oci_ext4_write_files(f->img, files, ARRAY_SIZE(files), &err), -ENOSPC);
+    assert_int_equal(oci_ext4_write_files(f->img, files, ARRAY_SIZE(files), f->work, &err),
+                     -ENOSPC);
     assert_non_null(strstr(err.msg, "/var/big"));
     unsigned mode, uid, gid;
     char type[32];
     assert_false(stat_of(f->img, "/var", &mode, &uid, &gid, type, sizeof(type)));
+    fsck_clean(f->img);
+}
+
+/* Entries of dir but "." and ".."; -1 when it cannot be read. */
+static int entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            print_message("  left in '%s': %s\n", dir, de->d_name);
+            n++;
+        }
+    closedir(d);
+    return n;
+}
+
+/*
+ * Staging goes to the caller's work directory (whose name debugfs never
+ * parses: it has a space) and nowhere else, also not $TMPDIR; it is gone
+ * after each call, failed ones too; an image given by a relative path works.
+ */
+static void test_staging(void **state) {
+    struct e4 *f = *state;
+    char tmpdir[400], host[400];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmpdir", f->base);
+    assert_int_equal(mkdir(tmpdir, 0700), 0);
+    char *old = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+    setenv("TMPDIR", tmpdir, 1);
+    snprintf(host, sizeof(host), "%s/secret", f->base);
+    put_file(host, "private\n", 8);
+    struct oci_ext4_file files[] = {
+        {.guest_path = "/etc/hostname", .data = "vm2\n", .len = 4, .mode = 0644},
+        {.guest_path = "/root/key", .host_path = host, .mode = 0600},
+    };
+    struct error err;
+    error_init(&err);
+    assert_int_equal(oci_ext4_write_files(f->img, files, ARRAY_SIZE(files), f->work, &err), 0);
+    char *s = cat(f->img, "/root/key");
+    assert_string_equal(s, "private\n");
+    free(s);
+    assert_int_equal(oci_ext4_dir_make(f->img, "/srv/data", 0750, 0, 0, f->work, &err), 0);
+    char *resolved = NULL;
+    assert_int_equal(oci_ext4_resolve(f->img, "/escape/x", f->work, &resolved, &err), 0);
+    assert_string_equal(resolved, "/tmp/x");
+    free(resolved);
+    /* A failing call cleans up too. */
+    struct oci_ext4_file bad = {.guest_path = "/escape/y", .data = "y", .len = 1, .mode = 0644};
+    assert_int_equal(oci_ext4_write_files(f->img, &bad, 1, f->work, &err), -EPERM);
+    assert_int_equal(entries(f->work), 0);
+    assert_int_equal(entries(tmpdir), 0);
+
+    /* The image by a relative path: debugfs runs elsewhere, so it is made absolute. */
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(f->base), 0);
+    struct oci_ext4_file rel = {.guest_path = "/etc/rel", .data = "r", .len = 1, .mode = 0644};
+    int r = oci_ext4_write_files("img", &rel, 1, f->work, &err);
+    assert_int_equal(chdir(cwd), 0);
+    if (r < 0)
+        fail_msg("relative image: %s", err.msg);
+    s = cat(f->img, "/etc/rel");
+    assert_string_equal(s, "r");
+    free(s);
+
+    /* No work directory, or a relative one: refused before anything is made. */
+    error_init(&err);
+    assert_int_equal(oci_ext4_write_files(f->img, &rel, 1, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "work directory"));
+    assert_int_equal(oci_ext4_write_files(f->img, &rel, 1, "work", &err), -EINVAL);
+    assert_int_equal(oci_ext4_dir_make(f->img, "/srv", 0755, 0, 0, NULL, &err), -EINVAL);
+    assert_int_equal(entries(f->work), 0);
+    assert_int_equal(entries(tmpdir), 0);
+    if (old)
+        setenv("TMPDIR", old, 1);
+    else
+        unsetenv("TMPDIR");
+    free(old);
     fsck_clean(f->img);
 }
 
@@ -334,6 +421,7 @@ int ext4_write_tests_run(void) {
         cmocka_unit_test_setup_teardown(test_symlinks, e4_setup, e4_teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, e4_setup, e4_teardown),
         cmocka_unit_test_setup_teardown(test_enospc, e4_setup, e4_teardown),
+        cmocka_unit_test_setup_teardown(test_staging, e4_setup, e4_teardown),
     };
     return cmocka_run_group_tests_name("ext4_write", tests, NULL, NULL);
 }

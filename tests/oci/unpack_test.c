@@ -1561,8 +1561,29 @@ static void test_kernel_debian(void **state) {
     while ((de = readdir(d)))
         assert_null(strstr(de->d_name, ".tmp."));
     closedir(d);
-    /* An ELF is not a bzImage to extract from. */
-    assert_int_equal(oci_kernel_extract_vmlinux(out, out, &err), -EINVAL);
+    /* An ELF is not a bzImage to extract from: a property of the file. */
+    assert_int_equal(oci_kernel_extract_vmlinux(out, out, &err), -ENOEXEC);
+    /* Where the output cannot be written, the host failed: not -ENOEXEC, the file named. */
+    char nodir[450];
+    snprintf(nodir, sizeof(nodir), "%s/no-such-dir/vmlinux", f->base);
+    r = oci_kernel_extract_vmlinux(bz, nodir, &err);
+    assert_int_equal(r, -ENOENT);
+    assert_non_null(strstr(err.msg, nodir));
+    /* A bzImage header with no compressed ELF behind it. */
+    char fake[450];
+    snprintf(fake, sizeof(fake), "%s/fake-bz", f->base);
+    FILE *fp = fopen(fake, "w");
+    assert_non_null(fp);
+    unsigned char head[0x400] = {0};
+    memcpy(head + 0x202, "HdrS", 4);
+    head[0x206] = 0x0f;
+    head[0x207] = 0x02;
+    assert_int_equal(fwrite(head, 1, sizeof(head), fp), sizeof(head));
+    for (int i = 0; i < 100000; i++)
+        fputc(i % 7, fp);
+    fclose(fp);
+    assert_int_equal(oci_kernel_extract_vmlinux(fake, out, &err), -ENOEXEC);
+    assert_non_null(strstr(err.msg, "no compressed ELF"));
     free(ver);
     free(ver2);
     globfree(&g);
@@ -1650,7 +1671,7 @@ static void test_kernel_identify_fake(void **state) {
     fputs("MZ not a kernel at all", fp);
     fclose(fp);
     assert_int_equal(oci_kernel_identify(p, &fmt, &ver, &err), -EINVAL);
-    assert_int_equal(oci_kernel_extract_vmlinux(p, p, &err), -EINVAL);
+    assert_int_equal(oci_kernel_extract_vmlinux(p, p, &err), -ENOEXEC);
 }
 
 static void touch(const char *base, const char *rel) {

@@ -24,7 +24,8 @@ static void seed(store *s) {
     api_object_free(b);
     api_object_free(im);
     int64_t id;
-    assert_int_equal(store_op_begin(s, "vm.create", API_KIND_VM, "x", "intent", &id, &err), 0);
+    assert_int_equal(
+        store_op_begin(s, "vm.create", API_KIND_VM, "00000000000000aa", "intent", &id, &err), 0);
 }
 
 static int noop_columns(void *ud, int n, const char *const *names) {
@@ -73,7 +74,7 @@ static void test_alloc_failures(void **state) {
     TORTURE(store_object_match(t->s, API_KIND_VM, "", 10, &m, &n, &err), store_matches_free(m, n));
     TORTURE(store_op_list_open(t->s, &ops, &n, &err), store_ops_free(ops, n));
     struct store_sql_sink sink = {noop_columns, noop_row, NULL, NULL};
-    TORTURE(store_sql_query(t->s, "SELECT * FROM vms; SELECT x'00'", &sink, &err), (void)0);
+    TORTURE(store_sql_query(t->s, "SELECT * FROM vms; SELECT x'00'", NULL, &sink, &err), (void)0);
     /* The failures left no transaction open. */
     assert_true(sqlite3_get_autocommit(t->s->db));
 }

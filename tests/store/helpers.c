@@ -111,14 +111,14 @@ struct api_object *make_vm(const char *uid, const char *name, int i) {
     v->status_image.source.id = strdup("sha256:aaaa");
     v->status_image.source.size = 123456789;
     add_str(&v->status_image.source.repo_digests, &v->status_image.source.n_repo_digests,
-            "ubuntu@sha256:1111");
+            "ubuntu@sha256:1111111111111111111111111111111111111111111111111111111111111111");
     v->status_image.internal_uid = strdup("1111111111111111");
     v->status_kernel.source.id = strdup("sha256:bbbb");
     v->status_kernel.source.size = 42;
     add_str(&v->status_kernel.source.repo_digests, &v->status_kernel.source.n_repo_digests,
-            "kernel@sha256:2222");
+            "kernel@sha256:2222222222222222222222222222222222222222222222222222222222222222");
     add_str(&v->status_kernel.source.repo_digests, &v->status_kernel.source.n_repo_digests,
-            "kernel@sha256:3333");
+            "kernel@sha256:3333333333333333333333333333333333333333333333333333333333333333");
     v->status_kernel.internal_uid = strdup("2222222222222222");
     return o;
 }
@@ -131,8 +131,10 @@ struct api_object *make_image(const char *uid, const char *name) {
     o->u.image.claim.ref = strdup("weaveworks/ignite-ubuntu:latest");
     o->u.image.source.id = strdup("sha256:aaaa");
     o->u.image.source.size = 987654321;
-    add_str(&o->u.image.source.repo_digests, &o->u.image.source.n_repo_digests, "u@sha256:1");
-    add_str(&o->u.image.source.repo_digests, &o->u.image.source.n_repo_digests, "u@sha256:2");
+    add_str(&o->u.image.source.repo_digests, &o->u.image.source.n_repo_digests,
+            "u@sha256:1111111111111111111111111111111111111111111111111111111111111111");
+    add_str(&o->u.image.source.repo_digests, &o->u.image.source.n_repo_digests,
+            "u@sha256:2222222222222222222222222222222222222222222222222222222222222222");
     return o;
 }
 

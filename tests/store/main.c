@@ -13,5 +13,7 @@ int main(void) {
     failed += run_concurrency_tests();
     failed += run_fault_tests();
     failed += run_summary_tests();
+    failed += run_readonly_tests();
+    failed += run_check_tests();
     return test_exit_status(failed);
 }

@@ -53,9 +53,15 @@ static void test_migrate_from_1(void **state) {
     snprintf(backup, sizeof(backup), "%s.pre-0002", t->path);
     assert_int_not_equal(access(backup, F_OK), 0);
 
-    assert_int_equal(store_open(t->path, &t->s, &err), 0);
+    mode_t umask_was = umask(0); /* the copy is private whatever the umask */
+    int opened = store_open(t->path, &t->s, &err);
+    umask(umask_was);
+    assert_int_equal(opened, 0);
     assert_int_equal(store_schema_version(t->s), store_schema_latest());
-    assert_int_equal(access(backup, F_OK), 0);
+    struct stat bst;
+    assert_int_equal(stat(backup, &bst), 0);
+    if ((bst.st_mode & 07777) != 0600)
+        fail_msg("%s has mode %04o, want 0600", backup, (unsigned)(bst.st_mode & 07777));
 
     struct api_object *vm = NULL;
     if (store_object_get(t->s, API_KIND_VM, "0123456789abcdef", &vm, &err) < 0)

@@ -97,12 +97,16 @@ static void test_image_kernel_roundtrip(void **state) {
     _cleanup_object_ struct api_object *im = make_image(U1, "ubuntu");
     _cleanup_object_ struct api_object *im2 = make_image(U2, "alpine");
     im2->meta.created = API_TIME_NONE;
-    free(im2->u.image.claim.ref);
-    im2->u.image.claim.ref = NULL;
     _cleanup_object_ struct api_object *k = make_kernel(U3, "k510");
+    /* An image without a claim breaks apply's rules: stored (the store does
+     * not judge what it is given), but corrupt when read back. */
+    _cleanup_object_ struct api_object *bad = make_image("00000000000000cc", "no-ref");
+    free(bad->u.image.claim.ref);
+    bad->u.image.claim.ref = NULL;
     put_ok(t->s, im);
     put_ok(t->s, im2);
     put_ok(t->s, k);
+    put_ok(t->s, bad);
     _cleanup_object_ struct api_object *g1 = get_ok(t->s, API_KIND_IMAGE, U1);
     _cleanup_object_ struct api_object *g2 = get_ok(t->s, API_KIND_IMAGE, U2);
     _cleanup_object_ struct api_object *g3 = get_ok(t->s, API_KIND_KERNEL, U3);
@@ -115,6 +119,12 @@ static void test_image_kernel_roundtrip(void **state) {
     struct error err;
     assert_int_equal(store_object_get(t->s, API_KIND_IMAGE, U3, &none, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "image"));
+    assert_int_equal(store_object_get(t->s, API_KIND_IMAGE, "00000000000000cc", &none, &err),
+                     -EUCLEAN);
+    assert_null(none);
+    assert_non_null(strstr(err.msg, "row \"00000000000000cc\" of table 'image'"));
+    assert_non_null(strstr(err.msg, "spec.ociClaim.ref: required"));
+    assert_non_null(strstr(err.msg, "hearth doctor"));
 
     struct api_object **objs = NULL;
     size_t n = 0;
@@ -124,6 +134,43 @@ static void test_image_kernel_roundtrip(void **state) {
     assert_object_equal(im2, objs[0]);
     assert_object_equal(im, objs[1]);
     api_objects_free(objs, n);
+}
+
+/* A kernel's files: replaced as a whole, kept by a put of the kernel, gone with it. */
+static void test_kernel_files(void **state) {
+    struct tctx *t = *state;
+    _cleanup_object_ struct api_object *k = make_kernel(U3, "k510");
+    put_ok(t->s, k);
+    struct store_kernel_file got[STORE_KERNEL_FILES_MAX];
+    size_t n = 9;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 0); /* no record */
+    struct store_kernel_file files[] = {{"vmlinuz", 8247232}, {"vmlinux", 65863680}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, files, 2, &err), 0);
+    put_ok(t->s, k); /* a put of the kernel (apply, restore) keeps them */
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(got[0].name, "vmlinux"); /* by name */
+    assert_int_equal(got[0].size, 65863680);
+    assert_string_equal(got[1].name, "vmlinuz");
+    struct store_kernel_file one[] = {{"initrd", 0}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, one, 1, &err), 0);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].name, "initrd");
+    /* What is not one of the four files is refused, and changes nothing. */
+    struct store_kernel_file bad[] = {{"vmlinux", 1}, {"../x", 1}};
+    assert_int_equal(store_kernel_files_set(t->s, U3, bad, 2, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "'../x'"));
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    /* Of no kernel: the foreign key refuses it. */
+    assert_true(store_kernel_files_set(t->s, U1, files, 1, &err) < 0);
+    assert_int_equal(store_object_delete(t->s, API_KIND_KERNEL, U3, &err), 0);
+    assert_int_equal(store_kernel_files_get(t->s, U3, got, &n, &err), 0);
+    assert_int_equal(n, 0);
 }
 
 static void test_pool_roundtrip(void **state) {
@@ -158,7 +205,7 @@ static void test_pool_roundtrip(void **state) {
 
     /* State and owner survive a put; devices past the end and new holes go. */
     raw_exec(t->s, "UPDATE pool_device SET state = 'planned', owner_kind = 'VM', "
-                   "owner_uid = 'x' WHERE id = 1");
+                   "owner_uid = '00000000000000aa' WHERE id = 1");
     free(pool->devices[3].type);
     free(pool->devices[3].metadata_path);
     pool->n_devices = 2;
@@ -166,7 +213,7 @@ static void test_pool_roundtrip(void **state) {
     _cleanup_object_ struct api_object *g2 = get_ok(t->s, API_KIND_POOL, NULL);
     assert_object_equal(p, g2);
     assert_int_equal(raw_int(t->s, "SELECT count(*) FROM pool_device WHERE id = 1 AND "
-                                   "state = 'planned' AND owner_uid = 'x'"),
+                                   "state = 'planned' AND owner_uid = '00000000000000aa'"),
                      1);
     assert_int_equal(raw_int(t->s, "SELECT count(*) FROM pool"), 1);
 
@@ -411,6 +458,7 @@ int run_object_tests(void) {
         cmocka_unit_test_setup_teardown(test_open_fresh, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_image_kernel_roundtrip, tctx_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_kernel_files, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_pool_roundtrip, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_unique_name, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_check_constraints, tctx_setup, tctx_teardown),

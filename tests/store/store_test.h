@@ -47,5 +47,7 @@ int run_concurrency_tests(void);
 int run_journal_tests(void);
 int run_fault_tests(void);
 int run_summary_tests(void);
+int run_readonly_tests(void);
+int run_check_tests(void);
 
 #endif

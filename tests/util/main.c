@@ -180,6 +180,13 @@ static void test_exec_run(void **state) {
     assert_string_equal(out.buf, "a b");
     strbuf_release(&out);
 
+    /* In another working directory, where a relative path is looked up. */
+    const char *pwd[] = {"sh", "-c", "pwd; test -d ./proc", NULL};
+    struct exec_opts w = {.out = &out, .cwd = "/"};
+    assert_int_equal(exec_run(pwd, &w, &err), 0);
+    assert_string_equal(out.buf, "/\n");
+    strbuf_release(&out);
+
     const char *fail[] = {"sh", "-c", "echo 'mke2fs: no space' >&2; exit 3", NULL};
     assert_int_equal(exec_run(fail, NULL, &err), -EIO);
     assert_non_null(strstr(err.msg, "'sh' failed with exit status 3"));
