@@ -90,7 +90,8 @@ static int input_read_ahead(struct api_input *in, bool *eof, struct error *err) 
 int api_input_peek(struct api_input *in, int *ret_c, bool *ret_bom, struct error *err) {
     bool eof = in->fd < 0;
     for (;;) {
-        const char *p = in->fd < 0 ? in->data + in->off : in->head + in->head_off;
+        /* nothing read ahead yet: head is NULL, and NULL + 0 is undefined */
+        const char *p = in->fd < 0 ? in->data + in->off : in->head ? in->head + in->head_off : "";
         size_t n = in->fd < 0 ? in->len - in->off : in->head_len - in->head_off;
         if (eof || n >= 3) {
             size_t i = n >= 3 && memcmp(p, bom_bytes, 3) == 0 ? 3 : 0;

@@ -92,9 +92,11 @@ int oci_manifest_load(const char *body, size_t len, const char *content_type, co
     else if (json_is_array(json_object_get(j, "layers")))
         kind = OCI_KIND_MANIFEST;
     else {
+        /* mt may point into j: the message is made before j is freed */
+        int r = error_set(err, -EBADMSG, "manifest of %s has unknown media type '%s'", what,
+                          mt ? mt : "(none)");
         json_decref(j);
-        return error_set(err, -EBADMSG, "manifest of %s has unknown media type '%s'", what,
-                         mt ? mt : "(none)");
+        return r;
     }
     *ret_json = j;
     *ret_kind = kind;

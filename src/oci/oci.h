@@ -50,7 +50,8 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) WUR;
 void oci_ref_release(struct oci_ref *r);
 /* "docker.io/library/busybox:latest" (digest form when there is a digest). Caller frees. */
 char *oci_ref_string(const struct oci_ref *r);
-/* The familiar short form users typed: "busybox:latest", "localhost:5000/a/b:1". Caller frees. */
+/* The familiar short form users typed: "busybox:latest", "localhost:5000/a/b:1"; it parses
+ * back to the same reference ("docker.io/my.org/app:1" keeps docker.io). Caller frees. */
 char *oci_ref_familiar(const struct oci_ref *r);
 /* The host to contact: "registry-1.docker.io" for docker.io, else the domain. */
 const char *oci_ref_registry_host(const struct oci_ref *r);

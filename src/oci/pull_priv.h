@@ -129,6 +129,27 @@ int oci_layout_pull(const char *dir, const char *tag, const struct oci_pull_opts
 int oci_archive_pull(const char *file, const char *ref, const struct oci_pull_opts *opts,
                      struct oci_image *ret, struct error *err) WUR;
 
+/*
+ * The value of header `name` in one header line as libcurl hands it over
+ * ("Name: value\r\n", the name case-insensitive), white space trimmed; NULL
+ * for another header or a value over 8 KiB. Caller frees.
+ */
+char *oci_header_value(const char *line, size_t len, const char *name);
+
+/*
+ * A registry's WWW-Authenticate challenge: "Basic ..." or "Bearer" with its
+ * realm and service auth-params (quoted or not, other params ignored; values
+ * cut at the buffers' size). An unknown scheme gives OCI_AUTH_UNKNOWN; the
+ * caller checks that the realm is a URL.
+ */
+enum oci_auth_scheme { OCI_AUTH_UNKNOWN, OCI_AUTH_BASIC, OCI_AUTH_BEARER };
+struct oci_challenge {
+    enum oci_auth_scheme scheme;
+    char realm[1024];
+    char service[512];
+};
+void oci_challenge_parse(const char *challenge, struct oci_challenge *ret);
+
 /* "http://host" for loopback and opts->insecure registries, else "https://host". Caller frees. */
 char *oci_registry_base_url(const struct oci_pull_opts *opts, const char *host);
 /* True for localhost, 127.0.0.0/8 and ::1 (with or without a port). */

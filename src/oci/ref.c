@@ -254,7 +254,12 @@ char *oci_ref_familiar(const struct oci_ref *r) {
     const char *path = r->path;
     struct strbuf sb = STRBUF_INIT;
     int rc = 0;
-    if (strcmp(r->domain, "docker.io") == 0) {
+    /* docker.io is left out, unless the path's first component would then be
+     * read as a registry ("docker.io/my.org/app" stays whole). */
+    size_t first = strcspn(path, "/");
+    bool ambiguous = path[first] == '/' && (memchr(path, '.', first) || memchr(path, ':', first) ||
+                                            (first == 9 && memcmp(path, "localhost", 9) == 0));
+    if (strcmp(r->domain, "docker.io") == 0 && !ambiguous) {
         if (str_starts_with(path, "library/") && !strchr(path + 8, '/'))
             path += 8;
         rc = strbuf_adds(&sb, path);

@@ -277,7 +277,7 @@ static size_t resp_write(char *data, size_t size, size_t nmemb, void *ud) {
     return strbuf_add(&r->body, data, n) < 0 ? 0 : n;
 }
 
-static char *header_value(const char *line, size_t len, const char *name) {
+char *oci_header_value(const char *line, size_t len, const char *name) {
     size_t nl = strlen(name);
     if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
         return NULL;
@@ -310,10 +310,10 @@ static size_t resp_header(char *data, size_t size, size_t nmemb, void *ud) {
         r->www_auth = r->content_type = r->docker_digest = NULL;
         return n;
     }
-    set_header(&r->www_auth, header_value(data, n, "WWW-Authenticate"));
-    set_header(&r->content_type, header_value(data, n, "Content-Type"));
-    set_header(&r->docker_digest, header_value(data, n, "Docker-Content-Digest"));
-    char *cl = header_value(data, n, "Content-Length");
+    set_header(&r->www_auth, oci_header_value(data, n, "WWW-Authenticate"));
+    set_header(&r->content_type, oci_header_value(data, n, "Content-Type"));
+    set_header(&r->docker_digest, oci_header_value(data, n, "Docker-Content-Digest"));
+    char *cl = oci_header_value(data, n, "Content-Length");
     if (cl) {
         uint64_t v;
         if (parse_u64(cl, UINT64_MAX, &v) == 0 && v > r->limit)
@@ -471,6 +471,25 @@ static bool next_param(const char **p, char *key, size_t ksize, char *val, size_
     return true;
 }
 
+void oci_challenge_parse(const char *challenge, struct oci_challenge *ret) {
+    char key[64], val[sizeof(ret->realm)];
+    *ret = (struct oci_challenge){OCI_AUTH_UNKNOWN, "", ""};
+    if (strncasecmp(challenge, "Basic", 5) == 0) {
+        ret->scheme = OCI_AUTH_BASIC;
+        return;
+    }
+    if (strncasecmp(challenge, "Bearer ", 7) != 0)
+        return;
+    ret->scheme = OCI_AUTH_BEARER;
+    const char *p = challenge + 7;
+    while (next_param(&p, key, sizeof(key), val, sizeof(val))) {
+        if (strcasecmp(key, "realm") == 0)
+            snprintf(ret->realm, sizeof(ret->realm), "%s", val);
+        else if (strcasecmp(key, "service") == 0)
+            snprintf(ret->service, sizeof(ret->service), "%.511s", val);
+    }
+}
+
 static int reg_need_login(struct reg *g, struct error *err) {
     return error_set(err, -EACCES,
                      "registry %s requires authentication for %s: log in with docker login or "
@@ -478,15 +497,8 @@ static int reg_need_login(struct reg *g, struct error *err) {
                      g->host, g->what, g->config_path ? g->config_path : "~/.docker/config.json");
 }
 
-static int reg_bearer(struct reg *g, const char *params, struct error *err) {
-    char key[64], val[1024], realm[1024] = "", service[512] = "";
-    const char *p = params;
-    while (next_param(&p, key, sizeof(key), val, sizeof(val))) {
-        if (strcasecmp(key, "realm") == 0)
-            snprintf(realm, sizeof(realm), "%s", val);
-        else if (strcasecmp(key, "service") == 0)
-            snprintf(service, sizeof(service), "%.511s", val);
-    }
+static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct error *err) {
+    const char *realm = ch->realm, *service = ch->service;
     if (!str_starts_with(realm, "https://") && !str_starts_with(realm, "http://"))
         return error_set(err, -EPROTO, "registry %s sent a Bearer challenge without a usable realm",
                          g->host);
@@ -548,9 +560,11 @@ static int reg_authenticate(struct reg *g, const char *challenge, struct error *
     if (!challenge)
         return error_set(err, -EPROTO, "registry %s answered 401 without a challenge for %s",
                          g->host, g->what);
-    if (strncasecmp(challenge, "Bearer ", 7) == 0)
-        return reg_bearer(g, challenge + 7, err);
-    if (strncasecmp(challenge, "Basic", 5) == 0) {
+    struct oci_challenge ch;
+    oci_challenge_parse(challenge, &ch);
+    if (ch.scheme == OCI_AUTH_BEARER)
+        return reg_bearer(g, &ch, err);
+    if (ch.scheme == OCI_AUTH_BASIC) {
         if (!g->user)
             return reg_need_login(g, err);
         _cleanup_free_ char *up = xasprintf("%s:%s", g->user, g->pass);

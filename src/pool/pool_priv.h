@@ -126,4 +126,11 @@ int blockdev_path(dev_t dev, char **ret, struct error *err) WUR;
  */
 int thin_meta_read_ids(int fd, bool use_held, uint32_t **ret, size_t *ret_n, struct error *err) WUR;
 
+/*
+ * Writes the checksum a metadata block carries (its first 4 bytes): crc32c
+ * of the rest, xor-ed with the superblock's constant when superblock is
+ * true, else the btree nodes'. For tests that build or alter metadata.
+ */
+void thin_meta_block_seal(uint8_t block[THIN_META_BLOCK], bool superblock);
+
 #endif

@@ -37,6 +37,7 @@ struct meta_reader {
     uint64_t nr_blocks; /* from the superblock: bounds every block number */
     uint8_t *block;     /* THIN_META_BLOCK bytes, aligned for O_DIRECT */
     uint64_t visited;   /* nodes read: bounds the walk on a corrupt tree */
+    int64_t last_key;   /* the last leaf key seen: keys must come in ascending order */
     uint32_t *ids;
     size_t n_ids;
 };
@@ -63,6 +64,13 @@ static uint32_t crc32c_raw(uint32_t crc, const uint8_t *p, size_t n) {
 static bool meta_csum_ok(const uint8_t *b, uint32_t xor_value) {
     uint32_t want = crc32c_raw(0xFFFFFFFFu, b + 4, THIN_META_BLOCK - 4) ^ xor_value;
     return le32_at(b, 0) == want;
+}
+
+void thin_meta_block_seal(uint8_t block[THIN_META_BLOCK], bool superblock) {
+    uint32_t c = crc32c_raw(0xFFFFFFFFu, block + 4, THIN_META_BLOCK - 4) ^
+                 (superblock ? SB_CSUM_XOR : NODE_CSUM_XOR);
+    for (int i = 0; i < 4; i++)
+        block[i] = (uint8_t)(c >> (8 * i));
 }
 
 static int meta_read(struct meta_reader *m, uint64_t blocknr, struct error *err) {
@@ -142,6 +150,14 @@ static int meta_walk(struct meta_reader *m, uint64_t blocknr, int depth, struct 
         if (key > POOL_ID_MAX)
             return error_set(err, -EUCLEAN,
                              "thin metadata names device %" PRIu64 ", which is not 24-bit", key);
+        /* A btree walked in order gives ascending keys; a repeated or
+         * smaller one is a corrupt tree (or one node reached twice). */
+        if ((int64_t)key <= m->last_key)
+            return error_set(err, -EUCLEAN,
+                             "thin metadata btree node %" PRIu64 " has device %" PRIu64
+                             " out of order",
+                             blocknr, key);
+        m->last_key = (int64_t)key;
         if ((r = pool_ids_add(&m->ids, &m->n_ids, (uint32_t)key)) < 0)
             return error_set(err, r, "too many thin devices");
     }
@@ -169,7 +185,7 @@ static int meta_details_root(struct meta_reader *m, bool use_held, uint64_t *ret
 }
 
 int thin_meta_read_ids(int fd, bool use_held, uint32_t **ret, size_t *ret_n, struct error *err) {
-    struct meta_reader m = {.fd = fd};
+    struct meta_reader m = {.fd = fd, .last_key = -1};
     void *block = NULL;
     if (posix_memalign(&block, THIN_META_BLOCK, THIN_META_BLOCK) != 0)
         return error_set(err, -ENOMEM, "out of memory");

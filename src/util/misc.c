@@ -35,8 +35,14 @@ int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
 void time_format_rfc3339(int64_t t, char buf[32]) {
     time_t tt = (time_t)t;
     struct tm tm;
-    if (!gmtime_r(&tt, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    char rest[24];
+    /* Four digits of year, as RFC 3339 has them (%Y would write "265"); a
+     * time outside the years 0000-9999 has no RFC 3339 form: its number. */
+    if (!gmtime_r(&tt, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900 ||
+        strftime(rest, sizeof(rest), "-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, 32, "%lld", (long long)t);
+    else
+        snprintf(buf, 32, "%04hu%s", (unsigned short)(tm.tm_year + 1900), rest);
 }
 
 static int parse_digits(const char **p, int n, int *ret) {
@@ -108,7 +114,11 @@ int time_parse_rfc3339(const char *s, int64_t *ret) {
     struct tm back;
     if (!gmtime_r(&t, &back) || back.tm_mday != day)
         return -EINVAL;
-    *ret = (int64_t)t - offset;
+    /* The time in UTC must still have a year of four digits, to be written back. */
+    time_t utc = t - offset;
+    if (!gmtime_r(&utc, &back) || back.tm_year + 1900 < 0 || back.tm_year + 1900 > 9999)
+        return -EINVAL;
+    *ret = (int64_t)utc;
     return 0;
 }
 

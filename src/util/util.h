@@ -151,7 +151,8 @@ int parse_u64(const char *s, uint64_t max, uint64_t *ret) WUR;
 
 /* Formats t (seconds since the epoch) as RFC 3339 UTC, "2006-01-02T15:04:05Z". */
 void time_format_rfc3339(int64_t t, char buf[32]);
-/* Parses RFC 3339 ("...Z" or "+hh:mm", optional fraction, which is dropped). */
+/* Parses RFC 3339 ("...Z" or "+hh:mm", optional fraction, which is dropped); the time
+ * in UTC must fall in the years 0000 to 9999, which time_format_rfc3339 writes back. */
 int time_parse_rfc3339(const char *s, int64_t *ret) WUR;
 /* Compact age like Ignite's CREATED column, without " ago": "45s", "3m", "5h", "4d", "2y". */
 void time_format_ago(int64_t t, int64_t now, char *buf, size_t size);

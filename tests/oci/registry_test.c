@@ -222,6 +222,12 @@ static void test_ref_parse_table(void **state) {
          "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL},
         {"[::1]:5000/a", "[::1]:5000", "a", "latest", NULL, NULL},
         {"a---b", "docker.io", "library/a---b", "latest", NULL, "a---b:latest"},
+        /* a first component that reads as a registry keeps docker.io (a fuzz find) */
+        {"docker.io/my.org/app:1", "docker.io", "my.org/app", "1", NULL, "docker.io/my.org/app:1"},
+        {"docker.io/localhost/app", "docker.io", "localhost/app", "latest", NULL,
+         "docker.io/localhost/app:latest"},
+        {"docker.io/library/my.app", "docker.io", "library/my.app", "latest", NULL,
+         "my.app:latest"},
     };
     static const struct {
         const char *in, *why;
@@ -268,6 +274,12 @@ static void test_ref_parse_table(void **state) {
         if (good[i].familiar) {
             _cleanup_free_ char *f = oci_ref_familiar(&r);
             assert_string_equal(f, good[i].familiar);
+            /* ... which names the same image */
+            struct oci_ref rf;
+            assert_int_equal(oci_ref_parse(f, &rf, &err), 0);
+            assert_string_equal(rf.domain, r.domain);
+            assert_string_equal(rf.path, r.path);
+            oci_ref_release(&rf);
         }
         /* the full string parses back to the same reference */
         _cleanup_free_ char *s = oci_ref_string(&r);
@@ -362,6 +374,52 @@ static void test_source_parse(void **state) {
     assert_string_equal(
         p, "/c/sha256/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     assert_null(oci_blob_path("/c", "sha256:../../etc/passwd"));
+}
+
+/* A manifest of an unknown media type is refused naming it (the name was
+ * once read after the document holding it was freed: a fuzz find). */
+static void test_manifest_load(void **state) {
+    (void)state;
+    static const char body[] = "{\"schemaVersion\": 2, \"mediaType\": \"application/x-not-oci\"}";
+    json_t *j = NULL;
+    enum oci_manifest_kind kind;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(oci_manifest_load(body, strlen(body), NULL, "'x'", &j, &kind, &err), -EBADMSG);
+    assert_string_equal(err.msg, "manifest of 'x' has unknown media type 'application/x-not-oci'");
+    assert_null(j);
+    /* the Content-Type stands in for a missing mediaType */
+    static const char index[] = "{\"schemaVersion\": 2, \"manifests\": []}";
+    assert_int_equal(
+        oci_manifest_load(index, strlen(index), "application/x-other", "'x'", &j, &kind, &err), 0);
+    assert_int_equal(kind, OCI_KIND_INDEX);
+    json_decref(j);
+}
+
+/* WWW-Authenticate as registries send it (the fuzz target www_auth tries the rest). */
+static void test_challenge_parse(void **state) {
+    (void)state;
+    static const char line[] = "www-authenticate: Bearer realm=\"https://auth.docker.io/token\","
+                               "service=\"registry.docker.io\",scope=\"repository:a/b:pull\"\r\n";
+    _cleanup_free_ char *v = oci_header_value(line, strlen(line), "WWW-Authenticate");
+    assert_non_null(v);
+    struct oci_challenge ch;
+    oci_challenge_parse(v, &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_BEARER);
+    assert_string_equal(ch.realm, "https://auth.docker.io/token");
+    assert_string_equal(ch.service, "registry.docker.io");
+    assert_null(oci_header_value(line, strlen(line), "Content-Type"));
+    /* unquoted values, escapes, other params, spaces */
+    oci_challenge_parse("Bearer service=s,  realm=\"https://r/t?a=\\\"b\\\"\" , error=x", &ch);
+    assert_string_equal(ch.realm, "https://r/t?a=\"b\"");
+    assert_string_equal(ch.service, "s");
+    oci_challenge_parse("Basic realm=\"Registry Realm\"", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_BASIC);
+    assert_string_equal(ch.realm, "");
+    oci_challenge_parse("Negotiate abc", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_UNKNOWN);
+    oci_challenge_parse("Bearer", &ch);
+    assert_int_equal(ch.scheme, OCI_AUTH_UNKNOWN);
 }
 
 /* ---- pulling from the real registry -------------------------------------------- */
@@ -1177,6 +1235,8 @@ int registry_tests_run(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_parse_table),
         cmocka_unit_test(test_source_parse),
+        cmocka_unit_test(test_manifest_load),
+        cmocka_unit_test(test_challenge_parse),
         cmocka_unit_test(test_pull_multilayer),
         cmocka_unit_test(test_pull_shared_layers),
         cmocka_unit_test(test_pull_by_digest),

@@ -136,6 +136,19 @@ static void test_time(void **state) {
     assert_int_equal(time_parse_rfc3339("2019-07-10", &t), -EINVAL);
     assert_int_equal(time_parse_rfc3339("2019-07-10T12:00:00", &t), -EINVAL);
     assert_int_equal(time_parse_rfc3339("2019-07-10T12:00:00Zjunk", &t), -EINVAL);
+    /* years of fewer digits are written with four, and read back (a fuzz find) */
+    assert_int_equal(time_parse_rfc3339("0265-01-01T00:00:00Z", &t), 0);
+    time_format_rfc3339(t, buf);
+    assert_string_equal(buf, "0265-01-01T00:00:00Z");
+    assert_int_equal(time_parse_rfc3339("0000-01-01T00:00:00Z", &t), 0);
+    time_format_rfc3339(t, buf);
+    assert_string_equal(buf, "0000-01-01T00:00:00Z");
+    /* an offset that moves the time out of 0000..9999 in UTC */
+    assert_int_equal(time_parse_rfc3339("0000-01-01T00:30:00+01:00", &t), -EINVAL);
+    assert_int_equal(time_parse_rfc3339("9999-12-31T23:30:00-01:00", &t), -EINVAL);
+    assert_int_equal(time_parse_rfc3339("9999-12-31T23:59:59Z", &t), 0);
+    time_format_rfc3339(t, buf);
+    assert_string_equal(buf, "9999-12-31T23:59:59Z");
 
     time_format_ago(1000, 1045, buf, sizeof(buf));
     assert_string_equal(buf, "45s");

@@ -1,25 +1,11 @@
 # Shared by the VM integration tests (sourced after assert.sh, not run):
-# the processes of the test root and their cleanup, the fixtures of tests/vm
-# (a busybox image as an OCI layout in $TMP/fx and a kernel with its initrd,
-# kernel.env; QEMU, busybox or a kernel missing fails the test), and small
-# helpers.
+# the processes of the test root and their cleanup (procs.sh), the fixtures
+# of tests/vm (a busybox image as an OCI layout in $TMP/fx and a kernel with
+# its initrd, kernel.env; QEMU, busybox or a kernel missing fails the test),
+# and small helpers.
 VMT="$HEARTH_SRC/tests/vm"
 
-# The processes whose command line names the test root: the monitors, the
-# VMMs (their disks and sockets are under it) and hearth itself.
-root_procs() {
-    local p cmd
-    for p in /proc/[0-9]*; do
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        [[ "$cmd" == *"$ROOT"* ]] && echo "${p#/proc/}"
-    done
-}
-cleanup() {
-    local p
-    for p in $(root_procs); do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 need qemu-system-x86_64 qemu-system-x86
 if ! bash "$VMT/mkfixtures.sh" "$TMP/fx" 2>"$TMP/fx.err"; then
