@@ -98,7 +98,7 @@ static int reader_new(api_doc_reader **ret, const char *name, struct error *err)
         r->name = xstrdup(name ? name : "<input>");
     if (!r || !r->name) {
         free(r);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     *ret = r;
     return 0;
@@ -268,7 +268,7 @@ int api_docs_parse(const char *data, size_t len, const char *name, struct api_ob
             struct api_object **grown = xrealloc(objs, grown_alloc * sizeof(*objs));
             if (!grown) {
                 api_object_free(obj);
-                rc = error_set(err, -ENOMEM, "out of memory");
+                rc = error_oom(err);
                 break;
             }
             objs = grown;

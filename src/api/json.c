@@ -408,7 +408,7 @@ static int dec_string_value(struct dec *d, const json_t *v, char **ret) {
         return dec_fail(d, -EINVAL, "contains a NUL character");
     char *copy = xstrndup(s, len);
     if (!copy)
-        return error_set(d->err, -ENOMEM, "out of memory");
+        return error_oom(d->err);
     free(*ret);
     *ret = copy;
     return 0;
@@ -496,7 +496,7 @@ static int dec_array(struct dec *d, const json_t *obj, const char *key, size_t m
         if (n) {
             void *arr = xcalloc(n, size);
             if (!arr)
-                return error_set(d->err, -ENOMEM, "out of memory");
+                return error_oom(d->err);
             *ret = arr;
             *ret_n = n;
         }
@@ -522,7 +522,7 @@ static int dec_strv(struct dec *d, const json_t *obj, const char *key, char ***r
         if (n) {
             char **strv = xcalloc(n, sizeof(char *));
             if (!strv)
-                return error_set(d->err, -ENOMEM, "out of memory");
+                return error_oom(d->err);
             api_strv_free(*ret, *ret_n);
             *ret = strv;
             *ret_n = n;
@@ -552,7 +552,7 @@ static int dec_kv(struct dec *d, const json_t *obj, const char *key, struct api_
         if (n) {
             struct api_kv *kv = xcalloc(n, sizeof(*kv));
             if (!kv)
-                return error_set(d->err, -ENOMEM, "out of memory");
+                return error_oom(d->err);
             *ret = kv;
             *ret_n = 0;
             const char *k;
@@ -563,7 +563,7 @@ static int dec_kv(struct dec *d, const json_t *obj, const char *key, struct api_
                     return dec_fail(d, -EINVAL, "key longer than %d characters", API_STRING_MAX);
                 kv[*ret_n].key = xstrdup(k);
                 if (!kv[*ret_n].key)
-                    return error_set(d->err, -ENOMEM, "out of memory");
+                    return error_oom(d->err);
                 (*ret_n)++;
                 int r = dec_string_value(d, value, &kv[*ret_n - 1].value);
                 if (r < 0)
@@ -645,7 +645,7 @@ static int dec_claim_ptr(struct dec *d, const json_t *obj, struct api_oci_claim 
         if (!*ret) {
             *ret = xcalloc(1, sizeof(**ret));
             if (!*ret)
-                return error_set(d->err, -ENOMEM, "out of memory");
+                return error_oom(d->err);
         }
         int r = dec_claim_value(d, v, *ret);
         if (r < 0)
@@ -938,7 +938,7 @@ int api_object_decode(const json_t *doc, const char *prefix, struct api_object *
         return r;
     _cleanup_object_ struct api_object *obj = api_object_new(kind);
     if (!obj)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (kind != API_KIND_POOL && (r = dec_meta(&d, doc, &obj->meta)) < 0)
         return r;
     switch (kind) {

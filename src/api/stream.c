@@ -77,7 +77,7 @@ ssize_t api_input_read(struct api_input *in, void *buf, size_t size, struct erro
 static int input_read_ahead(struct api_input *in, bool *eof, struct error *err) {
     char *grown = xrealloc(in->head, in->head_len + INPUT_BLOCK);
     if (!grown)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     in->head = grown;
     ssize_t n = input_read_fd(in, in->head + in->head_len, INPUT_BLOCK, err);
     if (n < 0)
@@ -151,7 +151,7 @@ struct api_json_reader {
 int api_json_reader_new(struct api_input *in, struct api_json_reader **ret, struct error *err) {
     struct api_json_reader *r = xcalloc(1, sizeof(*r));
     if (!r)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     r->in = in;
     r->line = r->col = 1;
     if (in->fd < 0) {
@@ -185,7 +185,7 @@ static int json_fill(struct api_json_reader *r, struct error *err) {
         size_t cap = r->cap ? r->cap * 2 : INPUT_BLOCK;
         char *grown = xrealloc(r->own, cap);
         if (!grown)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         r->own = grown;
         r->buf = grown;
         r->cap = cap;
@@ -367,7 +367,7 @@ static int json_field(struct api_json_reader *r, struct api_unit *ret_unit, stru
         /* Marks the key as seen for the duplicate check; the items are not kept. */
         json_t *none = json_array();
         if (!none || json_object_set_new(r->fields, k, none) < 0)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         r->state = J_ITEMS_FIRST;
         r->listed = true;
         *ret_unit = (struct api_unit){API_UNIT_LIST_BEGIN, json_incref(r->fields)};
@@ -377,7 +377,7 @@ static int json_field(struct api_json_reader *r, struct api_unit *ret_unit, stru
     if ((rc = json_value(r, &v, err)) < 0)
         return rc;
     if (json_object_set_new(r->fields, k, v) < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     r->state = J_OBJECT_MORE;
     return 0;
 }
@@ -396,7 +396,7 @@ int api_json_reader_next(struct api_json_reader *r, struct api_unit *ret, struct
                 return json_fail(r, line, col, "expected '[' or '{'", err);
             json_advance(r, 1);
             if (c == '{' && !(r->fields = json_object()))
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
             r->state = c == '[' ? J_ARRAY_FIRST : J_OBJECT_FIRST;
             break;
         case J_ARRAY_FIRST:

@@ -249,13 +249,13 @@ int api_port_parse(const char *s, struct api_port *ret, struct error *err) {
     if (proto) {
         p.protocol = xstrdup(proto);
         if (!p.protocol)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     if (has_addr) {
         p.bind_address = xstrdup(addr);
         if (!p.bind_address) {
             free(p.protocol);
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         }
     }
     *ret = p;

@@ -677,7 +677,7 @@ int cli_root_resolve(char **ret, struct error *err) {
         return error_set(err, -ENOENT,
                          "cannot choose a root directory: $HOME is not set; use --root DIR");
     if (!root)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret = root;
     return 0;
 }

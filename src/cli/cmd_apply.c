@@ -47,7 +47,7 @@ static int input_copy(struct cli_ctx *ctx, int fd, const char *name, int *ret_fd
         return tmp;
     _cleanup_free_ char *buf = xmalloc(COPY_BLOCK);
     size_t total = 0;
-    int r = buf ? 0 : error_set(&ctx->err, -ENOMEM, "out of memory");
+    int r = buf ? 0 : error_oom(&ctx->err);
     while (r == 0) {
         ssize_t n = read(fd, buf, COPY_BLOCK);
         if (n < 0 && errno == EINTR)
@@ -113,7 +113,7 @@ static int out_add(struct cli_ctx *ctx, struct out_lines *o,
                                                       : "kernel",
                         res->name, engine_apply_action_name(res->action));
     if (r < 0)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     if (o->buf.len < OUT_KEEP)
         return 0;
     if (o->fd < 0 && (o->fd = engine_tmpfile(ctx->eng, &ctx->err)) < 0)
@@ -130,7 +130,7 @@ static int out_print(struct cli_ctx *ctx, struct out_lines *o) {
             return error_set(&ctx->err, -errno, "cannot read back the output: %s", strerror(errno));
         _cleanup_free_ char *block = xmalloc(COPY_BLOCK);
         if (!block)
-            return error_set(&ctx->err, -ENOMEM, "out of memory");
+            return error_oom(&ctx->err);
         for (;;) {
             ssize_t n = read(o->fd, block, COPY_BLOCK);
             if (n < 0 && errno == EINTR)

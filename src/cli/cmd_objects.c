@@ -13,10 +13,6 @@
 
 #define FMT(f) (1u << (f))
 
-static int oom(struct cli_ctx *ctx) {
-    return error_set(&ctx->err, -ENOMEM, "out of memory");
-}
-
 /* ---- ps ---------------------------------------------------------------- */
 
 enum filter_key { F_NAME, F_ID, F_STATE, F_IMAGE, F_KERNEL, F_LABEL };
@@ -285,7 +281,7 @@ static int doc_stream_begin(struct doc_stream *ds, struct cli_ctx *ctx, enum cli
     if (ds->format == API_FORMAT_JSON &&
         strbuf_adds(&ds->out,
                     "{\n  \"kind\": \"List\",\n  \"apiVersion\": \"v1\",\n  \"items\": [") < 0)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     return 0;
 }
 
@@ -293,7 +289,7 @@ static int doc_stream_add(struct doc_stream *ds, const struct api_object *obj) {
     _cleanup_strbuf_ struct strbuf one = STRBUF_INIT;
     struct api_object *const objs[] = {(struct api_object *)obj};
     if (api_docs_write(objs, 1, ds->format, false, &one) < 0)
-        return oom(ds->ctx);
+        return error_oom(&ds->ctx->err);
     const char *text = one.buf ? one.buf : "";
     size_t len = one.len;
     int r = 0;
@@ -322,7 +318,7 @@ static int doc_stream_add(struct doc_stream *ds, const struct api_object *obj) {
             r = strbuf_addc(&ds->out, '\n');
     }
     if (r < 0)
-        return oom(ds->ctx);
+        return error_oom(&ds->ctx->err);
     ds->count++;
     return ds->out.len >= DOCS_FLUSH ? doc_stream_flush(ds) : 0;
 }
@@ -332,7 +328,7 @@ static int doc_stream_end(struct doc_stream *ds) {
     if (ds->format == API_FORMAT_JSON)
         r = strbuf_adds(&ds->out, ds->count ? "\n  ]\n}\n" : "]\n}\n");
     if (r < 0)
-        return oom(ds->ctx);
+        return error_oom(&ds->ctx->err);
     return doc_stream_flush(ds);
 }
 
@@ -353,7 +349,7 @@ static int write_ids(struct cli_ctx *ctx, const char *const *uids, size_t n) {
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
     for (size_t i = 0; i < n; i++)
         if (strbuf_adds(&out, uids[i] ? uids[i] : "") < 0 || strbuf_addc(&out, '\n') < 0)
-            return oom(ctx);
+            return error_oom(&ctx->err);
     return cli_write_out(ctx, &out);
 }
 
@@ -371,7 +367,7 @@ static int template_flag(struct cli_ctx *ctx, struct cli_template **ret) {
     error_init(&e);
     int r = cli_template_parse(src, ret, &e);
     if (r == -ENOMEM)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     return r < 0 ? cli_usage_error(ctx, "%s", e.msg) : 0;
 }
 
@@ -380,16 +376,16 @@ static int template_line(struct cli_ctx *ctx, const struct cli_template *t,
                          const struct api_object *obj, struct strbuf *out) {
     json_t *doc = api_object_to_json(obj);
     if (!doc)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     struct error e;
     error_init(&e);
     int r = cli_template_exec(t, doc, out, &e);
     json_decref(doc);
     if (r == -ENOMEM)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     if (r < 0)
         return cli_usage_error(ctx, "%s", e.msg);
-    return strbuf_addc(out, '\n') < 0 ? oom(ctx) : 0;
+    return strbuf_addc(out, '\n') < 0 ? error_oom(&ctx->err) : 0;
 }
 
 /* One line per object through the template, written out as it grows. */
@@ -442,7 +438,7 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
     if (!vms) {
         store_vm_summaries_free(list);
-        return oom(ctx);
+        return error_oom(&ctx->err);
     }
     size_t kept = 0;
     for (size_t i = 0; i < list->n; i++) {
@@ -471,7 +467,7 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
         if (r == 0)
             r = vm_rows(&t, vms, kept, wide, fmt == CLI_FMT_CSV);
         if (r < 0)
-            r = oom(ctx);
+            r = error_oom(&ctx->err);
         else
             r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
         cli_table_release(&t);
@@ -529,7 +525,7 @@ int cmd_ls(struct cli_ctx *ctx) {
         const char **uids = xcalloc(n ? n : 1, sizeof(*uids));
         if (!uids) {
             api_objects_free(objs, n);
-            return oom(ctx);
+            return error_oom(&ctx->err);
         }
         for (size_t i = 0; i < n; i++)
             uids[i] = objs[i]->meta.uid;
@@ -557,7 +553,7 @@ int cmd_ls(struct cli_ctx *ctx) {
         if (r == 0)
             r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
         else
-            r = oom(ctx);
+            r = error_oom(&ctx->err);
         cli_table_release(&t);
     }
     api_objects_free(objs, n);
@@ -594,7 +590,7 @@ int cmd_inspect(struct cli_ctx *ctx) {
         struct api_object *one[] = {obj};
         r = api_docs_write(one, 1, fmt == CLI_FMT_JSON ? API_FORMAT_JSON : API_FORMAT_YAML, false,
                            &out);
-        r = r < 0 ? oom(ctx) : cli_write_out(ctx, &out);
+        r = r < 0 ? error_oom(&ctx->err) : cli_write_out(ctx, &out);
     }
     cli_template_free(tmpl);
     return r;

@@ -16,14 +16,10 @@
 #define DOCTOR_EXIT_REPAIRED 3
 #define DOCTOR_EXIT_PROBLEMS 4
 
-static int oom(struct cli_ctx *ctx) {
-    return error_set(&ctx->err, -ENOMEM, "out of memory");
-}
-
 /* Writes a JSON value as JSON or YAML to stdout and drops it. */
 static int write_json(struct cli_ctx *ctx, json_t *v, enum cli_format fmt) {
     if (!v)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
     int r;
     if (fmt == CLI_FMT_JSON) {
@@ -35,7 +31,7 @@ static int write_json(struct cli_ctx *ctx, json_t *v, enum cli_format fmt) {
     }
     json_decref(v);
     if (r < 0)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     return cli_write_out(ctx, &sb);
 }
 
@@ -197,7 +193,7 @@ int cmd_pool_status(struct cli_ctx *ctx) {
             r = strbuf_addf(&sb, "; %zu being removed", s.n_removing);
         if (r == 0)
             r = strbuf_adds(&sb, ")\n");
-        r = r < 0 ? oom(ctx) : cli_write_out(ctx, &sb);
+        r = r < 0 ? error_oom(&ctx->err) : cli_write_out(ctx, &sb);
     }
     if (r == 0 && !s.usage_known)
         r = error_set(&ctx->err, -EIO, "the pool cannot be used: %s", s.usage_error);
@@ -280,7 +276,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
         if (r == 0)
             r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
         else
-            r = oom(ctx);
+            r = error_oom(&ctx->err);
         cli_table_release(&t);
     }
     store_pool_devices_free(d, n);
@@ -356,7 +352,7 @@ int cmd_doctor(struct cli_ctx *ctx) {
         if (r == 0)
             r = cli_table_print(ctx, &t, false);
         else
-            r = oom(ctx);
+            r = error_oom(&ctx->err);
         cli_table_release(&t);
         if (r == 0 && !ctx->quiet)
             fprintf(stderr, "hearth: %zu problem%s found, %zu repaired, %zu left\n", rep.n,

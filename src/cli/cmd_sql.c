@@ -239,7 +239,7 @@ int cmd_sql(struct cli_ctx *ctx) {
     } else {
         r = strbuf_adds(&sql, ctx->args.argv[0]);
         if (r < 0)
-            return error_set(&ctx->err, -ENOMEM, "out of memory");
+            return error_oom(&ctx->err);
     }
     if (!sql.buf || !*sql.buf)
         return cli_usage_error(ctx, "no SQL given");

@@ -18,15 +18,11 @@
 
 #define SSH_KEY_MAX (16u << 10) /* bytes of a public key file */
 
-static int oom(struct cli_ctx *ctx) {
-    return error_set(&ctx->err, -ENOMEM, "out of memory");
-}
-
 /* Replaces *dst with a copy of src. */
 static int set_str(struct cli_ctx *ctx, char **dst, const char *src) {
     char *c = xstrdup(src);
     if (!c)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     free(*dst);
     *dst = c;
     return 0;
@@ -65,7 +61,7 @@ static int label_set(struct cli_ctx *ctx, struct api_meta *m, const char *kv) {
         return cli_usage_error(ctx, "--label: '%s' is not KEY=VALUE", kv);
     _cleanup_free_ char *key = strndup(kv, (size_t)(eq - kv));
     if (!key)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     for (size_t i = 0; i < m->n_labels; i++)
         if (strcmp(m->labels[i].key, key) == 0)
             return set_str(ctx, &m->labels[i].value, eq + 1);
@@ -73,11 +69,11 @@ static int label_set(struct cli_ctx *ctx, struct api_meta *m, const char *kv) {
         return cli_usage_error(ctx, "--label: more than %d labels", API_LIST_MAX);
     struct api_kv *grown = xrealloc(m->labels, (m->n_labels + 1) * sizeof(*grown));
     if (!grown)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     m->labels = grown;
     char *value = xstrdup(eq + 1);
     if (!value)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     m->labels[m->n_labels].key = steal_ptr(&key);
     m->labels[m->n_labels].value = value;
     m->n_labels++;
@@ -95,7 +91,7 @@ static int copy_file_add(struct cli_ctx *ctx, struct api_vm *vm, const char *spe
                                spec);
     _cleanup_free_ char *host = strndup(spec, (size_t)(sep - spec));
     if (!host)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     char abs[PATH_MAX];
     if (!realpath(host, abs))
         return error_set(&ctx->err, -errno, "--copy-files: cannot use '%s': %s", host,
@@ -105,7 +101,7 @@ static int copy_file_add(struct cli_ctx *ctx, struct api_vm *vm, const char *spe
     struct api_file_mapping *grown =
         xrealloc(vm->copy_files, (vm->n_copy_files + 1) * sizeof(*grown));
     if (!grown)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     vm->copy_files = grown;
     struct api_file_mapping *fm = &vm->copy_files[vm->n_copy_files];
     fm->host_path = xstrdup(abs);
@@ -113,7 +109,7 @@ static int copy_file_add(struct cli_ctx *ctx, struct api_vm *vm, const char *spe
     if (!fm->host_path || !fm->vm_path) {
         free(fm->host_path);
         free(fm->vm_path);
-        return oom(ctx);
+        return error_oom(&ctx->err);
     }
     vm->n_copy_files++;
     return 0;
@@ -130,7 +126,7 @@ static int port_add(struct cli_ctx *ctx, struct api_vm *vm, const char *spec) {
     struct api_port *grown = xrealloc(vm->ports, (vm->n_ports + 1) * sizeof(*grown));
     if (!grown) {
         api_port_release(&p);
-        return oom(ctx);
+        return error_oom(&ctx->err);
     }
     vm->ports = grown;
     vm->ports[vm->n_ports++] = p;
@@ -165,7 +161,7 @@ static int claim_set(struct cli_ctx *ctx, struct api_oci_claim **claim, const ch
     if (!*claim) {
         *claim = xcalloc(1, sizeof(**claim));
         if (!*claim)
-            return oom(ctx);
+            return error_oom(&ctx->err);
     }
     int r = set_str(ctx, &(*claim)->type, "Docker");
     return r < 0 ? r : set_str(ctx, &(*claim)->ref, ref);
@@ -179,7 +175,7 @@ static int vm_from_flags(struct cli_ctx *ctx, struct api_object **ret) {
     if (r < 0)
         return r;
     if (!obj && !(obj = api_object_new(API_KIND_VM)))
-        return oom(ctx);
+        return error_oom(&ctx->err);
     struct api_vm *vm = &obj->u.vm;
     const char *v;
     int n;
@@ -270,7 +266,7 @@ int cmd_create(struct cli_ctx *ctx) {
     struct engine_import_opts io;
     struct cli_import *ci = cli_import_begin(ctx, &io);
     if (!ci)
-        return oom(ctx);
+        return error_oom(&ctx->err);
     struct engine_vm_create_opts co = {.import = &io};
     if (!ctx->quiet && isatty(STDERR_FILENO))
         co.stage = on_vm_stage;
@@ -340,7 +336,7 @@ int cmd_start(struct cli_ctx *ctx) {
         struct engine_import_opts io;
         struct cli_import *ci = cli_import_begin(ctx, &io);
         if (!ci)
-            return oom(ctx);
+            return error_oom(&ctx->err);
         struct engine_vm_create_opts co = {.import = &io};
         if (!ctx->quiet && isatty(STDERR_FILENO))
             co.stage = on_vm_stage;

@@ -764,7 +764,7 @@ int cmd_completion(struct cli_ctx *ctx) {
         return cli_usage_error(ctx, "unknown shell '%s' (use bash, zsh or fish)",
                                ctx->args.argv[0]);
     if (r < 0)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     return cli_write_out(ctx, &out);
 }
 
@@ -811,7 +811,7 @@ int cmd_complete(struct cli_ctx *ctx) {
         return r;
     _cleanup_free_ char *db = xasprintf("%s/hearth.db", root);
     if (!db)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     if (access(db, F_OK) < 0)
         return 0;
     _cleanup_engine_ engine *eng = NULL;

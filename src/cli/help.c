@@ -188,7 +188,7 @@ int cmd_version(struct cli_ctx *ctx) {
                             "sqliteVersion", v.sqlite, "janssonVersion", v.jansson,
                             "libyamlVersion", v.yaml, "schemaVersion", v.schema);
     if (!doc)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
     int r;
     if (fmt == CLI_FMT_JSON) {
@@ -200,6 +200,6 @@ int cmd_version(struct cli_ctx *ctx) {
     }
     json_decref(doc);
     if (r < 0)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     return cli_write_out(ctx, &out);
 }

@@ -251,6 +251,6 @@ int cmd_man(struct cli_ctx *ctx) {
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
     if (cli_man_page(date, &out) < 0)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     return cli_write_out(ctx, &out);
 }

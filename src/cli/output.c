@@ -237,13 +237,13 @@ int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
     if (csv) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         if (cli_table_write_csv(t, &out) < 0)
-            return error_set(&ctx->err, -ENOMEM, "out of memory");
+            return error_oom(&ctx->err);
         return cli_write_out(ctx, &out);
     }
     _cleanup_free_ char *buf = NULL;
     size_t len = 0;
     if (table_render(t, NULL, &buf, &len) < 0)
-        return error_set(&ctx->err, -ENOMEM, "out of memory");
+        return error_oom(&ctx->err);
     if (len && fwrite(buf, 1, len, stdout) != len)
         return error_set(&ctx->err, -EIO, "cannot write the output: %s", strerror(errno));
     return 0;

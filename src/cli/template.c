@@ -198,7 +198,7 @@ int cli_template_parse(const char *src, struct cli_template **ret, struct error 
         return error_set(err, -EINVAL, "template: longer than %d bytes", TEMPLATE_MAX);
     struct cli_template *t = xcalloc(1, sizeof(*t));
     if (!t)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = 0;
     size_t i = 0;
     bool trim_next = false;
@@ -223,7 +223,7 @@ int cli_template_parse(const char *src, struct cli_template **ret, struct error 
         i = c + 2;
     }
     if (r == -ENOMEM)
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
     if (r < 0) {
         cli_template_free(t);
         return r;
@@ -251,7 +251,7 @@ int cli_template_exec(const struct cli_template *t, const json_t *doc, struct st
         int r;
         if (n->kind == NODE_TEXT) {
             if (strbuf_adds(out, n->text) < 0)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
             continue;
         }
         /* Walk the path; a missing field (or a null on the way) gives no value, as Go's maps. */
@@ -285,7 +285,7 @@ int cli_template_exec(const struct cli_template *t, const json_t *doc, struct st
         else
             r = add_json(out, v);
         if (r < 0)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     return 0;
 }

@@ -34,7 +34,7 @@ const char *engine_apply_action_name(enum engine_apply_action a) {
 static int set_string(char **field, const char *value, struct error *err) {
     char *copy = xstrdup(value);
     if (!copy)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     free(*field);
     *field = copy;
     return 0;
@@ -105,7 +105,7 @@ static int objects_equal(const struct api_object *a, const struct api_object *b,
     if (!ja || !jb) {
         json_decref(ja);
         json_decref(jb);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     *ret = json_equal(ja, jb);
     json_decref(ja);
@@ -213,7 +213,7 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
 
     _cleanup_free_ char *opname = xasprintf("%s.apply", engine_kind_word(obj->kind));
     if (!opname)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int64_t op = 0;
     r = store_op_begin(e->store, opname, obj->kind,
                        obj->kind == API_KIND_POOL ? NULL : obj->meta.uid,
@@ -238,7 +238,7 @@ struct engine_apply_batch {
 int engine_apply_batch_begin(engine *e, engine_apply_batch **ret, struct error *err) {
     engine_apply_batch *b = xcalloc(1, sizeof(*b));
     if (!b)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = store_begin(e->store, err);
     if (r < 0) {
         free(b);
@@ -259,7 +259,7 @@ static int batch_add(engine_apply_batch *b, const struct api_object *src,
         return error_set(err, -E2BIG, "more than %d documents in one apply", API_DOCS_MAX);
     _cleanup_object_ struct api_object *obj = api_object_dup(src);
     if (!obj)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = api_object_set_defaults(obj, e->root);
     if (r < 0)
         return error_set(err, r, "out of memory");
@@ -345,7 +345,7 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
                          API_DOCS_MAX);
     struct engine_apply_result *results = xcalloc(n ? n : 1, sizeof(*results));
     if (!results)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
 
     size_t failed = n;
     int r = apply_once(e, objs, n, results, &failed, err);

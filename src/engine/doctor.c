@@ -151,7 +151,7 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
                                   "%s of %s stopped at step '%s': its process %d is gone", op->op,
                                   op->object_uid ? op->object_uid : "?", op->step, op->owner_pid);
         if (!f) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             break;
         }
         if (repair) {
@@ -179,7 +179,7 @@ static int live_device_ops(engine *e, int64_t **ret, size_t *ret_n, struct error
     size_t k = 0;
     if (!ids) {
         store_ops_free(ops, n);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     for (size_t i = 0; i < n; i++)
         if (ops[i].device_id >= 0 && proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
@@ -221,7 +221,7 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
     if (r < 0) {
         struct engine_finding *f =
             finding_add(rep, "pool-unusable", NULL, "pool", "cannot read the pool: %s", e2.msg);
-        return f ? 0 : error_set(err, -ENOMEM, "out of memory");
+        return f ? 0 : error_oom(err);
     }
     r = store_pool_device_list(e->store, &rows, &n, err);
     if (r == 0)
@@ -269,7 +269,7 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
             continue;
         }
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
     }
 
     for (size_t i = 0; r == 0 && i < inv.n_active; i++) {
@@ -281,7 +281,7 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
             finding_add(rep, "active-orphan", "deactivate it", obj,
                         "device %u is active but no row claims it", inv.active[i]);
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             error_init(&e2);
             repair_done(f, pool_device_deactivate(p, inv.active[i], &e2), &e2);
@@ -296,7 +296,7 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
             finding_add(rep, "orphan-device", "remove the device", obj,
                         "device %u is in the pool but no row claims it", inv.ids[i]);
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             error_init(&e2);
             repair_done(f, pool_device_remove(p, inv.ids[i], &e2), &e2);
@@ -307,7 +307,7 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
             finding_add(rep, "stray", "remove it", inv.strays[i],
                         "'%s' belongs to the pool but is no device", inv.strays[i]);
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             error_init(&e2);
             repair_done(f, pool_stray_remove(p, inv.strays[i], &e2), &e2);
@@ -334,7 +334,7 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
         struct engine_finding *f =
             finding_add(rep, "stray", "remove it", l[i].path, "'%s' is %s", l[i].path, l[i].why);
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             struct error e2;
             error_init(&e2);
@@ -364,7 +364,7 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
         if (!finding_add(rep, "missing-kernel-files", NULL, obj,
                          "kernel '%s' cannot be used: %s; %s", kernels[i]->meta.name, problem,
                          hint))
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
     }
     api_objects_free(kernels, nk);
     return r;
@@ -391,7 +391,7 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
                          struct engine_doctor_report *rep, struct error *err) {
     _cleanup_free_ char *dir = xasprintf("%s/%s", e->root, sub);
     if (!dir)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     DIR *dh = opendir(dir);
     if (!dh)
         return 0; /* none yet */
@@ -410,7 +410,7 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
             continue;
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
         if (!path) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             break;
         }
         struct engine_finding *f =
@@ -419,7 +419,7 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
                         : state[0]          ? "a vm that is not running"
                                             : "no vm (removed)");
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             error_init(&e2);
             repair_done(f, engine_tree_remove(path, &e2), &e2);
@@ -444,7 +444,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
     _cleanup_free_ char *run = xasprintf("%s/run/vm/", e->root);
     if (!run) {
         closedir(dh);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     int r = 0;
     struct dirent *de;
@@ -496,7 +496,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             rep, "stray-process", "kill it", obj, "%s %ld runs for %s '%s', which does not run",
             monitor ? "monitor" : "VMM", pid, state[0] ? "vm" : "no vm:", uid);
         if (!f)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (repair) {
             error_init(&e2);
             int k = vm_proc_signal(e, uid, role, (int)pid, start, SIGKILL, -1);
@@ -542,7 +542,7 @@ static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct 
                         "until space is freed on it",
                         e->root, free_words, total);
     }
-    return f ? 0 : error_set(err, -ENOMEM, "out of memory");
+    return f ? 0 : error_oom(err);
 }
 
 /* Rows that break the rules; *ret_n how many. */
@@ -560,14 +560,14 @@ static int check_rows(engine *e, struct engine_doctor_report *rep, size_t *ret_n
                          "row %s of table '%s': %s; it was not written by hearth: fix or delete "
                          "it with sqlite3, or put back a copy of the database you trust",
                          c[i].key, c[i].table, c[i].problem))
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
     }
     if (r == 0 && n > 0 &&
         !finding_add(rep, "corrupt", NULL, "database",
                      "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
                      "repaired nothing, since what the database says cannot be trusted",
                      n, n == 1 ? "" : "s", e->root))
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
     store_corrupt_free(c, n);
     *ret_n = n;
     return r;
@@ -612,7 +612,7 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
     error_init(&e2);
     if (engine_pool_get(e, &p, &e2) < 0) {
         if (!finding_add(&rep, "pool-unusable", NULL, "pool", "%s", e2.msg)) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             goto fail;
         }
         goto done;

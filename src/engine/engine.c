@@ -67,7 +67,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
 
     engine *e = xcalloc(1, sizeof(*e));
     if (!e)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     /* Absolute, so that processes started in other directories (the monitor
      * runs in the VM's runtime directory) and recorded paths mean the same. */
     e->root = realpath(root, NULL);
@@ -79,7 +79,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     _cleanup_free_ char *db = e->root ? xasprintf("%s/hearth.db", e->root) : NULL;
     if (!e->root || !db) {
         engine_free(e);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     r = engine_root_check(e->root, true, err);
     if (r == 0)
@@ -151,7 +151,7 @@ int engine_open_reading(const char *root, engine **ret, struct error *err) {
     engine *e = xcalloc(1, sizeof(*e));
     if (!e) {
         free(abs);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     e->root = abs;
     e->read_only = read_only_why(abs, db, r);
@@ -160,7 +160,7 @@ int engine_open_reading(const char *root, engine **ret, struct error *err) {
     int r2 = e->read_only ? store_open_read(db, &e->store, &ro) : -ENOMEM;
     if (r2 < 0) {
         if (r2 == -ENOMEM)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         else if (r2 != -EACCES && r2 != -EPERM && r2 != -ENOENT)
             r = error_set(err, r2, "%s; the root '%s' cannot be written (%s)", ro.msg, abs,
                           e->read_only);
@@ -194,7 +194,7 @@ const char *engine_root(const engine *e) {
 int engine_tmpfile(engine *e, struct error *err) {
     _cleanup_free_ char *dir = xasprintf("%s/tmp", e->root);
     if (!dir)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = engine_dir_make(dir, err);
     if (r < 0)
         return r;
@@ -206,7 +206,7 @@ int engine_tmpfile(engine *e, struct error *err) {
     /* A file system without O_TMPFILE: a named file, removed at once. */
     _cleanup_free_ char *path = xasprintf("%s/spool-XXXXXX", dir);
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
         return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
@@ -272,7 +272,7 @@ int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid
         r = strbuf_adds(&sb, ", and more");
     store_matches_free(m, n);
     if (r < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
 }
 
@@ -305,7 +305,7 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
     struct api_object **arr = xcalloc(1, sizeof(*arr));
     if (!arr) {
         api_object_free(pool);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     arr[0] = pool;
     *ret = arr;
@@ -329,7 +329,7 @@ int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n, st
     struct api_object **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
     size_t n = 0;
     if (!vms)
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
     for (size_t i = 0; r == 0 && i < list->n; i++) {
         r = store_object_get(e->store, API_KIND_VM, list->items[i].uid, &vms[n], err);
         if (r == 0) {
@@ -376,7 +376,7 @@ int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct 
         struct api_object **grown = xrealloc(all, (n_all + n) * sizeof(*all));
         if (!grown) {
             api_objects_free(objs, n);
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             goto fail;
         }
         all = grown;
@@ -453,7 +453,7 @@ static int check_users(engine *e, const struct api_object *obj, struct error *er
         r = strbuf_addf(&sb, " and %zu more", n - ENGINE_MATCH_MAX);
     store_matches_free(users, n);
     if (r < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     return error_set(err, -EBUSY, "%s '%s' is used by %s; use -f to remove anyway",
                      engine_kind_word(obj->kind), obj->meta.name, sb.buf);
 }
@@ -540,7 +540,7 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
 
     opname = xasprintf("%s.remove", engine_kind_word(kind));
     if (!opname) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto fail;
     }
     /* Two removals of one image or kernel: the second is told (the first's row is still there). */

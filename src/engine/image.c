@@ -35,10 +35,6 @@
 
 #define MiB (UINT64_C(1) << 20)
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 /* ---- shared helpers ---------------------------------------------------- */
 
 char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
@@ -142,7 +138,7 @@ int engine_import_source(const char *source, struct oci_source *ret_src, char **
             _cleanup_free_ char *trimmed = xstrndup(path, len);
             if (!trimmed) {
                 oci_source_release(&src);
-                return oom(err);
+                return error_oom(err);
             }
             const char *base = strrchr(trimmed, '/');
             base = base ? base + 1 : trimmed;
@@ -178,7 +174,7 @@ int engine_import_pull(engine *e, const struct oci_source *src,
                        struct error *err) {
     _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
     if (!cache)
-        return oom(err);
+        return error_oom(err);
     int r = engine_dir_make(cache, err);
     if (r < 0)
         return r;
@@ -336,7 +332,7 @@ static int image_import_undo(engine *e, const char *uid, int64_t op, const char 
     int r = engine_owned_devices_remove(e, API_KIND_IMAGE, uid, err);
     _cleanup_free_ char *staging = engine_tmp_path(e, "import", uid);
     if (!staging && r == 0)
-        r = oom(err);
+        r = error_oom(err);
     if (r == 0)
         r = engine_tree_remove(staging, err);
     if (r < 0) { /* the journal row stays open: recovery finishes it once we are gone */
@@ -372,7 +368,7 @@ static int source_set(struct api_oci_source *s, const struct oci_image *img, str
     }
     if (!id || (img->repo_digest && !digests)) {
         free(id);
-        return oom(err);
+        return error_oom(err);
     }
     free(s->id);
     for (size_t i = 0; i < s->n_repo_digests; i++)
@@ -389,20 +385,20 @@ static int image_object_build(const char *uid, const char *name, const struct oc
                               struct api_object **ret, struct error *err) {
     _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_IMAGE);
     if (!obj)
-        return oom(err);
+        return error_oom(err);
     obj->meta.name = xstrdup(name);
     obj->meta.uid = xstrdup(uid);
     obj->meta.created = (int64_t)time(NULL);
     obj->u.image.claim.type = xstrdup("Docker");
     obj->u.image.claim.ref = xstrdup(name);
     if (!obj->meta.name || !obj->meta.uid || !obj->u.image.claim.type || !obj->u.image.claim.ref)
-        return oom(err);
+        return error_oom(err);
     int r = source_set(&obj->u.image.source, img, err);
     if (r < 0)
         return r;
     r = api_object_set_defaults(obj, NULL);
     if (r < 0)
-        return oom(err);
+        return error_oom(err);
     r = api_object_validate(obj, err);
     if (r < 0)
         return error_prefix(err, "image '%s'", name);
@@ -512,7 +508,7 @@ int engine_image_import_into(engine *e, const struct oci_source *src, const char
     staging = engine_tmp_path(e, "import", uid);
     if (!cache || !tmp || !staging) {
         oci_image_release(&img);
-        return oom(err);
+        return error_oom(err);
     }
 
     /* 1. intent (a restore waits for another restore of the same image) */

@@ -46,10 +46,6 @@
 #define KERNEL_FILE_MAX (UINT64_C(2) << 30) /* bytes of a kernel or an initrd */
 #define COPY_CHUNK (1u << 20)
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 /* One import's state. */
 struct kjob {
     engine *e;
@@ -81,7 +77,7 @@ int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *tmp = xasprintf("%s/kernel/%s.tmp", e->root, uid);
     _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
     if (!staging || !tmp || !dir)
-        return oom(err);
+        return error_oom(err);
     int r = engine_tree_remove(staging, err);
     if (r == 0)
         r = engine_tree_remove(tmp, err);
@@ -96,7 +92,7 @@ int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
         return error_set(err, -EINVAL, "bad kernel file request");
     char *path = xasprintf("%s/kernel/%s/%s", e->root, uid, file);
     if (!path)
-        return oom(err);
+        return error_oom(err);
     struct stat st;
     if (stat(path, &st) < 0) {
         int r = error_set(err, -errno, "kernel %s has no %s: %s", uid, file, strerror(errno));
@@ -116,7 +112,7 @@ static int kernel_files_scan(const char *dir, struct store_kernel_file *ret, siz
     for (size_t i = 0; i < ARRAY_SIZE(kernel_file_names); i++) {
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, kernel_file_names[i]);
         if (!path)
-            return oom(err);
+            return error_oom(err);
         struct stat st;
         if (lstat(path, &st) < 0) {
             if (errno == ENOENT)
@@ -142,7 +138,7 @@ int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, siz
         return r;
     _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
     if (!dir)
-        return oom(err);
+        return error_oom(err);
     struct store_kernel_file have[STORE_KERNEL_FILES_MAX];
     size_t nh = 0;
     struct error serr;
@@ -211,14 +207,14 @@ static int copy_in(struct kjob *j, int in, const char *what, const char *name, c
     _cleanup_free_ char *path = xasprintf("%s/%s", j->out, name);
     _cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
     if (!path || !buf)
-        return oom(err);
+        return error_oom(err);
     _cleanup_close_ int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
         return error_set(err, -errno, "cannot create '%s': %s", path, strerror(errno));
     EVP_MD_CTX *md = digest ? EVP_MD_CTX_new() : NULL;
     if (digest && (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)) {
         EVP_MD_CTX_free(md);
-        return oom(err);
+        return error_oom(err);
     }
     int r = 0;
     uint64_t total = 0;
@@ -376,7 +372,7 @@ static int store_kernel(struct kjob *j, int in, const char *desc, struct error *
     _cleanup_free_ char *vmlinux = xasprintf("%s/vmlinux", j->out);
     _cleanup_free_ char *vmlinuz = xasprintf("%s/vmlinuz", j->out);
     if (!kpath || !vmlinux || !vmlinuz)
-        return oom(err);
+        return error_oom(err);
     enum oci_kernel_format fmt;
     char *version = NULL;
     struct error ierr;
@@ -451,7 +447,7 @@ static int store_modules(struct kjob *j, const char *dir, bool version_dir, stru
     const char *base = basename(b);
     _cleanup_free_ char *out = xasprintf("%s/modules.tar", j->out);
     if (!out)
-        return oom(err);
+        return error_oom(err);
     const char *xform = version_dir ? "s,^,lib/modules/,S" : "s,^[^/]*,lib/modules,S";
     const char *argv[] = {"tar",         "--numeric-owner",
                           "--sort=name", "-C",
@@ -484,7 +480,7 @@ static int kernel_object_build(const struct kjob *j, const char *id, uint64_t si
                                struct error *err) {
     _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_KERNEL);
     if (!obj)
-        return oom(err);
+        return error_oom(err);
     struct api_kernel *k = &obj->u.kernel;
     obj->meta.name = xstrdup(j->name);
     obj->meta.uid = xstrdup(j->uid);
@@ -496,15 +492,15 @@ static int kernel_object_build(const struct kjob *j, const char *id, uint64_t si
     k->source.size = size;
     if (!obj->meta.name || !obj->meta.uid || !k->version || !k->claim.type || !k->claim.ref ||
         !k->source.id)
-        return oom(err);
+        return error_oom(err);
     if (repo_digest) {
         k->source.repo_digests = xcalloc(1, sizeof(char *));
         if (!k->source.repo_digests || !(k->source.repo_digests[0] = xstrdup(repo_digest)))
-            return oom(err);
+            return error_oom(err);
         k->source.n_repo_digests = 1;
     }
     if (api_object_set_defaults(obj, NULL) < 0)
-        return oom(err);
+        return error_oom(err);
     int r = api_object_validate(obj, err);
     if (r < 0)
         return error_prefix(err, "kernel '%s'", j->name);
@@ -517,7 +513,7 @@ static int kjob_mkdirs(struct kjob *j, struct error *err) {
     _cleanup_free_ char *kdir = xasprintf("%s/kernel", j->e->root);
     _cleanup_free_ char *work = NULL;
     if (!kdir)
-        return oom(err);
+        return error_oom(err);
     int r = engine_dir_make(kdir, err);
     if (r == 0)
         r = engine_staging_make(j->e, "kernel", j->uid, &work, err);
@@ -540,7 +536,7 @@ static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
     j->out = xasprintf("%s/tmp/kernel-%s/files", j->e->root, j->uid);
     j->final = xasprintf("%s/kernel/%s", j->e->root, j->uid);
     if (!j->work || !j->out || !j->final)
-        return oom(err);
+        return error_oom(err);
     if (j->restore) {
         r = engine_restore_begin(j->e, API_KIND_KERNEL, j->uid, ret_op, err);
         if (r <= 0)
@@ -568,7 +564,7 @@ static int kernel_restore_put(struct kjob *j, struct api_object *built, struct e
         return r;
     j->name_out = xstrdup(obj->meta.name);
     if (!j->name_out)
-        return oom(err);
+        return error_oom(err);
     struct api_kernel *k = &obj->u.kernel, *b = &built->u.kernel;
     free(k->version);
     k->version = steal_ptr(&b->version);
@@ -722,7 +718,7 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
     _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
     _cleanup_free_ char *staging = NULL;
     if (!cache) {
-        r = oom(err);
+        r = error_oom(err);
         goto done;
     }
     r = kjob_begin(&j, &op, err);
@@ -732,7 +728,7 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
         goto done;
     staging = xasprintf("%s/rootfs", j.work);
     if (!staging) {
-        r = oom(err);
+        r = error_oom(err);
         goto done;
     }
     r = engine_import_unpack(e, opts, &img, cache, j.work, staging, op, err);
@@ -829,7 +825,7 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
     _cleanup_free_ char *familiar = oci_ref_familiar(&ref);
     oci_ref_release(&ref);
     if (!familiar)
-        return oom(err);
+        return error_oom(err);
     char restore[ID_LEN + 1];
     r = kernel_existing(e, familiar, restore, ret, err);
     if (r < 0 || (r == 1 && !restore[0]))

@@ -476,7 +476,7 @@ static int mon_listen(struct monitor *m, struct error *err) {
 static int mon_spawn(struct monitor *m, struct error *err) {
     _cleanup_free_ char *vmm_log = xasprintf("%s/vmm.log", m->data_dir);
     if (!vmm_log)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     _cleanup_close_ int errfd =
         open(vmm_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
     if (errfd < 0)
@@ -559,7 +559,7 @@ static int mon_setup(struct monitor *m, const char *root, const char *uid, struc
     m->run_dir = vm_run_dir(m->e, uid);
     m->data_dir = vm_data_dir(m->e, uid);
     if (!m->run_dir || !m->data_dir)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (chdir(m->run_dir) < 0)
         return error_set(err, -errno, "cannot enter '%s': %s", m->run_dir, strerror(errno));
     r = vm_launch_read(VM_LAUNCH_FILE, &m->launch, err);

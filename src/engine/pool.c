@@ -47,10 +47,6 @@ int engine_device_type_index(const char *type) {
     return -1;
 }
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 /* ---- opening the pool -------------------------------------------------- */
 
 static void config_of(const struct store_pool *sp, enum pool_driver driver,
@@ -73,7 +69,7 @@ static void config_of(const struct store_pool *sp, enum pool_driver driver,
 static int pool_lock(engine *e, struct error *err) {
     _cleanup_free_ char *path = xasprintf("%s/pool.lock", e->root);
     if (!path)
-        return oom(err);
+        return error_oom(err);
     /* A root that cannot be written is only looked at: the lock is taken
      * when it is there, and not made. */
     int flags = e->read_only ? O_RDONLY : O_RDWR | O_CREAT;
@@ -268,7 +264,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
     _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
     if (!obj) {
         store_pool_release(&before);
-        return oom(err);
+        return error_oom(err);
     }
     struct api_pool *spec = &obj->u.pool;
     spec->data_size = opts->data_size ? opts->data_size : have_before ? before.data_size : 0;
@@ -314,7 +310,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
     if ((!spec->data_path && dp) || (!spec->metadata_path && mp) ||
         api_object_set_defaults(obj, e->root) < 0) {
         store_pool_release(&before);
-        return oom(err);
+        return error_oom(err);
     }
     if (driver == POOL_DRIVER_FILE && !data_size_given) {
         /* The file driver's data size is a quota: at most the filesystem. */
@@ -501,7 +497,7 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
         s.usage_error = xstrdup(perr.msg);
         if (!s.usage_error) {
             engine_pool_status_release(&s);
-            return oom(err);
+            return error_oom(err);
         }
     }
     *ret = s;
@@ -833,7 +829,7 @@ static int recover_init(engine *e, const struct store_op *op, struct error *err)
         if (forward) {
             free(sp.state);
             sp.state = xstrdup("active");
-            r = sp.state ? store_pool_put(e->store, &sp, err) : oom(err);
+            r = sp.state ? store_pool_put(e->store, &sp, err) : error_oom(err);
         } else {
             /* The spec stays recorded, as apply would have left it. */
             struct store_pool spec = sp;
@@ -964,7 +960,7 @@ static int pool_paths_localize(engine *e, struct api_pool *doc, unsigned *skippe
     if (!mp || !dp) {
         free(mp);
         free(dp);
-        return oom(err);
+        return error_oom(err);
     }
     free(doc->metadata_path);
     free(doc->data_path);
@@ -1029,7 +1025,7 @@ int engine_pool_apply_check(engine *e, struct api_object *obj, unsigned *skipped
     if (present != 0 && (!same || present != n))
         *skipped |= ENGINE_APPLY_SKIP_DEVICES;
     if (store_pool_devices_to_api(rows, n, doc) < 0) /* replaces the document's */
-        r = oom(err);
+        r = error_oom(err);
     store_pool_devices_free(rows, n);
     return r;
 }

@@ -25,22 +25,6 @@
 #define RESTORE_POLL_MS 50
 #define RESTORE_WAIT_MS (10 * 60 * 1000)
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 int engine_object_has_data(engine *e, enum api_kind kind, const char *uid, bool *ret,
                            struct error *err) {
     struct error e2;
@@ -96,7 +80,7 @@ int engine_restore_begin(engine *e, enum api_kind kind, const char *uid, int64_t
                          struct error *err) {
     const char *word = engine_kind_word(kind);
     const char *opname = kind == API_KIND_IMAGE ? "image.restore" : "kernel.restore";
-    int64_t deadline = now_ms() + RESTORE_WAIT_MS;
+    int64_t deadline = time_now_ms() + RESTORE_WAIT_MS;
     for (;;) {
         int r = store_begin(e->store, err);
         if (r < 0)
@@ -135,7 +119,7 @@ int engine_restore_begin(engine *e, enum api_kind kind, const char *uid, int64_t
         op_release(&op);
         if (r < 0)
             return r;
-        if (alive && now_ms() > deadline)
+        if (alive && time_now_ms() > deadline)
             return error_set(err, -EBUSY,
                              "%s %s is being imported again by process %d for more than %d "
                              "minutes; try again later",
@@ -280,7 +264,7 @@ int engine_object_restore(engine *e, enum api_kind kind, const char *uid,
         local_advice(obj, hint, sizeof(hint));
         _cleanup_free_ char *msg = xstrdup(err->msg);
         if (!msg)
-            return oom(err);
+            return error_oom(err);
         return error_set(err, r,
                          "%s '%s' has no data in this root (an export does not carry it), and "
                          "pulling it again from '%s' failed: %s%s",

@@ -32,10 +32,6 @@
 
 #define ENTRIES_MAX 100000 /* entries of <root>/tmp or <root>/kernel looked at */
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 /* The kinds of staging directory: the name's prefix, the operations that own it. */
 static const struct staging_kind {
     const char *prefix;
@@ -114,7 +110,7 @@ int engine_staging_make(engine *e, const char *prefix, const char *key, char **r
     _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
     _cleanup_free_ char *dir = engine_tmp_path(e, prefix, key);
     if (!tmp || !dir)
-        return oom(err);
+        return error_oom(err);
     int r = engine_dir_make(tmp, err);
     if (r == 0)
         r = engine_dir_make(dir, err);
@@ -143,12 +139,12 @@ static int names_list(const char *dir, char ***ret, size_t *ret_n, struct error 
             continue;
         char **grown = xrealloc(names, (n + 1) * sizeof(*names));
         if (!grown) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         names = grown;
         if (!(names[n] = xstrdup(de->d_name))) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         n++;
@@ -237,11 +233,11 @@ static int leftover_add(struct engine_leftover **items, size_t *n, const char *d
                         const char *name, const char *why, struct error *err) {
     struct engine_leftover *grown = xrealloc(*items, (*n + 1) * sizeof(**items));
     if (!grown)
-        return oom(err);
+        return error_oom(err);
     *items = grown;
     char *path = xasprintf("%s/%s", dir, name);
     if (!path)
-        return oom(err);
+        return error_oom(err);
     grown[*n].path = path;
     grown[*n].why = why;
     (*n)++;
@@ -285,7 +281,7 @@ int engine_import_leftovers(engine *e, struct engine_leftover **ret, size_t *ret
     /* The directories first, then the journal (see the top of this file). */
     for (size_t d = 0; d < ARRAY_SIZE(subs) && r == 0; d++) {
         dirs[d] = xasprintf("%s/%s", e->root, subs[d]);
-        r = dirs[d] ? names_list(dirs[d], &names[d], &counts[d], err) : oom(err);
+        r = dirs[d] ? names_list(dirs[d], &names[d], &counts[d], err) : error_oom(err);
     }
     if (r == 0)
         r = store_op_list_open(e->store, &ops, &n_ops, err);

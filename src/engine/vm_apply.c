@@ -24,10 +24,6 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 static bool str_same(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
@@ -71,7 +67,7 @@ static int source_copy(struct api_vm_image_source *dst, const struct api_vm_imag
         strv_copy(&c.source.repo_digests, &c.source.n_repo_digests, src->source.repo_digests,
                   src->source.n_repo_digests) < 0) {
         engine_vm_source_clear(&c);
-        return oom(err);
+        return error_oom(err);
     }
     engine_vm_source_clear(dst);
     *dst = c;
@@ -82,14 +78,14 @@ static int claim_copy(struct api_oci_claim **dst, const struct api_oci_claim *sr
                       struct error *err) {
     struct api_oci_claim *c = xcalloc(1, sizeof(*c));
     if (!c)
-        return oom(err);
+        return error_oom(err);
     c->type = src->type ? xstrdup(src->type) : NULL;
     c->ref = src->ref ? xstrdup(src->ref) : NULL;
     if ((src->type && !c->type) || (src->ref && !c->ref)) {
         free(c->type);
         free(c->ref);
         free(c);
-        return oom(err);
+        return error_oom(err);
     }
     if (*dst) {
         free((*dst)->type);
@@ -224,7 +220,7 @@ int engine_vm_apply_prepare(engine *e, struct api_object *obj, const struct api_
     if (!str_same(vm->state, state)) {
         char *s = xstrdup(state);
         if (!s)
-            return oom(err);
+            return error_oom(err);
         free(vm->state);
         vm->state = s;
     }
@@ -235,7 +231,7 @@ int engine_vm_apply_prepare(engine *e, struct api_object *obj, const struct api_
     if (vm->n_ip_addresses > 0 && !strv_same(vm->ip_addresses, vm->n_ip_addresses, ips, n_ips))
         *skipped |= ENGINE_APPLY_SKIP_ADDRESSES;
     if (strv_copy(&vm->ip_addresses, &vm->n_ip_addresses, ips, n_ips) < 0)
-        return oom(err);
+        return error_oom(err);
 
     /* the disk, and status.image/kernel */
     uint32_t dev;

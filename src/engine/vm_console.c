@@ -26,15 +26,6 @@
 #define VM_LOG_READ_MAX (8u << 20) /* bytes of console log read for --tail */
 #define VM_FOLLOW_MS 150           /* logs --follow: how often the file is looked at */
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- logs ------------------------------------------------------------------ */
 
 static int write_all(int fd, const char *p, size_t n, struct error *err) {
@@ -89,7 +80,7 @@ int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int
     _cleanup_free_ char *cur = data ? xasprintf("%s/" VM_CONSOLE_LOG, data) : NULL;
     _cleanup_free_ char *old = data ? xasprintf("%s/" VM_CONSOLE_OLD, data) : NULL;
     if (!cur || !old)
-        return oom(err);
+        return error_oom(err);
     _cleanup_close_ int fd = open(cur, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno != ENOENT)
         return error_set(err, -errno, "cannot open '%s': %s", cur, strerror(errno));
@@ -104,7 +95,7 @@ int engine_vm_logs(engine *e, const char *ref, bool follow, long tail_lines, int
         if (r == 0 && fd >= 0)
             r = strbuf_read_fd(&sb, fd, VM_LOG_READ_MAX);
         if (r < 0)
-            return r == -ENOMEM ? oom(err) : error_set(err, r, "cannot read the console log");
+            return r == -ENOMEM ? error_oom(err) : error_set(err, r, "cannot read the console log");
         size_t start = sb.len;
         long lines = 0;
         /* A last line without its newline counts as a line. */
@@ -201,7 +192,7 @@ int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struc
                          vm->meta.name);
     _cleanup_free_ char *run = vm_run_dir(e, uid);
     if (!run)
-        return oom(err);
+        return error_oom(err);
     /* The socket is reached through the directory's descriptor: no sun_path limit. */
     _cleanup_close_ int dfd = open(run, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -214,7 +205,7 @@ int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struc
                          strerror(errno));
     engine_attach *a = xcalloc(1, sizeof(*a));
     if (!a)
-        return oom(err);
+        return error_oom(err);
     a->e = e;
     memcpy(a->uid, uid, ID_LEN + 1);
     snprintf(a->name, sizeof(a->name), "%s", vm->meta.name);

@@ -31,10 +31,6 @@
 #define VM_NAME_ATTEMPTS 16
 #define SSH_KEY_MAX (16 * 1024)
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 static void stage(const struct engine_vm_create_opts *opts, const char *what) {
     if (opts && opts->stage)
         opts->stage(opts->ud, what);
@@ -44,13 +40,13 @@ static int claim_set(struct api_oci_claim **claim, const char *ref, struct error
     if (!*claim) {
         *claim = xcalloc(1, sizeof(**claim));
         if (!*claim)
-            return oom(err);
+            return error_oom(err);
     }
     char *type = (*claim)->type ? (*claim)->type : xstrdup("Docker");
     char *copy = xstrdup(ref);
     if (!type || !copy) {
         free(copy);
-        return oom(err);
+        return error_oom(err);
     }
     (*claim)->type = type;
     free((*claim)->ref);
@@ -77,7 +73,7 @@ static int ssh_key_read(const char *value, char **ret, struct error *err) {
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
     if (looks_like_key(value)) {
         if (strbuf_adds(&sb, value) < 0)
-            return oom(err);
+            return error_oom(err);
     } else {
         struct stat st;
         if (stat(value, &st) < 0 || !S_ISREG(st.st_mode))
@@ -94,7 +90,7 @@ static int ssh_key_read(const char *value, char **ret, struct error *err) {
     if (sb.len > SSH_KEY_MAX || memchr(sb.buf, '\0', sb.len))
         return error_set(err, -EINVAL, "spec.ssh.publicKey: not a public key");
     if (sb.buf[sb.len - 1] != '\n' && strbuf_addc(&sb, '\n') < 0)
-        return oom(err);
+        return error_oom(err);
     *ret = strbuf_detach(&sb);
     return 0;
 }
@@ -142,7 +138,7 @@ static void vjob_release(struct vjob *j) {
 /* Removes <root>/tmp/vm-<uid>, where the VM's files are staged. */
 static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *staging = engine_tmp_path(e, "vm", uid);
-    return staging ? engine_tree_remove(staging, err) : oom(err);
+    return staging ? engine_tree_remove(staging, err) : error_oom(err);
 }
 
 /* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
@@ -150,7 +146,7 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     _cleanup_free_ char *dir = xasprintf("%s/vm/%s", e->root, uid);
     if (r == 0)
-        r = dir ? engine_tree_remove(dir, err) : oom(err);
+        r = dir ? engine_tree_remove(dir, err) : error_oom(err);
     if (r == 0)
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
@@ -213,7 +209,7 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
         return error_set(err, -EINVAL, "not a vm document");
     j->vm = api_object_dup(doc);
     if (!j->vm || api_object_set_defaults(j->vm, e->root) < 0)
-        return oom(err);
+        return error_oom(err);
     struct api_vm *vm = &j->vm->u.vm;
     if (!vm->image_claim || !vm->image_claim->ref || !*vm->image_claim->ref)
         return error_set(err, -EINVAL, "spec.image.ociClaim.ref: a vm needs an image");
@@ -297,7 +293,7 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
         return r;
     free(vm->state);
     vm->state = xstrdup("Creating");
-    return vm->state ? 0 : oom(err);
+    return vm->state ? 0 : error_oom(err);
 }
 
 /* Intent: the VM row (Creating) and the journal row, with a unique name. */
@@ -311,7 +307,7 @@ static int vm_intent(struct vjob *j, struct error *err) {
         if (r < 0)
             return error_set(err, r, "cannot generate an id: %s", strerror(-r));
         if (!(obj->meta.uid = xstrdup(uid)))
-            return oom(err);
+            return error_oom(err);
     }
     if (obj->meta.created == API_TIME_NONE)
         obj->meta.created = (int64_t)time(NULL);
@@ -416,7 +412,7 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
         _cleanup_free_ char *pub = xasprintf("%s/id_ed25519.pub", j->vm_dir);
         _cleanup_free_ char *comment = xasprintf("hearth-%s", name);
         if (!key || !pub || !comment)
-            return oom(err);
+            return error_oom(err);
         const char *argv[] = {"ssh-keygen", "-t",    "ed25519", "-N", "",  "-q",
                               "-C",         comment, "-f",      key,  NULL};
         struct stat st;
@@ -436,7 +432,7 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
     size_t n = 0;
     _cleanup_free_ struct oci_ext4_file *files = xcalloc(3 + vm->n_copy_files, sizeof(*files));
     if (!hostname || !hosts || !files)
-        return oom(err);
+        return error_oom(err);
     files[n++] =
         (struct oci_ext4_file){"/etc/hostname", NULL, hostname, strlen(hostname), 0644, 0, 0};
     files[n++] = (struct oci_ext4_file){"/etc/hosts", NULL, hosts, strlen(hosts), 0644, 0, 0};
@@ -468,7 +464,7 @@ static int vm_commit(struct vjob *j, struct error *err) {
     free(j->vm->u.vm.state);
     j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
     if (!j->vm->u.vm.state)
-        return oom(err);
+        return error_oom(err);
     int r = store_begin(e->store, err);
     if (r == 0 && j->existing) {
         char state[32];
@@ -533,7 +529,7 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
     _cleanup_free_ char *vmroot = xasprintf("%s/vm", e->root);
     j->vm_dir = xasprintf("%s/vm/%s", e->root, uid);
     _cleanup_free_ char *path = NULL, *work = NULL;
-    int r = vmroot && j->vm_dir ? 0 : oom(err);
+    int r = vmroot && j->vm_dir ? 0 : error_oom(err);
     if (r == 0)
         r = engine_dir_make(vmroot, err);
     if (r == 0)
@@ -698,7 +694,7 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         free(vm->u.vm.state);
         vm->u.vm.state = xstrdup(from[0] ? from : "Created");
         if (!vm->u.vm.state)
-            return oom(err);
+            return error_oom(err);
         r = store_begin(e->store, err);
         if (r == 0)
             r = store_object_put(e->store, vm, err);

@@ -34,22 +34,6 @@
 #define LAYER_WAIT_MS (10 * 60 * 1000)
 #define TOOL_TIMEOUT_MS (30 * 60 * 1000)
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What a layer's build step needs. */
 struct layer_job {
     engine *e;
@@ -80,7 +64,7 @@ static int layer_undo(engine *e, uint32_t id, int64_t op, const char *why, struc
         r = pool_device_remove(p, id, err);
     _cleanup_free_ char *tmp = layer_tmp_path(e, id);
     if (r == 0)
-        r = tmp ? engine_tree_remove(tmp, err) : oom(err);
+        r = tmp ? engine_tree_remove(tmp, err) : error_oom(err);
     if (r < 0)
         return r; /* the journal row stays open for recovery */
     r = store_begin(e->store, err);
@@ -255,7 +239,7 @@ static int layer_ensure(struct layer_job *j, uint32_t parent, const char *type, 
                         const char *key, enum api_kind owner_kind, const char *owner_uid,
                         layer_build_fn build, uint32_t *ret_id, struct error *err) {
     engine *e = j->e;
-    int64_t deadline = now_ms() + LAYER_WAIT_MS;
+    int64_t deadline = time_now_ms() + LAYER_WAIT_MS;
     for (;;) {
         struct store_pool_device d;
         int r = store_pool_device_find_layer(e->store, parent, key, &d, err);
@@ -283,7 +267,7 @@ static int layer_ensure(struct layer_job *j, uint32_t parent, const char *type, 
                         continue;
                 }
             }
-            if (now_ms() > deadline)
+            if (time_now_ms() > deadline)
                 return error_set(err, -ETIMEDOUT,
                                  "waited %d s for layer '%s' (device %u) that another process "
                                  "builds; see 'hearth doctor'",
@@ -370,7 +354,7 @@ static int tree_walk(struct tree *t, const char *host, const char *guest, int de
         _cleanup_free_ char *h = xasprintf("%s/%s", host, de->d_name);
         _cleanup_free_ char *g = xasprintf("%s/%s", guest, de->d_name);
         if (!h || !g) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         if (S_ISDIR(st.st_mode)) {
@@ -390,7 +374,7 @@ static int tree_walk(struct tree *t, const char *host, const char *guest, int de
             if (p)
                 t->paths = p;
             if (!f || !p) {
-                r = oom(err);
+                r = error_oom(err);
                 break;
             }
             t->cap = nc;
@@ -423,12 +407,12 @@ static int build_kernel(struct layer_job *j, const char *path, uint32_t id, stru
     _cleanup_free_ char *staging = layer_tmp_path(e, id), *key = xasprintf("%u", id);
     _cleanup_free_ char *work = NULL, *tree = NULL;
     if (!staging || !key)
-        return oom(err);
+        return error_oom(err);
     r = engine_tree_remove(staging, err);
     if (r == 0)
         r = engine_staging_make(e, "layer", key, &work, err);
     if (r == 0 && !(tree = xasprintf("%s/tree", work)))
-        r = oom(err);
+        r = error_oom(err);
     if (r == 0)
         r = engine_dir_make(tree, err);
     if (r == 0)
@@ -439,7 +423,7 @@ static int build_kernel(struct layer_job *j, const char *path, uint32_t id, stru
     _cleanup_free_ char *base = NULL;
     _cleanup_free_ char *mods = tree ? xasprintf("%s/lib/modules", tree) : NULL;
     if (r == 0 && !mods)
-        r = oom(err);
+        r = error_oom(err);
     if (r == 0)
         r = oci_ext4_resolve(path, "/lib/modules", work, &base, err);
     if (r == 0 && access(mods, F_OK) == 0)
@@ -517,7 +501,7 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
     bool *gone = xcalloc(n ? n : 1, sizeof(*gone));
     if (!gone) {
         store_pool_devices_free(d, n);
-        return oom(err);
+        return error_oom(err);
     }
     for (size_t i = 0; i < n; i++)
         if (kind == API_KIND_KERNEL && d[i].layer_key && d[i].owner_kind == API_KIND_KERNEL &&

@@ -17,10 +17,6 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 void engine_vm_notice_add(struct engine_vm_create_result *ret, const char *line) {
     size_t len = strlen(ret->notice);
     snprintf(ret->notice + len, sizeof(ret->notice) - len, "%s%s", len ? "\n" : "", line);
@@ -35,7 +31,7 @@ int engine_object_find(engine *e, enum api_kind kind, const char *ref, char uid[
             memcpy(uid, ref, ID_LEN + 1);
             *ret_name = xstrdup(obj->meta.name);
             api_object_free(obj);
-            return *ret_name ? 1 : oom(err);
+            return *ret_name ? 1 : error_oom(err);
         }
         if (r != -ENOENT)
             return r;
@@ -43,7 +39,7 @@ int engine_object_find(engine *e, enum api_kind kind, const char *ref, char uid[
     }
     int r = store_object_find_name(e->store, kind, ref, uid, err);
     if (r == 0)
-        return (*ret_name = xstrdup(ref)) ? 1 : oom(err);
+        return (*ret_name = xstrdup(ref)) ? 1 : error_oom(err);
     if (r != -ENOENT)
         return r;
     error_init(err);
@@ -91,7 +87,7 @@ static int find_uid_prefix(engine *e, enum api_kind kind, const char *ref, char 
         memcpy(uid, m[0].uid, ID_LEN + 1);
         *ret_name = xstrdup(m[0].name ? m[0].name : "");
         store_matches_free(m, n);
-        return *ret_name ? 1 : oom(err);
+        return *ret_name ? 1 : error_oom(err);
     }
     if (n == 0) {
         store_matches_free(m, n);
@@ -105,7 +101,7 @@ static int find_uid_prefix(engine *e, enum api_kind kind, const char *ref, char 
                         m[i].uid);
     store_matches_free(m, n);
     if (r < 0)
-        return oom(err);
+        return error_oom(err);
     return error_set(err, -EINVAL, "%s; give more of the id", sb.buf);
 }
 
@@ -195,7 +191,7 @@ int engine_vm_ref_resolve(engine *e, enum api_kind kind, const char *ref,
     memcpy(uid, res.uid, ID_LEN + 1);
     *ret_name = xstrdup(res.name);
     if (!*ret_name)
-        return oom(err);
+        return error_oom(err);
     if (res.notice[0])
         engine_vm_notice_add(ret, res.notice);
     snprintf(line, sizeof(line), "imported %s '%s' (%s)", word, res.name, res.uid);
@@ -216,7 +212,7 @@ int engine_vm_kernel_newest(engine *e, char uid[ID_LEN + 1], char **ret_name, st
         const struct api_object *k = objs[n - 1];
         memcpy(uid, k->meta.uid, ID_LEN + 1);
         *ret_name = xstrdup(k->meta.name);
-        r = *ret_name ? 1 : oom(err);
+        r = *ret_name ? 1 : error_oom(err);
     }
     api_objects_free(objs, n);
     return r;
@@ -244,5 +240,5 @@ int engine_vm_source_fill(engine *e, enum api_kind kind, const char *uid,
     dst->source.id = xstrdup(s->id ? s->id : "");
     dst->source.size = s->size;
     dst->internal_uid = xstrdup(uid);
-    return dst->source.id && dst->internal_uid ? 0 : oom(err);
+    return dst->source.id && dst->internal_uid ? 0 : error_oom(err);
 }

@@ -47,21 +47,6 @@
 #define VM_READY_LINE_MAX 4096
 #define VM_CLOSE_RANGE_CLOEXEC 4U /* linux/close_range.h CLOSE_RANGE_CLOEXEC */
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- shared with monitor.c ------------------------------------------------ */
 
 char *vm_run_dir(engine *e, const char *uid) {
@@ -104,12 +89,12 @@ int vm_launch_write(const char *path, const struct vm_launch *l, struct error *e
         j = NULL;
     }
     if (!j)
-        return oom(err);
+        return error_oom(err);
     _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
     if (!text || !tmp)
-        return oom(err);
+        return error_oom(err);
     /* 0600 whatever the umask, as everything under the root. */
     (void)unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -255,7 +240,7 @@ static int vm_dirs_make(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *vm = xasprintf("%s/vm", e->root);
     _cleanup_free_ char *data = vm_data_dir(e, uid);
     if (!run || !runvm || !rundir || !vm || !data)
-        return oom(err);
+        return error_oom(err);
     int r = engine_dir_make(run, err);
     if (r == 0)
         r = engine_dir_make(runvm, err);
@@ -318,12 +303,12 @@ static int vm_halt(engine *e, const char *uid, bool kill_vmm, int wait_ms, const
         return r;
     if (kill_vmm)
         (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
-    int64_t deadline = now_ms() + wait_ms;
-    while (monitor_runs(e, uid, &rt) && now_ms() < deadline)
+    int64_t deadline = time_now_ms() + wait_ms;
+    while (monitor_runs(e, uid, &rt) && time_now_ms() < deadline)
         sleep_ms(VM_POLL_MS);
     if (vm_proc_signal(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start, SIGKILL, -1) ==
         0) {
-        while (monitor_runs(e, uid, &rt) && now_ms() < deadline + 2000)
+        while (monitor_runs(e, uid, &rt) && time_now_ms() < deadline + 2000)
             sleep_ms(VM_POLL_MS / 5);
     }
     /* The VMM dies with its monitor (PR_SET_PDEATHSIG); one that survived goes too. */
@@ -544,7 +529,7 @@ int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *
     _cleanup_free_ char *data = vm_data_dir(e, uid);
     _cleanup_free_ char *run = vm_run_dir(e, uid);
     if (!data || !run)
-        return oom(err);
+        return error_oom(err);
     snprintf(out.console_log, sizeof(out.console_log), "%s/" VM_CONSOLE_LOG, data);
     if (r == 0) {
         out.running = rt.stopped == 0 && vm_state_runs(state) && monitor_runs(e, uid, &rt);
@@ -709,7 +694,7 @@ static int start_plan(engine *e, const struct api_object *vm,
     l->cpus = vm->u.vm.cpus ? vm->u.vm.cpus : API_DEFAULT_CPUS;
     l->memory = vm->u.vm.memory ? vm->u.vm.memory : API_DEFAULT_MEMORY;
     if (!l->binary || !l->cmdline)
-        return oom(err);
+        return error_oom(err);
     return 0;
 }
 
@@ -726,7 +711,7 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
     _cleanup_free_ char *data = vm_data_dir(e, uid);
     _cleanup_free_ char *mlog = data ? xasprintf("%s/monitor.log", data) : NULL;
     if (!mlog)
-        return oom(err);
+        return error_oom(err);
     /* argv[0] names the binary even when it is run as /proc/self/exe (ps, doctor). */
     char shown[PATH_MAX];
     ssize_t sl =
@@ -790,7 +775,7 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
     char buf[VM_READY_LINE_MAX];
     size_t len = 0;
     int r = 1; /* still waiting */
-    int64_t deadline = now_ms() + VM_READY_TIMEOUT_MS;
+    int64_t deadline = time_now_ms() + VM_READY_TIMEOUT_MS;
     while (r == 1) {
         char *nl;
         while (r == 1 && (nl = memchr(buf, '\n', len))) {
@@ -811,7 +796,7 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
         }
         if (r != 1)
             break;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - time_now_ms();
         if (left <= 0) {
             r = error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
                           VM_READY_TIMEOUT_MS / 1000);
@@ -919,7 +904,7 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     _cleanup_free_ char *rundir = vm_run_dir(e, uid);
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)
-        r = oom(err);
+        r = error_oom(err);
     /* The monitor's executable, by which vm_proc_is knows it. */
     const char *self = opts->self_exe ? opts->self_exe : "/proc/self/exe";
     char exe[PATH_MAX];
@@ -1035,11 +1020,11 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     if (store_op_step(e->store, op, "signalled", NULL) < 0)
         log_debug("operation %lld: the step was not recorded", (long long)op);
     fault_point("vm.stop.after-signal");
-    int64_t kill_at = now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
+    int64_t kill_at = time_now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
     int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
     bool killed = force;
-    while (monitor_runs(e, uid, &rt) && now_ms() < give_up) {
-        if (!killed && now_ms() >= kill_at) {
+    while (monitor_runs(e, uid, &rt) && time_now_ms() < give_up) {
+        if (!killed && time_now_ms() >= kill_at) {
             (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
             killed = true;
         }
@@ -1105,7 +1090,7 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
         return r;
     _cleanup_free_ char *data = vm_data_dir(e, uid);
     if (!data)
-        return oom(err);
+        return error_oom(err);
     r = engine_tree_remove(data, err);
     if (r < 0)
         return r;

@@ -151,7 +151,7 @@ static int arch_store(const struct arch *a, struct archive *ar, struct archive_e
     _cleanup_free_ char *buf = xmalloc(CHUNK);
     if (!buf) {
         blob_writer_abort(&bw);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     unsigned char magic[4] = {0};
     la_ssize_t n;
@@ -215,7 +215,7 @@ static int arch_store_layers(const struct arch *a, struct want *ws, size_t n, st
                 ws[i] = *w;
                 ws[i].digest = xstrdup(w->digest);
                 if (!ws[i].digest) {
-                    r = error_set(err, -ENOMEM, "out of memory");
+                    r = error_oom(err);
                     goto out;
                 }
             }
@@ -285,7 +285,7 @@ static int arch_select(const struct arch *a, json_t *man, json_t **ret, struct e
     size_t n = json_array_size(man);
     _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
     if (arch_list(man, &list) < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (!a->ref) {
         if (n > 1)
             return error_set(err, -EINVAL,
@@ -372,7 +372,7 @@ static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
     config_digest = oci_digest_of(csb.buf ? csb.buf : "", csb.len);
     claimed = name_digest(config);
     if (!config_digest) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto out;
     }
     if (claimed && strcmp(claimed, config_digest) != 0) {
@@ -393,7 +393,7 @@ static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
 
     ws = xcalloc(n ? n : 1, sizeof(*ws));
     if (!ws) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -423,7 +423,7 @@ static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
                     "application/vnd.oci.image.config.v1+json", "digest", config_digest, "size",
                     (json_int_t)csb.len, "layers");
     if (!oci) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto out;
     }
     json_t *ol = json_object_get(oci, "layers");
@@ -431,14 +431,14 @@ static int arch_pull(struct arch *a, struct oci_image *ret, struct error *err) {
         json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", ws[i].mt, "digest", ws[i].digest,
                               "size", (json_int_t)ws[i].size);
         if (!d || json_array_append_new(ol, d) < 0) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             goto out;
         }
     }
     text = json_dumps(oci, JSON_COMPACT);
     mdigest = text ? oci_digest_of(text, strlen(text)) : NULL;
     if (!mdigest) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto out;
     }
     uint64_t config_size;
@@ -461,7 +461,7 @@ int oci_archive_pull(const char *file, const char *ref, const struct oci_pull_op
     struct arch a = {.file = file, .ref = ref, .opts = opts};
     a.what = xasprintf("docker-archive '%s'", file);
     if (!a.what)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (access(file, R_OK) < 0) {
         int r = error_set(err, -errno, "%s: %s", a.what, strerror(errno));
         free(a.what);

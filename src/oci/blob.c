@@ -37,7 +37,7 @@ int oci_cache_prepare(const char *cache_dir, struct error *err) {
     _cleanup_free_ char *blobs = xasprintf("%s/sha256", cache_dir);
     _cleanup_free_ char *tmp = xasprintf("%s/tmp", cache_dir);
     if (!blobs || !tmp)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = mkdir_one(cache_dir, err);
     if (r == 0)
         r = mkdir_one(blobs, err);
@@ -76,7 +76,7 @@ int blob_writer_open(struct blob_writer *w, const char *cache_dir, const char *d
     w->md = EVP_MD_CTX_new();
     if (!w->tmp_path || !w->cache_dir || (digest && !w->digest) || !w->md) {
         blob_writer_abort(w);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     w->size = size;
     w->size_known = size_known;
@@ -183,7 +183,7 @@ int blob_writer_commit(struct blob_writer *w, char **ret_digest, struct error *e
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     got = xasprintf("sha256:%s", hex);
     if (!got) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto fail;
     }
     if (w->digest && strcmp(got, w->digest) != 0) {
@@ -200,7 +200,7 @@ int blob_writer_commit(struct blob_writer *w, char **ret_digest, struct error *e
     final = oci_blob_path(w->cache_dir, got);
     dir = xasprintf("%s/sha256", w->cache_dir);
     if (!final || !dir) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto fail;
     }
     if (rename(w->tmp_path, final) < 0) {

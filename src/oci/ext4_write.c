@@ -127,7 +127,7 @@ static int image_absolute(const char *image, char **ret, struct error *err) {
     if (!getcwd(cwd, sizeof(cwd)))
         return error_set(err, -errno, "cannot resolve '%s': %s", image, strerror(errno));
     *ret = xasprintf("%s/%s", cwd, image);
-    return *ret ? 0 : error_set(err, -ENOMEM, "out of memory");
+    return *ret ? 0 : error_oom(err);
 }
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -250,7 +250,7 @@ static int script_add(struct script *s, struct error *err, const char *fmt, ...)
         size_t na = s->alloc ? s->alloc * 2 : 64;
         char **c = xrealloc(s->cmds, na * sizeof(*c));
         if (!c)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         s->cmds = c;
         s->alloc = na;
     }
@@ -261,7 +261,7 @@ static int script_add(struct script *s, struct error *err, const char *fmt, ...)
     va_end(ap);
     if (r < 0 || strbuf_adds(&s->text, line.buf) < 0 || strbuf_addc(&s->text, '\n') < 0) {
         strbuf_release(&line);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     s->cmds[s->n++] = strbuf_detach(&line);
     return 0;
@@ -298,7 +298,7 @@ static int script_run(struct script *s, const struct stage *st, const char *name
     s->first = xcalloc(s->n + 1, sizeof(*s->first));
     s->end = xcalloc(s->n + 1, sizeof(*s->end));
     if (!s->lines || !s->first || !s->end)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     char *p = s->out.buf;
     while (p && *p && s->nlines < cap) {
         char *nl = strchr(p, '\n');
@@ -402,7 +402,7 @@ static int check_files(const char *image, const struct oci_ext4_file *files, siz
     char **dirs = xcalloc(1, sizeof(*dirs));
     size_t ndirs = 0, dalloc = 1;
     if (!dirs)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret_dirs = dirs;
     uint64_t blocks = 0, inodes = 0;
     int r = 0;
@@ -422,7 +422,7 @@ static int check_files(const char *image, const struct oci_ext4_file *files, siz
                 /* A parent to make, once. */
                 _cleanup_free_ char *d = xstrndup(gp, plen);
                 if (!d) {
-                    r = error_set(err, -ENOMEM, "out of memory");
+                    r = error_oom(err);
                     break;
                 }
                 if (list_has(dirs, ndirs, d))
@@ -430,7 +430,7 @@ static int check_files(const char *image, const struct oci_ext4_file *files, siz
                 if (ndirs == dalloc) {
                     char **nd = xrealloc(dirs, 2 * dalloc * sizeof(*nd));
                     if (!nd) {
-                        r = error_set(err, -ENOMEM, "out of memory");
+                        r = error_oom(err);
                         break;
                     }
                     dirs = *ret_dirs = nd;
@@ -568,7 +568,7 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
         return r;
     _cleanup_free_ struct plan *plans = xcalloc(n, sizeof(*plans));
     if (!plans)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX + 32];
         snprintf(path, sizeof(path), "%s/f%zu", st.dir, i);
@@ -796,7 +796,7 @@ int oci_ext4_resolve(const char *image, const char *guest_path, const char *work
         return r;
     _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;
     if (strbuf_adds(&cur, guest_path) < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (int hop = 0;; hop++) {
         if (hop > RESOLVE_HOPS_MAX)
             return error_set(err, -ELOOP, "'%s' in '%s': too many symlinks", guest_path, image);
@@ -842,21 +842,21 @@ int oci_ext4_resolve(const char *image, const char *guest_path, const char *work
         _cleanup_free_ char *rest = xstrdup(cur.buf + plen);
         _cleanup_strbuf_ struct strbuf next = STRBUF_INIT;
         if (!target || !rest)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         if (target[0] != '/') { /* relative to the symlink's directory */
             const char *slash = cur.buf;
             for (const char *p = cur.buf; p < cur.buf + plen; p++)
                 if (*p == '/')
                     slash = p;
             if (strbuf_add(&next, cur.buf, (size_t)(slash - cur.buf)) < 0)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
         }
         if (path_join(&next, target) < 0 || path_join(&next, rest) < 0)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         strbuf_release(&cur);
         cur = next;
         next = (struct strbuf)STRBUF_INIT;
     }
     *ret = cur.len ? strbuf_detach(&cur) : xstrdup("/");
-    return *ret ? 0 : error_set(err, -ENOMEM, "out of memory");
+    return *ret ? 0 : error_oom(err);
 }

@@ -144,7 +144,7 @@ int oci_kernel_identify(const char *path, enum oci_kernel_format *ret_format, ch
         return error_set(err, -EINVAL, "'%s' is neither an ELF vmlinux nor a bzImage", path);
     }
     if (!version)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret_format = format;
     *ret_version = version;
     return 0;
@@ -228,7 +228,7 @@ struct magic {
 static int write_atomic(const char *out, const void *data, size_t n, struct error *err) {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.XXXXXX", out);
     if (!tmp)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return error_set(err, -errno, "cannot create '%s': %s", tmp, strerror(errno));
@@ -359,7 +359,7 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
         if (regular_at(boot, "vmlinux")) {
             kname = xstrdup("vmlinux");
             if (!kname)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
         } else if (newest_with_prefix(boot, "vmlinuz-", &kname) < 0) {
             return error_set(err, -ENOMEM, "cannot read '%s/boot'", dir);
         }
@@ -367,7 +367,7 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
         if (kname && str_starts_with(kname, "vmlinuz-")) {
             _cleanup_free_ char *match = xasprintf("initrd.img-%s", kname + strlen("vmlinuz-"));
             if (!match)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
             if (regular_at(boot, match))
                 iname = steal_ptr(&match);
         }
@@ -376,9 +376,9 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
         if (!iname && newest_with_prefix(boot, "initrd", &iname) < 0)
             return error_set(err, -ENOMEM, "cannot read '%s/boot'", dir);
         if (kname && !(k.kernel = xasprintf("boot/%s", kname)))
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         if (iname && !(k.initrd = xasprintf("boot/%s", iname)))
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     static const char *const module_dirs[] = {"lib/modules", "usr/lib/modules"};
     for (size_t i = 0; i < ARRAY_SIZE(module_dirs) && !k.modules; i++) {
@@ -387,7 +387,7 @@ int oci_kernel_find(const char *dir, struct oci_kernel_files *ret, struct error 
             continue;
         close(fd);
         if (!(k.modules = xstrdup(module_dirs[i])))
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     *ret = k;
     k = (struct oci_kernel_files){0};

@@ -105,7 +105,7 @@ int oci_kernel_root_drivers(const char *config, const char *const *modules_dirs,
         _cleanup_free_ char *builtin = xasprintf("%s/modules.builtin", modules_dirs[d]);
         _cleanup_free_ char *dep = xasprintf("%s/modules.dep", modules_dirs[d]);
         if (!builtin || !dep)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         if (access(builtin, R_OK) != 0)
             continue;
         strbuf_release(&sb);

@@ -30,7 +30,7 @@ static int layout_blob_open(const struct layout *l, const char *digest, uint64_t
         return r;
     _cleanup_free_ char *path = xasprintf("%s/blobs/sha256/%s", l->dir, hex);
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return error_set(err, -errno, "blob '%s' of %s: cannot open '%s': %s", digest, l->what,
@@ -64,7 +64,7 @@ static int layout_get(void *ud, const char *ref, uint64_t size, struct strbuf *b
         return error_set(err, r, "cannot read manifest '%s' of %s", ref, l->what);
     _cleanup_free_ char *got = oci_digest_of(body->buf ? body->buf : "", body->len);
     if (!got)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (strcmp(got, ref) != 0)
         return error_set(err, -EBADMSG, "manifest '%s' of %s hashes to '%s'", ref, l->what, got);
     *ret_content_type = NULL;
@@ -91,7 +91,7 @@ static int layout_copy_blob(const struct layout *l, const char *digest, uint64_t
     _cleanup_free_ char *buf = xmalloc(bufsize);
     if (!buf) {
         blob_writer_abort(&w);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     for (;;) {
         if (opts->cancel && *opts->cancel) {
@@ -182,7 +182,7 @@ int oci_layout_pull(const char *dir, const char *tag, const struct oci_pull_opts
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
     json_error_t jerr;
     if (!what || !index_path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     struct layout l = {.dir = dir, .opts = opts, .what = what};
     int r = strbuf_read_file(&sb, index_path, OCI_MANIFEST_MAX, err);
     if (r < 0)
@@ -200,7 +200,7 @@ int oci_layout_pull(const char *dir, const char *tag, const struct oci_pull_opts
     if (r < 0)
         return r;
     if (!first)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     uint64_t config_size = 0;
     r = oci_resolve(layout_get, &l, first, size, opts, what, ret, &config_size, err);
     if (r < 0)

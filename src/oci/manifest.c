@@ -163,7 +163,7 @@ int oci_index_select(json_t *index, const struct oci_platform *plat, const char 
             if (r < 0)
                 return r;
             *ret_digest = xstrdup(digest);
-            return *ret_digest ? 0 : error_set(err, -ENOMEM, "out of memory");
+            return *ret_digest ? 0 : error_oom(err);
         }
         if (seen.len < 512 && strbuf_addf(&seen, "%s%s/%s", seen.len ? ", " : "", os ? os : "?",
                                           arch ? arch : "?") < 0)
@@ -177,7 +177,7 @@ int oci_index_select(json_t *index, const struct oci_platform *plat, const char 
         if (r < 0)
             return r;
         *ret_digest = xstrdup(digest);
-        return *ret_digest ? 0 : error_set(err, -ENOMEM, "out of memory");
+        return *ret_digest ? 0 : error_oom(err);
     }
     int r = error_set(err, -ENOENT, "%s has no image for %s/%s (it has: %s)", what, plat->os,
                       plat->arch, seen.len ? seen.buf : "nothing");
@@ -225,7 +225,7 @@ int oci_manifest_to_image(json_t *manifest, const char *manifest_digest, const c
     img->config_digest = xstrdup(digest);
     img->layers = xcalloc(n ? n : 1, sizeof(*img->layers));
     if (!img->manifest_digest || !img->config_digest || !img->layers)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (size_t i = 0; i < n; i++) {
         json_t *l = json_array_get(layers, i);
         r = desc_get(l, what, &digest, &size, err);
@@ -242,7 +242,7 @@ int oci_manifest_to_image(json_t *manifest, const char *manifest_digest, const c
         img->layers[i].size = size;
         img->n_layers = i + 1;
         if (!img->layers[i].digest || !img->layers[i].media_type)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         img->size += size;
     }
     return 0;
@@ -253,7 +253,7 @@ int oci_image_read_config(struct oci_image *img, const char *cache_dir, struct e
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
     json_error_t jerr;
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = strbuf_read_file(&sb, path, OCI_MANIFEST_MAX, err);
     if (r < 0)
         return error_prefix(err, "config '%s'", img->config_digest);
@@ -268,7 +268,7 @@ int oci_image_read_config(struct oci_image *img, const char *cache_dir, struct e
     img->arch = xstrdup(arch ? arch : "");
     json_decref(j);
     if (!img->os || !img->arch)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     return 0;
 }
 
@@ -278,7 +278,7 @@ int oci_resolve(oci_manifest_get_fn get, void *ud, const char *ref, uint64_t siz
     struct oci_platform plat;
     _cleanup_free_ char *cur = xstrdup(ref);
     if (!cur)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     oci_platform_from_opts(opts, &plat);
     for (int depth = 0; depth <= OCI_NEST_MAX; depth++) {
         _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;

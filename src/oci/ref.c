@@ -166,7 +166,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) {
                          REF_MAX);
     _cleanup_free_ char *name = xstrdup(s);
     if (!name)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
 
     char *at = strchr(name, '@');
     if (at) {
@@ -176,7 +176,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) {
             return error_set(err, -EINVAL, "invalid image reference '%s': %s", s, derr.msg);
         r.digest = xstrdup(at + 1);
         if (!r.digest)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     char *last_slash = strrchr(name, '/');
     char *colon = strrchr(last_slash ? last_slash : name, ':');
@@ -189,7 +189,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) {
                              s, colon + 1);
         r.tag = xstrdup(colon + 1);
         if (!r.tag)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     if (!*name)
         return error_set(err, -EINVAL, "invalid image reference '%s': no repository name", s);
@@ -229,7 +229,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) {
         r.path = xstrdup(path);
     r.domain = xstrdup(domain);
     if (!r.path || !r.domain)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (strlen(r.domain) + 1 + strlen(r.path) > NAME_MAX_LEN)
         return error_set(err, -EINVAL,
                          "invalid image reference '%s': name longer than %d characters", s,
@@ -237,7 +237,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct error *err) {
     if (!r.tag && !r.digest) {
         r.tag = xstrdup("latest");
         if (!r.tag)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     *ret = r;
     memset(&r, 0, sizeof(r));
@@ -316,7 +316,7 @@ int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) {
             src.tag = xstrdup(colon + 1);
         if (!src.path || (colon && !src.tag)) {
             oci_source_release(&src);
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         }
     } else if (str_starts_with(s, "docker-archive:")) {
         const char *rest = s + strlen("docker-archive:");
@@ -351,7 +351,7 @@ int oci_source_parse(const char *s, struct oci_source *ret, struct error *err) {
             src.tag = xstrdup(colon + 1);
         if (!src.path || (colon && !src.tag)) {
             oci_source_release(&src);
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         }
     } else {
         src.kind = OCI_SOURCE_REGISTRY;

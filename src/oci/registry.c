@@ -49,12 +49,6 @@ struct reg {
     int retries;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t backoff_ms(int attempt) {
     int64_t ms = BACKOFF_MS;
     for (int i = 0; i < attempt && ms < BACKOFF_MAX_MS; i++)
@@ -67,9 +61,9 @@ static bool cancelled(const struct oci_pull_opts *opts) {
 }
 
 /* Sleeps ms, waking early when the pull is cancelled. */
-static void sleep_ms(const struct oci_pull_opts *opts, int64_t ms) {
-    int64_t end = now_ms() + ms;
-    while (!cancelled(opts) && now_ms() < end) {
+static void sleep_cancellable(const struct oci_pull_opts *opts, int64_t ms) {
+    int64_t end = time_now_ms() + ms;
+    while (!cancelled(opts) && time_now_ms() < end) {
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
@@ -185,12 +179,12 @@ static int reg_load_credentials(struct reg *g, struct error *err) {
             return 0;
         home_dir = xasprintf("%s/.docker", home);
         if (!home_dir)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         dir = home_dir;
     }
     g->config_path = xasprintf("%s/config.json", dir);
     if (!g->config_path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     struct stat st;
     if (stat(g->config_path, &st) < 0)
         return 0; /* no config: anonymous */
@@ -239,7 +233,7 @@ static int reg_load_credentials(struct reg *g, struct error *err) {
             continue;
         }
         if (!g->user || !g->pass)
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
         break;
     }
     json_decref(j);
@@ -418,7 +412,7 @@ static int reg_fetch(struct reg *g, const char *url, const char *accept, bool ba
         if (again && attempt < g->retries) {
             log_debug("%s: retrying '%s' (%s)", g->what, url,
                       rc != CURLE_OK ? curl_easy_strerror(rc) : "server busy");
-            sleep_ms(g->opts, backoff_ms(attempt));
+            sleep_cancellable(g->opts, backoff_ms(attempt));
             continue;
         }
         if (rc != CURLE_OK)
@@ -517,7 +511,7 @@ static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct erro
     curl_free(esc_scope);
     curl_easy_cleanup(c);
     if (!url)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     struct resp resp = {0};
     int r = reg_fetch(g, url, NULL, true, SMALL_MAX, &resp, err);
     if (r < 0) {
@@ -552,7 +546,7 @@ static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct erro
     free(g->auth);
     g->auth = xasprintf("Authorization: Bearer %s", tok);
     json_decref(j);
-    return g->auth ? 0 : error_set(err, -ENOMEM, "out of memory");
+    return g->auth ? 0 : error_oom(err);
 }
 
 /* Answers a 401's WWW-Authenticate challenge; on success g->auth is set. */
@@ -570,10 +564,10 @@ static int reg_authenticate(struct reg *g, const char *challenge, struct error *
         _cleanup_free_ char *up = xasprintf("%s:%s", g->user, g->pass);
         _cleanup_free_ char *b64 = up ? base64_encode(up) : NULL;
         if (!b64)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         free(g->auth);
         g->auth = xasprintf("Authorization: Basic %s", b64);
-        return g->auth ? 0 : error_set(err, -ENOMEM, "out of memory");
+        return g->auth ? 0 : error_oom(err);
     }
     return error_set(err, -ENOTSUP, "registry %s asks for unsupported authentication '%.32s'",
                      g->host, challenge);
@@ -610,7 +604,7 @@ static int reg_ping(struct reg *g, struct error *err) {
     _cleanup_free_ char *url = xasprintf("%s/v2/", g->base);
     struct resp resp = {0};
     if (!url)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = reg_fetch_authed(g, url, NULL, SMALL_MAX, &resp, err);
     if (r == 0 && resp.status != 200)
         r = error_set(err, -EPROTO, "registry %s answered HTTP %ld to the /v2/ ping for %s",
@@ -630,7 +624,7 @@ static int reg_manifest_get(void *ud, const char *ref, uint64_t size, struct str
     (void)size;
     _cleanup_free_ char *url = xasprintf("%s/v2/%s/manifests/%s", g->base, g->ref->path, ref);
     if (!url)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = reg_fetch_authed(g, url, ACCEPT_MANIFESTS, OCI_MANIFEST_MAX, &resp, err);
     if (r == -EFBIG)
         r = error_set(err, -EFBIG, "manifest '%s' of %s is larger than the limit of %u bytes", ref,
@@ -653,7 +647,7 @@ static int reg_manifest_get(void *ud, const char *ref, uint64_t size, struct str
     }
     got = oci_digest_of(resp.body.buf ? resp.body.buf : "", resp.body.len);
     if (!got) {
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
         goto out;
     }
     if (by_digest && strcmp(got, ref) != 0) {
@@ -673,7 +667,7 @@ static int reg_manifest_get(void *ud, const char *ref, uint64_t size, struct str
     if (!g->top_digest) {
         g->top_digest = xstrdup(got);
         if (!g->top_digest) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             goto out;
         }
     }
@@ -762,11 +756,11 @@ static int xfer_start(struct xfer *x, CURLM *multi, struct error *err) {
         if (!x->easy)
             return lazylib_curl_error(err);
         if (!x->url)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         if (g->auth) {
             x->hdrs = curl_slist_append(NULL, g->auth);
             if (!x->hdrs)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
         }
         easy_common(g, x->easy, x->url);
         curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
@@ -827,7 +821,7 @@ static int xfer_finish(struct xfer *x, CURLM *multi, CURLcode rc, struct error *
         return 0;
     }
     if (transient && x->attempt < g->retries) {
-        x->not_before = now_ms() + backoff_ms(x->attempt);
+        x->not_before = time_now_ms() + backoff_ms(x->attempt);
         x->attempt++;
         log_debug("blob '%s' of %s: retrying after %s (have %llu bytes)", x->digest, g->what,
                   rc != CURLE_OK ? curl_easy_strerror(rc) : "a busy server",
@@ -876,7 +870,7 @@ static int reg_fetch_blobs(struct reg *g, struct xfer *xs, size_t n, struct erro
             break;
         }
         int active = 0, left = 0;
-        int64_t now = now_ms(), wait = 200;
+        int64_t now = time_now_ms(), wait = 200;
         for (size_t i = 0; i < n; i++) {
             if (xs[i].state == X_ACTIVE)
                 active++;
@@ -915,7 +909,7 @@ static int reg_fetch_blobs(struct reg *g, struct xfer *xs, size_t n, struct erro
         if (running > 0 || active > 0)
             curl_multi_poll(multi, NULL, 0, (int)(wait > 0 ? wait : 1), NULL);
         else
-            sleep_ms(g->opts, wait > 0 ? wait : 1);
+            sleep_cancellable(g->opts, wait > 0 ? wait : 1);
     }
 out:
     for (size_t i = 0; i < n; i++)
@@ -953,12 +947,12 @@ static int reg_pull(struct reg *g, const struct oci_ref *ref, const struct oci_p
         return r;
     ret->repo_digest = xasprintf("%s/%s@%s", ref->domain, ref->path, g->top_digest);
     if (!ret->repo_digest)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
 
     /* the config and the distinct layers not yet cached */
     _cleanup_free_ struct xfer *xs = xcalloc(ret->n_layers + 1, sizeof(*xs));
     if (!xs)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     size_t n = 0;
     for (size_t i = 0; i <= ret->n_layers; i++) {
         const char *digest = i == 0 ? ret->config_digest : ret->layers[i - 1].digest;
@@ -989,7 +983,7 @@ int oci_registry_pull(const struct oci_ref *ref, const struct oci_pull_opts *opt
     g.base = oci_registry_base_url(opts, g.host);
     if (!g.what || !g.base) {
         reg_release(&g);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     int r = reg_pull(&g, ref, opts, ret, err);
     reg_release(&g);

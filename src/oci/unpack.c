@@ -408,7 +408,7 @@ static int apply_dir(struct unpack *u, struct archive_entry *e, int pfd, const c
     if (r < 0)
         return r;
     if (unpack_record_dir(u, path, &st, e) < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     return 0;
 }
 
@@ -483,7 +483,7 @@ static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, s
     DIR *d = fdopendir(rfd);
     if (!d) {
         close(rfd);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     _cleanup_strbuf_ struct strbuf names = STRBUF_INIT;
     int r = 0;
@@ -727,7 +727,7 @@ int unpack_image(const struct oci_image *img, const char *cache_dir, const char 
             return error_set(err, -EINVAL, "layer '%s': not a sha256 digest", u.layer);
         _cleanup_free_ char *blob = oci_blob_path(cache_dir, u.layer);
         if (!blob)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         int r = unpack_layer(&u, blob, err);
         if (r < 0)
             return r;

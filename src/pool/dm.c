@@ -104,7 +104,7 @@ int dm_dev_node_ensure(const char *name, struct error *err) {
         return error_set(err, -ENODEV, "device '%s' vanished after it was made", name);
     _cleanup_free_ char *node = xasprintf(DM_DIR "/%s", name);
     if (!node)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     struct stat st;
     if (stat(node, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == makedev(maj, min))
         return 0;
@@ -192,7 +192,7 @@ int dm_dev_params(const char *name, bool table, char **ret_type, char **ret_para
     _cleanup_free_ char *ty = xstrdup(type);
     _cleanup_free_ char *pa = xstrdup(params);
     if (!ty || !pa)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret_type = steal_ptr(&ty);
     *ret_params = steal_ptr(&pa);
     return 0;
@@ -207,7 +207,7 @@ int dm_dev_deps(const char *name, dev_t **ret, size_t *ret_n, struct error *err)
     size_t n = deps ? deps->count : 0;
     dev_t *devs = xcalloc(n ? n : 1, sizeof(*devs));
     if (!devs)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (size_t i = 0; i < n; i++)
         devs[i] = (dev_t)deps->device[i];
     *ret = devs;

@@ -277,7 +277,7 @@ static int file_device_create(pool *p, uint32_t id, uint64_t size, struct error 
     _cleanup_free_ char *path = file_dev_path(p, id, false);
     _cleanup_free_ char *tmp = file_dev_path(p, id, true);
     if (!path || !tmp)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = file_dev_exists(p, id, path, size, err);
     if (r != 0)
         return r < 0 ? r : 0;
@@ -297,7 +297,7 @@ static int file_origin_open(const pool *p, uint32_t origin, uint64_t size, struc
                             struct error *err) {
     _cleanup_free_ char *path = file_dev_path(p, origin, false);
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT)
         return error_set(err, -ENOENT, "origin device %" PRIu32 " of pool '%s' does not exist",
@@ -323,7 +323,7 @@ static int file_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t 
     _cleanup_free_ char *path = file_dev_path(p, id, false);
     _cleanup_free_ char *tmp = file_dev_path(p, id, true);
     if (!path || !tmp)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = file_dev_exists(p, id, path, size, err);
     if (r != 0)
         return r < 0 ? r : 0;
@@ -370,7 +370,7 @@ static int file_device_remove(pool *p, uint32_t id, struct error *err) {
     for (int tmp = 0; tmp < 2; tmp++) {
         _cleanup_free_ char *path = file_dev_path(p, id, tmp);
         if (!path)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         if (unlink(path) < 0 && errno != ENOENT)
             return file_io_error(p, errno, "remove", path, err);
     }
@@ -381,7 +381,7 @@ static int file_device_activate(pool *p, uint32_t id, uint64_t size, char **ret_
                                 struct error *err) {
     _cleanup_free_ char *path = file_dev_path(p, id, false);
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = file_dev_exists(p, id, path, size, err);
     if (r < 0)
         return r;

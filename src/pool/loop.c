@@ -166,7 +166,7 @@ int blockdev_path(dev_t dev, char **ret, struct error *err) {
         line[strcspn(line, "\n")] = '\0';
         char *p = xasprintf("/dev/%s", line + 8);
         if (!p)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         *ret = p;
         return 0;
     }

@@ -138,7 +138,7 @@ int pool_open(const struct pool_config *cfg, pool **ret, struct error *err) {
         return r;
     pool *p = pool_new(cfg);
     if (!p)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     r = p->ops->open(p, err);
     if (r < 0) {
         pool_free(p);

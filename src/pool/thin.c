@@ -95,7 +95,7 @@ static int thin_meta_zero(int fd, const char *path, struct error *err) {
 static int thin_fs_check(const char *path, uint64_t size, struct error *err) {
     _cleanup_free_ char *copy = xstrdup(path);
     if (!copy)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     struct statvfs sv;
     const char *dir = dirname(copy);
     if (statvfs(dir, &sv) < 0)
@@ -402,7 +402,7 @@ static int thin_device_activate(pool *p, uint32_t id, uint64_t size, char **ret_
         return r;
     char *path = xasprintf("/dev/mapper/%s", name);
     if (!path)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret_path = path;
     return 0;
 }

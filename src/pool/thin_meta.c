@@ -123,7 +123,7 @@ static int meta_walk_children(struct meta_reader *m, uint64_t blocknr, int depth
     uint32_t nr = le32_at(m->block, 16), max = le32_at(m->block, 20);
     _cleanup_free_ uint64_t *children = xcalloc(nr ? nr : 1, sizeof(*children));
     if (!children)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (uint32_t i = 0; i < nr; i++)
         children[i] = le64_at(m->block, NODE_HEADER + 8 * (size_t)max + 8 * (size_t)i);
     for (uint32_t i = 0; i < nr; i++) {
@@ -188,7 +188,7 @@ int thin_meta_read_ids(int fd, bool use_held, uint32_t **ret, size_t *ret_n, str
     struct meta_reader m = {.fd = fd, .last_key = -1};
     void *block = NULL;
     if (posix_memalign(&block, THIN_META_BLOCK, THIN_META_BLOCK) != 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     m.block = block;
     uint64_t root = 0;
     int r = meta_details_root(&m, use_held, &root, err);

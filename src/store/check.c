@@ -331,7 +331,7 @@ int store_corrupt_list(store *s, struct store_corrupt **ret, size_t *ret_n, stru
     if (own)
         store_rollback(s);
     if (r == 0 && l.oom)
-        r = error_set(err, -ENOMEM, "out of memory");
+        r = error_oom(err);
     if (r < 0) {
         store_corrupt_free(l.items, l.n);
         return r;

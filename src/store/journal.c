@@ -206,7 +206,7 @@ static int ops_read(store *s, sqlite3_stmt *st, store_corrupt_fn fn, void *ud,
             size_t ncap = cap ? cap * 2 : 8;
             struct store_op *p = xrealloc(ops, ncap * sizeof(*ops));
             if (!p) {
-                r = error_set(err, -ENOMEM, "out of memory");
+                r = error_oom(err);
                 break;
             }
             ops = p;
@@ -229,7 +229,7 @@ static int ops_read(store *s, sqlite3_stmt *st, store_corrupt_fn fn, void *ud,
         if (store_column_text(st, 1, &o->op) < 0 || store_column_text(st, 3, &o->object_uid) < 0 ||
             store_column_text(st, 4, &o->step) < 0 || store_column_text(st, 10, &o->error) < 0 ||
             store_column_text(st, 12, &o->params) < 0) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             break;
         }
         struct error why;

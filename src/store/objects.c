@@ -60,10 +60,6 @@ static int step_done(store *s, sqlite3_stmt *st, struct error *err, const char *
     return r;
 }
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 /* ---- columns of the main rows ------------------------------------------ */
 
 #define IMAGE_COLS "uid, name, created, claim_type, claim_ref, source_id, source_size"
@@ -672,7 +668,7 @@ static int load_children(store *s, enum api_kind kind, const char *uid, struct a
             }
             if (ct[i].apply(obj, st) < 0) {
                 sqlite3_reset(st);
-                return oom(err);
+                return error_oom(err);
             }
         }
         if (rc != SQLITE_DONE) {
@@ -694,7 +690,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
     _cleanup_object_ struct api_object *obj = api_object_new(kind);
     if (!obj)
-        return oom(err);
+        return error_oom(err);
     /* One read transaction, so the main row and its children agree. */
     bool own = sqlite3_get_autocommit(s->db);
     if (own) {
@@ -708,7 +704,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         store_bind_text(st, 1, uid);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-            r = read_main(st, obj) < 0 ? oom(err) : 0;
+            r = read_main(st, obj) < 0 ? error_oom(err) : 0;
         else if (rc == SQLITE_DONE)
             r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
         else
@@ -844,17 +840,17 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (grow(&objs, n, sizeof(*objs)) < 0) {
-                r = oom(err);
+                r = error_oom(err);
                 break;
             }
             objs[n] = api_object_new(kind);
             if (!objs[n]) {
-                r = oom(err);
+                r = error_oom(err);
                 break;
             }
             n++;
             if (read_main(st, objs[n - 1]) < 0) {
-                r = oom(err);
+                r = error_oom(err);
                 break;
             }
         }
@@ -865,7 +861,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
     if (r == 0 && n > 0) {
         idx = xcalloc(n, sizeof(*idx));
         if (!idx) {
-            r = oom(err);
+            r = error_oom(err);
         } else {
             for (size_t i = 0; i < n; i++)
                 idx[i] = (struct uid_index){objs[i]->meta.uid ? objs[i]->meta.uid : "", objs[i]};
@@ -915,7 +911,7 @@ int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, si
         struct api_object **arr = xcalloc(1, sizeof(*arr));
         if (!arr) {
             api_object_free(pool);
-            return oom(err);
+            return error_oom(err);
         }
         arr[0] = pool;
         *ret = arr;
@@ -963,14 +959,14 @@ static int collect_matches(store *s, sqlite3_stmt *st, const char *table, size_t
             continue;
         }
         if (grow(&m, n, sizeof(*m)) < 0) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         memset(&m[n], 0, sizeof(m[n]));
         snprintf(m[n].uid, sizeof(m[n].uid), "%s", uid ? uid : "");
         n++;
         if (store_column_text(st, 1, &m[n - 1].name) < 0) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
     }
@@ -1475,7 +1471,7 @@ static int summary_load_child(store *s, const char *sql, struct store_arena *a,
     if (r == 0 && rc != SQLITE_DONE)
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading vm summaries");
     else if (r < 0)
-        r = oom(err);
+        r = error_oom(err);
     sqlite3_reset(st);
     strbuf_release(&g.text);
     free(g.labels);
@@ -1499,13 +1495,13 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (grow(&l->items, l->n, sizeof(*l->items)) < 0) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         struct store_vm_summary *v = &l->items[l->n];
         memset(v, 0, sizeof(*v));
         if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL) < 0) {
-            r = oom(err);
+            r = error_oom(err);
             break;
         }
         struct error why;
@@ -1524,7 +1520,7 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
 
     struct summary_index idx;
     if (summary_index_build(&idx, l->arena, l->items, l->n) < 0)
-        return oom(err);
+        return error_oom(err);
     for (size_t c = 0; c < SUMMARY_CHILDREN && r == 0; c++)
         r = summary_load_child(s, sql->child[c], l->arena, &idx, (enum summary_child)c, err);
     return r;
@@ -1534,11 +1530,11 @@ static int summary_list(store *s, const struct summary_sql *sql, struct store_vm
                         struct error *err) {
     struct store_vm_summaries *l = xcalloc(1, sizeof(*l));
     if (!l)
-        return oom(err);
+        return error_oom(err);
     l->arena = xcalloc(1, sizeof(*l->arena));
     if (!l->arena) {
         store_vm_summaries_free(l);
-        return oom(err);
+        return error_oom(err);
     }
     /* One read transaction, so the main rows and their children agree. */
     bool own = sqlite3_get_autocommit(s->db);

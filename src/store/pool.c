@@ -16,10 +16,6 @@
 
 #include "store/store_priv.h"
 
-static int oom(struct error *err) {
-    return error_set(err, -ENOMEM, "out of memory");
-}
-
 static void bind_u64(sqlite3_stmt *st, int idx, uint64_t v) {
     sqlite3_bind_int64(st, idx, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
@@ -76,7 +72,7 @@ static int pool_row_get(store *s, struct store_pool *ret, struct error *err) {
     if (store_column_text(st, 0, &p.driver) < 0 || store_column_text(st, 1, &p.name) < 0 ||
         store_column_text(st, 2, &p.state) < 0 || store_column_text(st, 6, &p.metadata_path) < 0 ||
         store_column_text(st, 7, &p.data_path) < 0)
-        r = oom(err);
+        r = error_oom(err);
     sqlite3_reset(st);
     if (r < 0) {
         store_pool_release(&p);
@@ -310,7 +306,7 @@ static int device_read(sqlite3_stmt *st, struct store_pool_device *d, struct err
         store_column_text(st, 8, &d->metadata_path) < 0 ||
         store_column_text(st, 10, &d->layer_key) < 0) {
         store_pool_device_release(d);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     int r = store_check_device(d, id, err);
     if (r < 0)
@@ -329,7 +325,7 @@ static int device_read_one(store *s, sqlite3_stmt *st, struct store_pool_device 
         snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(st, 0));
         return store_corrupt_error(s, "pool_device", key, &why, err);
     }
-    return r < 0 ? oom(err) : 0;
+    return r < 0 ? error_oom(err) : 0;
 }
 
 int store_pool_device_get(store *s, uint32_t id, struct store_pool_device *ret, struct error *err) {
@@ -383,7 +379,7 @@ int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret
             size_t ncap = cap ? cap * 2 : 16;
             struct store_pool_device *p = xrealloc(arr, ncap * sizeof(*arr));
             if (!p) {
-                r = oom(err);
+                r = error_oom(err);
                 break;
             }
             arr = p;
@@ -471,7 +467,7 @@ int store_pool_object_get(store *s, struct api_object **ret, struct error *err) 
     _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
     if (!obj) {
         store_pool_release(&sp);
-        return oom(err);
+        return error_oom(err);
     }
     struct api_pool *p = &obj->u.pool;
     p->metadata_size = sp.metadata_size;
@@ -489,7 +485,7 @@ int store_pool_object_get(store *s, struct api_object **ret, struct error *err) 
     r = store_pool_devices_to_api(rows, n, p);
     store_pool_devices_free(rows, n);
     if (r < 0)
-        return oom(err);
+        return error_oom(err);
     *ret = steal_ptr(&obj);
     return 0;
 }
@@ -529,7 +525,7 @@ int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) 
     if (r == 0 && rc != SQLITE_DONE)
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
     else if (r < 0)
-        r = oom(err);
+        r = error_oom(err);
     sqlite3_reset(st);
     return r;
 }

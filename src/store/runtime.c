@@ -228,7 +228,7 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
             size_t ncap = cap ? cap * 2 : 8;
             char **p = xrealloc(v, ncap * sizeof(*v));
             if (!p) {
-                r = error_set(err, -ENOMEM, "out of memory");
+                r = error_oom(err);
                 break;
             }
             v = p;
@@ -245,7 +245,7 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
             continue;
         }
         if (store_column_text(st, 0, &v[n]) < 0 || !v[n]) {
-            r = error_set(err, -ENOMEM, "out of memory");
+            r = error_oom(err);
             break;
         }
         n++;

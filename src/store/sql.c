@@ -175,12 +175,6 @@ static void free_hexes(char **hex, int n) {
     }
 }
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One call's limits and how far it got. */
 struct sql_run {
     struct store_sql_limits lim;
@@ -192,7 +186,7 @@ struct sql_run {
 /* SQLite's progress handler: a nonzero return interrupts the statement. */
 static int sql_progress(void *ud) {
     struct sql_run *run = ud;
-    if (run->deadline && now_ms() >= run->deadline) {
+    if (run->deadline && time_now_ms() >= run->deadline) {
         run->expired = true;
         return 1;
     }
@@ -254,11 +248,11 @@ static int sql_run(store *s, struct sql_run *run, sqlite3_stmt *st,
     _cleanup_free_ enum store_value_type *types = xcalloc((size_t)ncols + 1, sizeof(*types));
     _cleanup_free_ char **hex = xcalloc((size_t)ncols + 1, sizeof(*hex));
     if (!names || !values || !types || !hex)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (int i = 0; i < ncols; i++) {
         names[i] = sqlite3_column_name(st, i);
         if (!names[i])
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     int r = sink && sink->columns ? sink->columns(sink->ud, ncols, names) : 0;
     if (r)
@@ -313,7 +307,7 @@ static int sql_run(store *s, struct sql_run *run, sqlite3_stmt *st,
                 hex[i] = xmalloc(len + 1);
                 if (!hex[i] || (n && !b)) {
                     free_hexes(hex, ncols);
-                    return error_set(err, -ENOMEM, "out of memory");
+                    return error_oom(err);
                 }
                 static const char digits[] = "0123456789abcdef";
                 for (size_t j = 0; j < n; j++) {
@@ -325,7 +319,7 @@ static int sql_run(store *s, struct sql_run *run, sqlite3_stmt *st,
             }
             if (types[i] != STORE_NULL && !values[i]) {
                 free_hexes(hex, ncols);
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
             }
         }
         r = sink && sink->row ? sink->row(sink->ud, ncols, values, types) : 0;
@@ -371,7 +365,7 @@ int store_sql_query(store *s, const char *sql, const struct store_sql_limits *li
         return error_set(err, -E2BIG, "sql: the statements exceed %u bytes", SQL_TEXT_MAX);
     struct sql_run run = {.lim = limits ? *limits : STORE_SQL_LIMITS_DEFAULT};
     if (run.lim.timeout_ms)
-        run.deadline = now_ms() + run.lim.timeout_ms;
+        run.deadline = time_now_ms() + run.lim.timeout_ms;
     struct sql_saved saved;
     sql_limits_set(s, &run.lim, &saved);
     sqlite3_stmt *stmts[SQL_STMTS_MAX];

@@ -286,7 +286,7 @@ static int store_backup(store *s, int version, struct error *err) {
     _cleanup_free_ char *dst = xasprintf("%s.pre-%04d", s->path, version);
     _cleanup_free_ char *tmp = xasprintf("%s.pre-%04d.tmp", s->path, version);
     if (!dst || !tmp)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (access(dst, F_OK) == 0)
         return 0; /* never overwrite an earlier copy */
     (void)unlink(tmp);
@@ -499,7 +499,7 @@ int store_open_version(const char *path, int max_version, store **ret, struct er
     int target = max_version < 0 || max_version > latest ? latest : max_version;
     store *s = store_new(path);
     if (!s)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
 
     /* A new database is private: made 0600 whatever the umask, and SQLite
      * gives its -wal and -shm files the database's mode. */
@@ -581,7 +581,7 @@ static int store_connect_read(store *s, const char *query, int64_t *ret_version,
                               struct error *err) {
     _cleanup_free_ char *uri = store_uri(s->path, query);
     if (!uri)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int rc = sqlite3_open_v2(uri, &s->db,
                              SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
     int r = 0;
@@ -603,12 +603,12 @@ static int store_connect_read(store *s, const char *query, int64_t *ret_version,
 int store_open_read(const char *path, store **ret, struct error *err) {
     store *s = store_new(path);
     if (!s)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     _cleanup_free_ char *shm = xasprintf("%s-shm", path);
     _cleanup_free_ char *wal = xasprintf("%s-wal", path);
     if (!shm || !wal) {
         store_free(s);
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     }
     /* An -shm that cannot be written is mapped read-only, or the WAL read
      * into memory when it is not set up (readonly_shm). */

@@ -49,12 +49,6 @@ static volatile sig_atomic_t quit_signal;
 static volatile sig_atomic_t curses_active;
 static int saved_stderr = -1;
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void tui_dash_message(struct tui_dash *d, bool error, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -953,7 +947,7 @@ static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs
     error_init(&err);
     if (engine_data_version(d->e, &data_version, &err) < 0)
         tui_dash_message(d, true, "%s", err.msg);
-    int64_t now = now_ms();
+    int64_t now = time_now_ms();
     int64_t next_tick = now + interval, next_vm = now + VM_REFRESH_MS;
     reload_current(d);
     bool dirty = true;
@@ -969,7 +963,7 @@ static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs
         struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
                                 {.fd = w->wake[0], .events = POLLIN},
                                 {.fd = logs->l ? logs->fd : -1, .events = POLLIN}};
-        now = now_ms();
+        now = time_now_ms();
         int timeout = next_tick > now ? (int)(next_tick - now) : 0;
         int pr = poll(fds, 3, timeout);
         if (quit_signal) {
@@ -999,7 +993,7 @@ static int run_loop(struct tui_dash *d, struct worker *w, struct logs_view *logs
                 logs_close(logs);
             dirty = true;
         }
-        now = now_ms();
+        now = time_now_ms();
         if (now >= next_tick) {
             next_tick = now + interval;
             if (tick(d, &data_version, now, &next_vm))
@@ -1014,7 +1008,7 @@ int tui_main(engine *e, const struct tui_opts *opts, struct error *err) {
         return error_set(err, -ENOTTY, "'hearth dash' needs a terminal");
     _cleanup_free_ struct tui_dash *d = xcalloc(1, sizeof(*d));
     if (!d)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     d->e = e;
     d->opts = opts;
     for (int s = 0; s < TUI_SCREEN_COUNT; s++) {

@@ -26,12 +26,6 @@
 
 extern char **environ;
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Appends what fd has to sb, keeping at most max bytes (the tail for stderr). */
 static int drain(int fd, struct strbuf *sb, size_t max, bool keep_tail, bool *eof) {
     char buf[8192];
@@ -122,14 +116,14 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
 
     _cleanup_strbuf_ struct strbuf errbuf = STRBUF_INIT;
     bool out_eof = false, err_eof = false, timed_out = false;
-    int64_t deadline = opts->timeout_ms ? now_ms() + opts->timeout_ms : 0;
+    int64_t deadline = opts->timeout_ms ? time_now_ms() + opts->timeout_ms : 0;
     int rr = 0;
     while (!out_eof || !err_eof) {
         struct pollfd pf[2] = {{out_eof ? -1 : outp[0], POLLIN, 0},
                                {err_eof ? -1 : errp[0], POLLIN, 0}};
         int wait = -1;
         if (deadline) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - time_now_ms();
             if (left <= 0) {
                 timed_out = true;
                 kill(pid, SIGKILL);

@@ -84,7 +84,7 @@ static int lazylib_error(const struct lazylib *lib, const char *what, struct err
     if (!lib->loaded)
         return error_set(err, -ELIBACC, "%s is needed for this and cannot be loaded: %s", what,
                          lib->why);
-    return error_set(err, -ENOMEM, "out of memory");
+    return error_oom(err);
 }
 
 /*

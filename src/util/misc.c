@@ -122,6 +122,18 @@ int time_parse_rfc3339(const char *s, int64_t *ret) {
     return 0;
 }
 
+int64_t time_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 void time_format_ago(int64_t t, int64_t now, char *buf, size_t size) {
     int64_t d = now - t;
     if (d < 0)

@@ -56,6 +56,9 @@ void error_record(struct error *err, int code, const char *fmt, ...) PRINTF(3, 4
         error_code_;                                                                               \
     })
 
+/* error_set(err, -ENOMEM, "out of memory"), for the many places that can only fail so. */
+#define error_oom(err) error_set((err), -ENOMEM, "out of memory")
+
 /* Puts "PREFIX: " in front of the message already in err. Returns err->code. */
 int error_prefix(struct error *err, const char *fmt, ...) PRINTF(2, 3);
 
@@ -156,6 +159,10 @@ void time_format_rfc3339(int64_t t, char buf[32]);
 int time_parse_rfc3339(const char *s, int64_t *ret) WUR;
 /* Compact age like Ignite's CREATED column, without " ago": "45s", "3m", "5h", "4d", "2y". */
 void time_format_ago(int64_t t, int64_t now, char *buf, size_t size);
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines and durations, never for dates. */
+int64_t time_now_ms(void);
+/* Sleeps ms milliseconds, going on after a signal that interrupts it. */
+void sleep_ms(int64_t ms);
 
 /* ---- sizes ------------------------------------------------------------- */
 

@@ -64,7 +64,7 @@ int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *er
                              explicit_path);
         char *p = xstrdup(explicit_path);
         if (!p)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         *ret = p;
         return 0;
     }
@@ -78,7 +78,7 @@ int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *er
             if (n > 0 && n < PATH_MAX) {
                 _cleanup_free_ char *cand = xasprintf("%.*s/firecracker", (int)n, s);
                 if (!cand)
-                    return error_set(err, -ENOMEM, "out of memory");
+                    return error_oom(err);
                 if (vmm_is_executable(cand)) {
                     *ret = steal_ptr(&cand);
                     return 0;

@@ -71,11 +71,11 @@ static int fc_request(const char *api_socket, const char *method, const char *pa
     if (body) {
         data = json_dumps(body, JSON_COMPACT);
         if (!data)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
     }
     _cleanup_free_ char *url = xasprintf("http://localhost%s", path);
     if (!url)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     _cleanup_(fc_curl_cleanupp) CURL *c = curl_easy_init();
     if (!c)
         return lazylib_curl_error(err);
@@ -85,7 +85,7 @@ static int fc_request(const char *api_socket, const char *method, const char *pa
     for (size_t i = 0; i < ARRAY_SIZE(hdr_lines); i++) {
         struct curl_slist *n = curl_slist_append(hdrs, hdr_lines[i]);
         if (!n)
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         hdrs = n;
     }
     struct fc_sink sink = {.sb = resp};
@@ -140,7 +140,7 @@ static int fc_put(const char *api_socket, const char *path, json_t *body, int ti
                   struct error *err) {
     _cleanup_(fc_json_decrefp) json_t *b = body;
     if (!b)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     _cleanup_strbuf_ struct strbuf resp = STRBUF_INIT;
     long status = 0;
     int r = fc_request(api_socket, "PUT", path, b, timeout_ms, &status, &resp, err);
@@ -248,7 +248,7 @@ int vmm_fc_state(const char *api_socket, int timeout_ms, char **ret, struct erro
                          api_socket);
     char *s = xstrdup(state);
     if (!s)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret = s;
     return 0;
 }
@@ -264,12 +264,12 @@ int vmm_fc_argv(const char *binary, const struct vmm_config *cfg, char ***ret, s
     const char *const src[] = {binary, "--api-sock", cfg->api_socket, "--id", cfg->vm_id};
     char **argv = xcalloc(ARRAY_SIZE(src) + 1, sizeof(*argv));
     if (!argv)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (size_t i = 0; i < ARRAY_SIZE(src); i++) {
         argv[i] = xstrdup(src[i]);
         if (!argv[i]) {
             vmm_argv_free(argv);
-            return error_set(err, -ENOMEM, "out of memory");
+            return error_oom(err);
         }
     }
     *ret = argv;

@@ -218,14 +218,14 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
     const char *cmdline = cfg->cmdline ? cfg->cmdline : "";
     uint64_t khz = 0;
     if (!kvm && !strstr(cmdline, "tsc_early_khz=") && qemu_host_tsc_khz(&khz) < 0)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (khz)
         append = xasprintf("%s%stsc_early_khz=%llu", cmdline, *cmdline ? " " : "",
                            (unsigned long long)khz);
     else
         append = xstrdup(cmdline);
     if (!append)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     if (strlen(append) > QEMU_CMDLINE_MAX)
         return error_set(err, -E2BIG, "the kernel command line is longer than %d bytes",
                          QEMU_CMDLINE_MAX);
@@ -235,7 +235,7 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
     _cleanup_free_ char *events =
         cfg->events_socket ? qemu_escape_commas(cfg->events_socket) : NULL;
     if (!disk || !sock || (cfg->events_socket && !events))
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
 
     struct qemu_argv a = {0};
     qemu_argv_add(&a, binary);

@@ -58,7 +58,7 @@ static int qmp_connect(struct qmp *q, int timeout_ms, struct error *err) {
 
     q->buf = xmalloc(QMP_LINE_MAX);
     if (!q->buf)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     for (;;) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -107,7 +107,7 @@ static int qmp_read_line(struct qmp *q, char **ret, struct error *err) {
             size_t n = (size_t)(nl - q->buf);
             char *line = xstrndup(q->buf, n);
             if (!line)
-                return error_set(err, -ENOMEM, "out of memory");
+                return error_oom(err);
             memmove(q->buf, nl + 1, q->len - n - 1);
             q->len -= n + 1;
             *ret = line;
@@ -190,7 +190,7 @@ static int qmp_send(struct qmp *q, const char *data, struct error *err) {
 static int qmp_execute(struct qmp *q, const char *command, json_t **ret, struct error *err) {
     _cleanup_free_ char *req = xasprintf("{\"execute\": \"%s\"}\r\n", command);
     if (!req)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     int r = qmp_send(q, req, err);
     if (r < 0)
         return r;
@@ -261,7 +261,7 @@ int vmm_qmp_status(const char *socket, int timeout_ms, char **ret, struct error 
     char *s = xstrdup(status);
     json_decref(value);
     if (!s)
-        return error_set(err, -ENOMEM, "out of memory");
+        return error_oom(err);
     *ret = s;
     return 0;
 }
