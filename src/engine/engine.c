@@ -68,6 +68,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine *e = xcalloc(1, sizeof(*e));
     if (!e)
         return error_oom(err);
+    error_init(&e->pool_err);
     /* Absolute, so that processes started in other directories (the monitor
      * runs in the VM's runtime directory) and recorded paths mean the same. */
     e->root = realpath(root, NULL);
@@ -88,11 +89,16 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return r;
     }
-    engine_pool_open_hook(e);
-    engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
-    engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
-    /* After the import's: a VM's disk chain hangs from images and kernels. */
-    engine_vm_create_open_hook(e);
+    /* One loop over the table of operations (ops.c), in its order. */
+    size_t n = 0;
+    struct error rec;
+    error_init(&rec);
+    if (engine_ops_recover(e, NULL, &n, &rec) < 0)
+        log_warn("recovery: %s", rec.msg);
+    else if (n > 0)
+        log_info("recovery: finished %zu interrupted operations", n);
+    engine_pool_open_hook(e); /* assembles the pool when it exists */
+    engine_vm_open_hook(e);   /* one indexed query unless VMs are recorded as running */
     /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
     engine_staging_open_hook(e);
     *ret = e;

@@ -708,32 +708,3 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
     }
     return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);
 }
-
-void engine_vm_create_open_hook(engine *e) {
-    struct store_op *ops = NULL;
-    size_t n = 0, done = 0;
-    struct error err;
-    error_init(&err);
-    if (store_op_list_open(e->store, &ops, &n, &err) < 0) {
-        log_warn("vm recovery: %s", err.msg);
-        return;
-    }
-    /* Layers first: a create waits for nothing once its layers are settled. */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < n; i++) {
-            const struct store_op *op = &ops[i];
-            bool layer = op->op && strcmp(op->op, "vm.layer") == 0;
-            if (!engine_vm_create_op_is(op->op) || layer != (pass == 0) ||
-                proc_is_alive(op->owner_pid, op->owner_start))
-                continue;
-            error_init(&err);
-            if (engine_vm_create_recover_op(e, op, &err) < 0)
-                log_warn("vm recovery: operation %lld (%s): %s", (long long)op->id, op->op,
-                         err.msg);
-            else
-                done++;
-        }
-    store_ops_free(ops, n);
-    if (done > 0)
-        log_info("vm recovery: finished %zu interrupted operations", done);
-}
