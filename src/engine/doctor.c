@@ -328,7 +328,7 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
         else if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f, engine_tree_remove(l[i].path, &e2), &e2);
+            repair_done(f, fs_tree_remove(l[i].path, &e2), &e2);
         }
     }
     engine_leftovers_free(l, n);
@@ -412,7 +412,7 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, engine_tree_remove(path, &e2), &e2);
+            repair_done(f, fs_tree_remove(path, &e2), &e2);
         }
     }
     closedir(dh);

@@ -34,24 +34,16 @@ const char *engine_kind_word(enum api_kind kind) {
     }
 }
 
-/* Creates path and its missing parents with mode (like mkdir -p). */
+/* Creates the root directory and its missing parents with mode (like mkdir -p). */
 static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
     size_t len = strlen(path);
     if (len == 0)
         return error_set(err, -EINVAL, "the root directory must not be empty");
     if (len >= PATH_MAX)
         return error_set(err, -ENAMETOOLONG, "root directory '%.64s...' is too long", path);
-    char buf[PATH_MAX];
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return error_set(err, -errno, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = saved;
-    }
+    int r = fs_mkdir_parents(path, mode, err);
+    if (r < 0)
+        return r;
     struct stat st;
     if (stat(path, &st) < 0)
         return error_set(err, -errno, "cannot use root directory '%s': %s", path, strerror(errno));
@@ -204,20 +196,7 @@ int engine_tmpfile(engine *e, struct error *err) {
     int r = engine_dir_make(dir, err);
     if (r < 0)
         return r;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
-    /* A file system without O_TMPFILE: a named file, removed at once. */
-    _cleanup_free_ char *path = xasprintf("%s/spool-XXXXXX", dir);
-    if (!path)
-        return error_oom(err);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
-    unlink(path);
-    return fd;
+    return fs_tmpfile(dir, err);
 }
 
 int engine_schema_version(engine *e) {

@@ -177,8 +177,6 @@ struct engine_import_result;
 struct oci_source;
 struct oci_image;
 
-/* "<root>/tmp/<prefix>-<uid>": an import's staging directory. Caller frees; NULL on OOM. */
-char *engine_tmp_path(engine *e, const char *prefix, const char *uid);
 /*
  * mkdir with mode 0700 (root.c); an existing directory is fine when this
  * user may trust it: as root, one that another user owns or may write is
@@ -195,8 +193,6 @@ int engine_dir_make(const char *path, struct error *err) WUR;
  * (without it nothing is changed: a root that cannot be written is checked).
  */
 int engine_root_check(const char *root, bool close, struct error *err) WUR;
-/* Removes a file or a tree (without following symlinks); a missing one is fine. */
-int engine_tree_remove(const char *path, struct error *err) WUR;
 /* True once the import's cancel flag is set; the error to return then. */
 bool engine_import_cancelled(const struct engine_import_opts *opts);
 int engine_import_cancel_error(struct error *err);
@@ -304,6 +300,8 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
 
 /* ---- staging (staging.c) ------------------------------------------------ */
 
+/* "<root>/tmp/<prefix>-<key>": an operation's staging directory. Caller frees; NULL on OOM. */
+char *engine_tmp_path(engine *e, const char *prefix, const char *key);
 /*
  * Makes <root>/tmp and the staging directory "<root>/tmp/<prefix>-<key>"
  * (0700) of the operation whose journal row key names: prefix "import" or

@@ -37,25 +37,6 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
-    return xasprintf("%s/tmp/%s-%s", e->root, prefix, uid);
-}
-
-int engine_tree_remove(const char *path, struct error *err) {
-    struct stat st;
-    if (lstat(path, &st) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return error_set(err, -errno, "cannot look at '%s': %s", path, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) < 0 && errno != ENOENT)
-            return error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
-        return 0;
-    }
-    return oci_rmtree(path, err);
-}
-
 bool engine_import_cancelled(const struct engine_import_opts *opts) {
     return opts && opts->cancel && *opts->cancel;
 }
@@ -334,7 +315,7 @@ static int image_import_undo(engine *e, const char *uid, int64_t op, const char 
     if (!staging && r == 0)
         r = error_oom(err);
     if (r == 0)
-        r = engine_tree_remove(staging, err);
+        r = fs_tree_remove(staging, err);
     if (r < 0) { /* the journal row stays open: recovery finishes it once we are gone */
         log_warn("undoing the import of image %s: %s; 'hearth doctor --repair' finishes it", uid,
                  err->msg);
@@ -563,7 +544,7 @@ int engine_image_import_into(engine *e, const struct oci_source *src, const char
         goto fail;
     fault_point("image.import.after-build");
 
-    r = oci_rmtree(staging, err);
+    r = fs_tree_remove(staging, err);
     if (r < 0)
         goto fail;
     fault_point("image.import.after-cleanup");

@@ -137,8 +137,8 @@ static int journal_insert(engine *e, struct engine_op *op, struct error *err) {
                              op->name);
         return store_op_begin(e->store, op->name, op->kind, op->uid, "intent", &op->id, err);
     }
-    return store_op_begin_device(e->store, op->name, op->kind, "intent", op->device_id,
-                                 op->params, &op->id, err);
+    return store_op_begin_device(e->store, op->name, op->kind, "intent", op->device_id, op->params,
+                                 &op->id, err);
 }
 
 int engine_op_intent(engine *e, struct engine_op *op, engine_op_rows_fn *rows, void *ud,

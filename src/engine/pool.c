@@ -167,18 +167,7 @@ static int mkdir_dirname(const char *path, struct error *err) {
         return error_set(err, -ENAMETOOLONG, "path '%.64s...' is too long", path);
     char buf[PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
-    char *dir = dirname(buf);
-    size_t len = strlen(dir);
-    for (size_t i = 1; i <= len; i++) {
-        if (dir[i] != '/' && dir[i] != '\0')
-            continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-            return error_set(err, -errno, "cannot create directory '%s': %s", dir, strerror(errno));
-        dir[i] = saved;
-    }
-    return 0;
+    return fs_mkdir_parents(dirname(buf), 0700, err);
 }
 
 /* The size of the filesystem that holds path (or its nearest existing parent). */

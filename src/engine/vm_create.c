@@ -138,7 +138,7 @@ static void vjob_release(struct vjob *j) {
 /* Removes <root>/tmp/vm-<uid>, where the VM's files are staged. */
 static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *staging = engine_tmp_path(e, "vm", uid);
-    return staging ? engine_tree_remove(staging, err) : error_oom(err);
+    return staging ? fs_tree_remove(staging, err) : error_oom(err);
 }
 
 /* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
@@ -146,7 +146,7 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     _cleanup_free_ char *dir = xasprintf("%s/vm/%s", e->root, uid);
     if (r == 0)
-        r = dir ? engine_tree_remove(dir, err) : error_oom(err);
+        r = dir ? fs_tree_remove(dir, err) : error_oom(err);
     if (r == 0)
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
@@ -568,7 +568,7 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
             r = pool_device_deactivate(p, dev, err);
     }
     if (r == 0)
-        r = engine_tree_remove(work, err);
+        r = fs_tree_remove(work, err);
     if (r == 0)
         r = store_op_step(e->store, j->op, "files", err);
     if (r < 0)
