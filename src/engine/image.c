@@ -1,7 +1,8 @@
 /*
- * engine image: importing OCI images into the storage pool as ext4, and the
- * parts of import and removal that images and kernels share (source names,
- * pulling into the blob cache, staging directories, undo and recovery).
+ * engine image: importing OCI images into the storage pool as ext4, the
+ * undo and recovery of an image import or restore, and what an image's data
+ * is (its Image device). What image and kernel import share is import.c's;
+ * removal is remove.c's.
  *
  * An import follows design.md's protocol (docs/architecture.md, "Image and
  * kernel import"):
@@ -19,9 +20,8 @@
  *   4. recover: an import whose owner died is rolled back: its devices are
  *      removed through the pool's protocol and its staging directory goes.
  * Fault points image.import.after-{intent,unpack,device,build,cleanup,commit}
- * and image.remove.after-{intent,act}.
+ * (image.remove.* are remove.c's).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>

@@ -16,8 +16,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
