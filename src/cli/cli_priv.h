@@ -155,14 +155,13 @@ int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed,
  * pointers: cli_table_add copies its strings into the table's arena (a few
  * large blocks, not one allocation per cell), cli_table_add_ref borrows them.
  */
-struct cli_arena;
 struct cli_table {
     size_t ncols;
     const char **cells; /* row-major; into the arena or borrowed, never NULL */
     size_t *lens;       /* strlen of each cell */
     size_t nrows;
     size_t alloc_rows;
-    struct cli_arena *arena; /* owned: copies made by cli_table_add and cli_table_intern */
+    struct arena *arena; /* owned: copies made by cli_table_add and cli_table_intern */
 };
 int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) WUR;
 /* Makes room for n more rows at once (a hint: rows are added one by one either way). */

@@ -20,16 +20,6 @@ static void bind_u64(sqlite3_stmt *st, int idx, uint64_t v) {
     sqlite3_bind_int64(st, idx, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
 
-/* Steps a statement that returns no rows, then resets it. */
-static int step_done(store *s, sqlite3_stmt *st, struct error *err, const char *what) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
-    sqlite3_reset(st);
-    return r;
-}
-
 /* ---- the pool row ------------------------------------------------------ */
 
 void store_pool_release(struct store_pool *p) {
@@ -119,7 +109,7 @@ int store_pool_put(store *s, const struct store_pool *p, struct error *err) {
         store_bind_text(st, 6, p->driver);
         store_bind_text(st, 7, p->name);
         store_bind_text(st, 8, p->state);
-        r = step_done(s, st, err, "storing the pool");
+        r = store_step_done(s, st, "storing the pool", err);
     }
     return store_tx_end(s, own, r, err);
 }
@@ -239,7 +229,7 @@ int store_pool_device_insert(store *s, const struct store_pool_device *d, struct
 /* Runs a one-row UPDATE/DELETE keyed by ?1; -ENOENT when no row changed. */
 static int device_write(store *s, sqlite3_stmt *st, uint32_t id, struct error *err,
                         const char *what) {
-    int r = step_done(s, st, err, what);
+    int r = store_step_done(s, st, what, err);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         r = error_set(err, -ENOENT, "pool device %u has no row", id);
     return r;
@@ -274,7 +264,7 @@ int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct
         sqlite3_bind_null(st, 2);
     else
         sqlite3_bind_int64(st, 2, new_parent);
-    return step_done(s, st, err, "re-parenting pool devices");
+    return store_step_done(s, st, "re-parenting pool devices", err);
 }
 
 #define DEVICE_COLUMNS                                                                             \

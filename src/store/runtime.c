@@ -11,15 +11,6 @@
 
 #include "store/store_priv.h"
 
-static int step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
-    sqlite3_reset(st);
-    return r;
-}
-
 static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t size) {
     const char *t = (const char *)sqlite3_column_text(st, col);
     snprintf(dst, size, "%s", t ? t : "");
@@ -142,7 +133,7 @@ int store_vm_runtime_put(store *s, const char *uid, const struct store_vm_runtim
         if (rt->exit_status >= 0)
             sqlite3_bind_int(st, 11, rt->exit_status);
         store_bind_text(st, 12, rt->exit_reason[0] ? rt->exit_reason : NULL);
-        r = step_done(s, st, "recording the vm's runtime", err);
+        r = store_step_done(s, st, "recording the vm's runtime", err);
     }
     return store_tx_end(s, own, r, err);
 }
@@ -164,7 +155,7 @@ int store_vm_runtime_set_stopped(store *s, const char *uid, int64_t stopped, int
         if (exit_status >= 0)
             sqlite3_bind_int(st, 3, exit_status);
         store_bind_text(st, 4, reason);
-        r = step_done(s, st, "recording the vm's end", err);
+        r = store_step_done(s, st, "recording the vm's end", err);
         if (r == 0 && sqlite3_changes(s->db) == 0)
             r = error_set(err, -ENOENT, "vm %s has no runtime recorded", uid);
     }
@@ -205,7 +196,7 @@ int store_vm_state_set(store *s, const char *uid, const char *state, struct erro
     if (r == 0) {
         store_bind_text(st, 1, uid);
         store_bind_text(st, 2, state);
-        r = step_done(s, st, "recording a vm's state", err);
+        r = store_step_done(s, st, "recording a vm's state", err);
         if (r == 0 && sqlite3_changes(s->db) == 0)
             r = error_set(err, -ENOENT, "no vm %s", uid);
     }

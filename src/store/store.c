@@ -133,6 +133,15 @@ int store_exec(store *s, const char *sql, struct error *err) {
     return 0;
 }
 
+int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc != SQLITE_DONE)
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
+    sqlite3_reset(st);
+    return r;
+}
+
 int store_bind_text(sqlite3_stmt *st, int idx, const char *str) {
     if (!str)
         return sqlite3_bind_null(st, idx);
@@ -152,24 +161,22 @@ int store_column_text(sqlite3_stmt *st, int col, char **ret) {
     return 0;
 }
 
+int64_t store_column_time(sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return API_TIME_NONE;
+    return sqlite3_column_int64(st, col);
+}
+
+uint64_t store_column_u64(sqlite3_stmt *st, int col) {
+    return (uint64_t)sqlite3_column_int64(st, col);
+}
+
 /* ---- transactions ------------------------------------------------------ */
-
-static void store_sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static int64_t store_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int store_begin(store *s, struct error *err) {
     if (!sqlite3_get_autocommit(s->db))
         return error_set(err, -EINVAL, "a transaction is already open on '%s'", s->path);
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     long backoff = 2;
     for (;;) {
         int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -178,13 +185,13 @@ int store_begin(store *s, struct error *err) {
         rc = sqlite3_extended_errcode(s->db);
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
             return store_error(s, rc, err, "starting a transaction");
-        if (store_now_ms() >= deadline)
+        if (time_now_ms() >= deadline)
             return error_set(err, -EBUSY,
                              "database '%s' stayed locked by another process for %d s: "
                              "try again later",
                              s->path, STORE_BUSY_TOTAL_MS / 1000);
         /* Randomized, growing backoff so waiting writers do not retry in step. */
-        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % (unsigned int)backoff));
+        sleep_ms(1 + (long)(rand_r(&s->rand_state) % (unsigned int)backoff));
         if (backoff < 64)
             backoff *= 2;
     }
@@ -193,16 +200,16 @@ int store_begin(store *s, struct error *err) {
 int store_commit(store *s, struct error *err) {
     if (sqlite3_get_autocommit(s->db))
         return error_set(err, -EINVAL, "no transaction is open on '%s'", s->path);
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     for (;;) {
         int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return 0;
         rc = sqlite3_extended_errcode(s->db);
         /* A busy COMMIT keeps the transaction open and may be retried. */
-        if ((rc & 0xff) == SQLITE_BUSY && store_now_ms() < deadline &&
+        if ((rc & 0xff) == SQLITE_BUSY && time_now_ms() < deadline &&
             !sqlite3_get_autocommit(s->db)) {
-            store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 16u));
+            sleep_ms(1 + (long)(rand_r(&s->rand_state) % 16u));
             continue;
         }
         int code = store_error(s, rc, err, "committing");
@@ -416,15 +423,15 @@ static int store_migrate(store *s, int target, struct error *err) {
 
 /* Runs a configuration statement, waiting out a busy lock (e.g. journal_mode=WAL). */
 static int store_configure(store *s, const char *sql, struct error *err) {
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     for (;;) {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return 0;
         rc = sqlite3_extended_errcode(s->db);
-        if ((rc & 0xff) != SQLITE_BUSY || store_now_ms() >= deadline)
+        if ((rc & 0xff) != SQLITE_BUSY || time_now_ms() >= deadline)
             return store_error(s, rc, err, sql);
-        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 32u));
+        sleep_ms(1 + (long)(rand_r(&s->rand_state) % 32u));
     }
 }
 
@@ -450,7 +457,7 @@ static store *store_new(const char *path) {
         store_free(s);
         return NULL;
     }
-    s->rand_state = (unsigned int)getpid() ^ (unsigned int)store_now_ms();
+    s->rand_state = (unsigned int)getpid() ^ (unsigned int)time_now_ms();
     return s;
 }
 

@@ -66,10 +66,20 @@ int store_exec(store *s, const char *sql, struct error *err) WUR;
 int store_tx_start(store *s, bool *ret_own, struct error *err) WUR;
 int store_tx_end(store *s, bool own, int rc, struct error *err) WUR;
 
+/*
+ * Steps a statement that returns no rows (a write) to completion, then resets
+ * it. On failure err says "<what>: <sqlite message>".
+ */
+int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) WUR;
+
 /* Binds text, NULL when s is NULL. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* *ret = a copy of a text column (NULL for SQL NULL). 0 or -ENOMEM. */
 int store_column_text(sqlite3_stmt *st, int col, char **ret) WUR;
+/* A time column of an object (metadata.created): API_TIME_NONE for SQL NULL. */
+int64_t store_column_time(sqlite3_stmt *st, int col);
+/* An unsigned number column, stored as the int64 of the same bits. */
+uint64_t store_column_u64(sqlite3_stmt *st, int col);
 
 /*
  * Inserts an in-flight journal row owned by this process (pid and start

@@ -76,6 +76,20 @@ char *xasprintf(const char *fmt, ...) {
     return strbuf_detach(&sb);
 }
 
+int array_grow(void *arrp, size_t n, size_t elem) {
+    void **arr = arrp;
+    if (n & (n - 1)) /* room up to the next power of two */
+        return 0;
+    size_t cap = n ? n * 2 : 1;
+    if (elem && cap > SIZE_MAX / elem)
+        return -ENOMEM;
+    void *p = xrealloc(*arr, cap * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    return 0;
+}
+
 void strbuf_release(struct strbuf *sb) {
     free(sb->buf);
     sb->buf = NULL;

@@ -4,6 +4,7 @@
  * - struct error: a code (negative errno) plus a message, filled once where a
  *   failure is found and printed once at the edge (cli, tui).
  * - cleanup helpers (_cleanup_free_ and friends) and steal_ptr().
+ * - arenas: many small allocations freed together.
  * - struct strbuf: a growable, always NUL-terminated byte buffer.
  * - identifiers: 16-hex-character ids from the kernel's random source and
  *   random adjective-noun names.
@@ -99,9 +100,39 @@ void *xrealloc(void *p, size_t n) WUR;
 char *xstrdup(const char *s) WUR; /* NULL in gives NULL out */
 char *xstrndup(const char *s, size_t n) WUR;
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2) WUR;
+/*
+ * Makes room for element n of the array *arrp (void ** in disguise) that
+ * holds n elements of elem bytes: it grows to the next power of two when n
+ * is one, so appending one at a time costs log(n) reallocations. 0, or
+ * -ENOMEM with *arrp unchanged.
+ */
+int array_grow(void *arrp, size_t n, size_t elem) WUR;
 
 /* Test hook: the Nth allocation from now fails (0 disables). */
 void util_alloc_fail_after(long n);
+
+/* ---- arenas (arena.c) ------------------------------------------------- */
+
+/*
+ * An arena hands out memory from a few large blocks, front to back, and frees
+ * it all at once: for the many small strings of a listing. Nothing in it is
+ * freed alone.
+ */
+struct arena;
+
+/* An empty arena; NULL on out-of-memory. Free with arena_free. */
+struct arena *arena_new(void) WUR;
+/* Frees the arena and everything in it; NULL is fine. */
+void arena_free(struct arena *a);
+/* Frees everything in the arena, which stays usable; NULL is fine. */
+void arena_clear(struct arena *a);
+/*
+ * n bytes aligned to align (a power of two, at most _Alignof(max_align_t)),
+ * owned by the arena; NULL on out-of-memory (the arena stays as it was).
+ */
+void *arena_alloc(struct arena *a, size_t n, size_t align) WUR;
+/* A NUL-terminated copy of s[0..len) in the arena; NULL on out-of-memory. */
+char *arena_strndup(struct arena *a, const char *s, size_t len) WUR;
 
 /* ---- strbuf ------------------------------------------------------------ */
 
