@@ -26,18 +26,12 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
             return error_set(err, -EINVAL, "kernel %s: '%.16s' is not a kernel file", uid,
                              files[i].name);
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, "DELETE FROM kernel_file WHERE uid = ?1", &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, "DELETE FROM kernel_file WHERE uid = ?1", &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "recording a kernel's files");
-        sqlite3_reset(st);
-    }
+    store_bind_text(st, 1, uid);
+    r = store_step_done(s, st, "recording a kernel's files", err);
     for (size_t i = 0; i < n && r == 0; i++) {
         r = store_stmt(s, "INSERT INTO kernel_file (uid, name, size) VALUES (?1, ?2, ?3)", &st,
                        err);
@@ -46,10 +40,7 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
         store_bind_text(st, 1, uid);
         store_bind_text(st, 2, files[i].name);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)files[i].size);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "recording a kernel's files");
-        sqlite3_reset(st);
+        r = store_step_done(s, st, "recording a kernel's files", err);
     }
     return store_tx_end(s, own, r, err);
 }

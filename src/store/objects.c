@@ -766,17 +766,14 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
     if (!uid)
         return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, sql, &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, sql, &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        r = store_step_done(s, st, "deleting", err);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
-    }
+    store_bind_text(st, 1, uid);
+    r = store_step_done(s, st, "deleting", err);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
     return store_tx_end(s, own, r, err);
 }
 

@@ -244,6 +244,15 @@ int store_tx_end(store *s, bool own, int rc, struct error *err) {
     return store_commit(s, err);
 }
 
+int store_write_start(store *s, const char *sql, bool *ret_own, sqlite3_stmt **ret,
+                      struct error *err) {
+    int r = store_tx_start(s, ret_own, err);
+    if (r < 0)
+        return r;
+    r = store_stmt(s, sql, ret, err);
+    return r < 0 ? store_tx_end(s, *ret_own, r, err) : 0;
+}
+
 /* ---- schema ------------------------------------------------------------ */
 
 int store_schema_latest(void) {

@@ -65,6 +65,13 @@ int store_exec(store *s, const char *sql, struct error *err) WUR;
  */
 int store_tx_start(store *s, bool *ret_own, struct error *err) WUR;
 int store_tx_end(store *s, bool own, int rc, struct error *err) WUR;
+/*
+ * The start of a write: store_tx_start, then sql's statement (as store_stmt)
+ * in *ret. On failure nothing is left open. The caller binds, steps
+ * (store_step_done) and ends with store_tx_end(s, *ret_own, r, err).
+ */
+int store_write_start(store *s, const char *sql, bool *ret_own, sqlite3_stmt **ret,
+                      struct error *err) WUR;
 
 /*
  * Steps a statement that returns no rows (a write) to completion, then resets
