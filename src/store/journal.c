@@ -229,9 +229,7 @@ static int ops_read(store *s, sqlite3_stmt *st, store_corrupt_fn fn, void *ud,
             n--; /* the slot is used again */
         }
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading the journal");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading the journal", err);
     if (r < 0) {
         store_ops_free(ops, n);
         return r;

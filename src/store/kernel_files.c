@@ -84,9 +84,7 @@ int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *
         ret[n].size = (uint64_t)size;
         n++;
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading a kernel's files");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading a kernel's files", err);
     if (r == 0)
         *ret_n = n;
     return r;
@@ -105,8 +103,6 @@ int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct erro
                               &why) < 0)
             fn(ud, "kernel_file", (const char *)sqlite3_column_text(st, 0), &why);
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading kernel_file");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading kernel_file", err);
     return r;
 }

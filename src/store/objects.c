@@ -818,9 +818,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
                 break;
             }
         }
-        if (r == 0 && rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing");
-        sqlite3_reset(st);
+        r = store_rows_end(s, st, rc, r, "listing", err);
     }
     if (r == 0 && n > 0) {
         idx = xcalloc(n, sizeof(*idx));

@@ -371,9 +371,7 @@ int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret
             break;
         n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading pool devices", err);
     if (r < 0) {
         store_pool_devices_free(arr, n);
         return r;
@@ -397,9 +395,7 @@ int store_pool_device_children(store *s, uint32_t id, uint32_t *ret_ids, size_t 
             ret_ids[n] = (uint32_t)sqlite3_column_int64(st, 0);
         n++;
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading pool devices", err);
     if (r == 0)
         *ret_n = n;
     return r;

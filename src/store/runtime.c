@@ -84,9 +84,7 @@ int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *er
         if (runtime_read(st, &rt, &why) < 0)
             fn(ud, "vm_runtime", (const char *)sqlite3_column_text(st, 0), &why);
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading vm_runtime");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading vm_runtime", err);
     return r;
 }
 
@@ -234,9 +232,7 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
         }
         n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing running vms");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "listing running vms", err);
     if (r < 0) {
         for (size_t i = 0; i < n; i++)
             free(v[i]);

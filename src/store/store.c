@@ -132,13 +132,15 @@ int store_exec(store *s, const char *sql, struct error *err) {
     return 0;
 }
 
-int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE)
+int store_rows_end(store *s, sqlite3_stmt *st, int rc, int r, const char *what, struct error *err) {
+    if (r == 0 && rc != SQLITE_DONE)
         r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
     sqlite3_reset(st);
     return r;
+}
+
+int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
+    return store_rows_end(s, st, sqlite3_step(st), 0, what, err);
 }
 
 int store_bind_text(sqlite3_stmt *st, int idx, const char *str) {

@@ -79,6 +79,13 @@ int store_write_start(store *s, const char *sql, bool *ret_own, sqlite3_stmt **r
  */
 int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) WUR;
 
+/*
+ * The end of a read that stepped st until rc was not SQLITE_ROW: resets st
+ * and returns r; when r is 0 and rc is not SQLITE_DONE, the step's error
+ * ("<what>: <sqlite message>").
+ */
+int store_rows_end(store *s, sqlite3_stmt *st, int rc, int r, const char *what, struct error *err);
+
 /* Binds text, NULL when s is NULL. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* *ret = a copy of a text column (NULL for SQL NULL). 0 or -ENOMEM. */

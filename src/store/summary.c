@@ -412,9 +412,7 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
         }
         l->n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing vm summaries");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "listing vm summaries", err);
     if (r < 0 || l->n == 0)
         return r;
 
