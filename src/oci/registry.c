@@ -787,6 +787,18 @@ static int xfer_start(struct xfer *x, CURLM *multi, struct error *err) {
 }
 
 /* A finished transfer: done, retried later, or a fatal error. */
+/* The blob has arrived whole: commits it (its digest checked) and marks the transfer done. */
+static int xfer_commit(struct xfer *x, struct error *err) {
+    struct reg *g = x->g;
+    x->open = false;
+    int r = blob_writer_commit(&x->w, NULL, err);
+    if (r < 0)
+        return error_prefix(err, "%s from registry %s", g->what, g->host);
+    x->state = X_DONE;
+    oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
+    return 0;
+}
+
 static int xfer_finish(struct xfer *x, CURLM *multi, CURLcode rc, struct error *err) {
     struct reg *g = x->g;
     curl_multi_remove_handle(multi, x->easy);
@@ -802,24 +814,11 @@ static int xfer_finish(struct xfer *x, CURLM *multi, CURLcode rc, struct error *
     bool transient = rc != CURLE_OK ? curl_transient(rc) : status_transient(status);
     if (rc == CURLE_OK && (status == 200 || status == 206)) {
         oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_VERIFYING, x->w.n, x->size);
-        x->open = false;
-        int r = blob_writer_commit(&x->w, NULL, err);
-        if (r < 0)
-            return error_prefix(err, "%s from registry %s", g->what, g->host);
-        x->state = X_DONE;
-        oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
-        return 0;
+        return xfer_commit(x, err);
     }
-    if (transient && x->w.size_known && x->w.n == x->size) {
-        /* everything arrived before the connection failed: no Range for nothing */
-        x->open = false;
-        int r = blob_writer_commit(&x->w, NULL, err);
-        if (r < 0)
-            return error_prefix(err, "%s from registry %s", g->what, g->host);
-        x->state = X_DONE;
-        oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
-        return 0;
-    }
+    /* everything arrived before the connection failed: no Range for nothing */
+    if (transient && x->w.size_known && x->w.n == x->size)
+        return xfer_commit(x, err);
     if (transient && x->attempt < g->retries) {
         x->not_before = time_now_ms() + backoff_ms(x->attempt);
         x->attempt++;
