@@ -273,11 +273,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             const char *cells[] = {id, d[i].type, parent, size, owner, d[i].state};
             r = cli_table_add(&t, cells);
         }
-        if (r == 0)
-            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
-        else
-            r = error_oom(&ctx->err);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
     store_pool_devices_free(d, n);
     return r;
@@ -349,11 +345,7 @@ int cmd_doctor(struct cli_ctx *ctx) {
             const char *cells[] = {f->kind, f->object, f->message, repair_cell};
             r = cli_table_add(&t, cells);
         }
-        if (r == 0)
-            r = cli_table_print(ctx, &t, false);
-        else
-            r = error_oom(&ctx->err);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, false);
         if (r == 0 && !ctx->quiet)
             fprintf(stderr, "hearth: %zu problem%s found, %zu repaired, %zu left\n", rep.n,
                     rep.n == 1 ? "" : "s", rep.n - left, left);

@@ -198,6 +198,12 @@ int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
     return 0;
 }
 
+int cli_table_finish(struct cli_ctx *ctx, struct cli_table *t, int r, bool csv) {
+    r = r < 0 ? error_oom(&ctx->err) : cli_table_print(ctx, t, csv);
+    cli_table_release(t);
+    return r;
+}
+
 int cli_csv_field(struct strbuf *out, const char *s) {
     if (!s)
         s = "";
@@ -222,5 +228,28 @@ int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) {
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* ---- commands over their arguments ------------------------------------ */
+
+int cli_for_each_arg(struct cli_ctx *ctx,
+                     int (*fn)(struct cli_ctx *ctx, const char *arg, struct error *err)) {
+    int failures = 0, last = 0;
+    for (int i = 0; i < ctx->args.argc; i++) {
+        struct error err;
+        error_init(&err);
+        int r = fn(ctx, ctx->args.argv[i], &err);
+        if (r < 0) {
+            cli_print_error(err.msg);
+            failures++;
+            last = r;
+            continue;
+        }
+        if (!ctx->quiet)
+            printf("%s\n", ctx->args.argv[i]);
+    }
+    if (failures)
+        return error_set(&ctx->err, last, "%s", ""); /* each failure was printed above */
     return 0;
 }
