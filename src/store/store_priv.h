@@ -122,8 +122,6 @@ int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int6
 int store_check_op(const struct store_op *op, int64_t owner_start, struct error *err) WUR;
 int store_check_pool(const struct store_pool *p, struct error *err) WUR;
 int store_check_device(const struct store_pool_device *d, int64_t id, struct error *err) WUR;
-/* An absolute path without '.' or '..' components or control characters, shorter than PATH_MAX. */
-bool store_path_is_clean(const char *s);
 
 /*
  * The error of a single read that met a corrupt row: -EUCLEAN, naming the

@@ -178,6 +178,15 @@ int name_generate(char *ret, size_t size) WUR;
 /* ---- strings ----------------------------------------------------------- */
 
 bool str_starts_with(const char *s, const char *prefix);
+/* Whether s holds a control character (below 0x20, or 0x7f); NULL holds none. */
+bool str_has_control(const char *s);
+/* Whether s is an absolute path without "." or ".." components. */
+bool path_is_clean(const char *s);
+/*
+ * A path on the host that hearth makes or removes files at: path_is_clean,
+ * no control characters, shorter than PATH_MAX.
+ */
+bool path_is_host_clean(const char *s);
 /* Parses a whole decimal unsigned number; -EINVAL on junk, -ERANGE past max. */
 int parse_u64(const char *s, uint64_t max, uint64_t *ret) WUR;
 

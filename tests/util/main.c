@@ -1,5 +1,6 @@
 /* Tests for util: errors, strbuf, ids and names, number and time parsing. */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +134,36 @@ static void test_array_grow(void **state) {
     assert_int_equal(array_grow(&v, (size_t)1 << 62, 8), -ENOMEM); /* no overflow */
     assert_ptr_equal(v, keep);
     free(v);
+}
+
+static void test_paths(void **state) {
+    (void)state;
+    assert_true(path_is_clean("/"));
+    assert_true(path_is_clean("/var/lib/hearth//pool/data"));
+    assert_true(path_is_clean("/a/.b/..c/b..")); /* dots inside names are names */
+    assert_false(path_is_clean(NULL));
+    assert_false(path_is_clean(""));
+    assert_false(path_is_clean("relative/path"));
+    assert_false(path_is_clean("/a/./b"));
+    assert_false(path_is_clean("/a/../b"));
+    assert_false(path_is_clean("/a/.."));
+    assert_false(path_is_clean("/."));
+    assert_true(path_is_host_clean("/srv/pool"));
+    assert_false(path_is_host_clean("/srv/po\nol"));
+    assert_false(path_is_host_clean("/srv/\x7f"));
+    assert_false(path_is_host_clean("/srv/../pool"));
+    assert_false(path_is_host_clean(NULL));
+    char long_path[PATH_MAX + 2];
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    long_path[0] = '/';
+    long_path[PATH_MAX] = '\0'; /* PATH_MAX characters: one too many */
+    assert_true(path_is_clean(long_path));
+    assert_false(path_is_host_clean(long_path));
+    long_path[PATH_MAX - 1] = '\0';
+    assert_true(path_is_host_clean(long_path));
+    assert_false(str_has_control(NULL));
+    assert_false(str_has_control("plain text ~"));
+    assert_true(str_has_control("tab\there"));
 }
 
 static void test_read_file_limit(void **state) {
@@ -339,6 +370,7 @@ int main(void) {
         cmocka_unit_test(test_strbuf_oom),
         cmocka_unit_test(test_arena),
         cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_paths),
         cmocka_unit_test(test_read_file_limit),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_names),
