@@ -491,6 +491,19 @@ static int reg_need_login(struct reg *g, struct error *err) {
                      g->host, g->what, g->config_path ? g->config_path : "~/.docker/config.json");
 }
 
+/* The registry refused the credentials hearth sent. */
+static int reg_refused(struct reg *g, struct error *err) {
+    return error_set(err, -EACCES,
+                     "registry %s refused the credentials from '%s' for %s: check them or "
+                     "log in again with docker login",
+                     g->host, g->config_path ? g->config_path : "", g->what);
+}
+
+/* A request that was denied with what hearth sent: no credentials (log in) or refused ones. */
+static int reg_denied(struct reg *g, struct error *err) {
+    return g->user ? reg_refused(g, err) : reg_need_login(g, err);
+}
+
 static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct error *err) {
     const char *realm = ch->realm, *service = ch->service;
     if (!str_starts_with(realm, "https://") && !str_starts_with(realm, "http://"))
@@ -520,12 +533,7 @@ static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct erro
     }
     if (resp.status == 401 || resp.status == 403) {
         resp_release(&resp);
-        if (!g->user)
-            return reg_need_login(g, err);
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path, g->what);
+        return reg_denied(g, err);
     }
     if (resp.status != 200) {
         r = error_set(err, -EPROTO, "token service of registry %s answered HTTP %ld for %s",
@@ -579,24 +587,15 @@ static int reg_fetch_authed(struct reg *g, const char *url, const char *accept, 
     int r = reg_fetch(g, url, accept, false, limit, resp, err);
     if (r < 0 || resp->status != 401)
         return r;
-    if (g->auth) {
-        if (!g->user)
-            return reg_need_login(g, err);
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path, g->what);
-    }
+    if (g->auth)
+        return reg_denied(g, err);
     _cleanup_free_ char *challenge = steal_ptr(&resp->www_auth);
     r = reg_authenticate(g, challenge, err);
     if (r < 0)
         return r;
     r = reg_fetch(g, url, accept, false, limit, resp, err);
     if (r == 0 && resp->status == 401)
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path ? g->config_path : "", g->what);
+        return reg_refused(g, err);
     return r;
 }
 
