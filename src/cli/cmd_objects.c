@@ -473,12 +473,17 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     return r;
 }
 
+/* The -o of a listing (ps, image ls, kernel ls): table (the default), wide, json, yaml or csv. */
+static int list_format(struct cli_ctx *ctx, enum cli_format *ret) {
+    return cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
+                            FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
+                                FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
+                            ret);
+}
+
 int cmd_ps(struct cli_ctx *ctx) {
     enum cli_format fmt = CLI_FMT_TABLE;
-    int r = cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
-                             FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
-                                 FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
-                             &fmt);
+    int r = list_format(ctx, &fmt);
     if (r < 0)
         return r;
     struct filter filters[CLI_VALUES_MAX];
@@ -505,10 +510,7 @@ int cmd_ps(struct cli_ctx *ctx) {
 int cmd_ls(struct cli_ctx *ctx) {
     enum api_kind kind = (enum api_kind)ctx->cmd->data;
     enum cli_format fmt = CLI_FMT_TABLE;
-    int r = cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
-                             FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
-                                 FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
-                             &fmt);
+    int r = list_format(ctx, &fmt);
     if (r < 0)
         return r;
     struct api_object **objs = NULL;
