@@ -522,7 +522,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
 /* ---- put, get, find, delete -------------------------------------------- */
 
 int store_object_put(store *s, const struct api_object *obj, struct error *err) {
-    const char *word = store_kind_word(obj->kind);
+    const char *word = api_kind_word(obj->kind);
     const char *sql = NULL;
     if (obj->kind != API_KIND_POOL) {
         if (!obj->meta.uid || !obj->meta.name)
@@ -654,7 +654,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         return store_pool_object_get(s, ret, err);
     const char *sql = main_one_sql(kind);
     if (!sql || !uid)
-        return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s: no uid given", api_kind_word(kind));
     _cleanup_object_ struct api_object *obj = api_object_new(kind);
     if (!obj)
         return error_oom(err);
@@ -673,7 +673,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         if (rc == SQLITE_ROW)
             r = read_main(st, obj) < 0 ? error_oom(err) : 0;
         else if (rc == SQLITE_DONE)
-            r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
+            r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), uid);
         else
             r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading");
         sqlite3_reset(st);
@@ -687,7 +687,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
     struct error why;
     error_init(&why);
     if (store_check_object(obj, &why) < 0)
-        return store_corrupt_error(s, store_kind_word(kind), obj->meta.uid, &why, err);
+        return store_corrupt_error(s, api_kind_word(kind), obj->meta.uid, &why, err);
     *ret = steal_ptr(&obj);
     return 0;
 }
@@ -706,7 +706,7 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
         sql = "SELECT uid FROM kernel WHERE name = ?1";
         break;
     default:
-        return error_set(err, -EINVAL, "%s objects have no names", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s objects have no names", api_kind_word(kind));
     }
     sqlite3_stmt *st;
     int r = store_stmt(s, sql, &st, err);
@@ -723,12 +723,12 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
             error_set(&why, -EUCLEAN,
                       "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
                       api_quote(uid, q, sizeof(q)));
-            r = store_corrupt_error(s, store_kind_word(kind), uid, &why, err);
+            r = store_corrupt_error(s, api_kind_word(kind), uid, &why, err);
         } else {
             memcpy(ret_uid, uid, ID_LEN + 1);
         }
     } else if (rc == SQLITE_DONE) {
-        r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), name);
+        r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), name);
     } else {
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "finding a name");
     }
@@ -764,7 +764,7 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
         return error_set(err, -EINVAL, "unknown kind");
     }
     if (!uid)
-        return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s: no uid given", api_kind_word(kind));
     bool own;
     sqlite3_stmt *st;
     int r = store_write_start(s, sql, &own, &st, err);
@@ -773,7 +773,7 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
     store_bind_text(st, 1, uid);
     r = store_step_done(s, st, "deleting", err);
     if (r == 0 && sqlite3_changes(s->db) == 0)
-        r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
+        r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), uid);
     return store_tx_end(s, own, r, err);
 }
 
@@ -846,7 +846,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
             objs[kept++] = objs[i];
             continue;
         }
-        fn(ud, store_kind_word(kind), objs[i]->meta.uid, &why);
+        fn(ud, api_kind_word(kind), objs[i]->meta.uid, &why);
         api_object_free(objs[i]);
     }
     *ret = objs;
@@ -965,7 +965,7 @@ static int object_match(store *s, enum api_kind kind, const char *prefix, bool u
         sql = uid_only ? MATCH_UID_SQL("kernel") : MATCH_SQL("kernel");
         break;
     default:
-        return error_set(err, -EINVAL, "%s objects have no names", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s objects have no names", api_kind_word(kind));
     }
 #undef MATCH_UID_SQL
 #undef MATCH_SQL
@@ -978,7 +978,7 @@ static int object_match(store *s, enum api_kind kind, const char *prefix, bool u
         return r;
     store_bind_text(st, 1, prefix);
     sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
-    return collect_matches(s, st, store_kind_word(kind), max, ret, ret_n, err);
+    return collect_matches(s, st, api_kind_word(kind), max, ret, ret_n, err);
 }
 
 int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,

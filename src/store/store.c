@@ -81,21 +81,6 @@ int store_error(store *s, int rc, struct error *err, const char *what) {
     return error_set(err, code, "%s: %s", what, msg);
 }
 
-const char *store_kind_word(enum api_kind kind) {
-    switch (kind) {
-    case API_KIND_VM:
-        return "vm";
-    case API_KIND_IMAGE:
-        return "image";
-    case API_KIND_KERNEL:
-        return "kernel";
-    case API_KIND_POOL:
-        return "pool";
-    default:
-        return "object";
-    }
-}
-
 /* ---- statements -------------------------------------------------------- */
 
 int store_stmt(store *s, const char *sql, sqlite3_stmt **ret, struct error *err) {

@@ -144,7 +144,4 @@ int store_op_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WU
 int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 
-/* The lowercase name of a kind for messages and journal rows ("vm", "image"...). */
-const char *store_kind_word(enum api_kind kind);
-
 #endif
