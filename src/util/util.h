@@ -100,6 +100,7 @@ void *xrealloc(void *p, size_t n) WUR;
 char *xstrdup(const char *s) WUR; /* NULL in gives NULL out */
 char *xstrndup(const char *s, size_t n) WUR;
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2) WUR;
+char *xvasprintf(const char *fmt, va_list ap) PRINTF(1, 0) WUR;
 /*
  * Makes room for element n of the array *arrp (void ** in disguise) that
  * holds n elements of elem bytes: it grows to the next power of two when n
