@@ -48,6 +48,9 @@ enum api_kind { API_KIND_VM, API_KIND_IMAGE, API_KIND_KERNEL, API_KIND_POOL, API
 
 /* "VM", "Image", "Kernel", "Pool". */
 const char *api_kind_name(enum api_kind kind);
+/* The word for a kind in messages and journal rows: "vm", "image", "kernel", "pool"
+ * ("object" for anything else). */
+const char *api_kind_word(enum api_kind kind);
 /* Parses a kind name, case-insensitively, also plurals and lowercase forms
  * ("vm", "vms", "images", "kernel", "pool"). -EINVAL if unknown. */
 int api_kind_parse(const char *s, enum api_kind *ret) WUR;

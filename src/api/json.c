@@ -52,30 +52,37 @@ static bool put(json_t *obj, const char *key, json_t *value) {
     return json_object_set_new(obj, key, value) == 0;
 }
 
+/* Appends value (consumed; NULL: OOM) to the array a (NULL: OOM). False on failure. */
+static bool append(json_t *a, json_t *value) {
+    if (!a) {
+        json_decref(value);
+        return false;
+    }
+    return json_array_append_new(a, value) == 0;
+}
+
+/* What an encoder returns: v when ok, else NULL with v released (v may be NULL). */
+static json_t *enc_done(json_t *v, bool ok) {
+    if (ok)
+        return v;
+    json_decref(v);
+    return NULL;
+}
+
 static json_t *enc_strv(char *const *v, size_t n) {
     json_t *a = json_array();
-    if (!a)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (json_array_append_new(a, enc_str(v[i])) < 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    bool ok = a != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = append(a, enc_str(v[i]));
+    return enc_done(a, ok);
 }
 
 static json_t *enc_kv(const struct api_kv *kv, size_t n) {
     json_t *o = json_object();
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!put(o, kv[i].key ? kv[i].key : "", enc_str(kv[i].value))) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = put(o, kv[i].key ? kv[i].key : "", enc_str(kv[i].value));
+    return enc_done(o, ok);
 }
 
 static json_t *enc_meta(const struct api_meta *m) {
@@ -98,21 +105,14 @@ static json_t *enc_meta(const struct api_meta *m) {
         ok = put(o, "labels", enc_kv(m->labels, m->n_labels));
     if (ok && m->n_annotations)
         ok = put(o, "annotations", enc_kv(m->annotations, m->n_annotations));
-    if (!ok) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return enc_done(o, ok);
 }
 
 static json_t *enc_claim(const struct api_oci_claim *c) {
     if (!c)
         return json_null();
     json_t *o = json_object();
-    if (o && put(o, "type", enc_str(c->type)) && put(o, "ref", enc_str(c->ref)))
-        return o;
-    json_decref(o);
-    return NULL;
+    return enc_done(o, o && put(o, "type", enc_str(c->type)) && put(o, "ref", enc_str(c->ref)));
 }
 
 /* OCIImageSource's fields into o (VMImageSource has them inline). */
@@ -125,18 +125,13 @@ static bool enc_source_into(json_t *o, const struct api_oci_source *s) {
 
 static json_t *enc_source(const struct api_oci_source *s) {
     json_t *o = json_object();
-    if (o && enc_source_into(o, s))
-        return o;
-    json_decref(o);
-    return NULL;
+    return enc_done(o, o && enc_source_into(o, s));
 }
 
 static json_t *enc_vm_source(const struct api_vm_image_source *s) {
     json_t *o = json_object();
-    if (o && enc_source_into(o, &s->source) && put(o, "internalUID", enc_str(s->internal_uid)))
-        return o;
-    json_decref(o);
-    return NULL;
+    return enc_done(o, o && enc_source_into(o, &s->source) &&
+                           put(o, "internalUID", enc_str(s->internal_uid)));
 }
 
 /* Wraps one field: {"key": value}. */
@@ -150,45 +145,37 @@ static json_t *enc_wrap(const char *key, json_t *value) {
     return NULL;
 }
 
+static json_t *enc_port(const struct api_port *p) {
+    json_t *o = json_object();
+    bool ok = o && put(o, "hostPort", json_integer((json_int_t)p->host_port)) &&
+              put(o, "vmPort", json_integer((json_int_t)p->vm_port));
+    if (ok && p->protocol && strcmp(p->protocol, "tcp") != 0)
+        ok = put(o, "protocol", enc_str(p->protocol));
+    if (ok && p->bind_address)
+        ok = put(o, "bindAddress", enc_str(p->bind_address));
+    return enc_done(o, ok);
+}
+
+static json_t *enc_copy_file(const struct api_file_mapping *c) {
+    json_t *o = json_object();
+    return enc_done(o, o && put(o, "hostPath", enc_str(c->host_path)) &&
+                           put(o, "vmPath", enc_str(c->vm_path)));
+}
+
 static json_t *enc_ports(const struct api_vm *vm) {
     json_t *a = json_array();
-    if (!a)
-        return NULL;
-    for (size_t i = 0; i < vm->n_ports; i++) {
-        const struct api_port *p = &vm->ports[i];
-        json_t *o = json_object();
-        bool ok = o && put(o, "hostPort", json_integer((json_int_t)p->host_port)) &&
-                  put(o, "vmPort", json_integer((json_int_t)p->vm_port));
-        if (ok && p->protocol && strcmp(p->protocol, "tcp") != 0)
-            ok = put(o, "protocol", enc_str(p->protocol));
-        if (ok && p->bind_address)
-            ok = put(o, "bindAddress", enc_str(p->bind_address));
-        if (!ok || json_array_append_new(a, o) < 0) {
-            if (!ok)
-                json_decref(o);
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    bool ok = a != NULL;
+    for (size_t i = 0; ok && i < vm->n_ports; i++)
+        ok = append(a, enc_port(&vm->ports[i]));
+    return enc_done(a, ok);
 }
 
 static json_t *enc_copy_files(const struct api_vm *vm) {
     json_t *a = json_array();
-    if (!a)
-        return NULL;
-    for (size_t i = 0; i < vm->n_copy_files; i++) {
-        json_t *o = json_object();
-        bool ok = o && put(o, "hostPath", enc_str(vm->copy_files[i].host_path)) &&
-                  put(o, "vmPath", enc_str(vm->copy_files[i].vm_path));
-        if (!ok || json_array_append_new(a, o) < 0) {
-            if (!ok)
-                json_decref(o);
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    bool ok = a != NULL;
+    for (size_t i = 0; ok && i < vm->n_copy_files; i++)
+        ok = append(a, enc_copy_file(&vm->copy_files[i]));
+    return enc_done(a, ok);
 }
 
 static bool enc_vm(json_t *root, const struct api_vm *vm) {
@@ -250,11 +237,9 @@ static json_t *enc_device(const struct api_pool_device *d) {
         return NULL;
     json_t *parent = d->parent == API_POOL_PARENT_NONE ? json_string("pool")
                                                        : json_integer((json_int_t)d->parent);
-    if (put(o, "size", enc_size(d->size)) && put(o, "parent", parent) &&
-        put(o, "type", enc_str(d->type)) && put(o, "metadataPath", enc_str(d->metadata_path)))
-        return o;
-    json_decref(o);
-    return NULL;
+    return enc_done(o, put(o, "size", enc_size(d->size)) && put(o, "parent", parent) &&
+                           put(o, "type", enc_str(d->type)) &&
+                           put(o, "metadataPath", enc_str(d->metadata_path)));
 }
 
 static bool enc_pool(json_t *root, const struct api_pool *pool) {
@@ -269,7 +254,7 @@ static bool enc_pool(json_t *root, const struct api_pool *pool) {
     if (!put(root, "status", enc_wrap("devices", devices)))
         return false;
     for (size_t i = 0; i < pool->n_devices; i++) {
-        if (json_array_append_new(devices, enc_device(&pool->devices[i])) < 0)
+        if (!append(devices, enc_device(&pool->devices[i])))
             return false;
     }
     return true;
@@ -304,11 +289,7 @@ json_t *api_object_to_json(const struct api_object *obj) {
             break;
         }
     }
-    if (!ok) {
-        json_decref(root);
-        return NULL;
-    }
-    return root;
+    return enc_done(root, ok);
 }
 
 /* ---- decoding ----------------------------------------------------------- */

@@ -33,6 +33,16 @@ const char *api_kind_name(enum api_kind kind) {
     return kind_names[kind];
 }
 
+const char *api_kind_word(enum api_kind kind) {
+    static const char *const words[API_KIND_COUNT] = {
+        [API_KIND_VM] = "vm",
+        [API_KIND_IMAGE] = "image",
+        [API_KIND_KERNEL] = "kernel",
+        [API_KIND_POOL] = "pool",
+    };
+    return (unsigned)kind < API_KIND_COUNT ? words[kind] : "object";
+}
+
 int api_kind_parse(const char *s, enum api_kind *ret) {
     if (!s)
         return -EINVAL;

@@ -167,31 +167,8 @@ static int check_vm_source(const char *path, const struct api_vm_image_source *s
     return 0;
 }
 
-/* An absolute path without "." or ".." components. */
-static bool vm_path_ok(const char *s) {
-    if (!s || s[0] != '/')
-        return false;
-    const char *p = s;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p = e;
-    }
-    return true;
-}
-
-/* A path on the host that hearth makes or removes files at: absolute, clean, printable. */
+/* A path on the host that hearth makes or removes files at (path_is_host_clean). */
 #define HOST_PATH_RULE "is not an absolute path without '.' or '..' components"
-static bool host_path_ok(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    return strlen(s) < 4096 && vm_path_ok(s);
-}
 
 static int check_ports(const struct api_vm *vm, struct error *err) {
     char p[64];
@@ -258,12 +235,12 @@ static int check_vm(const struct api_vm *vm, struct error *err) {
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].hostPath", i);
         if ((r = check_string(p, vm->copy_files[i].host_path, true, err)) < 0)
             return r;
-        if (!host_path_ok(vm->copy_files[i].host_path))
+        if (!path_is_host_clean(vm->copy_files[i].host_path))
             return bad(err, p, vm->copy_files[i].host_path, HOST_PATH_RULE);
         snprintf(p, sizeof(p), "spec.copyFiles[%zu].vmPath", i);
         if ((r = check_string(p, vm->copy_files[i].vm_path, true, err)) < 0)
             return r;
-        if (!vm_path_ok(vm->copy_files[i].vm_path))
+        if (!path_is_clean(vm->copy_files[i].vm_path))
             return bad(err, p, vm->copy_files[i].vm_path,
                        "is not an absolute path without '.' or '..' components");
     }
@@ -297,9 +274,9 @@ static int check_pool(const struct api_pool *pool, struct error *err) {
     if (pool->metadata_size < (2ull << 20) || pool->metadata_size > (16ull << 30))
         return bad_size(err, "spec.metadataSize", pool->metadata_size,
                         "is out of range (2MB-16GB)");
-    if (pool->metadata_path && *pool->metadata_path && !host_path_ok(pool->metadata_path))
+    if (pool->metadata_path && *pool->metadata_path && !path_is_host_clean(pool->metadata_path))
         return bad(err, "spec.metadataPath", pool->metadata_path, HOST_PATH_RULE);
-    if (pool->data_path && *pool->data_path && !host_path_ok(pool->data_path))
+    if (pool->data_path && *pool->data_path && !path_is_host_clean(pool->data_path))
         return bad(err, "spec.dataPath", pool->data_path, HOST_PATH_RULE);
     if (pool->n_devices > API_POOL_DEVICES_MAX)
         return error_set(err, -EINVAL, "status.devices: more than %u entries",

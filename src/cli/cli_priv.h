@@ -155,14 +155,13 @@ int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed,
  * pointers: cli_table_add copies its strings into the table's arena (a few
  * large blocks, not one allocation per cell), cli_table_add_ref borrows them.
  */
-struct cli_arena;
 struct cli_table {
     size_t ncols;
     const char **cells; /* row-major; into the arena or borrowed, never NULL */
     size_t *lens;       /* strlen of each cell */
     size_t nrows;
     size_t alloc_rows;
-    struct cli_arena *arena; /* owned: copies made by cli_table_add and cli_table_intern */
+    struct arena *arena; /* owned: copies made by cli_table_add and cli_table_intern */
 };
 int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) WUR;
 /* Makes room for n more rows at once (a hint: rows are added one by one either way). */
@@ -188,8 +187,22 @@ void cli_table_clear(struct cli_table *t);
 int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) WUR;
 /* Writes the table (aligned text, or CSV when csv) to stdout with one write. */
 int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) WUR;
+/*
+ * Ends a table whose building returned r (0, or -ENOMEM from cli_table_init,
+ * _reserve or _add): prints it (cli_table_print) when r is 0, else sets the
+ * out-of-memory error; releases t either way. Returns the result.
+ */
+int cli_table_finish(struct cli_ctx *ctx, struct cli_table *t, int r, bool csv) WUR;
 /* Appends one CSV field (quoted when needed). */
 int cli_csv_field(struct strbuf *out, const char *s) WUR;
+
+/*
+ * Runs fn on each argument (rm, stop, kill...): each failure printed and the
+ * others still done, each success's argument printed unless -q. The last
+ * failure's code, with an empty message (each was printed), or 0.
+ */
+int cli_for_each_arg(struct cli_ctx *ctx,
+                     int (*fn)(struct cli_ctx *ctx, const char *arg, struct error *err)) WUR;
 
 /* Writes the buffer to stdout; -EIO with a message on a write error. */
 int cli_write_out(struct cli_ctx *ctx, const struct strbuf *sb) WUR;

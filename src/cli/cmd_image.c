@@ -90,12 +90,14 @@ static void size_fmt(double v, char *buf, size_t size) {
 }
 
 static void line_fmt(const struct layer_line *l, char *buf, size_t size) {
-    char done[32], total[32], rate[32];
-    switch (l->state) {
-    case OCI_PROGRESS_WAITING:
-        snprintf(buf, size, "%s: Waiting", l->id);
-        break;
-    case OCI_PROGRESS_DOWNLOADING:
+    /* What docker pull says in each state but downloading. */
+    static const char *const words[] = {
+        [OCI_PROGRESS_WAITING] = "Waiting",       [OCI_PROGRESS_VERIFYING] = "Verifying Checksum",
+        [OCI_PROGRESS_CACHED] = "Already exists", [OCI_PROGRESS_DONE] = "Pull complete",
+        [OCI_PROGRESS_RETRYING] = "Retrying",
+    };
+    if (l->state == OCI_PROGRESS_DOWNLOADING) {
+        char done[32], total[32], rate[32];
         size_fmt((double)l->done, done, sizeof(done));
         size_fmt((double)l->total, total, sizeof(total));
         size_fmt(l->rate, rate, sizeof(rate));
@@ -103,19 +105,8 @@ static void line_fmt(const struct layer_line *l, char *buf, size_t size) {
             snprintf(buf, size, "%s: Downloading  %s/%s  %s/s", l->id, done, total, rate);
         else
             snprintf(buf, size, "%s: Downloading  %s/%s", l->id, done, total);
-        break;
-    case OCI_PROGRESS_VERIFYING:
-        snprintf(buf, size, "%s: Verifying Checksum", l->id);
-        break;
-    case OCI_PROGRESS_CACHED:
-        snprintf(buf, size, "%s: Already exists", l->id);
-        break;
-    case OCI_PROGRESS_DONE:
-        snprintf(buf, size, "%s: Pull complete", l->id);
-        break;
-    case OCI_PROGRESS_RETRYING:
-        snprintf(buf, size, "%s: Retrying", l->id);
-        break;
+    } else if ((size_t)l->state < ARRAY_SIZE(words) && words[l->state]) {
+        snprintf(buf, size, "%s: %s", l->id, words[l->state]);
     }
 }
 

@@ -466,23 +466,24 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
             r = cli_table_reserve(&t, kept);
         if (r == 0)
             r = vm_rows(&t, vms, kept, wide, fmt == CLI_FMT_CSV);
-        if (r < 0)
-            r = error_oom(&ctx->err);
-        else
-            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
     free(vms);
     store_vm_summaries_free(list);
     return r;
 }
 
+/* The -o of a listing (ps, image ls, kernel ls): table (the default), wide, json, yaml or csv. */
+static int list_format(struct cli_ctx *ctx, enum cli_format *ret) {
+    return cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
+                            FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
+                                FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
+                            ret);
+}
+
 int cmd_ps(struct cli_ctx *ctx) {
     enum cli_format fmt = CLI_FMT_TABLE;
-    int r = cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
-                             FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
-                                 FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
-                             &fmt);
+    int r = list_format(ctx, &fmt);
     if (r < 0)
         return r;
     struct filter filters[CLI_VALUES_MAX];
@@ -509,10 +510,7 @@ int cmd_ps(struct cli_ctx *ctx) {
 int cmd_ls(struct cli_ctx *ctx) {
     enum api_kind kind = (enum api_kind)ctx->cmd->data;
     enum cli_format fmt = CLI_FMT_TABLE;
-    int r = cli_format_parse(ctx, cli_flag_value(ctx, "output", "table"),
-                             FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_WIDE) | FMT(CLI_FMT_JSON) |
-                                 FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV),
-                             &fmt);
+    int r = list_format(ctx, &fmt);
     if (r < 0)
         return r;
     struct api_object **objs = NULL;
@@ -550,11 +548,7 @@ int cmd_ls(struct cli_ctx *ctx) {
                                    is_kernel ? objs[i]->u.kernel.version : NULL};
             r = cli_table_add(&t, cells);
         }
-        if (r == 0)
-            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
-        else
-            r = error_oom(&ctx->err);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
     api_objects_free(objs, n);
     return r;
@@ -633,25 +627,11 @@ int cmd_export(struct cli_ctx *ctx) {
 
 /* ---- rm, rmi, rmk ------------------------------------------------------ */
 
+static int rm_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
+    return engine_remove(ctx->eng, (enum api_kind)ctx->cmd->data, ref, cli_flag_given(ctx, "force"),
+                         NULL, err);
+}
+
 int cmd_rm(struct cli_ctx *ctx) {
-    enum api_kind kind = (enum api_kind)ctx->cmd->data;
-    bool force = cli_flag_given(ctx, "force");
-    int failures = 0;
-    int last = 0;
-    for (int i = 0; i < ctx->args.argc; i++) {
-        struct error err;
-        error_init(&err);
-        int r = engine_remove(ctx->eng, kind, ctx->args.argv[i], force, NULL, &err);
-        if (r < 0) {
-            cli_print_error(err.msg);
-            failures++;
-            last = r;
-            continue;
-        }
-        if (!ctx->quiet)
-            printf("%s\n", ctx->args.argv[i]);
-    }
-    if (failures)
-        return error_set(&ctx->err, last, "%s", ""); /* each failure was printed above */
-    return 0;
+    return cli_for_each_arg(ctx, rm_one);
 }

@@ -203,10 +203,6 @@ int cmd_pool_status(struct cli_ctx *ctx) {
 
 /* ---- pool ls ----------------------------------------------------------- */
 
-static const char *kind_word(enum api_kind k) {
-    return k == API_KIND_VM ? "vm" : k == API_KIND_IMAGE ? "image" : "kernel";
-}
-
 int cmd_pool_ls(struct cli_ctx *ctx) {
     enum cli_format fmt = CLI_FMT_TABLE;
     int r = cli_format_parse(
@@ -268,16 +264,12 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             if (d[i].owner_kind == API_KIND_COUNT)
                 snprintf(owner, sizeof(owner), "-");
             else
-                snprintf(owner, sizeof(owner), "%s/%s", kind_word(d[i].owner_kind),
+                snprintf(owner, sizeof(owner), "%s/%s", api_kind_word(d[i].owner_kind),
                          d[i].owner_name ? d[i].owner_name : d[i].owner_uid);
             const char *cells[] = {id, d[i].type, parent, size, owner, d[i].state};
             r = cli_table_add(&t, cells);
         }
-        if (r == 0)
-            r = cli_table_print(ctx, &t, fmt == CLI_FMT_CSV);
-        else
-            r = error_oom(&ctx->err);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
     store_pool_devices_free(d, n);
     return r;
@@ -349,11 +341,7 @@ int cmd_doctor(struct cli_ctx *ctx) {
             const char *cells[] = {f->kind, f->object, f->message, repair_cell};
             r = cli_table_add(&t, cells);
         }
-        if (r == 0)
-            r = cli_table_print(ctx, &t, false);
-        else
-            r = error_oom(&ctx->err);
-        cli_table_release(&t);
+        r = cli_table_finish(ctx, &t, r, false);
         if (r == 0 && !ctx->quiet)
             fprintf(stderr, "hearth: %zu problem%s found, %zu repaired, %zu left\n", rep.n,
                     rep.n == 1 ? "" : "s", rep.n - left, left);

@@ -236,6 +236,20 @@ static void on_vm_stage(void *ud, const char *stage) {
     fprintf(stderr, "%s\n", stage);
 }
 
+/*
+ * The options of a create (create, run, and start's disk build): imports
+ * that Ctrl-C cancels (io; end them with cli_import_end on what this
+ * returns), the stages on a terminal. NULL on out-of-memory.
+ */
+static struct cli_import *create_opts_begin(struct cli_ctx *ctx, struct engine_import_opts *io,
+                                            struct engine_vm_create_opts *co) {
+    struct cli_import *ci = cli_import_begin(ctx, io);
+    *co = (struct engine_vm_create_opts){.import = io};
+    if (!ctx->quiet && isatty(STDERR_FILENO))
+        co->stage = on_vm_stage;
+    return ci;
+}
+
 static void start_opts_from_flags(struct cli_ctx *ctx, struct engine_vm_start_opts *o) {
     memset(o, 0, sizeof(*o));
     o->vmm = cli_flag_value(ctx, "vmm", NULL);
@@ -264,12 +278,10 @@ int cmd_create(struct cli_ctx *ctx) {
         return r;
 
     struct engine_import_opts io;
-    struct cli_import *ci = cli_import_begin(ctx, &io);
+    struct engine_vm_create_opts co;
+    struct cli_import *ci = create_opts_begin(ctx, &io, &co);
     if (!ci)
         return error_oom(&ctx->err);
-    struct engine_vm_create_opts co = {.import = &io};
-    if (!ctx->quiet && isatty(STDERR_FILENO))
-        co.stage = on_vm_stage;
     struct engine_vm_create_result res;
     memset(&res, 0, sizeof(res));
     r = engine_vm_create(ctx->eng, vm, &co, &res, &ctx->err);
@@ -334,12 +346,10 @@ int cmd_start(struct cli_ctx *ctx) {
         /* A VM that was applied, not created, gets its disk first (imports may run:
          * Ctrl-C stops them, as in create). */
         struct engine_import_opts io;
-        struct cli_import *ci = cli_import_begin(ctx, &io);
+        struct engine_vm_create_opts co;
+        struct cli_import *ci = create_opts_begin(ctx, &io, &co);
         if (!ci)
             return error_oom(&ctx->err);
-        struct engine_vm_create_opts co = {.import = &io};
-        if (!ctx->quiet && isatty(STDERR_FILENO))
-            co.stage = on_vm_stage;
         struct engine_vm_create_result built;
         memset(&built, 0, sizeof(built));
         r = engine_vm_disk_build(ctx->eng, ctx->args.argv[i], &co, &built, &err);
@@ -386,28 +396,6 @@ int cmd_start(struct cli_ctx *ctx) {
     return 0;
 }
 
-/* stop and kill: one engine call per VM, each failure printed, the others still done. */
-static int for_each_vm(struct cli_ctx *ctx,
-                       int (*fn)(struct cli_ctx *ctx, const char *ref, struct error *err)) {
-    int failures = 0, last = 0;
-    for (int i = 0; i < ctx->args.argc; i++) {
-        struct error err;
-        error_init(&err);
-        int r = fn(ctx, ctx->args.argv[i], &err);
-        if (r < 0) {
-            cli_print_error(err.msg);
-            failures++;
-            last = r;
-            continue;
-        }
-        if (!ctx->quiet)
-            printf("%s\n", ctx->args.argv[i]);
-    }
-    if (failures)
-        return error_set(&ctx->err, last, "%s", "");
-    return 0;
-}
-
 static int stop_one(struct cli_ctx *ctx, const char *ref, struct error *err) {
     bool force = cli_flag_given(ctx, "force");
     int grace_ms = ENGINE_STOP_GRACE_MS;
@@ -435,11 +423,11 @@ int cmd_stop(struct cli_ctx *ctx) {
     uint64_t s;
     if (t && cli_flag_u64(ctx, "time", t, 0, 3600, &s) < 0)
         return -EINVAL;
-    return for_each_vm(ctx, stop_one);
+    return cli_for_each_arg(ctx, stop_one);
 }
 
 int cmd_kill(struct cli_ctx *ctx) {
-    return for_each_vm(ctx, kill_one);
+    return cli_for_each_arg(ctx, kill_one);
 }
 
 /*

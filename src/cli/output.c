@@ -29,61 +29,16 @@ int cli_format_parse(struct cli_ctx *ctx, const char *s, unsigned allowed, enum 
     return cli_usage_error(ctx, "unknown output format '%s' (use %s)", s, list);
 }
 
-/*
- * The table's arena: blocks filled front to back and freed together, so a
- * table of 10,000 rows costs a few dozen allocations, not one per cell.
- */
-#define CLI_ARENA_BLOCK (64 * 1024)
-
-struct cli_arena_block {
-    struct cli_arena_block *next;
-    size_t used;
-    size_t size;
-    char data[]; /* size bytes */
-};
-
-struct cli_arena {
-    struct cli_arena_block *head;
-};
-
-static void arena_free(struct cli_arena *a) {
-    if (!a)
-        return;
-    for (struct cli_arena_block *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    free(a);
-}
-
 int cli_table_init(struct cli_table *t, size_t ncols, const char *const *header) {
     *t = (struct cli_table){.ncols = ncols};
-    t->arena = xcalloc(1, sizeof(*t->arena));
+    t->arena = arena_new();
     if (!t->arena)
         return -ENOMEM;
     return header ? cli_table_add(t, header) : 0;
 }
 
 const char *cli_table_intern(struct cli_table *t, const char *s, size_t len) {
-    struct cli_arena *a = t->arena;
-    if (!a || len >= SIZE_MAX / 2)
-        return NULL;
-    struct cli_arena_block *b = a->head;
-    if (!b || len + 1 > b->size - b->used) {
-        size_t size = len + 1 > CLI_ARENA_BLOCK ? len + 1 : CLI_ARENA_BLOCK;
-        b = xmalloc(sizeof(*b) + size);
-        if (!b)
-            return NULL;
-        b->used = 0;
-        b->size = size;
-        b->next = a->head;
-        a->head = b;
-    }
-    char *c = b->data + b->used;
-    memcpy(c, s, len);
-    c[len] = '\0';
-    b->used += len + 1;
-    return c;
+    return t->arena ? arena_strndup(t->arena, s, len) : NULL;
 }
 
 /* Makes the row arrays hold alloc rows (more than now). */
@@ -219,13 +174,7 @@ int cli_table_write_widths(const struct cli_table *t, size_t *width, struct strb
 }
 
 void cli_table_clear(struct cli_table *t) {
-    if (t->arena) {
-        for (struct cli_arena_block *b = t->arena->head, *next; b; b = next) {
-            next = b->next;
-            free(b);
-        }
-        t->arena->head = NULL;
-    }
+    arena_clear(t->arena);
     t->nrows = 0;
 }
 
@@ -247,6 +196,12 @@ int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) {
     if (len && fwrite(buf, 1, len, stdout) != len)
         return error_set(&ctx->err, -EIO, "cannot write the output: %s", strerror(errno));
     return 0;
+}
+
+int cli_table_finish(struct cli_ctx *ctx, struct cli_table *t, int r, bool csv) {
+    r = r < 0 ? error_oom(&ctx->err) : cli_table_print(ctx, t, csv);
+    cli_table_release(t);
+    return r;
 }
 
 int cli_csv_field(struct strbuf *out, const char *s) {
@@ -273,5 +228,28 @@ int cli_table_write_csv(const struct cli_table *t, struct strbuf *out) {
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* ---- commands over their arguments ------------------------------------ */
+
+int cli_for_each_arg(struct cli_ctx *ctx,
+                     int (*fn)(struct cli_ctx *ctx, const char *arg, struct error *err)) {
+    int failures = 0, last = 0;
+    for (int i = 0; i < ctx->args.argc; i++) {
+        struct error err;
+        error_init(&err);
+        int r = fn(ctx, ctx->args.argv[i], &err);
+        if (r < 0) {
+            cli_print_error(err.msg);
+            failures++;
+            last = r;
+            continue;
+        }
+        if (!ctx->quiet)
+            printf("%s\n", ctx->args.argv[i]);
+    }
+    if (failures)
+        return error_set(&ctx->err, last, "%s", ""); /* each failure was printed above */
     return 0;
 }

@@ -90,9 +90,13 @@ static int guest_path_check(const char *p, struct error *err) {
 
 struct stage {
     char dir[PATH_MAX]; /* "" until made */
+    const char *image;  /* the image as an absolute path (debugfs runs in dir) */
+    char *image_abs;    /* owned: that path when the caller's was relative */
 };
 
 static void stage_remove(struct stage *s) {
+    free(s->image_abs);
+    s->image_abs = NULL;
     if (!s->dir[0])
         return;
     struct error e;
@@ -100,22 +104,6 @@ static void stage_remove(struct stage *s) {
     if (fs_tree_remove(s->dir, &e) < 0)
         log_warn("cannot remove '%s': %s", s->dir, e.msg);
     s->dir[0] = '\0';
-}
-
-static int stage_make(struct stage *s, const char *work_dir, struct error *err) {
-    if (!work_dir || work_dir[0] != '/')
-        return error_set(err, -EINVAL, "a work directory (an absolute path) is needed, not '%s'",
-                         work_dir ? work_dir : "");
-    if (strlen(work_dir) > PATH_MAX - 64)
-        return error_set(err, -ENAMETOOLONG, "work directory '%.64s...' is too long", work_dir);
-    snprintf(s->dir, sizeof(s->dir), "%s/ext4-XXXXXX", work_dir);
-    if (!mkdtemp(s->dir)) {
-        int r = -errno;
-        s->dir[0] = '\0';
-        return error_set(err, r, "cannot make a staging directory in '%s': %s", work_dir,
-                         strerror(-r));
-    }
-    return 0;
 }
 
 /* image as an absolute path (debugfs runs in the staging directory); *ret is NULL when it is. */
@@ -128,6 +116,27 @@ static int image_absolute(const char *image, char **ret, struct error *err) {
         return error_set(err, -errno, "cannot resolve '%s': %s", image, strerror(errno));
     *ret = xasprintf("%s/%s", cwd, image);
     return *ret ? 0 : error_oom(err);
+}
+
+/* Begins work on image: s->image set (see struct stage), a staging directory made in work_dir. */
+static int stage_make(struct stage *s, const char *image, const char *work_dir, struct error *err) {
+    int r = image_absolute(image, &s->image_abs, err);
+    if (r < 0)
+        return r;
+    s->image = s->image_abs ? s->image_abs : image;
+    if (!work_dir || work_dir[0] != '/')
+        return error_set(err, -EINVAL, "a work directory (an absolute path) is needed, not '%s'",
+                         work_dir ? work_dir : "");
+    if (strlen(work_dir) > PATH_MAX - 64)
+        return error_set(err, -ENAMETOOLONG, "work directory '%.64s...' is too long", work_dir);
+    snprintf(s->dir, sizeof(s->dir), "%s/ext4-XXXXXX", work_dir);
+    if (!mkdtemp(s->dir)) {
+        r = -errno;
+        s->dir[0] = '\0';
+        return error_set(err, r, "cannot make a staging directory in '%s': %s", work_dir,
+                         strerror(-r));
+    }
+    return 0;
 }
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -556,16 +565,11 @@ int oci_ext4_write_files(const char *image, const struct oci_ext4_file *files, s
                              files[i].guest_path);
     }
 
-    _cleanup_free_ char *abs_image = NULL;
-    int r = image_absolute(image, &abs_image, err);
-    if (r < 0)
-        return r;
-    if (abs_image)
-        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    r = stage_make(&st, work_dir, err);
+    int r = stage_make(&st, image, work_dir, err);
     if (r < 0)
         return r;
+    image = st.image;
     _cleanup_free_ struct plan *plans = xcalloc(n, sizeof(*plans));
     if (!plans)
         return error_oom(err);
@@ -661,16 +665,11 @@ int oci_ext4_dir_make(const char *image, const char *guest_path, uint32_t mode, 
     if (mode > 07777)
         return error_set(err, -EINVAL, "mode %o of '%s' has more than permission bits", mode,
                          guest_path);
-    _cleanup_free_ char *abs_image = NULL;
-    r = image_absolute(image, &abs_image, err);
-    if (r < 0)
-        return r;
-    if (abs_image)
-        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    r = stage_make(&st, work_dir, err);
+    r = stage_make(&st, image, work_dir, err);
     if (r < 0)
         return r;
+    image = st.image;
 
     /* 1. What is there: every prefix. */
     _cleanup_(script_release) struct script chk = {0};
@@ -784,16 +783,11 @@ int oci_ext4_resolve(const char *image, const char *guest_path, const char *work
     int r = guest_path_check(guest_path, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *abs_image = NULL;
-    r = image_absolute(image, &abs_image, err);
-    if (r < 0)
-        return r;
-    if (abs_image)
-        image = abs_image;
     _cleanup_(stage_remove) struct stage st = {.dir = ""};
-    r = stage_make(&st, work_dir, err);
+    r = stage_make(&st, image, work_dir, err);
     if (r < 0)
         return r;
+    image = st.image;
     _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;
     if (strbuf_adds(&cur, guest_path) < 0)
         return error_oom(err);

@@ -491,6 +491,19 @@ static int reg_need_login(struct reg *g, struct error *err) {
                      g->host, g->what, g->config_path ? g->config_path : "~/.docker/config.json");
 }
 
+/* The registry refused the credentials hearth sent. */
+static int reg_refused(struct reg *g, struct error *err) {
+    return error_set(err, -EACCES,
+                     "registry %s refused the credentials from '%s' for %s: check them or "
+                     "log in again with docker login",
+                     g->host, g->config_path ? g->config_path : "", g->what);
+}
+
+/* A request that was denied with what hearth sent: no credentials (log in) or refused ones. */
+static int reg_denied(struct reg *g, struct error *err) {
+    return g->user ? reg_refused(g, err) : reg_need_login(g, err);
+}
+
 static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct error *err) {
     const char *realm = ch->realm, *service = ch->service;
     if (!str_starts_with(realm, "https://") && !str_starts_with(realm, "http://"))
@@ -520,12 +533,7 @@ static int reg_bearer(struct reg *g, const struct oci_challenge *ch, struct erro
     }
     if (resp.status == 401 || resp.status == 403) {
         resp_release(&resp);
-        if (!g->user)
-            return reg_need_login(g, err);
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path, g->what);
+        return reg_denied(g, err);
     }
     if (resp.status != 200) {
         r = error_set(err, -EPROTO, "token service of registry %s answered HTTP %ld for %s",
@@ -579,24 +587,15 @@ static int reg_fetch_authed(struct reg *g, const char *url, const char *accept, 
     int r = reg_fetch(g, url, accept, false, limit, resp, err);
     if (r < 0 || resp->status != 401)
         return r;
-    if (g->auth) {
-        if (!g->user)
-            return reg_need_login(g, err);
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path, g->what);
-    }
+    if (g->auth)
+        return reg_denied(g, err);
     _cleanup_free_ char *challenge = steal_ptr(&resp->www_auth);
     r = reg_authenticate(g, challenge, err);
     if (r < 0)
         return r;
     r = reg_fetch(g, url, accept, false, limit, resp, err);
     if (r == 0 && resp->status == 401)
-        return error_set(err, -EACCES,
-                         "registry %s refused the credentials from '%s' for %s: check them or "
-                         "log in again with docker login",
-                         g->host, g->config_path ? g->config_path : "", g->what);
+        return reg_refused(g, err);
     return r;
 }
 
@@ -787,6 +786,18 @@ static int xfer_start(struct xfer *x, CURLM *multi, struct error *err) {
 }
 
 /* A finished transfer: done, retried later, or a fatal error. */
+/* The blob has arrived whole: commits it (its digest checked) and marks the transfer done. */
+static int xfer_commit(struct xfer *x, struct error *err) {
+    struct reg *g = x->g;
+    x->open = false;
+    int r = blob_writer_commit(&x->w, NULL, err);
+    if (r < 0)
+        return error_prefix(err, "%s from registry %s", g->what, g->host);
+    x->state = X_DONE;
+    oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
+    return 0;
+}
+
 static int xfer_finish(struct xfer *x, CURLM *multi, CURLcode rc, struct error *err) {
     struct reg *g = x->g;
     curl_multi_remove_handle(multi, x->easy);
@@ -802,24 +813,11 @@ static int xfer_finish(struct xfer *x, CURLM *multi, CURLcode rc, struct error *
     bool transient = rc != CURLE_OK ? curl_transient(rc) : status_transient(status);
     if (rc == CURLE_OK && (status == 200 || status == 206)) {
         oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_VERIFYING, x->w.n, x->size);
-        x->open = false;
-        int r = blob_writer_commit(&x->w, NULL, err);
-        if (r < 0)
-            return error_prefix(err, "%s from registry %s", g->what, g->host);
-        x->state = X_DONE;
-        oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
-        return 0;
+        return xfer_commit(x, err);
     }
-    if (transient && x->w.size_known && x->w.n == x->size) {
-        /* everything arrived before the connection failed: no Range for nothing */
-        x->open = false;
-        int r = blob_writer_commit(&x->w, NULL, err);
-        if (r < 0)
-            return error_prefix(err, "%s from registry %s", g->what, g->host);
-        x->state = X_DONE;
-        oci_progress_emit(g->opts, x->digest, x->is_layer, OCI_PROGRESS_DONE, x->size, x->size);
-        return 0;
-    }
+    /* everything arrived before the connection failed: no Range for nothing */
+    if (transient && x->w.size_known && x->w.n == x->size)
+        return xfer_commit(x, err);
     if (transient && x->attempt < g->retries) {
         x->not_before = time_now_ms() + backoff_ms(x->attempt);
         x->attempt++;

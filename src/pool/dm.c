@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pool/pool_priv.h"
@@ -129,11 +128,6 @@ int dm_dev_create(const char *name, uint64_t sectors, const char *type, const ch
     return dm_dev_node_ensure(name, err);
 }
 
-static void dm_sleep_ms(int ms) {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int dm_dev_remove(const char *name, struct error *err) {
     int r = 0;
     for (int i = 0; i < DM_REMOVE_TRIES; i++) {
@@ -142,7 +136,7 @@ int dm_dev_remove(const char *name, struct error *err) {
         dm_task_update_nodes();
         if (r != -EBUSY)
             break;
-        dm_sleep_ms(DM_REMOVE_WAIT_MS);
+        sleep_ms(DM_REMOVE_WAIT_MS);
     }
     if (r == -ENXIO)
         r = 0; /* already gone */

@@ -266,6 +266,20 @@ static int file_dev_commit(const pool *p, int *fd, const char *tmp, const char *
     return file_dir_sync(p, err);
 }
 
+/*
+ * The paths of a device about to be made: its image and the temporary file
+ * written first (the caller frees both, also on failure). 1 when the image
+ * is already there with the size (file_dev_exists), 0 to go on, or -errno.
+ */
+static int file_dev_prepare(const pool *p, uint32_t id, uint64_t size, char **ret_path,
+                            char **ret_tmp, struct error *err) {
+    *ret_path = file_dev_path(p, id, false);
+    *ret_tmp = file_dev_path(p, id, true);
+    if (!*ret_path || !*ret_tmp)
+        return error_oom(err);
+    return file_dev_exists(p, id, *ret_path, size, err);
+}
+
 static int file_tmp_open(const pool *p, const char *tmp, struct error *err) {
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
@@ -274,11 +288,8 @@ static int file_tmp_open(const pool *p, const char *tmp, struct error *err) {
 }
 
 static int file_device_create(pool *p, uint32_t id, uint64_t size, struct error *err) {
-    _cleanup_free_ char *path = file_dev_path(p, id, false);
-    _cleanup_free_ char *tmp = file_dev_path(p, id, true);
-    if (!path || !tmp)
-        return error_oom(err);
-    int r = file_dev_exists(p, id, path, size, err);
+    _cleanup_free_ char *path = NULL, *tmp = NULL;
+    int r = file_dev_prepare(p, id, size, &path, &tmp, err);
     if (r != 0)
         return r < 0 ? r : 0;
     if ((r = file_room_check(p, 0, err)) < 0)
@@ -320,11 +331,8 @@ static int file_origin_open(const pool *p, uint32_t origin, uint64_t size, struc
 
 static int file_device_snapshot(pool *p, uint32_t id, uint32_t origin, uint64_t size,
                                 struct error *err) {
-    _cleanup_free_ char *path = file_dev_path(p, id, false);
-    _cleanup_free_ char *tmp = file_dev_path(p, id, true);
-    if (!path || !tmp)
-        return error_oom(err);
-    int r = file_dev_exists(p, id, path, size, err);
+    _cleanup_free_ char *path = NULL, *tmp = NULL;
+    int r = file_dev_prepare(p, id, size, &path, &tmp, err);
     if (r != 0)
         return r < 0 ? r : 0;
     struct stat st;

@@ -249,13 +249,7 @@ int pool_stray_remove(pool *p, const char *stray, struct error *err) {
 int pool_array_grow(void **arr, size_t n, size_t elem) {
     if (n >= POOL_INVENTORY_MAX)
         return -E2BIG;
-    if (n & (n - 1)) /* grow at powers of two */
-        return 0;
-    void *q = xrealloc(*arr, (n ? 2 * n : 1) * elem);
-    if (!q)
-        return -ENOMEM;
-    *arr = q;
-    return 0;
+    return array_grow(arr, n, elem);
 }
 
 int pool_ids_add(uint32_t **ids, size_t *n, uint32_t id) {

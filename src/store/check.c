@@ -60,29 +60,6 @@ static bool is_word(const char *s) {
     return true;
 }
 
-static bool has_control(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return true;
-    return false;
-}
-
-bool store_path_is_clean(const char *s) {
-    if (!s || s[0] != '/' || strlen(s) >= PATH_MAX || has_control(s))
-        return false;
-    const char *p = s;
-    while (*p) {
-        while (*p == '/')
-            p++;
-        const char *e = strchrnul(p, '/');
-        size_t n = (size_t)(e - p);
-        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p = e;
-    }
-    return true;
-}
-
 /* A pid (0: none) and its start time, in the columns named by prefix ("vmm" gives vmm_pid). */
 static int check_pid(const char *prefix, int64_t pid, int64_t start, struct error *err) {
     char field[32];
@@ -156,7 +133,7 @@ int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int6
         return bad_num(err, "stopped", (long long)rt->stopped, "is not a time");
     if (rt->exit_status < -1 || rt->exit_status > 255)
         return bad_num(err, "exit_status", rt->exit_status, "is not an exit status (0-255)");
-    if (has_control(rt->exit_reason))
+    if (str_has_control(rt->exit_reason))
         return bad(err, "exit_reason", rt->exit_reason, "holds control characters");
     return 0;
 }
@@ -234,7 +211,7 @@ int store_check_device(const struct store_pool_device *d, int64_t id, struct err
     if (d->owner_uid && !id_is_valid(d->owner_uid))
         return bad(err, "owner_uid", d->owner_uid,
                    "is not a valid uid (16 lowercase hex characters)");
-    if (d->metadata_path && !store_path_is_clean(d->metadata_path))
+    if (d->metadata_path && !path_is_host_clean(d->metadata_path))
         return bad(err, "metadata_path", d->metadata_path,
                    "is not an absolute path without '.' or '..' components");
     if (d->layer_key) {

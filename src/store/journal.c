@@ -65,28 +65,26 @@ int store_op_insert(store *s, const char *op, enum api_kind kind, const char *ui
         return error_set(err, r, "reading this process's start time from /proc/self/stat: %s",
                          strerror(-r));
     bool own;
-    r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    r = store_write_start(
+        s,
+        "INSERT INTO journal (op, kind, object_uid, step, owner_pid, owner_start, "
+        "started, updated, device_id, params) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+        &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "INSERT INTO journal (op, kind, object_uid, step, owner_pid, owner_start, "
-                   "started, updated, device_id, params) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
-                   &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, op);
-        store_bind_text(st, 2, api_kind_name(kind));
-        store_bind_text(st, 3, uid);
-        store_bind_text(st, 4, step);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)start);
-        sqlite3_bind_int64(st, 7, now_unix());
-        if (device_id >= 0)
-            sqlite3_bind_int64(st, 8, device_id);
-        store_bind_text(st, 9, params);
-        r = journal_write(s, st, 0, err);
-    }
+    store_bind_text(st, 1, op);
+    store_bind_text(st, 2, api_kind_name(kind));
+    store_bind_text(st, 3, uid);
+    store_bind_text(st, 4, step);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)start);
+    sqlite3_bind_int64(st, 7, now_unix());
+    if (device_id >= 0)
+        sqlite3_bind_int64(st, 8, device_id);
+    store_bind_text(st, 9, params);
+    r = journal_write(s, st, 0, err);
     int64_t id = sqlite3_last_insert_rowid(s->db);
     r = store_tx_end(s, own, r, err);
     if (r < 0)
@@ -96,11 +94,7 @@ int store_op_insert(store *s, const char *op, enum api_kind kind, const char *ui
 }
 
 static int journal_write(store *s, sqlite3_stmt *st, int64_t id, struct error *err) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "writing the journal");
-    sqlite3_reset(st);
+    int r = store_step_done(s, st, "writing the journal", err);
     if (r == 0 && id > 0 && sqlite3_changes(s->db) == 0)
         r = error_set(err, -ENOENT, "operation %lld is not in flight", (long long)id);
     return r;
@@ -135,10 +129,9 @@ int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *
     sqlite3_bind_int64(st, 4, (sqlite3_int64)getpid());
     sqlite3_bind_int64(st, 5, (sqlite3_int64)self);
     sqlite3_bind_int64(st, 6, now_unix());
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return store_error(s, sqlite3_extended_errcode(s->db), err, "adopting an operation");
+    r = store_step_done(s, st, "adopting an operation", err);
+    if (r < 0)
+        return r;
     if (sqlite3_changes(s->db) == 0)
         return error_set(err, -ESRCH, "operation %lld was finished or taken over", (long long)id);
     return 0;
@@ -148,38 +141,32 @@ int store_op_step(store *s, int64_t id, const char *step, struct error *err) {
     if (!step)
         return error_set(err, -EINVAL, "operation %lld: no step given", (long long)id);
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(
+        s, "UPDATE journal SET step = ?2, updated = ?3 WHERE id = ?1 AND finished IS NULL", &own,
+        &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "UPDATE journal SET step = ?2, updated = ?3 WHERE id = ?1 AND finished IS NULL",
-                   &st, err);
-    if (r == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        store_bind_text(st, 2, step);
-        sqlite3_bind_int64(st, 3, now_unix());
-        r = journal_write(s, st, id, err);
-    }
+    sqlite3_bind_int64(st, 1, id);
+    store_bind_text(st, 2, step);
+    sqlite3_bind_int64(st, 3, now_unix());
+    r = journal_write(s, st, id, err);
     return store_tx_end(s, own, r, err);
 }
 
 int store_op_finish(store *s, int64_t id, const char *error, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s,
+                              "UPDATE journal SET finished = ?2, updated = ?2, error = ?3 "
+                              "WHERE id = ?1 AND finished IS NULL",
+                              &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "UPDATE journal SET finished = ?2, updated = ?2, error = ?3 "
-                   "WHERE id = ?1 AND finished IS NULL",
-                   &st, err);
-    if (r == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now_unix());
-        store_bind_text(st, 3, error);
-        r = journal_write(s, st, id, err);
-    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_unix());
+    store_bind_text(st, 3, error);
+    r = journal_write(s, st, id, err);
     return store_tx_end(s, own, r, err);
 }
 
@@ -242,9 +229,7 @@ static int ops_read(store *s, sqlite3_stmt *st, store_corrupt_fn fn, void *ud,
             n--; /* the slot is used again */
         }
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading the journal");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading the journal", err);
     if (r < 0) {
         store_ops_free(ops, n);
         return r;

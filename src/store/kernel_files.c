@@ -26,18 +26,12 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
             return error_set(err, -EINVAL, "kernel %s: '%.16s' is not a kernel file", uid,
                              files[i].name);
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, "DELETE FROM kernel_file WHERE uid = ?1", &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, "DELETE FROM kernel_file WHERE uid = ?1", &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "recording a kernel's files");
-        sqlite3_reset(st);
-    }
+    store_bind_text(st, 1, uid);
+    r = store_step_done(s, st, "recording a kernel's files", err);
     for (size_t i = 0; i < n && r == 0; i++) {
         r = store_stmt(s, "INSERT INTO kernel_file (uid, name, size) VALUES (?1, ?2, ?3)", &st,
                        err);
@@ -46,10 +40,7 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
         store_bind_text(st, 1, uid);
         store_bind_text(st, 2, files[i].name);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)files[i].size);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "recording a kernel's files");
-        sqlite3_reset(st);
+        r = store_step_done(s, st, "recording a kernel's files", err);
     }
     return store_tx_end(s, own, r, err);
 }
@@ -93,9 +84,7 @@ int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *
         ret[n].size = (uint64_t)size;
         n++;
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading a kernel's files");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading a kernel's files", err);
     if (r == 0)
         *ret_n = n;
     return r;
@@ -114,8 +103,6 @@ int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct erro
                               &why) < 0)
             fn(ud, "kernel_file", (const char *)sqlite3_column_text(st, 0), &why);
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading kernel_file");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading kernel_file", err);
     return r;
 }

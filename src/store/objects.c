@@ -16,19 +16,6 @@
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* Makes room for element n of *arr (capacity is the next power of two >= n). */
-static int grow(void *arrp, size_t n, size_t elem) {
-    void **arr = arrp;
-    if (n != 0 && (n & (n - 1)) != 0)
-        return 0;
-    size_t cap = n ? n * 2 : 1;
-    void *p = xrealloc(*arr, cap * elem);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    return 0;
-}
-
 static void bind_created(sqlite3_stmt *st, int idx, int64_t t) {
     if (t == API_TIME_NONE)
         sqlite3_bind_null(st, idx);
@@ -36,28 +23,8 @@ static void bind_created(sqlite3_stmt *st, int idx, int64_t t) {
         sqlite3_bind_int64(st, idx, t);
 }
 
-static int64_t column_created(sqlite3_stmt *st, int col) {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return API_TIME_NONE;
-    return sqlite3_column_int64(st, col);
-}
-
 static void bind_u64(sqlite3_stmt *st, int idx, uint64_t v) {
     sqlite3_bind_int64(st, idx, (sqlite3_int64)v);
-}
-
-static uint64_t column_u64(sqlite3_stmt *st, int col) {
-    return (uint64_t)sqlite3_column_int64(st, col);
-}
-
-/* Steps a write statement to completion. */
-static int step_done(store *s, sqlite3_stmt *st, struct error *err, const char *what) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
-    sqlite3_reset(st);
-    return r;
 }
 
 /* ---- columns of the main rows ------------------------------------------ */
@@ -168,13 +135,13 @@ static int read_main(sqlite3_stmt *st, struct api_object *obj) {
     if (store_column_text(st, 0, &obj->meta.uid) < 0 ||
         store_column_text(st, 1, &obj->meta.name) < 0)
         return -ENOMEM;
-    obj->meta.created = column_created(st, 2);
+    obj->meta.created = store_column_time(st, 2);
     switch (obj->kind) {
     case API_KIND_IMAGE: {
         struct api_image *im = &obj->u.image;
         if (read_claim(st, 3, &im->claim) < 0 || store_column_text(st, 5, &im->source.id) < 0)
             return -ENOMEM;
-        im->source.size = column_u64(st, 6);
+        im->source.size = store_column_u64(st, 6);
         return 0;
     }
     case API_KIND_KERNEL: {
@@ -182,7 +149,7 @@ static int read_main(sqlite3_stmt *st, struct api_object *obj) {
         if (read_claim(st, 3, &k->claim) < 0 || store_column_text(st, 5, &k->source.id) < 0 ||
             store_column_text(st, 7, &k->version) < 0)
             return -ENOMEM;
-        k->source.size = column_u64(st, 6);
+        k->source.size = store_column_u64(st, 6);
         return 0;
     }
     case API_KIND_VM: {
@@ -198,12 +165,12 @@ static int read_main(sqlite3_stmt *st, struct api_object *obj) {
             store_column_text(st, 20, &v->status_kernel.source.id) < 0 ||
             store_column_text(st, 22, &v->status_kernel.internal_uid) < 0)
             return -ENOMEM;
-        v->cpus = column_u64(st, 10);
-        v->memory = column_u64(st, 11);
-        v->disk_size = column_u64(st, 12);
+        v->cpus = store_column_u64(st, 10);
+        v->memory = store_column_u64(st, 11);
+        v->disk_size = store_column_u64(st, 12);
         v->has_ssh = sqlite3_column_int(st, 14) != 0;
-        v->status_image.source.size = column_u64(st, 18);
-        v->status_kernel.source.size = column_u64(st, 21);
+        v->status_image.source.size = store_column_u64(st, 18);
+        v->status_kernel.source.size = store_column_u64(st, 21);
         return 0;
     }
     default:
@@ -230,7 +197,7 @@ static int apply_meta(struct api_object *obj, sqlite3_stmt *st) {
     bool labels = map && strcmp(map, "labels") == 0;
     struct api_kv **arr = labels ? &obj->meta.labels : &obj->meta.annotations;
     size_t *n = labels ? &obj->meta.n_labels : &obj->meta.n_annotations;
-    if (grow(arr, *n, sizeof(**arr)) < 0)
+    if (array_grow(arr, *n, sizeof(**arr)) < 0)
         return -ENOMEM;
     struct api_kv *kv = &(*arr)[*n];
     memset(kv, 0, sizeof(*kv));
@@ -259,7 +226,7 @@ static int apply_digest(struct api_object *obj, sqlite3_stmt *st) {
     struct api_oci_source *src = digest_source(obj, (const char *)sqlite3_column_text(st, 1));
     if (!src)
         return -EINVAL;
-    if (grow(&src->repo_digests, src->n_repo_digests, sizeof(char *)) < 0)
+    if (array_grow(&src->repo_digests, src->n_repo_digests, sizeof(char *)) < 0)
         return -ENOMEM;
     char **d = &src->repo_digests[src->n_repo_digests];
     *d = NULL;
@@ -269,13 +236,13 @@ static int apply_digest(struct api_object *obj, sqlite3_stmt *st) {
 
 static int apply_port(struct api_object *obj, sqlite3_stmt *st) {
     struct api_vm *v = &obj->u.vm;
-    if (grow(&v->ports, v->n_ports, sizeof(*v->ports)) < 0)
+    if (array_grow(&v->ports, v->n_ports, sizeof(*v->ports)) < 0)
         return -ENOMEM;
     struct api_port *p = &v->ports[v->n_ports];
     memset(p, 0, sizeof(*p));
     v->n_ports++;
-    p->host_port = column_u64(st, 1);
-    p->vm_port = column_u64(st, 2);
+    p->host_port = store_column_u64(st, 1);
+    p->vm_port = store_column_u64(st, 2);
     if (store_column_text(st, 3, &p->protocol) < 0 ||
         store_column_text(st, 4, &p->bind_address) < 0)
         return -ENOMEM;
@@ -284,7 +251,7 @@ static int apply_port(struct api_object *obj, sqlite3_stmt *st) {
 
 static int apply_copy_file(struct api_object *obj, sqlite3_stmt *st) {
     struct api_vm *v = &obj->u.vm;
-    if (grow(&v->copy_files, v->n_copy_files, sizeof(*v->copy_files)) < 0)
+    if (array_grow(&v->copy_files, v->n_copy_files, sizeof(*v->copy_files)) < 0)
         return -ENOMEM;
     struct api_file_mapping *f = &v->copy_files[v->n_copy_files];
     memset(f, 0, sizeof(*f));
@@ -296,7 +263,7 @@ static int apply_copy_file(struct api_object *obj, sqlite3_stmt *st) {
 
 static int apply_ip(struct api_object *obj, sqlite3_stmt *st) {
     struct api_vm *v = &obj->u.vm;
-    if (grow(&v->ip_addresses, v->n_ip_addresses, sizeof(char *)) < 0)
+    if (array_grow(&v->ip_addresses, v->n_ip_addresses, sizeof(char *)) < 0)
         return -ENOMEM;
     char **ip = &v->ip_addresses[v->n_ip_addresses];
     *ip = NULL;
@@ -358,7 +325,7 @@ static int put_meta(store *s, const char *sql, const char *uid, const char *map,
         sqlite3_bind_int64(st, 3, (sqlite3_int64)i);
         store_bind_text(st, 4, kv[i].key);
         store_bind_text(st, 5, kv[i].value);
-        r = step_done(s, st, err, "storing metadata");
+        r = store_step_done(s, st, "storing metadata", err);
         if (r == -EEXIST)
             return error_set(err, -EINVAL, "'%s': metadata.%s has the key '%s' twice", name, map,
                              kv[i].key ? kv[i].key : "");
@@ -379,7 +346,7 @@ static int put_digests(store *s, const char *sql, const char *uid, const char *s
         store_bind_text(st, 2, source);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)i);
         store_bind_text(st, 4, src->repo_digests[i]);
-        r = step_done(s, st, err, "storing repo digests");
+        r = store_step_done(s, st, "storing repo digests", err);
         if (r < 0)
             return r;
     }
@@ -410,7 +377,7 @@ static int put_vm_children(store *s, const struct api_object *obj, struct error 
         bind_u64(st, 4, v->ports[i].vm_port);
         store_bind_text(st, 5, v->ports[i].protocol);
         store_bind_text(st, 6, v->ports[i].bind_address);
-        r = step_done(s, st, err, "storing ports");
+        r = store_step_done(s, st, "storing ports", err);
     }
     for (size_t i = 0; r == 0 && i < v->n_copy_files; i++) {
         sqlite3_stmt *st;
@@ -424,7 +391,7 @@ static int put_vm_children(store *s, const struct api_object *obj, struct error 
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         store_bind_text(st, 3, v->copy_files[i].host_path);
         store_bind_text(st, 4, v->copy_files[i].vm_path);
-        r = step_done(s, st, err, "storing copy files");
+        r = store_step_done(s, st, "storing copy files", err);
     }
     for (size_t i = 0; r == 0 && i < v->n_ip_addresses; i++) {
         sqlite3_stmt *st;
@@ -435,7 +402,7 @@ static int put_vm_children(store *s, const struct api_object *obj, struct error 
         store_bind_text(st, 1, uid);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
         store_bind_text(st, 3, v->ip_addresses[i]);
-        r = step_done(s, st, err, "storing ip addresses");
+        r = store_step_done(s, st, "storing ip addresses", err);
     }
     return r;
 }
@@ -449,7 +416,7 @@ static int put_children(store *s, const struct api_object *obj, struct error *er
         if (r < 0)
             return r;
         store_bind_text(st, 1, obj->meta.uid);
-        r = step_done(s, st, err, "removing old child rows");
+        r = store_step_done(s, st, "removing old child rows", err);
         if (r < 0)
             return r;
     }
@@ -509,7 +476,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
     bind_u64(st, 3, p->allocation_size);
     store_bind_text(st, 4, p->metadata_path);
     store_bind_text(st, 5, p->data_path);
-    r = step_done(s, st, err, "storing the pool");
+    r = store_step_done(s, st, "storing the pool", err);
     if (r < 0)
         return r;
     /* Rows beyond the array go; holes go; present devices are upserted, keeping state and owner. */
@@ -517,7 +484,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)p->n_devices);
-    r = step_done(s, st, err, "storing pool devices");
+    r = store_step_done(s, st, "storing pool devices", err);
     for (size_t i = 0; r == 0 && i < p->n_devices; i++) {
         const struct api_pool_device *d = &p->devices[i];
         if (!d->present) {
@@ -525,7 +492,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
             if (r < 0)
                 return r;
             sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
-            r = step_done(s, st, err, "storing pool devices");
+            r = store_step_done(s, st, "storing pool devices", err);
             continue;
         }
         r = store_stmt(s,
@@ -545,7 +512,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
             sqlite3_bind_int64(st, 3, d->parent);
         bind_u64(st, 4, d->size);
         store_bind_text(st, 5, d->metadata_path);
-        r = step_done(s, st, err, "storing pool devices");
+        r = store_step_done(s, st, "storing pool devices", err);
         if (r < 0)
             error_prefix(err, "pool device %zu", i);
     }
@@ -555,7 +522,7 @@ static int pool_put(store *s, const struct api_pool *p, struct error *err) {
 /* ---- put, get, find, delete -------------------------------------------- */
 
 int store_object_put(store *s, const struct api_object *obj, struct error *err) {
-    const char *word = store_kind_word(obj->kind);
+    const char *word = api_kind_word(obj->kind);
     const char *sql = NULL;
     if (obj->kind != API_KIND_POOL) {
         if (!obj->meta.uid || !obj->meta.name)
@@ -687,7 +654,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         return store_pool_object_get(s, ret, err);
     const char *sql = main_one_sql(kind);
     if (!sql || !uid)
-        return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s: no uid given", api_kind_word(kind));
     _cleanup_object_ struct api_object *obj = api_object_new(kind);
     if (!obj)
         return error_oom(err);
@@ -706,7 +673,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
         if (rc == SQLITE_ROW)
             r = read_main(st, obj) < 0 ? error_oom(err) : 0;
         else if (rc == SQLITE_DONE)
-            r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
+            r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), uid);
         else
             r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading");
         sqlite3_reset(st);
@@ -720,7 +687,7 @@ int store_object_get(store *s, enum api_kind kind, const char *uid, struct api_o
     struct error why;
     error_init(&why);
     if (store_check_object(obj, &why) < 0)
-        return store_corrupt_error(s, store_kind_word(kind), obj->meta.uid, &why, err);
+        return store_corrupt_error(s, api_kind_word(kind), obj->meta.uid, &why, err);
     *ret = steal_ptr(&obj);
     return 0;
 }
@@ -739,7 +706,7 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
         sql = "SELECT uid FROM kernel WHERE name = ?1";
         break;
     default:
-        return error_set(err, -EINVAL, "%s objects have no names", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s objects have no names", api_kind_word(kind));
     }
     sqlite3_stmt *st;
     int r = store_stmt(s, sql, &st, err);
@@ -756,12 +723,12 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
             error_set(&why, -EUCLEAN,
                       "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
                       api_quote(uid, q, sizeof(q)));
-            r = store_corrupt_error(s, store_kind_word(kind), uid, &why, err);
+            r = store_corrupt_error(s, api_kind_word(kind), uid, &why, err);
         } else {
             memcpy(ret_uid, uid, ID_LEN + 1);
         }
     } else if (rc == SQLITE_DONE) {
-        r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), name);
+        r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), name);
     } else {
         r = store_error(s, sqlite3_extended_errcode(s->db), err, "finding a name");
     }
@@ -797,19 +764,16 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
         return error_set(err, -EINVAL, "unknown kind");
     }
     if (!uid)
-        return error_set(err, -EINVAL, "%s: no uid given", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s: no uid given", api_kind_word(kind));
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, sql, &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, sql, &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        r = step_done(s, st, err, "deleting");
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = error_set(err, -ENOENT, "%s '%s' not found", store_kind_word(kind), uid);
-    }
+    store_bind_text(st, 1, uid);
+    r = store_step_done(s, st, "deleting", err);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = error_set(err, -ENOENT, "%s '%s' not found", api_kind_word(kind), uid);
     return store_tx_end(s, own, r, err);
 }
 
@@ -839,7 +803,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
     if (r == 0) {
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (grow(&objs, n, sizeof(*objs)) < 0) {
+            if (array_grow(&objs, n, sizeof(*objs)) < 0) {
                 r = error_oom(err);
                 break;
             }
@@ -854,9 +818,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
                 break;
             }
         }
-        if (r == 0 && rc != SQLITE_DONE)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing");
-        sqlite3_reset(st);
+        r = store_rows_end(s, st, rc, r, "listing", err);
     }
     if (r == 0 && n > 0) {
         idx = xcalloc(n, sizeof(*idx));
@@ -884,7 +846,7 @@ static int object_list(store *s, enum api_kind kind, store_corrupt_fn fn, void *
             objs[kept++] = objs[i];
             continue;
         }
-        fn(ud, store_kind_word(kind), objs[i]->meta.uid, &why);
+        fn(ud, api_kind_word(kind), objs[i]->meta.uid, &why);
         api_object_free(objs[i]);
     }
     *ret = objs;
@@ -958,7 +920,7 @@ static int collect_matches(store *s, sqlite3_stmt *st, const char *table, size_t
             store_corrupt_warn(s, table, uid, &why);
             continue;
         }
-        if (grow(&m, n, sizeof(*m)) < 0) {
+        if (array_grow(&m, n, sizeof(*m)) < 0) {
             r = error_oom(err);
             break;
         }
@@ -1003,7 +965,7 @@ static int object_match(store *s, enum api_kind kind, const char *prefix, bool u
         sql = uid_only ? MATCH_UID_SQL("kernel") : MATCH_SQL("kernel");
         break;
     default:
-        return error_set(err, -EINVAL, "%s objects have no names", store_kind_word(kind));
+        return error_set(err, -EINVAL, "%s objects have no names", api_kind_word(kind));
     }
 #undef MATCH_UID_SQL
 #undef MATCH_SQL
@@ -1016,7 +978,7 @@ static int object_match(store *s, enum api_kind kind, const char *prefix, bool u
         return r;
     store_bind_text(st, 1, prefix);
     sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
-    return collect_matches(s, st, store_kind_word(kind), max, ret, ret_n, err);
+    return collect_matches(s, st, api_kind_word(kind), max, ret, ret_n, err);
 }
 
 int store_object_match(store *s, enum api_kind kind, const char *prefix, size_t max,
@@ -1051,510 +1013,4 @@ int store_object_users(store *s, enum api_kind kind, const char *uid, const char
     store_bind_text(st, 1, uid);
     store_bind_text(st, 2, name);
     return collect_matches(s, st, "vm", SIZE_MAX, ret, ret_n, err);
-}
-
-/* ---- VM summaries ------------------------------------------------------ */
-
-/*
- * The summaries' strings live in an arena: a list of large blocks, filled
- * front to back and freed together, so loading 10,000 VMs costs a few dozen
- * allocations instead of one per string.
- */
-#define ARENA_BLOCK (64 * 1024)
-
-struct arena_block {
-    struct arena_block *next;
-    size_t used;
-    size_t size;
-    max_align_t data[]; /* size bytes */
-};
-
-struct store_arena {
-    struct arena_block *head;
-};
-
-static void arena_free(struct store_arena *a) {
-    if (!a)
-        return;
-    for (struct arena_block *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    free(a);
-}
-
-/* n bytes aligned to align (a power of two, at most max_align_t's); NULL on OOM. */
-static void *arena_alloc(struct store_arena *a, size_t n, size_t align) {
-    struct arena_block *b = a->head;
-    size_t off = b ? (b->used + align - 1) & ~(align - 1) : 0;
-    if (!b || off > b->size || n > b->size - off) {
-        if (n > SIZE_MAX / 2)
-            return NULL;
-        size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        b = xmalloc(sizeof(*b) + size);
-        if (!b)
-            return NULL;
-        b->size = size;
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-        off = 0;
-    }
-    b->used = off + n;
-    return (char *)b->data + off;
-}
-
-static const char *arena_strndup(struct store_arena *a, const char *s, size_t len) {
-    char *c = arena_alloc(a, len + 1, 1);
-    if (!c)
-        return NULL;
-    memcpy(c, s, len);
-    c[len] = '\0';
-    return c;
-}
-
-/*
- * *ret = a text column in the arena (NULL for SQL NULL), as store_column_text
- * reads it (up to the first NUL). When the value equals prev, the neighbouring
- * row's copy, prev is shared instead of copied. 0 or -ENOMEM.
- */
-static int arena_column(struct store_arena *a, sqlite3_stmt *st, int col, const char *prev,
-                        const char **ret) {
-    const char *t = (const char *)sqlite3_column_text(st, col);
-    if (!t) {
-        *ret = NULL;
-        return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : -ENOMEM;
-    }
-    size_t len = strnlen(t, (size_t)sqlite3_column_bytes(st, col));
-    if (prev && strlen(prev) == len && memcmp(prev, t, len) == 0) {
-        *ret = prev;
-        return 0;
-    }
-    const char *c = arena_strndup(a, t, len);
-    if (!c)
-        return -ENOMEM;
-    *ret = c;
-    return 0;
-}
-
-#define SUMMARY_COLS                                                                               \
-    "uid, name, created, has_image_claim, image_ref, has_kernel_claim, kernel_ref, cmdline, "      \
-    "cpus, memory, disk_size, network_mode, state, image_id, kernel_id, "                          \
-    "CASE WHEN state = 'Running' THEN "                                                            \
-    "(SELECT r.started FROM vm_runtime r WHERE r.uid = vm.uid AND r.stopped IS NULL) END"
-
-/* Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or NULL. */
-static int summary_read_main(struct store_arena *a, sqlite3_stmt *st, struct store_vm_summary *v,
-                             const struct store_vm_summary *prev) {
-    const struct store_vm_summary none = {0};
-    if (!prev)
-        prev = &none;
-    if (arena_column(a, st, 0, NULL, &v->uid) < 0 || arena_column(a, st, 1, NULL, &v->name) < 0 ||
-        arena_column(a, st, 7, prev->cmdline, &v->cmdline) < 0 ||
-        arena_column(a, st, 11, prev->network_mode, &v->network_mode) < 0 ||
-        arena_column(a, st, 12, prev->state, &v->state) < 0 ||
-        arena_column(a, st, 13, prev->image_id, &v->image_id) < 0 ||
-        arena_column(a, st, 14, prev->kernel_id, &v->kernel_id) < 0)
-        return -ENOMEM;
-    if (sqlite3_column_int(st, 3) && arena_column(a, st, 4, prev->image_ref, &v->image_ref) < 0)
-        return -ENOMEM;
-    if (sqlite3_column_int(st, 5) && arena_column(a, st, 6, prev->kernel_ref, &v->kernel_ref) < 0)
-        return -ENOMEM;
-    v->created = column_created(st, 2);
-    v->cpus = column_u64(st, 8);
-    v->memory = column_u64(st, 9);
-    v->disk_size = column_u64(st, 10);
-    v->started = sqlite3_column_int64(st, 15); /* NULL (nothing runs) reads as 0 */
-    v->ports = "";
-    v->ips = "";
-    return 0;
-}
-
-/* The size of api_port_format's buffer in `ps` (its output is cut to fit). */
-#define PORT_TEXT_MAX 160
-
-/* Writes v in decimal at p; returns the end. */
-static char *put_u64(char *p, uint64_t v) {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-/*
- * api_port_format into buf[PORT_TEXT_MAX] without snprintf (a listing
- * formats one per port); the same text, including the cut at
- * PORT_TEXT_MAX - 1 bytes, which only absurdly long addresses reach.
- * Returns the length.
- */
-static size_t port_format(const struct api_port *p, char *buf) {
-    const char *addr = p->bind_address ? p->bind_address : "0.0.0.0";
-    const char *proto = p->protocol ? p->protocol : "tcp";
-    size_t alen = strlen(addr), plen = strlen(proto);
-    if (alen + plen + 48 >= PORT_TEXT_MAX) {
-        api_port_format(p, buf, PORT_TEXT_MAX);
-        return strlen(buf);
-    }
-    bool v6 = memchr(addr, ':', alen) != NULL;
-    char *o = buf;
-    if (v6)
-        *o++ = '[';
-    memcpy(o, addr, alen);
-    o += alen;
-    if (v6)
-        *o++ = ']';
-    *o++ = ':';
-    o = put_u64(o, p->host_port);
-    *o++ = '-';
-    *o++ = '>';
-    o = put_u64(o, p->vm_port);
-    *o++ = '/';
-    memcpy(o, proto, plen);
-    o += plen;
-    *o = '\0';
-    return (size_t)(o - buf);
-}
-
-enum summary_child { SUMMARY_PORTS, SUMMARY_IPS, SUMMARY_LABELS };
-#define SUMMARY_CHILDREN 3
-
-/*
- * What a listing reads: the main rows, then each child table grouped by
- * owner uid. The active listing finds its VMs through the state index
- * (INDEXED BY, so that statistics can never talk the planner into a scan)
- * and reads only their child rows, by primary key.
- */
-struct summary_sql {
-    const char *main;
-    const char *child[SUMMARY_CHILDREN];
-};
-
-#define ACTIVE_UIDS                                                                                \
-    "(SELECT uid FROM vm INDEXED BY vm_state WHERE state IN " STORE_VM_ACTIVE_STATES ")"
-
-static const struct summary_sql summary_all_sql = {
-    .main = "SELECT " SUMMARY_COLS " FROM vm ORDER BY created, name",
-    .child =
-        {
-            [SUMMARY_PORTS] = "SELECT uid, host_port, vm_port, protocol, bind_address FROM "
-                              "vm_ports ORDER BY uid, ord",
-            [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses ORDER BY uid, ord",
-            [SUMMARY_LABELS] = "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' "
-                               "ORDER BY uid, map, ord",
-        },
-};
-
-static const struct summary_sql summary_active_sql = {
-    .main =
-        "SELECT " SUMMARY_COLS " FROM vm INDEXED BY vm_state WHERE state IN " STORE_VM_ACTIVE_STATES
-        " ORDER BY created, name",
-    .child =
-        {
-            [SUMMARY_PORTS] = "SELECT uid, host_port, vm_port, protocol, bind_address FROM "
-                              "vm_ports WHERE uid IN " ACTIVE_UIDS " ORDER BY uid, ord",
-            [SUMMARY_IPS] = "SELECT uid, ip FROM vm_ip_addresses WHERE uid IN " ACTIVE_UIDS
-                            " ORDER BY uid, ord",
-            [SUMMARY_LABELS] = "SELECT uid, key, value FROM vm_meta WHERE map = 'labels' AND "
-                               "uid IN " ACTIVE_UIDS " ORDER BY uid, map, ord",
-        },
-};
-
-/*
- * The summaries by uid, for merging child rows: open addressing over a
- * power-of-two table. A uid that is an id (16 hex digits, as every stored
- * uid is) is its own 64-bit key, so a lookup touches one slot and no string;
- * any other uid is keyed by a hash and compared in full.
- */
-struct summary_slot {
-    uint64_t key;
-    uint32_t item; /* item number + 1; 0: empty */
-    bool exact;    /* key is the uid's value, not a hash */
-};
-
-struct summary_index {
-    struct summary_slot *slots;
-    size_t mask;
-    struct store_vm_summary *items;
-};
-
-/* The key of uid; *ret_exact: whether the key alone identifies it. */
-static uint64_t uid_key(const char *uid, bool *ret_exact) {
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; i < ID_LEN; i++) {
-        char c = uid[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            break;
-        v = v << 4 | d;
-    }
-    if (i == ID_LEN && uid[i] == '\0') {
-        *ret_exact = true;
-        return v;
-    }
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *uid; uid++)
-        h = (h ^ (unsigned char)*uid) * 1099511628211ull;
-    *ret_exact = false;
-    return h;
-}
-
-static size_t key_slot(uint64_t key, size_t mask) {
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    return (size_t)key & mask;
-}
-
-/* Builds the index in the arena (freed with the summaries). */
-static int summary_index_build(struct summary_index *idx, struct store_arena *a,
-                               struct store_vm_summary *items, size_t n) {
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    if (n > UINT32_MAX - 1 ||
-        !(idx->slots = arena_alloc(a, cap * sizeof(*idx->slots), _Alignof(struct summary_slot))))
-        return -ENOMEM;
-    memset(idx->slots, 0, cap * sizeof(*idx->slots));
-    idx->mask = cap - 1;
-    idx->items = items;
-    for (size_t i = 0; i < n; i++) {
-        if (!items[i].uid)
-            continue;
-        bool exact;
-        uint64_t key = uid_key(items[i].uid, &exact);
-        size_t h = key_slot(key, idx->mask);
-        while (idx->slots[h].item)
-            h = (h + 1) & idx->mask;
-        idx->slots[h] = (struct summary_slot){key, (uint32_t)(i + 1), exact};
-    }
-    return 0;
-}
-
-/* The summary of uid, whose key (uid_key) is key; NULL if none. */
-static struct store_vm_summary *summary_index_find(const struct summary_index *idx, const char *uid,
-                                                   uint64_t key, bool exact) {
-    for (size_t h = key_slot(key, idx->mask); idx->slots[h].item; h = (h + 1) & idx->mask) {
-        const struct summary_slot *sl = &idx->slots[h];
-        if (sl->key != key || sl->exact != exact)
-            continue;
-        struct store_vm_summary *v = &idx->items[sl->item - 1];
-        if (exact || strcmp(v->uid, uid) == 0)
-            return v;
-    }
-    return NULL;
-}
-
-/* What one owner's child rows collect before they are stored in its summary. */
-struct summary_group {
-    struct strbuf text;         /* ports or IPs joined by ", " */
-    struct store_label *labels; /* labels (strings already in the arena) */
-    size_t n_labels;
-};
-
-static int summary_group_add(struct store_arena *a, struct summary_group *g,
-                             enum summary_child which, sqlite3_stmt *st) {
-    switch (which) {
-    case SUMMARY_PORTS: {
-        struct api_port p = {
-            .host_port = column_u64(st, 1),
-            .vm_port = column_u64(st, 2),
-            .protocol = (char *)sqlite3_column_text(st, 3),
-            .bind_address = (char *)sqlite3_column_text(st, 4),
-        };
-        char buf[PORT_TEXT_MAX];
-        size_t len = port_format(&p, buf);
-        if ((g->text.len && strbuf_add(&g->text, ", ", 2) < 0) ||
-            strbuf_add(&g->text, buf, len) < 0)
-            return -ENOMEM;
-        return 0;
-    }
-    case SUMMARY_IPS: {
-        const char *ip = (const char *)sqlite3_column_text(st, 1);
-        if ((g->text.len && strbuf_add(&g->text, ", ", 2) < 0) ||
-            strbuf_adds(&g->text, ip ? ip : "") < 0)
-            return -ENOMEM;
-        return 0;
-    }
-    case SUMMARY_LABELS: {
-        if (grow(&g->labels, g->n_labels, sizeof(*g->labels)) < 0)
-            return -ENOMEM;
-        struct store_label *l = &g->labels[g->n_labels];
-        if (arena_column(a, st, 1, NULL, &l->key) < 0 ||
-            arena_column(a, st, 2, NULL, &l->value) < 0)
-            return -ENOMEM;
-        g->n_labels++;
-        return 0;
-    }
-    }
-    return -EINVAL;
-}
-
-/* Stores what g collected in v (if not NULL) and empties g. */
-static int summary_group_flush(struct store_arena *a, struct summary_group *g,
-                               enum summary_child which, struct store_vm_summary *v) {
-    int r = 0;
-    if (v && which != SUMMARY_LABELS && g->text.len) {
-        const char *s = arena_strndup(a, g->text.buf, g->text.len);
-        if (!s)
-            r = -ENOMEM;
-        else if (which == SUMMARY_PORTS)
-            v->ports = s;
-        else
-            v->ips = s;
-    }
-    if (v && which == SUMMARY_LABELS && g->n_labels) {
-        struct store_label *arr =
-            arena_alloc(a, g->n_labels * sizeof(*arr), _Alignof(struct store_label));
-        if (!arr) {
-            r = -ENOMEM;
-        } else {
-            memcpy(arr, g->labels, g->n_labels * sizeof(*arr));
-            v->labels = arr;
-            v->n_labels = g->n_labels;
-        }
-    }
-    strbuf_reset(&g->text);
-    g->n_labels = 0;
-    return r;
-}
-
-/* Reads one child table (rows grouped by owner uid) into the summaries idx points to. */
-static int summary_load_child(store *s, const char *sql, struct store_arena *a,
-                              const struct summary_index *idx, enum summary_child which,
-                              struct error *err) {
-    sqlite3_stmt *st;
-    int r = store_stmt(s, sql, &st, err);
-    if (r < 0)
-        return r;
-    struct summary_group g = {.text = STRBUF_INIT};
-    struct store_vm_summary *cur = NULL;
-    uint64_t cur_key = 0;
-    bool cur_exact = false;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *uid = (const char *)sqlite3_column_text(st, 0);
-        if (!uid)
-            continue;
-        /* Rows come grouped by owner: look an owner up once per group. */
-        bool exact;
-        uint64_t key = uid_key(uid, &exact);
-        bool same =
-            cur && key == cur_key && exact == cur_exact && (exact || strcmp(cur->uid, uid) == 0);
-        if (!same) {
-            if (summary_group_flush(a, &g, which, cur) < 0) {
-                r = -ENOMEM;
-                break;
-            }
-            cur = summary_index_find(idx, uid, key, exact);
-            cur_key = key;
-            cur_exact = exact;
-        }
-        if (!cur)
-            continue; /* added by another writer after the main query */
-        if (summary_group_add(a, &g, which, st) < 0) {
-            r = -ENOMEM;
-            break;
-        }
-    }
-    if (r == 0 && summary_group_flush(a, &g, which, cur) < 0)
-        r = -ENOMEM;
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading vm summaries");
-    else if (r < 0)
-        r = error_oom(err);
-    sqlite3_reset(st);
-    strbuf_release(&g.text);
-    free(g.labels);
-    return r;
-}
-
-void store_vm_summaries_free(struct store_vm_summaries *l) {
-    if (!l)
-        return;
-    free(l->items);
-    arena_free(l->arena);
-    free(l);
-}
-
-static int summary_load(store *s, const struct summary_sql *sql, struct store_vm_summaries *l,
-                        struct error *err) {
-    sqlite3_stmt *st;
-    int r = store_stmt(s, sql->main, &st, err);
-    if (r < 0)
-        return r;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (grow(&l->items, l->n, sizeof(*l->items)) < 0) {
-            r = error_oom(err);
-            break;
-        }
-        struct store_vm_summary *v = &l->items[l->n];
-        memset(v, 0, sizeof(*v));
-        if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL) < 0) {
-            r = error_oom(err);
-            break;
-        }
-        struct error why;
-        error_init(&why);
-        if (store_check_vm_key(v->uid, v->name, v->state, &why) < 0) {
-            store_corrupt_warn(s, "vm", v->uid, &why);
-            continue;
-        }
-        l->n++;
-    }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing vm summaries");
-    sqlite3_reset(st);
-    if (r < 0 || l->n == 0)
-        return r;
-
-    struct summary_index idx;
-    if (summary_index_build(&idx, l->arena, l->items, l->n) < 0)
-        return error_oom(err);
-    for (size_t c = 0; c < SUMMARY_CHILDREN && r == 0; c++)
-        r = summary_load_child(s, sql->child[c], l->arena, &idx, (enum summary_child)c, err);
-    return r;
-}
-
-static int summary_list(store *s, const struct summary_sql *sql, struct store_vm_summaries **ret,
-                        struct error *err) {
-    struct store_vm_summaries *l = xcalloc(1, sizeof(*l));
-    if (!l)
-        return error_oom(err);
-    l->arena = xcalloc(1, sizeof(*l->arena));
-    if (!l->arena) {
-        store_vm_summaries_free(l);
-        return error_oom(err);
-    }
-    /* One read transaction, so the main rows and their children agree. */
-    bool own = sqlite3_get_autocommit(s->db);
-    int r = own ? store_exec(s, "BEGIN", err) : 0;
-    if (r == 0)
-        r = summary_load(s, sql, l, err);
-    if (own)
-        store_rollback(s);
-    if (r < 0) {
-        store_vm_summaries_free(l);
-        return r;
-    }
-    *ret = l;
-    return 0;
-}
-
-int store_vm_summary_list(store *s, struct store_vm_summaries **ret, struct error *err) {
-    return summary_list(s, &summary_all_sql, ret, err);
-}
-
-int store_vm_summary_list_active(store *s, struct store_vm_summaries **ret, struct error *err) {
-    return summary_list(s, &summary_active_sql, ret, err);
 }

@@ -20,16 +20,6 @@ static void bind_u64(sqlite3_stmt *st, int idx, uint64_t v) {
     sqlite3_bind_int64(st, idx, v > INT64_MAX ? INT64_MAX : (sqlite3_int64)v);
 }
 
-/* Steps a statement that returns no rows, then resets it. */
-static int step_done(store *s, sqlite3_stmt *st, struct error *err, const char *what) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
-    sqlite3_reset(st);
-    return r;
-}
-
 /* ---- the pool row ------------------------------------------------------ */
 
 void store_pool_release(struct store_pool *p) {
@@ -97,48 +87,43 @@ int store_pool_get(store *s, struct store_pool *ret, struct error *err) {
 
 int store_pool_put(store *s, const struct store_pool *p, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(
+        s,
+        "INSERT INTO pool (id, metadata_size, data_size, allocation_size, "
+        "metadata_path, data_path, driver, name, state) "
+        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'active')) "
+        "ON CONFLICT (id) DO UPDATE SET metadata_size = excluded.metadata_size, "
+        "data_size = excluded.data_size, allocation_size = excluded.allocation_size, "
+        "metadata_path = excluded.metadata_path, data_path = excluded.data_path, "
+        "driver = excluded.driver, name = excluded.name, state = excluded.state",
+        &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "INSERT INTO pool (id, metadata_size, data_size, allocation_size, "
-                   "metadata_path, data_path, driver, name, state) "
-                   "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'active')) "
-                   "ON CONFLICT (id) DO UPDATE SET metadata_size = excluded.metadata_size, "
-                   "data_size = excluded.data_size, allocation_size = excluded.allocation_size, "
-                   "metadata_path = excluded.metadata_path, data_path = excluded.data_path, "
-                   "driver = excluded.driver, name = excluded.name, state = excluded.state",
-                   &st, err);
-    if (r == 0) {
-        bind_u64(st, 1, p->metadata_size);
-        bind_u64(st, 2, p->data_size);
-        bind_u64(st, 3, p->allocation_size);
-        store_bind_text(st, 4, p->metadata_path);
-        store_bind_text(st, 5, p->data_path);
-        store_bind_text(st, 6, p->driver);
-        store_bind_text(st, 7, p->name);
-        store_bind_text(st, 8, p->state);
-        r = step_done(s, st, err, "storing the pool");
-    }
+    bind_u64(st, 1, p->metadata_size);
+    bind_u64(st, 2, p->data_size);
+    bind_u64(st, 3, p->allocation_size);
+    store_bind_text(st, 4, p->metadata_path);
+    store_bind_text(st, 5, p->data_path);
+    store_bind_text(st, 6, p->driver);
+    store_bind_text(st, 7, p->name);
+    store_bind_text(st, 8, p->state);
+    r = store_step_done(s, st, "storing the pool", err);
     return store_tx_end(s, own, r, err);
 }
 
 int store_pool_delete(store *s, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, "SELECT count(*) FROM pool_device", &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, "SELECT count(*) FROM pool_device", &st, err);
-    if (r == 0) {
-        int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-        sqlite3_reset(st);
-        if (n < 0)
-            r = store_error(s, sqlite3_extended_errcode(s->db), err, "counting pool devices");
-        else if (n > 0)
-            r = error_set(err, -EBUSY, "the pool still has %lld devices", (long long)n);
-    }
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    if (n < 0)
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, "counting pool devices");
+    else if (n > 0)
+        r = error_set(err, -EBUSY, "the pool still has %lld devices", (long long)n);
     if (r == 0)
         r = store_exec(s, "DELETE FROM pool", err);
     return store_tx_end(s, own, r, err);
@@ -196,50 +181,46 @@ int store_pool_device_allocate(store *s, uint32_t *ret_id, struct error *err) {
 
 int store_pool_device_insert(store *s, const struct store_pool_device *d, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s,
+                              "INSERT INTO pool_device (id, type, parent, size, state, owner_kind, "
+                              "owner_uid, metadata_path, created, layer_key) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "INSERT INTO pool_device (id, type, parent, size, state, owner_kind, "
-                   "owner_uid, metadata_path, created, layer_key) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                   &st, err);
-    if (r == 0) {
-        sqlite3_bind_int64(st, 1, d->id);
-        store_bind_text(st, 2, d->type);
-        if (d->parent == STORE_DEVICE_PARENT_NONE)
-            sqlite3_bind_null(st, 3);
+    sqlite3_bind_int64(st, 1, d->id);
+    store_bind_text(st, 2, d->type);
+    if (d->parent == STORE_DEVICE_PARENT_NONE)
+        sqlite3_bind_null(st, 3);
+    else
+        sqlite3_bind_int64(st, 3, d->parent);
+    bind_u64(st, 4, d->size);
+    store_bind_text(st, 5, d->state ? d->state : "active");
+    store_bind_text(st, 6, d->owner_kind == API_KIND_COUNT ? NULL : api_kind_name(d->owner_kind));
+    store_bind_text(st, 7, d->owner_uid);
+    store_bind_text(st, 8, d->metadata_path);
+    sqlite3_bind_int64(st, 9, d->created ? d->created : (int64_t)time(NULL));
+    store_bind_text(st, 10, d->layer_key);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        int ext = sqlite3_extended_errcode(s->db);
+        if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+            r = error_set(err, -EEXIST, "pool device %u already has a row", d->id);
+        else if (ext == SQLITE_CONSTRAINT_UNIQUE && d->layer_key)
+            r = error_set(err, -EEXIST, "a layer '%s' under device %lld already exists",
+                          d->layer_key, (long long)d->parent);
         else
-            sqlite3_bind_int64(st, 3, d->parent);
-        bind_u64(st, 4, d->size);
-        store_bind_text(st, 5, d->state ? d->state : "active");
-        store_bind_text(st, 6,
-                        d->owner_kind == API_KIND_COUNT ? NULL : api_kind_name(d->owner_kind));
-        store_bind_text(st, 7, d->owner_uid);
-        store_bind_text(st, 8, d->metadata_path);
-        sqlite3_bind_int64(st, 9, d->created ? d->created : (int64_t)time(NULL));
-        store_bind_text(st, 10, d->layer_key);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-            int ext = sqlite3_extended_errcode(s->db);
-            if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-                r = error_set(err, -EEXIST, "pool device %u already has a row", d->id);
-            else if (ext == SQLITE_CONSTRAINT_UNIQUE && d->layer_key)
-                r = error_set(err, -EEXIST, "a layer '%s' under device %lld already exists",
-                              d->layer_key, (long long)d->parent);
-            else
-                r = store_error(s, ext, err, "storing a pool device");
-        }
-        sqlite3_reset(st);
+            r = store_error(s, ext, err, "storing a pool device");
     }
+    sqlite3_reset(st);
     return store_tx_end(s, own, r, err);
 }
 
 /* Runs a one-row UPDATE/DELETE keyed by ?1; -ENOENT when no row changed. */
 static int device_write(store *s, sqlite3_stmt *st, uint32_t id, struct error *err,
                         const char *what) {
-    int r = step_done(s, st, err, what);
+    int r = store_step_done(s, st, what, err);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         r = error_set(err, -ENOENT, "pool device %u has no row", id);
     return r;
@@ -274,7 +255,7 @@ int store_pool_device_reparent(store *s, uint32_t id, int64_t new_parent, struct
         sqlite3_bind_null(st, 2);
     else
         sqlite3_bind_int64(st, 2, new_parent);
-    return step_done(s, st, err, "re-parenting pool devices");
+    return store_step_done(s, st, "re-parenting pool devices", err);
 }
 
 #define DEVICE_COLUMNS                                                                             \
@@ -390,9 +371,7 @@ int store_pool_device_list(store *s, struct store_pool_device **ret, size_t *ret
             break;
         n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading pool devices", err);
     if (r < 0) {
         store_pool_devices_free(arr, n);
         return r;
@@ -416,9 +395,7 @@ int store_pool_device_children(store *s, uint32_t id, uint32_t *ret_ids, size_t 
             ret_ids[n] = (uint32_t)sqlite3_column_int64(st, 0);
         n++;
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading pool devices");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading pool devices", err);
     if (r == 0)
         *ret_n = n;
     return r;

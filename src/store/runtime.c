@@ -11,15 +11,6 @@
 
 #include "store/store_priv.h"
 
-static int step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
-    int rc = sqlite3_step(st);
-    int r = 0;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
-    sqlite3_reset(st);
-    return r;
-}
-
 static void copy_text(sqlite3_stmt *st, int col, char *dst, size_t size) {
     const char *t = (const char *)sqlite3_column_text(st, col);
     snprintf(dst, size, "%s", t ? t : "");
@@ -93,9 +84,7 @@ int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *er
         if (runtime_read(st, &rt, &why) < 0)
             fn(ud, "vm_runtime", (const char *)sqlite3_column_text(st, 0), &why);
     }
-    if (rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "reading vm_runtime");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "reading vm_runtime", err);
     return r;
 }
 
@@ -116,58 +105,54 @@ static void bind_time(sqlite3_stmt *st, int idx, int64_t t) {
 int store_vm_runtime_put(store *s, const char *uid, const struct store_vm_runtime *rt,
                          struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(
+        s,
+        "INSERT OR REPLACE INTO vm_runtime (uid, vmm, accel, device_id, monitor_pid, "
+        "monitor_start, vmm_pid, vmm_start, started, stopped, exit_status, "
+        "exit_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "INSERT OR REPLACE INTO vm_runtime (uid, vmm, accel, device_id, monitor_pid, "
-                   "monitor_start, vmm_pid, vmm_start, started, stopped, exit_status, "
-                   "exit_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                   &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        store_bind_text(st, 2, rt->vmm);
-        store_bind_text(st, 3, rt->accel[0] ? rt->accel : NULL);
-        if (rt->device_id >= 0)
-            sqlite3_bind_int64(st, 4, rt->device_id);
-        bind_pid(st, 5, rt->monitor_pid);
-        if (rt->monitor_pid > 0)
-            sqlite3_bind_int64(st, 6, (sqlite3_int64)rt->monitor_start);
-        bind_pid(st, 7, rt->vmm_pid);
-        if (rt->vmm_pid > 0)
-            sqlite3_bind_int64(st, 8, (sqlite3_int64)rt->vmm_start);
-        bind_time(st, 9, rt->started);
-        bind_time(st, 10, rt->stopped);
-        if (rt->exit_status >= 0)
-            sqlite3_bind_int(st, 11, rt->exit_status);
-        store_bind_text(st, 12, rt->exit_reason[0] ? rt->exit_reason : NULL);
-        r = step_done(s, st, "recording the vm's runtime", err);
-    }
+    store_bind_text(st, 1, uid);
+    store_bind_text(st, 2, rt->vmm);
+    store_bind_text(st, 3, rt->accel[0] ? rt->accel : NULL);
+    if (rt->device_id >= 0)
+        sqlite3_bind_int64(st, 4, rt->device_id);
+    bind_pid(st, 5, rt->monitor_pid);
+    if (rt->monitor_pid > 0)
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)rt->monitor_start);
+    bind_pid(st, 7, rt->vmm_pid);
+    if (rt->vmm_pid > 0)
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)rt->vmm_start);
+    bind_time(st, 9, rt->started);
+    bind_time(st, 10, rt->stopped);
+    if (rt->exit_status >= 0)
+        sqlite3_bind_int(st, 11, rt->exit_status);
+    store_bind_text(st, 12, rt->exit_reason[0] ? rt->exit_reason : NULL);
+    r = store_step_done(s, st, "recording the vm's runtime", err);
     return store_tx_end(s, own, r, err);
 }
 
 int store_vm_runtime_set_stopped(store *s, const char *uid, int64_t stopped, int exit_status,
                                  const char *reason, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r =
+        store_write_start(s,
+                          "UPDATE vm_runtime SET stopped = ?2, exit_status = ?3, exit_reason = ?4 "
+                          "WHERE uid = ?1",
+                          &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s,
-                   "UPDATE vm_runtime SET stopped = ?2, exit_status = ?3, exit_reason = ?4 "
-                   "WHERE uid = ?1",
-                   &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        sqlite3_bind_int64(st, 2, stopped);
-        if (exit_status >= 0)
-            sqlite3_bind_int(st, 3, exit_status);
-        store_bind_text(st, 4, reason);
-        r = step_done(s, st, "recording the vm's end", err);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = error_set(err, -ENOENT, "vm %s has no runtime recorded", uid);
-    }
+    store_bind_text(st, 1, uid);
+    sqlite3_bind_int64(st, 2, stopped);
+    if (exit_status >= 0)
+        sqlite3_bind_int(st, 3, exit_status);
+    store_bind_text(st, 4, reason);
+    r = store_step_done(s, st, "recording the vm's end", err);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = error_set(err, -ENOENT, "vm %s has no runtime recorded", uid);
     return store_tx_end(s, own, r, err);
 }
 
@@ -197,18 +182,15 @@ int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct
 
 int store_vm_state_set(store *s, const char *uid, const char *state, struct error *err) {
     bool own;
-    int r = store_tx_start(s, &own, err);
+    sqlite3_stmt *st;
+    int r = store_write_start(s, "UPDATE vm SET state = ?2 WHERE uid = ?1", &own, &st, err);
     if (r < 0)
         return r;
-    sqlite3_stmt *st;
-    r = store_stmt(s, "UPDATE vm SET state = ?2 WHERE uid = ?1", &st, err);
-    if (r == 0) {
-        store_bind_text(st, 1, uid);
-        store_bind_text(st, 2, state);
-        r = step_done(s, st, "recording a vm's state", err);
-        if (r == 0 && sqlite3_changes(s->db) == 0)
-            r = error_set(err, -ENOENT, "no vm %s", uid);
-    }
+    store_bind_text(st, 1, uid);
+    store_bind_text(st, 2, state);
+    r = store_step_done(s, st, "recording a vm's state", err);
+    if (r == 0 && sqlite3_changes(s->db) == 0)
+        r = error_set(err, -ENOENT, "no vm %s", uid);
     return store_tx_end(s, own, r, err);
 }
 
@@ -250,9 +232,7 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
         }
         n++;
     }
-    if (r == 0 && rc != SQLITE_DONE)
-        r = store_error(s, sqlite3_extended_errcode(s->db), err, "listing running vms");
-    sqlite3_reset(st);
+    r = store_rows_end(s, st, rc, r, "listing running vms", err);
     if (r < 0) {
         for (size_t i = 0; i < n; i++)
             free(v[i]);

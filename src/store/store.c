@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/migrations.h"
@@ -82,21 +81,6 @@ int store_error(store *s, int rc, struct error *err, const char *what) {
     return error_set(err, code, "%s: %s", what, msg);
 }
 
-const char *store_kind_word(enum api_kind kind) {
-    switch (kind) {
-    case API_KIND_VM:
-        return "vm";
-    case API_KIND_IMAGE:
-        return "image";
-    case API_KIND_KERNEL:
-        return "kernel";
-    case API_KIND_POOL:
-        return "pool";
-    default:
-        return "object";
-    }
-}
-
 /* ---- statements -------------------------------------------------------- */
 
 int store_stmt(store *s, const char *sql, sqlite3_stmt **ret, struct error *err) {
@@ -133,6 +117,17 @@ int store_exec(store *s, const char *sql, struct error *err) {
     return 0;
 }
 
+int store_rows_end(store *s, sqlite3_stmt *st, int rc, int r, const char *what, struct error *err) {
+    if (r == 0 && rc != SQLITE_DONE)
+        r = store_error(s, sqlite3_extended_errcode(s->db), err, what);
+    sqlite3_reset(st);
+    return r;
+}
+
+int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) {
+    return store_rows_end(s, st, sqlite3_step(st), 0, what, err);
+}
+
 int store_bind_text(sqlite3_stmt *st, int idx, const char *str) {
     if (!str)
         return sqlite3_bind_null(st, idx);
@@ -152,24 +147,22 @@ int store_column_text(sqlite3_stmt *st, int col, char **ret) {
     return 0;
 }
 
+int64_t store_column_time(sqlite3_stmt *st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return API_TIME_NONE;
+    return sqlite3_column_int64(st, col);
+}
+
+uint64_t store_column_u64(sqlite3_stmt *st, int col) {
+    return (uint64_t)sqlite3_column_int64(st, col);
+}
+
 /* ---- transactions ------------------------------------------------------ */
-
-static void store_sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static int64_t store_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int store_begin(store *s, struct error *err) {
     if (!sqlite3_get_autocommit(s->db))
         return error_set(err, -EINVAL, "a transaction is already open on '%s'", s->path);
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     long backoff = 2;
     for (;;) {
         int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -178,13 +171,13 @@ int store_begin(store *s, struct error *err) {
         rc = sqlite3_extended_errcode(s->db);
         if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
             return store_error(s, rc, err, "starting a transaction");
-        if (store_now_ms() >= deadline)
+        if (time_now_ms() >= deadline)
             return error_set(err, -EBUSY,
                              "database '%s' stayed locked by another process for %d s: "
                              "try again later",
                              s->path, STORE_BUSY_TOTAL_MS / 1000);
         /* Randomized, growing backoff so waiting writers do not retry in step. */
-        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % (unsigned int)backoff));
+        sleep_ms(1 + (long)(rand_r(&s->rand_state) % (unsigned int)backoff));
         if (backoff < 64)
             backoff *= 2;
     }
@@ -193,16 +186,16 @@ int store_begin(store *s, struct error *err) {
 int store_commit(store *s, struct error *err) {
     if (sqlite3_get_autocommit(s->db))
         return error_set(err, -EINVAL, "no transaction is open on '%s'", s->path);
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     for (;;) {
         int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return 0;
         rc = sqlite3_extended_errcode(s->db);
         /* A busy COMMIT keeps the transaction open and may be retried. */
-        if ((rc & 0xff) == SQLITE_BUSY && store_now_ms() < deadline &&
+        if ((rc & 0xff) == SQLITE_BUSY && time_now_ms() < deadline &&
             !sqlite3_get_autocommit(s->db)) {
-            store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 16u));
+            sleep_ms(1 + (long)(rand_r(&s->rand_state) % 16u));
             continue;
         }
         int code = store_error(s, rc, err, "committing");
@@ -236,6 +229,15 @@ int store_tx_end(store *s, bool own, int rc, struct error *err) {
         return rc;
     }
     return store_commit(s, err);
+}
+
+int store_write_start(store *s, const char *sql, bool *ret_own, sqlite3_stmt **ret,
+                      struct error *err) {
+    int r = store_tx_start(s, ret_own, err);
+    if (r < 0)
+        return r;
+    r = store_stmt(s, sql, ret, err);
+    return r < 0 ? store_tx_end(s, *ret_own, r, err) : 0;
 }
 
 /* ---- schema ------------------------------------------------------------ */
@@ -416,15 +418,15 @@ static int store_migrate(store *s, int target, struct error *err) {
 
 /* Runs a configuration statement, waiting out a busy lock (e.g. journal_mode=WAL). */
 static int store_configure(store *s, const char *sql, struct error *err) {
-    int64_t deadline = store_now_ms() + STORE_BUSY_TOTAL_MS;
+    int64_t deadline = time_now_ms() + STORE_BUSY_TOTAL_MS;
     for (;;) {
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
         if (rc == SQLITE_OK)
             return 0;
         rc = sqlite3_extended_errcode(s->db);
-        if ((rc & 0xff) != SQLITE_BUSY || store_now_ms() >= deadline)
+        if ((rc & 0xff) != SQLITE_BUSY || time_now_ms() >= deadline)
             return store_error(s, rc, err, sql);
-        store_sleep_ms(1 + (long)(rand_r(&s->rand_state) % 32u));
+        sleep_ms(1 + (long)(rand_r(&s->rand_state) % 32u));
     }
 }
 
@@ -450,7 +452,7 @@ static store *store_new(const char *path) {
         store_free(s);
         return NULL;
     }
-    s->rand_state = (unsigned int)getpid() ^ (unsigned int)store_now_ms();
+    s->rand_state = (unsigned int)getpid() ^ (unsigned int)time_now_ms();
     return s;
 }
 

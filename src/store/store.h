@@ -135,12 +135,10 @@ struct store_vm_summary {
     size_t n_labels;
 };
 
-struct store_arena;
-
 struct store_vm_summaries {
     struct store_vm_summary *items; /* by creation time then name, like store_object_list */
     size_t n;
-    struct store_arena *arena; /* private: every string and label array */
+    struct arena *arena; /* private: every string and label array */
 };
 
 /*

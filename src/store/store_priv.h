@@ -65,11 +65,35 @@ int store_exec(store *s, const char *sql, struct error *err) WUR;
  */
 int store_tx_start(store *s, bool *ret_own, struct error *err) WUR;
 int store_tx_end(store *s, bool own, int rc, struct error *err) WUR;
+/*
+ * The start of a write: store_tx_start, then sql's statement (as store_stmt)
+ * in *ret. On failure nothing is left open. The caller binds, steps
+ * (store_step_done) and ends with store_tx_end(s, *ret_own, r, err).
+ */
+int store_write_start(store *s, const char *sql, bool *ret_own, sqlite3_stmt **ret,
+                      struct error *err) WUR;
+
+/*
+ * Steps a statement that returns no rows (a write) to completion, then resets
+ * it. On failure err says "<what>: <sqlite message>".
+ */
+int store_step_done(store *s, sqlite3_stmt *st, const char *what, struct error *err) WUR;
+
+/*
+ * The end of a read that stepped st until rc was not SQLITE_ROW: resets st
+ * and returns r; when r is 0 and rc is not SQLITE_DONE, the step's error
+ * ("<what>: <sqlite message>").
+ */
+int store_rows_end(store *s, sqlite3_stmt *st, int rc, int r, const char *what, struct error *err);
 
 /* Binds text, NULL when s is NULL. */
 int store_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* *ret = a copy of a text column (NULL for SQL NULL). 0 or -ENOMEM. */
 int store_column_text(sqlite3_stmt *st, int col, char **ret) WUR;
+/* A time column of an object (metadata.created): API_TIME_NONE for SQL NULL. */
+int64_t store_column_time(sqlite3_stmt *st, int col);
+/* An unsigned number column, stored as the int64 of the same bits. */
+uint64_t store_column_u64(sqlite3_stmt *st, int col);
 
 /*
  * Inserts an in-flight journal row owned by this process (pid and start
@@ -98,8 +122,6 @@ int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int6
 int store_check_op(const struct store_op *op, int64_t owner_start, struct error *err) WUR;
 int store_check_pool(const struct store_pool *p, struct error *err) WUR;
 int store_check_device(const struct store_pool_device *d, int64_t id, struct error *err) WUR;
-/* An absolute path without '.' or '..' components or control characters, shorter than PATH_MAX. */
-bool store_path_is_clean(const char *s);
 
 /*
  * The error of a single read that met a corrupt row: -EUCLEAN, naming the
@@ -121,8 +143,5 @@ int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *er
 int store_op_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
-
-/* The lowercase name of a kind for messages and journal rows ("vm", "image"...). */
-const char *store_kind_word(enum api_kind kind);
 
 #endif

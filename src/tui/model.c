@@ -13,60 +13,16 @@
 
 #include "tui/tui_priv.h"
 
-/* ---- arena --------------------------------------------------------------- */
+/* ---- cells -------------------------------------------------------------- */
 
-#define ARENA_BLOCK (64u << 10)
-
-struct arena_block {
-    struct arena_block *next;
-    size_t used, size;
-    max_align_t data[];
-};
-
-struct tui_arena {
-    struct arena_block *head;
-};
-
-static void arena_free(struct tui_arena *a) {
-    if (!a)
-        return;
-    for (struct arena_block *b = a->head, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    free(a);
-}
-
-static void *arena_alloc(struct tui_arena *a, size_t n) {
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    struct arena_block *b = a->head;
-    if (!b || b->size - b->used < n) {
-        size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        b = xmalloc(sizeof(*b) + size);
-        if (!b)
-            return NULL;
-        b->size = size;
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-static const char *arena_strdup(struct tui_arena *a, const char *s) {
+/* A copy of s (NULL: "") in the arena, cut to a cell's most; NULL on OOM. */
+static const char *cell_dup(struct arena *a, const char *s) {
     if (!s)
         return "";
     size_t len = strlen(s);
     if (len >= TUI_CELL_MAX)
         len = TUI_CELL_MAX - 1;
-    char *p = arena_alloc(a, len + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
+    return arena_strndup(a, s, len);
 }
 
 /* ---- screens and tones --------------------------------------------------- */
@@ -109,7 +65,7 @@ static struct tui_table *table_new(enum tui_screen screen, const struct tui_col 
     t->cols = cols;
     t->ncols = ncols;
     t->now = now;
-    t->arena = xcalloc(1, sizeof(*t->arena));
+    t->arena = arena_new();
     t->alloc_rows = hint ? hint : 1;
     t->rows = xcalloc(t->alloc_rows, sizeof(*t->rows));
     if (!t->arena || !t->rows) {
@@ -175,9 +131,9 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
         t->alloc_rows = ncap;
     }
     struct tui_row *row = &t->rows[t->nrows];
-    row->cells = arena_alloc(t->arena, t->ncols * sizeof(*row->cells));
-    row->nums = arena_alloc(t->arena, t->ncols * sizeof(*row->nums));
-    row->key = arena_strdup(t->arena, key);
+    row->cells = arena_alloc(t->arena, t->ncols * sizeof(*row->cells), _Alignof(const char *));
+    row->nums = arena_alloc(t->arena, t->ncols * sizeof(*row->nums), _Alignof(int64_t));
+    row->key = cell_dup(t->arena, key);
     if (!row->cells || !row->nums || !row->key)
         return -ENOMEM;
     for (size_t c = 0; c < t->ncols; c++) {
@@ -188,7 +144,7 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
         row->nums[c] = nums ? nums[c] : 0;
         if (has_time(&t->cols[c], row->nums[c])) {
             /* A buffer of its own, which tui_table_retime writes again. */
-            char *buf = arena_alloc(t->arena, TUI_TIME_CELL);
+            char *buf = arena_alloc(t->arena, TUI_TIME_CELL, 1);
             if (!buf)
                 return -ENOMEM;
             time_cell(t->cols[c].time, row->nums[c], t->now, buf, TUI_TIME_CELL);
@@ -196,7 +152,7 @@ static int table_add(struct tui_table *t, const char *key, const char *const *ce
         } else if (prev && t->cols[c].time == TUI_TIME_NONE &&
                    strncmp(prev, s, TUI_CELL_MAX - 1) == 0 && strlen(s) < TUI_CELL_MAX)
             row->cells[c] = prev;
-        else if (!(row->cells[c] = arena_strdup(t->arena, s)))
+        else if (!(row->cells[c] = cell_dup(t->arena, s)))
             return -ENOMEM;
         size_t w = strlen(row->cells[c]);
         size_t cap = t->cols[c].max_width ? t->cols[c].max_width : TUI_CELL_MAX;
@@ -389,7 +345,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
     } else {
         snprintf(info, sizeof(info), "%s", why_none ? why_none : "no pool");
     }
-    t->info = arena_strdup(t->arena, info);
+    t->info = cell_dup(t->arena, info);
     if (!t->info) {
         tui_table_free(t);
         return -ENOMEM;

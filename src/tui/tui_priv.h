@@ -80,8 +80,6 @@ struct tui_gauge {
     uint64_t used, total; /* bytes; total 0: unknown */
 };
 
-struct tui_arena;
-
 /* What one screen shows: rows in their natural order, plus a few lines above them. */
 struct tui_table {
     enum tui_screen screen;
@@ -92,8 +90,8 @@ struct tui_table {
     size_t width[TUI_COLS_MAX]; /* natural width: the longest cell or title, capped */
     struct tui_gauge gauges[2]; /* Pool: data and metadata */
     size_t n_gauges;
-    const char *info; /* one line above the rows (Pool: driver, paths); NULL for none */
-    struct tui_arena *arena;
+    const char *info;    /* one line above the rows (Pool: driver, paths); NULL for none */
+    struct arena *arena; /* owned: every row's cells, numbers and key */
     size_t alloc_rows;
     int64_t now; /* the time (unix seconds) the time cells were written for */
 };

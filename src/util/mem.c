@@ -63,17 +63,35 @@ char *xstrndup(const char *s, size_t n) {
     return r;
 }
 
-char *xasprintf(const char *fmt, ...) {
+char *xvasprintf(const char *fmt, va_list ap) {
     struct strbuf sb = STRBUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    int r = strbuf_vaddf(&sb, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
+    if (strbuf_vaddf(&sb, fmt, ap) < 0) {
         strbuf_release(&sb);
         return NULL;
     }
     return strbuf_detach(&sb);
+}
+
+char *xasprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+int array_grow(void *arrp, size_t n, size_t elem) {
+    void **arr = arrp;
+    if (n & (n - 1)) /* room up to the next power of two */
+        return 0;
+    size_t cap = n ? n * 2 : 1;
+    if (elem && cap > SIZE_MAX / elem)
+        return -ENOMEM;
+    void *p = xrealloc(*arr, cap * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    return 0;
 }
 
 void strbuf_release(struct strbuf *sb) {

@@ -1,9 +1,10 @@
 /*
- * Small helpers without a better home: string predicates, strict number
+ * Small helpers without a better home: string and path predicates, strict number
  * parsing, RFC 3339 times, Docker-style durations, and the log level.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,33 @@
 
 bool str_starts_with(const char *s, const char *prefix) {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool str_has_control(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return true;
+    return false;
+}
+
+bool path_is_clean(const char *s) {
+    if (!s || s[0] != '/')
+        return false;
+    const char *p = s;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *e = strchrnul(p, '/');
+        size_t n = (size_t)(e - p);
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p = e;
+    }
+    return true;
+}
+
+bool path_is_host_clean(const char *s) {
+    return path_is_clean(s) && strlen(s) < PATH_MAX && !str_has_control(s);
 }
 
 int parse_u64(const char *s, uint64_t max, uint64_t *ret) {

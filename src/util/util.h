@@ -4,6 +4,7 @@
  * - struct error: a code (negative errno) plus a message, filled once where a
  *   failure is found and printed once at the edge (cli, tui).
  * - cleanup helpers (_cleanup_free_ and friends) and steal_ptr().
+ * - arenas: many small allocations freed together.
  * - struct strbuf: a growable, always NUL-terminated byte buffer.
  * - identifiers: 16-hex-character ids from the kernel's random source and
  *   random adjective-noun names.
@@ -100,9 +101,40 @@ void *xrealloc(void *p, size_t n) WUR;
 char *xstrdup(const char *s) WUR; /* NULL in gives NULL out */
 char *xstrndup(const char *s, size_t n) WUR;
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2) WUR;
+char *xvasprintf(const char *fmt, va_list ap) PRINTF(1, 0) WUR;
+/*
+ * Makes room for element n of the array *arrp (void ** in disguise) that
+ * holds n elements of elem bytes: it grows to the next power of two when n
+ * is one, so appending one at a time costs log(n) reallocations. 0, or
+ * -ENOMEM with *arrp unchanged.
+ */
+int array_grow(void *arrp, size_t n, size_t elem) WUR;
 
 /* Test hook: the Nth allocation from now fails (0 disables). */
 void util_alloc_fail_after(long n);
+
+/* ---- arenas (arena.c) ------------------------------------------------- */
+
+/*
+ * An arena hands out memory from a few large blocks, front to back, and frees
+ * it all at once: for the many small strings of a listing. Nothing in it is
+ * freed alone.
+ */
+struct arena;
+
+/* An empty arena; NULL on out-of-memory. Free with arena_free. */
+struct arena *arena_new(void) WUR;
+/* Frees the arena and everything in it; NULL is fine. */
+void arena_free(struct arena *a);
+/* Frees everything in the arena, which stays usable; NULL is fine. */
+void arena_clear(struct arena *a);
+/*
+ * n bytes aligned to align (a power of two, at most _Alignof(max_align_t)),
+ * owned by the arena; NULL on out-of-memory (the arena stays as it was).
+ */
+void *arena_alloc(struct arena *a, size_t n, size_t align) WUR;
+/* A NUL-terminated copy of s[0..len) in the arena; NULL on out-of-memory. */
+char *arena_strndup(struct arena *a, const char *s, size_t len) WUR;
 
 /* ---- strbuf ------------------------------------------------------------ */
 
@@ -148,6 +180,15 @@ int name_generate(char *ret, size_t size) WUR;
 /* ---- strings ----------------------------------------------------------- */
 
 bool str_starts_with(const char *s, const char *prefix);
+/* Whether s holds a control character (below 0x20, or 0x7f); NULL holds none. */
+bool str_has_control(const char *s);
+/* Whether s is an absolute path without "." or ".." components. */
+bool path_is_clean(const char *s);
+/*
+ * A path on the host that hearth makes or removes files at: path_is_clean,
+ * no control characters, shorter than PATH_MAX.
+ */
+bool path_is_host_clean(const char *s);
 /* Parses a whole decimal unsigned number; -EINVAL on junk, -ERANGE past max. */
 int parse_u64(const char *s, uint64_t max, uint64_t *ret) WUR;
 

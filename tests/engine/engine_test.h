@@ -17,6 +17,24 @@
 /* Closes *eng (if open) and opens root again, as the next command would:
  * recovery runs. Fails the test when the open fails. (helpers.c) */
 void engine_test_reopen(const char *root, engine **eng);
+/*
+ * The crash test's run: closes *eng (if open), runs fn(e, ud) in a child
+ * that opens root (its engine e also in *eng there) with HEARTH_FAULT=point,
+ * fails the test unless the child died at that fault point
+ * (FAULT_EXIT_STATUS), then opens *eng again, so that recovery runs.
+ */
+void engine_test_crash_child(const char *root, engine **eng, const char *point,
+                             void (*fn)(engine *e, void *ud), void *ud);
+/* Whether the tests run on dm-thin: HEARTH_TEST_DM=1, in the guest of tests/guest. */
+bool engine_test_dm(void);
+/*
+ * The pool of a test's root: the file driver with file_size bytes at
+ * <root>/pool/data, or with engine_test_dm and dm_size > 0 dm-thin with
+ * dm_size bytes of data and dm_metadata_size of metadata. Fails the test when
+ * the init fails.
+ */
+void engine_test_pool_init(engine *eng, const char *root, uint64_t file_size, uint64_t dm_size,
+                           uint64_t dm_metadata_size);
 /* Removes a test's temporary tree, never following symlinks. */
 void engine_test_rmtree(const char *dir);
 /* What `hearth doctor` finds (each finding printed); fails the test if doctor fails. */

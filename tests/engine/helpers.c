@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/engine_test.h"
@@ -24,6 +26,52 @@ void engine_test_reopen(const char *root, engine **eng) {
     error_init(&err);
     if (engine_open(root, eng, &err) < 0)
         fail_msg("engine_open: %s", err.msg);
+}
+
+void engine_test_crash_child(const char *root, engine **eng, const char *point,
+                             void (*fn)(engine *e, void *ud), void *ud) {
+    engine_free(*eng);
+    *eng = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("HEARTH_FAULT", point, 1);
+        struct error err;
+        error_init(&err);
+        if (engine_open(root, eng, &err) < 0)
+            _exit(2);
+        fn(*eng, ud);
+        _exit(3); /* the fault point was not reached */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
+        fail_msg("%s: the child ended with status %#x, not at the fault point", point, status);
+    engine_test_reopen(root, eng); /* recovery */
+}
+
+bool engine_test_dm(void) {
+    const char *v = getenv("HEARTH_TEST_DM");
+    return v && strcmp(v, "1") == 0;
+}
+
+void engine_test_pool_init(engine *eng, const char *root, uint64_t file_size, uint64_t dm_size,
+                           uint64_t dm_metadata_size) {
+    char data[PATH_MAX], meta[PATH_MAX];
+    snprintf(data, sizeof(data), "%s/pool/data", root);
+    snprintf(meta, sizeof(meta), "%s/pool/metadata", root);
+    struct engine_pool_init_opts o = {.driver = "file", .data_size = file_size, .data_path = data};
+    if (dm_size && engine_test_dm())
+        o = (struct engine_pool_init_opts){.driver = "dm-thin",
+                                           .data_size = dm_size,
+                                           .metadata_size = dm_metadata_size,
+                                           .data_path = data,
+                                           .metadata_path = meta};
+    struct error err;
+    error_init(&err);
+    if (engine_pool_init(eng, &o, NULL, 0, &err) < 0)
+        fail_msg("pool init: %s", err.msg);
 }
 
 void engine_test_rmtree(const char *dir) {

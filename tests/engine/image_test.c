@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -130,13 +129,7 @@ static int img_setup(void **state) {
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
     snprintf(f->layout, sizeof(f->layout), "%s/busy", f->dir);
     engine_test_reopen(f->root, &f->eng);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/pool/data", f->root);
-    struct engine_pool_init_opts o = {.driver = "file", .data_size = 512 * MiB, .data_path = data};
-    struct error err;
-    error_init(&err);
-    if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
-        fail_msg("pool init: %s", err.msg);
+    engine_test_pool_init(f->eng, f->root, 512 * MiB, 0, 0);
     *state = f;
     return 0;
 }
@@ -403,32 +396,10 @@ static const struct crash_case import_crashes[] = {
     {"image.import.after-commit", true},
 };
 
-/* Runs fn in a child with HEARTH_FAULT=point; asserts it died there. */
-static void crash_child(struct ifix *f, const char *point, void (*fn)(struct ifix *f, void *ud),
-                        void *ud) {
-    engine_free(f->eng);
-    f->eng = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("HEARTH_FAULT", point, 1);
-        struct error err;
-        error_init(&err);
-        if (engine_open(f->root, &f->eng, &err) < 0)
-            _exit(2);
-        fn(f, ud);
-        _exit(3); /* the fault point was not reached */
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-        fail_msg("%s: the child ended with status %d, not at the fault point", point, status);
-    engine_test_reopen(f->root, &f->eng); /* recovery */
-}
-
-static void do_import(struct ifix *f, void *ud) {
-    (void)ud;
+/* What the crash tests run in their child (engine_test_crash_child). */
+static void do_import(engine *e, void *ud) {
+    (void)e;
+    struct ifix *f = ud; /* f->eng is e */
     struct engine_import_result res;
     struct error err;
     if (import(f, NULL, &res, &err) < 0)
@@ -441,7 +412,7 @@ static void test_image_import_crashes(void **state) {
     for (size_t i = 0; i < ARRAY_SIZE(import_crashes); i++) {
         const struct crash_case *c = &import_crashes[i];
         print_message("  crash at %s\n", c->point);
-        crash_child(f, c->point, do_import, NULL);
+        engine_test_crash_child(f->root, &f->eng, c->point, do_import, f);
         assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
@@ -459,11 +430,11 @@ static void test_image_import_crashes(void **state) {
     }
 }
 
-static void do_remove(struct ifix *f, void *ud) {
+static void do_remove(engine *e, void *ud) {
     (void)ud;
     struct error err;
     error_init(&err);
-    if (engine_remove(f->eng, API_KIND_IMAGE, "localhost/busy:1", false, NULL, &err) < 0)
+    if (engine_remove(e, API_KIND_IMAGE, "localhost/busy:1", false, NULL, &err) < 0)
         print_message("  remove: %s\n", err.msg);
 }
 
@@ -478,7 +449,7 @@ static void test_image_remove_crashes(void **state) {
         if (import(f, NULL, &res, &err) < 0)
             fail_msg("import: %s", err.msg);
         print_message("  crash at %s\n", points[i]);
-        crash_child(f, points[i], do_remove, NULL);
+        engine_test_crash_child(f->root, &f->eng, points[i], do_remove, NULL);
         /* Removal is always finished forward. */
         assert_nothing_left(f);
     }
@@ -651,12 +622,12 @@ static void test_kernel_import_files(void **state) {
     assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
 
-static void do_kernel_import(struct ifix *f, void *ud) {
+static void do_kernel_import(engine *e, void *ud) {
     const struct engine_kernel_local *files = ud;
     struct engine_import_result res;
     struct error err;
     error_init(&err);
-    if (engine_kernel_import_files(f->eng, "crash-kernel:1", files, NULL, &res, &err) < 0)
+    if (engine_kernel_import_files(e, "crash-kernel:1", files, NULL, &res, &err) < 0)
         print_message("  kernel import: %s\n", err.msg);
 }
 
@@ -675,7 +646,7 @@ static void test_kernel_import_crashes(void **state) {
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         print_message("  crash at %s\n", cases[i].point);
-        crash_child(f, cases[i].point, do_kernel_import, &files);
+        engine_test_crash_child(f->root, &f->eng, cases[i].point, do_kernel_import, &files);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
@@ -691,11 +662,11 @@ static void test_kernel_import_crashes(void **state) {
     }
 }
 
-static void do_kernel_remove(struct ifix *f, void *ud) {
+static void do_kernel_remove(engine *e, void *ud) {
     (void)ud;
     struct error err;
     error_init(&err);
-    if (engine_remove(f->eng, API_KIND_KERNEL, "crash-kernel:1", false, NULL, &err) < 0)
+    if (engine_remove(e, API_KIND_KERNEL, "crash-kernel:1", false, NULL, &err) < 0)
         print_message("  rmk: %s\n", err.msg);
 }
 
@@ -715,7 +686,7 @@ static void test_kernel_remove_crashes(void **state) {
             fail_msg("kernel import: %s", err.msg);
         assert_int_equal(engine_test_entries(f->root, "kernel"), 1);
         print_message("  crash at %s\n", points[i]);
-        crash_child(f, points[i], do_kernel_remove, NULL);
+        engine_test_crash_child(f->root, &f->eng, points[i], do_kernel_remove, NULL);
         /* Removal is always finished forward: no kernel, no files, nothing open. */
         assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
@@ -724,11 +695,11 @@ static void test_kernel_remove_crashes(void **state) {
     }
 }
 
-static void do_kernel_image_import(struct ifix *f, void *ud) {
+static void do_kernel_image_import(engine *e, void *ud) {
     struct engine_import_result res;
     struct error err;
     error_init(&err);
-    if (engine_kernel_import(f->eng, ud, NULL, &res, &err) < 0)
+    if (engine_kernel_import(e, ud, NULL, &res, &err) < 0)
         print_message("  kernel import: %s\n", err.msg);
 }
 
@@ -757,7 +728,7 @@ static void test_kernel_import_image(void **state) {
                                          "kernel.import.after-unpack"};
     for (size_t i = 0; i < ARRAY_SIZE(points); i++) {
         print_message("  crash at %s\n", points[i]);
-        crash_child(f, points[i], do_kernel_image_import, src);
+        engine_test_crash_child(f->root, &f->eng, points[i], do_kernel_image_import, src);
         assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
         assert_int_equal(engine_test_entries(f->root, "tmp"), 0);

@@ -737,10 +737,9 @@ int main(int argc, char **argv) {
     if (filter && *filter)
         cmocka_set_test_filter(filter);
     /* In the dm-thin guest (HEARTH_TEST_DM=1) the pool and VM tests run, on dm-thin. */
-    const char *dm = getenv("HEARTH_TEST_DM");
     int failed =
         _cmocka_run_group_tests("pool", engine_pool_tests, engine_pool_tests_n, NULL, NULL);
-    if (dm && strcmp(dm, "1") == 0) {
+    if (engine_test_dm()) {
         failed += _cmocka_run_group_tests("vm_create", engine_vm_create_tests,
                                           engine_vm_create_tests_n, NULL, NULL);
         failed += _cmocka_run_group_tests("vm_run", engine_vm_run_tests, engine_vm_run_tests_n,

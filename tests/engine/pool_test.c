@@ -40,11 +40,6 @@ struct pfix {
     bool dm;
 };
 
-static bool dm_wanted(void) {
-    const char *v = getenv("HEARTH_TEST_DM");
-    return v && strcmp(v, "1") == 0;
-}
-
 static int pool_init_test(struct pfix *f, uint64_t data_size, struct error *err) {
     char data[1200], meta[1200];
     snprintf(data, sizeof(data), "%s/pool/data", f->root);
@@ -64,7 +59,7 @@ static int pool_init_test(struct pfix *f, uint64_t data_size, struct error *err)
 static int bare_setup(void **state) {
     struct pfix *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    f->dm = dm_wanted();
+    f->dm = engine_test_dm();
     const char *base = f->dm ? getenv("HEARTH_GUEST_SCRATCH") : NULL;
     snprintf(f->dir, sizeof(f->dir), "%s/hearth-pool-test-XXXXXX", base ? base : "/tmp");
     assert_non_null(mkdtemp(f->dir));
@@ -471,45 +466,35 @@ static const struct crash_case crash_cases[] = {
     {OP_INIT, "pool.init.after-commit", true},
 };
 
-/* Runs one operation in a child that dies at point; returns its wait status. */
-static int crash_child(struct pfix *f, enum crash_op op, const char *point, uint32_t target) {
-    engine_free(f->eng);
-    f->eng = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("HEARTH_FAULT", point, 1);
-        engine *e = NULL;
-        struct error err;
-        error_init(&err);
-        if (engine_open(f->root, &e, &err) < 0)
-            _exit(2);
-        f->eng = e;
-        uint32_t id;
-        int r;
-        switch (op) {
-        case OP_CREATE:
-            r = engine_pool_device_create(e, "Image", DEV_SIZE, API_KIND_COUNT, NULL, &id, &err);
-            break;
-        case OP_SNAPSHOT:
-            r = engine_pool_device_snapshot(e, "VM", target, 0, API_KIND_COUNT, NULL, &id, &err);
-            break;
-        case OP_REMOVE:
-            r = engine_pool_device_remove(e, target, &err);
-            break;
-        default:
-            r = pool_init_test(f, 256 * MiB, &err);
-            break;
-        }
-        if (r < 0)
-            fprintf(stderr, "child: %s\n", err.msg);
-        _exit(r < 0 ? 1 : 0);
+/* What a crash case runs in its child (engine_test_crash_child). */
+struct crash_run {
+    struct pfix *f;
+    enum crash_op op;
+    uint32_t target; /* the device snapshotted or removed */
+};
+
+static void crash_do(engine *e, void *ud) {
+    const struct crash_run *c = ud;
+    struct error err;
+    error_init(&err);
+    uint32_t id;
+    int r;
+    switch (c->op) {
+    case OP_CREATE:
+        r = engine_pool_device_create(e, "Image", DEV_SIZE, API_KIND_COUNT, NULL, &id, &err);
+        break;
+    case OP_SNAPSHOT:
+        r = engine_pool_device_snapshot(e, "VM", c->target, 0, API_KIND_COUNT, NULL, &id, &err);
+        break;
+    case OP_REMOVE:
+        r = engine_pool_device_remove(e, c->target, &err);
+        break;
+    default:
+        r = pool_init_test(c->f, 256 * MiB, &err); /* c->f->eng is e */
+        break;
     }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    engine_test_reopen(f->root, &f->eng); /* recovery runs here */
-    return status;
+    if (r < 0)
+        fprintf(stderr, "child: %s\n", err.msg);
 }
 
 /* Files in the file driver's data directory whose name ends in ".tmp". */
@@ -533,7 +518,7 @@ static size_t data_tmp_files(struct pfix *f) {
 }
 
 static void run_crash_case(const struct crash_case *cc) {
-    if (cc->file_only && dm_wanted())
+    if (cc->file_only && engine_test_dm())
         return;
     void *state = NULL;
     if (cc->op == OP_INIT)
@@ -551,9 +536,8 @@ static void run_crash_case(const struct crash_case *cc) {
         target = cc->op == OP_REMOVE ? snapshot_ok(f, keep) : keep;
         before = rows(f, NULL);
     }
-    int status = crash_child(f, cc->op, cc->point, target);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-        fail_msg("%s: child ended with status %#x, not the fault exit", cc->point, status);
+    struct crash_run run = {f, cc->op, target};
+    engine_test_crash_child(f->root, &f->eng, cc->point, crash_do, &run);
 
     if (cc->op == OP_INIT) {
         struct engine_pool_status s;

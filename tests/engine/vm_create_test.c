@@ -95,22 +95,8 @@ static int vm_setup(void **state) {
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
     snprintf(f->layout, sizeof(f->layout), "%s/box", f->dir);
     engine_test_reopen(f->root, &f->eng);
-    char data[400], meta[400];
-    snprintf(data, sizeof(data), "%s/pool/data", f->root);
-    snprintf(meta, sizeof(meta), "%s/pool/metadata", f->root);
     /* In the dm-thin guest (HEARTH_TEST_DM=1, tests/guest) the same tests run on dm-thin. */
-    const char *dm = getenv("HEARTH_TEST_DM");
-    struct engine_pool_init_opts o = {.driver = "file", .data_size = 8192 * MiB, .data_path = data};
-    if (dm && !strcmp(dm, "1"))
-        o = (struct engine_pool_init_opts){.driver = "dm-thin",
-                                           .data_size = 2048 * MiB,
-                                           .metadata_size = 16 * MiB,
-                                           .data_path = data,
-                                           .metadata_path = meta};
-    struct error err;
-    error_init(&err);
-    if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
-        fail_msg("pool init: %s", err.msg);
+    engine_test_pool_init(f->eng, f->root, 8192 * MiB, 2048 * MiB, 16 * MiB);
     *state = f;
     if (!kernel_import(f))
         return 0; /* each test fails in NEED_KERNEL, and the teardown still runs */
@@ -631,7 +617,10 @@ struct crash_case {
     bool done; /* the VM survives recovery */
 };
 
-static void do_create(struct vfix *f) {
+/* What the crash test runs in its child (engine_test_crash_child). */
+static void do_create(engine *e, void *ud) {
+    (void)e;
+    struct vfix *f = ud; /* f->eng is e */
     struct api_object *doc = vm_doc(NULL, "test-kernel:1", DISK);
     doc->u.vm.has_ssh = true;
     struct engine_vm_create_result res;
@@ -671,39 +660,28 @@ static void test_vm_create_crashes(void **state) {
     char tmpdir[600];
     snprintf(tmpdir, sizeof(tmpdir), "%s/tmpdir", f->dir);
     assert_int_equal(mkdir(tmpdir, 0700), 0);
-    bool dm = getenv("HEARTH_TEST_DM") && strcmp(getenv("HEARTH_TEST_DM"), "1") == 0;
+    /* Recovery, run by the parent, must not stage outside <root>/tmp either. */
+    const char *tmpdir_was = getenv("TMPDIR");
+    char *saved = tmpdir_was ? xstrdup(tmpdir_was) : NULL;
+    assert_true(!tmpdir_was || saved);
+    setenv("TMPDIR", tmpdir, 1);
     size_t vms = 0;
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        if (dm && str_starts_with(cases[i].point, "pool.file."))
+        if (engine_test_dm() && str_starts_with(cases[i].point, "pool.file."))
             continue; /* a point of the file driver */
         print_message("  crash at %s\n", cases[i].point);
-        engine_free(f->eng);
-        f->eng = NULL;
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            setenv("HEARTH_FAULT", cases[i].point, 1);
-            setenv("TMPDIR", tmpdir, 1);
-            struct error err;
-            error_init(&err);
-            if (engine_open(f->root, &f->eng, &err) < 0)
-                _exit(2);
-            do_create(f);
-            _exit(3);
-        }
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-            fail_msg("%s: the child ended with status %d, not at the fault point", cases[i].point,
-                     status);
-        engine_test_reopen(f->root, &f->eng); /* recovery */
+        engine_test_crash_child(f->root, &f->eng, cases[i].point, do_create, f);
         if (cases[i].done)
             vms++;
         assert_int_equal(count_vms(f, "Created"), vms);
         assert_consistent(f); /* <root>/tmp empty, doctor clean without --repair */
         assert_int_equal(engine_test_entries(f->dir, "tmpdir"), 0);
     }
+    if (saved)
+        setenv("TMPDIR", saved, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved);
     /* Layers survived as cache, one of each. */
     assert_int_equal(count_rows(f, "Resize", NULL), 1);
     assert_int_equal(count_rows(f, "Kernel", NULL), 1);

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -84,16 +83,6 @@ static void image_import(engine *eng, const char *src, char *ret_uid, char *ret_
         snprintf(ret_name, name_size, "%s", res.name);
 }
 
-static void pool_make(engine *eng, const char *root) {
-    char data[400];
-    snprintf(data, sizeof(data), "%s/pool/data", root);
-    struct engine_pool_init_opts o = {.driver = "file", .data_size = 4096 * MiB, .data_path = data};
-    struct error err;
-    error_init(&err);
-    if (engine_pool_init(eng, &o, NULL, 0, &err) < 0)
-        fail_msg("pool init: %s", err.msg);
-}
-
 static int setup(void **state) {
     const char *fc = getenv("HEARTH_FCFAKE");
     if (!fc || !getenv("HEARTH_FC_SPEC"))
@@ -105,7 +94,7 @@ static int setup(void **state) {
     snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
     snprintf(f->layout, sizeof(f->layout), "%s/box", f->dir);
     engine_test_reopen(f->root, &f->eng);
-    pool_make(f->eng, f->root);
+    engine_test_pool_init(f->eng, f->root, 4096 * MiB, 0, 0);
     *state = f;
     if (!engine_test_kernel_import(f->eng, f->dir, "test-kernel:1", f->kernel_uid, f->version,
                                    sizeof(f->version)))
@@ -353,6 +342,20 @@ static void test_apply_then_start(void **state) {
 
 /* ---- crashes in the disk build of a start --------------------------------- */
 
+/* A start that the crash test runs in its child (engine_test_crash_child). */
+struct start_run {
+    struct rfix *f;
+    const char *name;
+};
+
+static void do_start(engine *e, void *ud) {
+    const struct start_run *run = ud;
+    struct error err;
+    error_init(&err);
+    if (engine_vm_start(e, run->name, &run->f->opts, NULL, &err) < 0)
+        print_message("  start: %s\n", err.msg);
+}
+
 static void test_disk_build_crashes(void **state) {
     struct rfix *f = *state;
     NEED_FIXTURE(f);
@@ -383,27 +386,8 @@ static void test_disk_build_crashes(void **state) {
         struct engine_apply_result res;
         apply_vm(f, name, "test-kernel:1", "64MB", 1, "128MB", &res);
         print_message("  crash at %s\n", cases[i].point);
-        engine_free(f->eng);
-        f->eng = NULL;
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            setenv("HEARTH_FAULT", cases[i].point, 1);
-            struct error err;
-            error_init(&err);
-            if (engine_open(f->root, &f->eng, &err) < 0)
-                _exit(2);
-            if (engine_vm_start(f->eng, name, &f->opts, NULL, &err) < 0)
-                print_message("  start: %s\n", err.msg);
-            _exit(3);
-        }
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-            fail_msg("%s: the child ended with status %d, not at the fault point", cases[i].point,
-                     status);
-        engine_test_reopen(f->root, &f->eng); /* recovery */
+        struct start_run run = {f, name};
+        engine_test_crash_child(f->root, &f->eng, cases[i].point, do_start, &run);
         if (cases[i].disk)
             disks++;
         /* The VM is kept in the state it had, with a whole disk or none. */
@@ -516,6 +500,21 @@ static void test_restore_from_export(void **state) {
     engine_free(e2);
 }
 
+/* What test_restore_crashes runs in its child: the kernel's import, or the image's from src. */
+struct import_run {
+    struct rfix *f;
+    const char *src; /* NULL: the kernel */
+};
+
+static void do_import(engine *e, void *ud) {
+    const struct import_run *run = ud;
+    char u[ID_LEN + 1], v[256];
+    if (!run->src)
+        (void)engine_test_kernel_import(e, run->f->dir, "test-kernel:1", u, v, sizeof(v));
+    else
+        image_import(e, run->src, NULL, NULL, 0);
+}
+
 static void test_restore_crashes(void **state) {
     struct rfix *f = *state;
     NEED_FIXTURE(f);
@@ -537,29 +536,9 @@ static void test_restore_crashes(void **state) {
         bool kernel = str_starts_with(points[i], "kernel.");
         bool done = strstr(points[i], "after-commit") != NULL;
         print_message("  crash at %s\n", points[i]);
-        fflush(NULL);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            setenv("HEARTH_FAULT", points[i], 1);
-            engine *c = NULL;
-            struct error err;
-            error_init(&err);
-            if (engine_open(root2, &c, &err) < 0)
-                _exit(2);
-            char u[ID_LEN + 1], v[256];
-            if (kernel)
-                (void)engine_test_kernel_import(c, f->dir, "test-kernel:1", u, v, sizeof(v));
-            else
-                image_import(c, src, NULL, NULL, 0);
-            _exit(3);
-        }
-        int status = 0;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-            fail_msg("%s: the child ended with status %d, not at the fault point", points[i],
-                     status);
-        engine_test_reopen(root2, &e2); /* recovery: a restore is rolled back */
+        /* recovery, as engine_test_crash_child reopens e2: a restore is rolled back */
+        struct import_run run = {f, kernel ? NULL : src};
+        engine_test_crash_child(root2, &e2, points[i], do_import, &run);
         enum api_kind kind = kernel ? API_KIND_KERNEL : API_KIND_IMAGE;
         const char *uid = kernel ? f->kernel_uid : f->image_uid;
         struct api_object *obj = NULL;

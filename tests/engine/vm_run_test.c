@@ -54,17 +54,6 @@ struct vfix {
     struct engine_vm_start_opts opts;
 };
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Alive and not a zombie (a monitor's parent is init, which may reap late). */
 static bool pid_runs(int pid) {
     if (pid <= 0)
@@ -128,11 +117,6 @@ static void vm_make(struct vfix *f, const char *name, const char *cmdline, char 
     vm_make_kernel(f, name, "k:1", cmdline, ret_uid);
 }
 
-static bool dm_wanted(void) {
-    const char *v = getenv("HEARTH_TEST_DM");
-    return v && strcmp(v, "1") == 0;
-}
-
 static void fix_setup(void **state, const char *initrd) {
     const char *fc = getenv("HEARTH_FCFAKE");
     char kernel[300];
@@ -151,21 +135,10 @@ static void fix_setup(void **state, const char *initrd) {
              f->dir);
     assert_true(strlen(f->root) > 120);
     engine_test_reopen(f->root, &f->eng);
-    char data[600], meta[600];
-    snprintf(data, sizeof(data), "%s/pool/data", f->root);
-    snprintf(meta, sizeof(meta), "%s/pool/metadata", f->root);
-    struct engine_pool_init_opts o = {.driver = "file", .data_size = 512 * MiB, .data_path = data};
     /* In the dm-thin guest (HEARTH_TEST_DM=1, tests/guest) the VMs' disks are thin devices. */
-    if (dm_wanted())
-        o = (struct engine_pool_init_opts){.driver = "dm-thin",
-                                           .data_size = 512 * MiB,
-                                           .metadata_size = 8 * MiB,
-                                           .data_path = data,
-                                           .metadata_path = meta};
+    engine_test_pool_init(f->eng, f->root, 512 * MiB, 512 * MiB, 8 * MiB);
     struct error err;
     error_init(&err);
-    if (engine_pool_init(f->eng, &o, NULL, 0, &err) < 0)
-        fail_msg("pool init: %s", err.msg);
     struct engine_kernel_local files = {.vmlinux = kernel, .initrd = initrd};
     struct engine_import_result res;
     if (engine_kernel_import_files(f->eng, "k:1", &files, NULL, &res, &err) < 0)
@@ -272,33 +245,33 @@ static char *slurp(const char *path, size_t *ret_len) {
 static bool console_has(struct vfix *f, const char *uid, const char *needle, int timeout_ms) {
     char path[700];
     snprintf(path, sizeof(path), "%s/vm/%s/console.log", f->root, uid);
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = time_now_ms() + timeout_ms;
     do {
         char *s = slurp(path, NULL);
         bool found = strstr(s, needle) != NULL;
         free(s);
         if (found)
             return true;
-        nap(50);
-    } while (now_ms() < end);
+        sleep_ms(50);
+    } while (time_now_ms() < end);
     return false;
 }
 
 /* Waits until the VM's recorded state is want (the monitor records it on its own). */
 static bool state_becomes(struct vfix *f, const char *uid, const char *want) {
-    int64_t end = now_ms() + WAIT_MS;
+    int64_t end = time_now_ms() + WAIT_MS;
     do {
         if (strcmp(vm_state(f, uid), want) == 0)
             return true;
-        nap(50);
-    } while (now_ms() < end);
+        sleep_ms(50);
+    } while (time_now_ms() < end);
     return false;
 }
 
 static bool pid_ends(int pid) {
-    int64_t end = now_ms() + WAIT_MS;
-    while (pid_runs(pid) && now_ms() < end)
-        nap(20);
+    int64_t end = time_now_ms() + WAIT_MS;
+    while (pid_runs(pid) && time_now_ms() < end)
+        sleep_ms(20);
     return !pid_runs(pid);
 }
 
@@ -578,33 +551,29 @@ static void test_vm_remove_running(void **state) {
 
 /* ---- crashes ------------------------------------------------------------------ */
 
-enum crash_op { CRASH_START, CRASH_STOP, CRASH_REMOVE };
+/* What the crash tests run in their child, each on vm1. */
+static void do_start(engine *e, void *ud) {
+    struct vfix *f = ud;
+    struct error err;
+    error_init(&err);
+    if (engine_vm_start(e, "vm1", &f->opts, NULL, &err) < 0)
+        print_message("  %s\n", err.msg);
+}
 
-/* Runs op in a child that dies at point; then reopens (recovery). */
-static void crash_child(struct vfix *f, const char *point, enum crash_op op) {
-    engine_free(f->eng);
-    f->eng = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("HEARTH_FAULT", point, 1);
-        struct error err;
-        error_init(&err);
-        if (engine_open(f->root, &f->eng, &err) < 0)
-            _exit(2);
-        int r = op == CRASH_START  ? engine_vm_start(f->eng, "vm1", &f->opts, NULL, &err)
-                : op == CRASH_STOP ? engine_vm_stop(f->eng, "vm1", false, 5000, NULL, &err)
-                                   : engine_remove(f->eng, API_KIND_VM, "vm1", true, NULL, &err);
-        if (r < 0)
-            print_message("  %s\n", err.msg);
-        _exit(3); /* the fault point was not reached */
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
-        fail_msg("%s: the child ended with status %d, not at the fault point", point, status);
-    engine_test_reopen(f->root, &f->eng);
+static void do_stop(engine *e, void *ud) {
+    (void)ud;
+    struct error err;
+    error_init(&err);
+    if (engine_vm_stop(e, "vm1", false, 5000, NULL, &err) < 0)
+        print_message("  %s\n", err.msg);
+}
+
+static void do_remove(engine *e, void *ud) {
+    (void)ud;
+    struct error err;
+    error_init(&err);
+    if (engine_remove(e, API_KIND_VM, "vm1", true, NULL, &err) < 0)
+        print_message("  %s\n", err.msg);
 }
 
 /* What a recorded runtime names, and whether those processes run. */
@@ -654,7 +623,7 @@ static void test_vm_crashes(void **state) {
     error_init(&err);
     for (size_t i = 0; i < ARRAY_SIZE(starts); i++) {
         print_message("  crash at %s\n", starts[i].point);
-        crash_child(f, starts[i].point, CRASH_START);
+        engine_test_crash_child(f->root, &f->eng, starts[i].point, do_start, f);
         assert_string_equal(vm_state(f, f->uid), starts[i].after);
         assert_agree(f, f->uid);
         if (strcmp(starts[i].after, "Running") == 0) {
@@ -669,7 +638,7 @@ static void test_vm_crashes(void **state) {
     for (size_t i = 0; i < ARRAY_SIZE(stops); i++) {
         start_ok(f, "vm1", NULL);
         print_message("  crash at %s\n", stops[i]);
-        crash_child(f, stops[i], CRASH_STOP);
+        engine_test_crash_child(f->root, &f->eng, stops[i], do_stop, f);
         assert_string_equal(vm_state(f, f->uid), "Stopped");
         assert_agree(f, f->uid);
     }
@@ -681,7 +650,7 @@ static void test_vm_crashes(void **state) {
         struct engine_vm_start_result res;
         start_ok(f, "vm1", &res);
         print_message("  crash at %s\n", removes[i]);
-        crash_child(f, removes[i], CRASH_REMOVE);
+        engine_test_crash_child(f->root, &f->eng, removes[i], do_remove, f);
         assert_removed(f, f->uid, res.monitor_pid, res.vmm_pid);
     }
     f->uid[0] = '\0';
@@ -729,9 +698,9 @@ static void attacher_start(struct vfix *f, struct attacher *a) {
 
 /* Reads from fd until needle came (or the time is up). */
 static bool read_until(int fd, struct strbuf *sb, const char *needle, int timeout_ms) {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = time_now_ms() + timeout_ms;
     while (!(sb->buf && memmem(sb->buf, sb->len, needle, strlen(needle)))) {
-        int64_t left = end - now_ms();
+        int64_t left = end - time_now_ms();
         if (left <= 0)
             return false;
         struct pollfd p = {fd, POLLIN, 0};
@@ -748,14 +717,14 @@ static bool read_until(int fd, struct strbuf *sb, const char *needle, int timeou
 
 static int child_exit(pid_t pid) {
     int status = 0;
-    int64_t end = now_ms() + WAIT_MS;
+    int64_t end = time_now_ms() + WAIT_MS;
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (now_ms() > end) {
+        if (time_now_ms() > end) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;
         }
-        nap(20);
+        sleep_ms(20);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -773,9 +742,9 @@ static void test_vm_attach_two_clients(void **state) {
     attacher_start(f, &b);
     struct strbuf sa = STRBUF_INIT, sb = STRBUF_INIT;
     /* Each client's typing reaches the guest, and the echo reaches both clients. */
-    int64_t end = now_ms() + 5000;
+    int64_t end = time_now_ms() + 5000;
     bool both = false;
-    while (!both && now_ms() < end) { /* until both clients are connected */
+    while (!both && time_now_ms() < end) { /* until both clients are connected */
         type_in(&a, "ping-from-a\n");
         both = read_until(a.out, &sa, "ping-from-a", 300) &&
                read_until(b.out, &sb, "ping-from-a", 300);
@@ -893,7 +862,7 @@ static void test_vm_logs_rotation(void **state) {
         int r = engine_vm_logs(e, "vm1", true, 0, fd, NULL, &err);
         _exit(r < 0 ? 3 : 0);
     }
-    nap(300);
+    sleep_ms(300);
     assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still following */
     struct error err;
     error_init(&err);
@@ -924,9 +893,9 @@ static void test_vm_attach_slow_client(void **state) {
     struct attacher b;
     attacher_start(f, &b);
     /* Until b is connected: it shows what the raw client typed. */
-    int64_t end = now_ms() + 10000;
+    int64_t end = time_now_ms() + 10000;
     bool connected = false;
-    for (int i = 0; !connected && now_ms() < end; i++) {
+    for (int i = 0; !connected && time_now_ms() < end; i++) {
         char sync[64];
         snprintf(sync, sizeof(sync), "sync-%d\n", i);
         echo_through(s, sync, &sa);
@@ -952,8 +921,8 @@ static void test_vm_attach_slow_client(void **state) {
 
     /* b reads again: the queue, the mark, then what comes after it. */
     bool after = false;
-    end = now_ms() + 20000;
-    for (int i = 0; !after && now_ms() < end; i++) {
+    end = time_now_ms() + 20000;
+    for (int i = 0; !after && time_now_ms() < end; i++) {
         char text[64];
         snprintf(text, sizeof(text), "after-gap-%d\n", i);
         echo_through(s, text, &sa);
@@ -1160,9 +1129,9 @@ static int console_count(struct vfix *f, const char *uid, const char *needle) {
 
 /* Waits (a generous limit that only catches a hang) until uid is recorded Stopped. */
 static bool stops_by_itself(struct vfix *f, const char *uid) {
-    int64_t end = now_ms() + 240000;
-    while (strcmp(vm_state(f, uid), "Stopped") != 0 && now_ms() < end)
-        nap(200);
+    int64_t end = time_now_ms() + 240000;
+    while (strcmp(vm_state(f, uid), "Stopped") != 0 && time_now_ms() < end)
+        sleep_ms(200);
     return strcmp(vm_state(f, uid), "Stopped") == 0;
 }
 
@@ -1244,7 +1213,7 @@ static int stranger(const char *dir, char *const argv[], uint64_t *ret_start) {
         for (size_t k = 0; same && k < want; k++, w += strlen(w) + 1)
             same = k == 0 || strcmp(w, argv[k]) == 0;
         if (!same)
-            nap(10);
+            sleep_ms(10);
     }
     if (!same)
         fail_msg("process %d never ran '%s %s ...'", (int)pid, argv[0], argv[1]);

@@ -1,5 +1,6 @@
 /* Tests for util: errors, strbuf, ids and names, number and time parsing. */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +56,114 @@ static void test_strbuf_oom(void **state) {
     util_alloc_fail_after(0);
     assert_int_equal(strbuf_adds(&sb, "x"), 0);
     strbuf_release(&sb);
+}
+
+static void test_arena(void **state) {
+    (void)state;
+    arena_free(NULL); /* harmless */
+    arena_clear(NULL);
+    struct arena *a = arena_new();
+    assert_non_null(a);
+    /* Small allocations come from one block, front to back, each aligned. */
+    char *s = arena_strndup(a, "hello world", 5);
+    assert_non_null(s);
+    assert_string_equal(s, "hello");
+    uint64_t *n = arena_alloc(a, 3 * sizeof(*n), _Alignof(uint64_t));
+    assert_non_null(n);
+    assert_int_equal((uintptr_t)n % _Alignof(uint64_t), 0);
+    assert_ptr_equal((char *)n, s + 8); /* "hello\0" padded to 8 */
+    char *t = arena_strndup(a, "", 0);
+    assert_non_null(t);
+    assert_string_equal(t, "");
+    assert_ptr_equal(t, (char *)(n + 3));
+    void *m = arena_alloc(a, 1, _Alignof(max_align_t));
+    assert_non_null(m);
+    assert_int_equal((uintptr_t)m % _Alignof(max_align_t), 0);
+    /* Once a block is there, filling it allocates nothing more. */
+    util_alloc_fail_after(1);
+    char *u = NULL;
+    for (int i = 0; i < 1000; i++) {
+        u = arena_strndup(a, "0123456789", 10);
+        assert_non_null(u);
+    }
+    assert_string_equal(u, "0123456789");
+    /* A full block needs a new one; its failure leaves what is there intact. */
+    assert_null(arena_alloc(a, 128u << 10, 1));
+    util_alloc_fail_after(0);
+    assert_string_equal(s, "hello");
+    /* More than a block gets a block of its own, and what follows a new one. */
+    char *big = arena_alloc(a, 128u << 10, 1);
+    assert_non_null(big);
+    memset(big, 'x', 128u << 10);
+    char *after = arena_strndup(a, "ab", 2);
+    assert_non_null(after);
+    assert_string_equal(after, "ab");
+    assert_true(after < big || after >= big + (128u << 10));
+    /* A length no arena can hold fails cleanly. */
+    assert_null(arena_alloc(a, SIZE_MAX - 8, 1));
+    assert_null(arena_strndup(a, "x", SIZE_MAX));
+    /* Cleared, it starts again; freed with everything in it (ASan sees leaks). */
+    arena_clear(a);
+    s = arena_strndup(a, "again", 5);
+    assert_non_null(s);
+    assert_string_equal(s, "again");
+    arena_free(a);
+    util_alloc_fail_after(1);
+    assert_null(arena_new());
+    util_alloc_fail_after(0);
+}
+
+static void test_array_grow(void **state) {
+    (void)state;
+    int *v = NULL;
+    for (size_t n = 0; n < 1000; n++) {
+        /* A power of two (and 0) reallocates; anything between does not. */
+        util_alloc_fail_after((n & (n - 1)) ? 1 : 0);
+        assert_int_equal(array_grow(&v, n, sizeof(*v)), 0);
+        util_alloc_fail_after(0);
+        v[n] = (int)n;
+    }
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(v[i], i);
+    int *keep = v;
+    util_alloc_fail_after(1);
+    assert_int_equal(array_grow(&v, 1024, sizeof(*v)), -ENOMEM);
+    util_alloc_fail_after(0);
+    assert_ptr_equal(v, keep);
+    assert_int_equal(v[999], 999);
+    assert_int_equal(array_grow(&v, (size_t)1 << 62, 8), -ENOMEM); /* no overflow */
+    assert_ptr_equal(v, keep);
+    free(v);
+}
+
+static void test_paths(void **state) {
+    (void)state;
+    assert_true(path_is_clean("/"));
+    assert_true(path_is_clean("/var/lib/hearth//pool/data"));
+    assert_true(path_is_clean("/a/.b/..c/b..")); /* dots inside names are names */
+    assert_false(path_is_clean(NULL));
+    assert_false(path_is_clean(""));
+    assert_false(path_is_clean("relative/path"));
+    assert_false(path_is_clean("/a/./b"));
+    assert_false(path_is_clean("/a/../b"));
+    assert_false(path_is_clean("/a/.."));
+    assert_false(path_is_clean("/."));
+    assert_true(path_is_host_clean("/srv/pool"));
+    assert_false(path_is_host_clean("/srv/po\nol"));
+    assert_false(path_is_host_clean("/srv/\x7f"));
+    assert_false(path_is_host_clean("/srv/../pool"));
+    assert_false(path_is_host_clean(NULL));
+    char long_path[PATH_MAX + 2];
+    memset(long_path, 'a', sizeof(long_path) - 1);
+    long_path[0] = '/';
+    long_path[PATH_MAX] = '\0'; /* PATH_MAX characters: one too many */
+    assert_true(path_is_clean(long_path));
+    assert_false(path_is_host_clean(long_path));
+    long_path[PATH_MAX - 1] = '\0';
+    assert_true(path_is_host_clean(long_path));
+    assert_false(str_has_control(NULL));
+    assert_false(str_has_control("plain text ~"));
+    assert_true(str_has_control("tab\there"));
 }
 
 static void test_read_file_limit(void **state) {
@@ -259,6 +368,9 @@ int main(void) {
         cmocka_unit_test(test_error_set_and_prefix),
         cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_strbuf_oom),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_paths),
         cmocka_unit_test(test_read_file_limit),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_names),

@@ -34,12 +34,6 @@
 #define BOOT_TIMEOUT_MS 90000
 #define CONSOLE_MAX (4u << 20)
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Index of the first argv element equal to s, or -1. */
 static int argv_find(char **argv, const char *s) {
     for (int i = 0; argv[i]; i++)
@@ -257,9 +251,9 @@ static void test_kvm_probe_is_bounded(void **state) {
     (void)state;
     char why[256];
     memset(why, 'x', sizeof(why));
-    int64_t t0 = now_ms();
+    int64_t t0 = time_now_ms();
     bool ok = vmm_kvm_usable(why, sizeof(why));
-    int64_t took = now_ms() - t0;
+    int64_t took = time_now_ms() - t0;
     print_message("kvm usable: %s%s%s (%lld ms)\n", ok ? "yes" : "no", ok ? "" : ": ",
                   ok ? "" : why, (long long)took);
     /* The probe's own bound is 2 s; this limit only catches a hang. */
@@ -449,8 +443,8 @@ static enum vmm_end events_end_of(const char *path, const char *const *lines, si
     if (vmm_qmp_events_open(path, 5000, &ev, &err) < 0)
         fail_msg("events open: %s", err.msg);
     assert_true(ev.fd >= 0);
-    int64_t end = now_ms() + 10000;
-    while (vmm_events_read(&ev) && now_ms() < end) {
+    int64_t end = time_now_ms() + 10000;
+    while (vmm_events_read(&ev) && time_now_ms() < end) {
         struct pollfd p = {ev.fd, POLLIN, 0};
         (void)poll(&p, 1, 500);
     }
@@ -527,9 +521,9 @@ static void test_qmp_nobody_listening(void **state) {
     struct error err;
     error_init(&err);
     char *status = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = time_now_ms();
     assert_int_equal(vmm_qmp_status(path, 300, &status, &err), -ETIMEDOUT);
-    int64_t took = now_ms() - t0;
+    int64_t took = time_now_ms() - t0;
     /* It kept trying for the timeout; the upper limit only catches a hang. */
     assert_true(took >= 250 && took < 60000);
     assert_null(status);
@@ -663,12 +657,12 @@ static void rm_tree_flat(const char *dir) {
 
 /* Waits for pid up to timeout_ms; true if it was reaped. */
 static bool wait_exit(pid_t pid, int timeout_ms, int *status) {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = time_now_ms() + timeout_ms;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
             return true;
-        if (now_ms() >= deadline)
+        if (time_now_ms() >= deadline)
             return false;
         struct timespec ts = {0, 20 * 1000000L};
         nanosleep(&ts, NULL);
@@ -775,9 +769,9 @@ static bool ended_unreaped(pid_t pid) {
 
 /* Reads console and events for up to timeout_ms, until needle shows (NULL: until qemu ends). */
 static bool qguest_watch(struct qguest *g, const char *needle, int timeout_ms) {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = time_now_ms() + timeout_ms;
     bool console_open = true;
-    while (now_ms() < end) {
+    while (time_now_ms() < end) {
         if (needle && qguest_said(g, needle))
             return true;
         if (!needle && !console_open && ended_unreaped(g->pid))
@@ -824,13 +818,13 @@ static void qguest_release(struct qguest *g, bool show_console) {
 static void test_qemu_boot_tcg(void **state) {
     (void)state;
     struct qguest g;
-    int64_t t0 = now_ms();
+    int64_t t0 = time_now_ms();
     qguest_start(&g, NULL, false, "console=ttyS0 panic=-1");
     if (!qguest_watch(&g, BOOT_MARKER, BOOT_TIMEOUT_MS)) {
         qguest_release(&g, true);
         fail_msg("the guest did not print %s within %d ms", BOOT_MARKER, BOOT_TIMEOUT_MS);
     }
-    print_message("guest booted in %lld ms\n", (long long)(now_ms() - t0));
+    print_message("guest booted in %lld ms\n", (long long)(time_now_ms() - t0));
 
     char *status = NULL;
     struct error err;
