@@ -3,8 +3,9 @@
  * protocol (docs/architecture.md, "VM runtime"):
  *
  *   start:  intent (state Starting + journal "vm.start", one transaction),
- *           the VM's device activated, the monitor launched detached (double
- *           fork, setsid, `<self_exe> __monitor ROOT UID 3`, see monitor.c),
+ *           the VM's device activated, the monitor launched detached
+ *           (exec_start's double fork and setsid, `<self_exe> __monitor ROOT
+ *           UID 3`, see monitor.c),
  *           which starts and configures the VMM, records both processes in
  *           vm_runtime and reports "ok" on the ready pipe; commit (Running).
  *   stop:   intent (Stopping + journal "vm.stop"); SIGTERM to the monitor,
@@ -45,7 +46,6 @@
 #define VM_MONITOR_EXIT_MS 10000 /* a monitor's time to record an end and exit */
 #define VM_STOP_EXTRA_MS 5000    /* past the grace: the monitor's own kill, then ours */
 #define VM_READY_LINE_MAX 4096
-#define VM_CLOSE_RANGE_CLOEXEC 4U /* linux/close_range.h CLOSE_RANGE_CLOEXEC */
 
 /* ---- shared with monitor.c ------------------------------------------------ */
 
@@ -334,7 +334,7 @@ static bool op_on(const struct store_op *ops, size_t n, const char *uid, bool li
     for (size_t i = 0; i < n; i++)
         if (str_starts_with(ops[i].op, "vm.") && ops[i].object_uid &&
             strcmp(ops[i].object_uid, uid) == 0 &&
-            proc_is_running(ops[i].owner_pid, ops[i].owner_start) == live)
+            proc_is_alive(ops[i].owner_pid, ops[i].owner_start) == live)
             return true;
     return false;
 }
@@ -468,7 +468,7 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     int first = r;
     /* Operations of dead owners first: they know what was meant. */
     for (size_t i = 0; i < n_ops && first == 0; i++) {
-        if (!vm_run_op_is(ops[i].op) || proc_is_running(ops[i].owner_pid, ops[i].owner_start))
+        if (!vm_run_op_is(ops[i].op) || proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
             continue;
         struct error e2;
         error_init(&e2);
@@ -699,11 +699,47 @@ static int start_plan(engine *e, const struct api_object *vm,
 }
 
 /*
- * Launches the monitor: fork, setsid, fork again (the first child exits at
- * once, reaped here), the grandchild execs `self __monitor ROOT UID 3` with
- * the ready pipe's write end as descriptor 3. The first child reports the
- * monitor's pid on the pipe ("pid N"); then the monitor writes "ok" or
- * "error: ...". Returns the monitor's pid in *ret_pid (0 when unknown).
+ * Waits on fd (the ready pipe) for the monitor's report: "ok", or "error: ..."
+ * which becomes the error. mlog is the monitor's log, named when it exits
+ * without a word.
+ */
+static int monitor_wait_ready(int fd, const char *mlog, struct error *err) {
+    char buf[VM_READY_LINE_MAX];
+    size_t len = 0;
+    int64_t deadline = time_now_ms() + VM_READY_TIMEOUT_MS;
+    for (;;) {
+        char *nl = memchr(buf, '\n', len);
+        if (nl) {
+            *nl = '\0';
+            if (strcmp(buf, "ok") == 0)
+                return 0;
+            return error_set(err, -EIO, "%s",
+                             str_starts_with(buf, "error: ") ? buf + 7 : "the monitor failed");
+        }
+        int64_t left = deadline - time_now_ms();
+        if (left <= 0)
+            return error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
+                             VM_READY_TIMEOUT_MS / 1000);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)left);
+        if (pr <= 0)
+            continue; /* interrupted, or the deadline: looked at above */
+        if (len == sizeof(buf) - 1)
+            len = 0; /* an over-long line: dropped */
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return error_set(err, -EIO, "the monitor exited without reporting; see '%s'", mlog);
+        len += (size_t)n;
+    }
+}
+
+/*
+ * Launches the monitor detached (exec_start: fork, setsid, fork again) as
+ * `self __monitor ROOT UID 3`, the ready pipe's write end its descriptor 3,
+ * its stderr appended to <data dir>/monitor.log; then waits for its report.
+ * Returns the monitor's pid in *ret_pid (0 when it did not start).
  */
 static int start_monitor(engine *e, const char *uid, const char *self, int *ret_pid,
                          struct error *err) {
@@ -718,105 +754,24 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
         strcmp(self, "/proc/self/exe") == 0 ? readlink(self, shown, sizeof(shown) - 1) : -1;
     if (sl > 0)
         shown[sl] = '\0';
-    char *const argv[] = {sl > 0 ? shown : (char *)self,
-                          (char *)"__monitor",
-                          e->root,
-                          (char *)uid,
-                          (char *)"3",
-                          NULL};
+    const char *const argv[] = {sl > 0 ? shown : self, "__monitor", e->root, uid, "3", NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return error_set(err, -errno, "cannot make a pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t child = fork();
-    if (child < 0) {
-        int e2 = errno;
-        close(p[0]);
-        close(p[1]);
-        return error_set(err, -e2, "cannot fork: %s", strerror(e2));
-    }
-    if (child == 0) {
-        close(p[0]);
-        if (setsid() < 0)
-            _exit(1);
-        pid_t gc = fork();
-        if (gc != 0) {
-            char line[64];
-            int len = gc > 0 ? snprintf(line, sizeof(line), "pid %d\n", (int)gc)
-                             : snprintf(line, sizeof(line), "error: cannot fork the monitor\n");
-            (void)!write(p[1], line, (size_t)len);
-            _exit(gc > 0 ? 0 : 1);
-        }
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        int logfd = open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-            dup2(logfd >= 0 ? logfd : devnull, 2) < 0 ||
-            (p[1] == 3 ? fcntl(3, F_SETFD, 0) : dup2(p[1], 3)) < 0)
-            _exit(1);
-        if (syscall(SYS_close_range, 4U, ~0U, VM_CLOSE_RANGE_CLOEXEC) < 0)
-            for (int fd = 4; fd < 4096; fd++)
-                close(fd);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        execv(self, argv);
-        static const char msg[] = "error: cannot run the monitor\n";
-        (void)!write(3, msg, sizeof(msg) - 1);
-        _exit(127);
-    }
+    _cleanup_close_ int logfd =
+        open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    struct exec_opts opts = {
+        .program = self,
+        .stderr_fd = logfd >= 0 ? logfd : 0,
+        .pass_fd = p[1],
+        .detach = true,
+    };
+    struct exec_proc proc;
+    int r = exec_start(argv, &opts, &proc, err);
     close(p[1]);
-    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-        ;
-
-    /* "pid N", then "ok" or "error: ..." */
-    char buf[VM_READY_LINE_MAX];
-    size_t len = 0;
-    int r = 1; /* still waiting */
-    int64_t deadline = time_now_ms() + VM_READY_TIMEOUT_MS;
-    while (r == 1) {
-        char *nl;
-        while (r == 1 && (nl = memchr(buf, '\n', len))) {
-            *nl = '\0';
-            if (str_starts_with(buf, "pid ")) {
-                uint64_t v = 0;
-                if (parse_u64(buf + 4, INT32_MAX, &v) == 0)
-                    *ret_pid = (int)v;
-            } else if (strcmp(buf, "ok") == 0) {
-                r = 0;
-            } else {
-                r = error_set(err, -EIO, "%s",
-                              str_starts_with(buf, "error: ") ? buf + 7 : "the monitor failed");
-            }
-            size_t used = (size_t)(nl - buf) + 1;
-            memmove(buf, nl + 1, len - used);
-            len -= used;
-        }
-        if (r != 1)
-            break;
-        int64_t left = deadline - time_now_ms();
-        if (left <= 0) {
-            r = error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
-                          VM_READY_TIMEOUT_MS / 1000);
-            break;
-        }
-        struct pollfd pfd = {p[0], POLLIN, 0};
-        int pr = poll(&pfd, 1, (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            continue;
-        if (len == sizeof(buf) - 1)
-            len = 0; /* an over-long line: dropped */
-        ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            r = error_set(err, -EIO, "the monitor exited without reporting; see '%s'", mlog);
-        else
-            len += (size_t)n;
+    if (r == 0) {
+        *ret_pid = proc.pid;
+        r = monitor_wait_ready(p[0], mlog, err);
     }
     close(p[0]);
     return r;
@@ -1132,7 +1087,7 @@ static int vm_remove_running(engine *e, const char *uid, bool *ret, struct error
     for (size_t i = 0; i < n && !*ret; i++)
         *ret = strcmp(ops[i].op, "vm.remove") == 0 && ops[i].object_uid &&
                strcmp(ops[i].object_uid, uid) == 0 &&
-               proc_is_running(ops[i].owner_pid, ops[i].owner_start);
+               proc_is_alive(ops[i].owner_pid, ops[i].owner_start);
     store_ops_free(ops, n);
     return 0;
 }
