@@ -1,7 +1,8 @@
 /*
  * The engine's handle and its read and remove operations: opening a root,
- * resolving references by name or uid prefix, listing and exporting objects,
- * removing VMs, images and kernels, and the read-only SQL pass-through.
+ * getting objects by reference (resolve.c resolves it), listing and
+ * exporting objects, removing VMs, images and kernels, and the read-only SQL
+ * pass-through.
  * engine_apply lives in apply.c.
  */
 #include <errno.h>
@@ -18,21 +19,6 @@
 
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
-
-const char *engine_kind_word(enum api_kind kind) {
-    switch (kind) {
-    case API_KIND_VM:
-        return "vm";
-    case API_KIND_IMAGE:
-        return "image";
-    case API_KIND_KERNEL:
-        return "kernel";
-    case API_KIND_POOL:
-        return "pool";
-    default:
-        return "object";
-    }
-}
 
 /* Creates path and its missing parents with mode (like mkdir -p). */
 static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
@@ -218,64 +204,6 @@ int engine_schema_version(engine *e) {
     return store_schema_version(e->store);
 }
 
-/* ---- resolving references ---------------------------------------------- */
-
-int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
-                   struct error *err) {
-    const char *word = engine_kind_word(kind);
-    if (!ref || !*ref)
-        return error_set(err, -EINVAL, "an empty %s reference matches nothing", word);
-    if (strlen(ref) > API_STRING_MAX)
-        return error_set(err, -EINVAL, "%s reference is too long", word);
-
-    /* An exact uid, then an exact name, win over any prefix match. */
-    if (id_is_valid(ref)) {
-        struct api_object *obj = NULL;
-        int r = store_object_get(e->store, kind, ref, &obj, err);
-        if (r == 0) {
-            api_object_free(obj);
-            memcpy(ret_uid, ref, ID_LEN + 1);
-            return 0;
-        }
-        if (r != -ENOENT)
-            return r;
-    }
-    char uid[ID_LEN + 1];
-    int r = store_object_find_name(e->store, kind, ref, uid, err);
-    if (r == 0) {
-        memcpy(ret_uid, uid, ID_LEN + 1);
-        return 0;
-    }
-    if (r != -ENOENT)
-        return r;
-
-    struct store_match *m = NULL;
-    size_t n = 0;
-    r = store_object_match(e->store, kind, ref, ENGINE_MATCH_MAX + 1, &m, &n, err);
-    if (r < 0)
-        return r;
-    if (n == 0) {
-        store_matches_free(m, n);
-        return error_set(err, -ENOENT, "no %s matches '%s'", word, ref);
-    }
-    if (n == 1) {
-        memcpy(ret_uid, m[0].uid, ID_LEN + 1);
-        store_matches_free(m, n);
-        return 0;
-    }
-    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-    r = strbuf_addf(&sb, "'%s' is ambiguous: it matches", ref);
-    for (size_t i = 0; i < n && i < ENGINE_MATCH_MAX && r == 0; i++)
-        r = strbuf_addf(&sb, "%s %s '%s' (%s)", i ? "," : "", word, m[i].name ? m[i].name : "",
-                        m[i].uid);
-    if (r == 0 && n > ENGINE_MATCH_MAX)
-        r = strbuf_adds(&sb, ", and more");
-    store_matches_free(m, n);
-    if (r < 0)
-        return error_oom(err);
-    return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
-}
-
 int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object **ret,
                struct error *err) {
     if (kind == API_KIND_POOL)
@@ -422,17 +350,6 @@ int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
 }
 
 /* ---- remove ------------------------------------------------------------ */
-
-bool engine_vm_state_is_active(const char *state) {
-    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
-    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
-    if (!state)
-        return false;
-    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
-        if (strcmp(state, active[i]) == 0)
-            return true;
-    return false;
-}
 
 /* Refuses removing an image or kernel that VMs use, naming them. */
 static int check_users(engine *e, const struct api_object *obj, struct error *err) {

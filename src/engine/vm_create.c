@@ -597,6 +597,27 @@ fail:;
     return r;
 }
 
+/* The VM's own device: its active pool device of type VM. */
+int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
+    struct store_pool_device *d = NULL;
+    size_t n = 0;
+    int r = store_pool_device_list(e->store, &d, &n, err);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
+    for (size_t i = 0; i < n; i++)
+        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
+            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
+            *ret_id = d[i].id;
+            r = 0;
+            break;
+        }
+    store_pool_devices_free(d, n);
+    if (r < 0)
+        return error_set(err, -ENOENT, "vm %s has no disk", uid);
+    return 0;
+}
+
 int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
                          struct engine_vm_create_result *ret, struct error *err) {
     memset(ret, 0, sizeof(*ret));

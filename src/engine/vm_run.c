@@ -49,14 +49,6 @@
 
 /* ---- shared with monitor.c ------------------------------------------------ */
 
-char *vm_run_dir(engine *e, const char *uid) {
-    return xasprintf("%s/run/vm/%s", e->root, uid);
-}
-
-char *vm_data_dir(engine *e, const char *uid) {
-    return xasprintf("%s/vm/%s", e->root, uid);
-}
-
 void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
     if (WIFSIGNALED(wstatus)) {
         *ret_status = 128 + WTERMSIG(wstatus);
@@ -65,84 +57,6 @@ void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
         *ret_status = WEXITSTATUS(wstatus);
         snprintf(reason, size, "exited with status %d", WEXITSTATUS(wstatus));
     }
-}
-
-void vm_launch_release(struct vm_launch *l) {
-    free(l->binary);
-    free(l->kernel);
-    free(l->initrd);
-    free(l->cmdline);
-    free(l->disk);
-    free(l->monitor);
-    memset(l, 0, sizeof(*l));
-}
-
-int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) {
-    json_t *j =
-        json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "vmm", vmm_kind_name(l->kind),
-                  "kvm", l->kvm, "binary", l->binary, "kernel", l->kernel, "cmdline", l->cmdline,
-                  "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
-                  "device", (json_int_t)l->device_id);
-    if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
-              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0))) {
-        json_decref(j);
-        j = NULL;
-    }
-    if (!j)
-        return error_oom(err);
-    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    if (!text || !tmp)
-        return error_oom(err);
-    /* 0600 whatever the umask, as everything under the root. */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return error_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    int e2 = w == (ssize_t)len ? 0 : (w < 0 ? errno : EIO);
-    if (close(fd) < 0 && e2 == 0)
-        e2 = errno;
-    if (e2 == 0 && rename(tmp, path) < 0)
-        e2 = errno;
-    if (e2 != 0) {
-        (void)unlink(tmp);
-        return error_set(err, -e2, "cannot write '%s': %s", path, strerror(e2));
-    }
-    return 0;
-}
-
-int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j)
-        return error_set(err, -EINVAL, "cannot read '%s': %s", path, je.text);
-    struct vm_launch l = {0};
-    const char *vmm = json_string_value(json_object_get(j, "vmm"));
-    int r = 0;
-    if (!vmm || vmm_kind_parse(vmm, &l.kind) < 0)
-        r = error_set(err, -EINVAL, "'%s' names no vmm", path);
-    l.kvm = json_is_true(json_object_get(j, "kvm"));
-    l.binary = xstrdup(json_string_value(json_object_get(j, "binary")));
-    l.kernel = xstrdup(json_string_value(json_object_get(j, "kernel")));
-    l.initrd = xstrdup(json_string_value(json_object_get(j, "initrd")));
-    l.cmdline = xstrdup(json_string_value(json_object_get(j, "cmdline")));
-    l.disk = xstrdup(json_string_value(json_object_get(j, "disk")));
-    l.monitor = xstrdup(json_string_value(json_object_get(j, "monitor")));
-    l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
-    l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
-    l.device_id = json_integer_value(json_object_get(j, "device"));
-    json_decref(j);
-    if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
-        r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);
-    if (r < 0) {
-        vm_launch_release(&l);
-        return r;
-    }
-    *ret = l;
-    return 0;
 }
 
 /* Closes the open vm.stop operations of uid (inside the caller's transaction). */
@@ -161,6 +75,17 @@ static int close_stop_ops(engine *e, const char *uid, struct error *err) {
 bool vm_state_runs(const char *state) {
     return strcmp(state, "Running") == 0 || strcmp(state, "Starting") == 0 ||
            strcmp(state, "Stopping") == 0;
+}
+
+bool engine_vm_state_is_active(const char *state) {
+    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
+    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
+    if (!state)
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
+        if (strcmp(state, active[i]) == 0)
+            return true;
+    return false;
 }
 
 int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *reason,
@@ -206,26 +131,6 @@ void vm_device_deactivate(engine *e, int64_t device_id) {
 }
 
 /* ---- small pieces ------------------------------------------------------------ */
-
-int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    r = -ENOENT;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
-            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
-            *ret_id = d[i].id;
-            r = 0;
-            break;
-        }
-    store_pool_devices_free(d, n);
-    if (r < 0)
-        return error_set(err, -ENOENT, "vm %s has no disk", uid);
-    return 0;
-}
 
 /* The monitor that rt records for uid runs (and is the VM's monitor: vm_proc_is). */
 static bool monitor_runs(engine *e, const char *uid, const struct store_vm_runtime *rt) {
@@ -777,13 +682,15 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
     return r;
 }
 
-int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
-                    struct engine_vm_start_result *ret, struct error *err) {
-    static const struct engine_vm_start_opts none = {0};
-    if (!opts)
-        opts = &none;
-    struct engine_vm_start_result res = {0};
-    char uid[ID_LEN + 1];
+/*
+ * The VM that ref names, as a start finds it: a dead VM recorded as running
+ * is recorded Stopped first; one without a disk (applied, not created) gets
+ * it through create's chain (what that did in res->built). Its device in
+ * *ret_dev.
+ */
+static int start_load(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                      char uid[ID_LEN + 1], struct api_object **ret_vm, uint32_t *ret_dev,
+                      struct engine_vm_start_result *res, struct error *err) {
     int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
     if (r < 0)
         return r;
@@ -791,65 +698,59 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     r = vm_check_one(e, uid, &fixed, err); /* a dead VM recorded as running is not running */
     if (r < 0)
         return r;
-    _cleanup_object_ struct api_object *vm = NULL;
-    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    r = store_object_get(e->store, API_KIND_VM, uid, ret_vm, err);
     if (r < 0)
         return r;
-    uint32_t dev = 0;
-    r = engine_vm_device(e, uid, &dev, err);
+    r = engine_vm_device(e, uid, ret_dev, err);
     if (r == -ENOENT) {
         /* Applied, not created: its disk first, through create's chain. */
         error_init(err);
         struct engine_vm_create_result built;
         r = engine_vm_disk_build(e, uid, opts->create, &built, err);
-        snprintf(res.built, sizeof(res.built), "%s", built.notice);
-        dev = built.device_id;
-        api_object_free(vm);
-        vm = NULL;
+        snprintf(res->built, sizeof(res->built), "%s", built.notice);
+        *ret_dev = built.device_id;
+        api_object_free(*ret_vm);
+        *ret_vm = NULL;
         if (r == 0) /* its claims and status.image/kernel are filled now */
-            r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+            r = store_object_get(e->store, API_KIND_VM, uid, ret_vm, err);
     }
-    if (r < 0)
-        return r;
-    const char *name = vm->meta.name;
+    return r;
+}
 
-    struct vm_launch l = {.device_id = dev};
-    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
-    if (r < 0) {
-        vm_launch_release(&l);
-        return r;
-    }
-
-    /* 1. intent */
-    char from[32] = "";
-    int64_t op = 0;
-    r = store_begin(e->store, err);
+/* 1. intent: state Starting and the journal row (the state it had in from). */
+static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev, char from[32],
+                        int64_t *ret_op, struct error *err) {
+    int r = store_begin(e->store, err);
     if (r == 0)
-        r = store_vm_state_get(e->store, uid, from, sizeof(from), err);
+        r = store_vm_state_get(e->store, uid, from, 32, err);
     if (r == 0 && vm_state_runs(from))
         r = error_set(err, -EBUSY, "vm '%s' is already running", name);
     else if (r == 0 && (strcmp(from, "Creating") == 0 || strcmp(from, "Removing") == 0))
         r = error_set(err, -EBUSY, "vm '%s' is being %s", name,
                       from[0] == 'C' ? "created" : "removed");
     if (r == 0 && !from[0])
-        snprintf(from, sizeof(from), "Created");
+        snprintf(from, 32, "Created");
     char params[64];
     snprintf(params, sizeof(params), "{\"from\":\"%s\"}", from);
     if (r == 0)
         r = store_vm_state_set(e->store, uid, "Starting", err);
     if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.start", uid, "intent", dev, params, &op, err);
+        r = store_vm_op_begin(e->store, "vm.start", uid, "intent", dev, params, ret_op, err);
     if (r == 0)
         r = store_commit(e->store, err);
-    if (r < 0) {
+    if (r < 0)
         store_rollback(e->store);
-        vm_launch_release(&l);
-        return r;
-    }
-    fault_point("vm.start.after-intent");
+    return r;
+}
 
-    /* 2. act: the disk, the files the monitor reads, the monitor */
-    r = engine_pool_device_activate(e, dev, &l.disk, err);
+/*
+ * 2. act: the disk activated, the runtime directories and launch.json (which
+ * l fills and releases), the monitor launched (its pid in *ret_monitor,
+ * known also when its start failed).
+ */
+static int start_act(engine *e, const char *uid, const struct engine_vm_start_opts *opts,
+                     int64_t op, struct vm_launch *l, int *ret_monitor, struct error *err) {
+    int r = engine_pool_device_activate(e, (uint32_t)l->device_id, &l->disk, err);
     if (r == 0)
         r = store_op_step(e->store, op, "activated", err);
     if (r == 0)
@@ -865,14 +766,63 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     char exe[PATH_MAX];
     if (r == 0 &&
         (opts->self_exe ? (realpath(self, exe) ? 0 : -errno) : proc_exe(0, exe, sizeof(exe))) == 0)
-        l.monitor = xstrdup(exe);
+        l->monitor = xstrdup(exe);
     if (r == 0)
-        r = vm_launch_write(lpath, &l, err);
+        r = vm_launch_write(lpath, l, err);
+    vm_launch_release(l);
+    if (r == 0)
+        r = start_monitor(e, uid, self, ret_monitor, err);
+    return r;
+}
+
+/* 3. commit: Running (or Stopped: a VMM that ended at once was recorded by its monitor). */
+static int start_commit(engine *e, const char *uid, int64_t op, struct store_vm_runtime *rt,
+                        struct error *err) {
+    char state[32] = "";
+    int r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, uid, rt, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, uid, rt->stopped ? "Stopped" : "Running", err);
+    if (r == 0)
+        r = store_op_finish(e->store, op, NULL, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                    struct engine_vm_start_result *ret, struct error *err) {
+    static const struct engine_vm_start_opts none = {0};
+    if (!opts)
+        opts = &none;
+    struct engine_vm_start_result res = {0};
+    char uid[ID_LEN + 1];
+    _cleanup_object_ struct api_object *vm = NULL;
+    uint32_t dev = 0;
+    int r = start_load(e, ref, opts, uid, &vm, &dev, &res, err);
+    if (r < 0)
+        return r;
+    const char *name = vm->meta.name;
+    struct vm_launch l = {.device_id = dev};
+    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
+    char from[32] = "";
+    int64_t op = 0;
+    if (r == 0)
+        r = start_intent(e, uid, name, dev, from, &op, err);
+    if (r < 0) {
+        vm_launch_release(&l);
+        return r;
+    }
+    fault_point("vm.start.after-intent");
+
     snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
-    vm_launch_release(&l);
     int monitor_pid = 0;
-    if (r == 0)
-        r = start_monitor(e, uid, self, &monitor_pid, err);
+    r = start_act(e, uid, opts, op, &l, &monitor_pid, err);
     if (r < 0) {
         error_prefix(err, "vm '%s' did not start", name);
         /* A monitor that has not recorded itself yet is known by its pid only. */
@@ -886,24 +836,10 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     }
     fault_point("vm.start.after-monitor");
 
-    /* 3. commit (a VMM that ended at once was recorded Stopped by its monitor) */
     struct store_vm_runtime rt = {0};
-    char state[32] = "";
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, &rt, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Starting") == 0)
-        r = store_vm_state_set(e->store, uid, rt.stopped ? "Stopped" : "Running", err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+    r = start_commit(e, uid, op, &rt, err);
+    if (r < 0)
         return r; /* the monitor runs: recovery rolls forward once this process is gone */
-    }
     fault_point("vm.start.after-commit");
     memcpy(res.uid, uid, ID_LEN + 1);
     snprintf(res.name, sizeof(res.name), "%s", name);
@@ -915,6 +851,89 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
 }
 
 /* ---- stop and kill ------------------------------------------------------------- */
+
+/* 1. intent: state Stopping and the journal row; the runtime the stop acts on in *rt. */
+static int stop_intent(engine *e, const char *uid, const char *name, bool force,
+                       struct store_vm_runtime *rt, int64_t *ret_op, struct error *err) {
+    char state[32] = "";
+    int r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
+                      state[5] == 't' ? "starting" : "stopping");
+    else if (r == 0 && strcmp(state, "Running") != 0)
+        r = error_set(err, -EINVAL, "vm '%s' is not running", name);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, uid, rt, err);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Stopping", err);
+    if (r == 0)
+        r = store_vm_op_begin(e->store, "vm.stop", uid, "intent", rt->device_id,
+                              force ? "{\"from\":\"Running\",\"force\":true}"
+                                    : "{\"from\":\"Running\"}",
+                              ret_op, err);
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
+
+/*
+ * 2. act: SIGTERM with the grace to the monitor (SIGKILL to the VMM when
+ * forced or the monitor is gone), then the wait for the monitor to record
+ * the end and exit, killing the VMM once the grace and the monitor's own
+ * kill passed. A monitor that did not record the end: it is recorded here.
+ */
+static int stop_act(engine *e, const char *uid, const char *name, bool force, int grace_ms,
+                    const struct store_vm_runtime *rt, int64_t op, struct error *err) {
+    bool monitor = monitor_runs(e, uid, rt);
+    if (force || !monitor) {
+        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt->vmm_pid, rt->vmm_start, SIGKILL, -1);
+    } else {
+        int q = vm_proc_signal(e, uid, VM_PROC_MONITOR, rt->monitor_pid, rt->monitor_start, SIGTERM,
+                               grace_ms);
+        if (q < 0)
+            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(-q));
+    }
+    if (store_op_step(e->store, op, "signalled", NULL) < 0)
+        log_debug("operation %lld: the step was not recorded", (long long)op);
+    fault_point("vm.stop.after-signal");
+    int64_t kill_at = time_now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
+    int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
+    bool killed = force;
+    while (monitor_runs(e, uid, rt) && time_now_ms() < give_up) {
+        if (!killed && time_now_ms() >= kill_at) {
+            (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt->vmm_pid, rt->vmm_start, SIGKILL, -1);
+            killed = true;
+        }
+        sleep_ms(VM_POLL_MS);
+    }
+    return vm_halt(e, uid, true, 0, "the monitor died", err);
+}
+
+/* 3. commit: Stopped, the journal row closed (unless the monitor closed it with the end). */
+static int stop_commit(engine *e, const char *uid, int64_t op, struct error *err) {
+    char state[32] = "";
+    int r = store_begin(e->store, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && vm_state_runs(state))
+        r = store_vm_state_set(e->store, uid, "Stopped", err);
+    if (r == 0) {
+        r = store_op_finish(e->store, op, NULL, err);
+        if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = store_commit(e->store, err);
+    if (r < 0)
+        store_rollback(e->store);
+    return r;
+}
 
 int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
                    struct engine_vm_stop_result *ret, struct error *err) {
@@ -934,81 +953,17 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     if (grace_ms < 0)
         grace_ms = ENGINE_STOP_GRACE_MS;
 
-    /* 1. intent */
     struct store_vm_runtime rt = {0};
-    char state[32] = "";
     int64_t op = 0;
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
-        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
-                      state[5] == 't' ? "starting" : "stopping");
-    else if (r == 0 && strcmp(state, "Running") != 0)
-        r = error_set(err, -EINVAL, "vm '%s' is not running", name);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, &rt, err);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Stopping", err);
-    if (r == 0)
-        r = store_vm_op_begin(
-            e->store, "vm.stop", uid, "intent", rt.device_id,
-            force ? "{\"from\":\"Running\",\"force\":true}" : "{\"from\":\"Running\"}", &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("vm.stop.after-intent");
-
-    /* 2. act: the signal, then the wait for the monitor to record the end and exit */
-    bool monitor = monitor_runs(e, uid, &rt);
-    if (force || !monitor) {
-        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
-    } else {
-        int q = vm_proc_signal(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start, SIGTERM,
-                               grace_ms);
-        if (q < 0)
-            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(-q));
-    }
-    if (store_op_step(e->store, op, "signalled", NULL) < 0)
-        log_debug("operation %lld: the step was not recorded", (long long)op);
-    fault_point("vm.stop.after-signal");
-    int64_t kill_at = time_now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
-    int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
-    bool killed = force;
-    while (monitor_runs(e, uid, &rt) && time_now_ms() < give_up) {
-        if (!killed && time_now_ms() >= kill_at) {
-            (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
-            killed = true;
-        }
-        sleep_ms(VM_POLL_MS);
-    }
-    /* A monitor that did not record the end: it is recorded here. */
-    r = vm_halt(e, uid, true, 0, "the monitor died", err);
+    r = stop_intent(e, uid, name, force, &rt, &op, err);
     if (r < 0)
         return r;
-
-    /* 3. commit */
-    r = store_begin(e->store, err);
+    fault_point("vm.stop.after-intent");
+    r = stop_act(e, uid, name, force, grace_ms, &rt, op, err);
     if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && vm_state_runs(state))
-        r = store_vm_state_set(e->store, uid, "Stopped", err);
-    if (r == 0) {
-        r = store_op_finish(e->store, op, NULL, err);
-        if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
-            error_init(err);
-            r = 0;
-        }
-    }
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+        r = stop_commit(e, uid, op, err);
+    if (r < 0)
         return r;
-    }
     fault_point("vm.stop.after-commit");
     if (ret) {
         struct engine_vm_stop_result res = {0};
