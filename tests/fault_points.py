@@ -8,7 +8,11 @@ fault_point(...) call whose argument is string literals (a ?: choice between
 literals is fine) names its points. A name built from a format ("vm.%s.after-x"
 in the call, or in the few lines before it that build the argument) is a
 pattern that at least one fired name must match. Any other argument cannot be
-checked and fails here, saying where. FIRED_LOG is the file that fault_point appends its
+checked and fails here, saying where. The engine's operation helpers
+engine_op_intent and engine_op_commit fire the point their caller names:
+their fault argument (string literals, or NULL) names points like a
+fault_point call, and their own fault_point(fault) is the pass-through
+that is no point itself. FIRED_LOG is the file that fault_point appends its
 name to when it fires (HEARTH_FAULT_LOG): ctest empties it before the crash
 tests (fault_points_reset) and runs this after them (ctest fixture
 fault_log). Each point in src/ that never fired, and each fired name that is
@@ -82,6 +86,60 @@ FORMAT_LINES = 6  # how far before a call the format of a built name may be
 NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$")
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 CALL = re.compile(r"(?<![A-Za-z0-9_])fault_point\s*\(")
+# Helpers that take a fault point's name from their caller, and which argument it is.
+HELPERS = {"engine_op_intent": 4, "engine_op_commit": 4}
+HELPER_CALL = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(HELPERS) + r")\s*\(")
+PASS_THROUGH = "fault"  # the helpers' parameter, handed to fault_point
+
+
+def split_arguments(arg):
+    """The top-level comma-separated arguments of a call's argument text."""
+    parts, depth, cur, i = [], 0, [], 0
+    while i < len(arg):
+        c = arg[i]
+        if c == '"':
+            j = i + 1
+            while j < len(arg) and arg[j] != '"':
+                j += 2 if arg[j] == "\\" else 1
+            cur.append(arg[i:j + 1])
+            i = j + 1
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def helper_points(text, path, src, points, problems):
+    """The points named at calls of HELPERS in text (a file's, comments blanked)."""
+    for m in HELPER_CALL.finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if re.search(r"\b(int|void)\s+$", text[line_start:m.start()]):
+            continue  # the declaration or definition
+        where = "%s:%d" % (os.path.relpath(path, os.path.dirname(src)),
+                           text.count("\n", 0, m.start()) + 1)
+        args = split_arguments(call_argument(text, m.end() - 1))
+        index = HELPERS[m.group(1)]
+        fault = args[index] if index < len(args) else ""
+        if fault == "NULL":
+            continue
+        if not literal_choice(STRING.sub(" L ", fault)):
+            problems.append("%s: %s(): its fault point is neither string literals nor NULL"
+                            % (where, m.group(1)))
+            continue
+        for name in STRING.findall(fault):
+            if not NAME.match(name):
+                problems.append("%s: fault point '%s' is not a dotted lowercase name"
+                                % (where, name))
+            points.setdefault(name, where)
 DECL = re.compile(r"\bvoid\s+$")
 
 
@@ -96,6 +154,7 @@ def points_in(src):
             path = os.path.join(top, f)
             with open(path, encoding="utf-8") as fh:
                 text = strip_comments(fh.read())
+            helper_points(text, path, src, points, problems)
             for m in CALL.finditer(text):
                 line_start = text.rfind("\n", 0, m.start()) + 1
                 if DECL.search(text[line_start:m.start()]):
@@ -103,6 +162,8 @@ def points_in(src):
                 where = "%s:%d" % (os.path.relpath(path, os.path.dirname(src)),
                                    text.count("\n", 0, m.start()) + 1)
                 arg = call_argument(text, m.end() - 1)
+                if arg.strip() == PASS_THROUGH:
+                    continue  # a helper's: its callers name the points
                 names = STRING.findall(arg)
                 if not literal_choice(STRING.sub(" L ", arg)):
                     # A name built from a format: the formats in the call or just before it.

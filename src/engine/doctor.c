@@ -3,9 +3,10 @@
  * storage pool, both ways, and with repair fixes each difference.
  *
  * Findings, in the order they are checked and repaired:
- * - interrupted-operation: a pool operation whose owner is dead (engine_open
- *   normally recovers these; they remain when the pool could not be opened);
- *   repair finishes its recovery (engine_pool_recover_op).
+ * - interrupted-operation: an operation of the table of operations (ops.c)
+ *   whose owner is dead (engine_open normally recovers these; they remain
+ *   when the recovery failed, e.g. the pool could not be opened); repair
+ *   finishes its recovery by the row's recover function.
  * - pool-unusable: the pool cannot be opened; nothing else can be compared.
  *   No automatic repair.
  * - stuck-device: a row 'planned' or 'removing' that no operation owns;
@@ -30,8 +31,6 @@
  * - stray-process: a monitor or VMM of this root that is not the recorded
  *   process of a running VM (found through /proc: a monitor's argv, a VMM's
  *   working directory); repair kills it.
- * Image and kernel operations (import, remove) whose owner is dead are
- * interrupted-operations too; repair finishes them (engine_import_recover_op).
  * - filesystem-full, filesystem-read-only: the root's filesystem has less
  *   than DOCTOR_FREE_MIN left for this user, or is mounted read-only, so
  *   nothing can be recorded; checked first, no repair. (Other commands that
@@ -127,7 +126,7 @@ static const struct store_pool_device *row_find(const struct store_pool_device *
     return NULL;
 }
 
-/* Dead pool operations; with repair, recovers each. */
+/* Dead operations that the table of operations recovers; with repair, recovers each. */
 static int check_operations(engine *e, bool repair, struct engine_doctor_report *rep,
                             struct error *err) {
     struct store_op *ops = NULL;
@@ -137,19 +136,14 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         return r;
     for (size_t i = 0; i < n; i++) {
         const struct store_op *op = &ops[i];
-        bool is_pool = str_starts_with(op->op, "pool.");
-        bool is_import = engine_import_op_is(op->op) || engine_vm_create_op_is(op->op);
-        if ((!is_pool && !is_import) || proc_is_alive(op->owner_pid, op->owner_start))
+        const struct engine_op_row *row = engine_op_row_find(op->op);
+        if (!row || !row->recover || proc_is_alive(op->owner_pid, op->owner_start))
             continue;
-        char obj[64];
+        char obj[64], what[512];
         snprintf(obj, sizeof(obj), "operation %lld", (long long)op->id);
+        engine_op_describe(op, what, sizeof(what));
         struct engine_finding *f =
-            is_pool ? finding_add(rep, "interrupted-operation", "finish its recovery", obj,
-                                  "%s of device %lld stopped at step '%s': its process %d is gone",
-                                  op->op, (long long)op->device_id, op->step, op->owner_pid)
-                    : finding_add(rep, "interrupted-operation", "finish its recovery", obj,
-                                  "%s of %s stopped at step '%s': its process %d is gone", op->op,
-                                  op->object_uid ? op->object_uid : "?", op->step, op->owner_pid);
+            finding_add(rep, "interrupted-operation", "finish its recovery", obj, "%s", what);
         if (!f) {
             r = error_oom(err);
             break;
@@ -157,11 +151,7 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f,
-                        is_pool                          ? engine_pool_recover_op(e, op, &e2)
-                        : engine_vm_create_op_is(op->op) ? engine_vm_create_recover_op(e, op, &e2)
-                                                         : engine_import_recover_op(e, op, &e2),
-                        &e2);
+            repair_done(f, row->recover(e, op, &e2), &e2);
         }
     }
     store_ops_free(ops, n);
@@ -338,7 +328,7 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
         else if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f, engine_tree_remove(l[i].path, &e2), &e2);
+            repair_done(f, fs_tree_remove(l[i].path, &e2), &e2);
         }
     }
     engine_leftovers_free(l, n);
@@ -422,7 +412,7 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, engine_tree_remove(path, &e2), &e2);
+            repair_done(f, fs_tree_remove(path, &e2), &e2);
         }
     }
     closedir(dh);

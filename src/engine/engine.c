@@ -20,24 +20,16 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 
-/* Creates path and its missing parents with mode (like mkdir -p). */
+/* Creates the root directory and its missing parents with mode (like mkdir -p). */
 static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
     size_t len = strlen(path);
     if (len == 0)
         return error_set(err, -EINVAL, "the root directory must not be empty");
     if (len >= PATH_MAX)
         return error_set(err, -ENAMETOOLONG, "root directory '%.64s...' is too long", path);
-    char buf[PATH_MAX];
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return error_set(err, -errno, "cannot create directory '%s': %s", buf, strerror(errno));
-        buf[i] = saved;
-    }
+    int r = fs_mkdir_parents(path, mode, err);
+    if (r < 0)
+        return r;
     struct stat st;
     if (stat(path, &st) < 0)
         return error_set(err, -errno, "cannot use root directory '%s': %s", path, strerror(errno));
@@ -54,6 +46,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     engine *e = xcalloc(1, sizeof(*e));
     if (!e)
         return error_oom(err);
+    error_init(&e->pool_err);
     /* Absolute, so that processes started in other directories (the monitor
      * runs in the VM's runtime directory) and recorded paths mean the same. */
     e->root = realpath(root, NULL);
@@ -74,11 +67,16 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return r;
     }
-    engine_pool_open_hook(e);
-    engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
-    engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
-    /* After the import's: a VM's disk chain hangs from images and kernels. */
-    engine_vm_create_open_hook(e);
+    /* One loop over the table of operations (ops.c), in its order. */
+    size_t n = 0;
+    struct error rec;
+    error_init(&rec);
+    if (engine_ops_recover(e, NULL, &n, &rec) < 0)
+        log_warn("recovery: %s", rec.msg);
+    else if (n > 0)
+        log_info("recovery: finished %zu interrupted operations", n);
+    engine_pool_open_hook(e); /* assembles the pool when it exists */
+    engine_vm_open_hook(e);   /* one indexed query unless VMs are recorded as running */
     /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
     engine_staging_open_hook(e);
     *ret = e;
@@ -184,20 +182,7 @@ int engine_tmpfile(engine *e, struct error *err) {
     int r = engine_dir_make(dir, err);
     if (r < 0)
         return r;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
-    /* A file system without O_TMPFILE: a named file, removed at once. */
-    _cleanup_free_ char *path = xasprintf("%s/spool-XXXXXX", dir);
-    if (!path)
-        return error_oom(err);
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd < 0)
-        return error_set(err, -errno, "cannot create a file in '%s': %s", dir, strerror(errno));
-    unlink(path);
-    return fd;
+    return fs_tmpfile(dir, err);
 }
 
 int engine_schema_version(engine *e) {

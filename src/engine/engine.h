@@ -425,14 +425,6 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
 int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
                        struct error *err) WUR;
 
-/*
- * Recovery of image and kernel operations (import, remove) whose owner is
- * dead: engine_open runs it after the pool's recovery; doctor --repair too.
- * An import is rolled back (its devices, staging and files removed; no
- * object was recorded), a removal finished. *ret_n (may be NULL) counts them.
- */
-int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
-
 /* ---- VMs: create (vm_create.c) ------------------------------------------ */
 
 /*

@@ -22,9 +22,9 @@ struct engine {
 };
 
 /*
- * Opening hook (pool.c): runs the cheap recovery query and, when a pool
- * exists, opens/assembles it. Problems are kept in e->pool_err, never
- * returned, so commands that don't need the pool keep working.
+ * Opening hook (pool.c), after recovery: when a pool exists, opens and
+ * assembles it. Problems are kept in e->pool_err, never returned, so
+ * commands that don't need the pool keep working.
  */
 void engine_pool_open_hook(engine *e);
 /* Closing hook: releases the pool handle. */
@@ -49,11 +49,126 @@ int engine_pool_apply_check(engine *e, struct api_object *obj, unsigned *skipped
 struct pool;
 int engine_pool_get(engine *e, struct pool **ret, struct error *err) WUR;
 
-/* Recovers one dead pool operation (pool.c); doctor uses it. */
+/* Recovers one dead pool operation (pool.c): the table's row "pool.". */
 int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 
 /* "vm", "image", "kernel", "pool": the lowercase word messages use. */
 const char *engine_kind_word(enum api_kind kind);
+
+/* ---- operations (ops.c) ------------------------------------------------
+ *
+ * Every change of state is an operation of design.md's protocol, and every
+ * operation has one row in the table of ops.c:
+ *
+ *   1. intent   engine_op_intent: one transaction (store_begin) holds the
+ *               caller's rows (the object in a transitional state, the pool
+ *               device rows it will make, ...) and the journal row at step
+ *               "intent"; committed, or rolled back when a part fails; then
+ *               the fault point the caller names.
+ *   2. act      the external steps, outside any transaction, each
+ *               idempotent; store_op_step records how far it got and a
+ *               fault_point marks each boundary.
+ *   3. commit   engine_op_commit: one transaction holds the caller's rows
+ *               (the stable state) and closes the journal row; then the
+ *               fault point the caller names.
+ *      or abort engine_op_abort, when the act failed and was undone: one
+ *               transaction holds the caller's undo rows and closes the
+ *               journal row with the reason.
+ *   4. recover  the row's recover function, for each open journal row of
+ *               the operation whose owner process is dead: engine_open runs
+ *               every row's (engine_ops_recover, in table order), doctor
+ *               reports them as interrupted-operation findings described by
+ *               the row and with --repair runs the same function.
+ *
+ * Fault point names are string literals at the call sites of
+ * engine_op_intent and engine_op_commit ("image.import.after-intent"):
+ * tests/fault_points.py reads them there and checks a crash test kills at
+ * each. Adding an operation (docs/architecture.md, "Operations"): a row
+ * in the table, its step functions, a crash test per fault point.
+ */
+
+/*
+ * Finishes one open journal row op of a dead owner: rolled back, or
+ * forward when only the commit was missing. It adopts op first
+ * (engine_op_adopt) and returns 0 at once when another process did.
+ */
+typedef int engine_op_recover_fn(engine *e, const struct store_op *op, struct error *err);
+
+/* What an operation works on, as doctor names it: "of <uid>" or "of device <id>". */
+enum engine_op_subject {
+    ENGINE_OP_OBJECT, /* op->object_uid */
+    ENGINE_OP_DEVICE, /* op->device_id */
+};
+
+/* One row of the table of operations. */
+struct engine_op_row {
+    /* The journal name ("image.import"), or a family when it ends in '.' ("pool."). */
+    const char *name;
+    /* NULL: recovered elsewhere (engine_vm_refresh), neither at open nor by doctor. */
+    engine_op_recover_fn *recover;
+    enum engine_op_subject subject; /* doctor's description of an interrupted one */
+};
+
+/* The row of operation name, or NULL when the table has none. */
+const struct engine_op_row *engine_op_row_find(const char *name);
+
+/*
+ * Recovers every open operation whose owner is dead, one row of the table
+ * after the other (pool operations first: the others remove devices
+ * through the pool); with prefix, only the operations whose name starts
+ * with it. Each failure is logged and the rest go on; the first is
+ * returned. *ret_n (may be NULL) counts the operations finished.
+ */
+int engine_ops_recover(engine *e, const char *prefix, size_t *ret_n, struct error *err) WUR;
+/* Recovers one dead operation by its row's recover function (doctor --repair, restore). */
+int engine_op_recover(engine *e, const struct store_op *op, struct error *err) WUR;
+/* Takes op over from its dead owner: 1 when adopted, 0 when another process finished it. */
+int engine_op_adopt(engine *e, const struct store_op *op, struct error *err) WUR;
+/* doctor's description: "image.import of UID stopped at step 'unpacked': its process 12 is gone" */
+void engine_op_describe(const struct store_op *op, char *buf, size_t size);
+
+/* What engine_op_intent records in the journal row. */
+struct engine_op {
+    const char *name;   /* the journal name: a row of the table */
+    enum api_kind kind; /* the kind it works on (API_KIND_POOL for the pool and its devices) */
+    const char *uid;    /* the object's uid, or NULL */
+    int64_t device_id;  /* the pool device it works on, or -1 */
+    const char *params; /* JSON object text that recovery reads back, or NULL */
+    int64_t id;         /* set by engine_op_intent: the journal row */
+};
+
+/*
+ * The rows an intent, commit or abort writes in its transaction, with ud
+ * the caller's. 0 to go on; a negative errno fails it (rolled back); a
+ * positive value in an intent means nothing is to be done: rolled back,
+ * no journal row, and the value returned.
+ */
+typedef int engine_op_rows_fn(engine *e, void *ud, struct error *err);
+
+/*
+ * 1. intent: store_begin, rows (may be NULL), the journal row of op at step
+ * "intent" (op->id set), store_commit; rolled back on failure. Then the
+ * fault point fault (a string literal, or NULL). 0, rows' positive value,
+ * or -errno.
+ */
+int engine_op_intent(engine *e, struct engine_op *op, engine_op_rows_fn *rows, void *ud,
+                     const char *fault, struct error *err) WUR;
+/*
+ * 3. commit: store_begin, rows (may be NULL), journal row id closed as
+ * succeeded, store_commit; rolled back on failure (the journal row stays
+ * open for recovery). Then the fault point fault (literal or NULL).
+ */
+int engine_op_commit(engine *e, int64_t id, engine_op_rows_fn *rows, void *ud, const char *fault,
+                     struct error *err) WUR;
+/*
+ * 3. abort, after the act was undone: store_begin, rows (may be NULL),
+ * journal row id closed with why, store_commit; rolled back on failure.
+ * A failure is also logged: the row stays open and recovery finishes it
+ * once this process is gone, so callers that keep the act's error may
+ * ignore it. id 0 (no intent was recorded): nothing but rows.
+ */
+int engine_op_abort(engine *e, int64_t id, const char *why, engine_op_rows_fn *rows, void *ud,
+                    struct error *err);
 
 /* ---- images and kernels (image.c, kernel.c) ---------------------------- */
 
@@ -62,8 +177,6 @@ struct engine_import_result;
 struct oci_source;
 struct oci_image;
 
-/* "<root>/tmp/<prefix>-<uid>": an import's staging directory. Caller frees; NULL on OOM. */
-char *engine_tmp_path(engine *e, const char *prefix, const char *uid);
 /*
  * mkdir with mode 0700 (root.c); an existing directory is fine when this
  * user may trust it: as root, one that another user owns or may write is
@@ -80,8 +193,6 @@ int engine_dir_make(const char *path, struct error *err) WUR;
  * (without it nothing is changed: a root that cannot be written is checked).
  */
 int engine_root_check(const char *root, bool close, struct error *err) WUR;
-/* Removes a file or a tree (without following symlinks); a missing one is fine. */
-int engine_tree_remove(const char *path, struct error *err) WUR;
 /* True once the import's cancel flag is set; the error to return then. */
 bool engine_import_cancelled(const struct engine_import_opts *opts);
 int engine_import_cancel_error(struct error *err);
@@ -179,15 +290,18 @@ int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, siz
                               struct error *err) WUR;
 /* A kernel's files, its staging directory (and an older version's .tmp) (kernel.c). */
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
-/* image.import, image.remove, kernel.import, kernel.remove. */
-bool engine_import_op_is(const char *op);
-/* Recovers one dead operation of those (adopting it first); doctor uses it. */
+/*
+ * Recovers one dead image or kernel operation (import, restore, remove),
+ * adopting it first: an import or a restore is rolled back (its devices,
+ * staging and files removed; an import recorded no object), unless an
+ * import's commit happened; a removal is finished.
+ */
 int engine_import_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
-/* Opening hook: engine_import_recover, problems logged. Runs after the pool's. */
-void engine_import_open_hook(engine *e);
 
 /* ---- staging (staging.c) ------------------------------------------------ */
 
+/* "<root>/tmp/<prefix>-<key>": an operation's staging directory. Caller frees; NULL on OOM. */
+char *engine_tmp_path(engine *e, const char *prefix, const char *key);
 /*
  * Makes <root>/tmp and the staging directory "<root>/tmp/<prefix>-<key>"
  * (0700) of the operation whose journal row key names: prefix "import" or
@@ -271,8 +385,6 @@ bool engine_vm_create_op_is(const char *op);
  * half-built shared layer: its device and row go). Adopts it first.
  */
 int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
-/* Opening hook: recovers every dead vm.create and vm.layer; problems logged. */
-void engine_vm_create_open_hook(engine *e);
 /*
  * The shared layers of a VM's disk (vm_layers.c), found by their key under
  * the parent or built once (concurrent callers wait for the builder, or

@@ -37,25 +37,6 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
-    return xasprintf("%s/tmp/%s-%s", e->root, prefix, uid);
-}
-
-int engine_tree_remove(const char *path, struct error *err) {
-    struct stat st;
-    if (lstat(path, &st) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return error_set(err, -errno, "cannot look at '%s': %s", path, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlink(path) < 0 && errno != ENOENT)
-            return error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
-        return 0;
-    }
-    return oci_rmtree(path, err);
-}
-
 bool engine_import_cancelled(const struct engine_import_opts *opts) {
     return opts && opts->cancel && *opts->cancel;
 }
@@ -334,7 +315,7 @@ static int image_import_undo(engine *e, const char *uid, int64_t op, const char 
     if (!staging && r == 0)
         r = error_oom(err);
     if (r == 0)
-        r = engine_tree_remove(staging, err);
+        r = fs_tree_remove(staging, err);
     if (r < 0) { /* the journal row stays open: recovery finishes it once we are gone */
         log_warn("undoing the import of image %s: %s; 'hearth doctor --repair' finishes it", uid,
                  err->msg);
@@ -563,7 +544,7 @@ int engine_image_import_into(engine *e, const struct oci_source *src, const char
         goto fail;
     fault_point("image.import.after-build");
 
-    r = oci_rmtree(staging, err);
+    r = fs_tree_remove(staging, err);
     if (r < 0)
         goto fail;
     fault_point("image.import.after-cleanup");
@@ -647,12 +628,6 @@ int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid, st
 
 /* ---- recovery ---------------------------------------------------------- */
 
-bool engine_import_op_is(const char *op) {
-    return op && (strcmp(op, "image.import") == 0 || strcmp(op, "image.remove") == 0 ||
-                  strcmp(op, "image.restore") == 0 || strcmp(op, "kernel.import") == 0 ||
-                  strcmp(op, "kernel.remove") == 0 || strcmp(op, "kernel.restore") == 0);
-}
-
 /* True when an object of kind with uid has a row. */
 static int object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
                          struct error *err) {
@@ -671,14 +646,8 @@ static int object_exists(engine *e, enum api_kind kind, const char *uid, bool *r
 }
 
 int engine_import_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    if (!engine_import_op_is(op->op))
-        return 0;
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
-        error_init(err);
-        return 0; /* someone else finished it */
-    }
-    if (r < 0)
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
         return r;
     if (!op->object_uid || !id_is_valid(op->object_uid))
         return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
@@ -724,39 +693,4 @@ int engine_import_recover_op(engine *e, const struct store_op *op, struct error 
     if (r < 0)
         store_rollback(e->store);
     return r;
-}
-
-int engine_import_recover(engine *e, size_t *ret_n, struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n = 0, done = 0;
-    int r = store_op_list_open(e->store, &ops, &n, err);
-    if (r < 0)
-        return r;
-    int first = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!engine_import_op_is(ops[i].op) || proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
-            continue;
-        struct error e2;
-        error_init(&e2);
-        r = engine_import_recover_op(e, &ops[i], &e2);
-        if (r < 0 && first == 0)
-            first = error_set(err, r, "operation %lld (%s of %s): %s", (long long)ops[i].id,
-                              ops[i].op, ops[i].object_uid ? ops[i].object_uid : "?", e2.msg);
-        else if (r == 0)
-            done++;
-    }
-    store_ops_free(ops, n);
-    if (ret_n)
-        *ret_n = done;
-    return first;
-}
-
-void engine_import_open_hook(engine *e) {
-    struct error err;
-    error_init(&err);
-    size_t n = 0;
-    if (engine_import_recover(e, &n, &err) < 0)
-        log_warn("import recovery: %s", err.msg);
-    else if (n > 0)
-        log_info("import recovery: finished %zu interrupted operations", n);
 }

@@ -78,11 +78,11 @@ int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *dir = xasprintf("%s/kernel/%s", e->root, uid);
     if (!staging || !tmp || !dir)
         return error_oom(err);
-    int r = engine_tree_remove(staging, err);
+    int r = fs_tree_remove(staging, err);
     if (r == 0)
-        r = engine_tree_remove(tmp, err);
+        r = fs_tree_remove(tmp, err);
     if (r == 0)
-        r = engine_tree_remove(dir, err);
+        r = fs_tree_remove(dir, err);
     return r;
 }
 
@@ -598,7 +598,7 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     if (rename(j->out, j->final) < 0)
         return error_set(err, -errno, "cannot rename '%s': %s", j->out, strerror(errno));
     fault_point("kernel.import.after-rename");
-    r = engine_tree_remove(j->work, err);
+    r = fs_tree_remove(j->work, err);
     if (r < 0)
         return r;
     /* The record says which files the kernel has: doctor checks them. */
@@ -791,7 +791,7 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
     }
     if (r < 0)
         goto done;
-    r = oci_rmtree(staging, err); /* the rootfs; files/ stays for the commit */
+    r = fs_tree_remove(staging, err); /* the rootfs; files/ stays for the commit */
     if (r == 0)
         r = kjob_commit(&j, op, img.config_digest, img.size, img.repo_digest, ret, err);
 

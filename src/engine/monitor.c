@@ -635,7 +635,7 @@ static void mon_finish(struct monitor *m) {
     if (chdir("/") < 0)
         log_warn("cannot leave '%s': %s", m->run_dir, strerror(errno));
     error_init(&err);
-    if (engine_tree_remove(m->run_dir, &err) < 0)
+    if (fs_tree_remove(m->run_dir, &err) < 0)
         log_warn("vm %s: %s", m->uid, err.msg);
 }
 

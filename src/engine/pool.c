@@ -142,16 +142,7 @@ int engine_pool_get(engine *e, pool **ret, struct error *err) {
 }
 
 void engine_pool_open_hook(engine *e) {
-    error_init(&e->pool_err);
     struct error err;
-    error_init(&err);
-    /* One indexed query; the pool is opened only when it has work. */
-    size_t n = 0;
-    if (engine_pool_recover(e, &n, &err) < 0)
-        log_warn("pool recovery: %s", err.msg);
-    else if (n > 0)
-        log_info("pool recovery: finished %zu interrupted operations", n);
-
     struct store_pool sp;
     error_init(&err);
     if (store_pool_get(e->store, &sp, &err) < 0)
@@ -176,18 +167,7 @@ static int mkdir_dirname(const char *path, struct error *err) {
         return error_set(err, -ENAMETOOLONG, "path '%.64s...' is too long", path);
     char buf[PATH_MAX];
     snprintf(buf, sizeof(buf), "%s", path);
-    char *dir = dirname(buf);
-    size_t len = strlen(dir);
-    for (size_t i = 1; i <= len; i++) {
-        if (dir[i] != '/' && dir[i] != '\0')
-            continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-            return error_set(err, -errno, "cannot create directory '%s': %s", dir, strerror(errno));
-        dir[i] = saved;
-    }
-    return 0;
+    return fs_mkdir_parents(dirname(buf), 0700, err);
 }
 
 /* The size of the filesystem that holds path (or its nearest existing parent). */
@@ -858,12 +838,8 @@ static int recover_init(engine *e, const struct store_op *op, struct error *err)
 }
 
 int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
-        error_init(err);
-        return 0; /* someone else finished it */
-    }
-    if (r < 0)
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
         return r;
     if (strcmp(op->op, "pool.init") == 0)
         return recover_init(e, op, err);
@@ -900,30 +876,7 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
 }
 
 int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n = 0, done = 0;
-    int r = store_op_list_open(e->store, &ops, &n, err);
-    if (r < 0)
-        return r;
-    int first = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!str_starts_with(ops[i].op, "pool.") ||
-            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
-            continue;
-        struct error e2;
-        error_init(&e2);
-        r = engine_pool_recover_op(e, &ops[i], &e2);
-        if (r < 0 && first == 0) {
-            first = error_set(err, r, "operation %lld (%s of device %lld): %s",
-                              (long long)ops[i].id, ops[i].op, (long long)ops[i].device_id, e2.msg);
-        } else if (r == 0) {
-            done++;
-        }
-    }
-    store_ops_free(ops, n);
-    if (ret_n)
-        *ret_n = done;
-    return first;
+    return engine_ops_recover(e, "pool.", ret_n, err);
 }
 
 /* ---- apply of a Pool document ------------------------------------------ */

@@ -105,6 +105,10 @@ static bool staging_is_live(const struct store_op *ops, size_t n_ops,
     return false;
 }
 
+char *engine_tmp_path(engine *e, const char *prefix, const char *uid) {
+    return xasprintf("%s/tmp/%s-%s", e->root, prefix, uid);
+}
+
 int engine_staging_make(engine *e, const char *prefix, const char *key, char **ret,
                         struct error *err) {
     _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
@@ -196,7 +200,7 @@ void engine_staging_open_hook(engine *e) {
             continue;
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
         error_init(&err);
-        if (!path || engine_tree_remove(path, &err) < 0)
+        if (!path || fs_tree_remove(path, &err) < 0)
             log_warn("staging cleanup: %s", path ? err.msg : "out of memory");
         else
             removed++;

@@ -138,7 +138,7 @@ static void vjob_release(struct vjob *j) {
 /* Removes <root>/tmp/vm-<uid>, where the VM's files are staged. */
 static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
     _cleanup_free_ char *staging = engine_tmp_path(e, "vm", uid);
-    return staging ? engine_tree_remove(staging, err) : error_oom(err);
+    return staging ? fs_tree_remove(staging, err) : error_oom(err);
 }
 
 /* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
@@ -146,7 +146,7 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     _cleanup_free_ char *dir = xasprintf("%s/vm/%s", e->root, uid);
     if (r == 0)
-        r = dir ? engine_tree_remove(dir, err) : error_oom(err);
+        r = dir ? fs_tree_remove(dir, err) : error_oom(err);
     if (r == 0)
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
@@ -568,7 +568,7 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
             r = pool_device_deactivate(p, dev, err);
     }
     if (r == 0)
-        r = engine_tree_remove(work, err);
+        r = fs_tree_remove(work, err);
     if (r == 0)
         r = store_op_step(e->store, j->op, "files", err);
     if (r < 0)
@@ -728,33 +728,4 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         return r;
     }
     return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);
-}
-
-void engine_vm_create_open_hook(engine *e) {
-    struct store_op *ops = NULL;
-    size_t n = 0, done = 0;
-    struct error err;
-    error_init(&err);
-    if (store_op_list_open(e->store, &ops, &n, &err) < 0) {
-        log_warn("vm recovery: %s", err.msg);
-        return;
-    }
-    /* Layers first: a create waits for nothing once its layers are settled. */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < n; i++) {
-            const struct store_op *op = &ops[i];
-            bool layer = op->op && strcmp(op->op, "vm.layer") == 0;
-            if (!engine_vm_create_op_is(op->op) || layer != (pass == 0) ||
-                proc_is_alive(op->owner_pid, op->owner_start))
-                continue;
-            error_init(&err);
-            if (engine_vm_create_recover_op(e, op, &err) < 0)
-                log_warn("vm recovery: operation %lld (%s): %s", (long long)op->id, op->op,
-                         err.msg);
-            else
-                done++;
-        }
-    store_ops_free(ops, n);
-    if (done > 0)
-        log_info("vm recovery: finished %zu interrupted operations", done);
 }

@@ -64,7 +64,7 @@ static int layer_undo(engine *e, uint32_t id, int64_t op, const char *why, struc
         r = pool_device_remove(p, id, err);
     _cleanup_free_ char *tmp = layer_tmp_path(e, id);
     if (r == 0)
-        r = tmp ? engine_tree_remove(tmp, err) : error_oom(err);
+        r = tmp ? fs_tree_remove(tmp, err) : error_oom(err);
     if (r < 0)
         return r; /* the journal row stays open for recovery */
     r = store_begin(e->store, err);
@@ -408,7 +408,7 @@ static int build_kernel(struct layer_job *j, const char *path, uint32_t id, stru
     _cleanup_free_ char *work = NULL, *tree = NULL;
     if (!staging || !key)
         return error_oom(err);
-    r = engine_tree_remove(staging, err);
+    r = fs_tree_remove(staging, err);
     if (r == 0)
         r = engine_staging_make(e, "layer", key, &work, err);
     if (r == 0 && !(tree = xasprintf("%s/tree", work)))
@@ -437,7 +437,7 @@ static int build_kernel(struct layer_job *j, const char *path, uint32_t id, stru
                   j->kernel_uid, t.skipped);
     struct error e2;
     error_init(&e2);
-    if (engine_tree_remove(staging, &e2) < 0 && r == 0)
+    if (fs_tree_remove(staging, &e2) < 0 && r == 0)
         r = error_set(err, e2.code, "%s", e2.msg);
     return r < 0 ? error_prefix(err, "writing the modules of kernel %s", j->kernel_uid) : 0;
 }

@@ -162,7 +162,7 @@ static void vm_run_dir_remove(engine *e, const char *uid) {
     _cleanup_free_ char *dir = vm_run_dir(e, uid);
     struct error err;
     error_init(&err);
-    if (dir && engine_tree_remove(dir, &err) < 0)
+    if (dir && fs_tree_remove(dir, &err) < 0)
         log_warn("vm %s: %s", uid, err.msg);
 }
 
@@ -1001,7 +1001,7 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
     _cleanup_free_ char *data = vm_data_dir(e, uid);
     if (!data)
         return error_oom(err);
-    r = engine_tree_remove(data, err);
+    r = fs_tree_remove(data, err);
     if (r < 0)
         return r;
     vm_run_dir_remove(e, uid);

@@ -97,7 +97,7 @@ static void stage_remove(struct stage *s) {
         return;
     struct error e;
     error_init(&e);
-    if (oci_rmtree(s->dir, &e) < 0)
+    if (fs_tree_remove(s->dir, &e) < 0)
         log_warn("cannot remove '%s': %s", s->dir, e.msg);
     s->dir[0] = '\0';
 }

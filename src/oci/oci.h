@@ -172,9 +172,6 @@ int oci_unpack(const struct oci_image *img, const char *cache_dir, const char *d
 int oci_unpack_tar(const char *tar, const char *dir, volatile sig_atomic_t *cancel,
                    struct error *err) WUR;
 
-/* Removes a directory tree without following symlinks (for staging dirs). */
-int oci_rmtree(const char *dir, struct error *err) WUR;
-
 /* ---- ext4 ------------------------------------------------------------------ */
 
 /* The bytes an ext4 filesystem needs for dir's content plus headroom. */

@@ -464,7 +464,7 @@ static int apply_whiteout(struct unpack *u, const char *parent, const char *wnam
         return error_set(err, -errno, "cannot stat its directory: %s", strerror(errno));
     if (unpack_marked(u, &pst, victim))
         return 0; /* whiteouts hide only what lower layers made */
-    return rmtree_at(pfd, victim, 0, err);
+    return fs_tree_remove_at(pfd, victim, 0, err);
 }
 
 /* Removes what lower layers put below the directory open as fd (path names it in errors). */
@@ -500,7 +500,7 @@ static int opaque_clean(struct unpack *u, int fd, const char *path, int depth, s
     for (size_t off = 0; off < names.len; off += strlen(names.buf + off) + 1) {
         const char *name = names.buf + off;
         if (!unpack_marked(u, &st, name)) {
-            if ((r = rmtree_at(fd, name, 0, err)) < 0)
+            if ((r = fs_tree_remove_at(fd, name, 0, err)) < 0)
                 return r;
             continue;
         }
@@ -613,7 +613,7 @@ static int apply_entry(struct unpack *u, struct archive *a, struct archive_entry
     if (exists && !(is_dir && S_ISDIR(st.st_mode))) {
         if (hardlink && st.st_dev == lt.st.st_dev && st.st_ino == lt.st.st_ino)
             return 0; /* already that file */
-        if ((r = rmtree_at(pfd, name, 0, err)) < 0)
+        if ((r = fs_tree_remove_at(pfd, name, 0, err)) < 0)
             return r;
         exists = false;
     }

@@ -1,6 +1,6 @@
 /*
  * Internal pieces of the oci module's unpacking side (unpack.c, resolve.c,
- * rmtree.c, ext4.c, kernel.c) that are shared between its files and its tests. Not
+ * ext4.c, kernel.c) that are shared between its files and its tests. Not
  * part of the module's contract.
  */
 #ifndef HEARTH_OCI_UNPACK_PRIV_H
@@ -12,13 +12,6 @@
 
 /* Deepest directory nesting a layer may create (keeps recursive removal bounded in fds). */
 #define OCI_DEPTH_MAX 256
-
-/*
- * Removes name (relative to dirfd) and, when it is a directory, everything in
- * it, never following a symlink. Read-only directories are made writable
- * first. A missing name is not an error. depth is the current nesting (0).
- */
-int rmtree_at(int dirfd, const char *name, int depth, struct error *err) WUR;
 
 /* oci_unpack with extra unpack_open_in_root flags (tests: INROOT_WALK for the walk). */
 int unpack_image(const struct oci_image *img, const char *cache_dir, const char *dir,

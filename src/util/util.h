@@ -172,6 +172,28 @@ void sleep_ms(int64_t ms);
  * (api_size_format_human is this; the pool's messages use it directly.) */
 void size_format_human(uint64_t bytes, char *buf, size_t size);
 
+/* ---- files and directories (fs.c) ------------------------------------- */
+
+/* Deepest nesting a tree removal descends (keeps it bounded in fds). */
+#define FS_TREE_DEPTH_MAX 1024
+
+/* Creates path and its missing parents with mode (mkdir -p); existing ones are fine. */
+int fs_mkdir_parents(const char *path, mode_t mode, struct error *err) WUR;
+/*
+ * Removes the file or the tree at path, never following a symlink (a
+ * symlink is removed, not what it names); read-only directories in it are
+ * made writable first. A missing path is fine.
+ */
+int fs_tree_remove(const char *path, struct error *err) WUR;
+/* fs_tree_remove of name relative to dirfd; depth is the current nesting (0). */
+int fs_tree_remove_at(int dirfd, const char *name, int depth, struct error *err) WUR;
+/*
+ * A file in dir (mode 0600, O_CLOEXEC) that has no name, so it goes with
+ * its last descriptor: O_TMPFILE, or a named file removed at once where the
+ * file system has no O_TMPFILE. The descriptor, or -errno.
+ */
+int fs_tmpfile(const char *dir, struct error *err) WUR;
+
 /* ---- processes (exec.c) ------------------------------------------------ */
 
 #define EXEC_OUTPUT_MAX (16u << 20) /* bytes of a child's stdout kept */

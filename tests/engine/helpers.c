@@ -28,7 +28,7 @@ void engine_test_reopen(const char *root, engine **eng) {
 
 void engine_test_rmtree(const char *dir) {
     struct error err;
-    if (oci_rmtree(dir, &err) < 0)
+    if (fs_tree_remove(dir, &err) < 0)
         print_error("cleaning up: %s\n", err.msg);
 }
 

@@ -74,7 +74,7 @@ static int e4_teardown(void **state) {
     struct e4 *f = *state;
     struct error err;
     error_init(&err);
-    assert_int_equal(oci_rmtree(f->base, &err), 0);
+    assert_int_equal(fs_tree_remove(f->base, &err), 0);
     free(f);
     return 0;
 }

@@ -90,7 +90,7 @@ static int fx_teardown(void **state) {
     struct error err;
     error_init(&err);
     img_clear(&f->img);
-    assert_int_equal(oci_rmtree(f->base, &err), 0);
+    assert_int_equal(fs_tree_remove(f->base, &err), 0);
     free(f);
     return 0;
 }
@@ -679,7 +679,7 @@ static void test_alloc_failures(void **state) {
     int r = -ENOMEM;
     long n;
     for (n = 1; n < 1000 && r == -ENOMEM; n++) {
-        assert_int_equal(oci_rmtree(f->root, &err), 0);
+        assert_int_equal(fs_tree_remove(f->root, &err), 0);
         assert_int_equal(mkdir(f->root, 0755), 0);
         util_alloc_fail_after(n);
         r = unpack(f, &err);
@@ -883,7 +883,7 @@ static void test_inroot_link_limit(void **state) {
     struct fx *f = *state;
     for (int n = OCI_LINKS_MAX; n <= OCI_LINKS_MAX + 1; n++) {
         struct error err;
-        assert_int_equal(oci_rmtree(f->root, &err), 0);
+        assert_int_equal(fs_tree_remove(f->root, &err), 0);
         assert_int_equal(mkdir(f->root, 0755), 0);
         img_clear(&f->img);
         struct layer l;
@@ -1004,7 +1004,7 @@ static void test_open_in_root(void **state) {
         assert_true(S_ISDIR(lmode(f, "missing/dir/sub2")));
         struct error err;
         _cleanup_free_ char *m = root_path(f, "missing");
-        assert_int_equal(oci_rmtree(m, &err), 0);
+        assert_int_equal(fs_tree_remove(m, &err), 0);
         /* No symlink at all. */
         assert_int_equal(unpack_open_in_root(root, "l/b", flags | INROOT_NO_SYMLINKS, NULL, NULL),
                          -ELOOP);
@@ -1347,10 +1347,10 @@ static void test_rmtree(void **state) {
     snprintf(p, sizeof(p), "%s/t", f->root);
     struct error err;
     error_init(&err);
-    assert_int_equal(oci_rmtree(p, &err), 0);
+    assert_int_equal(fs_tree_remove(p, &err), 0);
     assert_false(path_exists(p));
     assert_nothing_outside(f, NULL);
-    assert_int_equal(oci_rmtree(p, &err), 0); /* already gone: fine */
+    assert_int_equal(fs_tree_remove(p, &err), 0); /* already gone: fine */
 }
 
 /* ---- ext4 -------------------------------------------------------------------- */
@@ -1518,7 +1518,7 @@ static void test_ext4_size_for(void **state) {
             fail_msg("shape %d, size %llu: %s", shape, (unsigned long long)size, err.msg);
         ext4_check(img);
         unlink(img);
-        assert_int_equal(oci_rmtree(tree, &err), 0);
+        assert_int_equal(fs_tree_remove(tree, &err), 0);
     }
 }
 
@@ -1744,7 +1744,7 @@ static void test_kernel_find(void **state) {
     oci_kernel_files_release(&k);
     /* boot itself a symlink out of the tree. */
     snprintf(p, sizeof(p), "%s/boot", t2);
-    assert_int_equal(oci_rmtree(p, &err), 0);
+    assert_int_equal(fs_tree_remove(p, &err), 0);
     assert_int_equal(symlink("/boot", p), 0);
     assert_int_equal(oci_kernel_find(t2, &k, &err), 0);
     assert_null(k.kernel);

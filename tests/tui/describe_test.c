@@ -64,7 +64,7 @@ static int teardown(void **state) {
     engine_free(f->e);
     struct error err;
     error_init(&err);
-    if (oci_rmtree(f->dir, &err) < 0)
+    if (fs_tree_remove(f->dir, &err) < 0)
         fprintf(stderr, "cleanup: %s\n", err.msg);
     free(f);
     return 0;
