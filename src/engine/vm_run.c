@@ -252,67 +252,71 @@ static bool vm_run_op_is(const char *op) {
            strcmp(op, "vm.remove") == 0;
 }
 
-/* Finishes one vm operation whose owner is dead (adopting it first). */
-static int vm_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
+/* The state a VM goes back to (the rows of an aborted start). */
+struct vm_back {
+    const char *uid;
+    const char *to;
+};
+
+static int back_rows(engine *e, void *ud, struct error *err) {
+    const struct vm_back *b = ud;
+    return store_vm_state_set(e->store, b->uid, b->to, err);
+}
+
+/* A start whose monitor reported: only the commit was missing (Starting becomes Running). */
+static int start_forward_rows(engine *e, void *ud, struct error *err) {
+    const char *uid = ud;
+    char state[32];
+    int r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, uid, "Running", err);
+    return r;
+}
+
+/* A start rolled back: the state it had (b->to), unless another one was recorded since. */
+static int start_back_rows(engine *e, void *ud, struct error *err) {
+    const struct vm_back *b = ud;
+    char state[32];
+    int r = store_vm_state_get(e->store, b->uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
+        r = store_vm_state_set(e->store, b->uid, b->to, err);
+    if (r == -ENOENT) {
         error_init(err);
-        return 0;
+        r = 0;
     }
-    if (r < 0)
-        return r;
+    return r;
+}
+
+/* Finishes one dead vm.start: forward when its monitor runs, else rolled back. */
+static int vm_recover_start(engine *e, const struct store_op *op, struct error *err) {
     const char *uid = op->object_uid;
-    if (!uid || !id_is_valid(uid))
-        return store_op_finish(e->store, op->id, "interrupted; no vm named", err);
-
-    if (strcmp(op->op, "vm.remove") == 0)
-        return vm_remove_act(e, uid, op->id, err);
-
     struct store_vm_runtime rt;
     bool have = store_vm_runtime_get(e->store, uid, &rt, NULL) == 0;
-    bool monitor = have && rt.stopped == 0 && monitor_runs(e, uid, &rt);
-
-    if (strcmp(op->op, "vm.start") == 0) {
-        if (monitor) { /* the monitor reported: only the commit was missing */
-            r = store_begin(e->store, err);
-            char state[32];
-            if (r == 0)
-                r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-            if (r == 0 && strcmp(state, "Starting") == 0)
-                r = store_vm_state_set(e->store, uid, "Running", err);
-            if (r == 0)
-                r = store_op_finish(e->store, op->id, NULL, err);
-            if (r == 0)
-                r = store_commit(e->store, err);
-            if (r < 0)
-                store_rollback(e->store);
-            return r;
-        }
-        /* Rolled back: whatever ran goes, the state is what it was. */
-        r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
-        if (r < 0)
-            return r;
-        vm_device_deactivate(e, op->device_id);
-        char from[32];
-        op_from_state(op, from, sizeof(from));
-        r = store_begin(e->store, err);
-        char state[32];
-        if (r == 0)
-            r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-        if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
-            r = store_vm_state_set(e->store, uid, from, err);
-        if (r == -ENOENT) {
-            error_init(err);
-            r = 0;
-        }
-        if (r == 0)
-            r = store_op_finish(e->store, op->id, "interrupted; rolled back", err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r < 0)
-            store_rollback(e->store);
+    if (have && rt.stopped == 0 && monitor_runs(e, uid, &rt))
+        return engine_op_commit(e, op->id, start_forward_rows, (void *)uid, NULL, err);
+    /* Rolled back: whatever ran goes, the state is what it was. */
+    int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
+    if (r < 0)
         return r;
-    }
+    vm_device_deactivate(e, op->device_id);
+    char from[32];
+    op_from_state(op, from, sizeof(from));
+    struct vm_back b = {uid, from};
+    return engine_op_abort(e, op->id, "interrupted; rolled back", start_back_rows, &b, err);
+}
+
+/* Finishes one vm operation whose owner is dead (adopting it first). */
+static int vm_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r; /* an error, or another process finished it */
+    const char *uid = op->object_uid;
+    if (!uid || !id_is_valid(uid))
+        return engine_op_abort(e, op->id, "interrupted; no vm named", NULL, NULL, err);
+    if (strcmp(op->op, "vm.remove") == 0)
+        return vm_remove_act(e, uid, op->id, err);
+    if (strcmp(op->op, "vm.start") == 0)
+        return vm_recover_start(e, op, err);
     if (strcmp(op->op, "vm.stop") == 0) {
         /* A stop is finished forward: the VM ends. */
         r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the stop was interrupted", err);
@@ -321,7 +325,7 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
         op_close(e, op->id, NULL);
         return 0;
     }
-    return store_op_finish(e->store, op->id, "interrupted; unknown vm operation", err);
+    return engine_op_abort(e, op->id, "interrupted; unknown vm operation", NULL, NULL, err);
 }
 
 /*
@@ -463,17 +467,8 @@ static void start_undo(engine *e, const char *uid, int64_t op, const char *from,
         log_warn("vm %s: %s", uid, err.msg);
     vm_device_deactivate(e, device);
     error_init(&err);
-    int r = store_begin(e->store, &err);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, from, &err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, why, &err);
-    if (r == 0)
-        r = store_commit(e->store, &err);
-    if (r < 0) {
-        store_rollback(e->store);
-        log_warn("vm %s: %s", uid, err.msg);
-    }
+    struct vm_back b = {uid, from};
+    (void)engine_op_abort(e, op, why, back_rows, &b, &err); /* a failure is logged */
 }
 
 /* The kernel a VM boots: status.kernel.internalUID, else the kernel named by its claim. */
@@ -717,30 +712,43 @@ static int start_load(engine *e, const char *ref, const struct engine_vm_start_o
     return r;
 }
 
+/* What the rows of a start's intent and commit read and write. */
+struct start_rows {
+    const char *uid, *name;
+    struct engine_op *op;
+    char from[32];               /* intent: the state the VM had */
+    char params[64];             /* intent: {"from": ...} */
+    struct store_vm_runtime *rt; /* commit: what the monitor recorded */
+};
+
+static int start_intent_rows(engine *e, void *ud, struct error *err) {
+    struct start_rows *s = ud;
+    int r = store_vm_state_get(e->store, s->uid, s->from, sizeof(s->from), err);
+    if (r == 0 && vm_state_runs(s->from))
+        r = error_set(err, -EBUSY, "vm '%s' is already running", s->name);
+    else if (r == 0 && (strcmp(s->from, "Creating") == 0 || strcmp(s->from, "Removing") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is being %s", s->name,
+                      s->from[0] == 'C' ? "created" : "removed");
+    if (r < 0)
+        return r;
+    if (!s->from[0])
+        snprintf(s->from, sizeof(s->from), "Created");
+    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", s->from);
+    s->op->params = s->params;
+    return store_vm_state_set(e->store, s->uid, "Starting", err);
+}
+
 /* 1. intent: state Starting and the journal row (the state it had in from). */
 static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev, char from[32],
                         int64_t *ret_op, struct error *err) {
-    int r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, from, 32, err);
-    if (r == 0 && vm_state_runs(from))
-        r = error_set(err, -EBUSY, "vm '%s' is already running", name);
-    else if (r == 0 && (strcmp(from, "Creating") == 0 || strcmp(from, "Removing") == 0))
-        r = error_set(err, -EBUSY, "vm '%s' is being %s", name,
-                      from[0] == 'C' ? "created" : "removed");
-    if (r == 0 && !from[0])
-        snprintf(from, 32, "Created");
-    char params[64];
-    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", from);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Starting", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.start", uid, "intent", dev, params, ret_op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
+    struct engine_op op = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = dev};
+    struct start_rows s = {.uid = uid, .name = name, .op = &op};
+    int r = engine_op_intent(e, &op, start_intent_rows, &s, "vm.start.after-intent", err);
     if (r < 0)
-        store_rollback(e->store);
-    return r;
+        return r;
+    memcpy(from, s.from, sizeof(s.from));
+    *ret_op = op.id;
+    return 0;
 }
 
 /*
@@ -775,24 +783,22 @@ static int start_act(engine *e, const char *uid, const struct engine_vm_start_op
     return r;
 }
 
+static int start_commit_rows(engine *e, void *ud, struct error *err) {
+    struct start_rows *s = ud;
+    char state[32] = "";
+    int r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, s->uid, s->rt->stopped ? "Stopped" : "Running", err);
+    return r;
+}
+
 /* 3. commit: Running (or Stopped: a VMM that ended at once was recorded by its monitor). */
 static int start_commit(engine *e, const char *uid, int64_t op, struct store_vm_runtime *rt,
                         struct error *err) {
-    char state[32] = "";
-    int r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, rt, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Starting") == 0)
-        r = store_vm_state_set(e->store, uid, rt->stopped ? "Stopped" : "Running", err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
-    return r;
+    struct start_rows s = {.uid = uid, .rt = rt};
+    return engine_op_commit(e, op, start_commit_rows, &s, "vm.start.after-commit", err);
 }
 
 int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
@@ -818,7 +824,6 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
         vm_launch_release(&l);
         return r;
     }
-    fault_point("vm.start.after-intent");
 
     snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
     int monitor_pid = 0;
@@ -840,7 +845,6 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     r = start_commit(e, uid, op, &rt, err);
     if (r < 0)
         return r; /* the monitor runs: recovery rolls forward once this process is gone */
-    fault_point("vm.start.after-commit");
     memcpy(res.uid, uid, ID_LEN + 1);
     snprintf(res.name, sizeof(res.name), "%s", name);
     res.monitor_pid = rt.monitor_pid;
@@ -852,31 +856,45 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
 
 /* ---- stop and kill ------------------------------------------------------------- */
 
+/* What the rows of a stop's intent and commit read and write. */
+struct stop_rows {
+    const char *uid, *name;
+    struct store_vm_runtime *rt; /* intent: the runtime the stop acts on */
+    struct engine_op *op;
+    int64_t id; /* commit: the journal row, closed unless the monitor closed it */
+};
+
+static int stop_intent_rows(engine *e, void *ud, struct error *err) {
+    struct stop_rows *s = ud;
+    char state[32] = "";
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", s->name,
+                      state[5] == 't' ? "starting" : "stopping");
+    else if (r == 0 && strcmp(state, "Running") != 0)
+        r = error_set(err, -EINVAL, "vm '%s' is not running", s->name);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
+    if (r == 0)
+        r = store_vm_state_set(e->store, s->uid, "Stopping", err);
+    s->op->device_id = s->rt->device_id;
+    return r;
+}
+
 /* 1. intent: state Stopping and the journal row; the runtime the stop acts on in *rt. */
 static int stop_intent(engine *e, const char *uid, const char *name, bool force,
                        struct store_vm_runtime *rt, int64_t *ret_op, struct error *err) {
-    char state[32] = "";
-    int r = store_begin(e->store, err);
+    struct engine_op op = {
+        .name = "vm.stop",
+        .kind = API_KIND_VM,
+        .uid = uid,
+        .device_id = -1,
+        .params = force ? "{\"from\":\"Running\",\"force\":true}" : "{\"from\":\"Running\"}",
+    };
+    struct stop_rows s = {.uid = uid, .name = name, .rt = rt, .op = &op};
+    int r = engine_op_intent(e, &op, stop_intent_rows, &s, "vm.stop.after-intent", err);
     if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
-        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
-                      state[5] == 't' ? "starting" : "stopping");
-    else if (r == 0 && strcmp(state, "Running") != 0)
-        r = error_set(err, -EINVAL, "vm '%s' is not running", name);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, rt, err);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Stopping", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.stop", uid, "intent", rt->device_id,
-                              force ? "{\"from\":\"Running\",\"force\":true}"
-                                    : "{\"from\":\"Running\"}",
-                              ret_op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
+        *ret_op = op.id;
     return r;
 }
 
@@ -913,26 +931,30 @@ static int stop_act(engine *e, const char *uid, const char *name, bool force, in
     return vm_halt(e, uid, true, 0, "the monitor died", err);
 }
 
-/* 3. commit: Stopped, the journal row closed (unless the monitor closed it with the end). */
-static int stop_commit(engine *e, const char *uid, int64_t op, struct error *err) {
+static int stop_commit_rows(engine *e, void *ud, struct error *err) {
+    const struct stop_rows *s = ud;
     char state[32] = "";
-    int r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
     if (r == 0 && vm_state_runs(state))
-        r = store_vm_state_set(e->store, uid, "Stopped", err);
+        r = store_vm_state_set(e->store, s->uid, "Stopped", err);
     if (r == 0) {
-        r = store_op_finish(e->store, op, NULL, err);
+        r = store_op_finish(e->store, s->id, NULL, err);
         if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
             error_init(err);
             r = 0;
         }
     }
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
     return r;
+}
+
+/*
+ * 3. commit: Stopped, the journal row closed. The rows close it themselves
+ * (journal row 0 to engine_op_commit): the monitor may have closed it with
+ * the end it recorded.
+ */
+static int stop_commit(engine *e, const char *uid, int64_t op, struct error *err) {
+    struct stop_rows s = {.uid = uid, .id = op};
+    return engine_op_commit(e, 0, stop_commit_rows, &s, "vm.stop.after-commit", err);
 }
 
 int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
@@ -958,13 +980,11 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     r = stop_intent(e, uid, name, force, &rt, &op, err);
     if (r < 0)
         return r;
-    fault_point("vm.stop.after-intent");
     r = stop_act(e, uid, name, force, grace_ms, &rt, op, err);
     if (r == 0)
         r = stop_commit(e, uid, op, err);
     if (r < 0)
         return r;
-    fault_point("vm.stop.after-commit");
     if (ret) {
         struct engine_vm_stop_result res = {0};
         memcpy(res.uid, uid, ID_LEN + 1);
@@ -989,6 +1009,17 @@ int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err)
 
 /* ---- remove ---------------------------------------------------------------- */
 
+/* The commit of a removal: the VM's row goes (one that is gone already is fine). */
+static int remove_commit_rows(engine *e, void *ud, struct error *err) {
+    const char *uid = ud;
+    int r = store_object_delete(e->store, API_KIND_VM, uid, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    return r;
+}
+
 /* The act and commit of a removal whose intent (journal row op) is recorded; recovery reuses it. */
 static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *err) {
     int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "killed by signal 9 (removed)", err);
@@ -1006,24 +1037,7 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
         return r;
     vm_run_dir_remove(e, uid);
     fault_point("vm.remove.after-devices");
-    r = store_begin(e->store, err);
-    if (r == 0) {
-        r = store_object_delete(e->store, API_KIND_VM, uid, err);
-        if (r == -ENOENT) {
-            error_init(err);
-            r = 0;
-        }
-    }
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("vm.remove.after-commit");
-    return 0;
+    return engine_op_commit(e, op, remove_commit_rows, (void *)uid, "vm.remove.after-commit", err);
 }
 
 /* The error for a VM that another command removed since the user's ref was resolved. */
@@ -1047,6 +1061,37 @@ static int vm_remove_running(engine *e, const char *uid, bool *ret, struct error
     return 0;
 }
 
+/* What the rows of a removal's intent read and write. */
+struct remove_rows {
+    const char *uid, *ref, *name;
+    bool force;
+    struct engine_op *op;
+    char params[64]; /* {"from": the state it had} */
+};
+
+static int remove_intent_rows(engine *e, void *ud, struct error *err) {
+    struct remove_rows *s = ud;
+    char state[32] = "";
+    bool removing = false;
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == -ENOENT)
+        r = vm_removed_meanwhile(s->ref, err);
+    /* Two removals of one VM: the second is told, whatever -f says. */
+    if (r == 0 && strcmp(state, "Removing") == 0)
+        r = vm_remove_running(e, s->uid, &removing, err);
+    if (r == 0 && removing)
+        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", s->ref);
+    else if (r == 0 && !s->force && strcmp(state, "Running") == 0)
+        r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", s->name);
+    else if (r == 0 && !s->force && engine_vm_state_is_active(state))
+        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", s->name, state);
+    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", state);
+    s->op->params = s->params;
+    if (r == 0)
+        r = store_vm_state_set(e->store, s->uid, "Removing", err);
+    return r;
+}
+
 int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
                      struct error *err) {
     _cleanup_object_ struct api_object *vm = NULL;
@@ -1056,38 +1101,12 @@ int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, ch
     if (r < 0)
         return r;
     const char *name = vm->meta.name;
-    char state[32] = "";
-    int64_t op = 0;
-    bool removing = false;
-    r = store_begin(e->store, err);
-    if (r == 0) {
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-        if (r == -ENOENT)
-            r = vm_removed_meanwhile(ref, err);
-    }
-    /* Two removals of one VM: the second is told, whatever -f says. */
-    if (r == 0 && strcmp(state, "Removing") == 0)
-        r = vm_remove_running(e, uid, &removing, err);
-    if (r == 0 && removing)
-        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", ref);
-    else if (r == 0 && !force && strcmp(state, "Running") == 0)
-        r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", name);
-    else if (r == 0 && !force && engine_vm_state_is_active(state))
-        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", name, state);
-    char params[64];
-    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", state);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Removing", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.remove", uid, "intent", -1, params, &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+    struct engine_op op = {.name = "vm.remove", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
+    struct remove_rows s = {.uid = uid, .ref = ref, .name = name, .force = force, .op = &op};
+    r = engine_op_intent(e, &op, remove_intent_rows, &s, "vm.remove.after-intent", err);
+    if (r < 0)
         return r;
-    }
-    fault_point("vm.remove.after-intent");
-    r = vm_remove_act(e, uid, op, err);
+    r = vm_remove_act(e, uid, op.id, err);
     if (r < 0) {
         /* The row stays Removing with its journal row: recovery finishes it. */
         error_prefix(err, "removing vm '%s'", name);
