@@ -590,8 +590,10 @@ static void mon_reap(struct monitor *m, bool kill_first) {
         return;
     if (kill_first)
         kill(m->proc.pid, SIGKILL);
-    while (waitpid(m->proc.pid, &m->wstatus, 0) < 0 && errno == EINTR)
-        ;
+    struct error err;
+    error_init(&err);
+    if (exec_finish(&m->proc, &m->wstatus, &err) < 0)
+        log_warn("vm %s: %s", m->uid, err.msg);
     m->vmm_running = false;
 }
 
