@@ -199,6 +199,95 @@ static int set_state(engine *e, uint32_t id, const char *state, struct error *er
     return store_pool_device_set_state(e->store, id, state, err);
 }
 
+/* A device row against the pool (exists: its id is there): stuck-device, missing-device. */
+static int compare_row(engine *e, pool *p, const struct store_pool_device *row, bool exists,
+                       bool repair, struct engine_doctor_report *rep, struct error *err) {
+    char obj[64];
+    snprintf(obj, sizeof(obj), "device %u", row->id);
+    char size[32];
+    api_size_format(row->size, size, sizeof(size));
+    struct engine_finding *f = NULL;
+    struct error e2;
+    error_init(&e2);
+    if (strcmp(row->state, "active") != 0) {
+        f = finding_add(rep, "stuck-device", "finish what was started", obj,
+                        "%s device %u (%s) is '%s' but no operation is working on it", row->type,
+                        row->id, size, row->state);
+        if (f && repair) {
+            int q;
+            if (strcmp(row->state, "removing") == 0) {
+                q = pool_device_remove(p, row->id, &e2);
+                if (q == 0)
+                    q = drop_row(e, row, &e2);
+            } else if (exists) {
+                q = set_state(e, row->id, "active", &e2);
+            } else {
+                q = drop_row(e, row, &e2);
+            }
+            repair_done(f, q, &e2);
+        }
+    } else if (!exists) {
+        f = finding_add(rep, "missing-device", "drop the row; its children take its parent", obj,
+                        "%s device %u (%s) has a row but is gone from the pool", row->type, row->id,
+                        size);
+        if (f && repair)
+            repair_done(f, drop_row(e, row, &e2), &e2);
+    } else {
+        return 0;
+    }
+    return f ? 0 : error_oom(err);
+}
+
+/* What the pool holds that no row claims: active-orphan, orphan-device, stray. */
+static int compare_pool_side(pool *p, const struct pool_inventory *inv,
+                             const struct store_pool_device *rows, size_t n, bool repair,
+                             struct engine_doctor_report *rep, struct error *err) {
+    struct error e2;
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < inv->n_active; i++) {
+        if (row_find(rows, n, inv->active[i]))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "device %u", inv->active[i]);
+        struct engine_finding *f =
+            finding_add(rep, "active-orphan", "deactivate it", obj,
+                        "device %u is active but no row claims it", inv->active[i]);
+        if (!f)
+            r = error_oom(err);
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_device_deactivate(p, inv->active[i], &e2), &e2);
+        }
+    }
+    for (size_t i = 0; r == 0 && i < inv->n_ids; i++) {
+        if (row_find(rows, n, inv->ids[i]))
+            continue;
+        char obj[64];
+        snprintf(obj, sizeof(obj), "device %u", inv->ids[i]);
+        struct engine_finding *f =
+            finding_add(rep, "orphan-device", "remove the device", obj,
+                        "device %u is in the pool but no row claims it", inv->ids[i]);
+        if (!f)
+            r = error_oom(err);
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_device_remove(p, inv->ids[i], &e2), &e2);
+        }
+    }
+    for (size_t i = 0; r == 0 && i < inv->n_strays; i++) {
+        struct engine_finding *f =
+            finding_add(rep, "stray", "remove it", inv->strays[i],
+                        "'%s' belongs to the pool but is no device", inv->strays[i]);
+        if (!f)
+            r = error_oom(err);
+        else if (repair) {
+            error_init(&e2);
+            repair_done(f, pool_stray_remove(p, inv->strays[i], &e2), &e2);
+        }
+    }
+    return r;
+}
+
 static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report *rep,
                    struct error *err) {
     struct pool_inventory inv = {0};
@@ -216,93 +305,17 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
     r = store_pool_device_list(e->store, &rows, &n, err);
     if (r == 0)
         r = live_device_ops(e, &live, &n_live, err);
-
     for (size_t i = 0; r == 0 && i < n; i++) {
-        const struct store_pool_device *row = &rows[i];
         bool busy = false;
         for (size_t k = 0; k < n_live; k++)
-            if (live[k] == row->id)
+            if (live[k] == rows[i].id)
                 busy = true;
-        if (busy)
-            continue; /* an operation is running on it */
-        bool exists = ids_contain(inv.ids, inv.n_ids, row->id);
-        char obj[64];
-        snprintf(obj, sizeof(obj), "device %u", row->id);
-        char size[32];
-        api_size_format(row->size, size, sizeof(size));
-        struct engine_finding *f = NULL;
-        error_init(&e2);
-        if (strcmp(row->state, "active") != 0) {
-            f = finding_add(rep, "stuck-device", "finish what was started", obj,
-                            "%s device %u (%s) is '%s' but no operation is working on it",
-                            row->type, row->id, size, row->state);
-            if (f && repair) {
-                int q;
-                if (strcmp(row->state, "removing") == 0) {
-                    q = pool_device_remove(p, row->id, &e2);
-                    if (q == 0)
-                        q = drop_row(e, row, &e2);
-                } else if (exists) {
-                    q = set_state(e, row->id, "active", &e2);
-                } else {
-                    q = drop_row(e, row, &e2);
-                }
-                repair_done(f, q, &e2);
-            }
-        } else if (!exists) {
-            f = finding_add(rep, "missing-device", "drop the row; its children take its parent",
-                            obj, "%s device %u (%s) has a row but is gone from the pool", row->type,
-                            row->id, size);
-            if (f && repair)
-                repair_done(f, drop_row(e, row, &e2), &e2);
-        } else {
-            continue;
-        }
-        if (!f)
-            r = error_oom(err);
+        if (!busy) /* else an operation is running on it */
+            r = compare_row(e, p, &rows[i], ids_contain(inv.ids, inv.n_ids, rows[i].id), repair,
+                            rep, err);
     }
-
-    for (size_t i = 0; r == 0 && i < inv.n_active; i++) {
-        if (row_find(rows, n, inv.active[i]))
-            continue;
-        char obj[64];
-        snprintf(obj, sizeof(obj), "device %u", inv.active[i]);
-        struct engine_finding *f =
-            finding_add(rep, "active-orphan", "deactivate it", obj,
-                        "device %u is active but no row claims it", inv.active[i]);
-        if (!f)
-            r = error_oom(err);
-        else if (repair) {
-            error_init(&e2);
-            repair_done(f, pool_device_deactivate(p, inv.active[i], &e2), &e2);
-        }
-    }
-    for (size_t i = 0; r == 0 && i < inv.n_ids; i++) {
-        if (row_find(rows, n, inv.ids[i]))
-            continue;
-        char obj[64];
-        snprintf(obj, sizeof(obj), "device %u", inv.ids[i]);
-        struct engine_finding *f =
-            finding_add(rep, "orphan-device", "remove the device", obj,
-                        "device %u is in the pool but no row claims it", inv.ids[i]);
-        if (!f)
-            r = error_oom(err);
-        else if (repair) {
-            error_init(&e2);
-            repair_done(f, pool_device_remove(p, inv.ids[i], &e2), &e2);
-        }
-    }
-    for (size_t i = 0; r == 0 && i < inv.n_strays; i++) {
-        struct engine_finding *f =
-            finding_add(rep, "stray", "remove it", inv.strays[i],
-                        "'%s' belongs to the pool but is no device", inv.strays[i]);
-        if (!f)
-            r = error_oom(err);
-        else if (repair) {
-            error_init(&e2);
-            repair_done(f, pool_stray_remove(p, inv.strays[i], &e2), &e2);
-        }
-    }
+    if (r == 0)
+        r = compare_pool_side(p, &inv, rows, n, repair, rep, err);
     free(live);
     store_pool_devices_free(rows, n);
     pool_inventory_release(&inv);

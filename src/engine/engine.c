@@ -1,9 +1,9 @@
 /*
- * The engine's handle and its read and remove operations: opening a root,
- * getting objects by reference (resolve.c resolves it), listing and
- * exporting objects, removing VMs, images and kernels, and the read-only SQL
- * pass-through.
- * engine_apply lives in apply.c.
+ * The engine's handle and its read operations: opening a root (and
+ * recovering what dead processes left, through the table of operations),
+ * listing and exporting objects, and the read-only SQL pass-through.
+ * References are resolved in resolve.c, removal is remove.c's, engine_apply
+ * lives in apply.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,9 +71,7 @@ int engine_open(const char *root, engine **ret, struct error *err) {
     size_t n = 0;
     struct error rec;
     error_init(&rec);
-    if (engine_ops_recover(e, NULL, &n, &rec) < 0)
-        log_warn("recovery: %s", rec.msg);
-    else if (n > 0)
+    if (engine_ops_recover(e, &n, &rec) == 0 && n > 0) /* each failure is logged */
         log_info("recovery: finished %zu interrupted operations", n);
     engine_pool_open_hook(e); /* assembles the pool when it exists */
     engine_vm_open_hook(e);   /* one indexed query unless VMs are recorded as running */
@@ -332,136 +330,6 @@ int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
             return r;
     }
     return 0;
-}
-
-/* ---- remove ------------------------------------------------------------ */
-
-/* Refuses removing an image or kernel that VMs use, naming them. */
-static int check_users(engine *e, const struct api_object *obj, struct error *err) {
-    struct store_match *users = NULL;
-    size_t n = 0;
-    int r = store_object_users(e->store, obj->kind, obj->meta.uid, obj->meta.name, &users, &n, err);
-    if (r < 0)
-        return r;
-    if (n == 0) {
-        store_matches_free(users, n);
-        return 0;
-    }
-    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-    r = 0;
-    for (size_t i = 0; i < n && i < ENGINE_MATCH_MAX && r == 0; i++)
-        r = strbuf_addf(&sb, "%svm '%s'", i ? ", " : "", users[i].name ? users[i].name : "");
-    if (r == 0 && n > ENGINE_MATCH_MAX)
-        r = strbuf_addf(&sb, " and %zu more", n - ENGINE_MATCH_MAX);
-    store_matches_free(users, n);
-    if (r < 0)
-        return error_oom(err);
-    return error_set(err, -EBUSY, "%s '%s' is used by %s; use -f to remove anyway",
-                     engine_kind_word(obj->kind), obj->meta.name, sb.buf);
-}
-
-/* 1 when a live process has an open operation opname on uid, else 0. */
-static int remove_running(engine *e, const char *opname, const char *uid, struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n = 0;
-    int r = store_op_list_open(e->store, &ops, &n, err);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n && r == 0; i++)
-        if (strcmp(ops[i].op, opname) == 0 && ops[i].object_uid &&
-            strcmp(ops[i].object_uid, uid) == 0 &&
-            proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
-            r = 1;
-    store_ops_free(ops, n);
-    return r;
-}
-
-/*
- * The act and commit of removing an image or a kernel whose intent (journal
- * row op) is recorded: its devices or files, then the row. Fault points
- * image.remove.after-intent, -after-act (kernel.remove.* likewise); a dead
- * removal is finished by recovery (engine_import_recover_op).
- */
-static int remove_data(engine *e, enum api_kind kind, const char *uid, int64_t op, char *ret_uid,
-                       struct error *err) {
-    fault_point(kind == API_KIND_IMAGE ? "image.remove.after-intent"
-                                       : "kernel.remove.after-intent");
-    int r = engine_object_data_remove(e, kind, uid, err);
-    if (r < 0) {
-        struct error e2;
-        error_init(&e2);
-        if (store_op_finish(e->store, op, err->msg, &e2) < 0)
-            log_warn("operation %lld: %s", (long long)op, e2.msg);
-        return r;
-    }
-    fault_point(kind == API_KIND_IMAGE ? "image.remove.after-act" : "kernel.remove.after-act");
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_object_delete(e->store, kind, uid, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    if (ret_uid)
-        memcpy(ret_uid, uid, ID_LEN + 1);
-    return 0;
-}
-
-int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, char *ret_uid,
-                  struct error *err) {
-    if (kind == API_KIND_POOL)
-        return error_set(err, -EINVAL, "the pool cannot be removed this way");
-    int r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-
-    _cleanup_object_ struct api_object *obj = NULL;
-    _cleanup_free_ char *opname = NULL;
-    int64_t op = 0;
-    char uid[ID_LEN + 1];
-    r = engine_resolve(e, kind, ref, uid, err);
-    if (r < 0)
-        goto fail;
-    r = store_object_get(e->store, kind, uid, &obj, err);
-    if (r < 0)
-        goto fail;
-
-    if (kind == API_KIND_VM) {
-        store_rollback(e->store);
-        return engine_vm_remove(e, uid, ref, force, ret_uid, err); /* vm_run.c */
-    }
-    if (!force) {
-        r = check_users(e, obj, err);
-        if (r < 0)
-            goto fail;
-    }
-
-    opname = xasprintf("%s.remove", engine_kind_word(kind));
-    if (!opname) {
-        r = error_oom(err);
-        goto fail;
-    }
-    /* Two removals of one image or kernel: the second is told (the first's row is still there). */
-    r = remove_running(e, opname, uid, err);
-    if (r == 1)
-        r = error_set(err, -EBUSY, "%s '%s' is being removed by another command",
-                      engine_kind_word(kind), ref);
-    if (r < 0)
-        goto fail;
-    /* An image's devices and a kernel's files go too: intent, act, commit. */
-    r = store_op_begin(e->store, opname, kind, uid, "intent", &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        goto fail;
-    return remove_data(e, kind, uid, op, ret_uid, err);
-fail:
-    store_rollback(e->store);
-    return r;
 }
 
 /* ---- queries ----------------------------------------------------------- */

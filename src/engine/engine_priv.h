@@ -52,10 +52,13 @@ int engine_pool_get(engine *e, struct pool **ret, struct error *err) WUR;
 /* Recovers one dead pool operation (pool.c): the table's row "pool.". */
 int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 
-/* "vm", "image", "kernel", "pool": the lowercase word messages use. */
+/* "vm", "image", "kernel", "pool": the lowercase word messages use (resolve.c). */
 const char *engine_kind_word(enum api_kind kind);
+/* *ret: whether an object of kind with uid has a row (resolve.c). */
+int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
+                         struct error *err) WUR;
 
-/* ---- operations (ops.c) ------------------------------------------------
+/* ---- operations (ops.c: the table; journal.c: one operation's steps) ---
  *
  * Every change of state is an operation of design.md's protocol, and every
  * operation has one row in the table of ops.c:
@@ -109,23 +112,34 @@ struct engine_op_row {
     enum engine_op_subject subject; /* doctor's description of an interrupted one */
 };
 
-/* The row of operation name, or NULL when the table has none. */
+/* ops.c: the row of operation name, or NULL when the table has none. */
 const struct engine_op_row *engine_op_row_find(const char *name);
+/*
+ * ops.c: recovers every open operation whose owner is dead, one row of the
+ * table after the other (engine_open). *ret_n (may be NULL) counts those
+ * finished.
+ */
+int engine_ops_recover(engine *e, size_t *ret_n, struct error *err) WUR;
+/* ops.c: recovers one dead operation by its row's recover function. */
+int engine_op_recover(engine *e, const struct store_op *op, struct error *err) WUR;
+/* ops.c, doctor's words: "image.import of UID stopped at step 'unpacked': its process 12 is gone"
+ */
+void engine_op_describe(const struct store_op *op, char *buf, size_t size);
 
 /*
- * Recovers every open operation whose owner is dead, one row of the table
- * after the other (pool operations first: the others remove devices
- * through the pool); with prefix, only the operations whose name starts
- * with it. Each failure is logged and the rest go on; the first is
+ * journal.c: recovers the open operations of dead owners that rows name,
+ * row after row. Each failure is logged and the rest go on; the first is
  * returned. *ret_n (may be NULL) counts the operations finished.
  */
-int engine_ops_recover(engine *e, const char *prefix, size_t *ret_n, struct error *err) WUR;
-/* Recovers one dead operation by its row's recover function (doctor --repair, restore). */
-int engine_op_recover(engine *e, const struct store_op *op, struct error *err) WUR;
+int engine_ops_recover_rows(engine *e, const struct engine_op_row *rows, size_t n_rows,
+                            size_t *ret_n, struct error *err) WUR;
+/* Whether operation name is row's (its name, or one of its family). */
+bool engine_op_row_matches(const struct engine_op_row *row, const char *name);
+/* "device 12" or the object's uid, as row's subject says. */
+void engine_op_subject(const struct engine_op_row *row, const struct store_op *op, char *buf,
+                       size_t size);
 /* Takes op over from its dead owner: 1 when adopted, 0 when another process finished it. */
 int engine_op_adopt(engine *e, const struct store_op *op, struct error *err) WUR;
-/* doctor's description: "image.import of UID stopped at step 'unpacked': its process 12 is gone" */
-void engine_op_describe(const struct store_op *op, char *buf, size_t size);
 
 /* What engine_op_intent records in the journal row. */
 struct engine_op {
@@ -170,7 +184,7 @@ int engine_op_commit(engine *e, int64_t id, engine_op_rows_fn *rows, void *ud, c
 int engine_op_abort(engine *e, int64_t id, const char *why, engine_op_rows_fn *rows, void *ud,
                     struct error *err);
 
-/* ---- images and kernels (image.c, kernel.c) ---------------------------- */
+/* ---- images and kernels (import.c, image.c, kernel.c, remove.c) ------- */
 
 struct engine_import_opts;
 struct engine_import_result;
@@ -193,6 +207,8 @@ int engine_dir_make(const char *path, struct error *err) WUR;
  * (without it nothing is changed: a root that cannot be written is checked).
  */
 int engine_root_check(const char *root, bool close, struct error *err) WUR;
+/* The familiar normalised form of a reference string, or NULL when it is none (import.c). */
+char *engine_ref_familiar(const char *s);
 /* True once the import's cancel flag is set; the error to return then. */
 bool engine_import_cancelled(const struct engine_import_opts *opts);
 int engine_import_cancel_error(struct error *err);
@@ -237,20 +253,30 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
                               const struct engine_import_opts *opts, const char *restore_uid,
                               struct engine_import_result *ret, struct error *err) WUR;
 
-/* ---- restore (restore.c) ------------------------------------------------ */
+/* ---- restore (restore.c, import.c) ------------------------------------ */
 
-/* *ret: the image has its Image device, the kernel its kernel file here. */
+/* *ret: the image has its Image device, the kernel its kernel file here (restore.c). */
 int engine_object_has_data(engine *e, enum api_kind kind, const char *uid, bool *ret,
                            struct error *err) WUR;
+/* *ret: the image has its Image device (image.c), the kernel its files (kernel.c). */
+int engine_image_has_data(engine *e, const char *uid, bool *ret, struct error *err) WUR;
+int engine_kernel_has_data(engine *e, const char *uid, bool *ret, struct error *err) WUR;
+/* What a restore's intent needs of its kind: image.c and kernel.c have one each. */
+struct engine_restore_kind {
+    enum api_kind kind;
+    const char *op; /* its journal name, "image.restore" */
+    int (*has_data)(engine *e, const char *uid, bool *ret, struct error *err);
+    engine_op_recover_fn *recover; /* rolls a dead restore back */
+};
 /*
- * A restore's intent: the journal row "<kind>.restore" on uid, recorded in
+ * A restore's intent (import.c): the journal row k->op on uid, recorded in
  * one transaction that finds the object without its data and no other
  * restore of it open. Another restore in flight is waited for (polled, up
  * to 10 minutes); a dead one is rolled back first. 1 with *ret_op when the
  * intent is recorded, 0 when the data is there by now.
  */
-int engine_restore_begin(engine *e, enum api_kind kind, const char *uid, int64_t *ret_op,
-                         struct error *err) WUR;
+int engine_restore_begin(engine *e, const struct engine_restore_kind *k, const char *uid,
+                         int64_t *ret_op, struct error *err) WUR;
 /*
  * Imports the data of the recorded image or kernel uid again from its
  * spec.ociClaim.ref. A localhost/ reference (a local source) is refused,
@@ -275,7 +301,7 @@ int engine_import_path_hint(const char *source, const char *word, bool invalid_r
 /* Removes every pool device owned by (kind, uid), through the pool's protocol. */
 int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid,
                                 struct error *err) WUR;
-/* The data of an image (its devices) or a kernel (its files); engine_remove's act. */
+/* The data of an image (its devices) or a kernel (its files); engine_remove's act (remove.c). */
 int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid,
                               struct error *err) WUR;
 /*
@@ -291,12 +317,14 @@ int engine_kernel_files_check(engine *e, const char *uid, char *ret_problem, siz
 /* A kernel's files, its staging directory (and an older version's .tmp) (kernel.c). */
 int engine_kernel_files_remove(engine *e, const char *uid, struct error *err) WUR;
 /*
- * Recovers one dead image or kernel operation (import, restore, remove),
- * adopting it first: an import or a restore is rolled back (its devices,
- * staging and files removed; an import recorded no object), unless an
- * import's commit happened; a removal is finished.
+ * Recover one dead image (image.c) or kernel (kernel.c) import or restore,
+ * adopting it first: rolled back (its devices, staging or files removed;
+ * an import recorded no object), unless an import's commit happened.
  */
-int engine_import_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+int engine_image_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+int engine_kernel_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+/* Finishes one dead image.remove or kernel.remove (remove.c), adopting it first. */
+int engine_remove_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 
 /* ---- staging (staging.c) ------------------------------------------------ */
 

@@ -1,7 +1,8 @@
 /*
- * engine image: importing OCI images into the storage pool as ext4, and the
- * parts of import and removal that images and kernels share (source names,
- * pulling into the blob cache, staging directories, undo and recovery).
+ * engine image: importing OCI images into the storage pool as ext4, the
+ * undo and recovery of an image import or restore, and what an image's data
+ * is (its Image device). What image and kernel import share is import.c's;
+ * removal is remove.c's.
  *
  * An import follows design.md's protocol (docs/architecture.md, "Image and
  * kernel import"):
@@ -19,9 +20,8 @@
  *   4. recover: an import whose owner died is rolled back: its devices are
  *      removed through the pool's protocol and its staging directory goes.
  * Fault points image.import.after-{intent,unpack,device,build,cleanup,commit}
- * and image.remove.after-{intent,act}.
+ * (image.remove.* are remove.c's).
  */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -34,203 +34,6 @@
 #include "pool/pool.h"
 
 #define MiB (UINT64_C(1) << 20)
-
-/* ---- shared helpers ---------------------------------------------------- */
-
-bool engine_import_cancelled(const struct engine_import_opts *opts) {
-    return opts && opts->cancel && *opts->cancel;
-}
-
-int engine_import_cancel_error(struct error *err) {
-    return error_set(err, -ECANCELED, "import cancelled");
-}
-
-/*
- * Turns s into a path component of the reference grammar: lowercase
- * alphanumerics separated by single dashes; "image" when nothing is left.
- */
-static void component_from(const char *s, char *buf, size_t size) {
-    size_t n = 0;
-    bool dash = false;
-    for (; *s && n + 2 < size && n < 64; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c)) {
-            if (dash && n > 0)
-                buf[n++] = '-';
-            dash = false;
-            buf[n++] = (char)tolower(c);
-        } else {
-            dash = true;
-        }
-    }
-    buf[n] = '\0';
-    if (n == 0)
-        snprintf(buf, size, "image");
-}
-
-/* A tag of the grammar: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
-static bool tag_is_valid(const char *t) {
-    size_t n = strlen(t);
-    if (n == 0 || n > 128 || !(isalnum((unsigned char)t[0]) || t[0] == '_'))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)t[i]) && !strchr("_.-", t[i]))
-            return false;
-    return true;
-}
-
-/* The familiar normalised form of a reference string, or NULL when it is none. */
-static char *familiar_of(const char *s) {
-    if (!api_ref_is_valid(s))
-        return NULL;
-    struct oci_ref ref;
-    struct error err;
-    error_init(&err);
-    if (oci_ref_parse(s, &ref, &err) < 0)
-        return NULL;
-    char *f = oci_ref_familiar(&ref);
-    oci_ref_release(&ref);
-    return f;
-}
-
-int engine_import_source(const char *source, struct oci_source *ret_src, char **ret_name,
-                         struct error *err) {
-    struct oci_source src;
-    int r = oci_source_parse(source, &src, err);
-    if (r < 0)
-        return r;
-    char *name = NULL;
-    if (src.kind == OCI_SOURCE_REGISTRY) {
-        name = oci_ref_familiar(&src.ref);
-    } else {
-        /* A layout's ref.name that is a whole reference, and the reference that
-         * picks an archive's image, name the image; else localhost/<file
-         * name>:<tag> as podman names local images (an archive's @N: tag N). */
-        if (src.kind == OCI_SOURCE_LAYOUT && src.tag &&
-            (strchr(src.tag, '/') || strchr(src.tag, ':')))
-            name = familiar_of(src.tag);
-        if (src.kind == OCI_SOURCE_ARCHIVE && src.tag && src.tag[0] != '@')
-            name = familiar_of(src.tag);
-        if (!name) {
-            const char *path = src.path ? src.path : "";
-            size_t len = strlen(path);
-            while (len > 1 && path[len - 1] == '/')
-                len--;
-            _cleanup_free_ char *trimmed = xstrndup(path, len);
-            if (!trimmed) {
-                oci_source_release(&src);
-                return error_oom(err);
-            }
-            const char *base = strrchr(trimmed, '/');
-            base = base ? base + 1 : trimmed;
-            char *dot = src.kind == OCI_SOURCE_ARCHIVE ? strrchr(trimmed, '.') : NULL;
-            if (dot && dot > base)
-                *dot = '\0';
-            char comp[80];
-            component_from(base, comp, sizeof(comp));
-            const char *tag = src.tag && src.tag[0] == '@' ? src.tag + 1 : src.tag;
-            if (!tag || !tag_is_valid(tag))
-                tag = "latest";
-            _cleanup_free_ char *s = xasprintf("localhost/%s:%s", comp, tag);
-            name = s ? familiar_of(s) : NULL;
-        }
-    }
-    if (!name) {
-        oci_source_release(&src);
-        return error_set(err, -EINVAL, "cannot make an image name from '%s'", source);
-    }
-    if (!api_ref_is_valid(name)) {
-        r = error_set(err, -EINVAL, "'%s' is not a valid image name", name);
-        free(name);
-        oci_source_release(&src);
-        return r;
-    }
-    *ret_src = src;
-    *ret_name = name;
-    return 0;
-}
-
-int engine_import_pull(engine *e, const struct oci_source *src,
-                       const struct engine_import_opts *opts, struct oci_image *ret,
-                       struct error *err) {
-    _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
-    if (!cache)
-        return error_oom(err);
-    int r = engine_dir_make(cache, err);
-    if (r < 0)
-        return r;
-    struct oci_pull_opts po = {
-        .cache_dir = cache,
-        .registry_config_dir = opts ? opts->registry_config_dir : NULL,
-        .insecure = opts ? opts->insecure : NULL,
-        .n_insecure = opts ? opts->n_insecure : 0,
-        .ca_file = opts ? opts->ca_file : NULL,
-        .cancel = opts ? opts->cancel : NULL,
-        .progress = opts ? opts->progress : NULL,
-        .progress_ud = opts ? opts->ud : NULL,
-    };
-    r = oci_pull(src, &po, ret, err);
-    if (r == 0 && engine_import_cancelled(opts))
-        oci_image_release(ret);
-    if (engine_import_cancelled(opts) || r == -ECANCELED) {
-        error_init(err);
-        return engine_import_cancel_error(err);
-    }
-    return r;
-}
-
-void engine_import_stage(const struct engine_import_opts *opts, const char *stage) {
-    if (opts && opts->stage)
-        opts->stage(opts->ud, stage);
-}
-
-int engine_import_existing(engine *e, enum api_kind kind, const char *name,
-                           struct engine_import_result *ret, struct error *err) {
-    char uid[ID_LEN + 1];
-    int r = store_object_find_name(e->store, kind, name, uid, err);
-    if (r == -ENOENT) {
-        error_init(err);
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    r = engine_import_result_fill(e, kind, uid, ret, err);
-    return r < 0 ? r : 1;
-}
-
-int engine_import_result_fill(engine *e, enum api_kind kind, const char *uid,
-                              struct engine_import_result *ret, struct error *err) {
-    struct api_object *obj = NULL;
-    int r = store_object_get(e->store, kind, uid, &obj, err);
-    if (r < 0)
-        return r;
-    memcpy(ret->uid, uid, sizeof(ret->uid));
-    snprintf(ret->name, sizeof(ret->name), "%s", obj->meta.name);
-    ret->size = kind == API_KIND_KERNEL ? obj->u.kernel.source.size : obj->u.image.source.size;
-    ret->existed = true;
-    api_object_free(obj);
-    return 0;
-}
-
-int engine_owned_devices_remove(engine *e, enum api_kind kind, const char *uid, struct error *err) {
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    /* Children first: the highest ids were made last. */
-    for (size_t i = n; i-- > 0 && r == 0;) {
-        if (d[i].owner_kind != kind || !d[i].owner_uid || strcmp(d[i].owner_uid, uid) != 0)
-            continue;
-        r = engine_pool_device_remove(e, d[i].id, err);
-        if (r == -ENOENT) { /* someone else removed it meanwhile */
-            error_init(err);
-            r = 0;
-        }
-    }
-    store_pool_devices_free(d, n);
-    return r;
-}
 
 int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
     struct store_pool_device *d = NULL;
@@ -253,13 +56,24 @@ int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct err
     return 0;
 }
 
-/* Closes an operation with why (NULL: success) in its own transaction; failures are logged. */
-static void op_close(engine *e, int64_t op, const char *why) {
+int engine_image_has_data(engine *e, const char *uid, bool *ret, struct error *err) {
     struct error e2;
     error_init(&e2);
-    if (store_op_finish(e->store, op, why, &e2) < 0)
-        log_warn("operation %lld: %s", (long long)op, e2.msg);
+    uint32_t dev;
+    int r = engine_image_device(e, uid, &dev, &e2);
+    if (r < 0 && r != -ENOENT)
+        return error_set(err, r, "%s", e2.msg);
+    *ret = r == 0;
+    return 0;
 }
+
+/* What a restore of an image needs (import.c's engine_restore_begin). */
+static const struct engine_restore_kind image_restore = {
+    API_KIND_IMAGE,
+    "image.restore",
+    engine_image_has_data,
+    engine_image_recover_op,
+};
 
 /* ---- import ------------------------------------------------------------ */
 
@@ -321,8 +135,11 @@ static int image_import_undo(engine *e, const char *uid, int64_t op, const char 
                  err->msg);
         return r;
     }
-    if (op > 0)
-        op_close(e, op, why);
+    if (op > 0) {
+        struct error e2;
+        error_init(&e2);
+        (void)engine_op_abort(e, op, why, NULL, NULL, &e2);
+    }
     return 0;
 }
 
@@ -340,7 +157,7 @@ static int source_set(struct api_oci_source *s, const struct oci_image *img, str
     char **digests = NULL;
     if (img->repo_digest) {
         /* recorded in the familiar form the name has ("busybox@sha256:...") */
-        _cleanup_free_ char *familiar = familiar_of(img->repo_digest);
+        _cleanup_free_ char *familiar = engine_ref_familiar(img->repo_digest);
         digests = xcalloc(1, sizeof(char *));
         if (digests && !(digests[0] = xstrdup(familiar ? familiar : img->repo_digest))) {
             free(digests);
@@ -387,23 +204,6 @@ static int image_object_build(const char *uid, const char *name, const struct oc
     return 0;
 }
 
-int engine_import_unpack(engine *e, const struct engine_import_opts *opts,
-                         const struct oci_image *img, const char *cache, const char *tmp,
-                         const char *staging, int64_t op, struct error *err) {
-    int r = engine_dir_make(tmp, err);
-    if (r == 0)
-        r = engine_dir_make(staging, err);
-    if (r == 0) {
-        engine_import_stage(opts, "Unpacking");
-        r = oci_unpack(img, cache, staging, opts ? opts->cancel : NULL, err);
-    }
-    if (r == 0 && engine_import_cancelled(opts))
-        r = engine_import_cancel_error(err);
-    if (r == 0)
-        r = store_op_step(e->store, op, "unpacked", err);
-    return r;
-}
-
 int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
                         struct engine_import_result *ret, struct error *err) {
     memset(ret, 0, sizeof(*ret));
@@ -415,7 +215,7 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
     bool have = false;
     if (r == 1)
-        r = engine_object_has_data(e, API_KIND_IMAGE, ret->uid, &have, err);
+        r = engine_image_has_data(e, ret->uid, &have, err);
     if (r == 0 && !have && ret->existed) {
         /* Recorded (applied from a document) without its data here: imported into it. */
         char uid[ID_LEN + 1];
@@ -433,264 +233,195 @@ int engine_image_import(engine *e, const char *source, const struct engine_impor
     return r;
 }
 
-/* A restore's commit: the recorded image gets what was pulled as its status. */
-static int image_restore_commit(engine *e, const char *uid, const struct oci_image *img, int64_t op,
-                                char *ret_name, size_t name_size, struct error *err) {
-    _cleanup_object_ struct api_object *obj = NULL;
-    int r = store_begin(e->store, err);
-    if (r == 0) {
-        r = store_object_get(e->store, API_KIND_IMAGE, uid, &obj, err);
-        if (r == -ENOENT)
-            r = error_set(err, -ENOENT, "image %s was removed while it was imported again", uid);
+/* An image import under way. */
+struct ijob {
+    engine *e;
+    const struct engine_import_opts *opts;
+    const char *name;        /* the image's name */
+    const char *restore_uid; /* the recorded image a restore imports into, or NULL */
+    char uid[ID_LEN + 1];
+    struct oci_image img; /* what was pulled (oci_image_release) */
+    char *cache, *tmp, *staging;
+    int64_t op;             /* the journal row, once the intent is recorded */
+    struct api_object *obj; /* the commit's object: the new image, or the recorded one */
+};
+
+static void ijob_release(struct ijob *j) {
+    oci_image_release(&j->img);
+    free(j->cache);
+    free(j->tmp);
+    free(j->staging);
+    api_object_free(j->obj);
+}
+
+/* The commit's rows: the new image, or the recorded one with what was pulled as its status. */
+static int image_commit_rows(engine *e, void *ud, struct error *err) {
+    struct ijob *j = ud;
+    if (!j->restore_uid)
+        return store_object_put(e->store, j->obj, err);
+    api_object_free(j->obj);
+    j->obj = NULL;
+    int r = store_object_get(e->store, API_KIND_IMAGE, j->uid, &j->obj, err);
+    if (r == -ENOENT)
+        return error_set(err, -ENOENT, "image %s was removed while it was imported again", j->uid);
+    if (r == 0)
+        r = source_set(&j->obj->u.image.source, &j->img, err);
+    if (r == 0)
+        r = store_object_put(e->store, j->obj, err);
+    return r;
+}
+
+/* The paths and the uid of an import (a new one, or the restored image's). */
+static int ijob_prepare(struct ijob *j, struct error *err) {
+    engine *e = j->e;
+    if (j->restore_uid) {
+        memcpy(j->uid, j->restore_uid, sizeof(j->uid));
+    } else {
+        int r = id_generate(j->uid);
+        if (r < 0)
+            return error_set(err, r, "cannot generate an id: %s", strerror(-r));
     }
-    if (r == 0)
-        r = source_set(&obj->u.image.source, img, err);
-    if (r == 0)
-        r = store_object_put(e->store, obj, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    snprintf(ret_name, name_size, "%s", obj->meta.name);
+    j->cache = xasprintf("%s/blobs", e->root);
+    j->tmp = xasprintf("%s/tmp", e->root);
+    j->staging = engine_tmp_path(e, "import", j->uid);
+    if (!j->cache || !j->tmp || !j->staging)
+        return error_oom(err);
     return 0;
 }
 
-int engine_image_import_into(engine *e, const struct oci_source *src, const char *name,
-                             const struct engine_import_opts *opts, const char *restore_uid,
-                             struct engine_import_result *ret, struct error *err) {
-    struct oci_image img = {0};
-    _cleanup_free_ char *cache = NULL, *staging = NULL, *dev_path = NULL;
-    _cleanup_object_ struct api_object *obj = NULL;
-    int64_t op = 0;
-    char uid[ID_LEN + 1] = "";
+/* 1. intent (a restore waits for another restore of the same image): 1, or 0 when restored. */
+static int image_intent(struct ijob *j, struct error *err) {
+    if (j->restore_uid)
+        return engine_restore_begin(j->e, &image_restore, j->uid, &j->op, err);
+    struct engine_op op = {
+        .name = "image.import", .kind = API_KIND_IMAGE, .uid = j->uid, .device_id = -1};
+    int r = engine_op_intent(j->e, &op, NULL, NULL, NULL, err);
+    j->op = op.id;
+    return r < 0 ? r : 1;
+}
 
-    /* The pull first: a reference that cannot be pulled changes nothing. */
-    int r = engine_import_pull(e, src, opts, &img, err);
+/* 2. act: unpack, device, ext4, cleanup. */
+static int image_act(struct ijob *j, struct error *err) {
+    engine *e = j->e;
+    int r = engine_import_unpack(e, j->opts, &j->img, j->cache, j->tmp, j->staging, j->op, err);
     if (r < 0)
         return r;
-    r = pool_ensure(e, ret->notice, sizeof(ret->notice), err);
-    if (r < 0) {
-        oci_image_release(&img);
-        return r;
-    }
-
-    cache = xasprintf("%s/blobs", e->root);
-    _cleanup_free_ char *tmp = xasprintf("%s/tmp", e->root);
-    if (restore_uid)
-        memcpy(uid, restore_uid, sizeof(uid));
-    else if ((r = id_generate(uid)) < 0) {
-        oci_image_release(&img);
-        return error_set(err, r, "cannot generate an id: %s", strerror(-r));
-    }
-    staging = engine_tmp_path(e, "import", uid);
-    if (!cache || !tmp || !staging) {
-        oci_image_release(&img);
-        return error_oom(err);
-    }
-
-    /* 1. intent (a restore waits for another restore of the same image) */
-    if (restore_uid)
-        r = engine_restore_begin(e, API_KIND_IMAGE, uid, &op, err);
-    else if ((r = store_op_begin(e->store, "image.import", API_KIND_IMAGE, uid, "intent", &op,
-                                 err)) == 0)
-        r = 1;
-    if (r <= 0) {
-        oci_image_release(&img);
-        if (r == 0) /* restored meanwhile by another process */
-            return engine_import_result_fill(e, API_KIND_IMAGE, uid, ret, err);
-        return r;
-    }
-    r = 0;
-    fault_point("image.import.after-intent");
-
-    /* 2. act: unpack, device, ext4, cleanup */
-    uint32_t dev = 0;
-    uint64_t content = 0, size = 0;
-    r = engine_import_unpack(e, opts, &img, cache, tmp, staging, op, err);
-    if (r < 0)
-        goto fail;
     fault_point("image.import.after-unpack");
 
-    r = oci_ext4_size_for(staging, &content, err);
+    uint32_t dev = 0;
+    uint64_t content = 0, size = 0;
+    r = oci_ext4_size_for(j->staging, &content, err);
     if (r == 0)
         r = device_size_for(e, content, &size, err);
     if (r == 0)
-        r = engine_pool_device_create(e, "Image", size, API_KIND_IMAGE, uid, &dev, err);
+        r = engine_pool_device_create(e, "Image", size, API_KIND_IMAGE, j->uid, &dev, err);
     if (r == 0)
-        r = store_op_step(e->store, op, "device", err);
+        r = store_op_step(e->store, j->op, "device", err);
     if (r < 0)
-        goto fail;
+        return r;
     fault_point("image.import.after-device");
 
-    engine_import_stage(opts, "Building ext4");
+    engine_import_stage(j->opts, "Building ext4");
+    _cleanup_free_ char *dev_path = NULL;
     r = engine_pool_device_activate(e, dev, &dev_path, err);
     if (r == 0)
-        r = oci_ext4_build(staging, dev_path, size, "hearth-image", err);
+        r = oci_ext4_build(j->staging, dev_path, size, "hearth-image", err);
     if (r == 0) {
         pool *p = NULL;
         r = engine_pool_get(e, &p, err);
         if (r == 0)
             r = pool_device_deactivate(p, dev, err);
     }
-    if (engine_import_cancelled(opts))
+    if (engine_import_cancelled(j->opts))
         r = engine_import_cancel_error(err);
     if (r == 0)
-        r = store_op_step(e->store, op, "built", err);
+        r = store_op_step(e->store, j->op, "built", err);
     if (r < 0)
-        goto fail;
+        return r;
     fault_point("image.import.after-build");
 
-    r = fs_tree_remove(staging, err);
+    r = fs_tree_remove(j->staging, err);
     if (r < 0)
-        goto fail;
+        return r;
     fault_point("image.import.after-cleanup");
-
-    /* 3. commit */
-    if (restore_uid) {
-        r = image_restore_commit(e, uid, &img, op, ret->name, sizeof(ret->name), err);
-        if (r < 0)
-            goto fail;
-        fault_point("image.import.after-commit");
-        memcpy(ret->uid, uid, sizeof(ret->uid));
-        ret->size = img.size;
-        oci_image_release(&img);
-        return 0;
-    }
-    r = image_object_build(uid, name, &img, &obj, err);
-    if (r < 0)
-        goto fail;
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_object_put(e->store, obj, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        if (r == -EEXIST) {
-            /* another import of the same name won: give its id, undo ours */
-            struct error e2;
-            error_init(&e2);
-            (void)image_import_undo(e, uid, op, "an image of this name was imported meanwhile",
-                                    &e2);
-            oci_image_release(&img);
-            error_init(err);
-            r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
-            return r < 0 ? r : 0;
-        }
-        goto fail;
-    }
-    fault_point("image.import.after-commit");
-    memcpy(ret->uid, uid, sizeof(ret->uid));
-    snprintf(ret->name, sizeof(ret->name), "%s", name);
-    ret->size = img.size;
-    oci_image_release(&img);
     return 0;
+}
 
-fail:
-    oci_image_release(&img);
-    if (engine_import_cancelled(opts) || r == -ECANCELED) {
+#define IMAGE_NAME_TAKEN 1 /* image_commit: another import of the name won meanwhile */
+
+/*
+ * 3. commit; IMAGE_NAME_TAKEN when another import of the same name won
+ * meanwhile. A failure is left to the caller to undo.
+ */
+static int image_commit(struct ijob *j, struct engine_import_result *ret, struct error *err) {
+    int r = j->restore_uid ? 0 : image_object_build(j->uid, j->name, &j->img, &j->obj, err);
+    if (r == 0)
+        r = engine_op_commit(j->e, j->op, image_commit_rows, j, "image.import.after-commit", err);
+    if (r == -EEXIST && !j->restore_uid)
+        return IMAGE_NAME_TAKEN;
+    if (r < 0)
+        return r;
+    memcpy(ret->uid, j->uid, sizeof(ret->uid));
+    snprintf(ret->name, sizeof(ret->name), "%s", j->obj->meta.name);
+    ret->size = j->img.size;
+    return 0;
+}
+
+int engine_image_import_into(engine *e, const struct oci_source *src, const char *name,
+                             const struct engine_import_opts *opts, const char *restore_uid,
+                             struct engine_import_result *ret, struct error *err) {
+    __attribute__((cleanup(ijob_release))) struct ijob j = {
+        .e = e, .opts = opts, .name = name, .restore_uid = restore_uid};
+    /* The pull first: a reference that cannot be pulled changes nothing. */
+    int r = engine_import_pull(e, src, opts, &j.img, err);
+    if (r == 0)
+        r = pool_ensure(e, ret->notice, sizeof(ret->notice), err);
+    if (r == 0)
+        r = ijob_prepare(&j, err);
+    if (r == 0)
+        r = image_intent(&j, err);
+    if (r == 0) /* restored meanwhile by another process */
+        return engine_import_result_fill(e, API_KIND_IMAGE, j.uid, ret, err);
+    if (r < 0)
+        return r;
+    fault_point("image.import.after-intent");
+    r = image_act(&j, err);
+    if (r == 0)
+        r = image_commit(&j, ret, err);
+    if (r == IMAGE_NAME_TAKEN) {
+        /* The winner's id is given; ours is undone. */
+        struct error e2;
+        error_init(&e2);
+        (void)image_import_undo(e, j.uid, j.op, "an image of this name was imported meanwhile",
+                                &e2);
+        error_init(err);
+        r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
+        return r < 0 ? r : 0;
+    }
+    if (r < 0 && (engine_import_cancelled(opts) || r == -ECANCELED)) {
         error_init(err);
         r = engine_import_cancel_error(err);
     }
-    return import_fail(e, uid, op, r, err);
-}
-
-/* ---- removal (engine_remove's act step) -------------------------------- */
-
-int engine_object_data_remove(engine *e, enum api_kind kind, const char *uid, struct error *err) {
-    if (kind != API_KIND_IMAGE && kind != API_KIND_KERNEL)
-        return 0;
-    /* The layers built from it first, deepest first (VM devices below them stay). */
-    int r = engine_layers_remove(e, kind, uid, err);
-    if (r < 0)
-        return r;
-    if (kind == API_KIND_KERNEL)
-        return engine_kernel_files_remove(e, uid, err);
-    /* Only a pool that exists can hold the image's devices. */
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    bool any = false;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].owner_kind == API_KIND_IMAGE && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0)
-            any = true;
-    store_pool_devices_free(d, n);
-    return any ? engine_owned_devices_remove(e, API_KIND_IMAGE, uid, err) : 0;
+    return r < 0 ? import_fail(e, j.uid, j.op, r, err) : 0;
 }
 
 /* ---- recovery ---------------------------------------------------------- */
 
-/* True when an object of kind with uid has a row. */
-static int object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
-                         struct error *err) {
-    struct api_object *obj = NULL;
-    int r = store_object_get(e->store, kind, uid, &obj, err);
-    if (r == -ENOENT) {
-        error_init(err);
-        *ret = false;
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    api_object_free(obj);
-    *ret = true;
-    return 0;
-}
-
-int engine_import_recover_op(engine *e, const struct store_op *op, struct error *err) {
+int engine_image_recover_op(engine *e, const struct store_op *op, struct error *err) {
     int r = engine_op_adopt(e, op, err);
     if (r <= 0)
         return r;
     if (!op->object_uid || !id_is_valid(op->object_uid))
         return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
-    const char *uid = op->object_uid;
-    enum api_kind kind = str_starts_with(op->op, "image.") ? API_KIND_IMAGE : API_KIND_KERNEL;
-    bool exists = false;
-    r = object_exists(e, kind, uid, &exists, err);
-    if (r < 0)
-        return r;
-
-    if (strcmp(op->op + strlen(engine_kind_word(kind)), ".restore") == 0) {
-        /* The row was there all along; its commit closes the journal row, so an open
-         * one means the data is incomplete: it goes. */
-        if (kind == API_KIND_IMAGE)
-            return image_import_undo(e, uid, op->id, "interrupted; rolled back", err);
-        r = engine_kernel_files_remove(e, uid, err);
+    if (strcmp(op->op, "image.import") == 0) {
+        bool exists = false;
+        r = engine_object_exists(e, API_KIND_IMAGE, op->object_uid, &exists, err);
         if (r < 0)
             return r;
-        return store_op_finish(e->store, op->id, "interrupted; rolled back", err);
-    }
-    if (strcmp(op->op + strlen(engine_kind_word(kind)), ".import") == 0) {
         if (exists) /* the commit happened; nothing to undo */
             return store_op_finish(e->store, op->id, NULL, err);
-        if (kind == API_KIND_IMAGE)
-            return image_import_undo(e, uid, op->id, "interrupted; rolled back", err);
-        r = engine_kernel_files_remove(e, uid, err);
-        if (r < 0)
-            return r;
-        return store_op_finish(e->store, op->id, "interrupted; rolled back", err);
     }
-
-    /* remove: always forward */
-    r = engine_object_data_remove(e, kind, uid, err);
-    if (r < 0)
-        return r;
-    r = store_begin(e->store, err);
-    if (r == 0 && exists)
-        r = store_object_delete(e->store, kind, uid, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op->id, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
-    return r;
+    /* A restore's row was there all along; its commit closes the journal row, so an open
+     * one means the data is incomplete: it goes, as an import's does. */
+    return image_import_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);
 }

@@ -522,6 +522,26 @@ static int kjob_mkdirs(struct kjob *j, struct error *err) {
     return r;
 }
 
+int engine_kernel_has_data(engine *e, const char *uid, bool *ret, struct error *err) {
+    /* Incomplete files (one lost, or cut short) are no data either: imported again. */
+    struct error e2;
+    error_init(&e2);
+    char problem[512];
+    int r = engine_kernel_files_check(e, uid, problem, sizeof(problem), &e2);
+    if (r < 0)
+        return error_set(err, r, "%s", e2.msg);
+    *ret = r == 1;
+    return 0;
+}
+
+/* What a restore of a kernel needs (import.c's engine_restore_begin). */
+static const struct engine_restore_kind kernel_restore = {
+    API_KIND_KERNEL,
+    "kernel.restore",
+    engine_kernel_has_data,
+    engine_kernel_recover_op,
+};
+
 /*
  * Intent: the journal row, then the staging directories. A restore (j->restore,
  * j->uid set) waits for another restore of the same kernel and returns 1
@@ -538,12 +558,14 @@ static int kjob_begin(struct kjob *j, int64_t *ret_op, struct error *err) {
     if (!j->work || !j->out || !j->final)
         return error_oom(err);
     if (j->restore) {
-        r = engine_restore_begin(j->e, API_KIND_KERNEL, j->uid, ret_op, err);
+        r = engine_restore_begin(j->e, &kernel_restore, j->uid, ret_op, err);
         if (r <= 0)
             return r < 0 ? r : 1;
     } else {
-        r = store_op_begin(j->e->store, "kernel.import", API_KIND_KERNEL, j->uid, "intent", ret_op,
-                           err);
+        struct engine_op op = {
+            .name = "kernel.import", .kind = API_KIND_KERNEL, .uid = j->uid, .device_id = -1};
+        r = engine_op_intent(j->e, &op, NULL, NULL, NULL, err);
+        *ret_op = op.id;
     }
     if (r < 0)
         return r;
@@ -580,6 +602,23 @@ static int kernel_restore_put(struct kjob *j, struct api_object *built, struct e
     return store_object_put(j->e->store, obj, err);
 }
 
+/* The commit's rows: the kernel (new, or the recorded one) and the record of its files. */
+struct kernel_commit {
+    struct kjob *j;
+    struct api_object *obj;
+    const struct store_kernel_file *files;
+    size_t n_files;
+};
+
+static int kernel_commit_rows(engine *e, void *ud, struct error *err) {
+    struct kernel_commit *c = ud;
+    int r = c->j->restore ? kernel_restore_put(c->j, c->obj, err)
+                          : store_object_put(e->store, c->obj, err);
+    if (r == 0)
+        r = store_kernel_files_set(e->store, c->j->uid, c->files, c->n_files, err);
+    return r;
+}
+
 /* Act's end and commit: rename into place, insert the row, close the journal row. */
 static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size,
                        const char *repo_digest, struct engine_import_result *ret,
@@ -612,20 +651,10 @@ static int kjob_commit(struct kjob *j, int64_t op, const char *id, uint64_t size
     r = kernel_object_build(j, id, size, repo_digest, &obj, err);
     if (r < 0)
         return r;
-    r = store_begin(j->e->store, err);
-    if (r == 0)
-        r = j->restore ? kernel_restore_put(j, obj, err) : store_object_put(j->e->store, obj, err);
-    if (r == 0)
-        r = store_kernel_files_set(j->e->store, j->uid, files, nfiles, err);
-    if (r == 0)
-        r = store_op_finish(j->e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(j->e->store, err);
-    if (r < 0) {
-        store_rollback(j->e->store);
+    struct kernel_commit c = {.j = j, .obj = obj, .files = files, .n_files = nfiles};
+    r = engine_op_commit(j->e, op, kernel_commit_rows, &c, "kernel.import.after-commit", err);
+    if (r < 0)
         return r;
-    }
-    fault_point("kernel.import.after-commit");
     memcpy(ret->uid, j->uid, sizeof(ret->uid));
     snprintf(ret->name, sizeof(ret->name), "%s", j->name_out ? j->name_out : j->name);
     snprintf(ret->warning, sizeof(ret->warning), "%s", j->warning);
@@ -654,8 +683,7 @@ static int kjob_fail(struct kjob *j, int64_t op, int r, struct error *err) {
                  j->uid, e2.msg);
         return r;
     }
-    if (store_op_finish(j->e->store, op, err->msg[0] ? err->msg : strerror(-r), &e2) < 0)
-        log_warn("operation %lld: %s", (long long)op, e2.msg);
+    (void)engine_op_abort(j->e, op, err->msg[0] ? err->msg : strerror(-r), NULL, NULL, &e2);
     return r;
 }
 
@@ -670,7 +698,7 @@ static int kernel_existing(engine *e, const char *name, char restore_uid[ID_LEN 
     int r = engine_import_existing(e, API_KIND_KERNEL, name, ret, err);
     bool have = false;
     if (r == 1)
-        r = engine_object_has_data(e, API_KIND_KERNEL, ret->uid, &have, err);
+        r = engine_kernel_has_data(e, ret->uid, &have, err);
     else
         return r;
     if (r < 0)
@@ -701,6 +729,62 @@ int engine_kernel_import(engine *e, const char *source, const struct engine_impo
     return r < 0 ? r : 0;
 }
 
+/* The modules directory rel of the image unpacked at staging (open as sfd), stored. */
+static int kjob_store_image_modules(struct kjob *j, int sfd, const char *staging, const char *rel,
+                                    struct error *err) {
+    /* Resolve inside the image, then name the result by its real path. */
+    _cleanup_close_ int fd = open_in_root(sfd, rel, O_PATH | O_DIRECTORY);
+    char link[64], real[PATH_MAX];
+    ssize_t n = -1;
+    if (fd >= 0) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, real, sizeof(real) - 1);
+    }
+    char sreal[PATH_MAX];
+    size_t sl = realpath(staging, sreal) ? strlen(sreal) : 0;
+    if (n < 0 || sl == 0 || (size_t)n <= sl || strncmp(real, sreal, sl) != 0 || real[sl] != '/')
+        return error_set(err, -EPERM, "/%s in image '%s' is not a directory inside the image", rel,
+                         j->name);
+    real[n] = '\0';
+    return store_modules(j, real, false, err);
+}
+
+/*
+ * The act's middle: the kernel, its initrd and its modules that kf found
+ * in the image unpacked at staging, stored under j->out.
+ */
+static int kjob_store_image(struct kjob *j, const char *staging, const struct oci_kernel_files *kf,
+                            struct error *err) {
+    const char *name = j->name;
+    int r = 0;
+    engine_import_stage(j->opts, "Storing kernel");
+    _cleanup_close_ int sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0)
+        return error_set(err, -errno, "cannot open '%s': %s", staging, strerror(errno));
+    int fd = open_in_root(sfd, kf->kernel, O_RDONLY);
+    if (fd < 0)
+        return error_set(err, fd, "cannot open /%s in image '%s': %s", kf->kernel, name,
+                         strerror(-fd));
+    char desc[640];
+    snprintf(desc, sizeof(desc), "'/%.200s' in image '%.300s'", kf->kernel, name);
+    r = store_kernel(j, fd, desc, err);
+    close(fd);
+    fd = -1;
+    if (r == 0 && kf->initrd) {
+        fd = open_in_root(sfd, kf->initrd, O_RDONLY);
+        if (fd < 0)
+            r = error_set(err, fd, "cannot open /%s in image '%s': %s", kf->initrd, name,
+                          strerror(-fd));
+        else
+            r = copy_in(j, fd, "initrd", "initrd", NULL, err);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (r == 0 && kf->modules)
+        r = kjob_store_image_modules(j, sfd, staging, kf->modules, err);
+    return r;
+}
+
 int engine_kernel_import_into(engine *e, const struct oci_source *src, const char *name,
                               const struct engine_import_opts *opts, const char *restore_uid,
                               struct engine_import_result *ret, struct error *err) {
@@ -714,7 +798,6 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
         memcpy(j.uid, restore_uid, sizeof(j.uid));
     struct oci_kernel_files kf = {0};
     int64_t op = 0;
-    int sfd = -1, fd = -1;
     _cleanup_free_ char *cache = xasprintf("%s/blobs", e->root);
     _cleanup_free_ char *staging = NULL;
     if (!cache) {
@@ -742,53 +825,7 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
                       name);
     if (r < 0)
         goto done;
-    engine_import_stage(opts, "Storing kernel");
-    sfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sfd < 0) {
-        r = error_set(err, -errno, "cannot open '%s': %s", staging, strerror(errno));
-        goto done;
-    }
-    fd = open_in_root(sfd, kf.kernel, O_RDONLY);
-    if (fd < 0) {
-        r = error_set(err, fd, "cannot open /%s in image '%s': %s", kf.kernel, name, strerror(-fd));
-        goto done;
-    }
-    char desc[640];
-    snprintf(desc, sizeof(desc), "'/%.200s' in image '%.300s'", kf.kernel, name);
-    r = store_kernel(&j, fd, desc, err);
-    close(fd);
-    fd = -1;
-    if (r == 0 && kf.initrd) {
-        fd = open_in_root(sfd, kf.initrd, O_RDONLY);
-        if (fd < 0)
-            r = error_set(err, fd, "cannot open /%s in image '%s': %s", kf.initrd, name,
-                          strerror(-fd));
-        else
-            r = copy_in(&j, fd, "initrd", "initrd", NULL, err);
-    }
-    if (fd >= 0)
-        close(fd);
-    fd = -1;
-    if (r == 0 && kf.modules) {
-        /* Resolve inside the image, then name the result by its real path. */
-        fd = open_in_root(sfd, kf.modules, O_PATH | O_DIRECTORY);
-        char link[64], real[PATH_MAX];
-        ssize_t n = -1;
-        if (fd >= 0) {
-            snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-            n = readlink(link, real, sizeof(real) - 1);
-        }
-        char sreal[PATH_MAX];
-        size_t sl = realpath(staging, sreal) ? strlen(sreal) : 0;
-        if (n < 0 || sl == 0 || (size_t)n <= sl || strncmp(real, sreal, sl) != 0 ||
-            real[sl] != '/') {
-            r = error_set(err, -EPERM, "/%s in image '%s' is not a directory inside the image",
-                          kf.modules, name);
-        } else {
-            real[n] = '\0';
-            r = store_modules(&j, real, false, err);
-        }
-    }
+    r = kjob_store_image(&j, staging, &kf, err);
     if (r < 0)
         goto done;
     r = fs_tree_remove(staging, err); /* the rootfs; files/ stays for the commit */
@@ -796,10 +833,6 @@ int engine_kernel_import_into(engine *e, const struct oci_source *src, const cha
         r = kjob_commit(&j, op, img.config_digest, img.size, img.repo_digest, ret, err);
 
 done:
-    if (fd >= 0)
-        close(fd);
-    if (sfd >= 0)
-        close(sfd);
     if (r < 0)
         r = kjob_fail(&j, op, r, err);
     oci_kernel_files_release(&kf);
@@ -869,4 +902,27 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
         r = kjob_fail(&j, op, r, err);
     kjob_release(&j);
     return r;
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+int engine_kernel_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r;
+    if (!op->object_uid || !id_is_valid(op->object_uid))
+        return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
+    if (strcmp(op->op, "kernel.import") == 0) {
+        bool exists = false;
+        r = engine_object_exists(e, API_KIND_KERNEL, op->object_uid, &exists, err);
+        if (r < 0)
+            return r;
+        if (exists) /* the commit happened; nothing to undo */
+            return store_op_finish(e->store, op->id, NULL, err);
+    }
+    /* An import's or a restore's files (and staging) go. */
+    r = engine_kernel_files_remove(e, op->object_uid, err);
+    if (r < 0)
+        return r;
+    return store_op_finish(e->store, op->id, "interrupted; rolled back", err);
 }

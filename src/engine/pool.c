@@ -202,96 +202,84 @@ static int sizes_check(const struct api_pool *spec, struct error *err) {
     return 0;
 }
 
-/* Puts the rows back as they were before a failed init (a recorded spec, or nothing). */
-static int init_undo_rows(engine *e, const struct store_pool *before, int64_t op, const char *why,
-                          struct error *err) {
-    int r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    r = before ? store_pool_put(e->store, before, err) : store_pool_delete(e->store, err);
-    if (r == 0 && op > 0)
-        r = store_op_finish(e->store, op, why, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
-    return r;
+/* An init: the pool row it records (pointing into spec), and what was recorded before. */
+struct init_job {
+    struct store_pool sp;
+    const struct store_pool *before; /* a spec recorded by apply, or NULL */
+};
+
+/* The intent's and the commit's row: the pool as sp says. */
+static int init_put_rows(engine *e, void *ud, struct error *err) {
+    const struct init_job *j = ud;
+    return store_pool_put(e->store, &j->sp, err);
 }
 
-int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *ret_notice,
-                     size_t notice_size, struct error *err) {
-    if (ret_notice && notice_size)
-        ret_notice[0] = '\0';
-    struct store_pool before = {0};
-    bool have_before = false;
-    int r = store_pool_get(e->store, &before, err);
-    if (r == 0 && before.driver) {
-        char d[32];
-        api_size_format(before.data_size, d, sizeof(d));
-        r = error_set(err, -EEXIST, "a pool already exists (driver %s, data %s at '%s'%s)",
-                      before.driver, d, before.data_path ? before.data_path : "",
-                      strcmp(before.state, "active") == 0 ? "" : ", being initialised");
-        store_pool_release(&before);
-        return r;
-    }
-    if (r == 0)
-        have_before = true;
-    else if (r != -ENOENT)
-        return r;
-    error_init(err);
+/* The abort's rows: the pool's row as it was before (a recorded spec, or none). */
+static int init_undo_rows(engine *e, void *ud, struct error *err) {
+    const struct init_job *j = ud;
+    return j->before ? store_pool_put(e->store, j->before, err) : store_pool_delete(e->store, err);
+}
 
-    /* The spec: flags, else the recorded spec, else the defaults. */
-    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
-    if (!obj) {
-        store_pool_release(&before);
-        return error_oom(err);
-    }
-    struct api_pool *spec = &obj->u.pool;
-    spec->data_size = opts->data_size ? opts->data_size : have_before ? before.data_size : 0;
-    spec->metadata_size = opts->metadata_size ? opts->metadata_size
-                          : have_before       ? before.metadata_size
-                                              : 0;
-    spec->allocation_size = opts->allocation_size ? opts->allocation_size
-                            : have_before         ? before.allocation_size
-                                                  : 0;
-    const char *dp = opts->data_path ? opts->data_path : have_before ? before.data_path : NULL;
-    const char *mp = opts->metadata_path ? opts->metadata_path
-                     : have_before       ? before.metadata_path
-                                         : NULL;
-    spec->data_path = xstrdup(dp);
-    spec->metadata_path = xstrdup(mp);
-    bool data_size_given = spec->data_size != 0;
+/* The refusal when a pool was created already; 0 when there is none or only a spec. */
+static int init_exists_check(const struct store_pool *before, struct error *err) {
+    if (!before->driver)
+        return 0;
+    char d[32];
+    api_size_format(before->data_size, d, sizeof(d));
+    return error_set(err, -EEXIST, "a pool already exists (driver %s, data %s at '%s'%s)",
+                     before->driver, d, before->data_path ? before->data_path : "",
+                     strcmp(before->state, "active") == 0 ? "" : ", being initialised");
+}
 
-    enum pool_driver driver;
+/* The driver: the one asked for when it can run here, else dm-thin where usable, else file. */
+static int init_driver(const struct engine_pool_init_opts *opts, enum pool_driver *ret,
+                       char *ret_notice, size_t notice_size, struct error *err) {
     char why[256] = "";
     if (opts->driver) {
-        if (pool_driver_parse(opts->driver, &driver) < 0) {
-            store_pool_release(&before);
+        if (pool_driver_parse(opts->driver, ret) < 0)
             return error_set(err, -EINVAL, "unknown pool driver '%s' (dm-thin or file)",
                              opts->driver);
-        }
-        if (!pool_driver_usable(driver, why, sizeof(why))) {
-            store_pool_release(&before);
+        if (!pool_driver_usable(*ret, why, sizeof(why)))
             return error_set(err, -ENOTSUP, "the %s driver cannot run here: %s%s",
-                             pool_driver_name(driver), why,
-                             driver == POOL_DRIVER_DM_THIN ? "; use --driver file" : "");
-        }
-    } else if (pool_driver_usable(POOL_DRIVER_DM_THIN, why, sizeof(why))) {
-        driver = POOL_DRIVER_DM_THIN;
+                             pool_driver_name(*ret), why,
+                             *ret == POOL_DRIVER_DM_THIN ? "; use --driver file" : "");
+        return 0;
+    }
+    if (pool_driver_usable(POOL_DRIVER_DM_THIN, why, sizeof(why))) {
+        *ret = POOL_DRIVER_DM_THIN;
         if (ret_notice)
             snprintf(ret_notice, notice_size,
                      "using the dm-thin driver: device-mapper with thin support is usable");
     } else {
-        driver = POOL_DRIVER_FILE;
+        *ret = POOL_DRIVER_FILE;
         if (ret_notice)
             snprintf(ret_notice, notice_size, "using the file driver: %s", why);
     }
+    return 0;
+}
 
+/* The spec: flags, else the recorded spec (before, may be NULL), else the defaults. */
+static int init_spec(engine *e, const struct engine_pool_init_opts *opts,
+                     const struct store_pool *before, enum pool_driver driver,
+                     struct api_object *obj, struct error *err) {
+    struct api_pool *spec = &obj->u.pool;
+    spec->data_size = opts->data_size ? opts->data_size : before ? before->data_size : 0;
+    spec->metadata_size = opts->metadata_size ? opts->metadata_size
+                          : before            ? before->metadata_size
+                                              : 0;
+    spec->allocation_size = opts->allocation_size ? opts->allocation_size
+                            : before              ? before->allocation_size
+                                                  : 0;
+    const char *dp = opts->data_path ? opts->data_path : before ? before->data_path : NULL;
+    const char *mp = opts->metadata_path ? opts->metadata_path
+                     : before            ? before->metadata_path
+                                         : NULL;
+    spec->data_path = xstrdup(dp);
+    spec->metadata_path = xstrdup(mp);
+    bool data_size_given = spec->data_size != 0;
     if ((!spec->data_path && dp) || (!spec->metadata_path && mp) ||
-        api_object_set_defaults(obj, e->root) < 0) {
-        store_pool_release(&before);
+        api_object_set_defaults(obj, e->root) < 0)
         return error_oom(err);
-    }
     if (driver == POOL_DRIVER_FILE && !data_size_given) {
         /* The file driver's data size is a quota: at most the filesystem. */
         uint64_t fs = fs_size_of(spec->data_path);
@@ -300,111 +288,118 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
             spec->data_size = fs / a * a;
         }
     }
-    r = sizes_check(spec, err);
+    return sizes_check(spec, err);
+}
+
+/*
+ * The act of an init (journal row op): the backing storage, then assembling
+ * it; *ret the assembled pool. On failure what it made is destroyed again.
+ */
+static int init_act(engine *e, const struct pool_config *cfg, int64_t op, pool **ret,
+                    struct error *err) {
+    struct error e2;
+    int r = pool_create(cfg, err);
+    if (r == 0) {
+        r = store_op_step(e->store, op, "files", err);
+        if (r < 0 && pool_destroy(cfg, &e2) < 0)
+            log_warn("%s", e2.msg);
+    }
+    if (r < 0)
+        return r;
+    fault_point("pool.init.after-files");
+    pool *p = NULL;
+    _cleanup_close_ int lock = pool_lock(e, err);
+    r = lock < 0 ? lock : pool_open(cfg, &p, err);
+    if (r == 0)
+        r = store_op_step(e->store, op, "assembled", err);
     if (r < 0) {
-        store_pool_release(&before);
+        if (p && pool_disassemble(p, &e2) < 0)
+            log_warn("%s", e2.msg);
+        pool_free(p);
+        if (pool_destroy(cfg, &e2) < 0)
+            log_warn("%s", e2.msg);
         return r;
     }
+    *ret = p;
+    return 0;
+}
 
+int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *ret_notice,
+                     size_t notice_size, struct error *err) {
+    if (ret_notice && notice_size)
+        ret_notice[0] = '\0';
+    _cleanup_(store_pool_release) struct store_pool before = {0};
+    int r = store_pool_get(e->store, &before, err);
+    bool have_before = r == 0;
+    if (r == -ENOENT)
+        error_init(err);
+    else if (r == 0)
+        r = init_exists_check(&before, err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+
+    enum pool_driver driver;
+    _cleanup_object_ struct api_object *obj = api_object_new(API_KIND_POOL);
+    if (!obj)
+        return error_oom(err);
+    r = init_driver(opts, &driver, ret_notice, notice_size, err);
+    if (r == 0)
+        r = init_spec(e, opts, have_before ? &before : NULL, driver, obj, err);
+    if (r < 0)
+        return r;
+    const struct api_pool *spec = &obj->u.pool;
     char id[ID_LEN + 1];
     r = id_generate(id);
-    if (r < 0) {
-        store_pool_release(&before);
+    if (r < 0)
         return error_set(err, r, "cannot generate the pool's name: %s", strerror(-r));
-    }
     id[8] = '\0';
-    struct store_pool sp = {
-        .driver = (char *)pool_driver_name(driver),
-        .name = id,
-        .state = (char *)"planned",
-        .metadata_size = spec->metadata_size,
-        .data_size = spec->data_size,
-        .allocation_size = spec->allocation_size,
-        .metadata_path = spec->metadata_path,
-        .data_path = spec->data_path,
+    struct init_job j = {
+        .sp =
+            {
+                .driver = (char *)pool_driver_name(driver),
+                .name = id,
+                .state = (char *)"planned",
+                .metadata_size = spec->metadata_size,
+                .data_size = spec->data_size,
+                .allocation_size = spec->allocation_size,
+                .metadata_path = spec->metadata_path,
+                .data_path = spec->data_path,
+            },
+        .before = have_before ? &before : NULL,
     };
     struct pool_config cfg;
-    config_of(&sp, driver, &cfg);
-
+    config_of(&j.sp, driver, &cfg);
     r = mkdir_dirname(spec->data_path, err);
     if (r == 0 && driver == POOL_DRIVER_DM_THIN)
         r = mkdir_dirname(spec->metadata_path, err);
-    if (r < 0) {
-        store_pool_release(&before);
+    if (r < 0)
         return r;
-    }
 
     /* 1. intent */
-    int64_t op = 0;
     char params[64];
     snprintf(params, sizeof(params), "{\"driver\":\"%s\"}", pool_driver_name(driver));
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_pool_put(e->store, &sp, err);
-    if (r == 0)
-        r = store_op_begin_device(e->store, "pool.init", API_KIND_POOL, "intent", -1, params, &op,
-                                  err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        store_pool_release(&before);
+    struct engine_op op = {
+        .name = "pool.init", .kind = API_KIND_POOL, .device_id = -1, .params = params};
+    r = engine_op_intent(e, &op, init_put_rows, &j, "pool.init.after-intent", err);
+    if (r < 0)
         return r;
-    }
-    fault_point("pool.init.after-intent");
-
     /* 2. act: the backing storage, then assembling it */
     pool *p = NULL;
-    r = pool_create(&cfg, err);
-    if (r == 0) {
-        r = store_op_step(e->store, op, "files", err);
-        if (r < 0) {
-            struct error e2;
-            if (pool_destroy(&cfg, &e2) < 0)
-                log_warn("%s", e2.msg);
-        }
-    }
-    if (r == 0) {
-        fault_point("pool.init.after-files");
-        _cleanup_close_ int lock = pool_lock(e, err);
-        r = lock < 0 ? lock : pool_open(&cfg, &p, err);
-        if (r == 0)
-            r = store_op_step(e->store, op, "assembled", err);
-        if (r < 0) {
-            struct error e2;
-            if (p && pool_disassemble(p, &e2) < 0)
-                log_warn("%s", e2.msg);
-            pool_free(p);
-            p = NULL;
-            if (pool_destroy(&cfg, &e2) < 0)
-                log_warn("%s", e2.msg);
-        }
-    }
+    r = init_act(e, &cfg, op.id, &p, err);
     if (r < 0) {
         struct error e2;
         error_init(&e2);
-        (void)init_undo_rows(e, have_before ? &before : NULL, op, err->msg, &e2);
-        store_pool_release(&before);
+        (void)engine_op_abort(e, op.id, err->msg, init_undo_rows, &j, &e2);
         return r;
     }
     fault_point("pool.init.after-assemble");
-
     /* 3. commit */
-    sp.state = (char *)"active";
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_pool_put(e->store, &sp, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    store_pool_release(&before);
+    j.sp.state = (char *)"active";
+    r = engine_op_commit(e, op.id, init_put_rows, &j, "pool.init.after-commit", err);
     if (r < 0) {
-        store_rollback(e->store);
         pool_free(p); /* recovery finishes it once this process is gone */
         return r;
     }
-    fault_point("pool.init.after-commit");
     pool_free(e->pool);
     e->pool = p;
     e->pool_tried = true;
@@ -502,38 +497,97 @@ static int owner_check(enum api_kind owner_kind, const char *owner_uid, struct e
     return 0;
 }
 
-/* Undoes a failed create/snapshot: the device, the row, the journal row. */
-static void device_new_undo(engine *e, pool *p, uint32_t id, int64_t op, const char *why) {
-    struct error e2;
-    error_init(&e2);
-    if (pool_device_remove(p, id, &e2) < 0) {
-        log_warn("device %u: %s; 'hearth doctor --repair' removes it", id, e2.msg);
-        return; /* the row and the open journal row stay for recovery */
-    }
-    if (store_begin(e->store, &e2) < 0)
-        return;
-    int r = store_pool_device_delete(e->store, id, &e2);
-    if (r == 0)
-        r = store_op_finish(e->store, op, why, &e2);
-    if (r == 0)
-        r = store_commit(e->store, &e2);
-    if (r < 0) {
-        store_rollback(e->store);
-        log_warn("device %u: %s", id, e2.msg);
-    }
+/* A device create or snapshot: what was asked, and the row its intent records. */
+struct dev_job {
+    bool snap;
+    const char *type;
+    uint32_t parent_id;
+    uint64_t size; /* 0 for a snapshot: the parent's */
+    enum api_kind owner_kind;
+    const char *owner_uid;
+    struct engine_op *op; /* its device_id and params are set by the intent's rows */
+    uint32_t id;
+    char params[128];
+};
+
+/* A snapshot's size: the parent's when none is given, never less. */
+static int dev_parent_check(engine *e, struct dev_job *j, struct error *err) {
+    struct store_pool_device parent;
+    int r = store_pool_device_get(e->store, j->parent_id, &parent, err);
+    if (r < 0)
+        return r;
+    if (strcmp(parent.state, "active") != 0)
+        r = error_set(err, -ENOENT, "device %u is %s, not active", j->parent_id, parent.state);
+    else if (j->size == 0)
+        j->size = parent.size;
+    else if (j->size < parent.size)
+        r = error_set(err, -EINVAL, "a snapshot of device %u must be at least its size %" PRIu64,
+                      j->parent_id, parent.size);
+    store_pool_device_release(&parent);
+    return r;
 }
 
-static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id, uint64_t size,
-                      enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
-                      struct error *err) {
-    const char *opname = snap ? "pool.snapshot" : "pool.create";
-    if (engine_device_type_index(type) < 0)
+/* The intent's rows: the id allocated and its row 'planned'; the journal row names it. */
+static int dev_new_rows(engine *e, void *ud, struct error *err) {
+    struct dev_job *j = ud;
+    int r = j->snap ? dev_parent_check(e, j, err) : 0;
+    if (r == 0)
+        r = store_pool_device_allocate(e->store, &j->id, err);
+    if (r < 0)
+        return r;
+    struct store_pool_device d = {
+        .id = j->id,
+        .type = (char *)j->type,
+        .parent = j->snap ? (int64_t)j->parent_id : STORE_DEVICE_PARENT_NONE,
+        .size = j->size,
+        .state = (char *)"planned",
+        .owner_kind = j->owner_kind,
+        .owner_uid = (char *)j->owner_uid,
+    };
+    r = store_pool_device_insert(e->store, &d, err);
+    if (j->snap)
+        snprintf(j->params, sizeof(j->params),
+                 "{\"type\":\"%s\",\"parent\":%u,\"size\":%" PRIu64 "}", j->type, j->parent_id,
+                 j->size);
+    else
+        snprintf(j->params, sizeof(j->params), "{\"type\":\"%s\",\"size\":%" PRIu64 "}", j->type,
+                 j->size);
+    j->op->device_id = j->id;
+    j->op->params = j->params;
+    return r;
+}
+
+/* The commit's row: the device is 'active'. */
+static int dev_active_rows(engine *e, void *ud, struct error *err) {
+    const struct dev_job *j = ud;
+    return store_pool_device_set_state(e->store, j->id, "active", err);
+}
+
+/* The abort's row of a create or snapshot: the device's goes. */
+static int dev_delete_rows(engine *e, void *ud, struct error *err) {
+    const struct dev_job *j = ud;
+    return store_pool_device_delete(e->store, j->id, err);
+}
+
+/* Undoes a failed create/snapshot: the device, the row, the journal row. */
+static void device_new_undo(engine *e, pool *p, struct dev_job *j, int64_t op, const char *why) {
+    struct error e2;
+    error_init(&e2);
+    if (pool_device_remove(p, j->id, &e2) < 0) {
+        log_warn("device %u: %s; 'hearth doctor --repair' removes it", j->id, e2.msg);
+        return; /* the row and the open journal row stay for recovery */
+    }
+    (void)engine_op_abort(e, op, why, dev_delete_rows, j, &e2);
+}
+
+static int device_new(engine *e, struct dev_job *j, uint32_t *ret_id, struct error *err) {
+    if (engine_device_type_index(j->type) < 0)
         return error_set(err, -EINVAL, "device type '%s' is not one of Image, Resize, Kernel, VM",
-                         type ? type : "");
-    if ((!snap && size == 0) || size % 512 != 0)
+                         j->type ? j->type : "");
+    if ((!j->snap && j->size == 0) || j->size % 512 != 0)
         return error_set(err, -EINVAL, "device size %" PRIu64 " is not a positive multiple of 512",
-                         size);
-    int r = owner_check(owner_kind, owner_uid, err);
+                         j->size);
+    int r = owner_check(j->owner_kind, j->owner_uid, err);
     if (r < 0)
         return r;
     pool *p;
@@ -542,115 +596,69 @@ static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id
         return r;
 
     /* 1. intent */
-    uint32_t id = 0;
-    int64_t op = 0;
-    r = store_begin(e->store, err);
+    struct engine_op op = {.name = j->snap ? "pool.snapshot" : "pool.create",
+                           .kind = API_KIND_POOL};
+    j->op = &op;
+    r = engine_op_intent(e, &op, dev_new_rows, j,
+                         j->snap ? "pool.snapshot.after-intent" : "pool.create.after-intent", err);
     if (r < 0)
         return r;
-    if (snap) {
-        struct store_pool_device parent;
-        r = store_pool_device_get(e->store, parent_id, &parent, err);
-        if (r == 0) {
-            if (strcmp(parent.state, "active") != 0)
-                r = error_set(err, -ENOENT, "device %u is %s, not active", parent_id, parent.state);
-            else if (size == 0)
-                size = parent.size;
-            else if (size < parent.size)
-                r = error_set(err, -EINVAL,
-                              "a snapshot of device %u must be at least its size %" PRIu64,
-                              parent_id, parent.size);
-            store_pool_device_release(&parent);
-        }
-    }
-    if (r == 0)
-        r = store_pool_device_allocate(e->store, &id, err);
-    if (r == 0) {
-        struct store_pool_device d = {
-            .id = id,
-            .type = (char *)type,
-            .parent = snap ? (int64_t)parent_id : STORE_DEVICE_PARENT_NONE,
-            .size = size,
-            .state = (char *)"planned",
-            .owner_kind = owner_kind,
-            .owner_uid = (char *)owner_uid,
-        };
-        r = store_pool_device_insert(e->store, &d, err);
-    }
-    if (r == 0) {
-        char params[128];
-        if (snap)
-            snprintf(params, sizeof(params), "{\"type\":\"%s\",\"parent\":%u,\"size\":%" PRIu64 "}",
-                     type, parent_id, size);
-        else
-            snprintf(params, sizeof(params), "{\"type\":\"%s\",\"size\":%" PRIu64 "}", type, size);
-        r = store_op_begin_device(e->store, opname, API_KIND_POOL, "intent", id, params, &op, err);
-    }
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point(snap ? "pool.snapshot.after-intent" : "pool.create.after-intent");
 
     /* 2. act */
-    r = snap ? pool_device_snapshot(p, id, parent_id, size, err)
-             : pool_device_create(p, id, size, err);
+    r = j->snap ? pool_device_snapshot(p, j->id, j->parent_id, j->size, err)
+                : pool_device_create(p, j->id, j->size, err);
     if (r < 0) {
-        device_new_undo(e, p, id, op, err->msg);
+        device_new_undo(e, p, j, op.id, err->msg);
         return r;
     }
-    fault_point(snap ? "pool.snapshot.after-act" : "pool.create.after-act");
+    fault_point(j->snap ? "pool.snapshot.after-act" : "pool.create.after-act");
 
-    /* 3. commit */
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_pool_device_set_state(e->store, id, "active", err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r; /* the device exists: recovery rolls forward once this process is gone */
-    }
-    fault_point(snap ? "pool.snapshot.after-commit" : "pool.create.after-commit");
-    *ret_id = id;
+    /* 3. commit; when it fails the device exists: recovery rolls forward once we are gone */
+    r = engine_op_commit(e, op.id, dev_active_rows, j,
+                         j->snap ? "pool.snapshot.after-commit" : "pool.create.after-commit", err);
+    if (r < 0)
+        return r;
+    *ret_id = j->id;
     return 0;
 }
 
 int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
                               const char *owner_uid, uint32_t *ret_id, struct error *err) {
-    return device_new(e, false, type, 0, size, owner_kind, owner_uid, ret_id, err);
+    struct dev_job j = {
+        .type = type, .size = size, .owner_kind = owner_kind, .owner_uid = owner_uid};
+    return device_new(e, &j, ret_id, err);
 }
 
 int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
                                 enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
                                 struct error *err) {
-    return device_new(e, true, type, parent_id, size, owner_kind, owner_uid, ret_id, err);
+    struct dev_job j = {.snap = true,
+                        .type = type,
+                        .parent_id = parent_id,
+                        .size = size,
+                        .owner_kind = owner_kind,
+                        .owner_uid = owner_uid};
+    return device_new(e, &j, ret_id, err);
 }
 
 #define CHILDREN_NAMED 10
 
-int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
-    pool *p;
-    int r = engine_pool_get(e, &p, err);
-    if (r < 0)
-        return r;
+/* A removal's device; the abort's rows put it back to 'active'. */
+struct dev_remove {
+    uint32_t id;
+};
 
-    /* 1. intent */
-    int64_t op = 0;
-    r = store_begin(e->store, err);
+/* The intent's rows: the device is active and has no children; it becomes 'removing'. */
+static int dev_remove_rows(engine *e, void *ud, struct error *err) {
+    uint32_t id = ((const struct dev_remove *)ud)->id;
+    struct store_pool_device d;
+    int r = store_pool_device_get(e->store, id, &d, err);
     if (r < 0)
         return r;
-    struct store_pool_device d;
-    r = store_pool_device_get(e->store, id, &d, err);
-    if (r == 0) {
-        if (strcmp(d.state, "active") != 0)
-            r = error_set(err, -EBUSY, "device %u is %s by another operation", id,
-                          strcmp(d.state, "planned") == 0 ? "being created" : "being removed");
-        store_pool_device_release(&d);
-    }
+    if (strcmp(d.state, "active") != 0)
+        r = error_set(err, -EBUSY, "device %u is %s by another operation", id,
+                      strcmp(d.state, "planned") == 0 ? "being created" : "being removed");
+    store_pool_device_release(&d);
     uint32_t kids[CHILDREN_NAMED];
     size_t n_kids = 0;
     if (r == 0)
@@ -666,49 +674,40 @@ int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
     }
     if (r == 0)
         r = store_pool_device_set_state(e->store, id, "removing", err);
-    if (r == 0)
-        r = store_op_begin_device(e->store, "pool.remove", API_KIND_POOL, "intent", id, NULL, &op,
-                                  err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("pool.remove.after-intent");
+    return r;
+}
 
+static int dev_reactivate_rows(engine *e, void *ud, struct error *err) {
+    return store_pool_device_set_state(e->store, ((const struct dev_remove *)ud)->id, "active",
+                                       err);
+}
+
+static int dev_gone_rows(engine *e, void *ud, struct error *err) {
+    return store_pool_device_delete(e->store, ((const struct dev_remove *)ud)->id, err);
+}
+
+int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
+    pool *p;
+    int r = engine_pool_get(e, &p, err);
+    if (r < 0)
+        return r;
+    struct dev_remove d = {id};
+    /* 1. intent */
+    struct engine_op op = {.name = "pool.remove", .kind = API_KIND_POOL, .device_id = id};
+    r = engine_op_intent(e, &op, dev_remove_rows, &d, "pool.remove.after-intent", err);
+    if (r < 0)
+        return r;
     /* 2. act */
     r = pool_device_remove(p, id, err);
     if (r < 0) {
         struct error e2;
         error_init(&e2);
-        int u = store_begin(e->store, &e2);
-        if (u == 0)
-            u = store_pool_device_set_state(e->store, id, "active", &e2);
-        if (u == 0)
-            u = store_op_finish(e->store, op, err->msg, &e2);
-        if (u == 0)
-            u = store_commit(e->store, &e2);
-        if (u < 0)
-            store_rollback(e->store);
+        (void)engine_op_abort(e, op.id, err->msg, dev_reactivate_rows, &d, &e2);
         return r;
     }
     fault_point("pool.remove.after-act");
-
     /* 3. commit */
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_pool_device_delete(e->store, id, err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("pool.remove.after-commit");
-    return 0;
+    return engine_op_commit(e, op.id, dev_gone_rows, &d, "pool.remove.after-commit", err);
 }
 
 int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) {
@@ -876,7 +875,9 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
 }
 
 int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) {
-    return engine_ops_recover(e, "pool.", ret_n, err);
+    /* The table's row (ops.c): the table names the files above this one. */
+    static const struct engine_op_row row = {"pool.", engine_pool_recover_op, ENGINE_OP_DEVICE};
+    return engine_ops_recover_rows(e, &row, 1, ret_n, err);
 }
 
 /* ---- apply of a Pool document ------------------------------------------ */

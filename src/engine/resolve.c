@@ -1,8 +1,8 @@
 /*
- * engine resolve: the object a user's reference names, as Docker and Ignite
- * find one: an exact uid, then an exact name, then a unique prefix of a uid
- * or a name; an ambiguous prefix names what it matches. Every command that
- * takes a VM, image or kernel goes through here.
+ * engine resolve: the names of things, which every other engine file may
+ * use. The lowercase word messages use for a kind, a reference (an exact
+ * uid, an exact name, or a unique prefix of either) resolved to an
+ * object's uid, whether an object exists, and which VM states are active.
  */
 #include <errno.h>
 #include <string.h>
@@ -79,4 +79,33 @@ int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid
     if (r < 0)
         return error_oom(err);
     return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
+}
+
+int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
+                         struct error *err) {
+    struct api_object *obj = NULL;
+    int r = store_object_get(e->store, kind, uid, &obj, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        *ret = false;
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    api_object_free(obj);
+    *ret = true;
+    return 0;
+}
+
+/* ---- VM states --------------------------------------------------------- */
+
+bool engine_vm_state_is_active(const char *state) {
+    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
+    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
+    if (!state)
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
+        if (strcmp(state, active[i]) == 0)
+            return true;
+    return false;
 }

@@ -77,17 +77,6 @@ bool vm_state_runs(const char *state) {
            strcmp(state, "Stopping") == 0;
 }
 
-bool engine_vm_state_is_active(const char *state) {
-    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
-    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
-    if (!state)
-        return false;
-    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
-        if (strcmp(state, active[i]) == 0)
-            return true;
-    return false;
-}
-
 int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *reason,
                       struct error *err) {
     int r = store_begin(e->store, err);

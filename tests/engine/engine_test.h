@@ -82,6 +82,9 @@ extern const size_t engine_image_tests_n;
 extern const struct CMUnitTest engine_kernel_files_tests[];
 extern const size_t engine_kernel_files_tests_n;
 
+/* The table of operations and one operation's transactions (ops_test.c). */
+extern const struct CMUnitTest engine_ops_tests[];
+extern const size_t engine_ops_tests_n;
 /* Staging under <root>/tmp (staging_test.c): the cleanup at open, doctor's strays. */
 extern const struct CMUnitTest engine_staging_tests[];
 extern const size_t engine_staging_tests_n;

@@ -771,6 +771,7 @@ int main(int argc, char **argv) {
         _cmocka_run_group_tests("image", engine_image_tests, engine_image_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("kernel_files", engine_kernel_files_tests,
                                       engine_kernel_files_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("ops", engine_ops_tests, engine_ops_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("staging", engine_staging_tests, engine_staging_tests_n, NULL,
                                       NULL);
     failed += _cmocka_run_group_tests("vm_create", engine_vm_create_tests, engine_vm_create_tests_n,
