@@ -122,8 +122,7 @@ const struct engine_op_row *engine_op_row_find(const char *name);
 int engine_ops_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 /* ops.c: recovers one dead operation by its row's recover function. */
 int engine_op_recover(engine *e, const struct store_op *op, struct error *err) WUR;
-/* ops.c, doctor's words: "image.import of UID stopped at step 'unpacked': its process 12 is gone"
- */
+/* ops.c, doctor's words: "image.import of UID stopped at step 'intent': its process 12 is gone" */
 void engine_op_describe(const struct store_op *op, char *buf, size_t size);
 
 /*
@@ -163,7 +162,8 @@ typedef int engine_op_rows_fn(engine *e, void *ud, struct error *err);
  * 1. intent: store_begin, rows (may be NULL), the journal row of op at step
  * "intent" (op->id set), store_commit; rolled back on failure. Then the
  * fault point fault (a string literal, or NULL). 0, rows' positive value,
- * or -errno.
+ * or -errno. The journal row is written after rows, so rows may fill in
+ * what it names (a device create allocates op->device_id there).
  */
 int engine_op_intent(engine *e, struct engine_op *op, engine_op_rows_fn *rows, void *ud,
                      const char *fault, struct error *err) WUR;

@@ -128,7 +128,9 @@ int engine_remove(engine *e, enum api_kind kind, const char *ref, bool force, ch
         return error_set(err, -EINVAL, "the pool cannot be removed this way");
     struct remove_job j = {.kind = kind, .ref = ref, .force = force, .exists = true};
     struct engine_op op = {
-        .name = kind == API_KIND_IMAGE ? "image.remove" : "kernel.remove",
+        .name = kind == API_KIND_IMAGE    ? "image.remove"
+                : kind == API_KIND_KERNEL ? "kernel.remove"
+                                          : "vm.remove", /* a VM's: engine_vm_remove records it */
         .kind = kind,
         .uid = j.uid,
         .device_id = -1,
