@@ -69,7 +69,7 @@ struct monitor {
     char *run_dir, *data_dir;
     struct vm_launch launch;
     struct vmm_launch vl;
-    struct vmm_process proc;
+    struct exec_proc proc;
     struct vmm_events events;
     bool vmm_running;
     int wstatus;
@@ -290,7 +290,7 @@ static void mon_clients_drain(struct monitor *m, int timeout_ms) {
 /* Reads the VMM's console; false at its end. */
 static bool mon_read_vmm(struct monitor *m) {
     char buf[16384];
-    ssize_t n = read(m->proc.stdout_fd, buf, sizeof(buf));
+    ssize_t n = read(m->proc.out, buf, sizeof(buf));
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return true;
     if (n <= 0)
@@ -314,12 +314,12 @@ static bool mon_read_client(struct monitor *m, int fd) {
 }
 
 static void mon_write_vmm(struct monitor *m) {
-    ssize_t n = write(m->proc.stdin_fd, m->input, m->input_len);
+    ssize_t n = write(m->proc.in, m->input, m->input_len);
     if (n < 0) {
         if (errno != EINTR && errno != EAGAIN) {
             /* The VMM stopped reading its console: input is dropped from now on. */
-            closep(&m->proc.stdin_fd);
-            m->proc.stdin_fd = -1;
+            closep(&m->proc.in);
+            m->proc.in = -1;
             m->input_len = 0;
         }
         return;
@@ -392,10 +392,9 @@ static void mon_loop(struct monitor *m) {
         struct pollfd pfd[MON_FIXED_FDS + MON_CLIENTS_MAX];
         size_t n = 0;
         pfd[n++] = (struct pollfd){m->sig_fd, POLLIN, 0};
-        pfd[n++] = (struct pollfd){out_open ? m->proc.stdout_fd : -1, POLLIN, 0};
+        pfd[n++] = (struct pollfd){out_open ? m->proc.out : -1, POLLIN, 0};
         pfd[n++] = (struct pollfd){m->listen_fd, POLLIN, 0};
-        pfd[n++] = (struct pollfd){m->input_len && m->proc.stdin_fd >= 0 ? m->proc.stdin_fd : -1,
-                                   POLLOUT, 0};
+        pfd[n++] = (struct pollfd){m->input_len && m->proc.in >= 0 ? m->proc.in : -1, POLLOUT, 0};
         pfd[n++] = (struct pollfd){m->events.fd, POLLIN, 0};
         bool room = m->input_len < MON_INPUT_MAX;
         for (size_t i = 0; i < m->n_clients; i++) {
@@ -501,18 +500,11 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     unlink(m->vl.cfg.api_socket);
     if (m->vl.cfg.events_socket)
         unlink(m->vl.cfg.events_socket);
-    char **argv = NULL;
-    int r = vmm_spawn_argv(&m->vl, &argv, err);
-    if (r < 0)
-        return r;
-    struct vmm_spawn_opts so = {.cwd = NULL, .stderr_fd = errfd};
-    r = vmm_spawn(argv, &so, &m->proc, err);
-    vmm_argv_free(argv);
+    int r = vmm_spawn(&m->vl, errfd, &m->proc, err);
     if (r < 0)
         return r;
     m->vmm_running = true;
-    if (fcntl(m->proc.stdin_fd, F_SETFL, O_NONBLOCK) < 0 ||
-        fcntl(m->proc.stdout_fd, F_SETFL, O_NONBLOCK) < 0)
+    if (fcntl(m->proc.in, F_SETFL, O_NONBLOCK) < 0 || fcntl(m->proc.out, F_SETFL, O_NONBLOCK) < 0)
         return error_set(err, -errno, "cannot set up the console pipes: %s", strerror(errno));
     r = vmm_events_open(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, &m->events, err);
     if (r == 0)
@@ -583,8 +575,8 @@ static void mon_release(struct monitor *m) {
     vmm_events_release(&m->events);
     closep(&m->listen_fd);
     closep(&m->log_fd);
-    closep(&m->proc.stdin_fd);
-    closep(&m->proc.stdout_fd);
+    closep(&m->proc.in);
+    closep(&m->proc.out);
     closep(&m->sig_fd);
     vm_launch_release(&m->launch);
     free(m->run_dir);
@@ -598,8 +590,10 @@ static void mon_reap(struct monitor *m, bool kill_first) {
         return;
     if (kill_first)
         kill(m->proc.pid, SIGKILL);
-    while (waitpid(m->proc.pid, &m->wstatus, 0) < 0 && errno == EINTR)
-        ;
+    struct error err;
+    error_init(&err);
+    if (exec_finish(&m->proc, &m->wstatus, &err) < 0)
+        log_warn("vm %s: %s", m->uid, err.msg);
     m->vmm_running = false;
 }
 
@@ -651,7 +645,7 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
     struct monitor m = {.sig_fd = -1,
                         .listen_fd = -1,
                         .log_fd = -1,
-                        .proc = {.stdin_fd = -1, .stdout_fd = -1},
+                        .proc = {.in = -1, .out = -1, .err = -1},
                         .events = {.fd = -1}};
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;

@@ -123,6 +123,8 @@ struct vjob {
      * and the state it had ("Created", "Stopped") comes back at the commit or the undo. */
     bool existing;
     char from[32];
+    char params[64]; /* the journal row's {"from": ...} */
+    bool generated;  /* the name is generated (none was given) */
 };
 
 static void vjob_release(struct vjob *j) {
@@ -141,6 +143,17 @@ static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
     return staging ? fs_tree_remove(staging, err) : error_oom(err);
 }
 
+/* The rows of an undone create: the VM's row goes (one that is gone already is fine). */
+static int undo_rows(engine *e, void *ud, struct error *err) {
+    const char *uid = ud;
+    int r = store_object_delete(e->store, API_KIND_VM, uid, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    return r;
+}
+
 /* Undoes the VM's own part: its devices, its directory, its row; closes the journal row. */
 static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, struct error *err) {
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
@@ -151,20 +164,24 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
         return r; /* the journal row stays open: recovery finishes it */
-    r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    r = store_object_delete(e->store, API_KIND_VM, uid, err);
+    return engine_op_abort(e, op, why, undo_rows, (void *)uid, err);
+}
+
+/* The state a recorded VM goes back to after its disk build was undone. */
+struct vm_back {
+    const char *uid, *from;
+};
+
+static int undo_existing_rows(engine *e, void *ud, struct error *err) {
+    const struct vm_back *b = ud;
+    char state[32];
+    int r = store_vm_state_get(e->store, b->uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Creating") == 0)
+        r = store_vm_state_set(e->store, b->uid, b->from, err);
     if (r == -ENOENT) {
         error_init(err);
         r = 0;
     }
-    if (r == 0 && op > 0)
-        r = store_op_finish(e->store, op, why, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
     return r;
 }
 
@@ -180,24 +197,8 @@ static int vm_undo_existing(engine *e, const char *uid, int64_t op, const char *
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
         return r; /* the journal row stays open: recovery finishes it */
-    r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    char state[32];
-    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Creating") == 0)
-        r = store_vm_state_set(e->store, uid, from, err);
-    if (r == -ENOENT) {
-        error_init(err);
-        r = 0;
-    }
-    if (r == 0 && op > 0)
-        r = store_op_finish(e->store, op, why, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
-    return r;
+    struct vm_back b = {uid, from};
+    return engine_op_abort(e, op, why, undo_existing_rows, &b, err);
 }
 
 /* Prepares the document: defaults, image, kernel, sizes, key, copy files. Nothing recorded. */
@@ -296,11 +297,42 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
     return vm->state ? 0 : error_oom(err);
 }
 
+/* The rows of a create's intent: a unique name, the document checked, the VM row (Creating). */
+static int intent_rows(engine *e, void *ud, struct error *err) {
+    struct vjob *j = ud;
+    struct api_object *obj = j->vm;
+    int r = 0;
+    if (j->generated) {
+        free(obj->meta.name);
+        obj->meta.name = NULL;
+        r = engine_vm_name_generate(e, obj, err);
+    }
+    if (r == 0) {
+        r = api_object_validate(obj, err);
+        if (r < 0)
+            error_prefix(err, "vm '%s'", obj->meta.name ? obj->meta.name : "");
+    }
+    struct api_object *old = NULL;
+    if (r == 0) {
+        r = store_object_get(e->store, API_KIND_VM, obj->meta.uid, &old, err);
+        if (r == 0) {
+            r = error_set(err, -EEXIST, "vm %s already exists ('%s')", obj->meta.uid,
+                          old->meta.name);
+            api_object_free(old);
+        } else if (r == -ENOENT) {
+            error_init(err);
+            r = 0;
+        }
+    }
+    if (r == 0)
+        r = store_object_put(e->store, obj, err);
+    return r;
+}
+
 /* Intent: the VM row (Creating) and the journal row, with a unique name. */
 static int vm_intent(struct vjob *j, struct error *err) {
-    engine *e = j->e;
     struct api_object *obj = j->vm;
-    bool generated = !obj->meta.name || !*obj->meta.name;
+    j->generated = !obj->meta.name || !*obj->meta.name;
     if (!obj->meta.uid) {
         char uid[ID_LEN + 1];
         int r = id_generate(uid);
@@ -312,46 +344,17 @@ static int vm_intent(struct vjob *j, struct error *err) {
     if (obj->meta.created == API_TIME_NONE)
         obj->meta.created = (int64_t)time(NULL);
     for (int attempt = 0;; attempt++) {
-        int r = store_begin(e->store, err);
-        if (r < 0)
-            return r;
-        if (generated) {
-            free(obj->meta.name);
-            obj->meta.name = NULL;
-            r = engine_vm_name_generate(e, obj, err);
-        }
+        struct engine_op op = {
+            .name = "vm.create", .kind = API_KIND_VM, .uid = obj->meta.uid, .device_id = -1};
+        int r = engine_op_intent(j->e, &op, intent_rows, j, "vm.create.after-intent", err);
         if (r == 0) {
-            r = api_object_validate(obj, err);
-            if (r < 0)
-                error_prefix(err, "vm '%s'", obj->meta.name ? obj->meta.name : "");
-        }
-        struct api_object *old = NULL;
-        if (r == 0) {
-            r = store_object_get(e->store, API_KIND_VM, obj->meta.uid, &old, err);
-            if (r == 0) {
-                r = error_set(err, -EEXIST, "vm %s already exists ('%s')", obj->meta.uid,
-                              old->meta.name);
-                api_object_free(old);
-            } else if (r == -ENOENT) {
-                error_init(err);
-                r = 0;
-            }
-        }
-        if (r == 0)
-            r = store_object_put(e->store, obj, err);
-        if (r == 0)
-            r = store_op_begin(e->store, "vm.create", API_KIND_VM, obj->meta.uid, "intent", &j->op,
-                               err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r == 0) {
+            j->op = op.id;
             j->have_row = true;
             return 0;
         }
-        store_rollback(e->store);
-        if (r != -EEXIST || !generated || attempt + 1 >= VM_NAME_ATTEMPTS ||
+        if (r != -EEXIST || !j->generated || attempt + 1 >= VM_NAME_ATTEMPTS ||
             strstr(err->msg, "already exists ('"))
-            return r == -EEXIST && !generated
+            return r == -EEXIST && !j->generated
                        ? error_set(err, -EEXIST,
                                    "vm '%s' already exists; 'hearth start %s' starts it (and "
                                    "builds its disk first when it was applied without one)",
@@ -361,6 +364,27 @@ static int vm_intent(struct vjob *j, struct error *err) {
     }
 }
 
+/* The rows of a disk build's intent: Created or Stopped becomes Creating; 1 when built meanwhile.
+ */
+static int intent_existing_rows(engine *e, void *ud, struct error *err) {
+    struct vjob *j = ud;
+    const char *uid = j->vm->meta.uid, *name = j->vm->meta.name;
+    char state[32] = "";
+    uint32_t dev;
+    struct error e2;
+    error_init(&e2);
+    int r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && engine_vm_device(e, uid, &dev, &e2) == 0)
+        return 1; /* another process built it meanwhile */
+    if (r == 0 && strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0)
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name, state);
+    snprintf(j->from, sizeof(j->from), "%s", state);
+    snprintf(j->params, sizeof(j->params), "{\"from\":\"%s\"}", j->from);
+    if (r == 0)
+        r = store_vm_state_set(e->store, uid, "Creating", err);
+    return r;
+}
+
 /*
  * Intent of a disk build for a recorded VM: in one transaction, its state
  * (Created or Stopped) becomes Creating and the journal row "vm.create" is
@@ -368,35 +392,15 @@ static int vm_intent(struct vjob *j, struct error *err) {
  * 1 when the intent is recorded.
  */
 static int vm_intent_existing(struct vjob *j, struct error *err) {
-    engine *e = j->e;
-    const char *uid = j->vm->meta.uid, *name = j->vm->meta.name;
-    int r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    char state[32] = "";
-    uint32_t dev;
-    struct error e2;
-    error_init(&e2);
-    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && engine_vm_device(e, uid, &dev, &e2) == 0) {
-        store_rollback(e->store);
-        return 0; /* another process built it meanwhile */
-    }
-    if (r == 0 && strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0)
-        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name, state);
-    snprintf(j->from, sizeof(j->from), "%s", state);
-    char params[64];
-    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", j->from);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Creating", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.create", uid, "intent", -1, params, &j->op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
+    struct engine_op op = {.name = "vm.create",
+                           .kind = API_KIND_VM,
+                           .uid = j->vm->meta.uid,
+                           .device_id = -1,
+                           .params = j->params};
+    int r = engine_op_intent(j->e, &op, intent_existing_rows, j, "vm.create.after-intent", err);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    j->op = op.id;
     j->have_row = true;
     return 1;
 }
@@ -454,19 +458,11 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
     return oci_ext4_write_files(path, files, n, work, err);
 }
 
-/*
- * Commit: state Created (a recorded VM: the state it had), the claims and
- * status.image/status.kernel as resolved, the journal row closed. A recorded
- * VM must still be Creating (apply refuses changes meanwhile; rm -f is not).
- */
-static int vm_commit(struct vjob *j, struct error *err) {
-    engine *e = j->e;
-    free(j->vm->u.vm.state);
-    j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
-    if (!j->vm->u.vm.state)
-        return error_oom(err);
-    int r = store_begin(e->store, err);
-    if (r == 0 && j->existing) {
+/* The rows of a create's commit: a recorded VM must still be Creating; the document stored. */
+static int commit_rows(engine *e, void *ud, struct error *err) {
+    struct vjob *j = ud;
+    int r = 0;
+    if (j->existing) {
         char state[32];
         r = store_vm_state_get(e->store, j->vm->meta.uid, state, sizeof(state), err);
         if (r == 0 && strcmp(state, "Creating") != 0)
@@ -475,13 +471,20 @@ static int vm_commit(struct vjob *j, struct error *err) {
     }
     if (r == 0)
         r = store_object_put(e->store, j->vm, err);
-    if (r == 0)
-        r = store_op_finish(e->store, j->op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
     return r;
+}
+
+/*
+ * Commit: state Created (a recorded VM: the state it had), the claims and
+ * status.image/status.kernel as resolved, the journal row closed. A recorded
+ * VM must still be Creating (apply refuses changes meanwhile; rm -f is not).
+ */
+static int vm_commit(struct vjob *j, struct error *err) {
+    free(j->vm->u.vm.state);
+    j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
+    if (!j->vm->u.vm.state)
+        return error_oom(err);
+    return engine_op_commit(j->e, j->op, commit_rows, j, "vm.create.after-commit", err);
 }
 
 /* Ctrl-C reaches the engine as the import options' cancel flag. */
@@ -520,7 +523,6 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
                     struct error *err) {
     engine *e = j->e;
     const struct engine_vm_create_opts *opts = j->opts;
-    fault_point("vm.create.after-intent");
     const char *uid = j->vm->meta.uid;
     const struct api_vm *v = &j->vm->u.vm;
 
@@ -579,7 +581,6 @@ static int vm_build(struct vjob *j, uint32_t image_dev, struct engine_vm_create_
     r = cancelled(opts) ? cancel_error(err) : vm_commit(j, err);
     if (r < 0)
         goto fail;
-    fault_point("vm.create.after-commit");
     snprintf(ret->uid, sizeof(ret->uid), "%s", uid);
     snprintf(ret->name, sizeof(ret->name), "%s", j->vm->meta.name);
     ret->device_id = dev;
@@ -595,6 +596,27 @@ fail:;
                  j->existing ? "disk build" : "creation", j->vm->meta.name, e2.msg);
     ret->ssh_key[0] = '\0';
     return r;
+}
+
+/* The VM's own device: its active pool device of type VM. */
+int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
+    struct store_pool_device *d = NULL;
+    size_t n = 0;
+    int r = store_pool_device_list(e->store, &d, &n, err);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
+    for (size_t i = 0; i < n; i++)
+        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
+            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
+            *ret_id = d[i].id;
+            r = 0;
+            break;
+        }
+    store_pool_devices_free(d, n);
+    if (r < 0)
+        return error_set(err, -ENOENT, "vm %s has no disk", uid);
+    return 0;
 }
 
 int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
@@ -656,21 +678,21 @@ bool engine_vm_create_op_is(const char *op) {
     return op && (strcmp(op, "vm.create") == 0 || strcmp(op, "vm.layer") == 0);
 }
 
+/* The rows of a create whose commit was missing: the VM as recovery found it. */
+static int put_rows(engine *e, void *ud, struct error *err) {
+    return store_object_put(e->store, ud, err);
+}
+
 int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct error *err) {
     if (!engine_vm_create_op_is(op->op))
         return 0;
     if (strcmp(op->op, "vm.layer") == 0)
         return engine_layer_recover_op(e, op, err);
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
-        error_init(err);
-        return 0; /* someone else finished it */
-    }
-    if (r < 0)
-        return r;
-
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r; /* an error, or another process finished it */
     if (!op->object_uid || !id_is_valid(op->object_uid))
-        return store_op_finish(e->store, op->id, "interrupted; no vm recorded", err);
+        return engine_op_abort(e, op->id, "interrupted; no vm recorded", NULL, NULL, err);
     /* The VM's device may be in a dead pool.snapshot of its own: that first. */
     r = engine_pool_recover(e, NULL, err);
     if (r < 0)
@@ -695,16 +717,7 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         vm->u.vm.state = xstrdup(from[0] ? from : "Created");
         if (!vm->u.vm.state)
             return error_oom(err);
-        r = store_begin(e->store, err);
-        if (r == 0)
-            r = store_object_put(e->store, vm, err);
-        if (r == 0)
-            r = store_op_finish(e->store, op->id, NULL, err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r < 0)
-            store_rollback(e->store);
-        return r;
+        return engine_op_commit(e, op->id, put_rows, vm, NULL, err);
     }
     return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);
 }

@@ -56,6 +56,28 @@ static char *layer_tmp_path(engine *e, uint32_t id) {
     return xasprintf("%s/tmp/layer-%u", e->root, id);
 }
 
+/* The rows of a rolled back layer: its device row goes while it is only planned. */
+static int undo_rows(engine *e, void *ud, struct error *err) {
+    uint32_t id = *(const uint32_t *)ud;
+    struct store_pool_device d;
+    int r = store_pool_device_get(e->store, id, &d, err);
+    if (r == 0) {
+        bool planned = strcmp(d.state, "planned") == 0;
+        store_pool_device_release(&d);
+        if (planned)
+            r = store_pool_device_delete(e->store, id, err);
+    } else if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    return r;
+}
+
+/* The rows of a built layer's commit: its device row becomes active. */
+static int commit_rows(engine *e, void *ud, struct error *err) {
+    return store_pool_device_set_state(e->store, *(const uint32_t *)ud, "active", err);
+}
+
 /* Rolls a layer build back: its device, staging, row; closes its journal row. */
 static int layer_undo(engine *e, uint32_t id, int64_t op, const char *why, struct error *err) {
     pool *p;
@@ -67,34 +89,13 @@ static int layer_undo(engine *e, uint32_t id, int64_t op, const char *why, struc
         r = tmp ? fs_tree_remove(tmp, err) : error_oom(err);
     if (r < 0)
         return r; /* the journal row stays open for recovery */
-    r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
-    struct store_pool_device d;
-    r = store_pool_device_get(e->store, id, &d, err);
-    if (r == 0) {
-        bool planned = strcmp(d.state, "planned") == 0;
-        store_pool_device_release(&d);
-        if (planned)
-            r = store_pool_device_delete(e->store, id, err);
-    } else if (r == -ENOENT) {
-        error_init(err);
-        r = 0;
-    }
-    if (r == 0)
-        r = store_op_finish(e->store, op, why, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0)
-        store_rollback(e->store);
-    return r;
+    return engine_op_abort(e, op, why, undo_rows, &id, err);
 }
 
 /* Builds the layer recorded by the intent (row id planned, journal row op). */
 static int layer_build(struct layer_job *j, uint32_t id, uint32_t parent, uint64_t size, int64_t op,
                        layer_build_fn build, struct error *err) {
     engine *e = j->e;
-    fault_point("vm.layer.after-intent");
     pool *p;
     _cleanup_free_ char *path = NULL;
     int r = engine_pool_get(e, &p, err);
@@ -114,15 +115,7 @@ static int layer_build(struct layer_job *j, uint32_t id, uint32_t parent, uint64
         r = store_op_step(e->store, op, "built", err);
     if (r == 0) {
         fault_point("vm.layer.after-build");
-        r = store_begin(e->store, err);
-        if (r == 0)
-            r = store_pool_device_set_state(e->store, id, "active", err);
-        if (r == 0)
-            r = store_op_finish(e->store, op, NULL, err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r < 0)
-            store_rollback(e->store);
+        r = engine_op_commit(e, op, commit_rows, &id, NULL, err);
     }
     if (r < 0) {
         struct error e2;
@@ -160,35 +153,37 @@ static int layer_op_find(engine *e, uint32_t id, struct store_op *ret, struct er
     return found;
 }
 
-/*
- * Records the intent of a new layer (row planned + journal row vm.layer) in
- * one transaction: 1 and the id when this process is to build it, 0 when a
- * row with the key exists meanwhile (the caller looks again).
- */
-static int layer_intent(engine *e, uint32_t parent, const char *type, uint64_t size,
-                        const char *key, enum api_kind owner_kind, const char *owner_uid,
-                        uint32_t *ret_id, int64_t *ret_op, struct error *err) {
-    int r = store_begin(e->store, err);
-    if (r < 0)
-        return r;
+/* What the rows of a layer's intent read and write. */
+struct layer_rows {
+    uint32_t parent;
+    const char *type, *key;
+    uint64_t size;
+    enum api_kind owner_kind;
+    const char *owner_uid;
+    struct engine_op *op; /* its device_id and params are set here */
+    char params[256];
+};
+
+/* The rows of a layer's intent: its device row planned; 1 when one with the key exists. */
+static int layer_intent_rows(engine *e, void *ud, struct error *err) {
+    struct layer_rows *l = ud;
     struct store_pool_device d;
-    r = store_pool_device_find_layer(e->store, parent, key, &d, err);
+    int r = store_pool_device_find_layer(e->store, l->parent, l->key, &d, err);
     if (r == 0) {
         store_pool_device_release(&d);
-        store_rollback(e->store);
-        return 0;
+        return 1;
     }
     if (r == -ENOENT) {
         error_init(err);
-        r = store_pool_device_get(e->store, parent, &d, err);
+        r = store_pool_device_get(e->store, l->parent, &d, err);
         if (r == 0) {
             if (strcmp(d.state, "active") != 0)
-                r = error_set(err, -EBUSY, "device %u is %s, not active", parent, d.state);
-            else if (size < d.size)
+                r = error_set(err, -EBUSY, "device %u is %s, not active", l->parent, d.state);
+            else if (l->size < d.size)
                 r = error_set(err, -EINVAL,
                               "layer '%s' (%" PRIu64 " bytes) is smaller than "
                               "device %u (%" PRIu64 " bytes)",
-                              key, size, parent, d.size);
+                              l->key, l->size, l->parent, d.size);
             store_pool_device_release(&d);
         }
     }
@@ -198,35 +193,43 @@ static int layer_intent(engine *e, uint32_t parent, const char *type, uint64_t s
     if (r == 0) {
         struct store_pool_device row = {
             .id = id,
-            .type = (char *)type,
-            .parent = parent,
-            .size = size,
+            .type = (char *)l->type,
+            .parent = l->parent,
+            .size = l->size,
             .state = (char *)"planned",
-            .owner_kind = owner_kind,
-            .owner_uid = (char *)owner_uid,
-            .layer_key = (char *)key,
+            .owner_kind = l->owner_kind,
+            .owner_uid = (char *)l->owner_uid,
+            .layer_key = (char *)l->key,
         };
         r = store_pool_device_insert(e->store, &row, err);
     }
-    if (r == 0) {
-        char params[256];
-        snprintf(params, sizeof(params),
-                 "{\"type\":\"%s\",\"parent\":%u,\"size\":%" PRIu64 ",\"layer_key\":\"%s\"}", type,
-                 parent, size, key);
-        r = store_op_begin_device(e->store, "vm.layer", API_KIND_POOL, "intent", id, params, ret_op,
-                                  err);
+    snprintf(l->params, sizeof(l->params),
+             "{\"type\":\"%s\",\"parent\":%u,\"size\":%" PRIu64 ",\"layer_key\":\"%s\"}", l->type,
+             l->parent, l->size, l->key);
+    l->op->device_id = id;
+    l->op->params = l->params;
+    return r;
+}
+
+/*
+ * Records the intent of a new layer (row planned + journal row vm.layer) in
+ * one transaction: 1 and the id when this process is to build it, 0 when a
+ * row with the key exists meanwhile (the caller looks again).
+ */
+static int layer_intent(engine *e, uint32_t parent, const char *type, uint64_t size,
+                        const char *key, enum api_kind owner_kind, const char *owner_uid,
+                        uint32_t *ret_id, int64_t *ret_op, struct error *err) {
+    struct engine_op op = {.name = "vm.layer", .kind = API_KIND_POOL, .device_id = -1};
+    struct layer_rows l = {parent, type, key, size, owner_kind, owner_uid, &op, ""};
+    int r = engine_op_intent(e, &op, layer_intent_rows, &l, "vm.layer.after-intent", err);
+    if (r == -EEXIST) { /* the unique key: another creator was first */
+        error_init(err);
+        return 0;
     }
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        if (r == -EEXIST) { /* the unique key: another creator was first */
-            error_init(err);
-            return 0;
-        }
-        return r;
-    }
-    *ret_id = id;
+    if (r != 0)
+        return r < 0 ? r : 0;
+    *ret_id = (uint32_t)op.device_id;
+    *ret_op = op.id;
     return 1;
 }
 
@@ -465,15 +468,11 @@ int engine_layer_kernel(engine *e, uint32_t resize_dev, uint64_t size, const cha
 }
 
 int engine_layer_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
-        error_init(err);
-        return 0; /* someone else finished it */
-    }
-    if (r < 0)
-        return r;
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r; /* an error, or another process finished it */
     if (op->device_id < 0 || op->device_id > POOL_ID_MAX)
-        return store_op_finish(e->store, op->id, "interrupted; no device recorded", err);
+        return engine_op_abort(e, op->id, "interrupted; no device recorded", NULL, NULL, err);
     return layer_undo(e, (uint32_t)op->device_id, op->id, "interrupted; rolled back", err);
 }
 

@@ -1,6 +1,8 @@
 /*
- * What vm_run.c (start, stop, kill, refresh, logs, attach, remove) and
- * monitor.c (the per-VM monitor process) share. Internal to src/engine.
+ * What vm_run.c (start, stop, kill, refresh, remove), vm_console.c (logs,
+ * attach), vm_launch.c (the VM's directories and launch.json), vm_proc.c
+ * (whether a process is the VM's) and monitor.c (the per-VM monitor process) share.
+ * Internal to src/engine.
  */
 #ifndef HEARTH_ENGINE_VM_PRIV_H
 #define HEARTH_ENGINE_VM_PRIV_H
@@ -17,6 +19,8 @@
 #define VM_ATTACH_SOCKET "attach.sock"
 #define VM_LAUNCH_FILE "launch.json"
 #define VM_READY_TIMEOUT_MS 60000 /* the starter's wait for the monitor's report */
+
+/* ---- the VM's directories and launch file (vm_launch.c) ------------------ */
 
 /* What the starter decided and the monitor runs (<runtime dir>/launch.json). */
 struct vm_launch {
@@ -38,6 +42,8 @@ int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) W
 /* "<root>/run/vm/<uid>" and "<root>/vm/<uid>"; caller frees; NULL on OOM. */
 char *vm_run_dir(engine *e, const char *uid);
 char *vm_data_dir(engine *e, const char *uid);
+
+/* ---- runtime (vm_run.c) ---------------------------------------------------- */
 
 /* Running, Starting or Stopping: a monitor may run for the VM. */
 bool vm_state_runs(const char *state);

@@ -131,7 +131,7 @@ static bool is_vmm(engine *e, const char *uid, int pid) {
 }
 
 bool vm_proc_is(engine *e, const char *uid, enum vm_proc_role role, int pid, uint64_t start) {
-    if (!uid || !id_is_valid(uid) || !proc_is_running(pid, start))
+    if (!uid || !id_is_valid(uid) || !proc_is_alive(pid, start))
         return false;
     bool is = role == VM_PROC_MONITOR ? is_monitor(e, uid, pid) : is_vmm(e, uid, pid);
     if (!is)

@@ -3,8 +3,9 @@
  * protocol (docs/architecture.md, "VM runtime"):
  *
  *   start:  intent (state Starting + journal "vm.start", one transaction),
- *           the VM's device activated, the monitor launched detached (double
- *           fork, setsid, `<self_exe> __monitor ROOT UID 3`, see monitor.c),
+ *           the VM's device activated, the monitor launched detached
+ *           (exec_start's double fork and setsid, `<self_exe> __monitor ROOT
+ *           UID 3`, see monitor.c),
  *           which starts and configures the VMM, records both processes in
  *           vm_runtime and reports "ok" on the ready pipe; commit (Running).
  *   stop:   intent (Stopping + journal "vm.stop"); SIGTERM to the monitor,
@@ -45,17 +46,8 @@
 #define VM_MONITOR_EXIT_MS 10000 /* a monitor's time to record an end and exit */
 #define VM_STOP_EXTRA_MS 5000    /* past the grace: the monitor's own kill, then ours */
 #define VM_READY_LINE_MAX 4096
-#define VM_CLOSE_RANGE_CLOEXEC 4U /* linux/close_range.h CLOSE_RANGE_CLOEXEC */
 
 /* ---- shared with monitor.c ------------------------------------------------ */
-
-char *vm_run_dir(engine *e, const char *uid) {
-    return xasprintf("%s/run/vm/%s", e->root, uid);
-}
-
-char *vm_data_dir(engine *e, const char *uid) {
-    return xasprintf("%s/vm/%s", e->root, uid);
-}
 
 void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
     if (WIFSIGNALED(wstatus)) {
@@ -65,84 +57,6 @@ void vm_exit_describe(int wstatus, int *ret_status, char *reason, size_t size) {
         *ret_status = WEXITSTATUS(wstatus);
         snprintf(reason, size, "exited with status %d", WEXITSTATUS(wstatus));
     }
-}
-
-void vm_launch_release(struct vm_launch *l) {
-    free(l->binary);
-    free(l->kernel);
-    free(l->initrd);
-    free(l->cmdline);
-    free(l->disk);
-    free(l->monitor);
-    memset(l, 0, sizeof(*l));
-}
-
-int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) {
-    json_t *j =
-        json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "vmm", vmm_kind_name(l->kind),
-                  "kvm", l->kvm, "binary", l->binary, "kernel", l->kernel, "cmdline", l->cmdline,
-                  "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
-                  "device", (json_int_t)l->device_id);
-    if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
-              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0))) {
-        json_decref(j);
-        j = NULL;
-    }
-    if (!j)
-        return error_oom(err);
-    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
-    if (!text || !tmp)
-        return error_oom(err);
-    /* 0600 whatever the umask, as everything under the root. */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return error_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    int e2 = w == (ssize_t)len ? 0 : (w < 0 ? errno : EIO);
-    if (close(fd) < 0 && e2 == 0)
-        e2 = errno;
-    if (e2 == 0 && rename(tmp, path) < 0)
-        e2 = errno;
-    if (e2 != 0) {
-        (void)unlink(tmp);
-        return error_set(err, -e2, "cannot write '%s': %s", path, strerror(e2));
-    }
-    return 0;
-}
-
-int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j)
-        return error_set(err, -EINVAL, "cannot read '%s': %s", path, je.text);
-    struct vm_launch l = {0};
-    const char *vmm = json_string_value(json_object_get(j, "vmm"));
-    int r = 0;
-    if (!vmm || vmm_kind_parse(vmm, &l.kind) < 0)
-        r = error_set(err, -EINVAL, "'%s' names no vmm", path);
-    l.kvm = json_is_true(json_object_get(j, "kvm"));
-    l.binary = xstrdup(json_string_value(json_object_get(j, "binary")));
-    l.kernel = xstrdup(json_string_value(json_object_get(j, "kernel")));
-    l.initrd = xstrdup(json_string_value(json_object_get(j, "initrd")));
-    l.cmdline = xstrdup(json_string_value(json_object_get(j, "cmdline")));
-    l.disk = xstrdup(json_string_value(json_object_get(j, "disk")));
-    l.monitor = xstrdup(json_string_value(json_object_get(j, "monitor")));
-    l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
-    l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
-    l.device_id = json_integer_value(json_object_get(j, "device"));
-    json_decref(j);
-    if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
-        r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);
-    if (r < 0) {
-        vm_launch_release(&l);
-        return r;
-    }
-    *ret = l;
-    return 0;
 }
 
 /* Closes the open vm.stop operations of uid (inside the caller's transaction). */
@@ -206,26 +120,6 @@ void vm_device_deactivate(engine *e, int64_t device_id) {
 }
 
 /* ---- small pieces ------------------------------------------------------------ */
-
-int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    r = -ENOENT;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
-            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
-            *ret_id = d[i].id;
-            r = 0;
-            break;
-        }
-    store_pool_devices_free(d, n);
-    if (r < 0)
-        return error_set(err, -ENOENT, "vm %s has no disk", uid);
-    return 0;
-}
 
 /* The monitor that rt records for uid runs (and is the VM's monitor: vm_proc_is). */
 static bool monitor_runs(engine *e, const char *uid, const struct store_vm_runtime *rt) {
@@ -334,7 +228,7 @@ static bool op_on(const struct store_op *ops, size_t n, const char *uid, bool li
     for (size_t i = 0; i < n; i++)
         if (str_starts_with(ops[i].op, "vm.") && ops[i].object_uid &&
             strcmp(ops[i].object_uid, uid) == 0 &&
-            proc_is_running(ops[i].owner_pid, ops[i].owner_start) == live)
+            proc_is_alive(ops[i].owner_pid, ops[i].owner_start) == live)
             return true;
     return false;
 }
@@ -347,67 +241,71 @@ static bool vm_run_op_is(const char *op) {
            strcmp(op, "vm.remove") == 0;
 }
 
-/* Finishes one vm operation whose owner is dead (adopting it first). */
-static int vm_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = store_op_adopt(e->store, op->id, op->owner_pid, op->owner_start, err);
-    if (r == -ESRCH) {
+/* The state a VM goes back to (the rows of an aborted start). */
+struct vm_back {
+    const char *uid;
+    const char *to;
+};
+
+static int back_rows(engine *e, void *ud, struct error *err) {
+    const struct vm_back *b = ud;
+    return store_vm_state_set(e->store, b->uid, b->to, err);
+}
+
+/* A start whose monitor reported: only the commit was missing (Starting becomes Running). */
+static int start_forward_rows(engine *e, void *ud, struct error *err) {
+    const char *uid = ud;
+    char state[32];
+    int r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, uid, "Running", err);
+    return r;
+}
+
+/* A start rolled back: the state it had (b->to), unless another one was recorded since. */
+static int start_back_rows(engine *e, void *ud, struct error *err) {
+    const struct vm_back *b = ud;
+    char state[32];
+    int r = store_vm_state_get(e->store, b->uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
+        r = store_vm_state_set(e->store, b->uid, b->to, err);
+    if (r == -ENOENT) {
         error_init(err);
-        return 0;
+        r = 0;
     }
-    if (r < 0)
-        return r;
+    return r;
+}
+
+/* Finishes one dead vm.start: forward when its monitor runs, else rolled back. */
+static int vm_recover_start(engine *e, const struct store_op *op, struct error *err) {
     const char *uid = op->object_uid;
-    if (!uid || !id_is_valid(uid))
-        return store_op_finish(e->store, op->id, "interrupted; no vm named", err);
-
-    if (strcmp(op->op, "vm.remove") == 0)
-        return vm_remove_act(e, uid, op->id, err);
-
     struct store_vm_runtime rt;
     bool have = store_vm_runtime_get(e->store, uid, &rt, NULL) == 0;
-    bool monitor = have && rt.stopped == 0 && monitor_runs(e, uid, &rt);
-
-    if (strcmp(op->op, "vm.start") == 0) {
-        if (monitor) { /* the monitor reported: only the commit was missing */
-            r = store_begin(e->store, err);
-            char state[32];
-            if (r == 0)
-                r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-            if (r == 0 && strcmp(state, "Starting") == 0)
-                r = store_vm_state_set(e->store, uid, "Running", err);
-            if (r == 0)
-                r = store_op_finish(e->store, op->id, NULL, err);
-            if (r == 0)
-                r = store_commit(e->store, err);
-            if (r < 0)
-                store_rollback(e->store);
-            return r;
-        }
-        /* Rolled back: whatever ran goes, the state is what it was. */
-        r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
-        if (r < 0)
-            return r;
-        vm_device_deactivate(e, op->device_id);
-        char from[32];
-        op_from_state(op, from, sizeof(from));
-        r = store_begin(e->store, err);
-        char state[32];
-        if (r == 0)
-            r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-        if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
-            r = store_vm_state_set(e->store, uid, from, err);
-        if (r == -ENOENT) {
-            error_init(err);
-            r = 0;
-        }
-        if (r == 0)
-            r = store_op_finish(e->store, op->id, "interrupted; rolled back", err);
-        if (r == 0)
-            r = store_commit(e->store, err);
-        if (r < 0)
-            store_rollback(e->store);
+    if (have && rt.stopped == 0 && monitor_runs(e, uid, &rt))
+        return engine_op_commit(e, op->id, start_forward_rows, (void *)uid, NULL, err);
+    /* Rolled back: whatever ran goes, the state is what it was. */
+    int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
+    if (r < 0)
         return r;
-    }
+    vm_device_deactivate(e, op->device_id);
+    char from[32];
+    op_from_state(op, from, sizeof(from));
+    struct vm_back b = {uid, from};
+    return engine_op_abort(e, op->id, "interrupted; rolled back", start_back_rows, &b, err);
+}
+
+/* Finishes one vm operation whose owner is dead (adopting it first). */
+static int vm_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r; /* an error, or another process finished it */
+    const char *uid = op->object_uid;
+    if (!uid || !id_is_valid(uid))
+        return engine_op_abort(e, op->id, "interrupted; no vm named", NULL, NULL, err);
+    if (strcmp(op->op, "vm.remove") == 0)
+        return vm_remove_act(e, uid, op->id, err);
+    if (strcmp(op->op, "vm.start") == 0)
+        return vm_recover_start(e, op, err);
     if (strcmp(op->op, "vm.stop") == 0) {
         /* A stop is finished forward: the VM ends. */
         r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the stop was interrupted", err);
@@ -416,7 +314,7 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
         op_close(e, op->id, NULL);
         return 0;
     }
-    return store_op_finish(e->store, op->id, "interrupted; unknown vm operation", err);
+    return engine_op_abort(e, op->id, "interrupted; unknown vm operation", NULL, NULL, err);
 }
 
 /*
@@ -468,7 +366,7 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     int first = r;
     /* Operations of dead owners first: they know what was meant. */
     for (size_t i = 0; i < n_ops && first == 0; i++) {
-        if (!vm_run_op_is(ops[i].op) || proc_is_running(ops[i].owner_pid, ops[i].owner_start))
+        if (!vm_run_op_is(ops[i].op) || proc_is_alive(ops[i].owner_pid, ops[i].owner_start))
             continue;
         struct error e2;
         error_init(&e2);
@@ -558,17 +456,8 @@ static void start_undo(engine *e, const char *uid, int64_t op, const char *from,
         log_warn("vm %s: %s", uid, err.msg);
     vm_device_deactivate(e, device);
     error_init(&err);
-    int r = store_begin(e->store, &err);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, from, &err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, why, &err);
-    if (r == 0)
-        r = store_commit(e->store, &err);
-    if (r < 0) {
-        store_rollback(e->store);
-        log_warn("vm %s: %s", uid, err.msg);
-    }
+    struct vm_back b = {uid, from};
+    (void)engine_op_abort(e, op, why, back_rows, &b, &err); /* a failure is logged */
 }
 
 /* The kernel a VM boots: status.kernel.internalUID, else the kernel named by its claim. */
@@ -699,11 +588,47 @@ static int start_plan(engine *e, const struct api_object *vm,
 }
 
 /*
- * Launches the monitor: fork, setsid, fork again (the first child exits at
- * once, reaped here), the grandchild execs `self __monitor ROOT UID 3` with
- * the ready pipe's write end as descriptor 3. The first child reports the
- * monitor's pid on the pipe ("pid N"); then the monitor writes "ok" or
- * "error: ...". Returns the monitor's pid in *ret_pid (0 when unknown).
+ * Waits on fd (the ready pipe) for the monitor's report: "ok", or "error: ..."
+ * which becomes the error. mlog is the monitor's log, named when it exits
+ * without a word.
+ */
+static int monitor_wait_ready(int fd, const char *mlog, struct error *err) {
+    char buf[VM_READY_LINE_MAX];
+    size_t len = 0;
+    int64_t deadline = time_now_ms() + VM_READY_TIMEOUT_MS;
+    for (;;) {
+        char *nl = memchr(buf, '\n', len);
+        if (nl) {
+            *nl = '\0';
+            if (strcmp(buf, "ok") == 0)
+                return 0;
+            return error_set(err, -EIO, "%s",
+                             str_starts_with(buf, "error: ") ? buf + 7 : "the monitor failed");
+        }
+        int64_t left = deadline - time_now_ms();
+        if (left <= 0)
+            return error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
+                             VM_READY_TIMEOUT_MS / 1000);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)left);
+        if (pr <= 0)
+            continue; /* interrupted, or the deadline: looked at above */
+        if (len == sizeof(buf) - 1)
+            len = 0; /* an over-long line: dropped */
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return error_set(err, -EIO, "the monitor exited without reporting; see '%s'", mlog);
+        len += (size_t)n;
+    }
+}
+
+/*
+ * Launches the monitor detached (exec_start: fork, setsid, fork again) as
+ * `self __monitor ROOT UID 3`, the ready pipe's write end its descriptor 3,
+ * its stderr appended to <data dir>/monitor.log; then waits for its report.
+ * Returns the monitor's pid in *ret_pid (0 when it did not start).
  */
 static int start_monitor(engine *e, const char *uid, const char *self, int *ret_pid,
                          struct error *err) {
@@ -718,117 +643,38 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
         strcmp(self, "/proc/self/exe") == 0 ? readlink(self, shown, sizeof(shown) - 1) : -1;
     if (sl > 0)
         shown[sl] = '\0';
-    char *const argv[] = {sl > 0 ? shown : (char *)self,
-                          (char *)"__monitor",
-                          e->root,
-                          (char *)uid,
-                          (char *)"3",
-                          NULL};
+    const char *const argv[] = {sl > 0 ? shown : self, "__monitor", e->root, uid, "3", NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return error_set(err, -errno, "cannot make a pipe: %s", strerror(errno));
-    fflush(NULL);
-    pid_t child = fork();
-    if (child < 0) {
-        int e2 = errno;
-        close(p[0]);
-        close(p[1]);
-        return error_set(err, -e2, "cannot fork: %s", strerror(e2));
-    }
-    if (child == 0) {
-        close(p[0]);
-        if (setsid() < 0)
-            _exit(1);
-        pid_t gc = fork();
-        if (gc != 0) {
-            char line[64];
-            int len = gc > 0 ? snprintf(line, sizeof(line), "pid %d\n", (int)gc)
-                             : snprintf(line, sizeof(line), "error: cannot fork the monitor\n");
-            (void)!write(p[1], line, (size_t)len);
-            _exit(gc > 0 ? 0 : 1);
-        }
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        int logfd = open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
-            dup2(logfd >= 0 ? logfd : devnull, 2) < 0 ||
-            (p[1] == 3 ? fcntl(3, F_SETFD, 0) : dup2(p[1], 3)) < 0)
-            _exit(1);
-        if (syscall(SYS_close_range, 4U, ~0U, VM_CLOSE_RANGE_CLOEXEC) < 0)
-            for (int fd = 4; fd < 4096; fd++)
-                close(fd);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        execv(self, argv);
-        static const char msg[] = "error: cannot run the monitor\n";
-        (void)!write(3, msg, sizeof(msg) - 1);
-        _exit(127);
-    }
+    _cleanup_close_ int logfd =
+        open(mlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+    struct exec_opts opts = {
+        .program = self,
+        .stderr_fd = logfd >= 0 ? logfd : 0,
+        .pass_fd = p[1],
+        .detach = true,
+    };
+    struct exec_proc proc;
+    int r = exec_start(argv, &opts, &proc, err);
     close(p[1]);
-    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
-        ;
-
-    /* "pid N", then "ok" or "error: ..." */
-    char buf[VM_READY_LINE_MAX];
-    size_t len = 0;
-    int r = 1; /* still waiting */
-    int64_t deadline = time_now_ms() + VM_READY_TIMEOUT_MS;
-    while (r == 1) {
-        char *nl;
-        while (r == 1 && (nl = memchr(buf, '\n', len))) {
-            *nl = '\0';
-            if (str_starts_with(buf, "pid ")) {
-                uint64_t v = 0;
-                if (parse_u64(buf + 4, INT32_MAX, &v) == 0)
-                    *ret_pid = (int)v;
-            } else if (strcmp(buf, "ok") == 0) {
-                r = 0;
-            } else {
-                r = error_set(err, -EIO, "%s",
-                              str_starts_with(buf, "error: ") ? buf + 7 : "the monitor failed");
-            }
-            size_t used = (size_t)(nl - buf) + 1;
-            memmove(buf, nl + 1, len - used);
-            len -= used;
-        }
-        if (r != 1)
-            break;
-        int64_t left = deadline - time_now_ms();
-        if (left <= 0) {
-            r = error_set(err, -ETIMEDOUT, "the monitor did not report within %d s",
-                          VM_READY_TIMEOUT_MS / 1000);
-            break;
-        }
-        struct pollfd pfd = {p[0], POLLIN, 0};
-        int pr = poll(&pfd, 1, (int)left);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr <= 0)
-            continue;
-        if (len == sizeof(buf) - 1)
-            len = 0; /* an over-long line: dropped */
-        ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            r = error_set(err, -EIO, "the monitor exited without reporting; see '%s'", mlog);
-        else
-            len += (size_t)n;
+    if (r == 0) {
+        *ret_pid = proc.pid;
+        r = monitor_wait_ready(p[0], mlog, err);
     }
     close(p[0]);
     return r;
 }
 
-int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
-                    struct engine_vm_start_result *ret, struct error *err) {
-    static const struct engine_vm_start_opts none = {0};
-    if (!opts)
-        opts = &none;
-    struct engine_vm_start_result res = {0};
-    char uid[ID_LEN + 1];
+/*
+ * The VM that ref names, as a start finds it: a dead VM recorded as running
+ * is recorded Stopped first; one without a disk (applied, not created) gets
+ * it through create's chain (what that did in res->built). Its device in
+ * *ret_dev.
+ */
+static int start_load(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                      char uid[ID_LEN + 1], struct api_object **ret_vm, uint32_t *ret_dev,
+                      struct engine_vm_start_result *res, struct error *err) {
     int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
     if (r < 0)
         return r;
@@ -836,65 +682,72 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     r = vm_check_one(e, uid, &fixed, err); /* a dead VM recorded as running is not running */
     if (r < 0)
         return r;
-    _cleanup_object_ struct api_object *vm = NULL;
-    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    r = store_object_get(e->store, API_KIND_VM, uid, ret_vm, err);
     if (r < 0)
         return r;
-    uint32_t dev = 0;
-    r = engine_vm_device(e, uid, &dev, err);
+    r = engine_vm_device(e, uid, ret_dev, err);
     if (r == -ENOENT) {
         /* Applied, not created: its disk first, through create's chain. */
         error_init(err);
         struct engine_vm_create_result built;
         r = engine_vm_disk_build(e, uid, opts->create, &built, err);
-        snprintf(res.built, sizeof(res.built), "%s", built.notice);
-        dev = built.device_id;
-        api_object_free(vm);
-        vm = NULL;
+        snprintf(res->built, sizeof(res->built), "%s", built.notice);
+        *ret_dev = built.device_id;
+        api_object_free(*ret_vm);
+        *ret_vm = NULL;
         if (r == 0) /* its claims and status.image/kernel are filled now */
-            r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+            r = store_object_get(e->store, API_KIND_VM, uid, ret_vm, err);
     }
+    return r;
+}
+
+/* What the rows of a start's intent and commit read and write. */
+struct start_rows {
+    const char *uid, *name;
+    struct engine_op *op;
+    char from[32];               /* intent: the state the VM had */
+    char params[64];             /* intent: {"from": ...} */
+    struct store_vm_runtime *rt; /* commit: what the monitor recorded */
+};
+
+static int start_intent_rows(engine *e, void *ud, struct error *err) {
+    struct start_rows *s = ud;
+    int r = store_vm_state_get(e->store, s->uid, s->from, sizeof(s->from), err);
+    if (r == 0 && vm_state_runs(s->from))
+        r = error_set(err, -EBUSY, "vm '%s' is already running", s->name);
+    else if (r == 0 && (strcmp(s->from, "Creating") == 0 || strcmp(s->from, "Removing") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is being %s", s->name,
+                      s->from[0] == 'C' ? "created" : "removed");
     if (r < 0)
         return r;
-    const char *name = vm->meta.name;
+    if (!s->from[0])
+        snprintf(s->from, sizeof(s->from), "Created");
+    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", s->from);
+    s->op->params = s->params;
+    return store_vm_state_set(e->store, s->uid, "Starting", err);
+}
 
-    struct vm_launch l = {.device_id = dev};
-    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
-    if (r < 0) {
-        vm_launch_release(&l);
+/* 1. intent: state Starting and the journal row (the state it had in from). */
+static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev, char from[32],
+                        int64_t *ret_op, struct error *err) {
+    struct engine_op op = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = dev};
+    struct start_rows s = {.uid = uid, .name = name, .op = &op};
+    int r = engine_op_intent(e, &op, start_intent_rows, &s, "vm.start.after-intent", err);
+    if (r < 0)
         return r;
-    }
+    memcpy(from, s.from, sizeof(s.from));
+    *ret_op = op.id;
+    return 0;
+}
 
-    /* 1. intent */
-    char from[32] = "";
-    int64_t op = 0;
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, from, sizeof(from), err);
-    if (r == 0 && vm_state_runs(from))
-        r = error_set(err, -EBUSY, "vm '%s' is already running", name);
-    else if (r == 0 && (strcmp(from, "Creating") == 0 || strcmp(from, "Removing") == 0))
-        r = error_set(err, -EBUSY, "vm '%s' is being %s", name,
-                      from[0] == 'C' ? "created" : "removed");
-    if (r == 0 && !from[0])
-        snprintf(from, sizeof(from), "Created");
-    char params[64];
-    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", from);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Starting", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.start", uid, "intent", dev, params, &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        vm_launch_release(&l);
-        return r;
-    }
-    fault_point("vm.start.after-intent");
-
-    /* 2. act: the disk, the files the monitor reads, the monitor */
-    r = engine_pool_device_activate(e, dev, &l.disk, err);
+/*
+ * 2. act: the disk activated, the runtime directories and launch.json (which
+ * l fills and releases), the monitor launched (its pid in *ret_monitor,
+ * known also when its start failed).
+ */
+static int start_act(engine *e, const char *uid, const struct engine_vm_start_opts *opts,
+                     int64_t op, struct vm_launch *l, int *ret_monitor, struct error *err) {
+    int r = engine_pool_device_activate(e, (uint32_t)l->device_id, &l->disk, err);
     if (r == 0)
         r = store_op_step(e->store, op, "activated", err);
     if (r == 0)
@@ -910,14 +763,60 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     char exe[PATH_MAX];
     if (r == 0 &&
         (opts->self_exe ? (realpath(self, exe) ? 0 : -errno) : proc_exe(0, exe, sizeof(exe))) == 0)
-        l.monitor = xstrdup(exe);
+        l->monitor = xstrdup(exe);
     if (r == 0)
-        r = vm_launch_write(lpath, &l, err);
+        r = vm_launch_write(lpath, l, err);
+    vm_launch_release(l);
+    if (r == 0)
+        r = start_monitor(e, uid, self, ret_monitor, err);
+    return r;
+}
+
+static int start_commit_rows(engine *e, void *ud, struct error *err) {
+    struct start_rows *s = ud;
+    char state[32] = "";
+    int r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
+    if (r == 0)
+        r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == 0 && strcmp(state, "Starting") == 0)
+        r = store_vm_state_set(e->store, s->uid, s->rt->stopped ? "Stopped" : "Running", err);
+    return r;
+}
+
+/* 3. commit: Running (or Stopped: a VMM that ended at once was recorded by its monitor). */
+static int start_commit(engine *e, const char *uid, int64_t op, struct store_vm_runtime *rt,
+                        struct error *err) {
+    struct start_rows s = {.uid = uid, .rt = rt};
+    return engine_op_commit(e, op, start_commit_rows, &s, "vm.start.after-commit", err);
+}
+
+int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
+                    struct engine_vm_start_result *ret, struct error *err) {
+    static const struct engine_vm_start_opts none = {0};
+    if (!opts)
+        opts = &none;
+    struct engine_vm_start_result res = {0};
+    char uid[ID_LEN + 1];
+    _cleanup_object_ struct api_object *vm = NULL;
+    uint32_t dev = 0;
+    int r = start_load(e, ref, opts, uid, &vm, &dev, &res, err);
+    if (r < 0)
+        return r;
+    const char *name = vm->meta.name;
+    struct vm_launch l = {.device_id = dev};
+    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
+    char from[32] = "";
+    int64_t op = 0;
+    if (r == 0)
+        r = start_intent(e, uid, name, dev, from, &op, err);
+    if (r < 0) {
+        vm_launch_release(&l);
+        return r;
+    }
+
     snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
-    vm_launch_release(&l);
     int monitor_pid = 0;
-    if (r == 0)
-        r = start_monitor(e, uid, self, &monitor_pid, err);
+    r = start_act(e, uid, opts, op, &l, &monitor_pid, err);
     if (r < 0) {
         error_prefix(err, "vm '%s' did not start", name);
         /* A monitor that has not recorded itself yet is known by its pid only. */
@@ -931,25 +830,10 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     }
     fault_point("vm.start.after-monitor");
 
-    /* 3. commit (a VMM that ended at once was recorded Stopped by its monitor) */
     struct store_vm_runtime rt = {0};
-    char state[32] = "";
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, &rt, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Starting") == 0)
-        r = store_vm_state_set(e->store, uid, rt.stopped ? "Stopped" : "Running", err);
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+    r = start_commit(e, uid, op, &rt, err);
+    if (r < 0)
         return r; /* the monitor runs: recovery rolls forward once this process is gone */
-    }
-    fault_point("vm.start.after-commit");
     memcpy(res.uid, uid, ID_LEN + 1);
     snprintf(res.name, sizeof(res.name), "%s", name);
     res.monitor_pid = rt.monitor_pid;
@@ -960,6 +844,107 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
 }
 
 /* ---- stop and kill ------------------------------------------------------------- */
+
+/* What the rows of a stop's intent and commit read and write. */
+struct stop_rows {
+    const char *uid, *name;
+    struct store_vm_runtime *rt; /* intent: the runtime the stop acts on */
+    struct engine_op *op;
+    int64_t id; /* commit: the journal row, closed unless the monitor closed it */
+};
+
+static int stop_intent_rows(engine *e, void *ud, struct error *err) {
+    struct stop_rows *s = ud;
+    char state[32] = "";
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", s->name,
+                      state[5] == 't' ? "starting" : "stopping");
+    else if (r == 0 && strcmp(state, "Running") != 0)
+        r = error_set(err, -EINVAL, "vm '%s' is not running", s->name);
+    if (r == 0)
+        r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
+    if (r == 0)
+        r = store_vm_state_set(e->store, s->uid, "Stopping", err);
+    s->op->device_id = s->rt->device_id;
+    return r;
+}
+
+/* 1. intent: state Stopping and the journal row; the runtime the stop acts on in *rt. */
+static int stop_intent(engine *e, const char *uid, const char *name, bool force,
+                       struct store_vm_runtime *rt, int64_t *ret_op, struct error *err) {
+    struct engine_op op = {
+        .name = "vm.stop",
+        .kind = API_KIND_VM,
+        .uid = uid,
+        .device_id = -1,
+        .params = force ? "{\"from\":\"Running\",\"force\":true}" : "{\"from\":\"Running\"}",
+    };
+    struct stop_rows s = {.uid = uid, .name = name, .rt = rt, .op = &op};
+    int r = engine_op_intent(e, &op, stop_intent_rows, &s, "vm.stop.after-intent", err);
+    if (r == 0)
+        *ret_op = op.id;
+    return r;
+}
+
+/*
+ * 2. act: SIGTERM with the grace to the monitor (SIGKILL to the VMM when
+ * forced or the monitor is gone), then the wait for the monitor to record
+ * the end and exit, killing the VMM once the grace and the monitor's own
+ * kill passed. A monitor that did not record the end: it is recorded here.
+ */
+static int stop_act(engine *e, const char *uid, const char *name, bool force, int grace_ms,
+                    const struct store_vm_runtime *rt, int64_t op, struct error *err) {
+    bool monitor = monitor_runs(e, uid, rt);
+    if (force || !monitor) {
+        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt->vmm_pid, rt->vmm_start, SIGKILL, -1);
+    } else {
+        int q = vm_proc_signal(e, uid, VM_PROC_MONITOR, rt->monitor_pid, rt->monitor_start, SIGTERM,
+                               grace_ms);
+        if (q < 0)
+            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(-q));
+    }
+    if (store_op_step(e->store, op, "signalled", NULL) < 0)
+        log_debug("operation %lld: the step was not recorded", (long long)op);
+    fault_point("vm.stop.after-signal");
+    int64_t kill_at = time_now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
+    int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
+    bool killed = force;
+    while (monitor_runs(e, uid, rt) && time_now_ms() < give_up) {
+        if (!killed && time_now_ms() >= kill_at) {
+            (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt->vmm_pid, rt->vmm_start, SIGKILL, -1);
+            killed = true;
+        }
+        sleep_ms(VM_POLL_MS);
+    }
+    return vm_halt(e, uid, true, 0, "the monitor died", err);
+}
+
+static int stop_commit_rows(engine *e, void *ud, struct error *err) {
+    const struct stop_rows *s = ud;
+    char state[32] = "";
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == 0 && vm_state_runs(state))
+        r = store_vm_state_set(e->store, s->uid, "Stopped", err);
+    if (r == 0) {
+        r = store_op_finish(e->store, s->id, NULL, err);
+        if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
+            error_init(err);
+            r = 0;
+        }
+    }
+    return r;
+}
+
+/*
+ * 3. commit: Stopped, the journal row closed. The rows close it themselves
+ * (journal row 0 to engine_op_commit): the monitor may have closed it with
+ * the end it recorded.
+ */
+static int stop_commit(engine *e, const char *uid, int64_t op, struct error *err) {
+    struct stop_rows s = {.uid = uid, .id = op};
+    return engine_op_commit(e, 0, stop_commit_rows, &s, "vm.stop.after-commit", err);
+}
 
 int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
                    struct engine_vm_stop_result *ret, struct error *err) {
@@ -979,82 +964,16 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
     if (grace_ms < 0)
         grace_ms = ENGINE_STOP_GRACE_MS;
 
-    /* 1. intent */
     struct store_vm_runtime rt = {0};
-    char state[32] = "";
     int64_t op = 0;
-    r = store_begin(e->store, err);
-    if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
-        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
-                      state[5] == 't' ? "starting" : "stopping");
-    else if (r == 0 && strcmp(state, "Running") != 0)
-        r = error_set(err, -EINVAL, "vm '%s' is not running", name);
-    if (r == 0)
-        r = store_vm_runtime_get(e->store, uid, &rt, err);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Stopping", err);
-    if (r == 0)
-        r = store_vm_op_begin(
-            e->store, "vm.stop", uid, "intent", rt.device_id,
-            force ? "{\"from\":\"Running\",\"force\":true}" : "{\"from\":\"Running\"}", &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("vm.stop.after-intent");
-
-    /* 2. act: the signal, then the wait for the monitor to record the end and exit */
-    bool monitor = monitor_runs(e, uid, &rt);
-    if (force || !monitor) {
-        (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
-    } else {
-        int q = vm_proc_signal(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start, SIGTERM,
-                               grace_ms);
-        if (q < 0)
-            log_warn("vm '%s': cannot signal its monitor: %s", name, strerror(-q));
-    }
-    if (store_op_step(e->store, op, "signalled", NULL) < 0)
-        log_debug("operation %lld: the step was not recorded", (long long)op);
-    fault_point("vm.stop.after-signal");
-    int64_t kill_at = time_now_ms() + (force ? 0 : grace_ms + VM_STOP_EXTRA_MS);
-    int64_t give_up = kill_at + VM_MONITOR_EXIT_MS;
-    bool killed = force;
-    while (monitor_runs(e, uid, &rt) && time_now_ms() < give_up) {
-        if (!killed && time_now_ms() >= kill_at) {
-            (void)vm_proc_signal(e, uid, VM_PROC_VMM, rt.vmm_pid, rt.vmm_start, SIGKILL, -1);
-            killed = true;
-        }
-        sleep_ms(VM_POLL_MS);
-    }
-    /* A monitor that did not record the end: it is recorded here. */
-    r = vm_halt(e, uid, true, 0, "the monitor died", err);
+    r = stop_intent(e, uid, name, force, &rt, &op, err);
     if (r < 0)
         return r;
-
-    /* 3. commit */
-    r = store_begin(e->store, err);
+    r = stop_act(e, uid, name, force, grace_ms, &rt, op, err);
     if (r == 0)
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && vm_state_runs(state))
-        r = store_vm_state_set(e->store, uid, "Stopped", err);
-    if (r == 0) {
-        r = store_op_finish(e->store, op, NULL, err);
-        if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
-            error_init(err);
-            r = 0;
-        }
-    }
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+        r = stop_commit(e, uid, op, err);
+    if (r < 0)
         return r;
-    }
-    fault_point("vm.stop.after-commit");
     if (ret) {
         struct engine_vm_stop_result res = {0};
         memcpy(res.uid, uid, ID_LEN + 1);
@@ -1079,6 +998,17 @@ int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err)
 
 /* ---- remove ---------------------------------------------------------------- */
 
+/* The commit of a removal: the VM's row goes (one that is gone already is fine). */
+static int remove_commit_rows(engine *e, void *ud, struct error *err) {
+    const char *uid = ud;
+    int r = store_object_delete(e->store, API_KIND_VM, uid, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        r = 0;
+    }
+    return r;
+}
+
 /* The act and commit of a removal whose intent (journal row op) is recorded; recovery reuses it. */
 static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *err) {
     int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "killed by signal 9 (removed)", err);
@@ -1096,24 +1026,7 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
         return r;
     vm_run_dir_remove(e, uid);
     fault_point("vm.remove.after-devices");
-    r = store_begin(e->store, err);
-    if (r == 0) {
-        r = store_object_delete(e->store, API_KIND_VM, uid, err);
-        if (r == -ENOENT) {
-            error_init(err);
-            r = 0;
-        }
-    }
-    if (r == 0)
-        r = store_op_finish(e->store, op, NULL, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
-        return r;
-    }
-    fault_point("vm.remove.after-commit");
-    return 0;
+    return engine_op_commit(e, op, remove_commit_rows, (void *)uid, "vm.remove.after-commit", err);
 }
 
 /* The error for a VM that another command removed since the user's ref was resolved. */
@@ -1132,9 +1045,40 @@ static int vm_remove_running(engine *e, const char *uid, bool *ret, struct error
     for (size_t i = 0; i < n && !*ret; i++)
         *ret = strcmp(ops[i].op, "vm.remove") == 0 && ops[i].object_uid &&
                strcmp(ops[i].object_uid, uid) == 0 &&
-               proc_is_running(ops[i].owner_pid, ops[i].owner_start);
+               proc_is_alive(ops[i].owner_pid, ops[i].owner_start);
     store_ops_free(ops, n);
     return 0;
+}
+
+/* What the rows of a removal's intent read and write. */
+struct remove_rows {
+    const char *uid, *ref, *name;
+    bool force;
+    struct engine_op *op;
+    char params[64]; /* {"from": the state it had} */
+};
+
+static int remove_intent_rows(engine *e, void *ud, struct error *err) {
+    struct remove_rows *s = ud;
+    char state[32] = "";
+    bool removing = false;
+    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    if (r == -ENOENT)
+        r = vm_removed_meanwhile(s->ref, err);
+    /* Two removals of one VM: the second is told, whatever -f says. */
+    if (r == 0 && strcmp(state, "Removing") == 0)
+        r = vm_remove_running(e, s->uid, &removing, err);
+    if (r == 0 && removing)
+        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", s->ref);
+    else if (r == 0 && !s->force && strcmp(state, "Running") == 0)
+        r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", s->name);
+    else if (r == 0 && !s->force && engine_vm_state_is_active(state))
+        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", s->name, state);
+    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", state);
+    s->op->params = s->params;
+    if (r == 0)
+        r = store_vm_state_set(e->store, s->uid, "Removing", err);
+    return r;
 }
 
 int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
@@ -1146,38 +1090,12 @@ int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, ch
     if (r < 0)
         return r;
     const char *name = vm->meta.name;
-    char state[32] = "";
-    int64_t op = 0;
-    bool removing = false;
-    r = store_begin(e->store, err);
-    if (r == 0) {
-        r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-        if (r == -ENOENT)
-            r = vm_removed_meanwhile(ref, err);
-    }
-    /* Two removals of one VM: the second is told, whatever -f says. */
-    if (r == 0 && strcmp(state, "Removing") == 0)
-        r = vm_remove_running(e, uid, &removing, err);
-    if (r == 0 && removing)
-        r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", ref);
-    else if (r == 0 && !force && strcmp(state, "Running") == 0)
-        r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", name);
-    else if (r == 0 && !force && engine_vm_state_is_active(state))
-        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", name, state);
-    char params[64];
-    snprintf(params, sizeof(params), "{\"from\":\"%s\"}", state);
-    if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Removing", err);
-    if (r == 0)
-        r = store_vm_op_begin(e->store, "vm.remove", uid, "intent", -1, params, &op, err);
-    if (r == 0)
-        r = store_commit(e->store, err);
-    if (r < 0) {
-        store_rollback(e->store);
+    struct engine_op op = {.name = "vm.remove", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
+    struct remove_rows s = {.uid = uid, .ref = ref, .name = name, .force = force, .op = &op};
+    r = engine_op_intent(e, &op, remove_intent_rows, &s, "vm.remove.after-intent", err);
+    if (r < 0)
         return r;
-    }
-    fault_point("vm.remove.after-intent");
-    r = vm_remove_act(e, uid, op, err);
+    r = vm_remove_act(e, uid, op.id, err);
     if (r < 0) {
         /* The row stays Removing with its journal row: recovery finishes it. */
         error_prefix(err, "removing vm '%s'", name);

@@ -4,9 +4,9 @@
  * A pid alone names nothing for long: pids are reused, and any user can read
  * a process's pid and start time. proc_start_time/proc_is_alive tell a
  * recorded process from a later one with its pid (pid plus the start time in
- * clock ticks since boot); proc_exe, proc_cwd and proc_cmdline say what a
- * process is (its executable, its working directory, its argv), which the
- * engine checks before it signals a process it believes is its own.
+ * clock ticks since boot), and count a zombie as dead; proc_exe, proc_cwd and proc_cmdline say what
+ * a process is (its executable, its working directory, its argv), which the engine checks before it
+ * signals a process it believes is its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +25,12 @@ static void proc_path(int pid, const char *name, char *buf, size_t size) {
         snprintf(buf, size, "/proc/%d/%s", pid, name);
 }
 
-int proc_start_time(int pid, uint64_t *ret) {
+/*
+ * Reads /proc/PID/stat: field 3 (the state letter) and field 22 (starttime,
+ * clock ticks since boot). The command name (field 2) may hold spaces and
+ * parentheses, so fields are counted from the last ')'.
+ */
+static int proc_stat(int pid, char *ret_state, uint64_t *ret_start) {
     char path[64];
     proc_path(pid, "stat", path, sizeof(path));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -37,10 +42,10 @@ int proc_start_time(int pid, uint64_t *ret) {
     if (n <= 0)
         return -EIO;
     buf[n] = '\0';
-    /* The command name (field 2) may hold spaces and parentheses: skip to the last ')'. */
     char *p = strrchr(buf, ')');
-    if (!p)
+    if (!p || p[1] != ' ' || !p[2])
         return -EIO;
+    *ret_state = p[2];
     p++;
     /* p is at " S ppid ..." : field 3 onwards; starttime is field 22. */
     for (int field = 3; field < 22; field++) {
@@ -54,33 +59,22 @@ int proc_start_time(int pid, uint64_t *ret) {
         return -EIO;
     while (*p >= '0' && *p <= '9')
         v = v * 10 + (uint64_t)(*p++ - '0');
-    *ret = v;
+    *ret_start = v;
     return 0;
 }
 
-bool proc_is_alive(int pid, uint64_t start_time) {
-    uint64_t t;
-    if (pid <= 0 || proc_start_time(pid, &t) < 0)
-        return false;
-    return t == start_time;
+int proc_start_time(int pid, uint64_t *ret) {
+    char state;
+    return proc_stat(pid, &state, ret);
 }
 
-bool proc_is_running(int pid, uint64_t start_time) {
-    if (pid <= 0 || !proc_is_alive(pid, start_time))
+bool proc_is_alive(int pid, uint64_t start_time) {
+    char state;
+    uint64_t t;
+    if (pid <= 0 || proc_stat(pid, &state, &t) < 0 || t != start_time)
         return false;
-    char path[64], buf[512];
-    proc_path(pid, "stat", path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
     /* A zombie (Z) or a dead task (X) runs nothing any more. */
-    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+    return state != 'Z' && state != 'X';
 }
 
 /* readlink of /proc/PID/NAME into buf, without a trailing " (deleted)". */

@@ -235,25 +235,70 @@ int fs_tree_remove_at(int dirfd, const char *name, int depth, struct error *err)
  */
 int fs_tmpfile(const char *dir, struct error *err) WUR;
 
-/* ---- processes --------------------------------------------------------- */
+/* ---- processes (exec.c) ------------------------------------------------ */
 
 #define EXEC_OUTPUT_MAX (16u << 20) /* bytes of a child's stdout kept */
 
+/* What stdin_fd, stdout_fd and stderr_fd hold besides 0 (/dev/null) and a descriptor > 0. */
+#define EXEC_PIPE (-1)    /* a pipe; this process's end is in struct exec_proc */
+#define EXEC_INHERIT (-2) /* this process's own descriptor of that number */
+
 struct exec_opts {
     const char *const *envp; /* NULL: inherit the environment */
-    const char *stdin_path;  /* NULL: /dev/null */
-    struct strbuf *out;      /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
-    int timeout_ms;          /* 0: none; else the child is killed (SIGKILL) past it */
     const char *cwd;         /* NULL: this process's; else the child's working directory (relative
                                 paths in argv, argv[0] included, are then relative to it) */
+    const char *program;     /* the file to exec when it is not argv[0], which is then only the
+                                name the child sees (ps); NULL: argv[0] */
+    /* The child's 0, 1 and 2: 0 (the default) is /dev/null (for stdin: stdin_path when set),
+     * EXEC_PIPE, EXEC_INHERIT, or a descriptor of this process (> 0), which the child gets a
+     * copy of. exec_run collects stdout and stderr itself and ignores those two. */
+    int stdin_fd, stdout_fd, stderr_fd;
+    const char *stdin_path; /* NULL: /dev/null */
+    int pass_fd;            /* > 0: given to the child as its descriptor 3 as well */
+    int pdeathsig;          /* > 0: the child gets this signal when the thread that started it
+                               ends (PR_SET_PDEATHSIG); not with detach */
+    bool detach; /* fork, setsid, fork again: the child runs in its own session, is no child of
+                    this process and is never reaped here (a daemon, the VM monitor) */
+    /* Instead of exec'ing argv: the child runs fn(fn_arg) and exits with what it returns
+     * (argv[0] then only names it in messages). Everything above applies. */
+    int (*fn)(void *fn_arg);
+    void *fn_arg;
+    /* exec_run only */
+    struct strbuf *out; /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
+    int timeout_ms;     /* 0: none; else the child is killed (SIGKILL) past it */
+};
+
+/* A started child. Descriptors are O_CLOEXEC and owned by the caller; -1 when not a pipe. */
+struct exec_proc {
+    pid_t pid;
+    int in;        /* write end of the child's stdin (stdin_fd EXEC_PIPE) */
+    int out;       /* read end of its stdout (stdout_fd EXEC_PIPE) */
+    int err;       /* read end of its stderr (stderr_fd EXEC_PIPE) */
+    bool detached; /* opts.detach: not this process's child */
 };
 
 /*
- * Runs argv[0] (looked up in PATH when it has no '/') with argv, never
- * through a shell, with every other descriptor closed, and reaps it. Returns
- * 0 when it exits 0; otherwise an error whose message names the program, how
- * it ended and the tail of its stderr (-EIO on a non-zero exit, -ETIMEDOUT,
- * -EINTR on a signal, -ENOENT when it cannot be run). opts may be NULL.
+ * Starts argv[0] (looked up in PATH when it has no '/') with argv, never
+ * through a shell, as opts say (NULL: the defaults): descriptors other than
+ * 0-2 (and pass_fd as 3) closed, an empty signal mask and every signal at its
+ * default action. A program that cannot be run is reported here (-ENOENT,
+ * -EACCES, ...; a missing cwd or stdin_path too) and the child reaped. The
+ * caller ends the child with exec_finish (nothing to reap when detached).
+ */
+int exec_start(const char *const *argv, const struct exec_opts *opts, struct exec_proc *ret,
+               struct error *err) WUR;
+/*
+ * Closes p's pipes that are still open and waits for the child; its wait
+ * status in *ret_status (0 for a detached child, which is not waited for).
+ */
+int exec_finish(struct exec_proc *p, int *ret_status, struct error *err) WUR;
+
+/*
+ * exec_start, then collects stdout (opts->out) and stderr while the child
+ * runs and reaps it. Returns 0 when it exits 0; otherwise an error whose
+ * message names the program, how it ended and the tail of its stderr (-EIO
+ * on a non-zero exit, -ETIMEDOUT, -EINTR on a signal, -ENOENT when it cannot
+ * be run). opts may be NULL; detach is refused.
  */
 int exec_run(const char *const *argv, const struct exec_opts *opts, struct error *err) WUR;
 
@@ -261,10 +306,12 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
 
 /* Reads field 22 (starttime, clock ticks since boot) of /proc/PID/stat. */
 int proc_start_time(int pid, uint64_t *ret) WUR;
-/* True if pid is alive and still the process that started at start_time. */
+/*
+ * True if pid still runs and is the process that started at start_time (clock
+ * ticks since boot): the one liveness check for recorded processes. A zombie
+ * (or a dead task) is dead: it runs nothing any more, only its reaping is left.
+ */
 bool proc_is_alive(int pid, uint64_t start_time);
-/* proc_is_alive, and not a zombie: it still runs. */
-bool proc_is_running(int pid, uint64_t start_time);
 /*
  * The executable (/proc/PID/exe) and the working directory (/proc/PID/cwd)
  * of pid, without the " (deleted)" the kernel adds once the file was

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 
 #define VMM_PATH_ENV_MAX 65536 /* longest PATH searched */
 

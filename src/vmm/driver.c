@@ -3,23 +3,19 @@
  * per-VM monitor runs either without knowing which: the argv, the event
  * channel, bringing a spawned process to a running guest, the graceful and
  * the hard stop, the status and how the guest ended, each looked up in a
- * table by kind. vmm_spawn starts the VMM process itself with its serial
- * console on pipes.
+ * table by kind. vmm_spawn starts the VMM process (util's exec_start) with
+ * its serial console on pipes.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 
-#define DRIVER_RETRY_MS 20            /* the longest pause between readiness checks */
-#define DRIVER_CLOSE_RANGE_CLOEXEC 4U /* linux/close_range.h CLOSE_RANGE_CLOEXEC */
+#define DRIVER_RETRY_MS 20 /* the longest pause between readiness checks */
 
 struct vmm_driver {
     const char *socket_name;
@@ -235,89 +231,18 @@ int vmm_status(const struct vmm_launch *l, int timeout_ms, char **ret, struct er
 
 /* ---- spawning ------------------------------------------------------------ */
 
-/* In the child: set up and exec; on failure, the errno goes to report_fd. */
-_Noreturn static void spawn_child(char *const *argv, const struct vmm_spawn_opts *opts,
-                                  pid_t parent, int in_r, int out_w, int report_fd) {
-    int e = 0;
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-        _exit(127); /* the parent is gone already */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    int errfd = opts->stderr_fd;
-    if (errfd < 0)
-        errfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (errfd < 0 || dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(errfd, 2) < 0)
-        e = errno;
-    if (e == 0 && opts->cwd && chdir(opts->cwd) < 0)
-        e = errno;
-    if (e == 0) {
-        /* Everything but 0-2 is closed by the exec (the report pipe too, on success). */
-        if (syscall(SYS_close_range, 3U, ~0U, DRIVER_CLOSE_RANGE_CLOEXEC) < 0)
-            for (int fd = 3; fd < 4096; fd++)
-                if (fd != report_fd)
-                    close(fd);
-        if (strchr(argv[0], '/'))
-            execv(argv[0], argv);
-        else
-            execvp(argv[0], argv);
-        e = errno;
-    }
-    ssize_t n = write(report_fd, &e, sizeof(e));
-    (void)n;
-    _exit(127);
-}
-
-int vmm_spawn(char *const *argv, const struct vmm_spawn_opts *opts, struct vmm_process *ret,
-              struct error *err) {
-    static const struct vmm_spawn_opts none = {.stderr_fd = -1};
-    if (!opts)
-        opts = &none;
-    if (!argv || !argv[0])
-        return error_set(err, -EINVAL, "no program to run");
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, rep[2] = {-1, -1};
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
-        int e = errno;
-        for (int i = 0; i < 2; i++) {
-            closep(&in[i]);
-            closep(&out[i]);
-            closep(&rep[i]);
-        }
-        return error_set(err, -e, "cannot make pipes for '%s': %s", argv[0], strerror(e));
-    }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        for (int i = 0; i < 2; i++) {
-            close(in[i]);
-            close(out[i]);
-            close(rep[i]);
-        }
-        return error_set(err, -e, "cannot fork for '%s': %s", argv[0], strerror(e));
-    }
-    if (pid == 0)
-        spawn_child(argv, opts, parent, in[0], out[1], rep[1]);
-    close(in[0]);
-    close(out[1]);
-    close(rep[1]);
-    int e = 0;
-    ssize_t n;
-    do
-        n = read(rep[0], &e, sizeof(e));
-    while (n < 0 && errno == EINTR);
-    close(rep[0]);
-    if (n == (ssize_t)sizeof(e)) {
-        close(in[1]);
-        close(out[0]);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return error_set(err, e == ENOENT ? -ENOENT : -e, "cannot run '%s': %s", argv[0],
-                         strerror(e));
-    }
-    *ret = (struct vmm_process){.pid = pid, .stdin_fd = in[1], .stdout_fd = out[0]};
-    return 0;
+int vmm_spawn(const struct vmm_launch *l, int stderr_fd, struct exec_proc *ret, struct error *err) {
+    char **argv = NULL;
+    int r = vmm_spawn_argv(l, &argv, err);
+    if (r < 0)
+        return r;
+    struct exec_opts opts = {
+        .stdin_fd = EXEC_PIPE,
+        .stdout_fd = EXEC_PIPE,
+        .stderr_fd = stderr_fd >= 0 ? stderr_fd : 0,
+        .pdeathsig = SIGKILL,
+    };
+    r = exec_start((const char *const *)argv, &opts, ret, err);
+    vmm_argv_free(argv);
+    return r;
 }

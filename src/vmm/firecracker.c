@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 
 #define FC_RESPONSE_MAX (64u << 10) /* bytes of an API answer kept */
 #define FC_FAULT_MAX 512            /* characters of a fault_message carried */

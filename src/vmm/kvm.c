@@ -11,21 +11,17 @@
  * on working hardware, about 4 s when every instruction is emulated), stores
  * a value and halts; a second run in 64-bit long mode with paging stores
  * another value and halts. Only exits with KVM_EXIT_HLT and both values in
- * memory count as usable. The probe runs in a forked child so that a slow or
- * hung vCPU cannot hang hearth: the parent waits at most
- * KVM_PROBE_TIMEOUT_MS, then kills and reaps the child.
+ * memory count as usable. The probe runs in a forked child (exec_run with a
+ * function) so that a slow or hung vCPU cannot hang hearth: the parent waits
+ * at most KVM_PROBE_TIMEOUT_MS, then kills and reaps the child.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vmm/vmm.h"
@@ -276,85 +272,32 @@ out:
     return ok;
 }
 
-static int64_t kvm_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void kvm_set_why(char *why, size_t why_size, const char *msg) {
     if (why && why_size > 0)
         snprintf(why, why_size, "%s", msg);
 }
 
+/* The probe's child: one byte '1' or '0' on stdout, then the reason. */
+static int kvm_probe_child(void *arg) {
+    (void)arg;
+    char msg[KVM_PROBE_REASON_MAX + 1];
+    bool ok = kvm_probe_run(msg + 1, sizeof(msg) - 1);
+    msg[0] = ok ? '1' : '0';
+    size_t len = 1 + strlen(msg + 1);
+    ssize_t n = write(1, msg, len);
+    return n == (ssize_t)len ? 0 : 1;
+}
+
 bool vmm_kvm_usable(char *why, size_t why_size) {
     char reason[KVM_PROBE_REASON_MAX];
-    int fds[2];
-
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        snprintf(reason, sizeof(reason), "cannot create a pipe for the kvm probe: %s",
-                 strerror(errno));
-        kvm_set_why(why, why_size, reason);
-        return false;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(reason, sizeof(reason), "cannot fork the kvm probe: %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
-        kvm_set_why(why, why_size, reason);
-        return false;
-    }
-    if (pid == 0) {
-        /* The child: one byte '1' or '0', then the reason. */
-        close(fds[0]);
-        char msg[KVM_PROBE_REASON_MAX + 1];
-        bool ok = kvm_probe_run(msg + 1, sizeof(msg) - 1);
-        msg[0] = ok ? '1' : '0';
-        size_t len = 1 + strlen(msg + 1);
-        ssize_t n = write(fds[1], msg, len);
-        _exit(n == (ssize_t)len ? 0 : 1);
-    }
-    close(fds[1]);
-
-    char buf[KVM_PROBE_REASON_MAX + 1];
-    size_t len = 0;
-    bool timed_out = false;
-    int64_t deadline = kvm_now_ms() + KVM_PROBE_TIMEOUT_MS;
-    for (;;) {
-        int64_t left = deadline - kvm_now_ms();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-        int r = poll(&pfd, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0) {
-            timed_out = true;
-            break;
-        }
-        if (r < 0)
-            break;
-        ssize_t n = read(fds[0], buf + len, sizeof(buf) - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* EOF: the child wrote everything or died */
-        len += (size_t)n;
-        if (len == sizeof(buf) - 1)
-            break;
-    }
-    close(fds[0]);
-    if (timed_out)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    buf[len] = '\0';
-
-    if (timed_out) {
+    static const char *const argv[] = {"kvm probe", NULL};
+    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+    struct exec_opts opts = {
+        .fn = kvm_probe_child, .out = &out, .timeout_ms = KVM_PROBE_TIMEOUT_MS};
+    struct error err;
+    error_init(&err);
+    int r = exec_run(argv, &opts, &err);
+    if (r == -ETIMEDOUT) {
         snprintf(reason, sizeof(reason),
                  "'/dev/kvm' is there but a test vcpu did not finish a 10-million-step loop "
                  "within %d ms (no working hardware virtualisation?)",
@@ -362,18 +305,14 @@ bool vmm_kvm_usable(char *why, size_t why_size) {
         kvm_set_why(why, why_size, reason);
         return false;
     }
-    if (len == 0) {
-        if (WIFSIGNALED(status))
-            snprintf(reason, sizeof(reason), "the kvm probe died of signal %d", WTERMSIG(status));
-        else
-            snprintf(reason, sizeof(reason), "the kvm probe exited without an answer");
-        kvm_set_why(why, why_size, reason);
+    if (out.len == 0) {
+        kvm_set_why(why, why_size, r < 0 ? err.msg : "the kvm probe exited without an answer");
         return false;
     }
-    if (buf[0] == '1') {
+    if (out.buf[0] == '1') {
         kvm_set_why(why, why_size, "");
         return true;
     }
-    kvm_set_why(why, why_size, buf[1] ? buf + 1 : "the kvm probe failed without a reason");
+    kvm_set_why(why, why_size, out.buf[1] ? out.buf + 1 : "the kvm probe failed without a reason");
     return false;
 }

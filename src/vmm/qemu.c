@@ -31,7 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 
 #define QEMU_CMDLINE_MAX 2048 /* x86's COMMAND_LINE_SIZE */
 #define QEMU_CPUS_MAX 256

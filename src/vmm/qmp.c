@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 
 #define QMP_LINE_MAX (64u * 1024u) /* longest message accepted from QEMU */
 #define QMP_EVENTS_MAX 1000        /* events skipped while waiting for one reply */

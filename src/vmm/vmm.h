@@ -14,7 +14,9 @@
  *
  * This module starts nothing by itself in the background and writes no
  * state: the engine's per-VM monitor owns the VMM process, and the engine
- * records what happened.
+ * records what happened. This header is the driver interface the engine
+ * uses; each backend's own calls (the firecracker API client, the QEMU argv
+ * and QMP client) are in vmm_priv.h, for this module and its tests.
  */
 #ifndef HEARTH_VMM_H
 #define HEARTH_VMM_H
@@ -61,56 +63,6 @@ bool vmm_kvm_usable(char *why, size_t why_size);
 /* The firecracker binary: explicit (--firecracker-bin) or found on PATH. Caller frees. */
 int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *err) WUR;
 
-/* ---- firecracker ----------------------------------------------------------- */
-
-/*
- * Configures a firecracker process that is listening on cfg->api_socket and
- * starts the instance: PUT /logger (when log_path), PUT /metrics (when
- * metrics_path), PUT /boot-source, PUT /drives/rootfs, PUT /machine-config,
- * PUT /network-interfaces/eth0 (when tap), PUT /actions InstanceStart. Each
- * request body conforms to Firecracker's API (specs/firecracker-v1.16.1.yaml);
- * an error response's fault_message is carried into err.
- * timeout_ms bounds each request.
- */
-int vmm_fc_configure_and_start(const struct vmm_config *cfg, int timeout_ms, struct error *err) WUR;
-/* PUT /actions SendCtrlAltDel. */
-int vmm_fc_send_ctrl_alt_del(const char *api_socket, int timeout_ms, struct error *err) WUR;
-/* GET / (instance info): state "Not started", "Running", "Paused" into ret (caller frees). */
-int vmm_fc_state(const char *api_socket, int timeout_ms, char **ret, struct error *err) WUR;
-
-/* The argv to exec firecracker for cfg (`firecracker --api-sock PATH --id ID`).
- * Caller frees with vmm_argv_free. */
-int vmm_fc_argv(const char *binary, const struct vmm_config *cfg, char ***ret,
-                struct error *err) WUR;
-
-/* ---- qemu ------------------------------------------------------------------ */
-
-/*
- * The argv to exec qemu for cfg: -S (the guest waits for QMP cont, so that
- * the events socket is connected before it runs), -M microvm (pit and pic
- * on: TCG hangs without them), -accel kvm or tcg, -cpu host or max, -smp,
- * -m, -kernel, -initrd, -append, the disk as -drive if=none + -device
- * virtio-blk-device, the network as -netdev tap + -device virtio-net-device
- * when a tap is given (else -nic none), -device i8042 (the reset line that
- * reboot=k pulls, as on Firecracker), -device pvpanic (a guest's panic
- * reaches qemu), -serial stdio, -nographic, -no-reboot and -action
- * panic=exit-failure (a guest reset or panic ends qemu: status 0 or 1),
- * -qmp unix:SOCKET,server=on,wait=off, and a second -qmp for
- * cfg->events_socket when given. Caller frees.
- */
-int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, char ***ret,
-                  struct error *err) WUR;
-
-/* QMP: connect, read the greeting, qmp_capabilities; then one command. */
-/* query-status: "running", "paused", "shutdown", ... into ret (caller frees). */
-int vmm_qmp_status(const char *socket, int timeout_ms, char **ret, struct error *err) WUR;
-/* system_powerdown (the guest's ACPI power button). */
-int vmm_qmp_powerdown(const char *socket, int timeout_ms, struct error *err) WUR;
-/* quit (qemu exits at once). */
-int vmm_qmp_quit(const char *socket, int timeout_ms, struct error *err) WUR;
-/* cont (a guest started with -S runs). */
-int vmm_qmp_cont(const char *socket, int timeout_ms, struct error *err) WUR;
-
 /* ---- how a guest ended --------------------------------------------------------- */
 
 /* What a VMM told of its guest's end, from least to most telling. */
@@ -135,14 +87,6 @@ struct vmm_events {
 };
 
 /*
- * Connects to a QMP socket as an event listener: greeting, qmp_capabilities,
- * then the descriptor is non-blocking and left to vmm_events_read. One
- * attempt within timeout_ms (retried while the socket is not there yet).
- */
-int vmm_qmp_events_open(const char *socket, int timeout_ms, struct vmm_events *ret,
-                        struct error *err) WUR;
-
-/*
  * Reads what the channel has without blocking and updates ev->end from the
  * events in it (SHUTDOWN's reason, GUEST_PANICKED, RESET from the guest);
  * anything else is skipped. At the channel's end (or on an error) the
@@ -152,8 +96,6 @@ bool vmm_events_read(struct vmm_events *ev);
 
 /* Closes the channel (fd -1) and frees its buffer; ev->end stays. NULL is fine. */
 void vmm_events_release(struct vmm_events *ev);
-
-void vmm_argv_free(char **argv);
 
 /* ---- one interface for both VMMs (driver.c) --------------------------------- */
 
@@ -179,9 +121,6 @@ const char *vmm_socket_name(enum vmm_kind k);
 
 /* "qmp-events.sock" for qemu; NULL for firecracker, which has no event channel. */
 const char *vmm_events_socket_name(enum vmm_kind k);
-
-/* The argv that runs the VMM for l (vmm_fc_argv / vmm_qemu_argv). Caller frees. */
-int vmm_spawn_argv(const struct vmm_launch *l, char ***ret, struct error *err) WUR;
 
 /*
  * Opens the event channel of a freshly spawned VMM (process pid, not reaped
@@ -222,28 +161,16 @@ int vmm_stop_hard(const struct vmm_launch *l, int timeout_ms, struct error *err)
 /* What the VMM says of its guest ("Running", "running", ...). Caller frees *ret. */
 int vmm_status(const struct vmm_launch *l, int timeout_ms, char **ret, struct error *err) WUR;
 
-/* How vmm_spawn starts a VMM. */
-struct vmm_spawn_opts {
-    const char *cwd; /* working directory of the VMM; NULL: this one */
-    int stderr_fd;   /* the VMM's stderr (a log file); -1: /dev/null */
-};
-
-/* A spawned VMM: its pid and the pipes of its serial console. */
-struct vmm_process {
-    pid_t pid;
-    int stdin_fd;  /* write end: what the guest reads on its console (O_CLOEXEC) */
-    int stdout_fd; /* read end: what the guest writes on its console (O_CLOEXEC) */
-};
-
 /*
- * Starts argv (argv[0] looked up in PATH when it has no '/'), never through a
- * shell, with stdin and stdout on pipes, stderr on opts->stderr_fd, every
- * other descriptor closed, default signal dispositions and an empty signal
- * mask, and PR_SET_PDEATHSIG SIGKILL: the VMM dies with the process that
- * started it. An exec failure is reported here (-ENOENT, -EACCES) and the
- * child reaped. The caller reaps the VMM.
+ * Starts the VMM for l (util's exec_start, never through a shell) with its
+ * serial console on pipes (ret->in: what the guest reads, ret->out: what it
+ * writes), stderr on stderr_fd (-1: /dev/null), every other descriptor
+ * closed, default signal dispositions and an empty signal mask, and
+ * PR_SET_PDEATHSIG SIGKILL: the VMM dies with the process that started it.
+ * A VMM that cannot be run is reported here (-ENOENT, -EACCES). The caller
+ * reaps the VMM.
  */
-int vmm_spawn(char *const *argv, const struct vmm_spawn_opts *opts, struct vmm_process *ret,
+int vmm_spawn(const struct vmm_launch *l, int stderr_fd, struct exec_proc *ret,
               struct error *err) WUR;
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "testrun.h"
 #include "util/util.h"
+#include "util/util_test.h"
 
 static void test_error_set_and_prefix(void **state) {
     (void)state;
@@ -381,5 +382,7 @@ int main(void) {
         cmocka_unit_test(test_proc_identity),
         cmocka_unit_test(test_fault_point),
     };
-    return test_exit_status(cmocka_run_group_tests_name("util", tests, NULL, NULL));
+    int failed = cmocka_run_group_tests_name("util", tests, NULL, NULL);
+    failed += _cmocka_run_group_tests("exec", util_exec_tests, util_exec_tests_n, NULL, NULL);
+    return test_exit_status(failed);
 }

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 #include "vmm/vmm_test.h"
 
 #define TMO 5000

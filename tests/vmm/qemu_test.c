@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vmm_priv.h"
 #include "vmm/vmm_test.h"
 
 #define BOOT_MARKER "HEARTH-VMM-TEST-BOOTED"

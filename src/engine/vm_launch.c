@@ -1,0 +1,103 @@
+/*
+ * engine vm launch: where a VM's files are and what its monitor runs.
+ * <root>/vm/<uid>/ holds what outlives a run (console.log, monitor.log);
+ * <root>/run/vm/<uid>/ what lives as long as the monitor (launch.json, the
+ * sockets), and launch.json records what the starter decided: the VMM, its
+ * binary, the files to boot, the monitor's executable. Written by start
+ * (vm_run.c), read by the monitor (monitor.c) and by the check whether a
+ * process is the VM's (vm_proc.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/engine_priv.h"
+#include "engine/vm_priv.h"
+
+char *vm_run_dir(engine *e, const char *uid) {
+    return xasprintf("%s/run/vm/%s", e->root, uid);
+}
+
+char *vm_data_dir(engine *e, const char *uid) {
+    return xasprintf("%s/vm/%s", e->root, uid);
+}
+
+void vm_launch_release(struct vm_launch *l) {
+    free(l->binary);
+    free(l->kernel);
+    free(l->initrd);
+    free(l->cmdline);
+    free(l->disk);
+    free(l->monitor);
+    memset(l, 0, sizeof(*l));
+}
+
+int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) {
+    json_t *j =
+        json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "vmm", vmm_kind_name(l->kind),
+                  "kvm", l->kvm, "binary", l->binary, "kernel", l->kernel, "cmdline", l->cmdline,
+                  "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
+                  "device", (json_int_t)l->device_id);
+    if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
+              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0))) {
+        json_decref(j);
+        j = NULL;
+    }
+    if (!j)
+        return error_oom(err);
+    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    if (!text || !tmp)
+        return error_oom(err);
+    /* 0600 whatever the umask, as everything under the root. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    int e2 = w == (ssize_t)len ? 0 : (w < 0 ? errno : EIO);
+    if (close(fd) < 0 && e2 == 0)
+        e2 = errno;
+    if (e2 == 0 && rename(tmp, path) < 0)
+        e2 = errno;
+    if (e2 != 0) {
+        (void)unlink(tmp);
+        return error_set(err, -e2, "cannot write '%s': %s", path, strerror(e2));
+    }
+    return 0;
+}
+
+int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        return error_set(err, -EINVAL, "cannot read '%s': %s", path, je.text);
+    struct vm_launch l = {0};
+    const char *vmm = json_string_value(json_object_get(j, "vmm"));
+    int r = 0;
+    if (!vmm || vmm_kind_parse(vmm, &l.kind) < 0)
+        r = error_set(err, -EINVAL, "'%s' names no vmm", path);
+    l.kvm = json_is_true(json_object_get(j, "kvm"));
+    l.binary = xstrdup(json_string_value(json_object_get(j, "binary")));
+    l.kernel = xstrdup(json_string_value(json_object_get(j, "kernel")));
+    l.initrd = xstrdup(json_string_value(json_object_get(j, "initrd")));
+    l.cmdline = xstrdup(json_string_value(json_object_get(j, "cmdline")));
+    l.disk = xstrdup(json_string_value(json_object_get(j, "disk")));
+    l.monitor = xstrdup(json_string_value(json_object_get(j, "monitor")));
+    l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
+    l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
+    l.device_id = json_integer_value(json_object_get(j, "device"));
+    json_decref(j);
+    if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
+        r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);
+    if (r < 0) {
+        vm_launch_release(&l);
+        return r;
+    }
+    *ret = l;
+    return 0;
+}
