@@ -24,9 +24,6 @@
 
 typedef struct engine engine;
 
-/* At most this many candidates are named in an "ambiguous" error. */
-#define ENGINE_MATCH_MAX 10
-
 /*
  * Opens the root directory: creates it (and missing parents) with mode 0700
  * if needed and opens `<root>/hearth.db` with store_open (which migrates it).
@@ -63,20 +60,13 @@ const char *engine_root(const engine *e);
  * -errno.
  */
 int engine_tmpfile(engine *e, struct error *err) WUR;
-/* The schema version of the open database. */
-int engine_schema_version(engine *e);
 
 /*
- * Resolves a user's reference to an object of kind: a name or uid, or a
- * prefix of either. An exact name or uid match wins over prefix matches.
- * -ENOENT "no vm matches 'x'" when nothing matches; -EINVAL "'ab' is
- * ambiguous: it matches vm 'abc' (0123...), vm 'abd' (...)" when several do.
- * ret_uid has room for ID_LEN + 1 bytes.
+ * Loads the object ref resolves to: a name or uid, or a prefix of either; an
+ * exact name or uid match wins over prefix matches. -ENOENT "no vm matches
+ * 'x'" when nothing matches; -EINVAL "'ab' is ambiguous: it matches vm 'abc'
+ * (0123...), vm 'abd' (...)" when several do. Caller frees *ret.
  */
-int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
-                   struct error *err) WUR;
-
-/* Loads the object ref resolves to (as engine_resolve). Caller frees *ret. */
 int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object **ret,
                struct error *err) WUR;
 
@@ -110,19 +100,12 @@ int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n,
                           struct error *err) WUR;
 
 /*
- * The objects of the given kinds (all kinds when n_kinds is 0), in the order
- * Pool, Image, Kernel, VM (so that applying the result in order recreates
- * what a VM refers to before the VM), each kind by creation time.
- * Caller frees with api_objects_free.
- */
-int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
-                  size_t *ret_n, struct error *err) WUR;
-
-/*
- * Like engine_export, but hands the objects to fn one at a time, in the same
- * order, loading one kind at a time and freeing each object after fn saw it,
- * so that exporting needs memory for one kind's objects, not for everything
- * and its encoding. fn returning nonzero stops the walk and is returned
+ * Hands the objects of the given kinds (all kinds when n_kinds is 0) to fn
+ * one at a time, in the order Pool, Image, Kernel, VM (so that applying them
+ * in order recreates what a VM refers to before the VM), each kind by
+ * creation time, loading one kind at a time and freeing each object after fn
+ * saw it, so that exporting needs memory for one kind's objects, not for
+ * everything and its encoding. fn returning nonzero stops the walk and is returned
  * (fn reports its own failure).
  */
 int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
@@ -166,8 +149,17 @@ struct engine_apply_result {
 void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, size_t size);
 
 /*
- * Creates or updates the n objects in ONE transaction: either all of them
- * apply or none does. objs are not modified (the engine works on copies).
+ * Applying documents: a batch creates or updates objects in ONE transaction,
+ * so that either all of them apply or none does. begin opens the one write
+ * transaction (BEGIN IMMEDIATE, so the caller should have its input ready to
+ * read, not wait on a slow producer while holding the lock); add applies one
+ * object in it (obj is not modified: the engine works on a copy; *ret, which
+ * may be NULL, gets its result) and counts it against API_DOCS_MAX ("more
+ * than N documents in one apply"); commit makes all of them visible at once.
+ * After a failing add or commit nothing changed and the batch can only be
+ * freed; free rolls back what was not committed. A batch is not tried again
+ * when the UNIQUE constraint catches a race the name lookup missed: it
+ * fails, changing nothing.
  *
  * Per object: defaults are set (api_object_set_defaults with the root), a VM
  * without a name gets a random one, the object is validated, then matched to
@@ -187,31 +179,8 @@ void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, s
  * change of spec.image, spec.kernel or spec.diskSize (the disk was built
  * from them), saying how to do it; cpus, memory and the rest take effect at
  * its next start. Each object is journaled as an "<kind>.apply" operation
- * inside the same transaction.
- *
- * On success *ret_results holds n results in document order (caller frees
- * with free()). On failure nothing changed, err names the object when the
- * document has a name ("vm 'x': spec.memory: \"12XB\" is not a size"), and,
- * if ret_failed is not NULL, *ret_failed is the index of the document at
- * fault, or n when the failure is not one document's (I/O, locking), so the
- * caller can name the file and document.
- */
-int engine_apply(engine *e, struct api_object *const *objs, size_t n,
-                 struct engine_apply_result **ret_results, size_t *ret_failed,
-                 struct error *err) WUR;
-
-/*
- * The same, with the objects handed in one at a time, for callers that read
- * them from a file and must not hold them all: begin opens the one write
- * transaction (BEGIN IMMEDIATE, so the caller should have its input ready
- * to read, not wait on a slow producer while holding the lock); add applies
- * one object in it exactly as engine_apply does for each (obj is not
- * modified; *ret, which may be NULL, gets its result) and counts it against
- * API_DOCS_MAX ("more than N documents in one apply"); commit makes all of
- * them visible at once. After a failing add or commit nothing changed and
- * the batch can only be freed; free rolls back what was not committed.
- * Unlike engine_apply, a batch is not tried again when the UNIQUE constraint
- * catches a race the name lookup missed: it fails, changing nothing.
+ * inside the same transaction. A failing add's err names the object when the
+ * document has a name ("vm 'x': spec.memory: \"12XB\" is not a size").
  */
 typedef struct engine_apply_batch engine_apply_batch;
 int engine_apply_batch_begin(engine *e, engine_apply_batch **ret, struct error *err) WUR;
@@ -270,8 +239,6 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
                      size_t notice_size, struct error *err) WUR;
 
 #define ENGINE_DEVICE_TYPES 4 /* Image, Resize, Kernel, VM */
-/* "Image", "Resize", "Kernel", "VM"; -1 for anything else. */
-int engine_device_type_index(const char *type);
 extern const char *const engine_device_types[ENGINE_DEVICE_TYPES];
 
 struct engine_pool_status {
@@ -300,45 +267,6 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
 /* The device rows (id, type, parent, size, owner, state), by id. Caller frees. */
 int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
                         struct error *err) WUR;
-
-/*
- * A new zero-filled device of type ("Image", "Resize", "Kernel", "VM") and
- * size bytes (a multiple of 512), owned by (owner_kind, owner_uid) or by
- * nobody (API_KIND_COUNT, NULL). Protocol: intent (row 'planned' with a
- * freshly allocated id, journal row), the pool call, commit (row 'active');
- * fault points pool.create.after-intent, -after-act, -after-commit.
- */
-int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
-                              const char *owner_uid, uint32_t *ret_id, struct error *err) WUR;
-
-/*
- * A snapshot of parent_id as a new device (size at least the parent's; 0
- * means the parent's size). Fault points pool.snapshot.after-intent,
- * -after-act, -after-commit. -ENOENT when the parent has no active row.
- */
-int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
-                                enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
-                                struct error *err) WUR;
-
-/*
- * Removes one device and its row; nothing else (a VM's device releases only
- * that device). -EBUSY "device N has children: ..." while rows name it as
- * their parent; -ENOENT when it has no row. Fault points
- * pool.remove.after-intent, -after-act, -after-commit.
- */
-int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) WUR;
-
-/* Activates an active device and returns its path (caller frees); see pool_device_activate. */
-int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) WUR;
-
-/*
- * Recovery of the pool operations whose owner is dead (engine_open runs it;
- * doctor --repair again): create/snapshot whose device exists in the pool
- * are rolled forward to 'active' (only the commit was missing), else their
- * row is dropped; remove is finished; init is rolled forward when the pool
- * opens, else rolled back. *ret_n (may be NULL) counts the operations done.
- */
-int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
 /* ---- images and kernels (image.c, kernel.c) ----------------------------- */
 
@@ -384,9 +312,6 @@ struct engine_import_result {
 int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
                         struct engine_import_result *ret, struct error *err) WUR;
 
-/* The pool device that holds the image's ext4 (-ENOENT when it has none, e.g. only applied). */
-int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
-
 /*
  * Imports a kernel from an OCI image (source as for images): the kernel file
  * (/boot/vmlinux, else the newest /boot/vmlinuz-*), an initrd, /lib/modules.
@@ -416,22 +341,6 @@ struct engine_kernel_local {
 int engine_kernel_import_files(engine *e, const char *name, const struct engine_kernel_local *files,
                                const struct engine_import_opts *opts,
                                struct engine_import_result *ret, struct error *err) WUR;
-
-/*
- * The path of one of a kernel's files ("vmlinux", "vmlinuz", "initrd",
- * "modules.tar") under <root>/kernel/<uid>/; -ENOENT when it has none.
- * Caller frees *ret.
- */
-int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
-                       struct error *err) WUR;
-
-/*
- * Recovery of image and kernel operations (import, remove) whose owner is
- * dead: engine_open runs it after the pool's recovery; doctor --repair too.
- * An import is rolled back (its devices, staging and files removed; no
- * object was recorded), a removal finished. *ret_n (may be NULL) counts them.
- */
-int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
 /* ---- VMs: create (vm_create.c) ------------------------------------------ */
 
@@ -497,9 +406,6 @@ int engine_vm_create(engine *e, const struct api_object *vm,
  */
 int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
                          struct engine_vm_create_result *ret, struct error *err) WUR;
-
-/* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
-int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
 
 /* ---- VMs: run (vm_run.c, monitor.c) -------------------------------------- */
 
@@ -574,25 +480,6 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
 int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) WUR;
 
 /*
- * The runtime of a VM as recorded, checked against the processes: a VM
- * recorded Running whose monitor or VMM is gone (pid and start time) is
- * recorded Stopped ("the monitor died") and its device deactivated, before
- * this returns. ret->running tells whether it runs.
- */
-struct engine_vm_runtime {
-    bool running;
-    char vmm[16];
-    int monitor_pid, vmm_pid; /* 0 when none */
-    int64_t started, stopped; /* unix seconds, 0 when unset */
-    int exit_status;          /* -1 when none */
-    char exit_reason[128];
-    char console_log[4096];   /* <root>/vm/<uid>/console.log */
-    char attach_socket[4096]; /* the monitor's attach socket, "" when not running */
-};
-int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *ret,
-                          struct error *err) WUR;
-
-/*
  * Checks every VM recorded Running, Starting or Stopping against its
  * processes and records the dead ones Stopped (engine_open runs it, ps
  * relies on it): one indexed query finds them, so stopped VMs cost
@@ -645,10 +532,6 @@ struct engine_vm_attach_result {
  */
 int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
                          struct engine_vm_attach_result *ret, struct error *err) WUR;
-
-/* engine_vm_attach_open, _run and _free in one call; *ret_detached as ret->detached. */
-int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
-                     struct error *err) WUR;
 
 /*
  * The monitor's body (`<self_exe> __monitor ROOT UID READY_FD`, exactly

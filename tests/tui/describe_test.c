@@ -11,6 +11,8 @@
 
 #include "tui_test.h"
 
+#include "engine/engine_priv.h"
+
 struct fixture {
     char dir[64];
     char root[128];
