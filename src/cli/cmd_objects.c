@@ -68,8 +68,8 @@ struct vm_view {
     const char *image_id;
     const char *kernel_ref;
     const char *kernel_id;
-    const struct api_kv *kv;          /* labels of a full object, or NULL */
-    const struct store_label *labels; /* labels of a summary, or NULL */
+    const struct api_kv *kv;           /* labels of a full object, or NULL */
+    const struct engine_label *labels; /* labels of a summary, or NULL */
     size_t n_labels;
 };
 
@@ -88,7 +88,7 @@ static struct vm_view view_of_object(const struct api_object *vm) {
     };
 }
 
-static struct vm_view view_of_summary(const struct store_vm_summary *v) {
+static struct vm_view view_of_summary(const struct engine_vm_summary *v) {
     return (struct vm_view){
         .uid = v->uid,
         .name = v->name,
@@ -210,13 +210,13 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
 }
 
 /* Writes the rows of `ps` for the VMs into t; the cells borrow the summaries' strings. */
-static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vms, size_t n,
+static int vm_rows(struct cli_table *t, const struct engine_vm_summary *const *vms, size_t n,
                    bool wide, bool csv) {
     int64_t now = time(NULL);
     struct cell_cache size_cache = {0}, mem_cache = {0}, cpu_cache = {0}, created_cache = {0},
                       up_cache = {0};
     for (size_t i = 0; i < n; i++) {
-        const struct store_vm_summary *v = vms[i];
+        const struct engine_vm_summary *v = vms[i];
         const char *size = cell_cached(t, &size_cache, CELL_SIZE, (int64_t)v->disk_size, now);
         const char *mem = cell_cached(t, &mem_cache, CELL_SIZE, (int64_t)v->memory, now);
         const char *cpus = cell_cached(t, &cpu_cache, CELL_COUNT, (int64_t)v->cpus, now);
@@ -430,14 +430,14 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
 /* ps as a table, CSV or ids: from the VMs' summaries (without -a: the active VMs' only). */
 static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt) {
-    struct store_vm_summaries *list = NULL;
+    struct engine_vm_summaries *list = NULL;
     int r = all ? engine_vm_summaries(ctx->eng, &list, &ctx->err)
                 : engine_vm_summaries_active(ctx->eng, &list, &ctx->err);
     if (r < 0)
         return r;
-    const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
+    const struct engine_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
     if (!vms) {
-        store_vm_summaries_free(list);
+        engine_vm_summaries_free(list);
         return error_oom(&ctx->err);
     }
     size_t kept = 0;
@@ -473,7 +473,7 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
         cli_table_release(&t);
     }
     free(vms);
-    store_vm_summaries_free(list);
+    engine_vm_summaries_free(list);
     return r;
 }
 

@@ -214,7 +214,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
         FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_JSON) | FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV), &fmt);
     if (r < 0)
         return r;
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0;
     r = engine_pool_devices(ctx->eng, &d, &n, &ctx->err);
     if (r < 0)
@@ -231,7 +231,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             json_object_set_new(o, "id", json_integer(d[i].id));
             json_object_set_new(o, "type", json_string(d[i].type));
             json_object_set_new(o, "parent",
-                                d[i].parent == STORE_DEVICE_PARENT_NONE
+                                d[i].parent == ENGINE_DEVICE_PARENT_NONE
                                     ? json_string("pool")
                                     : json_integer(d[i].parent));
             json_object_set_new(o, "sizeBytes", json_integer((json_int_t)d[i].size));
@@ -257,7 +257,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
         for (size_t i = 0; i < n && r == 0; i++) {
             char id[16], parent[16], size[32], owner[128];
             snprintf(id, sizeof(id), "%u", d[i].id);
-            if (d[i].parent == STORE_DEVICE_PARENT_NONE)
+            if (d[i].parent == ENGINE_DEVICE_PARENT_NONE)
                 snprintf(parent, sizeof(parent), "pool");
             else
                 snprintf(parent, sizeof(parent), "%lld", (long long)d[i].parent);
@@ -279,7 +279,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             r = error_oom(&ctx->err);
         cli_table_release(&t);
     }
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return r;
 }
 

@@ -19,7 +19,6 @@
 
 #include "api/api.h"
 #include "oci/oci.h"
-#include "store/store.h"
 #include "util/util.h"
 
 typedef struct engine engine;
@@ -79,17 +78,53 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
                 struct error *err) WUR;
 
 /*
- * The summary of every VM (what `ps` shows and filters on), by creation time
- * then name, loaded without decoding whole objects: see store_vm_summary_list.
- * Caller frees with store_vm_summaries_free.
+ * What `ps` shows and filters on for one VM, without decoding the whole
+ * object. Every string belongs to the list (never freed one by one).
  */
-int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+struct engine_label {
+    const char *key;
+    const char *value;
+};
+struct engine_vm_summary {
+    const char *uid;
+    const char *name;
+    const char *image_ref;    /* spec.image.ociClaim.ref; NULL without a claim */
+    const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
+    const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
+    const char *network_mode; /* NULL when unset */
+    const char *state;        /* status.state; NULL when unset */
+    const char *image_id;     /* status.image.id; NULL when unset */
+    const char *kernel_id;    /* status.kernel.id; NULL when unset */
+    uint64_t cpus;
+    uint64_t memory;
+    uint64_t disk_size;
+    int64_t created; /* API_TIME_NONE when unset */
+    int64_t started; /* unix seconds the running VMM started; 0 when none runs */
+    /* spec.network.ports as api_port_format writes each, joined by ", "; "" for none */
+    const char *ports;
+    /* status.ipAddresses joined by ", "; "" for none */
+    const char *ips;
+    const struct engine_label *labels; /* metadata.labels in order */
+    size_t n_labels;
+};
+struct engine_vm_summaries {
+    struct engine_vm_summary *items; /* by creation time then name */
+    size_t n;
+};
+void engine_vm_summaries_free(struct engine_vm_summaries *l);
+
+/*
+ * The summary of every VM, by creation time then name, read in a fixed
+ * number of queries, whatever the number of VMs. Caller frees with
+ * engine_vm_summaries_free.
+ */
+int engine_vm_summaries(engine *e, struct engine_vm_summaries **ret, struct error *err) WUR;
 /*
  * The summaries of the active VMs only (engine_vm_state_is_active: what `ps`
  * without -a shows), read through the state index: the cost follows the
- * number of active VMs, not of all VMs (store_vm_summary_list_active).
+ * number of active VMs, not of all VMs.
  */
-int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+int engine_vm_summaries_active(engine *e, struct engine_vm_summaries **ret, struct error *err) WUR;
 /*
  * The full objects of the active VMs, by creation time then name, without
  * reading the others: the active summaries say which, then each is read
@@ -264,8 +299,25 @@ void engine_pool_status_release(struct engine_pool_status *s);
  */
 int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *err) WUR;
 
-/* The device rows (id, type, parent, size, owner, state), by id. Caller frees. */
-int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
+/* One device of the pool, as recorded. */
+#define ENGINE_DEVICE_PARENT_NONE (-1)
+struct engine_device {
+    uint32_t id;
+    char *type;     /* "Image", "Resize", "Kernel", "VM" */
+    int64_t parent; /* a device id or ENGINE_DEVICE_PARENT_NONE (the pool) */
+    uint64_t size;
+    char *state;              /* "planned", "active", "removing" */
+    enum api_kind owner_kind; /* API_KIND_COUNT when it has no owner */
+    char *owner_uid;          /* NULL when none */
+    char *owner_name;         /* the owner's name, NULL when none or gone */
+    char *metadata_path;      /* NULL when unset */
+    int64_t created;          /* unix seconds */
+    char *layer_key;          /* a shared layer's key ("resize:<bytes>", "kernel:<uid>"), or NULL */
+};
+void engine_devices_free(struct engine_device *d, size_t n);
+
+/* The devices, by id. Caller frees with engine_devices_free. */
+int engine_pool_devices(engine *e, struct engine_device **ret, size_t *ret_n,
                         struct error *err) WUR;
 
 /* ---- images and kernels (image.c, kernel.c) ----------------------------- */
@@ -586,10 +638,49 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
 
 /* ---- queries ----------------------------------------------------------- */
 
-/* Read-only SQL, straight to store_sql_query (statements that write are refused;
- * limits NULL for the defaults). */
-int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
-               const struct store_sql_sink *sink, struct error *err) WUR;
+/* The type of one value of a result row. */
+enum engine_value_type {
+    ENGINE_VALUE_NULL,
+    ENGINE_VALUE_INTEGER,
+    ENGINE_VALUE_REAL,
+    ENGINE_VALUE_TEXT,
+    ENGINE_VALUE_BLOB
+};
+
+/* Where engine_sql's results go, one statement and one row at a time. */
+struct engine_sql_sink {
+    /* A statement's result starts: its column names. */
+    int (*columns)(void *ud, int ncols, const char *const *names);
+    /* One row: values as text (NULL for SQL NULL; blobs as hex) and their types. */
+    int (*row)(void *ud, int ncols, const char *const *values, const enum engine_value_type *types);
+    /* The statement is done. */
+    int (*end)(void *ud);
+    void *ud;
+};
+
+/*
+ * What one engine_sql call may use; 0 in a field means no limit. The time
+ * counts from the call to its end, output included.
+ */
+struct engine_sql_limits {
+    unsigned timeout_ms; /* the whole call */
+    int value_max;       /* bytes of one value (text or blob) */
+    size_t row_max;      /* bytes of one row as the sink gets it (blobs as hex) */
+    int64_t heap_max;    /* bytes SQLite may hold while the statements run */
+};
+/* The defaults (hearth sql's, docs/sql.md): 30 s, 16 MiB, 64 MiB, 256 MiB. */
+void engine_sql_limits_default(struct engine_sql_limits *ret);
+
+/*
+ * Runs one or more SQL statements on a read-only path: a statement that
+ * would write is refused (-EPERM, naming it) and nothing changes. Results
+ * stream to sink; a sink callback returning nonzero stops and is returned.
+ * limits NULL means the defaults; past one of them the call stops with
+ * -ETIMEDOUT (time), -EFBIG (a value or a row) or -ENOMEM (memory), the
+ * message naming the limit.
+ */
+int engine_sql(engine *e, const char *sql, const struct engine_sql_limits *limits,
+               const struct engine_sql_sink *sink, struct error *err) WUR;
 
 /* True for the states in which a VM counts as running for `ps` without -a:
  * Running and the transitional states (Creating, Starting, Stopping, Removing). */
@@ -606,9 +697,30 @@ void engine_versions_get(struct engine_versions *ret);
 
 /* ---- watching the root (ops.c) ------------------------------------------- */
 
+/*
+ * One row of the operations journal: what (op, e.g. "vm.create"), on which
+ * object (kind, uid) or pool device, its current step, its owner, and when
+ * it started, last changed and finished, with the error if it failed.
+ */
+struct engine_op {
+    int64_t id;
+    char *op;
+    enum api_kind kind;
+    char *object_uid; /* NULL for a pool operation */
+    char *step;
+    int owner_pid;
+    int64_t started; /* unix seconds */
+    int64_t updated;
+    int64_t finished;  /* 0 while in flight */
+    char *error;       /* NULL unless it failed */
+    int64_t device_id; /* the pool device of a pool operation, -1 for none */
+    char *params;      /* a pool operation's parameters (JSON object text), or NULL */
+};
+void engine_ops_free(struct engine_op *ops, size_t n);
+
 /* The operations in flight and the max_finished most recent finished ones, newest
- * first (store_op_list_recent). Caller frees with store_ops_free. */
-int engine_ops_recent(engine *e, size_t max_finished, struct store_op **ret, size_t *ret_n,
+ * first. Caller frees with engine_ops_free. */
+int engine_ops_recent(engine *e, size_t max_finished, struct engine_op **ret, size_t *ret_n,
                       struct error *err) WUR;
 
 /* PRAGMA data_version of the engine's connection: changes when another connection

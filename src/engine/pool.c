@@ -504,11 +504,6 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
     return 0;
 }
 
-int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
-                        struct error *err) {
-    return store_pool_device_list(e->store, ret, ret_n, err);
-}
-
 /* ---- device operations ------------------------------------------------- */
 
 static int owner_check(enum api_kind owner_kind, const char *owner_uid, struct error *err) {

@@ -225,12 +225,12 @@ static const struct tui_col vm_cols[] = {
     {"NAME", false, 1, 40},
 };
 
-int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_table **ret) {
+int tui_table_vms(const struct engine_vm_summaries *l, int64_t now, struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_VMS, vm_cols, ARRAY_SIZE(vm_cols), l->n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < l->n; i++) {
-        const struct store_vm_summary *v = &l->items[i];
+        const struct engine_vm_summary *v = &l->items[i];
         char size[32], mem[32], cpus[24];
         api_size_format_human(v->disk_size, size, sizeof(size));
         api_size_format_human(v->memory, mem, sizeof(mem));
@@ -310,14 +310,14 @@ static const struct tui_col pool_cols[] = {
 /* Depth-first walk of the device tree: children of parent (an index into devs or -1). */
 struct tree_walk {
     struct tui_table *t;
-    const struct store_pool_device *devs;
+    const struct engine_device *devs;
     size_t n;
     size_t *first_child, *next_sibling; /* index lists, n = none */
     bool *done;
     char prefix[128]; /* "|  " per level whose parent has later siblings */
 };
 
-static size_t dev_index(const struct store_pool_device *devs, size_t n, int64_t id) {
+static size_t dev_index(const struct engine_device *devs, size_t n, int64_t id) {
     /* Rows come sorted by id: binary search. */
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -331,7 +331,7 @@ static size_t dev_index(const struct store_pool_device *devs, size_t n, int64_t 
 }
 
 static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
-    const struct store_pool_device *d = &w->devs[i];
+    const struct engine_device *d = &w->devs[i];
     w->done[i] = true;
     char label[192], size[32], owner[160];
     size_t plen = strlen(w->prefix);
@@ -365,7 +365,7 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
 }
 
 int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
-                   const struct store_pool_device *devs, size_t n, int64_t now,
+                   const struct engine_device *devs, size_t n, int64_t now,
                    struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_POOL, pool_cols, ARRAY_SIZE(pool_cols), n, now);
     if (!t)
@@ -405,7 +405,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
             w.first_child[i] = w.next_sibling[i] = n;
         /* Children lists in id order: walk backwards, prepending. */
         for (size_t i = n; i-- > 0;) {
-            if (devs[i].parent == STORE_DEVICE_PARENT_NONE)
+            if (devs[i].parent == ENGINE_DEVICE_PARENT_NONE)
                 continue;
             size_t p = dev_index(devs, n, devs[i].parent);
             if (p == n || p == i)
@@ -415,7 +415,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
         }
         /* Roots: no parent, or a parent without a row; then anything a cycle hid. */
         for (size_t i = 0; i < n && r == 0; i++)
-            if (!done[i] && (devs[i].parent == STORE_DEVICE_PARENT_NONE ||
+            if (!done[i] && (devs[i].parent == ENGINE_DEVICE_PARENT_NONE ||
                              dev_index(devs, n, devs[i].parent) == n))
                 r = tree_add(&w, i, 0, true);
         for (size_t i = 0; i < n && r == 0; i++)
@@ -443,12 +443,12 @@ static const struct tui_col op_cols[] = {
     {"ERROR", false, 8, 120},
 };
 
-int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_table **ret) {
+int tui_table_ops(const struct engine_op *ops, size_t n, int64_t now, struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_OPS, op_cols, ARRAY_SIZE(op_cols), n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        const struct store_op *o = &ops[i];
+        const struct engine_op *o = &ops[i];
         char id[24], owner[24], object[64];
         snprintf(id, sizeof(id), "%lld", (long long)o->id);
         snprintf(owner, sizeof(owner), "%d", o->owner_pid);

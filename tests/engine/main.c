@@ -583,7 +583,7 @@ static void test_list_active(void **state) {
         free(res);
     }
 
-    struct store_vm_summaries *sum = NULL;
+    struct engine_vm_summaries *sum = NULL;
     assert_int_equal(engine_vm_summaries_active(f->eng, &sum, &err), 0);
     struct api_object **vms = NULL;
     size_t n = 0;
@@ -609,7 +609,7 @@ static void test_list_active(void **state) {
     }
     assert_int_equal(k, n);
     api_objects_free(vms, n);
-    store_vm_summaries_free(sum);
+    engine_vm_summaries_free(sum);
 }
 
 /* ---- export ------------------------------------------------------------ */
@@ -698,7 +698,7 @@ static int sink_columns(void *ud, int ncols, const char *const *names) {
     return 0;
 }
 static int sink_row(void *ud, int ncols, const char *const *values,
-                    const enum store_value_type *types) {
+                    const enum engine_value_type *types) {
     (void)ncols;
     (void)types;
     if (values[0] && strcmp(values[0], "1") == 0)
@@ -716,7 +716,7 @@ static void test_sql_read_only(void **state) {
     struct error err;
     error_init(&err);
     int seen = 0;
-    struct store_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
+    struct engine_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
     int r = engine_sql(f->eng, "DELETE FROM vm", NULL, &sink, &err);
     assert_int_equal(r, -EPERM);
     assert_int_equal(count(f->eng, API_KIND_VM), 1);

@@ -159,8 +159,8 @@ static int create(struct vfix *f, const struct api_object *doc, struct engine_vm
     return engine_vm_create(f->eng, doc, NULL, res, err);
 }
 
-static struct store_pool_device *rows(struct vfix *f, size_t *n) {
-    struct store_pool_device *d = NULL;
+static struct engine_device *rows(struct vfix *f, size_t *n) {
+    struct engine_device *d = NULL;
     struct error err;
     error_init(&err);
     if (engine_pool_devices(f->eng, &d, n, &err) < 0)
@@ -171,20 +171,20 @@ static struct store_pool_device *rows(struct vfix *f, size_t *n) {
 /* Rows of type (NULL: any) and state (NULL: any). */
 static size_t count_rows(struct vfix *f, const char *type, const char *state) {
     size_t n = 0, k = 0;
-    struct store_pool_device *d = rows(f, &n);
+    struct engine_device *d = rows(f, &n);
     for (size_t i = 0; i < n; i++)
         if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
             k++;
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return k;
 }
 
 /* Every row's parent has a row. */
 static void assert_parents_exist(struct vfix *f) {
     size_t n = 0;
-    struct store_pool_device *d = rows(f, &n);
+    struct engine_device *d = rows(f, &n);
     for (size_t i = 0; i < n; i++) {
-        if (d[i].parent == STORE_DEVICE_PARENT_NONE)
+        if (d[i].parent == ENGINE_DEVICE_PARENT_NONE)
             continue;
         bool found = false;
         for (size_t k = 0; k < n; k++)
@@ -192,7 +192,7 @@ static void assert_parents_exist(struct vfix *f) {
         if (!found)
             fail_msg("device %u has a gone parent %lld", d[i].id, (long long)d[i].parent);
     }
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
 }
 
 static struct store_pool_device row_of(struct vfix *f, uint32_t id) {

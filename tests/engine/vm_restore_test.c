@@ -215,7 +215,7 @@ static bool has_disk(engine *eng, const char *uid) {
 
 /* Pool rows of type (NULL: any) and state (NULL: any). */
 static size_t rows(engine *eng, const char *type, const char *state) {
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0, k = 0;
     struct error err;
     error_init(&err);
@@ -224,7 +224,7 @@ static size_t rows(engine *eng, const char *type, const char *state) {
     for (size_t i = 0; i < n; i++)
         if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
             k++;
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return k;
 }
 

@@ -12,7 +12,7 @@
 
 /* n VM summaries "vm-00000".. with uid "%016x" of i, memory alternating 512MB, 1GB, 2GB. */
 struct fake_vms {
-    struct store_vm_summaries l;
+    struct engine_vm_summaries l;
     char (*uids)[ID_LEN + 1];
     char (*names)[32];
 };
@@ -25,12 +25,11 @@ static void fake_vms_init(struct fake_vms *f, size_t n, size_t offset) {
     f->names = calloc(n ? n : 1, sizeof(*f->names));
     assert_non_null(f->l.items);
     f->l.n = n;
-    f->l.arena = NULL;
     for (size_t i = 0; i < n; i++) {
         size_t k = i + offset;
         snprintf(f->uids[i], sizeof(f->uids[i]), "%016zx", k);
         snprintf(f->names[i], sizeof(f->names[i]), "vm-%05zu", k);
-        struct store_vm_summary *v = &f->l.items[i];
+        struct engine_vm_summary *v = &f->l.items[i];
         v->uid = f->uids[i];
         v->name = f->names[i];
         v->image_ref = k % 2 ? "busybox:latest" : "alpine:3.19";
@@ -308,7 +307,7 @@ static void test_layout(void **state) {
 static void test_pool_tree(void **state) {
     (void)state;
     /* 0 Image <- 1 Resize <- 2 Kernel <- {3 VM, 5 VM}; 4 Image alone; 7 VM whose parent is gone. */
-    struct store_pool_device devs[] = {
+    struct engine_device devs[] = {
         {.id = 0, .type = "Image", .parent = -1, .size = 1 << 20, .state = "active"},
         {.id = 1, .type = "Resize", .parent = 0, .size = 4u << 30, .state = "active"},
         {.id = 2, .type = "Kernel", .parent = 1, .size = 4u << 30, .state = "active"},
@@ -349,7 +348,7 @@ static void test_pool_tree(void **state) {
 
 static void test_ops_table(void **state) {
     (void)state;
-    struct store_op ops[] = {
+    struct engine_op ops[] = {
         {.id = 9,
          .op = "vm.start",
          .kind = API_KIND_VM,
