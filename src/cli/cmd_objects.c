@@ -63,7 +63,7 @@ static int filters_parse(struct cli_ctx *ctx, struct filter *ret, int *ret_n) {
 struct vm_view {
     const char *uid;
     const char *name;
-    const char *state;
+    enum api_vm_state state;
     const char *image_ref; /* NULL without a claim */
     const char *image_id;
     const char *kernel_ref;
@@ -128,7 +128,7 @@ static bool vm_matches(const struct vm_view *vm, const struct filter *f, int n) 
             ok = vm->uid && str_starts_with(vm->uid, val);
             break;
         case F_STATE:
-            ok = vm->state && strcasecmp(vm->state, val) == 0;
+            ok = api_vm_state_name(vm->state) && strcasecmp(api_vm_state_name(vm->state), val) == 0;
             break;
         case F_IMAGE:
             ok = (vm->image_ref && strcmp(vm->image_ref, val) == 0) ||
@@ -193,7 +193,7 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
         break;
     case CELL_UP:
-        api_vm_status_format("Running", value, now, buf, sizeof(buf));
+        api_vm_status_format(API_VM_RUNNING, value, now, buf, sizeof(buf));
         break;
     case CELL_CREATED:
     case CELL_CREATED_RFC3339:
@@ -223,8 +223,8 @@ static int vm_rows(struct cli_table *t, const struct engine_vm_summary *const *v
         const char *created = cell_cached(
             t, &created_cache, csv ? CELL_CREATED_RFC3339 : CELL_CREATED, v->created, now);
         /* A running VM's status says for how long, as Ignite's and Docker's do: "Up 5m". */
-        const char *status = v->state;
-        if (!csv && v->started > 0 && v->state && !strcmp(v->state, "Running") &&
+        const char *status = api_vm_state_name(v->state);
+        if (!csv && v->started > 0 && v->state == API_VM_RUNNING &&
             !(status = cell_cached(t, &up_cache, CELL_UP, v->started, now)))
             return -ENOMEM;
         if (!size || !mem || !cpus || !created)
@@ -417,7 +417,7 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         struct vm_view view = view_of_object(vms[i]);
-        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+        if ((all || api_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
             vms[kept++] = vms[i];
         else
             api_object_free(vms[i]);
@@ -443,7 +443,7 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     size_t kept = 0;
     for (size_t i = 0; i < list->n; i++) {
         struct vm_view view = view_of_summary(&list->items[i]);
-        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+        if ((all || api_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
             vms[kept++] = &list->items[i];
     }
 

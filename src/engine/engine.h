@@ -92,7 +92,7 @@ struct engine_vm_summary {
     const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
     const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
     const char *network_mode; /* NULL when unset */
-    const char *state;        /* status.state; NULL when unset */
+    enum api_vm_state state;  /* status.state */
     const char *image_id;     /* status.image.id; NULL when unset */
     const char *kernel_id;    /* status.kernel.id; NULL when unset */
     uint64_t cpus;
@@ -120,7 +120,7 @@ void engine_vm_summaries_free(struct engine_vm_summaries *l);
  */
 int engine_vm_summaries(engine *e, struct engine_vm_summaries **ret, struct error *err) WUR;
 /*
- * The summaries of the active VMs only (engine_vm_state_is_active: what `ps`
+ * The summaries of the active VMs only (api_vm_state_is_active: what `ps`
  * without -a shows), read through the state index: the cost follows the
  * number of active VMs, not of all VMs.
  */
@@ -681,10 +681,6 @@ void engine_sql_limits_default(struct engine_sql_limits *ret);
  */
 int engine_sql(engine *e, const char *sql, const struct engine_sql_limits *limits,
                const struct engine_sql_sink *sink, struct error *err) WUR;
-
-/* True for the states in which a VM counts as running for `ps` without -a:
- * Running and the transitional states (Creating, Starting, Stopping, Removing). */
-bool engine_vm_state_is_active(const char *state);
 
 /* Versions of the libraries and the schema, for `hearth version`. */
 struct engine_versions {

@@ -291,9 +291,8 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
     r = copy_files_check(vm, err);
     if (r < 0)
         return r;
-    free(vm->state);
-    vm->state = xstrdup("Creating");
-    return vm->state ? 0 : error_oom(err);
+    vm->state = API_VM_CREATING;
+    return 0;
 }
 
 /* Intent: the VM row (Creating) and the journal row, with a unique name. */
@@ -461,10 +460,8 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
  */
 static int vm_commit(struct vjob *j, struct error *err) {
     engine *e = j->e;
-    free(j->vm->u.vm.state);
-    j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
-    if (!j->vm->u.vm.state)
-        return error_oom(err);
+    if (!j->existing || api_vm_state_parse(j->from, &j->vm->u.vm.state) < 0)
+        j->vm->u.vm.state = API_VM_CREATED;
     int r = store_begin(e->store, err);
     if (r == 0 && j->existing) {
         char state[32];
@@ -691,10 +688,8 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         r = vm_staging_remove(e, op->object_uid, err);
         if (r < 0)
             return r;
-        free(vm->u.vm.state);
-        vm->u.vm.state = xstrdup(from[0] ? from : "Created");
-        if (!vm->u.vm.state)
-            return error_oom(err);
+        if (api_vm_state_parse(from, &vm->u.vm.state) < 0)
+            vm->u.vm.state = API_VM_CREATED;
         r = store_begin(e->store, err);
         if (r == 0)
             r = store_object_put(e->store, vm, err);

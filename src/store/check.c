@@ -26,8 +26,6 @@
 #define CHECK_PARAMS_MAX 4096   /* bytes of a journal row's parameters */
 #define CHECK_CORRUPT_MAX 10000 /* rows one scan reports */
 
-static const char *const vm_states[] = {"Created",  "Running",  "Stopped", "Creating",
-                                        "Starting", "Stopping", "Removing"};
 static const char *const device_types[] = {"Image", "Resize", "Kernel", "VM"};
 static const char *const device_states[] = {"planned", "active", "removing"};
 
@@ -113,7 +111,8 @@ static int validated(const struct api_object *obj, struct error *err) {
 /* ---- the rules, one per kind of row ---------------------------------------- */
 
 int store_check_vm_state(const char *state, struct error *err) {
-    if (!in_set(state, vm_states, ARRAY_SIZE(vm_states)))
+    enum api_vm_state s;
+    if (api_vm_state_parse(state, &s) < 0)
         return bad(err, "status.state", state, "is not a vm state");
     return 0;
 }

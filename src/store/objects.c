@@ -133,7 +133,7 @@ static void bind_main(sqlite3_stmt *st, const struct api_object *obj) {
         store_bind_text(st, 14, v->network_mode);
         sqlite3_bind_int(st, 15, v->has_ssh);
         store_bind_text(st, 16, v->ssh_public_key);
-        store_bind_text(st, 17, v->state);
+        store_bind_text(st, 17, api_vm_state_name(v->state));
         store_bind_text(st, 18, v->status_image.source.id);
         bind_u64(st, 19, v->status_image.source.size);
         store_bind_text(st, 20, v->status_image.internal_uid);
@@ -192,12 +192,15 @@ static int read_main(sqlite3_stmt *st, struct api_object *obj) {
             store_column_text(st, 9, &v->cmdline) < 0 ||
             store_column_text(st, 13, &v->network_mode) < 0 ||
             store_column_text(st, 15, &v->ssh_public_key) < 0 ||
-            store_column_text(st, 16, &v->state) < 0 ||
             store_column_text(st, 17, &v->status_image.source.id) < 0 ||
             store_column_text(st, 19, &v->status_image.internal_uid) < 0 ||
             store_column_text(st, 20, &v->status_kernel.source.id) < 0 ||
             store_column_text(st, 22, &v->status_kernel.internal_uid) < 0)
             return -ENOMEM;
+        /* A state that is none of them stays unset, which the row's check refuses. */
+        const char *state = (const char *)sqlite3_column_text(st, 16);
+        if (!state || api_vm_state_parse(state, &v->state) < 0)
+            v->state = API_VM_STATE_NONE;
         v->cpus = column_u64(st, 10);
         v->memory = column_u64(st, 11);
         v->disk_size = column_u64(st, 12);
@@ -565,6 +568,10 @@ int store_object_put(store *s, const struct api_object *obj, struct error *err) 
               : obj->kind == API_KIND_IMAGE ? image_put_sql
                                             : kernel_put_sql;
     }
+    if (obj->kind == API_KIND_VM && obj->u.vm.state != API_VM_STATE_NONE &&
+        !api_vm_state_name(obj->u.vm.state))
+        return error_set(err, -EINVAL, "vm '%s': status.state: %d is not a state (%s)",
+                         obj->meta.name, (int)obj->u.vm.state, API_VM_STATES_LIST);
     bool own;
     int r = store_tx_start(s, &own, err);
     if (r < 0)
@@ -1143,16 +1150,18 @@ static int arena_column(struct store_arena *a, sqlite3_stmt *st, int col, const 
     "CASE WHEN state = 'Running' THEN "                                                            \
     "(SELECT r.started FROM vm_runtime r WHERE r.uid = vm.uid AND r.stopped IS NULL) END"
 
-/* Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or NULL. */
+/*
+ * Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or
+ * NULL. *ret_state is the state as the row has it (for the row's check).
+ */
 static int summary_read_main(struct store_arena *a, sqlite3_stmt *st, struct store_vm_summary *v,
-                             const struct store_vm_summary *prev) {
+                             const struct store_vm_summary *prev, const char **ret_state) {
     const struct store_vm_summary none = {0};
     if (!prev)
         prev = &none;
     if (arena_column(a, st, 0, NULL, &v->uid) < 0 || arena_column(a, st, 1, NULL, &v->name) < 0 ||
         arena_column(a, st, 7, prev->cmdline, &v->cmdline) < 0 ||
         arena_column(a, st, 11, prev->network_mode, &v->network_mode) < 0 ||
-        arena_column(a, st, 12, prev->state, &v->state) < 0 ||
         arena_column(a, st, 13, prev->image_id, &v->image_id) < 0 ||
         arena_column(a, st, 14, prev->kernel_id, &v->kernel_id) < 0)
         return -ENOMEM;
@@ -1160,6 +1169,9 @@ static int summary_read_main(struct store_arena *a, sqlite3_stmt *st, struct sto
         return -ENOMEM;
     if (sqlite3_column_int(st, 5) && arena_column(a, st, 6, prev->kernel_ref, &v->kernel_ref) < 0)
         return -ENOMEM;
+    *ret_state = (const char *)sqlite3_column_text(st, 12);
+    if (!*ret_state || api_vm_state_parse(*ret_state, &v->state) < 0)
+        v->state = API_VM_STATE_NONE;
     v->created = column_created(st, 2);
     v->cpus = column_u64(st, 8);
     v->memory = column_u64(st, 9);
@@ -1500,13 +1512,14 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
         }
         struct store_vm_summary *v = &l->items[l->n];
         memset(v, 0, sizeof(*v));
-        if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL) < 0) {
+        const char *state = NULL;
+        if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL, &state) < 0) {
             r = error_oom(err);
             break;
         }
         struct error why;
         error_init(&why);
-        if (store_check_vm_key(v->uid, v->name, v->state, &why) < 0) {
+        if (store_check_vm_key(v->uid, v->name, state, &why) < 0) {
             store_corrupt_warn(s, "vm", v->uid, &why);
             continue;
         }

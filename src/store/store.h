@@ -119,7 +119,7 @@ struct store_vm_summary {
     const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
     const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
     const char *network_mode; /* NULL when unset */
-    const char *state;        /* status.state; NULL when unset */
+    enum api_vm_state state;  /* status.state */
     const char *image_id;     /* status.image.id; NULL when unset */
     const char *kernel_id;    /* status.kernel.id; NULL when unset */
     uint64_t cpus;

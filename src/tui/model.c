@@ -77,17 +77,21 @@ const char *tui_screen_title(enum tui_screen s) {
     return s < TUI_SCREEN_COUNT ? titles[s] : "?";
 }
 
-enum tui_tone tui_tone_of_state(const char *state) {
-    if (!state)
-        return TUI_TONE_NORMAL;
-    if (strcmp(state, "Running") == 0)
+enum tui_tone tui_tone_of_state(enum api_vm_state state) {
+    switch (state) {
+    case API_VM_RUNNING:
         return TUI_TONE_RUNNING;
-    if (strcmp(state, "Stopped") == 0 || strcmp(state, "Created") == 0)
+    case API_VM_STOPPED:
+    case API_VM_CREATED:
         return TUI_TONE_STOPPED;
-    if (strcmp(state, "Creating") == 0 || strcmp(state, "Starting") == 0 ||
-        strcmp(state, "Stopping") == 0 || strcmp(state, "Removing") == 0)
+    case API_VM_CREATING:
+    case API_VM_STARTING:
+    case API_VM_STOPPING:
+    case API_VM_REMOVING:
         return TUI_TONE_BUSY;
-    return TUI_TONE_NORMAL;
+    default:
+        return TUI_TONE_NORMAL;
+    }
 }
 
 /* ---- tables -------------------------------------------------------------- */
@@ -130,7 +134,7 @@ static bool has_time(const struct tui_col *col, int64_t num) {
 /* The text of a time cell: the same words as `ps`. */
 static void time_cell(enum tui_col_time kind, int64_t t, int64_t now, char *buf, size_t size) {
     if (kind == TUI_TIME_UP)
-        api_vm_status_format("Running", t, now, buf, size);
+        api_vm_status_format(API_VM_RUNNING, t, now, buf, size);
     else
         api_age_format(t, now, buf, size);
 }
@@ -245,7 +249,7 @@ int tui_table_vms(const struct engine_vm_summaries *l, int64_t now, struct tui_t
                                cpus,
                                mem,
                                "-",
-                               v->state ? v->state : "-",
+                               api_vm_state_name(v->state) ? api_vm_state_name(v->state) : "-",
                                v->ips ? v->ips : "",
                                v->ports ? v->ports : "",
                                v->name};

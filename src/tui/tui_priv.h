@@ -40,7 +40,7 @@ enum tui_tone {
 
 /* Running -> RUNNING; Stopped, Created -> STOPPED; Creating, Starting, Stopping,
  * Removing -> BUSY; NULL or anything else -> NORMAL. */
-enum tui_tone tui_tone_of_state(const char *state);
+enum tui_tone tui_tone_of_state(enum api_vm_state state);
 
 /* ---- the snapshot of one screen ----------------------------------------- */
 

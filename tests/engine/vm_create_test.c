@@ -243,7 +243,10 @@ static size_t count_vms(struct vfix *f, const char *state) {
     if (engine_list(f->eng, API_KIND_VM, &objs, &n, &err) < 0)
         fail_msg("list: %s", err.msg);
     for (size_t i = 0; i < n; i++)
-        if (!state || !strcmp(objs[i]->u.vm.state ? objs[i]->u.vm.state : "", state))
+        if (!state ||
+            !strcmp(api_vm_state_name(objs[i]->u.vm.state) ? api_vm_state_name(objs[i]->u.vm.state)
+                                                           : "",
+                    state))
             k++;
     api_objects_free(objs, n);
     return k;
@@ -296,7 +299,7 @@ static void test_vm_create(void **state) {
 
     struct api_object *vm = NULL;
     assert_int_equal(engine_get(f->eng, API_KIND_VM, "vm1", &vm, &err), 0);
-    assert_string_equal(vm->u.vm.state, "Created");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Created");
     assert_string_equal(vm->meta.uid, res.uid);
     assert_string_equal(vm->u.vm.kernel_claim->ref, "test-kernel:1");
     assert_string_equal(vm->u.vm.status_kernel.internal_uid, f->kernel_uid);

@@ -131,7 +131,7 @@ static int teardown(void **state) {
     error_init(&err);
     if (f->eng && engine_list(f->eng, API_KIND_VM, &vms, &n, &err) == 0)
         for (size_t i = 0; i < n; i++)
-            if (strcmp(vms[i]->u.vm.state, "Running") == 0)
+            if (vms[i]->u.vm.state == API_VM_RUNNING)
                 (void)!engine_vm_kill(f->eng, vms[i]->meta.uid, NULL, &err);
     api_objects_free(vms, n);
     engine_free(f->eng);
@@ -202,7 +202,7 @@ static struct api_object *get_vm(engine *eng, const char *ref) {
 
 static void assert_state(engine *eng, const char *ref, const char *want) {
     struct api_object *vm = get_vm(eng, ref);
-    assert_string_equal(vm->u.vm.state, want);
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), want);
     api_object_free(vm);
 }
 

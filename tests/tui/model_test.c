@@ -17,7 +17,8 @@ struct fake_vms {
     char (*names)[32];
 };
 
-static const char *const states[] = {"Running", "Stopped", "Created", "Starting"};
+static const enum api_vm_state states[] = {API_VM_RUNNING, API_VM_STOPPED, API_VM_CREATED,
+                                           API_VM_STARTING};
 
 static void fake_vms_init(struct fake_vms *f, size_t n, size_t offset) {
     f->l.items = calloc(n ? n : 1, sizeof(*f->l.items));
@@ -75,13 +76,13 @@ static const char *shown_cell(const struct tui_list *l, size_t i, const char *ti
 
 static void test_tones(void **state) {
     (void)state;
-    assert_int_equal(tui_tone_of_state("Running"), TUI_TONE_RUNNING);
-    assert_int_equal(tui_tone_of_state("Stopped"), TUI_TONE_STOPPED);
-    assert_int_equal(tui_tone_of_state("Created"), TUI_TONE_STOPPED);
-    assert_int_equal(tui_tone_of_state("Stopping"), TUI_TONE_BUSY);
-    assert_int_equal(tui_tone_of_state("Creating"), TUI_TONE_BUSY);
-    assert_int_equal(tui_tone_of_state(NULL), TUI_TONE_NORMAL);
-    assert_int_equal(tui_tone_of_state("Weird"), TUI_TONE_NORMAL);
+    assert_int_equal(tui_tone_of_state(API_VM_RUNNING), TUI_TONE_RUNNING);
+    assert_int_equal(tui_tone_of_state(API_VM_STOPPED), TUI_TONE_STOPPED);
+    assert_int_equal(tui_tone_of_state(API_VM_CREATED), TUI_TONE_STOPPED);
+    assert_int_equal(tui_tone_of_state(API_VM_STOPPING), TUI_TONE_BUSY);
+    assert_int_equal(tui_tone_of_state(API_VM_CREATING), TUI_TONE_BUSY);
+    assert_int_equal(tui_tone_of_state(API_VM_STATE_NONE), TUI_TONE_NORMAL);
+    assert_int_equal(tui_tone_of_state((enum api_vm_state)99), TUI_TONE_NORMAL);
 }
 
 static void test_vm_table(void **state) {
@@ -118,7 +119,7 @@ static void test_vm_table_times(void **state) {
     fake_vms_release(&f);
     int created = col(t, "CREATED"), status = col(t, "STATUS");
     char want[48];
-    api_vm_status_format("Running", now - 21, now, want, sizeof(want));
+    api_vm_status_format(API_VM_RUNNING, now - 21, now, want, sizeof(want));
     assert_string_equal(want, "Up 21s");
     assert_string_equal(t->rows[0].cells[status], want);
     assert_string_equal(t->rows[0].cells[created], "4s ago");
