@@ -102,7 +102,7 @@ static json_t *status_json(const struct engine_pool_status *s) {
     }
     json_object_set_new(o, "driver", json_string(s->driver));
     json_object_set_new(o, "name", json_string(s->name));
-    json_object_set_new(o, "state", json_string(s->state));
+    json_object_set_new(o, "state", json_string(engine_pool_state_name(s->state)));
     json_object_set_new(o, "dataSize", size_json(s->data_size));
     json_object_set_new(o, "metadataSize", size_json(s->metadata_size));
     json_object_set_new(o, "allocationSize", size_json(s->allocation_size));
@@ -171,7 +171,7 @@ int cmd_pool_status(struct cli_ctx *ctx) {
         api_size_format(s.metadata_size, m, sizeof(m));
         r = strbuf_addf(
             &sb, "%-15s%s\n%-15s%s%s\n%-15s%s at %s\n", "Driver:", s.driver, "Name:", s.name,
-            strcmp(s.state, "active") == 0 ? "" : " (being initialised)", "Data:", d, s.data_path);
+            s.state == ENGINE_POOL_ACTIVE ? "" : " (being initialised)", "Data:", d, s.data_path);
         if (r == 0 && strcmp(s.driver, "dm-thin") == 0)
             r = strbuf_addf(&sb, "%-15s%s at %s\n", "Metadata:", m, s.metadata_path);
         if (r == 0)
@@ -247,7 +247,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
                 }
                 json_object_set_new(o, "owner", ow ? ow : json_null());
             }
-            json_object_set_new(o, "state", json_string(d[i].state));
+            json_object_set_new(o, "state", json_string(engine_pool_state_name(d[i].state)));
         }
         r = write_json(ctx, arr, fmt);
     } else {
@@ -270,7 +270,8 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             else
                 snprintf(owner, sizeof(owner), "%s/%s", kind_word(d[i].owner_kind),
                          d[i].owner_name ? d[i].owner_name : d[i].owner_uid);
-            const char *cells[] = {id, d[i].type, parent, size, owner, d[i].state};
+            const char *cells[] = {id,   d[i].type, parent,
+                                   size, owner,     engine_pool_state_name(d[i].state)};
             r = cli_table_add(&t, cells);
         }
         if (r == 0)

@@ -276,10 +276,19 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
 #define ENGINE_DEVICE_TYPES 4 /* Image, Resize, Kernel, VM */
 extern const char *const engine_device_types[ENGINE_DEVICE_TYPES];
 
+/*
+ * The state of the pool and of each of its devices: planned while the
+ * operation that makes it runs, active, removing while the one that removes
+ * it runs (the pool is never removing).
+ */
+enum engine_pool_state { ENGINE_POOL_ACTIVE, ENGINE_POOL_PLANNED, ENGINE_POOL_REMOVING };
+/* "active", "planned", "removing". */
+const char *engine_pool_state_name(enum engine_pool_state s);
+
 struct engine_pool_status {
     char driver[16];
-    char name[17];  /* the pool's short name (dm names are hearth-<name>-<id>) */
-    char state[16]; /* "active", or "planned" while an init runs */
+    char name[17];                /* the pool's short name (dm names are hearth-<name>-<id>) */
+    enum engine_pool_state state; /* active, or planned while an init runs */
     uint64_t data_size, metadata_size, allocation_size;
     char *data_path, *metadata_path;        /* owned */
     bool usage_known;                       /* false: usage_error says why */
@@ -306,7 +315,7 @@ struct engine_device {
     char *type;     /* "Image", "Resize", "Kernel", "VM" */
     int64_t parent; /* a device id or ENGINE_DEVICE_PARENT_NONE (the pool) */
     uint64_t size;
-    char *state;              /* "planned", "active", "removing" */
+    enum engine_pool_state state;
     enum api_kind owner_kind; /* API_KIND_COUNT when it has no owner */
     char *owner_uid;          /* NULL when none */
     char *owner_name;         /* the owner's name, NULL when none or gone */

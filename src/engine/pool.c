@@ -125,7 +125,7 @@ int engine_pool_get(engine *e, pool **ret, struct error *err) {
     int r = pool_row_get(e, &sp, err);
     if (r < 0)
         return r;
-    if (strcmp(sp.state, "active") != 0) {
+    if (sp.state != STORE_POOL_ACTIVE) {
         store_pool_release(&sp);
         return error_set(err, -EAGAIN, "the pool is being initialised; try again shortly");
     }
@@ -156,7 +156,7 @@ void engine_pool_open_hook(engine *e) {
     error_init(&err);
     if (store_pool_get(e->store, &sp, &err) < 0)
         return; /* no pool */
-    bool created = sp.driver && strcmp(sp.state, "active") == 0;
+    bool created = sp.driver && sp.state == STORE_POOL_ACTIVE;
     store_pool_release(&sp);
     pool *p;
     if (created && !e->pool && !e->pool_tried && engine_pool_get(e, &p, &err) < 0)
@@ -250,7 +250,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
         api_size_format(before.data_size, d, sizeof(d));
         r = error_set(err, -EEXIST, "a pool already exists (driver %s, data %s at '%s'%s)",
                       before.driver, d, before.data_path ? before.data_path : "",
-                      strcmp(before.state, "active") == 0 ? "" : ", being initialised");
+                      before.state == STORE_POOL_ACTIVE ? "" : ", being initialised");
         store_pool_release(&before);
         return r;
     }
@@ -336,7 +336,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
     struct store_pool sp = {
         .driver = (char *)pool_driver_name(driver),
         .name = id,
-        .state = (char *)"planned",
+        .state = STORE_POOL_PLANNED,
         .metadata_size = spec->metadata_size,
         .data_size = spec->data_size,
         .allocation_size = spec->allocation_size,
@@ -410,7 +410,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
     fault_point("pool.init.after-assemble");
 
     /* 3. commit */
-    sp.state = (char *)"active";
+    sp.state = STORE_POOL_ACTIVE;
     r = store_begin(e->store, err);
     if (r == 0)
         r = store_pool_put(e->store, &sp, err);
@@ -453,7 +453,7 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
     struct engine_pool_status s = {0};
     snprintf(s.driver, sizeof(s.driver), "%s", sp.driver);
     snprintf(s.name, sizeof(s.name), "%s", sp.name ? sp.name : "");
-    snprintf(s.state, sizeof(s.state), "%s", sp.state);
+    s.state = (enum engine_pool_state)sp.state;
     s.data_size = sp.data_size;
     s.metadata_size = sp.metadata_size;
     s.allocation_size = sp.allocation_size;
@@ -473,9 +473,9 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
         int t = engine_device_type_index(devs[i].type);
         if (t >= 0)
             s.by_type[t]++;
-        if (strcmp(devs[i].state, "planned") == 0)
+        if (devs[i].state == STORE_POOL_PLANNED)
             s.n_planned++;
-        else if (strcmp(devs[i].state, "removing") == 0)
+        else if (devs[i].state == STORE_POOL_REMOVING)
             s.n_removing++;
     }
     store_pool_devices_free(devs, n);
@@ -566,8 +566,9 @@ static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id
         struct store_pool_device parent;
         r = store_pool_device_get(e->store, parent_id, &parent, err);
         if (r == 0) {
-            if (strcmp(parent.state, "active") != 0)
-                r = error_set(err, -ENOENT, "device %u is %s, not active", parent_id, parent.state);
+            if (parent.state != STORE_POOL_ACTIVE)
+                r = error_set(err, -ENOENT, "device %u is %s, not active", parent_id,
+                              store_pool_state_name(parent.state));
             else if (size == 0)
                 size = parent.size;
             else if (size < parent.size)
@@ -585,7 +586,7 @@ static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id
             .type = (char *)type,
             .parent = snap ? (int64_t)parent_id : STORE_DEVICE_PARENT_NONE,
             .size = size,
-            .state = (char *)"planned",
+            .state = STORE_POOL_PLANNED,
             .owner_kind = owner_kind,
             .owner_uid = (char *)owner_uid,
         };
@@ -620,7 +621,7 @@ static int device_new(engine *e, bool snap, const char *type, uint32_t parent_id
     /* 3. commit */
     r = store_begin(e->store, err);
     if (r == 0)
-        r = store_pool_device_set_state(e->store, id, "active", err);
+        r = store_pool_device_set_state(e->store, id, STORE_POOL_ACTIVE, err);
     if (r == 0)
         r = store_op_finish(e->store, op, NULL, err);
     if (r == 0)
@@ -661,9 +662,9 @@ int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
     struct store_pool_device d;
     r = store_pool_device_get(e->store, id, &d, err);
     if (r == 0) {
-        if (strcmp(d.state, "active") != 0)
+        if (d.state != STORE_POOL_ACTIVE)
             r = error_set(err, -EBUSY, "device %u is %s by another operation", id,
-                          strcmp(d.state, "planned") == 0 ? "being created" : "being removed");
+                          d.state == STORE_POOL_PLANNED ? "being created" : "being removed");
         store_pool_device_release(&d);
     }
     uint32_t kids[CHILDREN_NAMED];
@@ -680,7 +681,7 @@ int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
         r = error_set(err, -EBUSY, "device %u has children: %s; remove them first", id, list);
     }
     if (r == 0)
-        r = store_pool_device_set_state(e->store, id, "removing", err);
+        r = store_pool_device_set_state(e->store, id, STORE_POOL_REMOVING, err);
     if (r == 0)
         r = store_op_begin_device(e->store, "pool.remove", API_KIND_POOL, "intent", id, NULL, &op,
                                   err);
@@ -699,7 +700,7 @@ int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
         error_init(&e2);
         int u = store_begin(e->store, &e2);
         if (u == 0)
-            u = store_pool_device_set_state(e->store, id, "active", &e2);
+            u = store_pool_device_set_state(e->store, id, STORE_POOL_ACTIVE, &e2);
         if (u == 0)
             u = store_op_finish(e->store, op, err->msg, &e2);
         if (u == 0)
@@ -735,8 +736,9 @@ int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct 
     r = store_pool_device_get(e->store, id, &d, err);
     if (r < 0)
         return r;
-    if (strcmp(d.state, "active") != 0)
-        r = error_set(err, -EBUSY, "device %u is %s, not active", id, d.state);
+    if (d.state != STORE_POOL_ACTIVE)
+        r = error_set(err, -EBUSY, "device %u is %s, not active", id,
+                      store_pool_state_name(d.state));
     uint64_t size = d.size;
     store_pool_device_release(&d);
     if (r < 0)
@@ -753,14 +755,15 @@ static bool ids_contain(const struct pool_inventory *inv, uint32_t id) {
     return false;
 }
 
-/* Closes a recovered operation and applies its row change, in one transaction. */
-static int recover_commit(engine *e, const struct store_op *op, uint32_t id, const char *state,
+/* Closes a recovered operation and applies its row change (the row active, else gone), in one
+ * transaction. */
+static int recover_commit(engine *e, const struct store_op *op, uint32_t id, bool activate,
                           const char *note, struct error *err) {
     int r = store_begin(e->store, err);
     if (r < 0)
         return r;
-    if (state)
-        r = store_pool_device_set_state(e->store, id, state, err);
+    if (activate)
+        r = store_pool_device_set_state(e->store, id, STORE_POOL_ACTIVE, err);
     else {
         r = store_pool_device_delete(e->store, id, err);
         if (r == -ENOENT) {
@@ -822,15 +825,14 @@ static int recover_init(engine *e, const struct store_op *op, struct error *err)
     r = store_begin(e->store, err);
     if (r == 0) {
         if (forward) {
-            free(sp.state);
-            sp.state = xstrdup("active");
-            r = sp.state ? store_pool_put(e->store, &sp, err) : error_oom(err);
+            sp.state = STORE_POOL_ACTIVE;
+            r = store_pool_put(e->store, &sp, err);
         } else {
             /* The spec stays recorded, as apply would have left it. */
             struct store_pool spec = sp;
             spec.driver = NULL;
             spec.name = NULL;
-            spec.state = (char *)"active";
+            spec.state = STORE_POOL_ACTIVE;
             r = store_pool_put(e->store, &spec, err);
         }
     }
@@ -877,7 +879,7 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
         r = pool_device_remove(p, id, err);
         if (r < 0)
             return r;
-        return recover_commit(e, op, id, NULL, "interrupted; removal finished", err);
+        return recover_commit(e, op, id, false, "interrupted; removal finished", err);
     }
     struct pool_inventory inv = {0};
     r = pool_inventory_get(p, &inv, err);
@@ -886,12 +888,12 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
     bool exists = ids_contain(&inv, id);
     pool_inventory_release(&inv);
     if (exists) /* only the commit was missing */
-        return recover_commit(e, op, id, "active", NULL, err);
+        return recover_commit(e, op, id, true, NULL, err);
     /* Rolled back: what the act left half-made goes too (the file driver's <id>.img.tmp). */
     r = pool_device_remove(p, id, err);
     if (r < 0)
         return r;
-    return recover_commit(e, op, id, NULL, "interrupted; rolled back", err);
+    return recover_commit(e, op, id, false, "interrupted; rolled back", err);
 }
 
 int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) {

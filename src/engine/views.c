@@ -93,6 +93,17 @@ int engine_vm_summaries_active(engine *e, struct engine_vm_summaries **ret, stru
     return r < 0 ? r : summaries_wrap(rows, ret, err);
 }
 
+/* ---- the pool and its devices -------------------------------------------------- */
+
+_Static_assert((int)ENGINE_POOL_ACTIVE == (int)STORE_POOL_ACTIVE &&
+                   (int)ENGINE_POOL_PLANNED == (int)STORE_POOL_PLANNED &&
+                   (int)ENGINE_POOL_REMOVING == (int)STORE_POOL_REMOVING,
+               "the engine's pool states are the store's");
+
+const char *engine_pool_state_name(enum engine_pool_state s) {
+    return store_pool_state_name((enum store_pool_state)s);
+}
+
 /* ---- pool devices ---------------------------------------------------------- */
 
 void engine_devices_free(struct engine_device *d, size_t n) {
@@ -125,7 +136,7 @@ int engine_pool_devices(engine *e, struct engine_device **ret, size_t *ret_n, st
             .parent =
                 row->parent == STORE_DEVICE_PARENT_NONE ? ENGINE_DEVICE_PARENT_NONE : row->parent,
             .size = row->size,
-            .state = steal_ptr(&row->state),
+            .state = (enum engine_pool_state)row->state,
             .owner_kind = row->owner_kind,
             .owner_uid = steal_ptr(&row->owner_uid),
             .owner_name = steal_ptr(&row->owner_name),

@@ -73,7 +73,7 @@ static int layer_undo(engine *e, uint32_t id, int64_t op, const char *why, struc
     struct store_pool_device d;
     r = store_pool_device_get(e->store, id, &d, err);
     if (r == 0) {
-        bool planned = strcmp(d.state, "planned") == 0;
+        bool planned = d.state == STORE_POOL_PLANNED;
         store_pool_device_release(&d);
         if (planned)
             r = store_pool_device_delete(e->store, id, err);
@@ -116,7 +116,7 @@ static int layer_build(struct layer_job *j, uint32_t id, uint32_t parent, uint64
         fault_point("vm.layer.after-build");
         r = store_begin(e->store, err);
         if (r == 0)
-            r = store_pool_device_set_state(e->store, id, "active", err);
+            r = store_pool_device_set_state(e->store, id, STORE_POOL_ACTIVE, err);
         if (r == 0)
             r = store_op_finish(e->store, op, NULL, err);
         if (r == 0)
@@ -182,8 +182,9 @@ static int layer_intent(engine *e, uint32_t parent, const char *type, uint64_t s
         error_init(err);
         r = store_pool_device_get(e->store, parent, &d, err);
         if (r == 0) {
-            if (strcmp(d.state, "active") != 0)
-                r = error_set(err, -EBUSY, "device %u is %s, not active", parent, d.state);
+            if (d.state != STORE_POOL_ACTIVE)
+                r = error_set(err, -EBUSY, "device %u is %s, not active", parent,
+                              store_pool_state_name(d.state));
             else if (size < d.size)
                 r = error_set(err, -EINVAL,
                               "layer '%s' (%" PRIu64 " bytes) is smaller than "
@@ -201,7 +202,7 @@ static int layer_intent(engine *e, uint32_t parent, const char *type, uint64_t s
             .type = (char *)type,
             .parent = parent,
             .size = size,
-            .state = (char *)"planned",
+            .state = STORE_POOL_PLANNED,
             .owner_kind = owner_kind,
             .owner_uid = (char *)owner_uid,
             .layer_key = (char *)key,
@@ -245,8 +246,8 @@ static int layer_ensure(struct layer_job *j, uint32_t parent, const char *type, 
         int r = store_pool_device_find_layer(e->store, parent, key, &d, err);
         if (r == 0) {
             uint32_t id = d.id;
-            bool active = strcmp(d.state, "active") == 0;
-            bool planned = strcmp(d.state, "planned") == 0;
+            bool active = d.state == STORE_POOL_ACTIVE;
+            bool planned = d.state == STORE_POOL_PLANNED;
             store_pool_device_release(&d);
             if (active) {
                 *ret_id = id;

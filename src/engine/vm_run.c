@@ -216,7 +216,7 @@ int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error 
     r = -ENOENT;
     for (size_t i = 0; i < n; i++)
         if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
-            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
+            strcmp(d[i].type, "VM") == 0 && d[i].state == STORE_POOL_ACTIVE) {
             *ret_id = d[i].id;
             r = 0;
             break;

@@ -94,7 +94,7 @@ static int describe_device(engine *e, uint32_t id, struct strbuf *out, struct er
     if (r == 0)
         r = set_int(o, "size", (int64_t)d->size);
     if (r == 0)
-        r = set_str(o, "state", d->state);
+        r = set_str(o, "state", engine_pool_state_name(d->state));
     if (r == 0)
         r = set_str(o, "ownerKind",
                     d->owner_kind < API_KIND_COUNT ? api_kind_name(d->owner_kind) : NULL);

@@ -351,11 +351,12 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
         snprintf(owner, sizeof(owner), "-");
     char key[24];
     snprintf(key, sizeof(key), "%u", d->id);
-    const char *cells[] = {label, d->type, size, d->state, owner, d->layer_key ? d->layer_key : "-",
+    const char *cells[] = {label, d->type,
+                           size,  engine_pool_state_name(d->state),
+                           owner, d->layer_key ? d->layer_key : "-",
                            "-"};
     const int64_t nums[] = {d->id, 0, (int64_t)d->size, 0, 0, 0, d->created};
-    enum tui_tone tone =
-        strcmp(d->state ? d->state : "", "active") == 0 ? TUI_TONE_NORMAL : TUI_TONE_BUSY;
+    enum tui_tone tone = d->state == ENGINE_POOL_ACTIVE ? TUI_TONE_NORMAL : TUI_TONE_BUSY;
     int r = table_add(w->t, key, cells, nums, tone, API_KIND_POOL);
     if (r < 0)
         return r;
@@ -378,10 +379,12 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
     if (st) {
         if (st->usage_known)
             snprintf(info, sizeof(info), "pool %s: driver %s, %s, %zu devices, data %s", st->name,
-                     st->driver, st->state, st->n_devices, st->data_path ? st->data_path : "-");
+                     st->driver, engine_pool_state_name(st->state), st->n_devices,
+                     st->data_path ? st->data_path : "-");
         else
             snprintf(info, sizeof(info), "pool %s: driver %s, %s, usage unknown: %s", st->name,
-                     st->driver, st->state, st->usage_error ? st->usage_error : "?");
+                     st->driver, engine_pool_state_name(st->state),
+                     st->usage_error ? st->usage_error : "?");
         t->gauges[0] =
             (struct tui_gauge){"data", st->data_used, st->usage_known ? st->data_total : 0};
         t->n_gauges = 1;

@@ -232,7 +232,7 @@ static void test_image_import(void **state) {
     assert_int_equal(engine_pool_devices(f->eng, &d, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(d[0].type, "Image");
-    assert_string_equal(d[0].state, "active");
+    assert_string_equal(engine_pool_state_name(d[0].state), "active");
     assert_int_equal(d[0].owner_kind, API_KIND_IMAGE);
     assert_string_equal(d[0].owner_uid, res.uid);
     uint32_t id = 0;

@@ -173,7 +173,8 @@ static size_t count_rows(struct vfix *f, const char *type, const char *state) {
     size_t n = 0, k = 0;
     struct engine_device *d = rows(f, &n);
     for (size_t i = 0; i < n; i++)
-        if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
+        if ((!type || !strcmp(d[i].type, type)) &&
+            (!state || !strcmp(engine_pool_state_name(d[i].state), state)))
             k++;
     engine_devices_free(d, n);
     return k;

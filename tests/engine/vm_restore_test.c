@@ -222,7 +222,8 @@ static size_t rows(engine *eng, const char *type, const char *state) {
     if (engine_pool_devices(eng, &d, &n, &err) < 0)
         fail_msg("devices: %s", err.msg);
     for (size_t i = 0; i < n; i++)
-        if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
+        if ((!type || !strcmp(d[i].type, type)) &&
+            (!state || !strcmp(engine_pool_state_name(d[i].state), state)))
             k++;
     engine_devices_free(d, n);
     return k;

@@ -309,17 +309,17 @@ static void test_pool_tree(void **state) {
     (void)state;
     /* 0 Image <- 1 Resize <- 2 Kernel <- {3 VM, 5 VM}; 4 Image alone; 7 VM whose parent is gone. */
     struct engine_device devs[] = {
-        {.id = 0, .type = "Image", .parent = -1, .size = 1 << 20, .state = "active"},
-        {.id = 1, .type = "Resize", .parent = 0, .size = 4u << 30, .state = "active"},
-        {.id = 2, .type = "Kernel", .parent = 1, .size = 4u << 30, .state = "active"},
-        {.id = 3, .type = "VM", .parent = 2, .size = 4u << 30, .state = "active"},
-        {.id = 4, .type = "Image", .parent = -1, .size = 1 << 20, .state = "planned"},
-        {.id = 5, .type = "VM", .parent = 2, .size = 4u << 30, .state = "active"},
-        {.id = 7, .type = "VM", .parent = 6, .size = 4u << 30, .state = "active"},
+        {.id = 0, .type = "Image", .parent = -1, .size = 1 << 20, .state = ENGINE_POOL_ACTIVE},
+        {.id = 1, .type = "Resize", .parent = 0, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 2, .type = "Kernel", .parent = 1, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 3, .type = "VM", .parent = 2, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 4, .type = "Image", .parent = -1, .size = 1 << 20, .state = ENGINE_POOL_PLANNED},
+        {.id = 5, .type = "VM", .parent = 2, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 7, .type = "VM", .parent = 6, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
     };
     struct engine_pool_status st = {.driver = "file",
                                     .name = "abcd1234",
-                                    .state = "active",
+                                    .state = ENGINE_POOL_ACTIVE,
                                     .usage_known = true,
                                     .data_used = 1 << 30,
                                     .data_total = 4u << 30,
