@@ -208,7 +208,8 @@ _Static_assert((int)ENGINE_VALUE_NULL == (int)STORE_NULL &&
                    (int)ENGINE_VALUE_BLOB == (int)STORE_BLOB,
                "the engine's value types are the store's");
 
-/* Passes the store's results on to the engine's sink, with the types in the engine's words. */
+/* Passes the store's results on to the engine's sink, with the types in the engine's words. As
+ * for the store's sink, the sink and each of its callbacks may be NULL. */
 struct sql_relay {
     const struct engine_sql_sink *sink;
     enum engine_value_type *types;
@@ -225,12 +226,14 @@ static int relay_columns(void *ud, int ncols, const char *const *names) {
         s->types = t;
         s->room = ncols;
     }
-    return s->sink->columns(s->sink->ud, ncols, names);
+    return s->sink && s->sink->columns ? s->sink->columns(s->sink->ud, ncols, names) : 0;
 }
 
 static int relay_row(void *ud, int ncols, const char *const *values,
                      const enum store_value_type *types) {
     struct sql_relay *s = ud;
+    if (!s->sink || !s->sink->row)
+        return 0;
     if (ncols > s->room)
         return -EINVAL;
     for (int i = 0; i < ncols; i++)
@@ -240,7 +243,7 @@ static int relay_row(void *ud, int ncols, const char *const *values,
 
 static int relay_end(void *ud) {
     struct sql_relay *s = ud;
-    return s->sink->end(s->sink->ud);
+    return s->sink && s->sink->end ? s->sink->end(s->sink->ud) : 0;
 }
 
 void engine_sql_limits_default(struct engine_sql_limits *ret) {
