@@ -55,6 +55,30 @@ const char *api_kind_word(enum api_kind kind);
  * ("vm", "vms", "images", "kernel", "pool"). -EINVAL if unknown. */
 int api_kind_parse(const char *s, enum api_kind *ret) WUR;
 
+/*
+ * A VM's status.state (VMState): the seed's Created, Running, Stopped and
+ * hearth's transitional states. The strings exist only where documents and
+ * database rows are read and written (api_vm_state_name, api_vm_state_parse).
+ */
+enum api_vm_state {
+    API_VM_STATE_NONE, /* unset: null in a document, "" and NULL in the database */
+    API_VM_CREATED,
+    API_VM_RUNNING,
+    API_VM_STOPPED,
+    API_VM_CREATING,
+    API_VM_STARTING,
+    API_VM_STOPPING,
+    API_VM_REMOVING,
+};
+#define API_VM_STATES_LIST "Created, Running, Stopped, Creating, Starting, Stopping, Removing"
+/* "Created", "Running", ...; NULL for API_VM_STATE_NONE. */
+const char *api_vm_state_name(enum api_vm_state s);
+/* Parses a state's exact name; -EINVAL for anything else (NULL and "" included). */
+int api_vm_state_parse(const char *s, enum api_vm_state *ret) WUR;
+/* True for the states in which something runs or is under way for a VM (what `ps`
+ * without -a shows): Running and the transitional states. */
+bool api_vm_state_is_active(enum api_vm_state s);
+
 struct api_kv {
     char *key;
     char *value;
@@ -132,7 +156,7 @@ struct api_vm {
     bool has_ssh;         /* spec.ssh present (an empty object means "generate a key") */
     char *ssh_public_key; /* spec.ssh.publicKey, omitted when NULL */
     /* status */
-    char *state;
+    enum api_vm_state state;
     char **ip_addresses;
     size_t n_ip_addresses;
     struct api_vm_image_source status_image;
@@ -236,7 +260,8 @@ void api_size_format_human(uint64_t bytes, char *buf, size_t size);
  * holds either.
  */
 void api_age_format(int64_t t, int64_t now, char *buf, size_t size);
-void api_vm_status_format(const char *state, int64_t started, int64_t now, char *buf, size_t size);
+void api_vm_status_format(enum api_vm_state state, int64_t started, int64_t now, char *buf,
+                          size_t size);
 
 /*
  * Port mappings: "HOST:VM" (Ignite) and Docker's "[IP:]HOST:VM[/tcp|udp]"

@@ -208,7 +208,8 @@ static bool enc_vm(json_t *root, const struct api_vm *vm) {
     }
 
     json_t *status = json_object();
-    if (!put(root, "status", status) || !put(status, "state", enc_str(vm->state)))
+    if (!put(root, "status", status) ||
+        !put(status, "state", enc_str(api_vm_state_name(vm->state))))
         return false;
     if (vm->n_ip_addresses &&
         !put(status, "ipAddresses", enc_strv(vm->ip_addresses, vm->n_ip_addresses)))
@@ -402,6 +403,24 @@ static int dec_string(struct dec *d, const json_t *obj, const char *key, char **
     if (r == 0)
         api_path_pop(&d->path, old);
     return r;
+}
+
+/* status.state: one of the states' names, or null for none. */
+static int dec_vm_state(struct dec *d, const json_t *status, enum api_vm_state *ret) {
+    _cleanup_free_ char *s = NULL;
+    size_t old;
+    const json_t *v = dec_field(d, status, "state", &old);
+    int r = v ? dec_string_value(d, v, &s) : 0;
+    if (r < 0)
+        return r;
+    /* "" is none, as an unset state is written. */
+    if (s && *s && api_vm_state_parse(s, ret) < 0) {
+        char q[API_QUOTE_MAX];
+        return dec_fail(d, -EINVAL, "%s is not a state (" API_VM_STATES_LIST ")",
+                        api_quote(s, q, sizeof(q)));
+    }
+    api_path_pop(&d->path, old);
+    return 0;
 }
 
 static int dec_size_value(struct dec *d, const json_t *v, uint64_t *ret) {
@@ -766,7 +785,7 @@ static int dec_vm(struct dec *d, const json_t *doc, struct api_vm *vm) {
     if ((r = dec_sub(d, doc, "status", vm_status_fields, &status, &old)) < 0)
         return r;
     if (status) {
-        if ((r = dec_string(d, status, "state", &vm->state)) < 0 ||
+        if ((r = dec_vm_state(d, status, &vm->state)) < 0 ||
             (r = dec_strv(d, status, "ipAddresses", &vm->ip_addresses, &vm->n_ip_addresses)) < 0 ||
             (r = dec_vm_source(d, status, "image", &vm->status_image)) < 0 ||
             (r = dec_vm_source(d, status, "kernel", &vm->status_kernel)) < 0)

@@ -117,7 +117,6 @@ static void vm_release(struct api_vm *vm) {
     }
     free(vm->copy_files);
     free(vm->ssh_public_key);
-    free(vm->state);
     api_strv_free(vm->ip_addresses, vm->n_ip_addresses);
     api_oci_source_release(&vm->status_image.source);
     free(vm->status_image.internal_uid);
@@ -287,6 +286,7 @@ static bool dup_vm(struct api_vm *vm) {
     vm->memory = src.memory;
     vm->disk_size = src.disk_size;
     vm->has_ssh = src.has_ssh;
+    vm->state = src.state;
 
     vm->image_claim = src.image_claim;
     if (!dup_claim_ptr(&vm->image_claim))
@@ -303,7 +303,6 @@ static bool dup_vm(struct api_vm *vm) {
     COPY_STR(cmdline);
     COPY_STR(network_mode);
     COPY_STR(ssh_public_key);
-    COPY_STR(state);
     COPY_STR(status_image.internal_uid);
     COPY_STR(status_kernel.internal_uid);
 #undef COPY_STR
@@ -550,9 +549,10 @@ static int vm_set_defaults(struct api_vm *vm) {
     if (vm->disk_size == 0)
         vm->disk_size = API_DEFAULT_DISK_SIZE;
     if (default_str(&vm->network_mode, API_DEFAULT_NETWORK_MODE) < 0 ||
-        default_str(&vm->cmdline, API_DEFAULT_CMDLINE) < 0 ||
-        default_str(&vm->state, "Created") < 0)
+        default_str(&vm->cmdline, API_DEFAULT_CMDLINE) < 0)
         return -ENOMEM;
+    if (vm->state == API_VM_STATE_NONE)
+        vm->state = API_VM_CREATED;
     return 0;
 }
 

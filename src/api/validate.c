@@ -17,8 +17,6 @@
 #define DISK_MIN (1ull << 20)
 
 static const char *const network_modes[] = {"cni", "docker-bridge", "bridge", "none"};
-static const char *const vm_states[] = {"Created",  "Running",  "Stopped", "Creating",
-                                        "Starting", "Stopping", "Removing"};
 static const char *const device_types[] = {"Image", "Resize", "Kernel", "VM"};
 
 static bool in_set(const char *s, const char *const *set, size_t n) {
@@ -246,10 +244,8 @@ static int check_vm(const struct api_vm *vm, struct error *err) {
     }
     if ((r = check_string("spec.ssh.publicKey", vm->ssh_public_key, false, err)) < 0)
         return r;
-    if (!in_set(vm->state, vm_states, ARRAY_SIZE(vm_states)))
-        return bad(err, "status.state", vm->state,
-                   "is not a state (Created, Running, Stopped, Creating, Starting, Stopping, "
-                   "Removing)");
+    if (!api_vm_state_name(vm->state))
+        return bad(err, "status.state", NULL, "is not a state (" API_VM_STATES_LIST ")");
     if (vm->n_ip_addresses > API_LIST_MAX)
         return error_set(err, -EINVAL, "status.ipAddresses: more than %d entries", API_LIST_MAX);
     for (size_t i = 0; i < vm->n_ip_addresses; i++) {

@@ -132,14 +132,41 @@ void api_age_format(int64_t t, int64_t now, char *buf, size_t size) {
     snprintf(buf, size, "%s ago", age);
 }
 
-void api_vm_status_format(const char *state, int64_t started, int64_t now, char *buf, size_t size) {
-    if (state && strcmp(state, "Running") == 0 && started > 0) {
+static const char *const vm_state_names[] = {
+    [API_VM_CREATED] = "Created",   [API_VM_RUNNING] = "Running",   [API_VM_STOPPED] = "Stopped",
+    [API_VM_CREATING] = "Creating", [API_VM_STARTING] = "Starting", [API_VM_STOPPING] = "Stopping",
+    [API_VM_REMOVING] = "Removing",
+};
+
+const char *api_vm_state_name(enum api_vm_state s) {
+    return (size_t)s < ARRAY_SIZE(vm_state_names) ? vm_state_names[s] : NULL;
+}
+
+int api_vm_state_parse(const char *s, enum api_vm_state *ret) {
+    for (size_t i = 0; s && i < ARRAY_SIZE(vm_state_names); i++) {
+        if (vm_state_names[i] && strcmp(s, vm_state_names[i]) == 0) {
+            *ret = (enum api_vm_state)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+bool api_vm_state_is_active(enum api_vm_state s) {
+    return s == API_VM_RUNNING || s == API_VM_CREATING || s == API_VM_STARTING ||
+           s == API_VM_STOPPING || s == API_VM_REMOVING;
+}
+
+void api_vm_status_format(enum api_vm_state state, int64_t started, int64_t now, char *buf,
+                          size_t size) {
+    if (state == API_VM_RUNNING && started > 0) {
         char age[32];
         time_format_ago(started, now, age, sizeof(age));
         snprintf(buf, size, "Up %s", age);
         return;
     }
-    snprintf(buf, size, "%s", state && *state ? state : "-");
+    const char *name = api_vm_state_name(state);
+    snprintf(buf, size, "%s", name ? name : "-");
 }
 
 /* ---- ports -------------------------------------------------------------- */

@@ -540,10 +540,10 @@ const struct cli_command cli_commands[] = {
 const size_t cli_n_commands = ARRAY_SIZE(cli_commands);
 
 const struct cli_group cli_groups[] = {
-    {"vm", "vms", "Manage VMs", "vm ls"},
-    {"image", "images", "Manage images", "image ls"},
-    {"kernel", "kernels", "Manage kernels", "kernel ls"},
-    {"pool", NULL, "Manage the storage pool", NULL},
+    {.name = "vm", .alias = "vms", .summary = "Manage VMs", .dflt = "vm ls"},
+    {.name = "image", .alias = "images", .summary = "Manage images", .dflt = "image ls"},
+    {.name = "kernel", .alias = "kernels", .summary = "Manage kernels", .dflt = "kernel ls"},
+    {.name = "pool", .summary = "Manage the storage pool"},
 };
 const size_t cli_n_groups = ARRAY_SIZE(cli_groups);
 

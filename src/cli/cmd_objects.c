@@ -63,13 +63,13 @@ static int filters_parse(struct cli_ctx *ctx, struct filter *ret, int *ret_n) {
 struct vm_view {
     const char *uid;
     const char *name;
-    const char *state;
+    enum api_vm_state state;
     const char *image_ref; /* NULL without a claim */
     const char *image_id;
     const char *kernel_ref;
     const char *kernel_id;
-    const struct api_kv *kv;          /* labels of a full object, or NULL */
-    const struct store_label *labels; /* labels of a summary, or NULL */
+    const struct api_kv *kv;           /* labels of a full object, or NULL */
+    const struct engine_label *labels; /* labels of a summary, or NULL */
     size_t n_labels;
 };
 
@@ -88,7 +88,7 @@ static struct vm_view view_of_object(const struct api_object *vm) {
     };
 }
 
-static struct vm_view view_of_summary(const struct store_vm_summary *v) {
+static struct vm_view view_of_summary(const struct engine_vm_summary *v) {
     return (struct vm_view){
         .uid = v->uid,
         .name = v->name,
@@ -128,7 +128,7 @@ static bool vm_matches(const struct vm_view *vm, const struct filter *f, int n) 
             ok = vm->uid && str_starts_with(vm->uid, val);
             break;
         case F_STATE:
-            ok = vm->state && strcasecmp(vm->state, val) == 0;
+            ok = api_vm_state_name(vm->state) && strcasecmp(api_vm_state_name(vm->state), val) == 0;
             break;
         case F_IMAGE:
             ok = (vm->image_ref && strcmp(vm->image_ref, val) == 0) ||
@@ -193,7 +193,7 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
         snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(uint64_t)value);
         break;
     case CELL_UP:
-        api_vm_status_format("Running", value, now, buf, sizeof(buf));
+        api_vm_status_format(API_VM_RUNNING, value, now, buf, sizeof(buf));
         break;
     case CELL_CREATED:
     case CELL_CREATED_RFC3339:
@@ -210,21 +210,21 @@ static const char *cell_cached(struct cli_table *t, struct cell_cache *c, enum c
 }
 
 /* Writes the rows of `ps` for the VMs into t; the cells borrow the summaries' strings. */
-static int vm_rows(struct cli_table *t, const struct store_vm_summary *const *vms, size_t n,
+static int vm_rows(struct cli_table *t, const struct engine_vm_summary *const *vms, size_t n,
                    bool wide, bool csv) {
     int64_t now = time(NULL);
     struct cell_cache size_cache = {0}, mem_cache = {0}, cpu_cache = {0}, created_cache = {0},
                       up_cache = {0};
     for (size_t i = 0; i < n; i++) {
-        const struct store_vm_summary *v = vms[i];
+        const struct engine_vm_summary *v = vms[i];
         const char *size = cell_cached(t, &size_cache, CELL_SIZE, (int64_t)v->disk_size, now);
         const char *mem = cell_cached(t, &mem_cache, CELL_SIZE, (int64_t)v->memory, now);
         const char *cpus = cell_cached(t, &cpu_cache, CELL_COUNT, (int64_t)v->cpus, now);
         const char *created = cell_cached(
             t, &created_cache, csv ? CELL_CREATED_RFC3339 : CELL_CREATED, v->created, now);
         /* A running VM's status says for how long, as Ignite's and Docker's do: "Up 5m". */
-        const char *status = v->state;
-        if (!csv && v->started > 0 && v->state && !strcmp(v->state, "Running") &&
+        const char *status = api_vm_state_name(v->state);
+        if (!csv && v->started > 0 && v->state == API_VM_RUNNING &&
             !(status = cell_cached(t, &up_cache, CELL_UP, v->started, now)))
             return -ENOMEM;
         if (!size || !mem || !cpus || !created)
@@ -417,7 +417,7 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         struct vm_view view = view_of_object(vms[i]);
-        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+        if ((all || api_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
             vms[kept++] = vms[i];
         else
             api_object_free(vms[i]);
@@ -430,20 +430,20 @@ static int ps_docs(struct cli_ctx *ctx, bool all, const struct filter *filters, 
 /* ps as a table, CSV or ids: from the VMs' summaries (without -a: the active VMs' only). */
 static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, int nf,
                    enum cli_format fmt) {
-    struct store_vm_summaries *list = NULL;
+    struct engine_vm_summaries *list = NULL;
     int r = all ? engine_vm_summaries(ctx->eng, &list, &ctx->err)
                 : engine_vm_summaries_active(ctx->eng, &list, &ctx->err);
     if (r < 0)
         return r;
-    const struct store_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
+    const struct engine_vm_summary **vms = xcalloc(list->n ? list->n : 1, sizeof(*vms));
     if (!vms) {
-        store_vm_summaries_free(list);
+        engine_vm_summaries_free(list);
         return error_oom(&ctx->err);
     }
     size_t kept = 0;
     for (size_t i = 0; i < list->n; i++) {
         struct vm_view view = view_of_summary(&list->items[i]);
-        if ((all || engine_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
+        if ((all || api_vm_state_is_active(view.state)) && vm_matches(&view, filters, nf))
             vms[kept++] = &list->items[i];
     }
 
@@ -469,7 +469,7 @@ static int ps_rows(struct cli_ctx *ctx, bool all, const struct filter *filters, 
         r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
     free(vms);
-    store_vm_summaries_free(list);
+    engine_vm_summaries_free(list);
     return r;
 }
 

@@ -102,7 +102,7 @@ static json_t *status_json(const struct engine_pool_status *s) {
     }
     json_object_set_new(o, "driver", json_string(s->driver));
     json_object_set_new(o, "name", json_string(s->name));
-    json_object_set_new(o, "state", json_string(s->state));
+    json_object_set_new(o, "state", json_string(engine_pool_state_name(s->state)));
     json_object_set_new(o, "dataSize", size_json(s->data_size));
     json_object_set_new(o, "metadataSize", size_json(s->metadata_size));
     json_object_set_new(o, "allocationSize", size_json(s->allocation_size));
@@ -171,7 +171,7 @@ int cmd_pool_status(struct cli_ctx *ctx) {
         api_size_format(s.metadata_size, m, sizeof(m));
         r = strbuf_addf(
             &sb, "%-15s%s\n%-15s%s%s\n%-15s%s at %s\n", "Driver:", s.driver, "Name:", s.name,
-            strcmp(s.state, "active") == 0 ? "" : " (being initialised)", "Data:", d, s.data_path);
+            s.state == ENGINE_POOL_ACTIVE ? "" : " (being initialised)", "Data:", d, s.data_path);
         if (r == 0 && strcmp(s.driver, "dm-thin") == 0)
             r = strbuf_addf(&sb, "%-15s%s at %s\n", "Metadata:", m, s.metadata_path);
         if (r == 0)
@@ -210,7 +210,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
         FMT(CLI_FMT_TABLE) | FMT(CLI_FMT_JSON) | FMT(CLI_FMT_YAML) | FMT(CLI_FMT_CSV), &fmt);
     if (r < 0)
         return r;
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0;
     r = engine_pool_devices(ctx->eng, &d, &n, &ctx->err);
     if (r < 0)
@@ -227,7 +227,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             json_object_set_new(o, "id", json_integer(d[i].id));
             json_object_set_new(o, "type", json_string(d[i].type));
             json_object_set_new(o, "parent",
-                                d[i].parent == STORE_DEVICE_PARENT_NONE
+                                d[i].parent == ENGINE_DEVICE_PARENT_NONE
                                     ? json_string("pool")
                                     : json_integer(d[i].parent));
             json_object_set_new(o, "sizeBytes", json_integer((json_int_t)d[i].size));
@@ -243,7 +243,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
                 }
                 json_object_set_new(o, "owner", ow ? ow : json_null());
             }
-            json_object_set_new(o, "state", json_string(d[i].state));
+            json_object_set_new(o, "state", json_string(engine_pool_state_name(d[i].state)));
         }
         r = write_json(ctx, arr, fmt);
     } else {
@@ -253,7 +253,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
         for (size_t i = 0; i < n && r == 0; i++) {
             char id[16], parent[16], size[32], owner[128];
             snprintf(id, sizeof(id), "%u", d[i].id);
-            if (d[i].parent == STORE_DEVICE_PARENT_NONE)
+            if (d[i].parent == ENGINE_DEVICE_PARENT_NONE)
                 snprintf(parent, sizeof(parent), "pool");
             else
                 snprintf(parent, sizeof(parent), "%lld", (long long)d[i].parent);
@@ -266,12 +266,13 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             else
                 snprintf(owner, sizeof(owner), "%s/%s", api_kind_word(d[i].owner_kind),
                          d[i].owner_name ? d[i].owner_name : d[i].owner_uid);
-            const char *cells[] = {id, d[i].type, parent, size, owner, d[i].state};
+            const char *cells[] = {id,   d[i].type, parent,
+                                   size, owner,     engine_pool_state_name(d[i].state)};
             r = cli_table_add(&t, cells);
         }
         r = cli_table_finish(ctx, &t, r, fmt == CLI_FMT_CSV);
     }
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return r;
 }
 

@@ -9,7 +9,7 @@
  * Every format streams: a row is written as it comes (the table a block of
  * rows at a time, aligned with the blocks before it), so memory does not
  * grow with the number of rows. The limits (--timeout, the size of a value
- * and of a row) are the store's (store_sql_query).
+ * and of a row) are the engine's (engine_sql_limits_default).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,19 +89,19 @@ static int sql_columns(void *ud, int ncols, const char *const *names) {
     return 0;
 }
 
-static json_t *value_json(const char *v, enum store_value_type type) {
-    if (!v || type == STORE_NULL)
+static json_t *value_json(const char *v, enum engine_value_type type) {
+    if (!v || type == ENGINE_VALUE_NULL)
         return json_null();
-    if (type == STORE_INTEGER)
+    if (type == ENGINE_VALUE_INTEGER)
         return json_integer(strtoll(v, NULL, 10));
-    if (type == STORE_REAL)
+    if (type == ENGINE_VALUE_REAL)
         return json_real(strtod(v, NULL));
     return json_string(v);
 }
 
 /* The row as an object of column names (in order) and typed values; NULL on OOM. */
 static json_t *row_object(const struct sql_out *o, const char *const *values,
-                          const enum store_value_type *types) {
+                          const enum engine_value_type *types) {
     json_t *row = json_object();
     if (!row)
         return NULL;
@@ -146,7 +146,7 @@ static int table_flush(struct sql_out *o) {
 }
 
 static int sql_row(void *ud, int ncols, const char *const *values,
-                   const enum store_value_type *types) {
+                   const enum engine_value_type *types) {
     struct sql_out *o = ud;
     if (ncols != o->ncols || ncols == 0)
         return -EINVAL;
@@ -222,7 +222,8 @@ int cmd_sql(struct cli_ctx *ctx) {
                              &fmt);
     if (r < 0)
         return r;
-    struct store_sql_limits limits = STORE_SQL_LIMITS_DEFAULT;
+    struct engine_sql_limits limits;
+    engine_sql_limits_default(&limits);
     const char *t = cli_flag_value(ctx, "timeout", NULL);
     uint64_t seconds = 0;
     if (t) {
@@ -245,7 +246,7 @@ int cmd_sql(struct cli_ctx *ctx) {
         return cli_usage_error(ctx, "no SQL given");
 
     struct sql_out o = {.fmt = fmt, .out = STRBUF_INIT};
-    struct store_sql_sink sink = {sql_columns, sql_row, sql_end, &o};
+    struct engine_sql_sink sink = {sql_columns, sql_row, sql_end, &o};
     r = engine_sql(ctx->eng, sql.buf, &limits, &sink, &ctx->err);
     if (r < 0 && ctx->err.code == 0)
         error_set(&ctx->err, r, "%s", r == -ENOMEM ? "out of memory" : "cannot write the result");

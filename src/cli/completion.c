@@ -771,7 +771,7 @@ int cmd_completion(struct cli_ctx *ctx) {
 /* ---- hearth __complete KIND ------------------------------------------------ */
 
 static int name_row(void *ud, int ncols, const char *const *values,
-                    const enum store_value_type *types) {
+                    const enum engine_value_type *types) {
     (void)types;
     struct strbuf *out = ud;
     if (ncols < 1 || !values[0])
@@ -819,7 +819,7 @@ int cmd_complete(struct cli_ctx *ctx) {
     if (r < 0)
         return r;
     _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-    struct store_sql_sink sink = {
+    struct engine_sql_sink sink = {
         .columns = no_columns, .row = name_row, .end = no_end, .ud = &out};
     r = engine_sql(eng, sql, NULL, &sink, &ctx->err);
     if (r < 0)

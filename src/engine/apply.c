@@ -202,10 +202,10 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
             res->action = ENGINE_APPLY_UNCHANGED;
             return 0;
         }
-        const char *st = obj->kind == API_KIND_VM ? existing->u.vm.state : NULL;
-        if (st && (strcmp(st, "Creating") == 0 || strcmp(st, "Removing") == 0))
+        enum api_vm_state st = obj->kind == API_KIND_VM ? existing->u.vm.state : API_VM_STATE_NONE;
+        if (st == API_VM_CREATING || st == API_VM_REMOVING)
             return error_set(err, -EBUSY, "vm '%s' is being %s; apply again when it is done",
-                             obj->meta.name, st[0] == 'C' ? "created" : "removed");
+                             obj->meta.name, st == API_VM_CREATING ? "created" : "removed");
         res->action = ENGINE_APPLY_CONFIGURED;
     } else {
         res->action = ENGINE_APPLY_CREATED;

@@ -195,7 +195,7 @@ static int drop_row(engine *e, const struct store_pool_device *row, struct error
     return r;
 }
 
-static int set_state(engine *e, uint32_t id, const char *state, struct error *err) {
+static int set_state(engine *e, uint32_t id, enum store_pool_state state, struct error *err) {
     return store_pool_device_set_state(e->store, id, state, err);
 }
 
@@ -209,18 +209,18 @@ static int compare_row(engine *e, pool *p, const struct store_pool_device *row, 
     struct engine_finding *f = NULL;
     struct error e2;
     error_init(&e2);
-    if (strcmp(row->state, "active") != 0) {
+    if (row->state != STORE_POOL_ACTIVE) {
         f = finding_add(rep, "stuck-device", "finish what was started", obj,
                         "%s device %u (%s) is '%s' but no operation is working on it", row->type,
-                        row->id, size, row->state);
+                        row->id, size, store_pool_state_name(row->state));
         if (f && repair) {
             int q;
-            if (strcmp(row->state, "removing") == 0) {
+            if (row->state == STORE_POOL_REMOVING) {
                 q = pool_device_remove(p, row->id, &e2);
                 if (q == 0)
                     q = drop_row(e, row, &e2);
             } else if (exists) {
-                q = set_state(e, row->id, "active", &e2);
+                q = set_state(e, row->id, STORE_POOL_ACTIVE, &e2);
             } else {
                 q = drop_row(e, row, &e2);
             }
@@ -606,7 +606,7 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
         r = error_set(err, r, "%s", e2.msg);
         goto fail;
     }
-    bool created = sp.driver && strcmp(sp.state, "active") == 0;
+    bool created = sp.driver && sp.state == STORE_POOL_ACTIVE;
     store_pool_release(&sp);
     if (!created)
         goto done;

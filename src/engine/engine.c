@@ -224,14 +224,6 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
     return 0;
 }
 
-int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) {
-    return store_vm_summary_list(e->store, ret, err);
-}
-
-int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) {
-    return store_vm_summary_list_active(e->store, ret, err);
-}
-
 int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n, struct error *err) {
     struct store_vm_summaries *list = NULL;
     int r = store_vm_summary_list_active(e->store, &list, err);
@@ -333,11 +325,6 @@ int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
 }
 
 /* ---- queries ----------------------------------------------------------- */
-
-int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
-               const struct store_sql_sink *sink, struct error *err) {
-    return store_sql_query(e->store, sql, limits, sink, err);
-}
 
 void engine_versions_get(struct engine_versions *ret) {
     ret->sqlite = sqlite3_libversion();

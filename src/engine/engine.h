@@ -19,13 +19,9 @@
 
 #include "api/api.h"
 #include "oci/oci.h"
-#include "store/store.h"
 #include "util/util.h"
 
 typedef struct engine engine;
-
-/* At most this many candidates are named in an "ambiguous" error. */
-#define ENGINE_MATCH_MAX 10
 
 /*
  * Opens the root directory: creates it (and missing parents) with mode 0700
@@ -63,20 +59,13 @@ const char *engine_root(const engine *e);
  * -errno.
  */
 int engine_tmpfile(engine *e, struct error *err) WUR;
-/* The schema version of the open database. */
-int engine_schema_version(engine *e);
 
 /*
- * Resolves a user's reference to an object of kind: a name or uid, or a
- * prefix of either. An exact name or uid match wins over prefix matches.
- * -ENOENT "no vm matches 'x'" when nothing matches; -EINVAL "'ab' is
- * ambiguous: it matches vm 'abc' (0123...), vm 'abd' (...)" when several do.
- * ret_uid has room for ID_LEN + 1 bytes.
+ * Loads the object ref resolves to: a name or uid, or a prefix of either; an
+ * exact name or uid match wins over prefix matches. -ENOENT "no vm matches
+ * 'x'" when nothing matches; -EINVAL "'ab' is ambiguous: it matches vm 'abc'
+ * (0123...), vm 'abd' (...)" when several do. Caller frees *ret.
  */
-int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
-                   struct error *err) WUR;
-
-/* Loads the object ref resolves to (as engine_resolve). Caller frees *ret. */
 int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object **ret,
                struct error *err) WUR;
 
@@ -89,17 +78,53 @@ int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t 
                 struct error *err) WUR;
 
 /*
- * The summary of every VM (what `ps` shows and filters on), by creation time
- * then name, loaded without decoding whole objects: see store_vm_summary_list.
- * Caller frees with store_vm_summaries_free.
+ * What `ps` shows and filters on for one VM, without decoding the whole
+ * object. Every string belongs to the list (never freed one by one).
  */
-int engine_vm_summaries(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+struct engine_label {
+    const char *key;
+    const char *value;
+};
+struct engine_vm_summary {
+    const char *uid;
+    const char *name;
+    const char *image_ref;    /* spec.image.ociClaim.ref; NULL without a claim */
+    const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
+    const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
+    const char *network_mode; /* NULL when unset */
+    enum api_vm_state state;  /* status.state */
+    const char *image_id;     /* status.image.id; NULL when unset */
+    const char *kernel_id;    /* status.kernel.id; NULL when unset */
+    uint64_t cpus;
+    uint64_t memory;
+    uint64_t disk_size;
+    int64_t created; /* API_TIME_NONE when unset */
+    int64_t started; /* unix seconds the running VMM started; 0 when none runs */
+    /* spec.network.ports as api_port_format writes each, joined by ", "; "" for none */
+    const char *ports;
+    /* status.ipAddresses joined by ", "; "" for none */
+    const char *ips;
+    const struct engine_label *labels; /* metadata.labels in order */
+    size_t n_labels;
+};
+struct engine_vm_summaries {
+    struct engine_vm_summary *items; /* by creation time then name */
+    size_t n;
+};
+void engine_vm_summaries_free(struct engine_vm_summaries *l);
+
 /*
- * The summaries of the active VMs only (engine_vm_state_is_active: what `ps`
- * without -a shows), read through the state index: the cost follows the
- * number of active VMs, not of all VMs (store_vm_summary_list_active).
+ * The summary of every VM, by creation time then name, read in a fixed
+ * number of queries, whatever the number of VMs. Caller frees with
+ * engine_vm_summaries_free.
  */
-int engine_vm_summaries_active(engine *e, struct store_vm_summaries **ret, struct error *err) WUR;
+int engine_vm_summaries(engine *e, struct engine_vm_summaries **ret, struct error *err) WUR;
+/*
+ * The summaries of the active VMs only (api_vm_state_is_active: what `ps`
+ * without -a shows), read through the state index: the cost follows the
+ * number of active VMs, not of all VMs.
+ */
+int engine_vm_summaries_active(engine *e, struct engine_vm_summaries **ret, struct error *err) WUR;
 /*
  * The full objects of the active VMs, by creation time then name, without
  * reading the others: the active summaries say which, then each is read
@@ -110,19 +135,12 @@ int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n,
                           struct error *err) WUR;
 
 /*
- * The objects of the given kinds (all kinds when n_kinds is 0), in the order
- * Pool, Image, Kernel, VM (so that applying the result in order recreates
- * what a VM refers to before the VM), each kind by creation time.
- * Caller frees with api_objects_free.
- */
-int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
-                  size_t *ret_n, struct error *err) WUR;
-
-/*
- * Like engine_export, but hands the objects to fn one at a time, in the same
- * order, loading one kind at a time and freeing each object after fn saw it,
- * so that exporting needs memory for one kind's objects, not for everything
- * and its encoding. fn returning nonzero stops the walk and is returned
+ * Hands the objects of the given kinds (all kinds when n_kinds is 0) to fn
+ * one at a time, in the order Pool, Image, Kernel, VM (so that applying them
+ * in order recreates what a VM refers to before the VM), each kind by
+ * creation time, loading one kind at a time and freeing each object after fn
+ * saw it, so that exporting needs memory for one kind's objects, not for
+ * everything and its encoding. fn returning nonzero stops the walk and is returned
  * (fn reports its own failure).
  */
 int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
@@ -166,8 +184,17 @@ struct engine_apply_result {
 void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, size_t size);
 
 /*
- * Creates or updates the n objects in ONE transaction: either all of them
- * apply or none does. objs are not modified (the engine works on copies).
+ * Applying documents: a batch creates or updates objects in ONE transaction,
+ * so that either all of them apply or none does. begin opens the one write
+ * transaction (BEGIN IMMEDIATE, so the caller should have its input ready to
+ * read, not wait on a slow producer while holding the lock); add applies one
+ * object in it (obj is not modified: the engine works on a copy; *ret, which
+ * may be NULL, gets its result) and counts it against API_DOCS_MAX ("more
+ * than N documents in one apply"); commit makes all of them visible at once.
+ * After a failing add or commit nothing changed and the batch can only be
+ * freed; free rolls back what was not committed. A batch is not tried again
+ * when the UNIQUE constraint catches a race the name lookup missed: it
+ * fails, changing nothing.
  *
  * Per object: defaults are set (api_object_set_defaults with the root), a VM
  * without a name gets a random one, the object is validated, then matched to
@@ -187,31 +214,8 @@ void engine_apply_skipped_describe(unsigned skipped, size_t n_docs, char *buf, s
  * change of spec.image, spec.kernel or spec.diskSize (the disk was built
  * from them), saying how to do it; cpus, memory and the rest take effect at
  * its next start. Each object is journaled as an "<kind>.apply" operation
- * inside the same transaction.
- *
- * On success *ret_results holds n results in document order (caller frees
- * with free()). On failure nothing changed, err names the object when the
- * document has a name ("vm 'x': spec.memory: \"12XB\" is not a size"), and,
- * if ret_failed is not NULL, *ret_failed is the index of the document at
- * fault, or n when the failure is not one document's (I/O, locking), so the
- * caller can name the file and document.
- */
-int engine_apply(engine *e, struct api_object *const *objs, size_t n,
-                 struct engine_apply_result **ret_results, size_t *ret_failed,
-                 struct error *err) WUR;
-
-/*
- * The same, with the objects handed in one at a time, for callers that read
- * them from a file and must not hold them all: begin opens the one write
- * transaction (BEGIN IMMEDIATE, so the caller should have its input ready
- * to read, not wait on a slow producer while holding the lock); add applies
- * one object in it exactly as engine_apply does for each (obj is not
- * modified; *ret, which may be NULL, gets its result) and counts it against
- * API_DOCS_MAX ("more than N documents in one apply"); commit makes all of
- * them visible at once. After a failing add or commit nothing changed and
- * the batch can only be freed; free rolls back what was not committed.
- * Unlike engine_apply, a batch is not tried again when the UNIQUE constraint
- * catches a race the name lookup missed: it fails, changing nothing.
+ * inside the same transaction. A failing add's err names the object when the
+ * document has a name ("vm 'x': spec.memory: \"12XB\" is not a size").
  */
 typedef struct engine_apply_batch engine_apply_batch;
 int engine_apply_batch_begin(engine *e, engine_apply_batch **ret, struct error *err) WUR;
@@ -270,14 +274,21 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
                      size_t notice_size, struct error *err) WUR;
 
 #define ENGINE_DEVICE_TYPES 4 /* Image, Resize, Kernel, VM */
-/* "Image", "Resize", "Kernel", "VM"; -1 for anything else. */
-int engine_device_type_index(const char *type);
 extern const char *const engine_device_types[ENGINE_DEVICE_TYPES];
+
+/*
+ * The state of the pool and of each of its devices: planned while the
+ * operation that makes it runs, active, removing while the one that removes
+ * it runs (the pool is never removing).
+ */
+enum engine_pool_state { ENGINE_POOL_ACTIVE, ENGINE_POOL_PLANNED, ENGINE_POOL_REMOVING };
+/* "active", "planned", "removing". */
+const char *engine_pool_state_name(enum engine_pool_state s);
 
 struct engine_pool_status {
     char driver[16];
-    char name[17];  /* the pool's short name (dm names are hearth-<name>-<id>) */
-    char state[16]; /* "active", or "planned" while an init runs */
+    char name[17];                /* the pool's short name (dm names are hearth-<name>-<id>) */
+    enum engine_pool_state state; /* active, or planned while an init runs */
     uint64_t data_size, metadata_size, allocation_size;
     char *data_path, *metadata_path;        /* owned */
     bool usage_known;                       /* false: usage_error says why */
@@ -297,48 +308,26 @@ void engine_pool_status_release(struct engine_pool_status *s);
  */
 int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *err) WUR;
 
-/* The device rows (id, type, parent, size, owner, state), by id. Caller frees. */
-int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
+/* One device of the pool, as recorded. */
+#define ENGINE_DEVICE_PARENT_NONE (-1)
+struct engine_device {
+    uint32_t id;
+    char *type;     /* "Image", "Resize", "Kernel", "VM" */
+    int64_t parent; /* a device id or ENGINE_DEVICE_PARENT_NONE (the pool) */
+    uint64_t size;
+    enum engine_pool_state state;
+    enum api_kind owner_kind; /* API_KIND_COUNT when it has no owner */
+    char *owner_uid;          /* NULL when none */
+    char *owner_name;         /* the owner's name, NULL when none or gone */
+    char *metadata_path;      /* NULL when unset */
+    int64_t created;          /* unix seconds */
+    char *layer_key;          /* a shared layer's key ("resize:<bytes>", "kernel:<uid>"), or NULL */
+};
+void engine_devices_free(struct engine_device *d, size_t n);
+
+/* The devices, by id. Caller frees with engine_devices_free. */
+int engine_pool_devices(engine *e, struct engine_device **ret, size_t *ret_n,
                         struct error *err) WUR;
-
-/*
- * A new zero-filled device of type ("Image", "Resize", "Kernel", "VM") and
- * size bytes (a multiple of 512), owned by (owner_kind, owner_uid) or by
- * nobody (API_KIND_COUNT, NULL). Protocol: intent (row 'planned' with a
- * freshly allocated id, journal row), the pool call, commit (row 'active');
- * fault points pool.create.after-intent, -after-act, -after-commit.
- */
-int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
-                              const char *owner_uid, uint32_t *ret_id, struct error *err) WUR;
-
-/*
- * A snapshot of parent_id as a new device (size at least the parent's; 0
- * means the parent's size). Fault points pool.snapshot.after-intent,
- * -after-act, -after-commit. -ENOENT when the parent has no active row.
- */
-int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
-                                enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
-                                struct error *err) WUR;
-
-/*
- * Removes one device and its row; nothing else (a VM's device releases only
- * that device). -EBUSY "device N has children: ..." while rows name it as
- * their parent; -ENOENT when it has no row. Fault points
- * pool.remove.after-intent, -after-act, -after-commit.
- */
-int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) WUR;
-
-/* Activates an active device and returns its path (caller frees); see pool_device_activate. */
-int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) WUR;
-
-/*
- * Recovery of the pool operations whose owner is dead (engine_open runs it;
- * doctor --repair again): create/snapshot whose device exists in the pool
- * are rolled forward to 'active' (only the commit was missing), else their
- * row is dropped; remove is finished; init is rolled forward when the pool
- * opens, else rolled back. *ret_n (may be NULL) counts the operations done.
- */
-int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
 /* ---- images and kernels (image.c, kernel.c) ----------------------------- */
 
@@ -384,9 +373,6 @@ struct engine_import_result {
 int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
                         struct engine_import_result *ret, struct error *err) WUR;
 
-/* The pool device that holds the image's ext4 (-ENOENT when it has none, e.g. only applied). */
-int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
-
 /*
  * Imports a kernel from an OCI image (source as for images): the kernel file
  * (/boot/vmlinux, else the newest /boot/vmlinuz-*), an initrd, /lib/modules.
@@ -416,14 +402,6 @@ struct engine_kernel_local {
 int engine_kernel_import_files(engine *e, const char *name, const struct engine_kernel_local *files,
                                const struct engine_import_opts *opts,
                                struct engine_import_result *ret, struct error *err) WUR;
-
-/*
- * The path of one of a kernel's files ("vmlinux", "vmlinuz", "initrd",
- * "modules.tar") under <root>/kernel/<uid>/; -ENOENT when it has none.
- * Caller frees *ret.
- */
-int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
-                       struct error *err) WUR;
 
 /* ---- VMs: create (vm_create.c) ------------------------------------------ */
 
@@ -489,9 +467,6 @@ int engine_vm_create(engine *e, const struct api_object *vm,
  */
 int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
                          struct engine_vm_create_result *ret, struct error *err) WUR;
-
-/* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
-int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
 
 /* ---- VMs: run (vm_run.c, monitor.c) -------------------------------------- */
 
@@ -566,25 +541,6 @@ int engine_vm_stop(engine *e, const char *ref, bool force, int grace_ms,
 int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err) WUR;
 
 /*
- * The runtime of a VM as recorded, checked against the processes: a VM
- * recorded Running whose monitor or VMM is gone (pid and start time) is
- * recorded Stopped ("the monitor died") and its device deactivated, before
- * this returns. ret->running tells whether it runs.
- */
-struct engine_vm_runtime {
-    bool running;
-    char vmm[16];
-    int monitor_pid, vmm_pid; /* 0 when none */
-    int64_t started, stopped; /* unix seconds, 0 when unset */
-    int exit_status;          /* -1 when none */
-    char exit_reason[128];
-    char console_log[4096];   /* <root>/vm/<uid>/console.log */
-    char attach_socket[4096]; /* the monitor's attach socket, "" when not running */
-};
-int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *ret,
-                          struct error *err) WUR;
-
-/*
  * Checks every VM recorded Running, Starting or Stopping against its
  * processes and records the dead ones Stopped (engine_open runs it, ps
  * relies on it): one indexed query finds them, so stopped VMs cost
@@ -637,10 +593,6 @@ struct engine_vm_attach_result {
  */
 int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
                          struct engine_vm_attach_result *ret, struct error *err) WUR;
-
-/* engine_vm_attach_open, _run and _free in one call; *ret_detached as ret->detached. */
-int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
-                     struct error *err) WUR;
 
 /*
  * The monitor's body (`<self_exe> __monitor ROOT UID READY_FD`, exactly
@@ -695,14 +647,49 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
 
 /* ---- queries ----------------------------------------------------------- */
 
-/* Read-only SQL, straight to store_sql_query (statements that write are refused;
- * limits NULL for the defaults). */
-int engine_sql(engine *e, const char *sql, const struct store_sql_limits *limits,
-               const struct store_sql_sink *sink, struct error *err) WUR;
+/* The type of one value of a result row. */
+enum engine_value_type {
+    ENGINE_VALUE_NULL,
+    ENGINE_VALUE_INTEGER,
+    ENGINE_VALUE_REAL,
+    ENGINE_VALUE_TEXT,
+    ENGINE_VALUE_BLOB
+};
 
-/* True for the states in which a VM counts as running for `ps` without -a:
- * Running and the transitional states (Creating, Starting, Stopping, Removing). */
-bool engine_vm_state_is_active(const char *state);
+/* Where engine_sql's results go, one statement and one row at a time. */
+struct engine_sql_sink {
+    /* A statement's result starts: its column names. */
+    int (*columns)(void *ud, int ncols, const char *const *names);
+    /* One row: values as text (NULL for SQL NULL; blobs as hex) and their types. */
+    int (*row)(void *ud, int ncols, const char *const *values, const enum engine_value_type *types);
+    /* The statement is done. */
+    int (*end)(void *ud);
+    void *ud;
+};
+
+/*
+ * What one engine_sql call may use; 0 in a field means no limit. The time
+ * counts from the call to its end, output included.
+ */
+struct engine_sql_limits {
+    unsigned timeout_ms; /* the whole call */
+    int value_max;       /* bytes of one value (text or blob) */
+    size_t row_max;      /* bytes of one row as the sink gets it (blobs as hex) */
+    int64_t heap_max;    /* bytes SQLite may hold while the statements run */
+};
+/* The defaults (hearth sql's, docs/sql.md): 30 s, 16 MiB, 64 MiB, 256 MiB. */
+void engine_sql_limits_default(struct engine_sql_limits *ret);
+
+/*
+ * Runs one or more SQL statements on a read-only path: a statement that
+ * would write is refused (-EPERM, naming it) and nothing changes. Results
+ * stream to sink; a sink callback returning nonzero stops and is returned.
+ * limits NULL means the defaults; past one of them the call stops with
+ * -ETIMEDOUT (time), -EFBIG (a value or a row) or -ENOMEM (memory), the
+ * message naming the limit.
+ */
+int engine_sql(engine *e, const char *sql, const struct engine_sql_limits *limits,
+               const struct engine_sql_sink *sink, struct error *err) WUR;
 
 /* Versions of the libraries and the schema, for `hearth version`. */
 struct engine_versions {
@@ -715,10 +702,31 @@ void engine_versions_get(struct engine_versions *ret);
 
 /* ---- watching the root (ops.c) ------------------------------------------- */
 
+/*
+ * One row of the operations journal: what (op, e.g. "vm.create"), on which
+ * object (kind, uid) or pool device, its current step, its owner, and when
+ * it started, last changed and finished, with the error if it failed.
+ */
+struct engine_journal_entry {
+    int64_t id;
+    char *op;
+    enum api_kind kind;
+    char *object_uid; /* NULL for a pool operation */
+    char *step;
+    int owner_pid;
+    int64_t started; /* unix seconds */
+    int64_t updated;
+    int64_t finished;  /* 0 while in flight */
+    char *error;       /* NULL unless it failed */
+    int64_t device_id; /* the pool device of a pool operation, -1 for none */
+    char *params;      /* a pool operation's parameters (JSON object text), or NULL */
+};
+void engine_journal_entries_free(struct engine_journal_entry *ops, size_t n);
+
 /* The operations in flight and the max_finished most recent finished ones, newest
- * first (store_op_list_recent). Caller frees with store_ops_free. */
-int engine_ops_recent(engine *e, size_t max_finished, struct store_op **ret, size_t *ret_n,
-                      struct error *err) WUR;
+ * first. Caller frees with engine_journal_entries_free. */
+int engine_ops_recent(engine *e, size_t max_finished, struct engine_journal_entry **ret,
+                      size_t *ret_n, struct error *err) WUR;
 
 /* PRAGMA data_version of the engine's connection: changes when another connection
  * (another process, or another engine handle) commits. Cheap: one pragma. */

@@ -21,6 +21,135 @@ struct engine {
     char *self_exe;  /* owned; this process's executable, read on first use (vm_proc.c) */
 };
 
+/* ---- what only the engine and its tests call (engine.h has the rest) ---- */
+
+/* At most this many candidates are named in an "ambiguous" error. */
+#define ENGINE_MATCH_MAX 10
+
+/* The schema version of the open database. */
+int engine_schema_version(engine *e);
+
+/* The uid of the object ref resolves to, as engine_get finds it (engine.h).
+ * ret_uid has room for ID_LEN + 1 bytes. */
+int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                   struct error *err) WUR;
+
+/*
+ * Applies the n objects in one batch (engine.h, "Applying documents"), tried
+ * once more when the UNIQUE constraint catches a race the name lookup did
+ * not see. On success *ret_results holds n results in document order
+ * (caller frees with free()). On failure nothing changed and, if ret_failed
+ * is not NULL, *ret_failed is the index of the document at fault, or n when
+ * the failure is not one document's (I/O, locking), so the caller can name
+ * the file and document.
+ */
+int engine_apply(engine *e, struct api_object *const *objs, size_t n,
+                 struct engine_apply_result **ret_results, size_t *ret_failed,
+                 struct error *err) WUR;
+
+/*
+ * The objects of the given kinds in engine_export_each's order, all at once.
+ * Caller frees with api_objects_free.
+ */
+int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
+                  size_t *ret_n, struct error *err) WUR;
+
+/* api_vm_state_is_active for a state as the store gives it (a name). */
+bool engine_vm_state_is_active(const char *state);
+
+/* ---- pool devices (pool.c) --------------------------------------------- */
+
+/*
+ * A new zero-filled device of type ("Image", "Resize", "Kernel", "VM") and
+ * size bytes (a multiple of 512), owned by (owner_kind, owner_uid) or by
+ * nobody (API_KIND_COUNT, NULL). Protocol: intent (row 'planned' with a
+ * freshly allocated id, journal row), the pool call, commit (row 'active');
+ * fault points pool.create.after-intent, -after-act, -after-commit.
+ */
+int engine_pool_device_create(engine *e, const char *type, uint64_t size, enum api_kind owner_kind,
+                              const char *owner_uid, uint32_t *ret_id, struct error *err) WUR;
+
+/*
+ * A snapshot of parent_id as a new device (size at least the parent's; 0
+ * means the parent's size). Fault points pool.snapshot.after-intent,
+ * -after-act, -after-commit. -ENOENT when the parent has no active row.
+ */
+int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id, uint64_t size,
+                                enum api_kind owner_kind, const char *owner_uid, uint32_t *ret_id,
+                                struct error *err) WUR;
+
+/*
+ * Removes one device and its row; nothing else (a VM's device releases only
+ * that device). -EBUSY "device N has children: ..." while rows name it as
+ * their parent; -ENOENT when it has no row. Fault points
+ * pool.remove.after-intent, -after-act, -after-commit.
+ */
+int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) WUR;
+
+/* Activates an active device and returns its path (caller frees); see pool_device_activate. */
+int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) WUR;
+
+/*
+ * Recovery of the pool operations whose owner is dead (engine_open runs it;
+ * doctor --repair again): create/snapshot whose device exists in the pool
+ * are rolled forward to 'active' (only the commit was missing), else their
+ * row is dropped; remove is finished; init is rolled forward when the pool
+ * opens, else rolled back. *ret_n (may be NULL) counts the operations done.
+ */
+int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) WUR;
+
+/* "Image", "Resize", "Kernel", "VM"; -1 for anything else. */
+int engine_device_type_index(const char *type);
+
+/* ---- images and kernels: lookups and recovery (image.c, kernel.c) ----- */
+
+/* The pool device that holds the image's ext4 (-ENOENT when it has none, e.g. only applied). */
+int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
+
+/*
+ * The path of one of a kernel's files ("vmlinux", "vmlinuz", "initrd",
+ * "modules.tar") under <root>/kernel/<uid>/; -ENOENT when it has none.
+ * Caller frees *ret.
+ */
+int engine_kernel_file(engine *e, const char *uid, const char *file, char **ret,
+                       struct error *err) WUR;
+
+/*
+ * Recovery of image and kernel operations (import, remove) whose owner is
+ * dead: engine_open runs it after the pool's recovery; doctor --repair too.
+ * An import is rolled back (its devices, staging and files removed; no
+ * object was recorded), a removal finished. *ret_n (may be NULL) counts them.
+ */
+int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
+
+/* ---- VMs (vm_create.c, vm_run.c, vm_console.c) -------------------------- */
+
+/* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
+int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
+
+/*
+ * The runtime of a VM as recorded, checked against the processes: a VM
+ * recorded Running whose monitor or VMM is gone (pid and start time) is
+ * recorded Stopped ("the monitor died") and its device deactivated, before
+ * this returns. ret->running tells whether it runs.
+ */
+struct engine_vm_runtime {
+    bool running;
+    char vmm[16];
+    int monitor_pid, vmm_pid; /* 0 when none */
+    int64_t started, stopped; /* unix seconds, 0 when unset */
+    int exit_status;          /* -1 when none */
+    char exit_reason[128];
+    char console_log[4096];   /* <root>/vm/<uid>/console.log */
+    char attach_socket[4096]; /* the monitor's attach socket, "" when not running */
+};
+int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *ret,
+                          struct error *err) WUR;
+
+/* engine_vm_attach_open, _run and _free in one call; *ret_detached as ret->detached. */
+int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *ret_detached,
+                     struct error *err) WUR;
+
 /*
  * Opening hook (pool.c), after recovery: when a pool exists, opens and
  * assembles it. Problems are kept in e->pool_err, never returned, so

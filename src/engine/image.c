@@ -45,7 +45,7 @@ int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct err
     for (size_t i = 0; i < n; i++)
         if (d[i].owner_kind == API_KIND_IMAGE && d[i].owner_uid &&
             strcmp(d[i].owner_uid, uid) == 0 && strcmp(d[i].type, "Image") == 0 &&
-            strcmp(d[i].state, "active") == 0) {
+            d[i].state == STORE_POOL_ACTIVE) {
             *ret_id = d[i].id;
             r = 0;
             break;

@@ -125,7 +125,7 @@ int engine_pool_get(engine *e, pool **ret, struct error *err) {
     int r = pool_row_get(e, &sp, err);
     if (r < 0)
         return r;
-    if (strcmp(sp.state, "active") != 0) {
+    if (sp.state != STORE_POOL_ACTIVE) {
         store_pool_release(&sp);
         return error_set(err, -EAGAIN, "the pool is being initialised; try again shortly");
     }
@@ -147,7 +147,7 @@ void engine_pool_open_hook(engine *e) {
     error_init(&err);
     if (store_pool_get(e->store, &sp, &err) < 0)
         return; /* no pool */
-    bool created = sp.driver && strcmp(sp.state, "active") == 0;
+    bool created = sp.driver && sp.state == STORE_POOL_ACTIVE;
     store_pool_release(&sp);
     pool *p;
     if (created && !e->pool && !e->pool_tried && engine_pool_get(e, &p, &err) < 0)
@@ -228,7 +228,7 @@ static int init_exists_check(const struct store_pool *before, struct error *err)
     api_size_format(before->data_size, d, sizeof(d));
     return error_set(err, -EEXIST, "a pool already exists (driver %s, data %s at '%s'%s)",
                      before->driver, d, before->data_path ? before->data_path : "",
-                     strcmp(before->state, "active") == 0 ? "" : ", being initialised");
+                     before->state == STORE_POOL_ACTIVE ? "" : ", being initialised");
 }
 
 /* The driver: the one asked for when it can run here, else dm-thin where usable, else file. */
@@ -358,7 +358,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
             {
                 .driver = (char *)pool_driver_name(driver),
                 .name = id,
-                .state = (char *)"planned",
+                .state = STORE_POOL_PLANNED,
                 .metadata_size = spec->metadata_size,
                 .data_size = spec->data_size,
                 .allocation_size = spec->allocation_size,
@@ -394,7 +394,7 @@ int engine_pool_init(engine *e, const struct engine_pool_init_opts *opts, char *
     }
     fault_point("pool.init.after-assemble");
     /* 3. commit */
-    j.sp.state = (char *)"active";
+    j.sp.state = STORE_POOL_ACTIVE;
     r = engine_op_commit(e, op.id, init_put_rows, &j, "pool.init.after-commit", err);
     if (r < 0) {
         pool_free(p); /* recovery finishes it once this process is gone */
@@ -428,7 +428,7 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
     struct engine_pool_status s = {0};
     snprintf(s.driver, sizeof(s.driver), "%s", sp.driver);
     snprintf(s.name, sizeof(s.name), "%s", sp.name ? sp.name : "");
-    snprintf(s.state, sizeof(s.state), "%s", sp.state);
+    s.state = (enum engine_pool_state)sp.state;
     s.data_size = sp.data_size;
     s.metadata_size = sp.metadata_size;
     s.allocation_size = sp.allocation_size;
@@ -448,9 +448,9 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
         int t = engine_device_type_index(devs[i].type);
         if (t >= 0)
             s.by_type[t]++;
-        if (strcmp(devs[i].state, "planned") == 0)
+        if (devs[i].state == STORE_POOL_PLANNED)
             s.n_planned++;
-        else if (strcmp(devs[i].state, "removing") == 0)
+        else if (devs[i].state == STORE_POOL_REMOVING)
             s.n_removing++;
     }
     store_pool_devices_free(devs, n);
@@ -477,11 +477,6 @@ int engine_pool_status(engine *e, struct engine_pool_status *ret, struct error *
     }
     *ret = s;
     return 0;
-}
-
-int engine_pool_devices(engine *e, struct store_pool_device **ret, size_t *ret_n,
-                        struct error *err) {
-    return store_pool_device_list(e->store, ret, ret_n, err);
 }
 
 /* ---- device operations ------------------------------------------------- */
@@ -516,8 +511,9 @@ static int dev_parent_check(engine *e, struct dev_job *j, struct error *err) {
     int r = store_pool_device_get(e->store, j->parent_id, &parent, err);
     if (r < 0)
         return r;
-    if (strcmp(parent.state, "active") != 0)
-        r = error_set(err, -ENOENT, "device %u is %s, not active", j->parent_id, parent.state);
+    if (parent.state != STORE_POOL_ACTIVE)
+        r = error_set(err, -ENOENT, "device %u is %s, not active", j->parent_id,
+                      store_pool_state_name(parent.state));
     else if (j->size == 0)
         j->size = parent.size;
     else if (j->size < parent.size)
@@ -540,7 +536,7 @@ static int dev_new_rows(engine *e, void *ud, struct error *err) {
         .type = (char *)j->type,
         .parent = j->snap ? (int64_t)j->parent_id : STORE_DEVICE_PARENT_NONE,
         .size = j->size,
-        .state = (char *)"planned",
+        .state = STORE_POOL_PLANNED,
         .owner_kind = j->owner_kind,
         .owner_uid = (char *)j->owner_uid,
     };
@@ -560,7 +556,7 @@ static int dev_new_rows(engine *e, void *ud, struct error *err) {
 /* The commit's row: the device is 'active'. */
 static int dev_active_rows(engine *e, void *ud, struct error *err) {
     const struct dev_job *j = ud;
-    return store_pool_device_set_state(e->store, j->id, "active", err);
+    return store_pool_device_set_state(e->store, j->id, STORE_POOL_ACTIVE, err);
 }
 
 /* The abort's row of a create or snapshot: the device's goes. */
@@ -655,9 +651,9 @@ static int dev_remove_rows(engine *e, void *ud, struct error *err) {
     int r = store_pool_device_get(e->store, id, &d, err);
     if (r < 0)
         return r;
-    if (strcmp(d.state, "active") != 0)
+    if (d.state != STORE_POOL_ACTIVE)
         r = error_set(err, -EBUSY, "device %u is %s by another operation", id,
-                      strcmp(d.state, "planned") == 0 ? "being created" : "being removed");
+                      d.state == STORE_POOL_PLANNED ? "being created" : "being removed");
     store_pool_device_release(&d);
     uint32_t kids[CHILDREN_NAMED];
     size_t n_kids = 0;
@@ -673,13 +669,13 @@ static int dev_remove_rows(engine *e, void *ud, struct error *err) {
         r = error_set(err, -EBUSY, "device %u has children: %s; remove them first", id, list);
     }
     if (r == 0)
-        r = store_pool_device_set_state(e->store, id, "removing", err);
+        r = store_pool_device_set_state(e->store, id, STORE_POOL_REMOVING, err);
     return r;
 }
 
 static int dev_reactivate_rows(engine *e, void *ud, struct error *err) {
-    return store_pool_device_set_state(e->store, ((const struct dev_remove *)ud)->id, "active",
-                                       err);
+    return store_pool_device_set_state(e->store, ((const struct dev_remove *)ud)->id,
+                                       STORE_POOL_ACTIVE, err);
 }
 
 static int dev_gone_rows(engine *e, void *ud, struct error *err) {
@@ -719,8 +715,9 @@ int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct 
     r = store_pool_device_get(e->store, id, &d, err);
     if (r < 0)
         return r;
-    if (strcmp(d.state, "active") != 0)
-        r = error_set(err, -EBUSY, "device %u is %s, not active", id, d.state);
+    if (d.state != STORE_POOL_ACTIVE)
+        r = error_set(err, -EBUSY, "device %u is %s, not active", id,
+                      store_pool_state_name(d.state));
     uint64_t size = d.size;
     store_pool_device_release(&d);
     if (r < 0)
@@ -737,14 +734,15 @@ static bool ids_contain(const struct pool_inventory *inv, uint32_t id) {
     return false;
 }
 
-/* Closes a recovered operation and applies its row change, in one transaction. */
-static int recover_commit(engine *e, const struct store_op *op, uint32_t id, const char *state,
+/* Closes a recovered operation and applies its row change (the row active, else gone), in one
+ * transaction. */
+static int recover_commit(engine *e, const struct store_op *op, uint32_t id, bool activate,
                           const char *note, struct error *err) {
     int r = store_begin(e->store, err);
     if (r < 0)
         return r;
-    if (state)
-        r = store_pool_device_set_state(e->store, id, state, err);
+    if (activate)
+        r = store_pool_device_set_state(e->store, id, STORE_POOL_ACTIVE, err);
     else {
         r = store_pool_device_delete(e->store, id, err);
         if (r == -ENOENT) {
@@ -806,15 +804,14 @@ static int recover_init(engine *e, const struct store_op *op, struct error *err)
     r = store_begin(e->store, err);
     if (r == 0) {
         if (forward) {
-            free(sp.state);
-            sp.state = xstrdup("active");
-            r = sp.state ? store_pool_put(e->store, &sp, err) : error_oom(err);
+            sp.state = STORE_POOL_ACTIVE;
+            r = store_pool_put(e->store, &sp, err);
         } else {
             /* The spec stays recorded, as apply would have left it. */
             struct store_pool spec = sp;
             spec.driver = NULL;
             spec.name = NULL;
-            spec.state = (char *)"active";
+            spec.state = STORE_POOL_ACTIVE;
             r = store_pool_put(e->store, &spec, err);
         }
     }
@@ -857,7 +854,7 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
         r = pool_device_remove(p, id, err);
         if (r < 0)
             return r;
-        return recover_commit(e, op, id, NULL, "interrupted; removal finished", err);
+        return recover_commit(e, op, id, false, "interrupted; removal finished", err);
     }
     struct pool_inventory inv = {0};
     r = pool_inventory_get(p, &inv, err);
@@ -866,12 +863,12 @@ int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *e
     bool exists = ids_contain(&inv, id);
     pool_inventory_release(&inv);
     if (exists) /* only the commit was missing */
-        return recover_commit(e, op, id, "active", NULL, err);
+        return recover_commit(e, op, id, true, NULL, err);
     /* Rolled back: what the act left half-made goes too (the file driver's <id>.img.tmp). */
     r = pool_device_remove(p, id, err);
     if (r < 0)
         return r;
-    return recover_commit(e, op, id, NULL, "interrupted; rolled back", err);
+    return recover_commit(e, op, id, false, "interrupted; rolled back", err);
 }
 
 int engine_pool_recover(engine *e, size_t *ret_n, struct error *err) {

@@ -100,12 +100,6 @@ int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *r
 /* ---- VM states --------------------------------------------------------- */
 
 bool engine_vm_state_is_active(const char *state) {
-    /* The same states as STORE_VM_ACTIVE_STATES, which the store's active listing reads. */
-    static const char *const active[] = {"Running", "Creating", "Starting", "Stopping", "Removing"};
-    if (!state)
-        return false;
-    for (size_t i = 0; i < ARRAY_SIZE(active); i++)
-        if (strcmp(state, active[i]) == 0)
-            return true;
-    return false;
+    enum api_vm_state s;
+    return api_vm_state_parse(state, &s) == 0 && api_vm_state_is_active(s);
 }

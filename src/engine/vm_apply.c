@@ -212,18 +212,14 @@ int engine_vm_apply_prepare(engine *e, struct api_object *obj, const struct api_
     struct api_vm *vm = &obj->u.vm;
 
     /* state */
-    const char *doc = vm->state;
-    bool runtime = doc && strcmp(doc, "Created") != 0 && strcmp(doc, "Stopped") != 0;
-    const char *state = existing ? existing->u.vm.state : runtime || !doc ? "Stopped" : doc;
-    if (runtime && !str_same(doc, state))
+    enum api_vm_state doc = vm->state;
+    bool runtime = doc != API_VM_STATE_NONE && doc != API_VM_CREATED && doc != API_VM_STOPPED;
+    enum api_vm_state state = existing                              ? existing->u.vm.state
+                              : runtime || doc == API_VM_STATE_NONE ? API_VM_STOPPED
+                                                                    : doc;
+    if (runtime && doc != state)
         *skipped |= ENGINE_APPLY_SKIP_STATE; /* nothing runs for this VM in this root */
-    if (!str_same(vm->state, state)) {
-        char *s = xstrdup(state);
-        if (!s)
-            return error_oom(err);
-        free(vm->state);
-        vm->state = s;
-    }
+    vm->state = state;
 
     /* status.ipAddresses */
     char *const *ips = existing ? existing->u.vm.ip_addresses : NULL;

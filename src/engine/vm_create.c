@@ -292,9 +292,8 @@ static int vm_prepare(struct vjob *j, const struct api_object *doc,
     r = copy_files_check(vm, err);
     if (r < 0)
         return r;
-    free(vm->state);
-    vm->state = xstrdup("Creating");
-    return vm->state ? 0 : error_oom(err);
+    vm->state = API_VM_CREATING;
+    return 0;
 }
 
 /* The rows of a create's intent: a unique name, the document checked, the VM row (Creating). */
@@ -480,10 +479,8 @@ static int commit_rows(engine *e, void *ud, struct error *err) {
  * VM must still be Creating (apply refuses changes meanwhile; rm -f is not).
  */
 static int vm_commit(struct vjob *j, struct error *err) {
-    free(j->vm->u.vm.state);
-    j->vm->u.vm.state = xstrdup(j->existing ? j->from : "Created");
-    if (!j->vm->u.vm.state)
-        return error_oom(err);
+    if (!j->existing || api_vm_state_parse(j->from, &j->vm->u.vm.state) < 0)
+        j->vm->u.vm.state = API_VM_CREATED;
     return engine_op_commit(j->e, j->op, commit_rows, j, "vm.create.after-commit", err);
 }
 
@@ -608,7 +605,7 @@ int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error 
     r = -ENOENT;
     for (size_t i = 0; i < n; i++)
         if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
-            strcmp(d[i].type, "VM") == 0 && strcmp(d[i].state, "active") == 0) {
+            strcmp(d[i].type, "VM") == 0 && d[i].state == STORE_POOL_ACTIVE) {
             *ret_id = d[i].id;
             r = 0;
             break;
@@ -713,10 +710,8 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
         r = vm_staging_remove(e, op->object_uid, err);
         if (r < 0)
             return r;
-        free(vm->u.vm.state);
-        vm->u.vm.state = xstrdup(from[0] ? from : "Created");
-        if (!vm->u.vm.state)
-            return error_oom(err);
+        if (api_vm_state_parse(from, &vm->u.vm.state) < 0)
+            vm->u.vm.state = API_VM_CREATED;
         return engine_op_commit(e, op->id, put_rows, vm, NULL, err);
     }
     return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);

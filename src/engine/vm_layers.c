@@ -62,7 +62,7 @@ static int undo_rows(engine *e, void *ud, struct error *err) {
     struct store_pool_device d;
     int r = store_pool_device_get(e->store, id, &d, err);
     if (r == 0) {
-        bool planned = strcmp(d.state, "planned") == 0;
+        bool planned = d.state == STORE_POOL_PLANNED;
         store_pool_device_release(&d);
         if (planned)
             r = store_pool_device_delete(e->store, id, err);
@@ -75,7 +75,7 @@ static int undo_rows(engine *e, void *ud, struct error *err) {
 
 /* The rows of a built layer's commit: its device row becomes active. */
 static int commit_rows(engine *e, void *ud, struct error *err) {
-    return store_pool_device_set_state(e->store, *(const uint32_t *)ud, "active", err);
+    return store_pool_device_set_state(e->store, *(const uint32_t *)ud, STORE_POOL_ACTIVE, err);
 }
 
 /* Rolls a layer build back: its device, staging, row; closes its journal row. */
@@ -177,8 +177,9 @@ static int layer_intent_rows(engine *e, void *ud, struct error *err) {
         error_init(err);
         r = store_pool_device_get(e->store, l->parent, &d, err);
         if (r == 0) {
-            if (strcmp(d.state, "active") != 0)
-                r = error_set(err, -EBUSY, "device %u is %s, not active", l->parent, d.state);
+            if (d.state != STORE_POOL_ACTIVE)
+                r = error_set(err, -EBUSY, "device %u is %s, not active", l->parent,
+                              store_pool_state_name(d.state));
             else if (l->size < d.size)
                 r = error_set(err, -EINVAL,
                               "layer '%s' (%" PRIu64 " bytes) is smaller than "
@@ -196,7 +197,7 @@ static int layer_intent_rows(engine *e, void *ud, struct error *err) {
             .type = (char *)l->type,
             .parent = l->parent,
             .size = l->size,
-            .state = (char *)"planned",
+            .state = STORE_POOL_PLANNED,
             .owner_kind = l->owner_kind,
             .owner_uid = (char *)l->owner_uid,
             .layer_key = (char *)l->key,
@@ -248,8 +249,8 @@ static int layer_ensure(struct layer_job *j, uint32_t parent, const char *type, 
         int r = store_pool_device_find_layer(e->store, parent, key, &d, err);
         if (r == 0) {
             uint32_t id = d.id;
-            bool active = strcmp(d.state, "active") == 0;
-            bool planned = strcmp(d.state, "planned") == 0;
+            bool active = d.state == STORE_POOL_ACTIVE;
+            bool planned = d.state == STORE_POOL_PLANNED;
             store_pool_device_release(&d);
             if (active) {
                 *ret_id = id;

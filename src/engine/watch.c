@@ -1,18 +1,13 @@
 /*
- * engine watch: read-only views for front ends that watch the root: the
- * recent operations of the journal, and the database's data version, which
- * changes whenever another connection commits (the dashboard's refresh).
+ * engine watch: for front ends that watch the root: the database's data
+ * version, which changes whenever another connection commits (the
+ * dashboard's refresh). The journal's recent operations are views.c's.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
-
-int engine_ops_recent(engine *e, size_t max_finished, struct store_op **ret, size_t *ret_n,
-                      struct error *err) {
-    return store_op_list_recent(e->store, max_finished, ret, ret_n, err);
-}
 
 int engine_data_version(engine *e, int64_t *ret, struct error *err) {
     int64_t v = 0;

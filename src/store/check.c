@@ -26,10 +26,24 @@
 #define CHECK_PARAMS_MAX 4096   /* bytes of a journal row's parameters */
 #define CHECK_CORRUPT_MAX 10000 /* rows one scan reports */
 
-static const char *const vm_states[] = {"Created",  "Running",  "Stopped", "Creating",
-                                        "Starting", "Stopping", "Removing"};
 static const char *const device_types[] = {"Image", "Resize", "Kernel", "VM"};
-static const char *const device_states[] = {"planned", "active", "removing"};
+static const char *const pool_states[] = {[STORE_POOL_ACTIVE] = "active",
+                                          [STORE_POOL_PLANNED] = "planned",
+                                          [STORE_POOL_REMOVING] = "removing"};
+
+const char *store_pool_state_name(enum store_pool_state s) {
+    return (size_t)s < ARRAY_SIZE(pool_states) ? pool_states[s] : "?";
+}
+
+int store_pool_state_parse(const char *s, enum store_pool_state *ret) {
+    for (size_t i = 0; s && i < ARRAY_SIZE(pool_states); i++) {
+        if (strcmp(s, pool_states[i]) == 0) {
+            *ret = (enum store_pool_state)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
 
 static bool in_set(const char *s, const char *const *set, size_t n) {
     for (size_t i = 0; s && i < n; i++)
@@ -90,7 +104,8 @@ static int validated(const struct api_object *obj, struct error *err) {
 /* ---- the rules, one per kind of row ---------------------------------------- */
 
 int store_check_vm_state(const char *state, struct error *err) {
-    if (!in_set(state, vm_states, ARRAY_SIZE(vm_states)))
+    enum api_vm_state s;
+    if (api_vm_state_parse(state, &s) < 0)
         return bad(err, "status.state", state, "is not a vm state");
     return 0;
 }
@@ -178,8 +193,8 @@ int store_check_pool(const struct store_pool *p, struct error *err) {
         if (!ok)
             return bad(err, "name", p->name, "is not a pool name (1 to 16 of a-z and 0-9)");
     }
-    if (!p->state || (strcmp(p->state, "planned") != 0 && strcmp(p->state, "active") != 0))
-        return bad(err, "state", p->state, "is not a pool state (planned, active)");
+    if (p->state != STORE_POOL_PLANNED && p->state != STORE_POOL_ACTIVE)
+        return error_set(err, -EUCLEAN, "state: not a pool state (planned, active)");
     if (p->metadata_size > INT64_MAX || p->data_size > INT64_MAX || p->allocation_size > INT64_MAX)
         return error_set(err, -EUCLEAN, "sizes: a size below 0");
     /* The spec by apply's rules. */
@@ -204,8 +219,8 @@ int store_check_device(const struct store_pool_device *d, int64_t id, struct err
         return bad_num(err, "parent", (long long)d->parent, "is the device itself");
     if (d->size == 0 || d->size > INT64_MAX)
         return error_set(err, -EUCLEAN, "size: not a size a device can have");
-    if (!in_set(d->state, device_states, ARRAY_SIZE(device_states)))
-        return bad(err, "state", d->state, "is not a device state (planned, active, removing)");
+    if ((size_t)d->state >= ARRAY_SIZE(pool_states))
+        return error_set(err, -EUCLEAN, "state: not a device state (planned, active, removing)");
     if ((d->owner_kind == API_KIND_COUNT) != (d->owner_uid == NULL))
         return error_set(err, -EUCLEAN, "owner_kind: set without owner_uid, or the other way");
     if (d->owner_uid && !id_is_valid(d->owner_uid))

@@ -100,7 +100,7 @@ static void bind_main(sqlite3_stmt *st, const struct api_object *obj) {
         store_bind_text(st, 14, v->network_mode);
         sqlite3_bind_int(st, 15, v->has_ssh);
         store_bind_text(st, 16, v->ssh_public_key);
-        store_bind_text(st, 17, v->state);
+        store_bind_text(st, 17, api_vm_state_name(v->state));
         store_bind_text(st, 18, v->status_image.source.id);
         bind_u64(st, 19, v->status_image.source.size);
         store_bind_text(st, 20, v->status_image.internal_uid);
@@ -159,12 +159,15 @@ static int read_main(sqlite3_stmt *st, struct api_object *obj) {
             store_column_text(st, 9, &v->cmdline) < 0 ||
             store_column_text(st, 13, &v->network_mode) < 0 ||
             store_column_text(st, 15, &v->ssh_public_key) < 0 ||
-            store_column_text(st, 16, &v->state) < 0 ||
             store_column_text(st, 17, &v->status_image.source.id) < 0 ||
             store_column_text(st, 19, &v->status_image.internal_uid) < 0 ||
             store_column_text(st, 20, &v->status_kernel.source.id) < 0 ||
             store_column_text(st, 22, &v->status_kernel.internal_uid) < 0)
             return -ENOMEM;
+        /* A state that is none of them stays unset, which the row's check refuses. */
+        const char *state = (const char *)sqlite3_column_text(st, 16);
+        if (!state || api_vm_state_parse(state, &v->state) < 0)
+            v->state = API_VM_STATE_NONE;
         v->cpus = store_column_u64(st, 10);
         v->memory = store_column_u64(st, 11);
         v->disk_size = store_column_u64(st, 12);
@@ -532,6 +535,10 @@ int store_object_put(store *s, const struct api_object *obj, struct error *err) 
               : obj->kind == API_KIND_IMAGE ? image_put_sql
                                             : kernel_put_sql;
     }
+    if (obj->kind == API_KIND_VM && obj->u.vm.state != API_VM_STATE_NONE &&
+        !api_vm_state_name(obj->u.vm.state))
+        return error_set(err, -EINVAL, "vm '%s': status.state: %d is not a state (%s)",
+                         obj->meta.name, (int)obj->u.vm.state, API_VM_STATES_LIST);
     bool own;
     int r = store_tx_start(s, &own, err);
     if (r < 0)

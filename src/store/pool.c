@@ -27,7 +27,6 @@ void store_pool_release(struct store_pool *p) {
         return;
     free(p->driver);
     free(p->name);
-    free(p->state);
     free(p->metadata_path);
     free(p->data_path);
     memset(p, 0, sizeof(*p));
@@ -60,9 +59,12 @@ static int pool_row_get(store *s, struct store_pool *ret, struct error *err) {
     p.data_size = (uint64_t)sqlite3_column_int64(st, 4);
     p.allocation_size = (uint64_t)sqlite3_column_int64(st, 5);
     if (store_column_text(st, 0, &p.driver) < 0 || store_column_text(st, 1, &p.name) < 0 ||
-        store_column_text(st, 2, &p.state) < 0 || store_column_text(st, 6, &p.metadata_path) < 0 ||
+        store_column_text(st, 6, &p.metadata_path) < 0 ||
         store_column_text(st, 7, &p.data_path) < 0)
         r = error_oom(err);
+    /* A state that is none of them reads as an impossible one, which store_check_pool refuses. */
+    if (store_pool_state_parse((const char *)sqlite3_column_text(st, 2), &p.state) < 0)
+        p.state = (enum store_pool_state) - 1;
     sqlite3_reset(st);
     if (r < 0) {
         store_pool_release(&p);
@@ -107,7 +109,7 @@ int store_pool_put(store *s, const struct store_pool *p, struct error *err) {
     store_bind_text(st, 5, p->data_path);
     store_bind_text(st, 6, p->driver);
     store_bind_text(st, 7, p->name);
-    store_bind_text(st, 8, p->state);
+    store_bind_text(st, 8, store_pool_state_name(p->state));
     r = store_step_done(s, st, "storing the pool", err);
     return store_tx_end(s, own, r, err);
 }
@@ -135,7 +137,6 @@ void store_pool_device_release(struct store_pool_device *d) {
     if (!d)
         return;
     free(d->type);
-    free(d->state);
     free(d->owner_uid);
     free(d->owner_name);
     free(d->metadata_path);
@@ -196,7 +197,7 @@ int store_pool_device_insert(store *s, const struct store_pool_device *d, struct
     else
         sqlite3_bind_int64(st, 3, d->parent);
     bind_u64(st, 4, d->size);
-    store_bind_text(st, 5, d->state ? d->state : "active");
+    store_bind_text(st, 5, store_pool_state_name(d->state));
     store_bind_text(st, 6, d->owner_kind == API_KIND_COUNT ? NULL : api_kind_name(d->owner_kind));
     store_bind_text(st, 7, d->owner_uid);
     store_bind_text(st, 8, d->metadata_path);
@@ -226,13 +227,14 @@ static int device_write(store *s, sqlite3_stmt *st, uint32_t id, struct error *e
     return r;
 }
 
-int store_pool_device_set_state(store *s, uint32_t id, const char *state, struct error *err) {
+int store_pool_device_set_state(store *s, uint32_t id, enum store_pool_state state,
+                                struct error *err) {
     sqlite3_stmt *st;
     int r = store_stmt(s, "UPDATE pool_device SET state = ?2 WHERE id = ?1", &st, err);
     if (r < 0)
         return r;
     sqlite3_bind_int64(st, 1, id);
-    store_bind_text(st, 2, state);
+    store_bind_text(st, 2, store_pool_state_name(state));
     return device_write(s, st, id, err, "updating a pool device");
 }
 
@@ -281,8 +283,9 @@ static int device_read(sqlite3_stmt *st, struct store_pool_device *d, struct err
     if (!kind || api_kind_parse(kind, &d->owner_kind) < 0)
         d->owner_kind = API_KIND_COUNT;
     d->created = sqlite3_column_int64(st, 9);
-    if (store_column_text(st, 1, &d->type) < 0 || store_column_text(st, 4, &d->state) < 0 ||
-        store_column_text(st, 6, &d->owner_uid) < 0 ||
+    if (store_pool_state_parse((const char *)sqlite3_column_text(st, 4), &d->state) < 0)
+        d->state = (enum store_pool_state) - 1; /* refused by store_check_device */
+    if (store_column_text(st, 1, &d->type) < 0 || store_column_text(st, 6, &d->owner_uid) < 0 ||
         store_column_text(st, 7, &d->owner_name) < 0 ||
         store_column_text(st, 8, &d->metadata_path) < 0 ||
         store_column_text(st, 10, &d->layer_key) < 0) {

@@ -119,7 +119,7 @@ struct store_vm_summary {
     const char *kernel_ref;   /* spec.kernel.ociClaim.ref; NULL without a claim */
     const char *cmdline;      /* spec.kernel.cmdLine; NULL when unset */
     const char *network_mode; /* NULL when unset */
-    const char *state;        /* status.state; NULL when unset */
+    enum api_vm_state state;  /* status.state */
     const char *image_id;     /* status.image.id; NULL when unset */
     const char *kernel_id;    /* status.kernel.id; NULL when unset */
     uint64_t cpus;
@@ -240,13 +240,23 @@ int store_op_adopt(store *s, int64_t id, int pid, uint64_t start, struct error *
 /* ---- the pool and its devices ---------------------------------------- */
 
 /*
+ * The state of the pool and of each of its devices: planned while the
+ * operation that makes it runs, active, removing while the one that removes
+ * it runs (the pool is never removing). The names ("active", "planned",
+ * "removing") are only in the database's columns. A row zero-filled is active.
+ */
+enum store_pool_state { STORE_POOL_ACTIVE, STORE_POOL_PLANNED, STORE_POOL_REMOVING };
+/* "active", "planned", "removing"; "?" for anything else. */
+const char *store_pool_state_name(enum store_pool_state s);
+
+/*
  * The pool row: the seed's Pool spec plus what hearth adds. driver NULL
  * means a spec recorded by apply for a pool not created yet.
  */
 struct store_pool {
-    char *driver; /* "dm-thin", "file", or NULL */
-    char *name;   /* 8 lowercase hex; NULL with driver NULL */
-    char *state;  /* "planned" while `pool init` runs, else "active" */
+    char *driver;                /* "dm-thin", "file", or NULL */
+    char *name;                  /* 8 lowercase hex; NULL with driver NULL */
+    enum store_pool_state state; /* planned while `pool init` runs, else active */
     uint64_t metadata_size, data_size, allocation_size;
     char *metadata_path, *data_path;
 };
@@ -267,7 +277,7 @@ struct store_pool_device {
     char *type;     /* "Image", "Resize", "Kernel", "VM" */
     int64_t parent; /* a device id or STORE_DEVICE_PARENT_NONE (the pool) */
     uint64_t size;
-    char *state;              /* "planned", "active", "removing" */
+    enum store_pool_state state;
     enum api_kind owner_kind; /* API_KIND_COUNT when it has no owner */
     char *owner_uid;          /* NULL when none */
     char *owner_name;         /* the owner's name, NULL when none or gone */
@@ -288,7 +298,8 @@ int store_pool_device_allocate(store *s, uint32_t *ret_id, struct error *err) WU
 /* Inserts a row (created = now). -EEXIST when the id has a row. */
 int store_pool_device_insert(store *s, const struct store_pool_device *d, struct error *err) WUR;
 /* Sets a row's state; -ENOENT when there is no row. */
-int store_pool_device_set_state(store *s, uint32_t id, const char *state, struct error *err) WUR;
+int store_pool_device_set_state(store *s, uint32_t id, enum store_pool_state state,
+                                struct error *err) WUR;
 /* Deletes a row; -ENOENT when there is none. */
 int store_pool_device_delete(store *s, uint32_t id, struct error *err) WUR;
 /* Gives the children of id the parent new_parent (STORE_DEVICE_PARENT_NONE: the pool). */

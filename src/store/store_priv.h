@@ -121,6 +121,8 @@ int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int6
                         int64_t vmm_start, struct error *err) WUR;
 int store_check_op(const struct store_op *op, int64_t owner_start, struct error *err) WUR;
 int store_check_pool(const struct store_pool *p, struct error *err) WUR;
+/* The state a pool_device or pool row's column names; -EINVAL for none of them. */
+int store_pool_state_parse(const char *s, enum store_pool_state *ret) WUR;
 int store_check_device(const struct store_pool_device *d, int64_t id, struct error *err) WUR;
 
 /*

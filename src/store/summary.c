@@ -42,9 +42,12 @@ static int summary_column(struct arena *a, sqlite3_stmt *st, int col, const char
     "CASE WHEN state = 'Running' THEN "                                                            \
     "(SELECT r.started FROM vm_runtime r WHERE r.uid = vm.uid AND r.stopped IS NULL) END"
 
-/* Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or NULL. */
+/*
+ * Fills v from a row of SUMMARY_COLS; prev is the previous row's summary or
+ * NULL. *ret_state is the state as the row has it (for the row's check).
+ */
 static int summary_read_main(struct arena *a, sqlite3_stmt *st, struct store_vm_summary *v,
-                             const struct store_vm_summary *prev) {
+                             const struct store_vm_summary *prev, const char **ret_state) {
     const struct store_vm_summary none = {0};
     if (!prev)
         prev = &none;
@@ -52,7 +55,6 @@ static int summary_read_main(struct arena *a, sqlite3_stmt *st, struct store_vm_
         summary_column(a, st, 1, NULL, &v->name) < 0 ||
         summary_column(a, st, 7, prev->cmdline, &v->cmdline) < 0 ||
         summary_column(a, st, 11, prev->network_mode, &v->network_mode) < 0 ||
-        summary_column(a, st, 12, prev->state, &v->state) < 0 ||
         summary_column(a, st, 13, prev->image_id, &v->image_id) < 0 ||
         summary_column(a, st, 14, prev->kernel_id, &v->kernel_id) < 0)
         return -ENOMEM;
@@ -60,6 +62,9 @@ static int summary_read_main(struct arena *a, sqlite3_stmt *st, struct store_vm_
         return -ENOMEM;
     if (sqlite3_column_int(st, 5) && summary_column(a, st, 6, prev->kernel_ref, &v->kernel_ref) < 0)
         return -ENOMEM;
+    *ret_state = (const char *)sqlite3_column_text(st, 12);
+    if (!*ret_state || api_vm_state_parse(*ret_state, &v->state) < 0)
+        v->state = API_VM_STATE_NONE;
     v->created = store_column_time(st, 2);
     v->cpus = store_column_u64(st, 8);
     v->memory = store_column_u64(st, 9);
@@ -400,13 +405,14 @@ static int summary_load(store *s, const struct summary_sql *sql, struct store_vm
         }
         struct store_vm_summary *v = &l->items[l->n];
         memset(v, 0, sizeof(*v));
-        if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL) < 0) {
+        const char *state = NULL;
+        if (summary_read_main(l->arena, st, v, l->n ? &l->items[l->n - 1] : NULL, &state) < 0) {
             r = error_oom(err);
             break;
         }
         struct error why;
         error_init(&why);
-        if (store_check_vm_key(v->uid, v->name, v->state, &why) < 0) {
+        if (store_check_vm_key(v->uid, v->name, state, &why) < 0) {
             store_corrupt_warn(s, "vm", v->uid, &why);
             continue;
         }

@@ -404,12 +404,12 @@ static int load_screen(struct tui_dash *d, enum tui_screen s, struct error *err)
     int r = 0;
     switch (s) {
     case TUI_SCREEN_VMS: {
-        struct store_vm_summaries *l = NULL;
+        struct engine_vm_summaries *l = NULL;
         r = engine_vm_summaries(d->e, &l, err);
         if (r < 0)
             return r;
         r = tui_table_vms(l, now, &t);
-        store_vm_summaries_free(l);
+        engine_vm_summaries_free(l);
         break;
     }
     case TUI_SCREEN_IMAGES:
@@ -430,7 +430,7 @@ static int load_screen(struct tui_dash *d, enum tui_screen s, struct error *err)
         struct error perr;
         error_init(&perr);
         bool have = engine_pool_status(d->e, &st, &perr) == 0;
-        struct store_pool_device *devs = NULL;
+        struct engine_device *devs = NULL;
         size_t n = 0;
         r = engine_pool_devices(d->e, &devs, &n, err);
         if (r == 0)
@@ -438,7 +438,7 @@ static int load_screen(struct tui_dash *d, enum tui_screen s, struct error *err)
                                perr.code == -ENOENT ? "no pool: create one with 'hearth pool init'"
                                                     : perr.msg,
                                devs, n, now, &t);
-        store_pool_devices_free(devs, n);
+        engine_devices_free(devs, n);
         if (have)
             engine_pool_status_release(&st);
         if (r < 0 && !err->msg[0])
@@ -446,13 +446,13 @@ static int load_screen(struct tui_dash *d, enum tui_screen s, struct error *err)
         return r < 0 ? r : tui_list_set_table(&d->lists[s], t);
     }
     case TUI_SCREEN_OPS: {
-        struct store_op *ops = NULL;
+        struct engine_journal_entry *ops = NULL;
         size_t n = 0;
         r = engine_ops_recent(d->e, OPS_SHOWN, &ops, &n, err);
         if (r < 0)
             return r;
         r = tui_table_ops(ops, n, now, &t);
-        store_ops_free(ops, n);
+        engine_journal_entries_free(ops, n);
         break;
     }
     default:

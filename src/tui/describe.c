@@ -34,7 +34,7 @@ static int set_time(json_t *o, const char *key, int64_t t) {
     return set_str(o, key, buf);
 }
 
-int tui_describe_op(const struct store_op *op, struct strbuf *out) {
+int tui_describe_op(const struct engine_journal_entry *op, struct strbuf *out) {
     _cleanup_json_ json_t *o = json_object();
     if (!o)
         return -ENOMEM;
@@ -69,17 +69,17 @@ int tui_describe_op(const struct store_op *op, struct strbuf *out) {
 }
 
 static int describe_device(engine *e, uint32_t id, struct strbuf *out, struct error *err) {
-    struct store_pool_device *devs = NULL;
+    struct engine_device *devs = NULL;
     size_t n = 0;
     int r = engine_pool_devices(e, &devs, &n, err);
     if (r < 0)
         return r;
-    const struct store_pool_device *d = NULL;
+    const struct engine_device *d = NULL;
     for (size_t i = 0; i < n; i++)
         if (devs[i].id == id)
             d = &devs[i];
     if (!d) {
-        store_pool_devices_free(devs, n);
+        engine_devices_free(devs, n);
         return error_set(err, -ENOENT, "device %u is gone", id);
     }
     _cleanup_json_ json_t *o = json_object();
@@ -89,12 +89,12 @@ static int describe_device(engine *e, uint32_t id, struct strbuf *out, struct er
     if (r == 0)
         r = set_str(o, "type", d->type);
     if (r == 0)
-        r = d->parent == STORE_DEVICE_PARENT_NONE ? set_str(o, "parent", "pool")
-                                                  : set_int(o, "parent", d->parent);
+        r = d->parent == ENGINE_DEVICE_PARENT_NONE ? set_str(o, "parent", "pool")
+                                                   : set_int(o, "parent", d->parent);
     if (r == 0)
         r = set_int(o, "size", (int64_t)d->size);
     if (r == 0)
-        r = set_str(o, "state", d->state);
+        r = set_str(o, "state", engine_pool_state_name(d->state));
     if (r == 0)
         r = set_str(o, "ownerKind",
                     d->owner_kind < API_KIND_COUNT ? api_kind_name(d->owner_kind) : NULL);
@@ -108,14 +108,14 @@ static int describe_device(engine *e, uint32_t id, struct strbuf *out, struct er
         r = set_str(o, "metadataPath", d->metadata_path);
     if (r == 0)
         r = set_time(o, "created", d->created);
-    store_pool_devices_free(devs, n);
+    engine_devices_free(devs, n);
     if (r == 0)
         r = api_yaml_dump(o, out);
     return r < 0 ? error_set(err, r, "out of memory") : 0;
 }
 
 static int describe_op(engine *e, const char *key, struct strbuf *out, struct error *err) {
-    struct store_op *ops = NULL;
+    struct engine_journal_entry *ops = NULL;
     size_t n = 0;
     int r = engine_ops_recent(e, DESCRIBE_OPS_MAX, &ops, &n, err);
     if (r < 0)
@@ -132,7 +132,7 @@ static int describe_op(engine *e, const char *key, struct strbuf *out, struct er
             break;
         }
     }
-    store_ops_free(ops, n);
+    engine_journal_entries_free(ops, n);
     return r;
 }
 

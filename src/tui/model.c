@@ -33,17 +33,21 @@ const char *tui_screen_title(enum tui_screen s) {
     return s < TUI_SCREEN_COUNT ? titles[s] : "?";
 }
 
-enum tui_tone tui_tone_of_state(const char *state) {
-    if (!state)
-        return TUI_TONE_NORMAL;
-    if (strcmp(state, "Running") == 0)
+enum tui_tone tui_tone_of_state(enum api_vm_state state) {
+    switch (state) {
+    case API_VM_RUNNING:
         return TUI_TONE_RUNNING;
-    if (strcmp(state, "Stopped") == 0 || strcmp(state, "Created") == 0)
+    case API_VM_STOPPED:
+    case API_VM_CREATED:
         return TUI_TONE_STOPPED;
-    if (strcmp(state, "Creating") == 0 || strcmp(state, "Starting") == 0 ||
-        strcmp(state, "Stopping") == 0 || strcmp(state, "Removing") == 0)
+    case API_VM_CREATING:
+    case API_VM_STARTING:
+    case API_VM_STOPPING:
+    case API_VM_REMOVING:
         return TUI_TONE_BUSY;
-    return TUI_TONE_NORMAL;
+    default:
+        return TUI_TONE_NORMAL;
+    }
 }
 
 /* ---- tables -------------------------------------------------------------- */
@@ -86,7 +90,7 @@ static bool has_time(const struct tui_col *col, int64_t num) {
 /* The text of a time cell: the same words as `ps`. */
 static void time_cell(enum tui_col_time kind, int64_t t, int64_t now, char *buf, size_t size) {
     if (kind == TUI_TIME_UP)
-        api_vm_status_format("Running", t, now, buf, size);
+        api_vm_status_format(API_VM_RUNNING, t, now, buf, size);
     else
         api_age_format(t, now, buf, size);
 }
@@ -181,12 +185,12 @@ static const struct tui_col vm_cols[] = {
     {"NAME", false, 1, 40},
 };
 
-int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_table **ret) {
+int tui_table_vms(const struct engine_vm_summaries *l, int64_t now, struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_VMS, vm_cols, ARRAY_SIZE(vm_cols), l->n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < l->n; i++) {
-        const struct store_vm_summary *v = &l->items[i];
+        const struct engine_vm_summary *v = &l->items[i];
         char size[32], mem[32], cpus[24];
         api_size_format_human(v->disk_size, size, sizeof(size));
         api_size_format_human(v->memory, mem, sizeof(mem));
@@ -201,7 +205,7 @@ int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_ta
                                cpus,
                                mem,
                                "-",
-                               v->state ? v->state : "-",
+                               api_vm_state_name(v->state) ? api_vm_state_name(v->state) : "-",
                                v->ips ? v->ips : "",
                                v->ports ? v->ports : "",
                                v->name};
@@ -266,14 +270,14 @@ static const struct tui_col pool_cols[] = {
 /* Depth-first walk of the device tree: children of parent (an index into devs or -1). */
 struct tree_walk {
     struct tui_table *t;
-    const struct store_pool_device *devs;
+    const struct engine_device *devs;
     size_t n;
     size_t *first_child, *next_sibling; /* index lists, n = none */
     bool *done;
     char prefix[128]; /* "|  " per level whose parent has later siblings */
 };
 
-static size_t dev_index(const struct store_pool_device *devs, size_t n, int64_t id) {
+static size_t dev_index(const struct engine_device *devs, size_t n, int64_t id) {
     /* Rows come sorted by id: binary search. */
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -287,7 +291,7 @@ static size_t dev_index(const struct store_pool_device *devs, size_t n, int64_t 
 }
 
 static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
-    const struct store_pool_device *d = &w->devs[i];
+    const struct engine_device *d = &w->devs[i];
     w->done[i] = true;
     char label[192], size[32], owner[160];
     size_t plen = strlen(w->prefix);
@@ -303,11 +307,12 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
         snprintf(owner, sizeof(owner), "-");
     char key[24];
     snprintf(key, sizeof(key), "%u", d->id);
-    const char *cells[] = {label, d->type, size, d->state, owner, d->layer_key ? d->layer_key : "-",
+    const char *cells[] = {label, d->type,
+                           size,  engine_pool_state_name(d->state),
+                           owner, d->layer_key ? d->layer_key : "-",
                            "-"};
     const int64_t nums[] = {d->id, 0, (int64_t)d->size, 0, 0, 0, d->created};
-    enum tui_tone tone =
-        strcmp(d->state ? d->state : "", "active") == 0 ? TUI_TONE_NORMAL : TUI_TONE_BUSY;
+    enum tui_tone tone = d->state == ENGINE_POOL_ACTIVE ? TUI_TONE_NORMAL : TUI_TONE_BUSY;
     int r = table_add(w->t, key, cells, nums, tone, API_KIND_POOL);
     if (r < 0)
         return r;
@@ -321,7 +326,7 @@ static int tree_add(struct tree_walk *w, size_t i, size_t depth, bool last) {
 }
 
 int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
-                   const struct store_pool_device *devs, size_t n, int64_t now,
+                   const struct engine_device *devs, size_t n, int64_t now,
                    struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_POOL, pool_cols, ARRAY_SIZE(pool_cols), n, now);
     if (!t)
@@ -330,10 +335,12 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
     if (st) {
         if (st->usage_known)
             snprintf(info, sizeof(info), "pool %s: driver %s, %s, %zu devices, data %s", st->name,
-                     st->driver, st->state, st->n_devices, st->data_path ? st->data_path : "-");
+                     st->driver, engine_pool_state_name(st->state), st->n_devices,
+                     st->data_path ? st->data_path : "-");
         else
             snprintf(info, sizeof(info), "pool %s: driver %s, %s, usage unknown: %s", st->name,
-                     st->driver, st->state, st->usage_error ? st->usage_error : "?");
+                     st->driver, engine_pool_state_name(st->state),
+                     st->usage_error ? st->usage_error : "?");
         t->gauges[0] =
             (struct tui_gauge){"data", st->data_used, st->usage_known ? st->data_total : 0};
         t->n_gauges = 1;
@@ -361,7 +368,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
             w.first_child[i] = w.next_sibling[i] = n;
         /* Children lists in id order: walk backwards, prepending. */
         for (size_t i = n; i-- > 0;) {
-            if (devs[i].parent == STORE_DEVICE_PARENT_NONE)
+            if (devs[i].parent == ENGINE_DEVICE_PARENT_NONE)
                 continue;
             size_t p = dev_index(devs, n, devs[i].parent);
             if (p == n || p == i)
@@ -371,7 +378,7 @@ int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
         }
         /* Roots: no parent, or a parent without a row; then anything a cycle hid. */
         for (size_t i = 0; i < n && r == 0; i++)
-            if (!done[i] && (devs[i].parent == STORE_DEVICE_PARENT_NONE ||
+            if (!done[i] && (devs[i].parent == ENGINE_DEVICE_PARENT_NONE ||
                              dev_index(devs, n, devs[i].parent) == n))
                 r = tree_add(&w, i, 0, true);
         for (size_t i = 0; i < n && r == 0; i++)
@@ -399,12 +406,13 @@ static const struct tui_col op_cols[] = {
     {"ERROR", false, 8, 120},
 };
 
-int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_table **ret) {
+int tui_table_ops(const struct engine_journal_entry *ops, size_t n, int64_t now,
+                  struct tui_table **ret) {
     struct tui_table *t = table_new(TUI_SCREEN_OPS, op_cols, ARRAY_SIZE(op_cols), n, now);
     if (!t)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        const struct store_op *o = &ops[i];
+        const struct engine_journal_entry *o = &ops[i];
         char id[24], owner[24], object[64];
         snprintf(id, sizeof(id), "%lld", (long long)o->id);
         snprintf(owner, sizeof(owner), "%d", o->owner_pid);

@@ -40,7 +40,7 @@ enum tui_tone {
 
 /* Running -> RUNNING; Stopped, Created -> STOPPED; Creating, Starting, Stopping,
  * Removing -> BUSY; NULL or anything else -> NORMAL. */
-enum tui_tone tui_tone_of_state(const char *state);
+enum tui_tone tui_tone_of_state(enum api_vm_state state);
 
 /* ---- the snapshot of one screen ----------------------------------------- */
 
@@ -99,7 +99,7 @@ struct tui_table {
 void tui_table_free(struct tui_table *t);
 
 /* The VMs screen from the VMs' summaries (Ignite's ps columns). now is for ages. */
-int tui_table_vms(const struct store_vm_summaries *l, int64_t now, struct tui_table **ret) WUR;
+int tui_table_vms(const struct engine_vm_summaries *l, int64_t now, struct tui_table **ret) WUR;
 /* The Images (kind API_KIND_IMAGE) or Kernels screen from the objects. */
 int tui_table_objects(enum api_kind kind, struct api_object *const *objs, size_t n, int64_t now,
                       struct tui_table **ret) WUR;
@@ -109,10 +109,11 @@ int tui_table_objects(enum api_kind kind, struct api_object *const *objs, size_t
  * by parent, each child below its parent, indented.
  */
 int tui_table_pool(const struct engine_pool_status *st, const char *why_none,
-                   const struct store_pool_device *devs, size_t n, int64_t now,
+                   const struct engine_device *devs, size_t n, int64_t now,
                    struct tui_table **ret) WUR;
 /* The Operations screen, in the order given (newest first). */
-int tui_table_ops(const struct store_op *ops, size_t n, int64_t now, struct tui_table **ret) WUR;
+int tui_table_ops(const struct engine_journal_entry *ops, size_t n, int64_t now,
+                  struct tui_table **ret) WUR;
 
 /*
  * Writes the time columns' cells again for now (unix seconds), so that ages
@@ -202,7 +203,7 @@ void tui_text_end(struct tui_text *t, size_t height);
 int tui_describe(engine *e, enum tui_screen screen, const struct tui_row *row, struct strbuf *out,
                  struct error *err) WUR;
 /* The YAML of one operation (the Operations screen's describe). */
-int tui_describe_op(const struct store_op *op, struct strbuf *out) WUR;
+int tui_describe_op(const struct engine_journal_entry *op, struct strbuf *out) WUR;
 
 /* ---- the run form -------------------------------------------------------- */
 

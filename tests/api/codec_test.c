@@ -95,7 +95,7 @@ static void test_vm_fields(void **state) {
     assert_string_equal(vm->ports[1].bind_address, "127.0.0.1");
     assert_string_equal(vm->ssh_public_key,
                         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests user@host");
-    assert_null(vm->state);
+    assert_int_equal(vm->state, API_VM_STATE_NONE);
     assert_int_equal(api_object_set_defaults(y, NULL), 0);
     struct error err;
     error_init(&err);
@@ -293,6 +293,10 @@ static void test_wrong_types(void **state) {
                      "spec.diskSize: \"16EB\" is too large", NULL);
     test_parse_fails(HEAD "\"spec\":{\"memory\":true}}", "spec.memory: expected a size", "got true",
                      NULL);
+    test_parse_fails(HEAD "\"status\":{\"state\":\"Paused\"}}",
+                     "t.json: document 1: status.state: \"Paused\" is not a state (Created, ",
+                     NULL);
+    test_parse_fails(HEAD "\"status\":{\"state\":1}}", "status.state: expected a string", NULL);
     test_parse_fails(HEAD "\"spec\":{\"ports\":{}}}", "spec.ports: expected a list, got an object",
                      NULL);
     test_parse_fails(HEAD "\"spec\":{\"ports\":[{\"hostPort\":\"80\"}]}}",

@@ -63,7 +63,7 @@ static void test_vm_defaults(void **state) {
     assert_true(vm->u.vm.disk_size == 4ull << 30);
     assert_string_equal(vm->u.vm.network_mode, "bridge");
     assert_string_equal(vm->u.vm.cmdline, "console=ttyS0 reboot=k panic=1 pci=off ip=dhcp");
-    assert_string_equal(vm->u.vm.state, "Created");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Created");
     assert_null(vm->meta.name); /* the engine names VMs */
     assert_null(vm->meta.uid);
     struct error err;
@@ -76,7 +76,7 @@ static void test_vm_defaults(void **state) {
     assert_int_equal(vm2->u.vm.cpus, 2);
     assert_true(vm2->u.vm.memory == 1ull << 30);
     assert_string_equal(vm2->u.vm.network_mode, "docker-bridge");
-    assert_string_equal(vm2->u.vm.state, "Running");
+    assert_string_equal(api_vm_state_name(vm2->u.vm.state), "Running");
 }
 
 static void test_image_kernel_defaults(void **state) {
@@ -265,7 +265,8 @@ static void test_validate_vm(void **state) {
     CASE((v = &vm->u.vm, v->disk_size = 512ull << 10), "spec.diskSize", "\"512KB\"");
     CASE(test_set_str(&vm->u.vm.network_mode, "wifi"), "spec.networkMode", "\"wifi\"");
     CASE(test_set_str(&vm->u.vm.network_mode, NULL), "spec.networkMode", "\"\"");
-    CASE(test_set_str(&vm->u.vm.state, "Paused"), "status.state", "\"Paused\"");
+    CASE((v = &vm->u.vm, v->state = API_VM_STATE_NONE), "status.state", "\"\" is not a state");
+    CASE((v = &vm->u.vm, v->state = (enum api_vm_state)99), "status.state", "is not a state");
     CASE(test_set_str(&vm->u.vm.image_claim->type, "Podman"), "spec.image.ociClaim.type",
          "\"Podman\"");
     CASE(test_set_str(&vm->u.vm.image_claim->ref, "Not A Ref"), "spec.image.ociClaim.ref",

@@ -13,6 +13,7 @@
 #include "testrun.h"
 
 #include "engine/engine.h"
+#include "engine/engine_priv.h"
 
 /* Closes *eng (if open) and opens root again, as the next command would:
  * recovery runs. Fails the test when the open fails. (helpers.c) */

@@ -156,13 +156,13 @@ static size_t count(engine *e, enum api_kind kind) {
 }
 
 static size_t devices(struct ifix *f) {
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0;
     struct error err;
     error_init(&err);
     if (engine_pool_devices(f->eng, &d, &n, &err) < 0)
         fail_msg("devices: %s", err.msg);
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return n;
 }
 
@@ -220,18 +220,18 @@ static void test_image_import(void **state) {
     api_object_free(img);
 
     /* The device: type Image, owned by the image, an ext4 with the files. */
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0;
     assert_int_equal(engine_pool_devices(f->eng, &d, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(d[0].type, "Image");
-    assert_string_equal(d[0].state, "active");
+    assert_string_equal(engine_pool_state_name(d[0].state), "active");
     assert_int_equal(d[0].owner_kind, API_KIND_IMAGE);
     assert_string_equal(d[0].owner_uid, res.uid);
     uint32_t id = 0;
     assert_int_equal(engine_image_device(f->eng, res.uid, &id, &err), 0);
     assert_int_equal(id, d[0].id);
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     char *path = NULL;
     assert_int_equal(engine_pool_device_activate(f->eng, id, &path, &err), 0);
     struct strbuf out = STRBUF_INIT;

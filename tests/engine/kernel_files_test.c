@@ -107,7 +107,7 @@ static uint64_t size_of(const char *path) {
 
 /* The single row of "SELECT files FROM kernels WHERE name = ..." into buf. */
 static int files_cell(void *ud, int ncols, const char *const *values,
-                      const enum store_value_type *types) {
+                      const enum engine_value_type *types) {
     (void)types;
     if (ncols == 1)
         snprintf(ud, 128, "%s", values[0] ? values[0] : "NULL");
@@ -122,10 +122,11 @@ static void files_of(engine *e, const char *name, char buf[128]) {
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT files FROM kernels WHERE name = '%s'", name);
     buf[0] = '\0';
-    struct store_sql_sink sink = {.columns = no_columns, .row = files_cell, .ud = buf};
+    struct engine_sql_sink sink = {.columns = no_columns, .row = files_cell, .ud = buf};
     struct error err;
     error_init(&err);
-    struct store_sql_limits limits = STORE_SQL_LIMITS_DEFAULT;
+    struct engine_sql_limits limits;
+    engine_sql_limits_default(&limits);
     if (engine_sql(e, sql, &limits, &sink, &err) < 0)
         fail_msg("sql: %s", err.msg);
 }

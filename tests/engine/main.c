@@ -131,7 +131,7 @@ static void test_apply_created_configured_unchanged(void **state) {
     struct api_object *vm = get(f->eng, API_KIND_VM, "web");
     assert_int_equal(vm->u.vm.cpus, 2);
     assert_int_equal(vm->u.vm.memory, API_DEFAULT_MEMORY); /* defaults were set */
-    assert_string_equal(vm->u.vm.state, "Created");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Created");
     assert_true(vm->meta.created != API_TIME_NONE);
     int64_t created = vm->meta.created;
     api_object_free(vm);
@@ -321,10 +321,10 @@ static void test_apply_vm_state(void **state) {
     apply_ok(f->eng, VM_DOC("a", "status:\n  state: Running\n"), NULL);
     apply_ok(f->eng, VM_DOC("b", "status:\n  state: Stopped\n"), NULL);
     struct api_object *vm = get(f->eng, API_KIND_VM, "a");
-    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Stopped");
     api_object_free(vm);
     vm = get(f->eng, API_KIND_VM, "b");
-    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Stopped");
     api_object_free(vm);
 
     /* An existing VM keeps its recorded state whatever the document says. */
@@ -333,7 +333,7 @@ static void test_apply_vm_state(void **state) {
     assert_int_equal(res[0].action, ENGINE_APPLY_UNCHANGED);
     free(res);
     vm = get(f->eng, API_KIND_VM, "b");
-    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Stopped");
     api_object_free(vm);
 }
 
@@ -380,7 +380,7 @@ static void test_apply_runtime_status(void **state) {
     api_object_free(pool);
     /* The VM: Stopped, no addresses, and the status of the image this root has. */
     struct api_object *vm = get(f->eng, API_KIND_VM, "ran");
-    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Stopped");
     assert_int_equal(vm->u.vm.n_ip_addresses, 0);
     assert_string_equal(vm->u.vm.status_image.internal_uid, "00000000000000aa");
     assert_string_equal(vm->u.vm.status_image.source.id, "sha256:1234");
@@ -481,8 +481,7 @@ static void test_remove_running_vm_refused(void **state) {
     /* Mark it Running behind the engine's back, as a later start would. */
     struct api_object *vm = get(f->eng, API_KIND_VM, res[0].uid);
     free(res);
-    free(vm->u.vm.state);
-    vm->u.vm.state = xstrdup("Running");
+    vm->u.vm.state = API_VM_RUNNING;
     struct error err;
     error_init(&err);
     assert_int_equal(store_object_put(f->eng->store, vm, &err), 0);
@@ -583,7 +582,7 @@ static void test_list_active(void **state) {
         free(res);
     }
 
-    struct store_vm_summaries *sum = NULL;
+    struct engine_vm_summaries *sum = NULL;
     assert_int_equal(engine_vm_summaries_active(f->eng, &sum, &err), 0);
     struct api_object **vms = NULL;
     size_t n = 0;
@@ -599,7 +598,7 @@ static void test_list_active(void **state) {
         snprintf(name, sizeof(name), "vm-%02zu", i);
         assert_true(k < n);
         assert_string_equal(vms[k]->meta.name, name);
-        assert_string_equal(vms[k]->u.vm.state, st);
+        assert_string_equal(api_vm_state_name(vms[k]->u.vm.state), st);
         assert_string_equal(sum->items[k].name, name);
         struct api_object *want = get(f->eng, API_KIND_VM, name);
         assert_string_equal(want->meta.uid, vms[k]->meta.uid);
@@ -609,7 +608,7 @@ static void test_list_active(void **state) {
     }
     assert_int_equal(k, n);
     api_objects_free(vms, n);
-    store_vm_summaries_free(sum);
+    engine_vm_summaries_free(sum);
 }
 
 /* ---- export ------------------------------------------------------------ */
@@ -698,7 +697,7 @@ static int sink_columns(void *ud, int ncols, const char *const *names) {
     return 0;
 }
 static int sink_row(void *ud, int ncols, const char *const *values,
-                    const enum store_value_type *types) {
+                    const enum engine_value_type *types) {
     (void)ncols;
     (void)types;
     if (values[0] && strcmp(values[0], "1") == 0)
@@ -716,7 +715,7 @@ static void test_sql_read_only(void **state) {
     struct error err;
     error_init(&err);
     int seen = 0;
-    struct store_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
+    struct engine_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
     int r = engine_sql(f->eng, "DELETE FROM vm", NULL, &sink, &err);
     assert_int_equal(r, -EPERM);
     assert_int_equal(count(f->eng, API_KIND_VM), 1);

@@ -164,8 +164,8 @@ static bool report_has(const struct engine_doctor_report *rep, const char *kind,
     return false;
 }
 
-static size_t rows(struct pfix *f, struct store_pool_device **ret) {
-    struct store_pool_device *d = NULL;
+static size_t rows(struct pfix *f, struct engine_device **ret) {
+    struct engine_device *d = NULL;
     size_t n = 0;
     struct error err;
     error_init(&err);
@@ -174,11 +174,11 @@ static size_t rows(struct pfix *f, struct store_pool_device **ret) {
     if (ret)
         *ret = d;
     else
-        store_pool_devices_free(d, n);
+        engine_devices_free(d, n);
     return n;
 }
 
-static const struct store_pool_device *row_of(struct store_pool_device *d, size_t n, uint32_t id) {
+static const struct engine_device *row_of(struct engine_device *d, size_t n, uint32_t id) {
     for (size_t i = 0; i < n; i++)
         if (d[i].id == id)
             return &d[i];
@@ -196,11 +196,11 @@ static void assert_consistent(struct pfix *f) {
         print_message("  open op: %s step %s\n", ops[i].op, ops[i].step);
     store_ops_free(ops, n_ops);
     assert_int_equal(n_ops, 0);
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = rows(f, &d);
     for (size_t i = 0; i < n; i++)
-        assert_string_equal(d[i].state, "active");
-    store_pool_devices_free(d, n);
+        assert_string_equal(engine_pool_state_name(d[i].state), "active");
+    engine_devices_free(d, n);
     assert_int_equal(doctor_count(f, false, NULL), 0);
 }
 
@@ -306,15 +306,15 @@ static void test_device_ops(void **state) {
     assert_true(s.usage_known);
     assert_true(s.data_used > 0);
     engine_pool_status_release(&s);
-    struct store_pool_device *rs = NULL;
+    struct engine_device *rs = NULL;
     size_t n = rows(f, &rs);
     assert_int_equal(n, 4);
     assert_int_equal(row_of(rs, n, c)->parent, b);
-    assert_int_equal(row_of(rs, n, a)->parent, STORE_DEVICE_PARENT_NONE);
+    assert_int_equal(row_of(rs, n, a)->parent, ENGINE_DEVICE_PARENT_NONE);
     assert_int_equal(row_of(rs, n, c)->size, DEV_SIZE);
     assert_int_equal(row_of(rs, n, d)->owner_kind, API_KIND_KERNEL);
     assert_string_equal(row_of(rs, n, d)->owner_uid, "0123456789abcdef");
-    store_pool_devices_free(rs, n);
+    engine_devices_free(rs, n);
 
     /* Removing releases that device only; the freed id is the lowest again. */
     assert_int_equal(engine_pool_device_remove(f->eng, c, &err), 0);
@@ -426,12 +426,12 @@ static void test_doctor(void **state) {
     assert_int_equal(doctor_count(f, false, NULL), 0);
 
     /* c took b's parent; a and its data are untouched. */
-    struct store_pool_device *rs = NULL;
+    struct engine_device *rs = NULL;
     size_t nr = rows(f, &rs);
     assert_int_equal(nr, 2);
     assert_non_null(row_of(rs, nr, c));
     assert_int_equal(row_of(rs, nr, c)->parent, a);
-    store_pool_devices_free(rs, nr);
+    engine_devices_free(rs, nr);
     marker_io(f, a, false);
     assert_consistent(f);
 }
@@ -546,7 +546,7 @@ static void run_crash_case(const struct crash_case *cc) {
         int r = engine_pool_status(f->eng, &s, &err);
         if (cc->done) {
             assert_int_equal(r, 0);
-            assert_string_equal(s.state, "active");
+            assert_string_equal(engine_pool_state_name(s.state), "active");
             assert_true(s.usage_known);
             engine_pool_status_release(&s);
         } else {
@@ -632,14 +632,14 @@ static void test_concurrent_creates(void **state) {
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
     engine_test_reopen(f->root, &f->eng);
-    struct store_pool_device *rs = NULL;
+    struct engine_device *rs = NULL;
     size_t n = rows(f, &rs);
     assert_int_equal(n, 1 + WORKERS * PER_WORKER);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(rs[i].id, i); /* dense: lowest free ids, none twice */
-        assert_string_equal(rs[i].state, "active");
+        assert_string_equal(engine_pool_state_name(rs[i].state), "active");
     }
-    store_pool_devices_free(rs, n);
+    engine_devices_free(rs, n);
     struct pool *p;
     struct error err;
     error_init(&err);

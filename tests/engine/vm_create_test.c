@@ -145,8 +145,8 @@ static int create(struct vfix *f, const struct api_object *doc, struct engine_vm
     return engine_vm_create(f->eng, doc, NULL, res, err);
 }
 
-static struct store_pool_device *rows(struct vfix *f, size_t *n) {
-    struct store_pool_device *d = NULL;
+static struct engine_device *rows(struct vfix *f, size_t *n) {
+    struct engine_device *d = NULL;
     struct error err;
     error_init(&err);
     if (engine_pool_devices(f->eng, &d, n, &err) < 0)
@@ -157,20 +157,21 @@ static struct store_pool_device *rows(struct vfix *f, size_t *n) {
 /* Rows of type (NULL: any) and state (NULL: any). */
 static size_t count_rows(struct vfix *f, const char *type, const char *state) {
     size_t n = 0, k = 0;
-    struct store_pool_device *d = rows(f, &n);
+    struct engine_device *d = rows(f, &n);
     for (size_t i = 0; i < n; i++)
-        if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
+        if ((!type || !strcmp(d[i].type, type)) &&
+            (!state || !strcmp(engine_pool_state_name(d[i].state), state)))
             k++;
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return k;
 }
 
 /* Every row's parent has a row. */
 static void assert_parents_exist(struct vfix *f) {
     size_t n = 0;
-    struct store_pool_device *d = rows(f, &n);
+    struct engine_device *d = rows(f, &n);
     for (size_t i = 0; i < n; i++) {
-        if (d[i].parent == STORE_DEVICE_PARENT_NONE)
+        if (d[i].parent == ENGINE_DEVICE_PARENT_NONE)
             continue;
         bool found = false;
         for (size_t k = 0; k < n; k++)
@@ -178,7 +179,7 @@ static void assert_parents_exist(struct vfix *f) {
         if (!found)
             fail_msg("device %u has a gone parent %lld", d[i].id, (long long)d[i].parent);
     }
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
 }
 
 static struct store_pool_device row_of(struct vfix *f, uint32_t id) {
@@ -229,7 +230,10 @@ static size_t count_vms(struct vfix *f, const char *state) {
     if (engine_list(f->eng, API_KIND_VM, &objs, &n, &err) < 0)
         fail_msg("list: %s", err.msg);
     for (size_t i = 0; i < n; i++)
-        if (!state || !strcmp(objs[i]->u.vm.state ? objs[i]->u.vm.state : "", state))
+        if (!state ||
+            !strcmp(api_vm_state_name(objs[i]->u.vm.state) ? api_vm_state_name(objs[i]->u.vm.state)
+                                                           : "",
+                    state))
             k++;
     api_objects_free(objs, n);
     return k;
@@ -282,7 +286,7 @@ static void test_vm_create(void **state) {
 
     struct api_object *vm = NULL;
     assert_int_equal(engine_get(f->eng, API_KIND_VM, "vm1", &vm, &err), 0);
-    assert_string_equal(vm->u.vm.state, "Created");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Created");
     assert_string_equal(vm->meta.uid, res.uid);
     assert_string_equal(vm->u.vm.kernel_claim->ref, "test-kernel:1");
     assert_string_equal(vm->u.vm.status_kernel.internal_uid, f->kernel_uid);

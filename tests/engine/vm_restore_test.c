@@ -120,7 +120,7 @@ static int teardown(void **state) {
     error_init(&err);
     if (f->eng && engine_list(f->eng, API_KIND_VM, &vms, &n, &err) == 0)
         for (size_t i = 0; i < n; i++)
-            if (strcmp(vms[i]->u.vm.state, "Running") == 0)
+            if (vms[i]->u.vm.state == API_VM_RUNNING)
                 (void)!engine_vm_kill(f->eng, vms[i]->meta.uid, NULL, &err);
     api_objects_free(vms, n);
     engine_free(f->eng);
@@ -191,7 +191,7 @@ static struct api_object *get_vm(engine *eng, const char *ref) {
 
 static void assert_state(engine *eng, const char *ref, const char *want) {
     struct api_object *vm = get_vm(eng, ref);
-    assert_string_equal(vm->u.vm.state, want);
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), want);
     api_object_free(vm);
 }
 
@@ -204,16 +204,17 @@ static bool has_disk(engine *eng, const char *uid) {
 
 /* Pool rows of type (NULL: any) and state (NULL: any). */
 static size_t rows(engine *eng, const char *type, const char *state) {
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0, k = 0;
     struct error err;
     error_init(&err);
     if (engine_pool_devices(eng, &d, &n, &err) < 0)
         fail_msg("devices: %s", err.msg);
     for (size_t i = 0; i < n; i++)
-        if ((!type || !strcmp(d[i].type, type)) && (!state || !strcmp(d[i].state, state)))
+        if ((!type || !strcmp(d[i].type, type)) &&
+            (!state || !strcmp(engine_pool_state_name(d[i].state), state)))
             k++;
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return k;
 }
 

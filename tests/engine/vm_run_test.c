@@ -292,7 +292,7 @@ static size_t open_vm_ops(struct vfix *f) {
 }
 
 static size_t vm_devices(struct vfix *f, const char *uid) {
-    struct store_pool_device *d = NULL;
+    struct engine_device *d = NULL;
     size_t n = 0, k = 0;
     struct error err;
     error_init(&err);
@@ -300,7 +300,7 @@ static size_t vm_devices(struct vfix *f, const char *uid) {
         fail_msg("devices: %s", err.msg);
     for (size_t i = 0; i < n; i++)
         k += d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0;
-    store_pool_devices_free(d, n);
+    engine_devices_free(d, n);
     return k;
 }
 

@@ -148,7 +148,7 @@ static void test_pool(void **state) {
     error_init(&err);
     struct store_pool p = {.driver = (char *)"file",
                            .name = (char *)"ab12cd34",
-                           .state = (char *)"active",
+                           .state = STORE_POOL_ACTIVE,
                            .metadata_size = 8 << 20,
                            .data_size = 1 << 30,
                            .allocation_size = 64 << 10,

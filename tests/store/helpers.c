@@ -105,7 +105,7 @@ struct api_object *make_vm(const char *uid, const char *name, int i) {
     v->copy_files[0].vm_path = strdup("/etc/hosts");
     v->has_ssh = true;
     v->ssh_public_key = strdup("ssh-ed25519 AAAA test");
-    v->state = strdup("Created");
+    v->state = API_VM_CREATED;
     add_str(&v->ip_addresses, &v->n_ip_addresses, "10.61.0.2");
     add_str(&v->ip_addresses, &v->n_ip_addresses, "10.61.0.3");
     v->status_image.source.id = strdup("sha256:aaaa");
@@ -256,7 +256,7 @@ void assert_object_equal(const struct api_object *a, const struct api_object *b)
         }
         assert_int_equal(x->has_ssh, y->has_ssh);
         eq_str("ssh_public_key", x->ssh_public_key, y->ssh_public_key);
-        eq_str("state", x->state, y->state);
+        assert_int_equal(x->state, y->state);
         eq_strv("ip_addresses", x->ip_addresses, x->n_ip_addresses, y->ip_addresses,
                 y->n_ip_addresses);
         eq_source("status.image", &x->status_image.source, &y->status_image.source);

@@ -74,7 +74,7 @@ static void test_migrate_from_1(void **state) {
     assert_int_equal(vm->u.vm.cpus, 2);
     assert_int_equal(vm->u.vm.memory, 536870912);
     assert_true(vm->u.vm.disk_size == 4294967296ull);
-    assert_string_equal(vm->u.vm.state, "Stopped");
+    assert_string_equal(api_vm_state_name(vm->u.vm.state), "Stopped");
     assert_int_equal(vm->meta.n_labels, 1);
     assert_string_equal(vm->meta.labels[0].value, "prod");
     assert_int_equal(vm->u.vm.n_ports, 1);

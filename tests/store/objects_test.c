@@ -62,8 +62,7 @@ static void test_vm_roundtrip(void **state) {
     vm->meta.name = strdup("web2");
     vm->u.vm.n_ports = 1;
     api_port_release(&vm->u.vm.ports[1]);
-    free(vm->u.vm.state);
-    vm->u.vm.state = strdup("Running");
+    vm->u.vm.state = API_VM_RUNNING;
     free(vm->u.vm.kernel_claim->type);
     free(vm->u.vm.kernel_claim->ref);
     free(vm->u.vm.kernel_claim);
@@ -260,13 +259,11 @@ static void test_check_constraints(void **state) {
     assert_int_equal(store_object_put(t->s, a, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "vm 'bad'"));
     a->u.vm.cpus = 1;
-    free(a->u.vm.state);
-    a->u.vm.state = strdup("Exploded");
+    a->u.vm.state = (enum api_vm_state)99; /* none of the states */
     assert_int_equal(store_object_put(t->s, a, &err), -EINVAL);
     assert_int_equal(raw_int(t->s, "SELECT count(*) FROM vm"), 0);
     /* Duplicate label keys are refused with a message naming them. */
-    free(a->u.vm.state);
-    a->u.vm.state = strdup("Created");
+    a->u.vm.state = API_VM_CREATED;
     free(a->meta.labels[1].key);
     a->meta.labels[1].key = strdup("team");
     assert_int_equal(store_object_put(t->s, a, &err), -EINVAL);

@@ -11,6 +11,8 @@
 
 #include "tui_test.h"
 
+#include "engine/engine_priv.h"
+
 struct fixture {
     char dir[64];
     char root[128];
@@ -71,14 +73,14 @@ static int teardown(void **state) {
 }
 
 static struct tui_table *load_vms(engine *e) {
-    struct store_vm_summaries *l = NULL;
+    struct engine_vm_summaries *l = NULL;
     struct error err;
     error_init(&err);
     if (engine_vm_summaries(e, &l, &err) < 0)
         fail_msg("summaries: %s", err.msg);
     struct tui_table *t = NULL;
     assert_int_equal(tui_table_vms(l, time(NULL), &t), 0);
-    store_vm_summaries_free(l);
+    engine_vm_summaries_free(l);
     return t;
 }
 
@@ -146,7 +148,7 @@ static void test_ops_and_data_version(void **state) {
     assert_int_equal(engine_data_version(f->e, &v0, &err), 0);
     assert_true(v0 == v1);
 
-    struct store_op *ops = NULL;
+    struct engine_journal_entry *ops = NULL;
     size_t n = 0;
     assert_int_equal(engine_ops_recent(f->e, 100, &ops, &n, &err), 0);
     assert_int_equal(n, 3); /* vm.apply x3, newest first */
@@ -155,11 +157,11 @@ static void test_ops_and_data_version(void **state) {
     assert_true(ops[0].finished > 0);
     struct tui_table *t = NULL;
     assert_int_equal(tui_table_ops(ops, n, time(NULL), &t), 0);
-    store_ops_free(ops, n);
+    engine_journal_entries_free(ops, n);
     /* The limit counts finished operations only. */
     assert_int_equal(engine_ops_recent(f->e, 1, &ops, &n, &err), 0);
     assert_int_equal(n, 1);
-    store_ops_free(ops, n);
+    engine_journal_entries_free(ops, n);
 
     struct strbuf sb = STRBUF_INIT;
     assert_int_equal(tui_describe(f->e, TUI_SCREEN_OPS, &t->rows[0], &sb, &err), 0);
@@ -182,12 +184,12 @@ static void test_pool_screen(void **state) {
         fail_msg("devices: %s", err.msg);
     struct engine_pool_status st;
     assert_int_equal(engine_pool_status(f->e, &st, &err), 0);
-    struct store_pool_device *devs = NULL;
+    struct engine_device *devs = NULL;
     size_t n = 0;
     assert_int_equal(engine_pool_devices(f->e, &devs, &n, &err), 0);
     struct tui_table *t = NULL;
     assert_int_equal(tui_table_pool(&st, NULL, devs, n, time(NULL), &t), 0);
-    store_pool_devices_free(devs, n);
+    engine_devices_free(devs, n);
     engine_pool_status_release(&st);
     assert_int_equal(t->nrows, 2);
     assert_int_equal(t->n_gauges, 1);

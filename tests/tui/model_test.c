@@ -12,12 +12,13 @@
 
 /* n VM summaries "vm-00000".. with uid "%016x" of i, memory alternating 512MB, 1GB, 2GB. */
 struct fake_vms {
-    struct store_vm_summaries l;
+    struct engine_vm_summaries l;
     char (*uids)[ID_LEN + 1];
     char (*names)[32];
 };
 
-static const char *const states[] = {"Running", "Stopped", "Created", "Starting"};
+static const enum api_vm_state states[] = {API_VM_RUNNING, API_VM_STOPPED, API_VM_CREATED,
+                                           API_VM_STARTING};
 
 static void fake_vms_init(struct fake_vms *f, size_t n, size_t offset) {
     f->l.items = calloc(n ? n : 1, sizeof(*f->l.items));
@@ -25,12 +26,11 @@ static void fake_vms_init(struct fake_vms *f, size_t n, size_t offset) {
     f->names = calloc(n ? n : 1, sizeof(*f->names));
     assert_non_null(f->l.items);
     f->l.n = n;
-    f->l.arena = NULL;
     for (size_t i = 0; i < n; i++) {
         size_t k = i + offset;
         snprintf(f->uids[i], sizeof(f->uids[i]), "%016zx", k);
         snprintf(f->names[i], sizeof(f->names[i]), "vm-%05zu", k);
-        struct store_vm_summary *v = &f->l.items[i];
+        struct engine_vm_summary *v = &f->l.items[i];
         v->uid = f->uids[i];
         v->name = f->names[i];
         v->image_ref = k % 2 ? "busybox:latest" : "alpine:3.19";
@@ -76,13 +76,13 @@ static const char *shown_cell(const struct tui_list *l, size_t i, const char *ti
 
 static void test_tones(void **state) {
     (void)state;
-    assert_int_equal(tui_tone_of_state("Running"), TUI_TONE_RUNNING);
-    assert_int_equal(tui_tone_of_state("Stopped"), TUI_TONE_STOPPED);
-    assert_int_equal(tui_tone_of_state("Created"), TUI_TONE_STOPPED);
-    assert_int_equal(tui_tone_of_state("Stopping"), TUI_TONE_BUSY);
-    assert_int_equal(tui_tone_of_state("Creating"), TUI_TONE_BUSY);
-    assert_int_equal(tui_tone_of_state(NULL), TUI_TONE_NORMAL);
-    assert_int_equal(tui_tone_of_state("Weird"), TUI_TONE_NORMAL);
+    assert_int_equal(tui_tone_of_state(API_VM_RUNNING), TUI_TONE_RUNNING);
+    assert_int_equal(tui_tone_of_state(API_VM_STOPPED), TUI_TONE_STOPPED);
+    assert_int_equal(tui_tone_of_state(API_VM_CREATED), TUI_TONE_STOPPED);
+    assert_int_equal(tui_tone_of_state(API_VM_STOPPING), TUI_TONE_BUSY);
+    assert_int_equal(tui_tone_of_state(API_VM_CREATING), TUI_TONE_BUSY);
+    assert_int_equal(tui_tone_of_state(API_VM_STATE_NONE), TUI_TONE_NORMAL);
+    assert_int_equal(tui_tone_of_state((enum api_vm_state)99), TUI_TONE_NORMAL);
 }
 
 static void test_vm_table(void **state) {
@@ -119,7 +119,7 @@ static void test_vm_table_times(void **state) {
     fake_vms_release(&f);
     int created = col(t, "CREATED"), status = col(t, "STATUS");
     char want[48];
-    api_vm_status_format("Running", now - 21, now, want, sizeof(want));
+    api_vm_status_format(API_VM_RUNNING, now - 21, now, want, sizeof(want));
     assert_string_equal(want, "Up 21s");
     assert_string_equal(t->rows[0].cells[status], want);
     assert_string_equal(t->rows[0].cells[created], "4s ago");
@@ -308,18 +308,18 @@ static void test_layout(void **state) {
 static void test_pool_tree(void **state) {
     (void)state;
     /* 0 Image <- 1 Resize <- 2 Kernel <- {3 VM, 5 VM}; 4 Image alone; 7 VM whose parent is gone. */
-    struct store_pool_device devs[] = {
-        {.id = 0, .type = "Image", .parent = -1, .size = 1 << 20, .state = "active"},
-        {.id = 1, .type = "Resize", .parent = 0, .size = 4u << 30, .state = "active"},
-        {.id = 2, .type = "Kernel", .parent = 1, .size = 4u << 30, .state = "active"},
-        {.id = 3, .type = "VM", .parent = 2, .size = 4u << 30, .state = "active"},
-        {.id = 4, .type = "Image", .parent = -1, .size = 1 << 20, .state = "planned"},
-        {.id = 5, .type = "VM", .parent = 2, .size = 4u << 30, .state = "active"},
-        {.id = 7, .type = "VM", .parent = 6, .size = 4u << 30, .state = "active"},
+    struct engine_device devs[] = {
+        {.id = 0, .type = "Image", .parent = -1, .size = 1 << 20, .state = ENGINE_POOL_ACTIVE},
+        {.id = 1, .type = "Resize", .parent = 0, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 2, .type = "Kernel", .parent = 1, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 3, .type = "VM", .parent = 2, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 4, .type = "Image", .parent = -1, .size = 1 << 20, .state = ENGINE_POOL_PLANNED},
+        {.id = 5, .type = "VM", .parent = 2, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
+        {.id = 7, .type = "VM", .parent = 6, .size = 4u << 30, .state = ENGINE_POOL_ACTIVE},
     };
     struct engine_pool_status st = {.driver = "file",
                                     .name = "abcd1234",
-                                    .state = "active",
+                                    .state = ENGINE_POOL_ACTIVE,
                                     .usage_known = true,
                                     .data_used = 1 << 30,
                                     .data_total = 4u << 30,
@@ -349,7 +349,7 @@ static void test_pool_tree(void **state) {
 
 static void test_ops_table(void **state) {
     (void)state;
-    struct store_op ops[] = {
+    struct engine_journal_entry ops[] = {
         {.id = 9,
          .op = "vm.start",
          .kind = API_KIND_VM,
