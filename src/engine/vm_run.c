@@ -18,7 +18,7 @@
  *
  * Every process is identified by pid plus start time (a zombie counts as
  * dead), so a reused pid is never signalled nor taken for a running VM.
- * engine_vm_refresh, run by every engine_open with one indexed query,
+ * engine_vm_refresh, run by every engine_open with two indexed queries,
  * finishes vm operations whose owner died and records Stopped for VMs whose
  * monitor is gone, so `ps` never shows a dead VM as running.
  */
@@ -383,7 +383,9 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
                 store_rollback(e->store);
             return r;
         }
-        /* Rolled back: whatever ran goes, the state is what it was. */
+        /* Rolled back: whatever ran goes (also a monitor not recorded yet), the state is what
+         * it was. */
+        vm_proc_kill_monitors(e, uid, VM_MONITOR_EXIT_MS);
         r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
         if (r < 0)
             return r;
@@ -461,10 +463,11 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     int r = store_vm_list_live(e->store, &uids, &n, err);
     if (r < 0)
         return r;
+    /* Also when no VM is recorded as running: a start whose monitor recorded the VM's end
+     * before its starter's death was seen leaves a Stopped VM and an open vm.start. */
     struct store_op *ops = NULL;
     size_t n_ops = 0;
-    if (n > 0)
-        r = store_op_list_open(e->store, &ops, &n_ops, err);
+    r = store_op_list_open(e->store, &ops, &n_ops, err);
     int first = r;
     /* Operations of dead owners first: they know what was meant. */
     for (size_t i = 0; i < n_ops && first == 0; i++) {
@@ -770,6 +773,7 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
     close(p[1]);
     while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
         ;
+    fault_point("vm.start.after-fork"); /* the monitor runs, not recorded yet */
 
     /* "pid N", then "ok" or "error: ..." */
     char buf[VM_READY_LINE_MAX];
