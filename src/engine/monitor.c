@@ -568,7 +568,7 @@ static int mon_fence(struct monitor *m, struct error *err) {
                strcmp(ops[i].object_uid, m->uid) == 0;
     store_ops_free(ops, n);
     if (!open || !mon_starter_waits(m->ready_fd))
-        return error_set(err, -ESTALE, "the start of vm %s was rolled back or its starter died",
+        return error_set(err, -ESTALE, "the start of vm '%s' was rolled back or its starter died",
                          m->uid);
     return 0;
 }
