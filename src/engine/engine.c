@@ -60,7 +60,7 @@ static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
     return 0;
 }
 
-int engine_open(const char *root, engine **ret, struct error *err) {
+static int engine_open_with(const char *root, bool recover, engine **ret, struct error *err) {
     int r = mkdir_parents(root, 0700, err);
     if (r < 0)
         return r;
@@ -88,15 +88,25 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return r;
     }
-    engine_pool_open_hook(e);
-    engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
-    engine_vm_open_hook(e);     /* one indexed query unless VMs are recorded as running */
-    /* After the import's: a VM's disk chain hangs from images and kernels. */
-    engine_vm_create_open_hook(e);
-    /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
-    engine_staging_open_hook(e);
+    if (recover) {
+        engine_pool_open_hook(e);
+        engine_import_open_hook(e); /* after the pool's: it removes devices through the pool */
+        engine_vm_open_hook(e);     /* two indexed queries unless VMs are recorded as running */
+        /* After the import's: a VM's disk chain hangs from images and kernels. */
+        engine_vm_create_open_hook(e);
+        /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
+        engine_staging_open_hook(e);
+    }
     *ret = e;
     return 0;
+}
+
+int engine_open(const char *root, engine **ret, struct error *err) {
+    return engine_open_with(root, true, ret, err);
+}
+
+int engine_open_monitor(const char *root, engine **ret, struct error *err) {
+    return engine_open_with(root, false, ret, err);
 }
 
 /* Whether a read-write open that failed with code may be replaced by a read-only one. */

@@ -4,8 +4,10 @@
  * `<self_exe> __monitor ROOT UID READY_FD`; it
  *
  *   1. opens its own engine on ROOT (never a connection inherited through
- *      fork), reads <root>/run/vm/<uid>/launch.json written by the starter
- *      and moves into that runtime directory, so that every socket is
+ *      fork) without recovery (engine_open_monitor: a monitor's open comes
+ *      at any time, and must not settle, or roll back its own start, behind
+ *      the commands' backs), reads <root>/run/vm/<uid>/launch.json written
+ *      by the starter and moves into that runtime directory, so that every socket is
  *      bound and reached by a short relative name whatever the root's length;
  *   2. listens on attach.sock, spawns the VMM (vmm_spawn: PR_SET_PDEATHSIG
  *      SIGKILL, the serial console on pipes, stderr to <root>/vm/<uid>/vmm.log),
@@ -604,7 +606,7 @@ static int mon_setup(struct monitor *m, const char *root, const char *uid, struc
     if (!id_is_valid(uid))
         return error_set(err, -EINVAL, "'%s' is not a vm id", uid);
     memcpy(m->uid, uid, ID_LEN + 1);
-    int r = engine_open(root, &m->e, err);
+    int r = engine_open_monitor(root, &m->e, err);
     if (r < 0)
         return r;
     m->run_dir = vm_run_dir(m->e, uid);
