@@ -38,7 +38,7 @@ static int mkdir_parents(const char *path, mode_t mode, struct error *err) {
     return 0;
 }
 
-int engine_open(const char *root, engine **ret, struct error *err) {
+static int engine_open_with(const char *root, bool recover, engine **ret, struct error *err) {
     int r = mkdir_parents(root, 0700, err);
     if (r < 0)
         return r;
@@ -67,18 +67,28 @@ int engine_open(const char *root, engine **ret, struct error *err) {
         engine_free(e);
         return r;
     }
-    /* One loop over the table of operations (ops.c), in its order. */
-    size_t n = 0;
-    struct error rec;
-    error_init(&rec);
-    if (engine_ops_recover(e, &n, &rec) == 0 && n > 0) /* each failure is logged */
-        log_info("recovery: finished %zu interrupted operations", n);
-    engine_pool_open_hook(e); /* assembles the pool when it exists */
-    engine_vm_open_hook(e);   /* one indexed query unless VMs are recorded as running */
-    /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
-    engine_staging_open_hook(e);
+    if (recover) {
+        /* One loop over the table of operations (ops.c), in its order. */
+        size_t n = 0;
+        struct error rec;
+        error_init(&rec);
+        if (engine_ops_recover(e, &n, &rec) == 0 && n > 0) /* each failure is logged */
+            log_info("recovery: finished %zu interrupted operations", n);
+        engine_pool_open_hook(e); /* assembles the pool when it exists */
+        engine_vm_open_hook(e);   /* one indexed query unless VMs are recorded as running */
+        /* Last: what the recovered operations staged is gone; the rest of <root>/tmp is checked. */
+        engine_staging_open_hook(e);
+    }
     *ret = e;
     return 0;
+}
+
+int engine_open(const char *root, engine **ret, struct error *err) {
+    return engine_open_with(root, true, ret, err);
+}
+
+int engine_open_monitor(const char *root, engine **ret, struct error *err) {
+    return engine_open_with(root, false, ret, err);
 }
 
 /* Whether a read-write open that failed with code may be replaced by a read-only one. */

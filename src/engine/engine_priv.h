@@ -151,6 +151,14 @@ int engine_vm_attach(engine *e, const char *ref, int in_fd, int out_fd, bool *re
                      struct error *err) WUR;
 
 /*
+ * engine_open for a VM's monitor: the same engine, without the recoveries
+ * (open hooks). A monitor opens at any time, behind the commands' backs; a
+ * recovery it ran could settle, after a listing, what that listing showed,
+ * or roll back its own start.
+ */
+int engine_open_monitor(const char *root, engine **ret, struct error *err) WUR;
+
+/*
  * Opening hook (pool.c), after recovery: when a pool exists, opens and
  * assembles it. Problems are kept in e->pool_err, never returned, so
  * commands that don't need the pool keep working.

@@ -4,15 +4,19 @@
  * `<self_exe> __monitor ROOT UID READY_FD`; it
  *
  *   1. opens its own engine on ROOT (never a connection inherited through
- *      fork), reads <root>/run/vm/<uid>/launch.json written by the starter
- *      and moves into that runtime directory, so that every socket is
+ *      fork) without recovery (engine_open_monitor: a monitor's open comes
+ *      at any time, and must not settle, or roll back its own start, behind
+ *      the commands' backs), reads <root>/run/vm/<uid>/launch.json written
+ *      by the starter and moves into that runtime directory, so that every socket is
  *      bound and reached by a short relative name whatever the root's length;
  *   2. listens on attach.sock, spawns the VMM (vmm_spawn: PR_SET_PDEATHSIG
  *      SIGKILL, the serial console on pipes, stderr to <root>/vm/<uid>/vmm.log),
  *      opens its event channel (qemu's QMP events) and brings it to a
  *      running guest through the vmm driver;
- *   3. records itself and the VMM (pid + start time) in vm_runtime, writes
- *      "ok\n" (or "error: <message>\n") to READY_FD and closes it;
+ *   3. records itself and the VMM (pid + start time) in vm_runtime, fenced:
+ *      only while the VM is Starting under an open vm.start and the starter
+ *      reads READY_FD (mon_fence; else the VMM is killed and it exits),
+ *      writes "ok\n" (or "error: <message>\n") to READY_FD and closes it;
  *   4. serves until the VMM ends: console output goes to console.log
  *      (rotated to console.log.1 past 1 MiB; write errors never stop the VM)
  *      and to every attach client (a client that falls behind gets up to
@@ -74,6 +78,7 @@ struct monitor {
     bool vmm_running;
     int wstatus;
     int sig_fd, listen_fd, log_fd;
+    int ready_fd; /* the starter's ready pipe */
     uint64_t log_size;
     bool log_failed;
     struct mon_client clients[MON_CLIENTS_MAX];
@@ -523,6 +528,45 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     return r;
 }
 
+/* True while the starter still reads the ready pipe (a pipe without readers polls POLLERR). */
+static bool mon_starter_waits(int ready_fd) {
+    struct pollfd p = {ready_fd, 0, 0};
+    int r;
+    while ((r = poll(&p, 1, 0)) < 0 && errno == EINTR)
+        ;
+    return r == 0 || (r > 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL)));
+}
+
+/*
+ * The fence of the record (inside its transaction): the VM is Starting under
+ * an open vm.start, and the starter still reads the ready pipe. A recovery
+ * rolls a start back only once the starter is dead, and puts the state back
+ * in one transaction with closing the row, so it either sees this record or
+ * this record is never made.
+ */
+static int mon_fence(struct monitor *m, struct error *err) {
+    char state[32] = "";
+    int r = store_vm_state_get(m->e->store, m->uid, state, sizeof(state), err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    bool open = false;
+    if (r == 0 && strcmp(state, "Starting") == 0) {
+        r = store_op_list_open(m->e->store, &ops, &n, err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < n && !open; i++)
+        open = strcmp(ops[i].op, "vm.start") == 0 && ops[i].object_uid &&
+               strcmp(ops[i].object_uid, m->uid) == 0;
+    store_ops_free(ops, n);
+    if (!open || !mon_starter_waits(m->ready_fd))
+        return error_set(err, -ESTALE, "the start of vm '%s' was rolled back or its starter died",
+                         m->uid);
+    return 0;
+}
+
 static int mon_record(struct monitor *m, struct error *err) {
     struct store_vm_runtime rt = {
         .device_id = m->launch.device_id,
@@ -538,14 +582,23 @@ static int mon_record(struct monitor *m, struct error *err) {
         r = proc_start_time(m->proc.pid, &rt.vmm_start);
     if (r < 0)
         return error_set(err, r, "cannot read the start time of the processes: %s", strerror(-r));
-    return store_vm_runtime_put(m->e->store, m->uid, &rt, err);
+    r = store_begin(m->e->store, err);
+    if (r == 0)
+        r = mon_fence(m, err);
+    if (r == 0)
+        r = store_vm_runtime_put(m->e->store, m->uid, &rt, err);
+    if (r == 0)
+        r = store_commit(m->e->store, err);
+    if (r < 0)
+        store_rollback(m->e->store);
+    return r;
 }
 
 static int mon_setup(struct monitor *m, const char *root, const char *uid, struct error *err) {
     if (!id_is_valid(uid))
         return error_set(err, -EINVAL, "'%s' is not a vm id", uid);
     memcpy(m->uid, uid, ID_LEN + 1);
-    int r = engine_open(root, &m->e, err);
+    int r = engine_open_monitor(root, &m->e, err);
     if (r < 0)
         return r;
     m->run_dir = vm_run_dir(m->e, uid);
@@ -645,6 +698,7 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
     struct monitor m = {.sig_fd = -1,
                         .listen_fd = -1,
                         .log_fd = -1,
+                        .ready_fd = ready_fd,
                         .proc = {.in = -1, .out = -1, .err = -1},
                         .events = {.fd = -1}};
     signal(SIGPIPE, SIG_IGN);

@@ -65,6 +65,13 @@ bool vm_proc_is(engine *e, const char *uid, enum vm_proc_role role, int pid, uin
  */
 int vm_proc_signal(engine *e, const char *uid, enum vm_proc_role role, int pid, uint64_t start,
                    int sig, int value);
+/*
+ * SIGKILLs every monitor of VM uid in this root (found by its argv in /proc,
+ * whether vm_runtime names it or not) and waits up to wait_ms for them to be
+ * gone; their VMMs die with them. For a start that is rolled back: a monitor
+ * that had not recorded itself yet is known by nothing else.
+ */
+void vm_proc_kill_monitors(engine *e, const char *uid, int wait_ms);
 
 /*
  * The reasons a VM's end is recorded with (vm_runtime.exit_reason), besides

@@ -25,9 +25,11 @@
  * checked like the root (engine_dir_make), so no other user can have put a
  * process there or written its launch.json.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -171,4 +173,43 @@ int vm_proc_signal(engine *e, const char *uid, enum vm_proc_role role, int pid, 
     if (pfd >= 0)
         close(pfd);
     return r;
+}
+
+#define VM_PROC_KILLED_MAX 16 /* monitors of one VM waited for; more are killed, not waited for */
+
+void vm_proc_kill_monitors(engine *e, const char *uid, int wait_ms) {
+    if (!uid || !id_is_valid(uid))
+        return;
+    DIR *dh = opendir("/proc");
+    if (!dh)
+        return;
+    _cleanup_free_ char *argv = xmalloc(VM_PROC_ARGV_MAX);
+    int killed[VM_PROC_KILLED_MAX];
+    uint64_t killed_start[VM_PROC_KILLED_MAX];
+    size_t n = 0;
+    struct dirent *de;
+    while (argv && (de = readdir(dh))) {
+        char *end = NULL;
+        long pid = strtol(de->d_name, &end, 10);
+        size_t argc = 0;
+        uint64_t start = 0;
+        if (!end || *end || pid <= 1 || pid == (long)getpid() ||
+            proc_cmdline((int)pid, argv, VM_PROC_ARGV_MAX, &argc) < 0 || argc != 5 ||
+            strcmp(argv_word(argv, 1), "__monitor") != 0 ||
+            strcmp(argv_word(argv, 2), e->root) != 0 || strcmp(argv_word(argv, 3), uid) != 0 ||
+            proc_start_time((int)pid, &start) < 0)
+            continue;
+        if (vm_proc_signal(e, uid, VM_PROC_MONITOR, (int)pid, start, SIGKILL, -1) == 0) {
+            log_info("vm %s: killed monitor %ld of a start that was rolled back", uid, pid);
+            if (n < VM_PROC_KILLED_MAX) {
+                killed[n] = (int)pid;
+                killed_start[n++] = start;
+            }
+        }
+    }
+    closedir(dh);
+    int64_t deadline = time_now_ms() + wait_ms;
+    for (size_t i = 0; i < n; i++)
+        while (proc_is_alive(killed[i], killed_start[i]) && time_now_ms() < deadline)
+            sleep_ms(10);
 }

@@ -19,7 +19,7 @@
  *
  * Every process is identified by pid plus start time (a zombie counts as
  * dead), so a reused pid is never signalled nor taken for a running VM.
- * engine_vm_refresh, run by every engine_open with one indexed query,
+ * engine_vm_refresh, run by every engine_open with two indexed queries,
  * finishes vm operations whose owner died and records Stopped for VMs whose
  * monitor is gone, so `ps` never shows a dead VM as running.
  */
@@ -283,7 +283,9 @@ static int vm_recover_start(engine *e, const struct store_op *op, struct error *
     bool have = store_vm_runtime_get(e->store, uid, &rt, NULL) == 0;
     if (have && rt.stopped == 0 && monitor_runs(e, uid, &rt))
         return engine_op_commit(e, op->id, start_forward_rows, (void *)uid, NULL, err);
-    /* Rolled back: whatever ran goes, the state is what it was. */
+    /* Rolled back: whatever ran goes (also a monitor not recorded yet), the state is what it was.
+     */
+    vm_proc_kill_monitors(e, uid, VM_MONITOR_EXIT_MS);
     int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "the start was interrupted", err);
     if (r < 0)
         return r;
@@ -359,10 +361,11 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
     int r = store_vm_list_live(e->store, &uids, &n, err);
     if (r < 0)
         return r;
+    /* Also when no VM is recorded as running: a start whose monitor recorded the VM's end
+     * before its starter's death was seen leaves a Stopped VM and an open vm.start. */
     struct store_op *ops = NULL;
     size_t n_ops = 0;
-    if (n > 0)
-        r = store_op_list_open(e->store, &ops, &n_ops, err);
+    r = store_op_list_open(e->store, &ops, &n_ops, err);
     int first = r;
     /* Operations of dead owners first: they know what was meant. */
     for (size_t i = 0; i < n_ops && first == 0; i++) {
@@ -659,6 +662,7 @@ static int start_monitor(engine *e, const char *uid, const char *self, int *ret_
     int r = exec_start(argv, &opts, &proc, err);
     close(p[1]);
     if (r == 0) {
+        fault_point("vm.start.after-fork"); /* the monitor runs, not recorded yet */
         *ret_pid = proc.pid;
         r = monitor_wait_ready(p[0], mlog, err);
     }

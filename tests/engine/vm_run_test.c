@@ -656,6 +656,187 @@ static void test_vm_crashes(void **state) {
     f->uid[0] = '\0';
 }
 
+/*
+ * A start whose starter died after its monitor recorded itself, and whose
+ * monitor then recorded the VM's end (nobody to tell: the VMM goes): the VM
+ * is Stopped, no VM runs, and the vm.start is open. The first refresh settles
+ * it; none may undo later a state that a listing showed (the chaos test saw
+ * such a VM go from Stopped back to Created once another VM started).
+ */
+static void test_vm_refresh_settles_stopped_start(void **state) {
+    struct vfix *f = *state;
+    struct error err;
+    error_init(&err);
+    int64_t op = 0;
+    assert_int_equal(store_vm_op_begin(f->eng->store, "vm.start", f->uid, "activated", -1,
+                                       "{\"from\":\"Created\"}", &op, &err),
+                     0);
+    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Stopped", &err), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
+             (long long)op);
+    assert_int_equal(sqlite3_exec(f->eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    /* A monitor's open recovers nothing (it comes behind the commands' backs)... */
+    engine_free(f->eng);
+    assert_int_equal(engine_open_monitor(f->root, &f->eng, &err), 0);
+    assert_int_equal(open_vm_ops(f), 1);
+    /* ...a command's open settles it, although no VM runs. */
+    engine_test_reopen(f->root, &f->eng);
+    assert_int_equal(open_vm_ops(f), 0);
+    char settled[32];
+    snprintf(settled, sizeof(settled), "%s", vm_state(f, f->uid));
+    assert_true(strcmp(settled, "Created") == 0 || strcmp(settled, "Stopped") == 0);
+    /* Another VM running: what the last open showed stays. */
+    char uid2[ID_LEN + 1];
+    vm_make(f, "vm2", "console=ttyS0", uid2);
+    start_ok(f, "vm2", NULL);
+    engine_test_reopen(f->root, &f->eng);
+    assert_string_equal(vm_state(f, f->uid), settled);
+    assert_int_equal(engine_vm_kill(f->eng, "vm2", NULL, &err), 0);
+}
+
+/* The pid of the monitor of uid in f's root (0 when none within WAIT_MS). */
+static int monitor_find(struct vfix *f, const char *uid) {
+    int64_t end = time_now_ms() + WAIT_MS;
+    do {
+        DIR *dh = opendir("/proc");
+        assert_non_null(dh);
+        struct dirent *de;
+        int found = 0;
+        while (!found && (de = readdir(dh))) {
+            char *e = NULL;
+            long pid = strtol(de->d_name, &e, 10);
+            char argv[4096];
+            size_t argc = 0;
+            if (!e || *e || pid <= 1 || proc_cmdline((int)pid, argv, sizeof(argv), &argc) < 0 ||
+                argc != 5)
+                continue;
+            const char *a1 = argv + strlen(argv) + 1, *a2 = a1 + strlen(a1) + 1;
+            const char *a3 = a2 + strlen(a2) + 1;
+            if (strcmp(a1, "__monitor") == 0 && strcmp(a2, f->root) == 0 && strcmp(a3, uid) == 0)
+                found = (int)pid;
+        }
+        closedir(dh);
+        if (found)
+            return found;
+        sleep_ms(5);
+    } while (time_now_ms() < end);
+    return 0;
+}
+
+/*
+ * The starter dies at vm.start.after-fork while the database's write lock,
+ * held here, keeps its monitor from recording itself. Returns the monitor's
+ * pid, the lock still held on db (the caller ends it).
+ */
+static int start_dies_before_record(struct vfix *f, sqlite3 **ret_db) {
+    engine_free(f->eng);
+    f->eng = NULL;
+    char path[700];
+    snprintf(path, sizeof(path), "%s/hearth.db", f->root);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, WAIT_MS);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("HEARTH_FAULT", "vm.start.after-fork", 1);
+        struct error err;
+        error_init(&err);
+        if (engine_open(f->root, &f->eng, &err) < 0)
+            _exit(2);
+        if (engine_vm_start(f->eng, "vm1", &f->opts, NULL, &err) < 0)
+            print_message("  %s\n", err.msg);
+        _exit(3);
+    }
+    /* The starter's last write before the monitor is the step "activated". */
+    int64_t end = time_now_ms() + WAIT_MS;
+    int activated = 0;
+    while (!activated && time_now_ms() < end) {
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT count(*) FROM journal WHERE op = 'vm.start' "
+                                            "AND finished IS NULL AND step = 'activated'",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            activated = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (!activated)
+            sleep_ms(1);
+    }
+    assert_true(activated);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != FAULT_EXIT_STATUS)
+        fail_msg("the starter ended with status %d, not at the fault point", status);
+    int monitor = monitor_find(f, f->uid);
+    assert_true(monitor > 0);
+    *ret_db = db;
+    return monitor;
+}
+
+static void test_vm_start_rollback_kills_monitor(void **state) {
+    struct vfix *f = *state;
+    sqlite3 *db = NULL;
+    int monitor = start_dies_before_record(f, &db);
+    /* Held still: it has not recorded itself, and never does. */
+    assert_int_equal(kill(monitor, SIGSTOP), 0);
+    assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    engine_test_reopen(f->root, &f->eng); /* recovery: the start is rolled back */
+    assert_string_equal(vm_state(f, f->uid), "Created");
+    assert_int_equal(open_vm_ops(f), 0);
+    bool gone = pid_ends(monitor);
+    if (!gone)
+        kill(monitor, SIGKILL);
+    assert_true(gone);
+    struct error err;
+    error_init(&err);
+    struct engine_doctor_report rep = {0};
+    assert_int_equal(engine_doctor(f->eng, false, &rep, &err), 0);
+    for (size_t k = 0; k < rep.n; k++)
+        print_message("  doctor: %s %s\n", rep.items[k].kind, rep.items[k].object);
+    assert_int_equal(rep.n, 0);
+    engine_doctor_report_release(&rep);
+    assert_agree(f, f->uid);
+}
+
+/*
+ * A rollback committed between the monitor's spawn of its VMM and its record:
+ * the monitor must not record itself (its fence), so no runtime names it.
+ */
+static void test_vm_monitor_fenced_by_rollback(void **state) {
+    struct vfix *f = *state;
+    sqlite3 *db = NULL;
+    int monitor = start_dies_before_record(f, &db);
+    /* What a recovery's rollback commits, in the transaction that holds the monitor back. */
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE vm SET state = 'Created' WHERE state = 'Starting'; "
+                                  "UPDATE journal SET finished = 1, error = 'rolled back' "
+                                  "WHERE finished IS NULL AND op = 'vm.start'; COMMIT",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    bool gone = pid_ends(monitor);
+    if (!gone)
+        kill(monitor, SIGKILL);
+    assert_true(gone);
+    engine_test_reopen(f->root, &f->eng);
+    struct store_vm_runtime rt;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(store_vm_runtime_get(f->eng->store, f->uid, &rt, &err), -ENOENT);
+    assert_string_equal(vm_state(f, f->uid), "Created");
+}
+
 /* ---- console: attach, logs -------------------------------------------------------- */
 
 struct attacher {
@@ -1346,6 +1527,9 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_remove_running, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_signals_only_its_own, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_crashes, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_refresh_settles_stopped_start, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_start_rollback_kills_monitor, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_monitor_fenced_by_rollback, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_slow_client, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_not_running, vm_setup, vm_teardown),
