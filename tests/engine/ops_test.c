@@ -260,8 +260,9 @@ static void test_ops_doctor_and_open(void **state) {
     assert_true(got.finished > 0);
     assert_string_equal(got.error, "interrupted; rolled back");
     op_free(&got);
+    /* The dead vm.start is settled by the refresh at open, also when no VM runs. */
     assert_int_equal(op_get(f, start.id, &got), 1);
-    assert_int_equal(got.finished, 0); /* no VM recorded as running: the refresh leaves it */
+    assert_true(got.finished > 0);
     op_free(&got);
 }
 

@@ -45,7 +45,7 @@ gone() {
 }
 # booted VM BOOT: the marker of the guest's BOOT-th boot within BOOT_WAIT.
 booted() {
-    local t0
+    local t0 end
     t0=$(now_ms)
     if wait_log "$1" "hearth-e2e-boot $2"; then
         ok
@@ -53,7 +53,20 @@ booted() {
     else
         bad "vm '$1': no 'hearth-e2e-boot $2' within ${BOOT_WAIT}s; log:"
         h logs --tail 40 "$1" >&2
+        return
     fi
+    # The init's lines of that boot end with hearth-e2e-ready: the checks
+    # after this read them, so they wait for the last one (a loaded machine
+    # prints them slowly).
+    end=$(($(date +%s) + BOOT_WAIT))
+    while ! h logs "$1" 2>/dev/null | sed -n "/hearth-e2e-boot $2[^0-9]*\$/,\$p" | grep -q hearth-e2e-ready; do
+        if [ "$(date +%s)" -gt "$end" ]; then
+            bad "vm '$1': boot $2 did not print hearth-e2e-ready within ${BOOT_WAIT}s"
+            return
+        fi
+        sleep 0.5
+    done
+    ok
 }
 
 check "pool init" 0 h pool init --driver file
