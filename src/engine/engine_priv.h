@@ -54,9 +54,6 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) WUR;
 
-/* api_vm_state_is_active for a state as the store gives it (a name). */
-bool engine_vm_state_is_active(const char *state);
-
 /* ---- pool devices (pool.c) --------------------------------------------- */
 
 /*
