@@ -577,6 +577,12 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
 /* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
 void engine_vm_open_hook(engine *e);
 /*
+ * Recovers one dead vm.start, vm.stop or vm.remove (adopting it first): a
+ * start whose monitor runs is rolled forward (Running), else back to the
+ * state it had; a stop or a removal is finished. 0 for other operations.
+ */
+int engine_vm_run_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
+/*
  * engine_remove's VM branch for VM uid, which the user named ref: refused
  * (-EBUSY) while running unless force, and while another process removes
  * it ("vm 'REF' is being removed by another command"); -ENOENT "vm 'REF'

@@ -19,9 +19,11 @@
  *
  * Every process is identified by pid plus start time (a zombie counts as
  * dead), so a reused pid is never signalled nor taken for a running VM.
- * engine_vm_refresh, run by every engine_open with two indexed queries,
- * finishes vm operations whose owner died and records Stopped for VMs whose
- * monitor is gone, so `ps` never shows a dead VM as running.
+ * A vm operation whose owner died is finished by its row in the table of
+ * operations (engine_vm_run_recover_op: engine_open's loop, doctor) and by
+ * engine_vm_refresh, which every engine_open runs next with two indexed
+ * queries, and which also records Stopped for VMs whose monitor is gone,
+ * so `ps` never shows a dead VM as running.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -318,6 +320,10 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
         return 0;
     }
     return engine_op_abort(e, op->id, "interrupted; unknown vm operation", NULL, NULL, err);
+}
+
+int engine_vm_run_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    return vm_run_op_is(op->op) ? vm_recover_op(e, op, err) : 0;
 }
 
 /*
