@@ -403,11 +403,11 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
     for (size_t seen = 0; r == 0 && (de = readdir(dh)) && seen < VM_DIRS_MAX; seen++) {
         if (de->d_name[0] == '.')
             continue;
-        char state[32] = "";
+        enum api_vm_state state = API_VM_STATE_NONE;
         struct error e2;
         error_init(&e2);
         bool owned = is_uid(de->d_name) &&
-                     store_vm_state_get(e->store, de->d_name, state, sizeof(state), &e2) == 0 &&
+                     store_vm_state_get(e->store, de->d_name, &state, &e2) == 0 &&
                      (!running_only || vm_state_runs(state));
         if (owned)
             continue;
@@ -418,9 +418,9 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
         }
         struct engine_finding *f =
             finding_add(rep, "stray", "remove it", path, "'%s' belongs to %s", path,
-                        !is_uid(de->d_name) ? "no vm"
-                        : state[0]          ? "a vm that is not running"
-                                            : "no vm (removed)");
+                        !is_uid(de->d_name)          ? "no vm"
+                        : state != API_VM_STATE_NONE ? "a vm that is not running"
+                                                     : "no vm (removed)");
         if (!f)
             r = error_oom(err);
         else if (repair) {
@@ -481,23 +481,22 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
         if (!is_uid(uid) || proc_start_time((int)pid, &start) < 0 ||
             !vm_proc_is(e, uid, role, (int)pid, start))
             continue;
-        char state[32] = "";
+        enum api_vm_state state = API_VM_STATE_NONE;
         struct store_vm_runtime rt;
         struct error e2;
         error_init(&e2);
-        bool known = is_uid(uid) &&
-                     store_vm_state_get(e->store, uid, state, sizeof(state), &e2) == 0 &&
+        bool known = is_uid(uid) && store_vm_state_get(e->store, uid, &state, &e2) == 0 &&
                      vm_state_runs(state) && store_vm_runtime_get(e->store, uid, &rt, &e2) == 0 &&
                      (monitor ? rt.monitor_pid == (int)pid && rt.monitor_start == start
                               : rt.vmm_pid == (int)pid && rt.vmm_start == start);
         /* A start in progress has its monitor before vm_runtime names it. */
-        if (known || (monitor && strcmp(state, "Starting") == 0))
+        if (known || (monitor && state == API_VM_STARTING))
             continue;
         char obj[64];
         snprintf(obj, sizeof(obj), "process %ld", pid);
         struct engine_finding *f = finding_add(
             rep, "stray-process", "kill it", obj, "%s %ld runs for %s '%s', which does not run",
-            monitor ? "monitor" : "VMM", pid, state[0] ? "vm" : "no vm:", uid);
+            monitor ? "monitor" : "VMM", pid, state != API_VM_STATE_NONE ? "vm" : "no vm:", uid);
         if (!f)
             r = error_oom(err);
         else if (repair) {

@@ -54,9 +54,6 @@ int engine_apply(engine *e, struct api_object *const *objs, size_t n,
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) WUR;
 
-/* api_vm_state_is_active for a state as the store gives it (a name). */
-bool engine_vm_state_is_active(const char *state);
-
 /* ---- pool devices (pool.c) --------------------------------------------- */
 
 /*
@@ -579,6 +576,12 @@ int engine_layers_remove(engine *e, enum api_kind kind, const char *uid, struct 
 
 /* Opening hook: engine_vm_refresh (dead operations finished, dead VMs recorded); logs problems. */
 void engine_vm_open_hook(engine *e);
+/*
+ * Recovers one dead vm.start, vm.stop or vm.remove (adopting it first): a
+ * start whose monitor runs is rolled forward (Running), else back to the
+ * state it had; a stop or a removal is finished. 0 for other operations.
+ */
+int engine_vm_run_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 /*
  * engine_remove's VM branch for VM uid, which the user named ref: refused
  * (-EBUSY) while running unless force, and while another process removes

@@ -545,14 +545,14 @@ static bool mon_starter_waits(int ready_fd) {
  * this record is never made.
  */
 static int mon_fence(struct monitor *m, struct error *err) {
-    char state[32] = "";
-    int r = store_vm_state_get(m->e->store, m->uid, state, sizeof(state), err);
+    enum api_vm_state state = API_VM_STATE_NONE;
+    int r = store_vm_state_get(m->e->store, m->uid, &state, err);
     if (r < 0 && r != -ENOENT)
         return r;
     struct store_op *ops = NULL;
     size_t n = 0;
     bool open = false;
-    if (r == 0 && strcmp(state, "Starting") == 0) {
+    if (r == 0 && state == API_VM_STARTING) {
         r = store_op_list_open(m->e->store, &ops, &n, err);
         if (r < 0)
             return r;

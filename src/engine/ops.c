@@ -29,10 +29,10 @@ static const struct engine_op_row ops_table[] = {
     {"kernel.remove", engine_remove_recover_op, ENGINE_OP_OBJECT},
     {"vm.layer", engine_layer_recover_op, ENGINE_OP_OBJECT},
     {"vm.create", engine_vm_create_recover_op, ENGINE_OP_OBJECT},
-    /* engine_vm_refresh (vm_run.c) finishes these with the VMs whose monitor died. */
-    {"vm.start", NULL, ENGINE_OP_OBJECT},
-    {"vm.stop", NULL, ENGINE_OP_OBJECT},
-    {"vm.remove", NULL, ENGINE_OP_OBJECT},
+    /* Last: what they act on is built; engine_vm_refresh then checks the VMs still running. */
+    {"vm.start", engine_vm_run_recover_op, ENGINE_OP_OBJECT},
+    {"vm.stop", engine_vm_run_recover_op, ENGINE_OP_OBJECT},
+    {"vm.remove", engine_vm_run_recover_op, ENGINE_OP_OBJECT},
 };
 
 const struct engine_op_row *engine_op_row_find(const char *name) {

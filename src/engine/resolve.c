@@ -96,10 +96,3 @@ int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *r
     *ret = true;
     return 0;
 }
-
-/* ---- VM states --------------------------------------------------------- */
-
-bool engine_vm_state_is_active(const char *state) {
-    enum api_vm_state s;
-    return api_vm_state_parse(state, &s) == 0 && api_vm_state_is_active(s);
-}

@@ -61,12 +61,12 @@ static int copy_rest(int fd, int out_fd, struct error *err) {
 
 /* Whether the VM may still write to its console (recorded as running, monitor alive). */
 static bool logs_vm_runs(engine *e, const char *uid) {
-    char state[32] = "";
-    if (store_vm_state_get(e->store, uid, state, sizeof(state), NULL) < 0 || !vm_state_runs(state))
+    enum api_vm_state state;
+    if (store_vm_state_get(e->store, uid, &state, NULL) < 0 || !vm_state_runs(state))
         return false;
     struct store_vm_runtime rt;
     if (store_vm_runtime_get(e->store, uid, &rt, NULL) < 0)
-        return strcmp(state, "Starting") == 0;
+        return state == API_VM_STARTING;
     return rt.stopped == 0 && vm_proc_is(e, uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start);
 }
 

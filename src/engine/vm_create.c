@@ -120,9 +120,9 @@ struct vjob {
     int64_t op;
     bool have_row;
     /* A disk for a VM that is recorded without one (engine_vm_disk_build): the row stays,
-     * and the state it had ("Created", "Stopped") comes back at the commit or the undo. */
+     * and the state it had (Created, Stopped) comes back at the commit or the undo. */
     bool existing;
-    char from[32];
+    enum api_vm_state from;
     char params[64]; /* the journal row's {"from": ...} */
     bool generated;  /* the name is generated (none was given) */
 };
@@ -169,14 +169,15 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
 
 /* The state a recorded VM goes back to after its disk build was undone. */
 struct vm_back {
-    const char *uid, *from;
+    const char *uid;
+    enum api_vm_state from;
 };
 
 static int undo_existing_rows(engine *e, void *ud, struct error *err) {
     const struct vm_back *b = ud;
-    char state[32];
-    int r = store_vm_state_get(e->store, b->uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Creating") == 0)
+    enum api_vm_state state;
+    int r = store_vm_state_get(e->store, b->uid, &state, err);
+    if (r == 0 && state == API_VM_CREATING)
         r = store_vm_state_set(e->store, b->uid, b->from, err);
     if (r == -ENOENT) {
         error_init(err);
@@ -190,7 +191,7 @@ static int undo_existing_rows(engine *e, void *ud, struct error *err) {
  * the state it had (from); closes the journal row. <root>/vm/<uid> stays
  * (it may hold the VM's logs and keys).
  */
-static int vm_undo_existing(engine *e, const char *uid, int64_t op, const char *from,
+static int vm_undo_existing(engine *e, const char *uid, int64_t op, enum api_vm_state from,
                             const char *why, struct error *err) {
     int r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     if (r == 0)
@@ -368,19 +369,21 @@ static int vm_intent(struct vjob *j, struct error *err) {
 static int intent_existing_rows(engine *e, void *ud, struct error *err) {
     struct vjob *j = ud;
     const char *uid = j->vm->meta.uid, *name = j->vm->meta.name;
-    char state[32] = "";
+    enum api_vm_state state = API_VM_STATE_NONE;
     uint32_t dev;
     struct error e2;
     error_init(&e2);
-    int r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    int r = store_vm_state_get(e->store, uid, &state, err);
     if (r == 0 && engine_vm_device(e, uid, &dev, &e2) == 0)
         return 1; /* another process built it meanwhile */
-    if (r == 0 && strcmp(state, "Created") != 0 && strcmp(state, "Stopped") != 0)
-        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name, state);
-    snprintf(j->from, sizeof(j->from), "%s", state);
-    snprintf(j->params, sizeof(j->params), "{\"from\":\"%s\"}", j->from);
+    const char *name_of = api_vm_state_name(state);
+    if (r == 0 && state != API_VM_CREATED && state != API_VM_STOPPED)
+        r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", name,
+                      name_of ? name_of : "");
+    j->from = state;
+    snprintf(j->params, sizeof(j->params), "{\"from\":\"%s\"}", name_of ? name_of : "");
     if (r == 0)
-        r = store_vm_state_set(e->store, uid, "Creating", err);
+        r = store_vm_state_set(e->store, uid, API_VM_CREATING, err);
     return r;
 }
 
@@ -462,11 +465,12 @@ static int commit_rows(engine *e, void *ud, struct error *err) {
     struct vjob *j = ud;
     int r = 0;
     if (j->existing) {
-        char state[32];
-        r = store_vm_state_get(e->store, j->vm->meta.uid, state, sizeof(state), err);
-        if (r == 0 && strcmp(state, "Creating") != 0)
+        enum api_vm_state state = API_VM_STATE_NONE;
+        r = store_vm_state_get(e->store, j->vm->meta.uid, &state, err);
+        const char *name_of = api_vm_state_name(state);
+        if (r == 0 && state != API_VM_CREATING)
             r = error_set(err, -EBUSY, "vm '%s' became %s while its disk was built",
-                          j->vm->meta.name, state);
+                          j->vm->meta.name, name_of ? name_of : "");
     }
     if (r == 0)
         r = store_object_put(e->store, j->vm, err);
@@ -479,8 +483,7 @@ static int commit_rows(engine *e, void *ud, struct error *err) {
  * VM must still be Creating (apply refuses changes meanwhile; rm -f is not).
  */
 static int vm_commit(struct vjob *j, struct error *err) {
-    if (!j->existing || api_vm_state_parse(j->from, &j->vm->u.vm.state) < 0)
-        j->vm->u.vm.state = API_VM_CREATED;
+    j->vm->u.vm.state = j->existing && j->from != API_VM_STATE_NONE ? j->from : API_VM_CREATED;
     return engine_op_commit(j->e, j->op, commit_rows, j, "vm.create.after-commit", err);
 }
 
@@ -661,14 +664,15 @@ int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_crea
 
 /* ---- recovery ------------------------------------------------------------ */
 
-/* The "from" state of a disk build for a recorded VM ("Created", "Stopped"), else "". */
-static void op_from(const struct store_op *op, char *ret, size_t size) {
-    ret[0] = '\0';
+/* The "from" state of a disk build for a recorded VM (Created, Stopped), else none. */
+static enum api_vm_state op_from(const struct store_op *op) {
+    enum api_vm_state s = API_VM_STATE_NONE;
     json_t *j = op->params ? json_loads(op->params, 0, NULL) : NULL;
     const char *from = json_string_value(json_object_get(j, "from"));
-    if (from && (strcmp(from, "Created") == 0 || strcmp(from, "Stopped") == 0))
-        snprintf(ret, size, "%s", from);
+    if (!from || api_vm_state_parse(from, &s) < 0 || (s != API_VM_CREATED && s != API_VM_STOPPED))
+        s = API_VM_STATE_NONE;
     json_decref(j);
+    return s;
 }
 
 bool engine_vm_create_op_is(const char *op) {
@@ -701,17 +705,15 @@ int engine_vm_create_recover_op(engine *e, const struct store_op *op, struct err
     else if (r < 0)
         return r;
     /* A disk build for a recorded VM names the state the VM goes back to. */
-    char from[32] = "";
-    op_from(op, from, sizeof(from));
-    if (from[0] && strcmp(op->step, "files") != 0)
+    enum api_vm_state from = op_from(op);
+    if (from != API_VM_STATE_NONE && strcmp(op->step, "files") != 0)
         return vm_undo_existing(e, op->object_uid, op->id, from, "interrupted; rolled back", err);
     if (vm && strcmp(op->step, "files") == 0) {
         /* Only the commit was missing (the staging went before step files). */
         r = vm_staging_remove(e, op->object_uid, err);
         if (r < 0)
             return r;
-        if (api_vm_state_parse(from, &vm->u.vm.state) < 0)
-            vm->u.vm.state = API_VM_CREATED;
+        vm->u.vm.state = from != API_VM_STATE_NONE ? from : API_VM_CREATED;
         return engine_op_commit(e, op->id, put_rows, vm, NULL, err);
     }
     return vm_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);

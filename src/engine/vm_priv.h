@@ -46,7 +46,7 @@ char *vm_data_dir(engine *e, const char *uid);
 /* ---- runtime (vm_run.c) ---------------------------------------------------- */
 
 /* Running, Starting or Stopping: a monitor may run for the VM. */
-bool vm_state_runs(const char *state);
+bool vm_state_runs(enum api_vm_state state);
 
 /* ---- is it the VM's process? (vm_proc.c) -------------------------------- */
 

@@ -19,9 +19,11 @@
  *
  * Every process is identified by pid plus start time (a zombie counts as
  * dead), so a reused pid is never signalled nor taken for a running VM.
- * engine_vm_refresh, run by every engine_open with two indexed queries,
- * finishes vm operations whose owner died and records Stopped for VMs whose
- * monitor is gone, so `ps` never shows a dead VM as running.
+ * A vm operation whose owner died is finished by its row in the table of
+ * operations (engine_vm_run_recover_op: engine_open's loop, doctor) and by
+ * engine_vm_refresh, which every engine_open runs next with two indexed
+ * queries, and which also records Stopped for VMs whose monitor is gone,
+ * so `ps` never shows a dead VM as running.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,9 +74,14 @@ static int close_stop_ops(engine *e, const char *uid, struct error *err) {
     return r;
 }
 
-bool vm_state_runs(const char *state) {
-    return strcmp(state, "Running") == 0 || strcmp(state, "Starting") == 0 ||
-           strcmp(state, "Stopping") == 0;
+bool vm_state_runs(enum api_vm_state state) {
+    return state == API_VM_RUNNING || state == API_VM_STARTING || state == API_VM_STOPPING;
+}
+
+/* A journal row's {"from": NAME} (the state's name is the row's JSON; "" for none). */
+static void from_params(enum api_vm_state from, char *ret, size_t size) {
+    const char *name = api_vm_state_name(from);
+    snprintf(ret, size, "{\"from\":\"%s\"}", name ? name : "");
 }
 
 int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *reason,
@@ -82,15 +89,15 @@ int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *r
     int r = store_begin(e->store, err);
     if (r < 0)
         return r;
-    char state[32];
-    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    enum api_vm_state state;
+    r = store_vm_state_get(e->store, uid, &state, err);
     if (r == -ENOENT) { /* removed meanwhile: nothing to record */
         store_rollback(e->store);
         error_init(err);
         return 0;
     }
     if (r == 0 && vm_state_runs(state))
-        r = store_vm_state_set(e->store, uid, "Stopped", err);
+        r = store_vm_state_set(e->store, uid, API_VM_STOPPED, err);
     if (r == 0) {
         r = store_vm_runtime_set_stopped(e->store, uid, (int64_t)time(NULL), exit_status, reason,
                                          err);
@@ -155,17 +162,15 @@ static void vm_run_dir_remove(engine *e, const char *uid) {
         log_warn("vm %s: %s", uid, err.msg);
 }
 
-/* The "from" state recorded in a vm operation's parameters ("Created" when unknown). */
-static void op_from_state(const struct store_op *op, char *ret, size_t size) {
-    snprintf(ret, size, "Created");
-    if (!op->params)
-        return;
-    json_t *j = json_loads(op->params, 0, NULL);
+/* The "from" state recorded in a vm operation's parameters (Created when unknown). */
+static enum api_vm_state op_from_state(const struct store_op *op) {
+    enum api_vm_state s = API_VM_CREATED;
+    json_t *j = op->params ? json_loads(op->params, 0, NULL) : NULL;
     const char *from = json_string_value(json_object_get(j, "from"));
-    if (from && (strcmp(from, "Created") == 0 || strcmp(from, "Stopped") == 0 ||
-                 strcmp(from, "Running") == 0))
-        snprintf(ret, size, "%s", from);
+    if (from && api_vm_state_parse(from, &s) == 0 && s != API_VM_STOPPED && s != API_VM_RUNNING)
+        s = API_VM_CREATED;
     json_decref(j);
+    return s;
 }
 
 /* Finishes operation op in its own short transaction; a finished one is fine. */
@@ -244,7 +249,7 @@ static bool vm_run_op_is(const char *op) {
 /* The state a VM goes back to (the rows of an aborted start). */
 struct vm_back {
     const char *uid;
-    const char *to;
+    enum api_vm_state to;
 };
 
 static int back_rows(engine *e, void *ud, struct error *err) {
@@ -255,19 +260,19 @@ static int back_rows(engine *e, void *ud, struct error *err) {
 /* A start whose monitor reported: only the commit was missing (Starting becomes Running). */
 static int start_forward_rows(engine *e, void *ud, struct error *err) {
     const char *uid = ud;
-    char state[32];
-    int r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Starting") == 0)
-        r = store_vm_state_set(e->store, uid, "Running", err);
+    enum api_vm_state state;
+    int r = store_vm_state_get(e->store, uid, &state, err);
+    if (r == 0 && state == API_VM_STARTING)
+        r = store_vm_state_set(e->store, uid, API_VM_RUNNING, err);
     return r;
 }
 
 /* A start rolled back: the state it had (b->to), unless another one was recorded since. */
 static int start_back_rows(engine *e, void *ud, struct error *err) {
     const struct vm_back *b = ud;
-    char state[32];
-    int r = store_vm_state_get(e->store, b->uid, state, sizeof(state), err);
-    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopped") == 0))
+    enum api_vm_state state;
+    int r = store_vm_state_get(e->store, b->uid, &state, err);
+    if (r == 0 && (state == API_VM_STARTING || state == API_VM_STOPPED))
         r = store_vm_state_set(e->store, b->uid, b->to, err);
     if (r == -ENOENT) {
         error_init(err);
@@ -290,9 +295,7 @@ static int vm_recover_start(engine *e, const struct store_op *op, struct error *
     if (r < 0)
         return r;
     vm_device_deactivate(e, op->device_id);
-    char from[32];
-    op_from_state(op, from, sizeof(from));
-    struct vm_back b = {uid, from};
+    struct vm_back b = {uid, op_from_state(op)};
     return engine_op_abort(e, op->id, "interrupted; rolled back", start_back_rows, &b, err);
 }
 
@@ -319,6 +322,10 @@ static int vm_recover_op(engine *e, const struct store_op *op, struct error *err
     return engine_op_abort(e, op->id, "interrupted; unknown vm operation", NULL, NULL, err);
 }
 
+int engine_vm_run_recover_op(engine *e, const struct store_op *op, struct error *err) {
+    return vm_run_op_is(op->op) ? vm_recover_op(e, op, err) : 0;
+}
+
 /*
  * A VM recorded as running whose monitor is gone: recorded Stopped, leftovers
  * removed. A VM that a live operation works on (a start whose monitor has not
@@ -333,8 +340,8 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
     if (r < 0 && r != -ENOENT)
         return r;
     error_init(err);
-    char state[32];
-    r = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    enum api_vm_state state;
+    r = store_vm_state_get(e->store, uid, &state, err);
     if (r < 0 || !vm_state_runs(state))
         return r == -ENOENT ? 0 : r;
     struct store_op *ops = NULL;
@@ -423,8 +430,8 @@ int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *
     if (r < 0 && r != -ENOENT)
         return r;
     error_init(err);
-    char state[32] = "";
-    int rs = store_vm_state_get(e->store, uid, state, sizeof(state), err);
+    enum api_vm_state state = API_VM_STATE_NONE;
+    int rs = store_vm_state_get(e->store, uid, &state, err);
     if (rs < 0)
         return rs;
     _cleanup_free_ char *data = vm_data_dir(e, uid);
@@ -451,8 +458,8 @@ int engine_vm_runtime_get(engine *e, const char *uid, struct engine_vm_runtime *
 /* ---- start ------------------------------------------------------------------ */
 
 /* Puts the VM back to from and closes the journal row with why (a failed start). */
-static void start_undo(engine *e, const char *uid, int64_t op, const char *from, int64_t device,
-                       const char *why) {
+static void start_undo(engine *e, const char *uid, int64_t op, enum api_vm_state from,
+                       int64_t device, const char *why) {
     struct error err;
     error_init(&err);
     if (vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, why, &err) < 0)
@@ -709,37 +716,37 @@ static int start_load(engine *e, const char *ref, const struct engine_vm_start_o
 struct start_rows {
     const char *uid, *name;
     struct engine_op *op;
-    char from[32];               /* intent: the state the VM had */
+    enum api_vm_state from;      /* intent: the state the VM had */
     char params[64];             /* intent: {"from": ...} */
     struct store_vm_runtime *rt; /* commit: what the monitor recorded */
 };
 
 static int start_intent_rows(engine *e, void *ud, struct error *err) {
     struct start_rows *s = ud;
-    int r = store_vm_state_get(e->store, s->uid, s->from, sizeof(s->from), err);
+    int r = store_vm_state_get(e->store, s->uid, &s->from, err);
     if (r == 0 && vm_state_runs(s->from))
         r = error_set(err, -EBUSY, "vm '%s' is already running", s->name);
-    else if (r == 0 && (strcmp(s->from, "Creating") == 0 || strcmp(s->from, "Removing") == 0))
+    else if (r == 0 && (s->from == API_VM_CREATING || s->from == API_VM_REMOVING))
         r = error_set(err, -EBUSY, "vm '%s' is being %s", s->name,
-                      s->from[0] == 'C' ? "created" : "removed");
+                      s->from == API_VM_CREATING ? "created" : "removed");
     if (r < 0)
         return r;
-    if (!s->from[0])
-        snprintf(s->from, sizeof(s->from), "Created");
-    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", s->from);
+    if (s->from == API_VM_STATE_NONE)
+        s->from = API_VM_CREATED;
+    from_params(s->from, s->params, sizeof(s->params));
     s->op->params = s->params;
-    return store_vm_state_set(e->store, s->uid, "Starting", err);
+    return store_vm_state_set(e->store, s->uid, API_VM_STARTING, err);
 }
 
 /* 1. intent: state Starting and the journal row (the state it had in from). */
-static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev, char from[32],
-                        int64_t *ret_op, struct error *err) {
+static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev,
+                        enum api_vm_state *ret_from, int64_t *ret_op, struct error *err) {
     struct engine_op op = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = dev};
     struct start_rows s = {.uid = uid, .name = name, .op = &op};
     int r = engine_op_intent(e, &op, start_intent_rows, &s, "vm.start.after-intent", err);
     if (r < 0)
         return r;
-    memcpy(from, s.from, sizeof(s.from));
+    *ret_from = s.from;
     *ret_op = op.id;
     return 0;
 }
@@ -778,12 +785,13 @@ static int start_act(engine *e, const char *uid, const struct engine_vm_start_op
 
 static int start_commit_rows(engine *e, void *ud, struct error *err) {
     struct start_rows *s = ud;
-    char state[32] = "";
+    enum api_vm_state state = API_VM_STATE_NONE;
     int r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
     if (r == 0)
-        r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
-    if (r == 0 && strcmp(state, "Starting") == 0)
-        r = store_vm_state_set(e->store, s->uid, s->rt->stopped ? "Stopped" : "Running", err);
+        r = store_vm_state_get(e->store, s->uid, &state, err);
+    if (r == 0 && state == API_VM_STARTING)
+        r = store_vm_state_set(e->store, s->uid, s->rt->stopped ? API_VM_STOPPED : API_VM_RUNNING,
+                               err);
     return r;
 }
 
@@ -809,10 +817,10 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     const char *name = vm->meta.name;
     struct vm_launch l = {.device_id = dev};
     r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
-    char from[32] = "";
+    enum api_vm_state from = API_VM_CREATED;
     int64_t op = 0;
     if (r == 0)
-        r = start_intent(e, uid, name, dev, from, &op, err);
+        r = start_intent(e, uid, name, dev, &from, &op, err);
     if (r < 0) {
         vm_launch_release(&l);
         return r;
@@ -859,17 +867,17 @@ struct stop_rows {
 
 static int stop_intent_rows(engine *e, void *ud, struct error *err) {
     struct stop_rows *s = ud;
-    char state[32] = "";
-    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
-    if (r == 0 && (strcmp(state, "Starting") == 0 || strcmp(state, "Stopping") == 0))
+    enum api_vm_state state;
+    int r = store_vm_state_get(e->store, s->uid, &state, err);
+    if (r == 0 && (state == API_VM_STARTING || state == API_VM_STOPPING))
         r = error_set(err, -EBUSY, "vm '%s' is %s; try again when it is done", s->name,
-                      state[5] == 't' ? "starting" : "stopping");
-    else if (r == 0 && strcmp(state, "Running") != 0)
+                      state == API_VM_STARTING ? "starting" : "stopping");
+    else if (r == 0 && state != API_VM_RUNNING)
         r = error_set(err, -EINVAL, "vm '%s' is not running", s->name);
     if (r == 0)
         r = store_vm_runtime_get(e->store, s->uid, s->rt, err);
     if (r == 0)
-        r = store_vm_state_set(e->store, s->uid, "Stopping", err);
+        r = store_vm_state_set(e->store, s->uid, API_VM_STOPPING, err);
     s->op->device_id = s->rt->device_id;
     return r;
 }
@@ -926,10 +934,10 @@ static int stop_act(engine *e, const char *uid, const char *name, bool force, in
 
 static int stop_commit_rows(engine *e, void *ud, struct error *err) {
     const struct stop_rows *s = ud;
-    char state[32] = "";
-    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    enum api_vm_state state;
+    int r = store_vm_state_get(e->store, s->uid, &state, err);
     if (r == 0 && vm_state_runs(state))
-        r = store_vm_state_set(e->store, s->uid, "Stopped", err);
+        r = store_vm_state_set(e->store, s->uid, API_VM_STOPPED, err);
     if (r == 0) {
         r = store_op_finish(e->store, s->id, NULL, err);
         if (r == -ENOENT) { /* the monitor closed it with the end it recorded */
@@ -1064,24 +1072,25 @@ struct remove_rows {
 
 static int remove_intent_rows(engine *e, void *ud, struct error *err) {
     struct remove_rows *s = ud;
-    char state[32] = "";
+    enum api_vm_state state = API_VM_STATE_NONE;
     bool removing = false;
-    int r = store_vm_state_get(e->store, s->uid, state, sizeof(state), err);
+    int r = store_vm_state_get(e->store, s->uid, &state, err);
     if (r == -ENOENT)
         r = vm_removed_meanwhile(s->ref, err);
     /* Two removals of one VM: the second is told, whatever -f says. */
-    if (r == 0 && strcmp(state, "Removing") == 0)
+    if (r == 0 && state == API_VM_REMOVING)
         r = vm_remove_running(e, s->uid, &removing, err);
     if (r == 0 && removing)
         r = error_set(err, -EBUSY, "vm '%s' is being removed by another command", s->ref);
-    else if (r == 0 && !s->force && strcmp(state, "Running") == 0)
+    else if (r == 0 && !s->force && state == API_VM_RUNNING)
         r = error_set(err, -EBUSY, "vm '%s' is running: stop it first or use -f", s->name);
-    else if (r == 0 && !s->force && engine_vm_state_is_active(state))
-        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", s->name, state);
-    snprintf(s->params, sizeof(s->params), "{\"from\":\"%s\"}", state);
+    else if (r == 0 && !s->force && api_vm_state_is_active(state))
+        r = error_set(err, -EBUSY, "vm '%s' is %s: wait for it or use -f", s->name,
+                      api_vm_state_name(state));
+    from_params(state, s->params, sizeof(s->params));
     s->op->params = s->params;
     if (r == 0)
-        r = store_vm_state_set(e->store, s->uid, "Removing", err);
+        r = store_vm_state_set(e->store, s->uid, API_VM_REMOVING, err);
     return r;
 }
 

@@ -103,9 +103,9 @@ static int validated(const struct api_object *obj, struct error *err) {
 
 /* ---- the rules, one per kind of row ---------------------------------------- */
 
-int store_check_vm_state(const char *state, struct error *err) {
+int store_check_vm_state(const char *state, enum api_vm_state *ret, struct error *err) {
     enum api_vm_state s;
-    if (api_vm_state_parse(state, &s) < 0)
+    if (api_vm_state_parse(state, ret ? ret : &s) < 0)
         return bad(err, "status.state", state, "is not a vm state");
     return 0;
 }
@@ -115,7 +115,7 @@ int store_check_vm_key(const char *uid, const char *name, const char *state, str
         return bad(err, "metadata.uid", uid, "is not a valid uid (16 lowercase hex characters)");
     if (!name || !api_name_is_valid(name))
         return bad(err, "metadata.name", name, "is not a valid vm name");
-    return store_check_vm_state(state, err);
+    return store_check_vm_state(state, NULL, err);
 }
 
 int store_check_object(const struct api_object *obj, struct error *err) {

@@ -156,7 +156,7 @@ int store_vm_runtime_set_stopped(store *s, const char *uid, int64_t stopped, int
     return store_tx_end(s, own, r, err);
 }
 
-int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct error *err) {
+int store_vm_state_get(store *s, const char *uid, enum api_vm_state *ret, struct error *err) {
     sqlite3_stmt *st;
     int r = store_stmt(s, "SELECT state FROM vm WHERE uid = ?1", &st, err);
     if (r < 0)
@@ -167,11 +167,10 @@ int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct
         const char *state = (const char *)sqlite3_column_text(st, 0);
         struct error why;
         error_init(&why);
-        /* A state is one of apply's; none is read as "". */
-        if (state && store_check_vm_state(state, &why) < 0)
+        /* A state is one of apply's; none (NULL) is API_VM_STATE_NONE. */
+        *ret = API_VM_STATE_NONE;
+        if (state && store_check_vm_state(state, ret, &why) < 0)
             r = store_corrupt_error(s, "vm", uid, &why, err);
-        else
-            copy_text(st, 0, ret, size);
     } else if (rc == SQLITE_DONE)
         r = error_set(err, -ENOENT, "no vm %s", uid);
     else
@@ -180,14 +179,17 @@ int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct
     return r;
 }
 
-int store_vm_state_set(store *s, const char *uid, const char *state, struct error *err) {
+int store_vm_state_set(store *s, const char *uid, enum api_vm_state state, struct error *err) {
+    const char *name = api_vm_state_name(state);
+    if (!name)
+        return error_set(err, -EINVAL, "vm %s: %d is not a vm state to record", uid, (int)state);
     bool own;
     sqlite3_stmt *st;
     int r = store_write_start(s, "UPDATE vm SET state = ?2 WHERE uid = ?1", &own, &st, err);
     if (r < 0)
         return r;
     store_bind_text(st, 1, uid);
-    store_bind_text(st, 2, state);
+    store_bind_text(st, 2, name);
     r = store_step_done(s, st, "recording a vm's state", err);
     if (r == 0 && sqlite3_changes(s->db) == 0)
         r = error_set(err, -ENOENT, "no vm %s", uid);

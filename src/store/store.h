@@ -406,10 +406,13 @@ int store_vm_runtime_put(store *s, const char *uid, const struct store_vm_runtim
 /* Records the end: stopped, exit_status, exit_reason (the row must exist). */
 int store_vm_runtime_set_stopped(store *s, const char *uid, int64_t stopped, int exit_status,
                                  const char *reason, struct error *err) WUR;
-/* status.state of VM uid into ret (size >= 16; "" when unset); -ENOENT when no VM. */
-int store_vm_state_get(store *s, const char *uid, char *ret, size_t size, struct error *err) WUR;
-/* Sets status.state of VM uid; -ENOENT when no VM. */
-int store_vm_state_set(store *s, const char *uid, const char *state, struct error *err) WUR;
+/*
+ * status.state of VM uid into *ret (API_VM_STATE_NONE when unset); -ENOENT
+ * when no VM, -EUCLEAN (naming status.state) for a name that is no state.
+ */
+int store_vm_state_get(store *s, const char *uid, enum api_vm_state *ret, struct error *err) WUR;
+/* Sets status.state of VM uid (-EINVAL for API_VM_STATE_NONE); -ENOENT when no VM. */
+int store_vm_state_set(store *s, const char *uid, enum api_vm_state state, struct error *err) WUR;
 /*
  * The uids of the VMs whose state is one of Running, Starting, Stopping,
  * Removing (one indexed query). Caller frees each and the array.

@@ -512,7 +512,7 @@ static void test_remove_vm_twice(void **state) {
     /* Another command's removal in flight: the VM Removing, its journal row ours (alive). */
     int64_t op = 0;
     assert_int_equal(store_begin(f->eng->store, &err), 0);
-    assert_int_equal(store_vm_state_set(f->eng->store, uid, "Removing", &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, uid, API_VM_REMOVING, &err), 0);
     assert_int_equal(
         store_vm_op_begin(f->eng->store, "vm.remove", uid, "intent", -1, NULL, &op, &err), 0);
     assert_int_equal(store_commit(f->eng->store, &err), 0);
@@ -563,13 +563,14 @@ static void test_remove_image_twice(void **state) {
 
 /*
  * The active listings (ps without -a) hold exactly the VMs in a state
- * engine_vm_state_is_active calls active, by creation time, the summaries
+ * api_vm_state_is_active calls active, by creation time, the summaries
  * and the full objects alike, whatever states the others are in.
  */
 static void test_list_active(void **state) {
     struct fixture *f = *state;
-    static const char *const states[] = {"Created",  "Running",  "Stopped", "Creating",
-                                         "Starting", "Stopping", "Removing"};
+    static const enum api_vm_state states[] = {API_VM_CREATED,  API_VM_RUNNING,  API_VM_STOPPED,
+                                               API_VM_CREATING, API_VM_STARTING, API_VM_STOPPING,
+                                               API_VM_REMOVING};
     struct error err;
     error_init(&err);
     for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
@@ -591,14 +592,14 @@ static void test_list_active(void **state) {
     assert_int_equal(sum->n, n);
     size_t k = 0;
     for (size_t i = 0; i < 2 * ARRAY_SIZE(states); i++) {
-        const char *st = states[i % ARRAY_SIZE(states)];
-        if (!engine_vm_state_is_active(st))
+        enum api_vm_state st = states[i % ARRAY_SIZE(states)];
+        if (!api_vm_state_is_active(st))
             continue;
         char name[16];
         snprintf(name, sizeof(name), "vm-%02zu", i);
         assert_true(k < n);
         assert_string_equal(vms[k]->meta.name, name);
-        assert_string_equal(api_vm_state_name(vms[k]->u.vm.state), st);
+        assert_string_equal(api_vm_state_name(vms[k]->u.vm.state), api_vm_state_name(st));
         assert_string_equal(sum->items[k].name, name);
         struct api_object *want = get(f->eng, API_KIND_VM, name);
         assert_string_equal(want->meta.uid, vms[k]->meta.uid);

@@ -91,10 +91,10 @@ static pid_t owner_kill(struct ofix *f, int64_t id) {
 
 static void test_ops_rows(void **state) {
     (void)state;
-    static const char *const recovered[] = {"pool.init",     "pool.create",   "pool.snapshot",
-                                            "pool.remove",   "image.import",  "image.restore",
-                                            "image.remove",  "kernel.import", "kernel.restore",
-                                            "kernel.remove", "vm.layer",      "vm.create"};
+    static const char *const recovered[] = {
+        "pool.init",     "pool.create",  "pool.snapshot", "pool.remove",    "image.import",
+        "image.restore", "image.remove", "kernel.import", "kernel.restore", "kernel.remove",
+        "vm.layer",      "vm.create",    "vm.start",      "vm.stop",        "vm.remove"};
     for (size_t i = 0; i < sizeof(recovered) / sizeof(recovered[0]); i++) {
         const struct engine_op_row *row = engine_op_row_find(recovered[i]);
         assert_non_null(row);
@@ -102,12 +102,10 @@ static void test_ops_rows(void **state) {
         assert_int_equal(row->subject, strncmp(recovered[i], "pool.", 5) == 0 ? ENGINE_OP_DEVICE
                                                                               : ENGINE_OP_OBJECT);
     }
-    /* The VM runtime's are recovered by engine_vm_refresh, not by the table's loop. */
-    static const char *const elsewhere[] = {"vm.start", "vm.stop", "vm.remove"};
-    for (size_t i = 0; i < sizeof(elsewhere) / sizeof(elsewhere[0]); i++) {
-        assert_non_null(engine_op_row_find(elsewhere[i]));
-        assert_null(engine_op_row_find(elsewhere[i])->recover);
-    }
+    /* The VM runtime's have one recover function, which knows its operations only. */
+    assert_ptr_equal(engine_op_row_find("vm.start")->recover, engine_vm_run_recover_op);
+    assert_ptr_equal(engine_op_row_find("vm.stop")->recover, engine_vm_run_recover_op);
+    assert_ptr_equal(engine_op_row_find("vm.remove")->recover, engine_vm_run_recover_op);
     assert_null(engine_op_row_find("net.lease"));
     assert_null(engine_op_row_find("image.imports"));
     assert_null(engine_op_row_find("pool"));
@@ -203,7 +201,11 @@ static void test_ops_transactions(void **state) {
     assert_int_equal(engine_test_open_ops(f->eng), before);
 }
 
-/* Doctor finds a dead operation through the table, describes it by its row and repairs it. */
+/*
+ * Doctor finds dead operations through the table (a VM's among them),
+ * describes each by its row and repairs it; engine_ops_recover, the loop
+ * engine_open runs, finishes a dead VM operation without engine_vm_refresh.
+ */
 static void test_ops_doctor_and_open(void **state) {
     struct ofix *f = *state;
     struct error err;
@@ -215,28 +217,55 @@ static void test_ops_doctor_and_open(void **state) {
     struct engine_op start = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &start, NULL, NULL, NULL, &err), 0);
     pid_t dead = owner_kill(f, imp.id);
-    (void)owner_kill(f, start.id);
+    pid_t dead_start = owner_kill(f, start.id);
 
     struct engine_doctor_report rep = {0};
     assert_int_equal(engine_doctor(f->eng, false, &rep, &err), 0);
-    assert_int_equal(rep.n, 1); /* not the vm.start: engine_vm_refresh's */
+    assert_int_equal(rep.n, 2); /* in the journal's order */
     char want[256];
     snprintf(want, sizeof(want),
              "image.import of %s stopped at step 'intent': its process %d is gone", uid, (int)dead);
-    print_message("  doctor: %s %s: %s\n", rep.items[0].kind, rep.items[0].object,
-                  rep.items[0].message);
+    for (size_t i = 0; i < rep.n; i++)
+        print_message("  doctor: %s %s: %s\n", rep.items[i].kind, rep.items[i].object,
+                      rep.items[i].message);
     assert_string_equal(rep.items[0].kind, "interrupted-operation");
     assert_string_equal(rep.items[0].message, want);
     assert_false(rep.items[0].repaired);
+    snprintf(want, sizeof(want), "vm.start of %s stopped at step 'intent': its process %d is gone",
+             uid, (int)dead_start);
+    assert_string_equal(rep.items[1].kind, "interrupted-operation");
+    assert_string_equal(rep.items[1].message, want);
+    assert_false(rep.items[1].repaired);
     engine_doctor_report_release(&rep);
     assert_int_equal(engine_doctor(f->eng, true, &rep, &err), 0);
-    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.n, 2);
     assert_true(rep.items[0].repaired);
+    assert_true(rep.items[1].repaired);
     engine_doctor_report_release(&rep);
     struct store_op got;
     assert_int_equal(op_get(f, imp.id, &got), 1);
     assert_true(got.finished > 0);
     assert_string_equal(got.error, "interrupted; rolled back");
+    op_free(&got);
+    /* No VM recorded: the start is rolled back, and nothing is left to repair. */
+    assert_int_equal(op_get(f, start.id, &got), 1);
+    assert_true(got.finished > 0);
+    assert_string_equal(got.error, "interrupted; rolled back");
+    op_free(&got);
+    assert_int_equal(engine_doctor(f->eng, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 0);
+    engine_doctor_report_release(&rep);
+
+    /* The table's loop alone finishes a dead vm.stop (forward: no error recorded). */
+    struct engine_op stop = {.name = "vm.stop", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
+    assert_int_equal(engine_op_intent(f->eng, &stop, NULL, NULL, NULL, &err), 0);
+    (void)owner_kill(f, stop.id);
+    size_t n = 0;
+    assert_int_equal(engine_ops_recover(f->eng, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(op_get(f, stop.id, &got), 1);
+    assert_true(got.finished > 0);
+    assert_null(got.error);
     op_free(&got);
 
     /* A dead pool operation: described by its device; engine_open's one loop finishes it. */
@@ -255,14 +284,16 @@ static void test_ops_doctor_and_open(void **state) {
         .name = "kernel.import", .kind = API_KIND_KERNEL, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &imp2, NULL, NULL, NULL, &err), 0);
     (void)owner_kill(f, imp2.id);
+    /* A VM operation whose owner lives (this process) is left to it by the loop and the refresh. */
+    struct engine_op live = {.name = "vm.remove", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
+    assert_int_equal(engine_op_intent(f->eng, &live, NULL, NULL, NULL, &err), 0);
     engine_test_reopen(f->root, &f->eng);
     assert_int_equal(op_get(f, imp2.id, &got), 1);
     assert_true(got.finished > 0);
     assert_string_equal(got.error, "interrupted; rolled back");
     op_free(&got);
-    /* The dead vm.start is settled by the refresh at open, also when no VM runs. */
-    assert_int_equal(op_get(f, start.id, &got), 1);
-    assert_true(got.finished > 0);
+    assert_int_equal(op_get(f, live.id, &got), 1);
+    assert_int_equal(got.finished, 0);
     op_free(&got);
 }
 

@@ -332,11 +332,11 @@ static void test_apply_then_start(void **state) {
     api_object_free(vm);
 
     /* A VM whose disk is being built takes no change. */
-    assert_int_equal(store_vm_state_set(f->eng->store, uid, "Creating", &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, uid, API_VM_CREATING, &err), 0);
     vm_yaml(doc, sizeof(doc), "web", "localhost/box:1", "test-kernel:1", "64MB", 3, "256MB");
     assert_int_equal(apply_yaml(f->eng, doc, NULL, &err), -EBUSY);
     assert_has(err.msg, "being created");
-    assert_int_equal(store_vm_state_set(f->eng->store, uid, "Stopped", &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, uid, API_VM_STOPPED, &err), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
     assert_int_equal(engine_test_doctor_count(f->eng), 0);
 }

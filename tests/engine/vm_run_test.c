@@ -179,13 +179,14 @@ static int vm_teardown(void **state) {
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* The VM's state by name ("" when unset, "(none)" when it cannot be read). */
 static const char *vm_state(struct vfix *f, const char *uid) {
-    static char state[32]; /* test-only: the last state read */
     struct error err;
     error_init(&err);
-    if (store_vm_state_get(f->eng->store, uid, state, sizeof(state), &err) < 0)
-        snprintf(state, sizeof(state), "(none)");
-    return state;
+    enum api_vm_state s;
+    if (store_vm_state_get(f->eng->store, uid, &s, &err) < 0)
+        return "(none)";
+    return api_vm_state_name(s) ? api_vm_state_name(s) : "";
 }
 
 static void runtime(struct vfix *f, const char *uid, struct engine_vm_runtime *rt) {
@@ -394,7 +395,7 @@ static void test_vm_refresh_leaves_live_operations(void **state) {
     assert_int_equal(store_vm_op_begin(f->eng->store, "vm.start", f->uid, "intent", -1,
                                        "{\"from\":\"Created\"}", &op, &err),
                      0);
-    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Starting", &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, API_VM_STARTING, &err), 0);
     struct engine_vm_runtime rt;
     runtime(f, f->uid, &rt);
     assert_false(rt.running);
@@ -630,7 +631,7 @@ static void test_vm_crashes(void **state) {
             assert_int_equal(engine_vm_kill(f->eng, "vm1", NULL, &err), 0);
             assert_agree(f, f->uid);
             /* back to Created, as the next case expects */
-            assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Created", &err), 0);
+            assert_int_equal(store_vm_state_set(f->eng->store, f->uid, API_VM_CREATED, &err), 0);
         }
     }
     static const char *const stops[] = {"vm.stop.after-intent", "vm.stop.after-signal",
@@ -671,7 +672,7 @@ static void test_vm_refresh_settles_stopped_start(void **state) {
     assert_int_equal(store_vm_op_begin(f->eng->store, "vm.start", f->uid, "activated", -1,
                                        "{\"from\":\"Created\"}", &op, &err),
                      0);
-    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, "Stopped", &err), 0);
+    assert_int_equal(store_vm_state_set(f->eng->store, f->uid, API_VM_STOPPED, &err), 0);
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0)
@@ -1418,7 +1419,7 @@ static void forge_running(struct vfix *f, const char *uid, int pm, uint64_t sm, 
     struct error err;
     error_init(&err);
     if (store_vm_runtime_put(f->eng->store, uid, &rt, &err) < 0 ||
-        store_vm_state_set(f->eng->store, uid, "Running", &err) < 0)
+        store_vm_state_set(f->eng->store, uid, API_VM_RUNNING, &err) < 0)
         fail_msg("forge: %s", err.msg);
 }
 

@@ -82,9 +82,10 @@ static void test_objects(void **state) {
 
     /* A state outside the set. */
     raw_hostile(t->s, "UPDATE vm SET state = 'Exploded' WHERE uid = '" GOOD "'");
-    char st[32];
-    assert_int_equal(store_vm_state_get(t->s, GOOD, st, sizeof(st), &err), -EUCLEAN);
+    enum api_vm_state st = API_VM_RUNNING;
+    assert_int_equal(store_vm_state_get(t->s, GOOD, &st, &err), -EUCLEAN);
     assert_has(err.msg, "status.state: \"Exploded\"");
+    assert_int_equal(st, API_VM_STATE_NONE); /* no state is taken from a corrupt row */
 }
 
 static void test_runtime(void **state) {

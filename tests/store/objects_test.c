@@ -91,6 +91,38 @@ static void test_vm_roundtrip(void **state) {
     api_objects_free(objs, n);
 }
 
+/*
+ * A VM's state as the engine reads and sets it: each state goes in and comes
+ * back as itself, the column holds its name, no state (or one outside the
+ * set) is refused and changes nothing, a missing VM is -ENOENT.
+ */
+static void test_vm_state(void **state) {
+    struct tctx *t = *state;
+    _cleanup_object_ struct api_object *vm = make_vm(U1, "web", 1);
+    put_ok(t->s, vm);
+    struct error err;
+    error_init(&err);
+    enum api_vm_state got = API_VM_STATE_NONE;
+    for (enum api_vm_state s = API_VM_CREATED; s <= API_VM_REMOVING; s++) {
+        assert_int_equal(store_vm_state_set(t->s, U1, s, &err), 0);
+        assert_int_equal(store_vm_state_get(t->s, U1, &got, &err), 0);
+        assert_int_equal(got, s);
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM vm WHERE uid = '%s' AND state = '%s'", U1,
+                 api_vm_state_name(s));
+        assert_int_equal(raw_int(t->s, sql), 1);
+    }
+    assert_int_equal(store_vm_state_set(t->s, U1, API_VM_STATE_NONE, &err), -EINVAL);
+    error_init(&err);
+    assert_int_equal(store_vm_state_set(t->s, U1, (enum api_vm_state)99, &err), -EINVAL);
+    assert_int_equal(store_vm_state_get(t->s, U1, &got, &err), 0);
+    assert_int_equal(got, API_VM_REMOVING);
+    error_init(&err);
+    assert_int_equal(store_vm_state_set(t->s, U2, API_VM_RUNNING, &err), -ENOENT);
+    error_init(&err);
+    assert_int_equal(store_vm_state_get(t->s, U2, &got, &err), -ENOENT);
+}
+
 static void test_image_kernel_roundtrip(void **state) {
     struct tctx *t = *state;
     _cleanup_object_ struct api_object *im = make_image(U1, "ubuntu");
@@ -448,6 +480,7 @@ int run_object_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_fresh, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, tctx_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_vm_state, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_image_kernel_roundtrip, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_kernel_files, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_pool_roundtrip, tctx_setup, tctx_teardown),
