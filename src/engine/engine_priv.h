@@ -189,8 +189,6 @@ int engine_pool_get(engine *e, struct pool **ret, struct error *err) WUR;
 /* Recovers one dead pool operation (pool.c): the table's row "pool.". */
 int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 
-/* "vm", "image", "kernel", "pool": the lowercase word messages use (resolve.c). */
-const char *engine_kind_word(enum api_kind kind);
 /* *ret: whether an object of kind with uid has a row (resolve.c). */
 int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
                          struct error *err) WUR;

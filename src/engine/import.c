@@ -321,7 +321,7 @@ static int restore_rows(engine *e, void *ud, struct error *err) {
     bool exists = false, have = false;
     int r = engine_object_exists(e, c->k->kind, c->uid, &exists, err);
     if (r == 0 && !exists)
-        r = error_set(err, -ENOENT, "%s %s was removed meanwhile", engine_kind_word(c->k->kind),
+        r = error_set(err, -ENOENT, "%s %s was removed meanwhile", api_kind_word(c->k->kind),
                       c->uid);
     if (r == 0)
         r = c->k->has_data(e, c->uid, &have, err);
@@ -353,7 +353,7 @@ int engine_restore_begin(engine *e, const struct engine_restore_kind *k, const c
             return error_set(err, -EBUSY,
                              "%s %s is being imported again by process %d for more than %d "
                              "minutes; try again later",
-                             engine_kind_word(k->kind), uid, pid, RESTORE_WAIT_MS / 60000);
+                             api_kind_word(k->kind), uid, pid, RESTORE_WAIT_MS / 60000);
         if (alive)
             sleep_ms(RESTORE_POLL_MS);
     }
