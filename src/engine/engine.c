@@ -202,10 +202,7 @@ int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object
     if (kind == API_KIND_POOL)
         return store_object_get(e->store, kind, NULL, ret, err);
     char uid[ID_LEN + 1];
-    int r = engine_resolve(e, kind, ref, uid, err);
-    if (r < 0)
-        return r;
-    return store_object_get(e->store, kind, uid, ret, err);
+    return engine_resolve_get(e, kind, ref, uid, ret, err);
 }
 
 int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t *ret_n,

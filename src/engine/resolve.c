@@ -66,6 +66,12 @@ int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid
     return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
 }
 
+int engine_resolve_get(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                       struct api_object **ret, struct error *err) {
+    int r = engine_resolve(e, kind, ref, ret_uid, err);
+    return r < 0 ? r : store_object_get(e->store, kind, ret_uid, ret, err);
+}
+
 int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
                          struct error *err) {
     struct api_object *obj = NULL;
