@@ -119,7 +119,7 @@ static int objects_equal(const struct api_object *a, const struct api_object *b,
  */
 static int match_existing(engine *e, struct api_object *obj, struct api_object **ret_existing,
                           struct error *err) {
-    const char *word = engine_kind_word(obj->kind);
+    const char *word = api_kind_word(obj->kind);
     char named_uid[ID_LEN + 1];
     int r = store_object_find_name(e->store, obj->kind, obj->meta.name, named_uid, err);
     if (r == -ENOENT) {
@@ -211,7 +211,7 @@ static int apply_one(engine *e, struct api_object *obj, int64_t now,
         res->action = ENGINE_APPLY_CREATED;
     }
 
-    _cleanup_free_ char *opname = xasprintf("%s.apply", engine_kind_word(obj->kind));
+    _cleanup_free_ char *opname = xasprintf("%s.apply", api_kind_word(obj->kind));
     if (!opname)
         return error_oom(err);
     int64_t op = 0;
@@ -271,9 +271,9 @@ static int batch_add(engine_apply_batch *b, const struct api_object *src,
     r = api_object_validate(obj, err);
     if (r < 0) {
         if (obj->kind != API_KIND_POOL && obj->meta.name && *obj->meta.name)
-            error_prefix(err, "%s '%s'", engine_kind_word(obj->kind), obj->meta.name);
+            error_prefix(err, "%s '%s'", api_kind_word(obj->kind), obj->meta.name);
         else
-            error_prefix(err, "%s", engine_kind_word(obj->kind));
+            error_prefix(err, "%s", api_kind_word(obj->kind));
         return r;
     }
     r = apply_one(e, obj, b->now, res, err);

@@ -90,16 +90,12 @@ static struct engine_finding *finding_add(struct engine_doctor_report *rep, cons
         snprintf(f->object, sizeof(f->object), "...%s", object + len - (sizeof(f->object) - 4));
     else
         snprintf(f->object, sizeof(f->object), "%s", object);
-    struct strbuf sb = STRBUF_INIT;
     va_list ap;
     va_start(ap, fmt);
-    int r = strbuf_vaddf(&sb, fmt, ap);
+    f->message = xvasprintf(fmt, ap);
     va_end(ap);
-    if (r < 0) {
-        strbuf_release(&sb);
+    if (!f->message)
         return NULL;
-    }
-    f->message = strbuf_detach(&sb);
     rep->n++;
     return f;
 }

@@ -202,36 +202,12 @@ int engine_get(engine *e, enum api_kind kind, const char *ref, struct api_object
     if (kind == API_KIND_POOL)
         return store_object_get(e->store, kind, NULL, ret, err);
     char uid[ID_LEN + 1];
-    int r = engine_resolve(e, kind, ref, uid, err);
-    if (r < 0)
-        return r;
-    return store_object_get(e->store, kind, uid, ret, err);
+    return engine_resolve_get(e, kind, ref, uid, ret, err);
 }
 
 int engine_list(engine *e, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
                 struct error *err) {
-    if (kind != API_KIND_POOL)
-        return store_object_list(e->store, kind, ret, ret_n, err);
-
-    struct api_object *pool = NULL;
-    int r = store_object_get(e->store, API_KIND_POOL, NULL, &pool, err);
-    if (r == -ENOENT) {
-        error_init(err);
-        *ret = NULL;
-        *ret_n = 0;
-        return 0;
-    }
-    if (r < 0)
-        return r;
-    struct api_object **arr = xcalloc(1, sizeof(*arr));
-    if (!arr) {
-        api_object_free(pool);
-        return error_oom(err);
-    }
-    arr[0] = pool;
-    *ret = arr;
-    *ret_n = 1;
-    return 0;
+    return store_object_list(e->store, kind, ret, ret_n, err);
 }
 
 int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n, struct error *err) {
@@ -262,24 +238,32 @@ int engine_vm_list_active(engine *e, struct api_object ***ret, size_t *ret_n, st
     return 0;
 }
 
+/* The export order: the pool, images and kernels, then the VMs that use them. */
+static const enum api_kind export_order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
+                                             API_KIND_VM};
+
+/* The objects of kind when kinds (n_kinds 0: every kind) asks for them; none otherwise. */
+static int export_list(engine *e, const enum api_kind *kinds, size_t n_kinds, enum api_kind kind,
+                       struct api_object ***ret, size_t *ret_n, struct error *err) {
+    bool wanted = n_kinds == 0;
+    for (size_t i = 0; i < n_kinds; i++)
+        if (kinds[i] == kind)
+            wanted = true;
+    *ret = NULL;
+    *ret_n = 0;
+    return wanted ? engine_list(e, kind, ret, ret_n, err) : 0;
+}
+
 int engine_export(engine *e, const enum api_kind *kinds, size_t n_kinds, struct api_object ***ret,
                   size_t *ret_n, struct error *err) {
-    static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
-                                          API_KIND_VM};
     struct api_object **all = NULL;
     size_t n_all = 0;
     int r = 0;
 
-    for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
-        bool wanted = n_kinds == 0;
-        for (size_t i = 0; i < n_kinds; i++)
-            if (kinds[i] == order[k])
-                wanted = true;
-        if (!wanted)
-            continue;
+    for (size_t k = 0; k < ARRAY_SIZE(export_order); k++) {
         struct api_object **objs = NULL;
         size_t n = 0;
-        r = engine_list(e, order[k], &objs, &n, err);
+        r = export_list(e, kinds, n_kinds, export_order[k], &objs, &n, err);
         if (r < 0)
             goto fail;
         if (n == 0) {
@@ -308,18 +292,10 @@ fail:
 int engine_export_each(engine *e, const enum api_kind *kinds, size_t n_kinds,
                        int (*fn)(void *ud, const struct api_object *obj), void *ud,
                        struct error *err) {
-    static const enum api_kind order[] = {API_KIND_POOL, API_KIND_IMAGE, API_KIND_KERNEL,
-                                          API_KIND_VM};
-    for (size_t k = 0; k < ARRAY_SIZE(order); k++) {
-        bool wanted = n_kinds == 0;
-        for (size_t i = 0; i < n_kinds; i++)
-            if (kinds[i] == order[k])
-                wanted = true;
-        if (!wanted)
-            continue;
+    for (size_t k = 0; k < ARRAY_SIZE(export_order); k++) {
         struct api_object **objs = NULL;
         size_t n = 0;
-        int r = engine_list(e, order[k], &objs, &n, err);
+        int r = export_list(e, kinds, n_kinds, export_order[k], &objs, &n, err);
         if (r < 0)
             return r;
         for (size_t i = 0; i < n && r == 0; i++) {

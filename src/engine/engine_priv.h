@@ -33,6 +33,9 @@ int engine_schema_version(engine *e);
  * ret_uid has room for ID_LEN + 1 bytes. */
 int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
                    struct error *err) WUR;
+/* engine_resolve, then the object: its uid in ret_uid, the object in *ret (caller frees). */
+int engine_resolve_get(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                       struct api_object **ret, struct error *err) WUR;
 
 /*
  * Applies the n objects in one batch (engine.h, "Applying documents"), tried
@@ -83,6 +86,10 @@ int engine_pool_device_snapshot(engine *e, const char *type, uint32_t parent_id,
  */
 int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) WUR;
 
+/* The active device of type owned by (owner_kind, owner_uid); -ENOENT (err not set) when none. */
+int engine_pool_device_owned(engine *e, enum api_kind owner_kind, const char *owner_uid,
+                             const char *type, uint32_t *ret_id, struct error *err) WUR;
+
 /* Activates an active device and returns its path (caller frees); see pool_device_activate. */
 int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) WUR;
 
@@ -123,6 +130,8 @@ int engine_import_recover(engine *e, size_t *ret_n, struct error *err) WUR;
 
 /* The VM's own pool device (type VM, owned by the VM); -ENOENT when it has none. */
 int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) WUR;
+/* An engine_op_rows_fn with ud the VM's uid: its row goes (one gone already is fine). */
+int engine_vm_row_delete_rows(engine *e, void *ud, struct error *err) WUR;
 
 /*
  * The runtime of a VM as recorded, checked against the processes: a VM
@@ -186,8 +195,6 @@ int engine_pool_get(engine *e, struct pool **ret, struct error *err) WUR;
 /* Recovers one dead pool operation (pool.c): the table's row "pool.". */
 int engine_pool_recover_op(engine *e, const struct store_op *op, struct error *err) WUR;
 
-/* "vm", "image", "kernel", "pool": the lowercase word messages use (resolve.c). */
-const char *engine_kind_word(enum api_kind kind);
 /* *ret: whether an object of kind with uid has a row (resolve.c). */
 int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,
                          struct error *err) WUR;
@@ -273,6 +280,15 @@ void engine_op_subject(const struct engine_op_row *row, const struct store_op *o
                        size_t size);
 /* Takes op over from its dead owner: 1 when adopted, 0 when another process finished it. */
 int engine_op_adopt(engine *e, const struct store_op *op, struct error *err) WUR;
+/*
+ * The first open journal row of operation name on object uid (uid NULL: on
+ * pool device device_id): 1 and *ret filled (engine_op_release), 0 when
+ * there is none, or -errno.
+ */
+int engine_op_find_open(engine *e, const char *name, const char *uid, int64_t device_id,
+                        struct store_op *ret, struct error *err) WUR;
+/* Frees what one store_op holds (store_ops_free frees a whole list). */
+void engine_op_release(struct store_op *op);
 
 /* What engine_op_intent records in the journal row. */
 struct engine_op {
@@ -386,6 +402,30 @@ int engine_image_import_into(engine *e, const struct oci_source *src, const char
 int engine_kernel_import_into(engine *e, const struct oci_source *src, const char *name,
                               const struct engine_import_opts *opts, const char *restore_uid,
                               struct engine_import_result *ret, struct error *err) WUR;
+typedef int engine_import_into_fn(engine *e, const struct oci_source *src, const char *name,
+                                  const struct engine_import_opts *opts, const char *restore_uid,
+                                  struct engine_import_result *ret, struct error *err);
+/* *ret: the object uid has its data here (engine_image_has_data, engine_kernel_has_data). */
+typedef int engine_has_data_fn(engine *e, const char *uid, bool *ret, struct error *err);
+/*
+ * engine_image_import and engine_kernel_import (import.c), for kind: source
+ * parsed and named; an object of that name with its data here is returned
+ * (existed), one without it (applied from a document) is imported into by
+ * into with its uid, and a new name by into with NULL.
+ */
+int engine_import_run(engine *e, enum api_kind kind, const char *source,
+                      const struct engine_import_opts *opts, engine_has_data_fn *has_data,
+                      engine_import_into_fn *into, struct engine_import_result *ret,
+                      struct error *err) WUR;
+
+/*
+ * What the recovery of an image's or kernel's import or restore (op, kind
+ * the object's) does first: adopts op; closes it when it names no
+ * object, or when it is an import whose commit happened. 1 when the caller
+ * undoes op->object_uid's data and closes op, else 0 or -errno.
+ */
+int engine_import_recover_start(engine *e, const struct store_op *op, enum api_kind kind,
+                                struct error *err) WUR;
 
 /* ---- restore (restore.c, import.c) ------------------------------------ */
 

@@ -36,24 +36,10 @@
 #define MiB (UINT64_C(1) << 20)
 
 int engine_image_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    r = -ENOENT;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].owner_kind == API_KIND_IMAGE && d[i].owner_uid &&
-            strcmp(d[i].owner_uid, uid) == 0 && strcmp(d[i].type, "Image") == 0 &&
-            d[i].state == STORE_POOL_ACTIVE) {
-            *ret_id = d[i].id;
-            r = 0;
-            break;
-        }
-    store_pool_devices_free(d, n);
-    if (r < 0)
+    int r = engine_pool_device_owned(e, API_KIND_IMAGE, uid, "Image", ret_id, err);
+    if (r == -ENOENT)
         return error_set(err, -ENOENT, "image %s has no pool device", uid);
-    return 0;
+    return r;
 }
 
 int engine_image_has_data(engine *e, const char *uid, bool *ret, struct error *err) {
@@ -206,31 +192,8 @@ static int image_object_build(const char *uid, const char *name, const struct oc
 
 int engine_image_import(engine *e, const char *source, const struct engine_import_opts *opts,
                         struct engine_import_result *ret, struct error *err) {
-    memset(ret, 0, sizeof(*ret));
-    struct oci_source src;
-    _cleanup_free_ char *name = NULL;
-    int r = engine_import_source(source, &src, &name, err);
-    if (r < 0)
-        return engine_import_path_hint(source, "image", true, err) < 0 ? -EINVAL : r;
-    r = engine_import_existing(e, API_KIND_IMAGE, name, ret, err);
-    bool have = false;
-    if (r == 1)
-        r = engine_image_has_data(e, ret->uid, &have, err);
-    if (r == 0 && !have && ret->existed) {
-        /* Recorded (applied from a document) without its data here: imported into it. */
-        char uid[ID_LEN + 1];
-        memcpy(uid, ret->uid, sizeof(uid));
-        memset(ret, 0, sizeof(*ret));
-        r = engine_image_import_into(e, &src, name, opts, uid, ret, err);
-    } else if (r == 0 && !ret->existed) {
-        if (src.kind == OCI_SOURCE_REGISTRY &&
-            engine_import_path_hint(source, "image", false, err) < 0)
-            r = -EINVAL;
-        else
-            r = engine_image_import_into(e, &src, name, opts, NULL, ret, err);
-    }
-    oci_source_release(&src);
-    return r;
+    return engine_import_run(e, API_KIND_IMAGE, source, opts, engine_image_has_data,
+                             engine_image_import_into, ret, err);
 }
 
 /* An image import under way. */
@@ -408,19 +371,9 @@ int engine_image_import_into(engine *e, const struct oci_source *src, const char
 /* ---- recovery ---------------------------------------------------------- */
 
 int engine_image_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = engine_op_adopt(e, op, err);
+    int r = engine_import_recover_start(e, op, API_KIND_IMAGE, err);
     if (r <= 0)
         return r;
-    if (!op->object_uid || !id_is_valid(op->object_uid))
-        return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
-    if (strcmp(op->op, "image.import") == 0) {
-        bool exists = false;
-        r = engine_object_exists(e, API_KIND_IMAGE, op->object_uid, &exists, err);
-        if (r < 0)
-            return r;
-        if (exists) /* the commit happened; nothing to undo */
-            return store_op_finish(e->store, op->id, NULL, err);
-    }
     /* A restore's row was there all along; its commit closes the journal row, so an open
      * one means the data is incomplete: it goes, as an import's does. */
     return image_import_undo(e, op->object_uid, op->id, "interrupted; rolled back", err);

@@ -275,41 +275,67 @@ bool engine_ref_is_local(const char *ref) {
     return local;
 }
 
-/* ---- a restore's intent ----------------------------------------------- */
-
-static void op_release(struct store_op *op) {
-    free(op->op);
-    free(op->object_uid);
-    free(op->step);
-    free(op->error);
-    free(op->params);
-}
-
-/* The open restore operation on uid: 1 and *ret (op_release), or 0. */
-static int restore_op_find(engine *e, const char *opname, const char *uid, struct store_op *ret,
-                           struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n = 0;
-    int r = store_op_list_open(e->store, &ops, &n, err);
+int engine_import_run(engine *e, enum api_kind kind, const char *source,
+                      const struct engine_import_opts *opts, engine_has_data_fn *has_data,
+                      engine_import_into_fn *into, struct engine_import_result *ret,
+                      struct error *err) {
+    const char *word = api_kind_word(kind);
+    memset(ret, 0, sizeof(*ret));
+    struct oci_source src;
+    _cleanup_free_ char *name = NULL;
+    int r = engine_import_source(source, &src, &name, err);
     if (r < 0)
-        return r;
-    int found = 0;
-    for (size_t i = 0; i < n && !found; i++)
-        if (strcmp(ops[i].op, opname) == 0 && ops[i].object_uid &&
-            strcmp(ops[i].object_uid, uid) == 0) {
-            *ret = ops[i];
-            memset(&ops[i], 0, sizeof(ops[i]));
-            found = 1;
-        }
-    store_ops_free(ops, n);
-    return found;
+        return engine_import_path_hint(source, word, true, err) < 0 ? -EINVAL : r;
+    r = engine_import_existing(e, kind, name, ret, err);
+    bool have = false;
+    if (r == 1)
+        r = has_data(e, ret->uid, &have, err);
+    if (r == 0 && !have && ret->existed) {
+        /* Recorded (applied from a document) without its data here: imported into it. */
+        char uid[ID_LEN + 1];
+        memcpy(uid, ret->uid, sizeof(uid));
+        memset(ret, 0, sizeof(*ret));
+        r = into(e, &src, name, opts, uid, ret, err);
+    } else if (r == 0 && !ret->existed) {
+        if (src.kind == OCI_SOURCE_REGISTRY &&
+            engine_import_path_hint(source, word, false, err) < 0)
+            r = -EINVAL;
+        else
+            r = into(e, &src, name, opts, NULL, ret, err);
+    }
+    oci_source_release(&src);
+    return r < 0 ? r : 0;
 }
+
+/* ---- recovery ---------------------------------------------------------- */
+
+int engine_import_recover_start(engine *e, const struct store_op *op, enum api_kind kind,
+                                struct error *err) {
+    int r = engine_op_adopt(e, op, err);
+    if (r <= 0)
+        return r;
+    if (!op->object_uid || !id_is_valid(op->object_uid))
+        return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
+    char import[32];
+    snprintf(import, sizeof(import), "%s.import", api_kind_word(kind));
+    if (strcmp(op->op, import) == 0) {
+        bool exists = false;
+        r = engine_object_exists(e, kind, op->object_uid, &exists, err);
+        if (r < 0)
+            return r;
+        if (exists) /* the commit happened; nothing to undo */
+            return store_op_finish(e->store, op->id, NULL, err);
+    }
+    return 1;
+}
+
+/* ---- a restore's intent ----------------------------------------------- */
 
 /* A restore's intent: what it is for, and what its rows found. */
 struct restore_check {
     const struct engine_restore_kind *k;
     const char *uid;
-    struct store_op other; /* another restore of the object, when found (op_release) */
+    struct store_op other; /* another restore of the object, when found (engine_op_release) */
 };
 
 #define RESTORE_HAVE 1  /* the data is there by now */
@@ -321,13 +347,13 @@ static int restore_rows(engine *e, void *ud, struct error *err) {
     bool exists = false, have = false;
     int r = engine_object_exists(e, c->k->kind, c->uid, &exists, err);
     if (r == 0 && !exists)
-        r = error_set(err, -ENOENT, "%s %s was removed meanwhile", engine_kind_word(c->k->kind),
+        r = error_set(err, -ENOENT, "%s %s was removed meanwhile", api_kind_word(c->k->kind),
                       c->uid);
     if (r == 0)
         r = c->k->has_data(e, c->uid, &have, err);
     if (r < 0 || have)
         return r < 0 ? r : RESTORE_HAVE;
-    r = restore_op_find(e, c->k->op, c->uid, &c->other, err);
+    r = engine_op_find_open(e, c->k->op, c->uid, -1, &c->other, err);
     return r == 1 ? RESTORE_OTHER : r;
 }
 
@@ -346,14 +372,14 @@ int engine_restore_begin(engine *e, const struct engine_restore_kind *k, const c
         bool alive = proc_is_alive(c.other.owner_pid, c.other.owner_start);
         int pid = c.other.owner_pid;
         r = alive ? 0 : k->recover(e, &c.other, err);
-        op_release(&c.other);
+        engine_op_release(&c.other);
         if (r < 0)
             return r;
         if (alive && time_now_ms() > deadline)
             return error_set(err, -EBUSY,
                              "%s %s is being imported again by process %d for more than %d "
                              "minutes; try again later",
-                             engine_kind_word(k->kind), uid, pid, RESTORE_WAIT_MS / 60000);
+                             api_kind_word(k->kind), uid, pid, RESTORE_WAIT_MS / 60000);
         if (alive)
             sleep_ms(RESTORE_POLL_MS);
     }

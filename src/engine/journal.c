@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine.h"
@@ -76,6 +77,36 @@ int engine_ops_recover_rows(engine *e, const struct engine_op_row *rows, size_t 
     if (ret_n)
         *ret_n = done;
     return first;
+}
+
+void engine_op_release(struct store_op *op) {
+    free(op->op);
+    free(op->object_uid);
+    free(op->step);
+    free(op->error);
+    free(op->params);
+}
+
+int engine_op_find_open(engine *e, const char *name, const char *uid, int64_t device_id,
+                        struct store_op *ret, struct error *err) {
+    struct store_op *ops = NULL;
+    size_t n = 0;
+    int r = store_op_list_open(e->store, &ops, &n, err);
+    if (r < 0)
+        return r;
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        if (strcmp(ops[i].op, name) != 0)
+            continue;
+        if (uid ? !ops[i].object_uid || strcmp(ops[i].object_uid, uid) != 0
+                : ops[i].device_id != device_id)
+            continue;
+        *ret = ops[i];
+        memset(&ops[i], 0, sizeof(ops[i]));
+        found = 1;
+    }
+    store_ops_free(ops, n);
+    return found;
 }
 
 /* ---- the transactions of an operation ---------------------------------- */

@@ -712,21 +712,8 @@ static int kernel_existing(engine *e, const char *name, char restore_uid[ID_LEN 
 
 int engine_kernel_import(engine *e, const char *source, const struct engine_import_opts *opts,
                          struct engine_import_result *ret, struct error *err) {
-    memset(ret, 0, sizeof(*ret));
-    struct oci_source src;
-    _cleanup_free_ char *name = NULL;
-    int r = engine_import_source(source, &src, &name, err);
-    if (r < 0)
-        return engine_import_path_hint(source, "kernel", true, err) < 0 ? -EINVAL : r;
-    char restore[ID_LEN + 1];
-    r = kernel_existing(e, name, restore, ret, err);
-    if (r == 0 && src.kind == OCI_SOURCE_REGISTRY &&
-        engine_import_path_hint(source, "kernel", false, err) < 0)
-        r = -EINVAL;
-    if (r == 0 || (r == 1 && restore[0]))
-        r = engine_kernel_import_into(e, &src, name, opts, restore[0] ? restore : NULL, ret, err);
-    oci_source_release(&src);
-    return r < 0 ? r : 0;
+    return engine_import_run(e, API_KIND_KERNEL, source, opts, engine_kernel_has_data,
+                             engine_kernel_import_into, ret, err);
 }
 
 /* The modules directory rel of the image unpacked at staging (open as sfd), stored. */
@@ -907,19 +894,9 @@ int engine_kernel_import_files(engine *e, const char *name, const struct engine_
 /* ---- recovery ---------------------------------------------------------- */
 
 int engine_kernel_recover_op(engine *e, const struct store_op *op, struct error *err) {
-    int r = engine_op_adopt(e, op, err);
+    int r = engine_import_recover_start(e, op, API_KIND_KERNEL, err);
     if (r <= 0)
         return r;
-    if (!op->object_uid || !id_is_valid(op->object_uid))
-        return store_op_finish(e->store, op->id, "interrupted; no object recorded", err);
-    if (strcmp(op->op, "kernel.import") == 0) {
-        bool exists = false;
-        r = engine_object_exists(e, API_KIND_KERNEL, op->object_uid, &exists, err);
-        if (r < 0)
-            return r;
-        if (exists) /* the commit happened; nothing to undo */
-            return store_op_finish(e->store, op->id, NULL, err);
-    }
     /* An import's or a restore's files (and staging) go. */
     r = engine_kernel_files_remove(e, op->object_uid, err);
     if (r < 0)

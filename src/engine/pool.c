@@ -706,6 +706,25 @@ int engine_pool_device_remove(engine *e, uint32_t id, struct error *err) {
     return engine_op_commit(e, op.id, dev_gone_rows, &d, "pool.remove.after-commit", err);
 }
 
+int engine_pool_device_owned(engine *e, enum api_kind owner_kind, const char *owner_uid,
+                             const char *type, uint32_t *ret_id, struct error *err) {
+    struct store_pool_device *d = NULL;
+    size_t n = 0;
+    int r = store_pool_device_list(e->store, &d, &n, err);
+    if (r < 0)
+        return r;
+    r = -ENOENT;
+    for (size_t i = 0; i < n && r < 0; i++)
+        if (d[i].owner_kind == owner_kind && d[i].owner_uid &&
+            strcmp(d[i].owner_uid, owner_uid) == 0 && strcmp(d[i].type, type) == 0 &&
+            d[i].state == STORE_POOL_ACTIVE) {
+            *ret_id = d[i].id;
+            r = 0;
+        }
+    store_pool_devices_free(d, n);
+    return r;
+}
+
 int engine_pool_device_activate(engine *e, uint32_t id, char **ret_path, struct error *err) {
     pool *p;
     int r = engine_pool_get(e, &p, err);

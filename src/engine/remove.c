@@ -37,7 +37,7 @@ static int check_users(engine *e, const struct api_object *obj, struct error *er
     if (r < 0)
         return error_oom(err);
     return error_set(err, -EBUSY, "%s '%s' is used by %s; use -f to remove anyway",
-                     engine_kind_word(obj->kind), obj->meta.name, sb.buf);
+                     api_kind_word(obj->kind), obj->meta.name, sb.buf);
 }
 
 /* 1 when a live process has an open operation opname on uid, else 0. */
@@ -112,7 +112,7 @@ static int remove_intent_rows(engine *e, void *ud, struct error *err) {
                        err);
     if (r == 1)
         r = error_set(err, -EBUSY, "%s '%s' is being removed by another command",
-                      engine_kind_word(j->kind), j->ref);
+                      api_kind_word(j->kind), j->ref);
     return r;
 }
 

@@ -1,8 +1,8 @@
 /*
  * engine resolve: the names of things, which every other engine file may
- * use. The lowercase word messages use for a kind, a reference (an exact
- * uid, an exact name, or a unique prefix of either) resolved to an
- * object's uid, whether an object exists, and which VM states are active.
+ * use. A reference (an exact uid, an exact name, or a unique prefix of
+ * either) resolved to an object's uid, whether an object exists, and which
+ * VM states are active. The word messages use for a kind is api_kind_word.
  */
 #include <errno.h>
 #include <string.h>
@@ -10,24 +10,9 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 
-const char *engine_kind_word(enum api_kind kind) {
-    switch (kind) {
-    case API_KIND_VM:
-        return "vm";
-    case API_KIND_IMAGE:
-        return "image";
-    case API_KIND_KERNEL:
-        return "kernel";
-    case API_KIND_POOL:
-        return "pool";
-    default:
-        return "object";
-    }
-}
-
 int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
                    struct error *err) {
-    const char *word = engine_kind_word(kind);
+    const char *word = api_kind_word(kind);
     if (!ref || !*ref)
         return error_set(err, -EINVAL, "an empty %s reference matches nothing", word);
     if (strlen(ref) > API_STRING_MAX)
@@ -79,6 +64,12 @@ int engine_resolve(engine *e, enum api_kind kind, const char *ref, char *ret_uid
     if (r < 0)
         return error_oom(err);
     return error_set(err, -EINVAL, "%s; give more of the name or id", sb.buf);
+}
+
+int engine_resolve_get(engine *e, enum api_kind kind, const char *ref, char *ret_uid,
+                       struct api_object **ret, struct error *err) {
+    int r = engine_resolve(e, kind, ref, ret_uid, err);
+    return r < 0 ? r : store_object_get(e->store, kind, ret_uid, ret, err);
 }
 
 int engine_object_exists(engine *e, enum api_kind kind, const char *uid, bool *ret,

@@ -83,7 +83,7 @@ int engine_object_restore(engine *e, enum api_kind kind, const char *uid,
                           const struct engine_import_opts *opts, struct engine_import_result *ret,
                           struct error *err) {
     memset(ret, 0, sizeof(*ret));
-    const char *word = engine_kind_word(kind);
+    const char *word = api_kind_word(kind);
     _cleanup_object_ struct api_object *obj = NULL;
     int r = store_object_get(e->store, kind, uid, &obj, err);
     if (r < 0)

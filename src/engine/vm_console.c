@@ -176,11 +176,8 @@ void engine_vm_attach_free(engine_attach *a) {
 
 int engine_vm_attach_open(engine *e, const char *ref, engine_attach **ret, struct error *err) {
     char uid[ID_LEN + 1];
-    int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
-    if (r < 0)
-        return r;
     _cleanup_object_ struct api_object *vm = NULL;
-    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    int r = engine_resolve_get(e, API_KIND_VM, ref, uid, &vm, err);
     if (r < 0)
         return r;
     struct engine_vm_runtime rt;

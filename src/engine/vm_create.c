@@ -143,8 +143,9 @@ static int vm_staging_remove(engine *e, const char *uid, struct error *err) {
     return staging ? fs_tree_remove(staging, err) : error_oom(err);
 }
 
-/* The rows of an undone create: the VM's row goes (one that is gone already is fine). */
-static int undo_rows(engine *e, void *ud, struct error *err) {
+/* The rows of an undone create, or of a removal's commit: the VM's row goes (one that is gone
+ * already is fine). */
+int engine_vm_row_delete_rows(engine *e, void *ud, struct error *err) {
     const char *uid = ud;
     int r = store_object_delete(e->store, API_KIND_VM, uid, err);
     if (r == -ENOENT) {
@@ -164,7 +165,7 @@ static int vm_undo(engine *e, const char *uid, int64_t op, const char *why, stru
         r = vm_staging_remove(e, uid, err);
     if (r < 0)
         return r; /* the journal row stays open: recovery finishes it */
-    return engine_op_abort(e, op, why, undo_rows, (void *)uid, err);
+    return engine_op_abort(e, op, why, engine_vm_row_delete_rows, (void *)uid, err);
 }
 
 /* The state a recorded VM goes back to after its disk build was undone. */
@@ -600,34 +601,18 @@ fail:;
 
 /* The VM's own device: its active pool device of type VM. */
 int engine_vm_device(engine *e, const char *uid, uint32_t *ret_id, struct error *err) {
-    struct store_pool_device *d = NULL;
-    size_t n = 0;
-    int r = store_pool_device_list(e->store, &d, &n, err);
-    if (r < 0)
-        return r;
-    r = -ENOENT;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].owner_kind == API_KIND_VM && d[i].owner_uid && strcmp(d[i].owner_uid, uid) == 0 &&
-            strcmp(d[i].type, "VM") == 0 && d[i].state == STORE_POOL_ACTIVE) {
-            *ret_id = d[i].id;
-            r = 0;
-            break;
-        }
-    store_pool_devices_free(d, n);
-    if (r < 0)
+    int r = engine_pool_device_owned(e, API_KIND_VM, uid, "VM", ret_id, err);
+    if (r == -ENOENT)
         return error_set(err, -ENOENT, "vm %s has no disk", uid);
-    return 0;
+    return r;
 }
 
 int engine_vm_disk_build(engine *e, const char *ref, const struct engine_vm_create_opts *opts,
                          struct engine_vm_create_result *ret, struct error *err) {
     memset(ret, 0, sizeof(*ret));
     char uid[ID_LEN + 1];
-    int r = engine_resolve(e, API_KIND_VM, ref, uid, err);
-    if (r < 0)
-        return r;
     _cleanup_object_ struct api_object *vm = NULL;
-    r = store_object_get(e->store, API_KIND_VM, uid, &vm, err);
+    int r = engine_resolve_get(e, API_KIND_VM, ref, uid, &vm, err);
     if (r < 0)
         return r;
     memcpy(ret->uid, uid, sizeof(ret->uid));

@@ -126,33 +126,6 @@ static int layer_build(struct layer_job *j, uint32_t id, uint32_t parent, uint64
     return r;
 }
 
-static void op_release(struct store_op *op) {
-    free(op->op);
-    free(op->object_uid);
-    free(op->step);
-    free(op->error);
-    free(op->params);
-}
-
-/* The open vm.layer operation on device id: 1 and *ret filled (op_release), 0 when none. */
-static int layer_op_find(engine *e, uint32_t id, struct store_op *ret, struct error *err) {
-    struct store_op *ops = NULL;
-    size_t n = 0;
-    int r = store_op_list_open(e->store, &ops, &n, err);
-    if (r < 0)
-        return r;
-    int found = 0;
-    for (size_t i = 0; i < n && !found; i++) {
-        if (strcmp(ops[i].op, "vm.layer") != 0 || ops[i].device_id != (int64_t)id)
-            continue;
-        *ret = ops[i];
-        memset(&ops[i], 0, sizeof(ops[i]));
-        found = 1;
-    }
-    store_ops_free(ops, n);
-    return found;
-}
-
 /* What the rows of a layer's intent read and write. */
 struct layer_rows {
     uint32_t parent;
@@ -258,13 +231,13 @@ static int layer_ensure(struct layer_job *j, uint32_t parent, const char *type, 
             }
             if (planned) {
                 struct store_op op;
-                r = layer_op_find(e, id, &op, err);
+                r = engine_op_find_open(e, "vm.layer", NULL, id, &op, err);
                 if (r < 0)
                     return r;
                 if (r == 1) {
                     bool dead = !proc_is_alive(op.owner_pid, op.owner_start);
                     r = dead ? engine_layer_recover_op(e, &op, err) : 0;
-                    op_release(&op);
+                    engine_op_release(&op);
                     if (r < 0)
                         return r;
                     if (dead)

@@ -93,7 +93,7 @@ static int find_uid_prefix(engine *e, enum api_kind kind, const char *ref, char 
         store_matches_free(m, n);
         return 0;
     }
-    const char *word = engine_kind_word(kind);
+    const char *word = api_kind_word(kind);
     _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
     r = strbuf_addf(&sb, "'%s' is ambiguous: it matches", ref);
     for (size_t i = 0; i < n && i < ENGINE_MATCH_MAX && r == 0; i++)
@@ -143,7 +143,7 @@ int engine_vm_ref_resolve(engine *e, enum api_kind kind, const char *ref,
                           const struct engine_vm_create_opts *opts,
                           struct engine_vm_create_result *ret, char uid[ID_LEN + 1],
                           char **ret_name, struct error *err) {
-    const char *word = engine_kind_word(kind);
+    const char *word = api_kind_word(kind);
     const struct engine_import_opts *io = opts ? opts->import : NULL;
     int r = engine_object_find(e, kind, ref, uid, ret_name, err);
     if (r == 0)

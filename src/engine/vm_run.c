@@ -1010,17 +1010,6 @@ int engine_vm_kill(engine *e, const char *ref, char *ret_uid, struct error *err)
 
 /* ---- remove ---------------------------------------------------------------- */
 
-/* The commit of a removal: the VM's row goes (one that is gone already is fine). */
-static int remove_commit_rows(engine *e, void *ud, struct error *err) {
-    const char *uid = ud;
-    int r = store_object_delete(e->store, API_KIND_VM, uid, err);
-    if (r == -ENOENT) {
-        error_init(err);
-        r = 0;
-    }
-    return r;
-}
-
 /* The act and commit of a removal whose intent (journal row op) is recorded; recovery reuses it. */
 static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *err) {
     int r = vm_halt(e, uid, true, VM_MONITOR_EXIT_MS, "killed by signal 9 (removed)", err);
@@ -1038,7 +1027,8 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
         return r;
     vm_run_dir_remove(e, uid);
     fault_point("vm.remove.after-devices");
-    return engine_op_commit(e, op, remove_commit_rows, (void *)uid, "vm.remove.after-commit", err);
+    return engine_op_commit(e, op, engine_vm_row_delete_rows, (void *)uid, "vm.remove.after-commit",
+                            err);
 }
 
 /* The error for a VM that another command removed since the user's ref was resolved. */

@@ -19,7 +19,6 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pool/file_priv.h"
@@ -177,12 +176,6 @@ static uint64_t shared_bytes(struct shared_ranges *sr) {
 
 #define FILE_USED_TTL_MS 2000
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int file_used_measure(pool *p, struct error *err) {
     struct used_scan scan = {0};
     int r = file_dir_each(p, file_used_add, &scan, err);
@@ -191,7 +184,7 @@ static int file_used_measure(pool *p, struct error *err) {
     if (r < 0)
         return r;
     p->file_used = (int64_t)used;
-    p->file_used_at = mono_ms();
+    p->file_used_at = time_now_ms();
     return 0;
 }
 
@@ -211,7 +204,7 @@ static int file_usage_get(pool *p, struct pool_usage *ret, struct error *err) {
  */
 static int file_room_check(pool *p, uint64_t need, struct error *err) {
     int r;
-    if ((p->file_used < 0 || mono_ms() - p->file_used_at > FILE_USED_TTL_MS) &&
+    if ((p->file_used < 0 || time_now_ms() - p->file_used_at > FILE_USED_TTL_MS) &&
         (r = file_used_measure(p, err)) < 0)
         return r;
     uint64_t used = (uint64_t)p->file_used;

@@ -871,6 +871,7 @@ int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, si
         struct api_object *pool = NULL;
         int r = store_pool_object_get(s, &pool, err);
         if (r == -ENOENT) {
+            error_init(err);
             *ret = NULL;
             *ret_n = 0;
             return 0;

@@ -94,7 +94,8 @@ int store_object_delete(store *s, enum api_kind kind, const char *uid, struct er
 /*
  * Loads every object of kind, ordered by creation time then name, in a
  * bounded number of queries (not one per object). Caller frees with
- * api_objects_free.
+ * api_objects_free. For API_KIND_POOL: the pool if one is recorded (0 or 1
+ * objects).
  */
 int store_object_list(store *s, enum api_kind kind, struct api_object ***ret, size_t *ret_n,
                       struct error *err) WUR;
