@@ -249,16 +249,30 @@ static int report(struct cli_ctx *ctx, const char *word, int r,
     return 0;
 }
 
-int cmd_image_import(struct cli_ctx *ctx) {
+/* One import of argv[0] (an image, a kernel from a registry, or a kernel's files). */
+struct import_call {
+    const char *word;                        /* "image", "kernel" */
+    const struct engine_kernel_local *files; /* a kernel's files, or NULL */
+};
+
+/* Runs the import with the progress view and Ctrl-C as cancel, then reports it. */
+static int import_run(struct cli_ctx *ctx, const struct import_call *c) {
     struct progress_view v = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct engine_import_opts o;
     opts_from_flags(ctx, &o, &v);
     struct engine_import_result res;
     struct signals sig;
     signals_catch(&sig);
-    int r = engine_image_import(ctx->eng, ctx->args.argv[0], &o, &res, &ctx->err);
+    const char *ref = ctx->args.argv[0];
+    int r = strcmp(c->word, "image") == 0 ? engine_image_import(ctx->eng, ref, &o, &res, &ctx->err)
+            : c->files ? engine_kernel_import_files(ctx->eng, ref, c->files, &o, &res, &ctx->err)
+                       : engine_kernel_import(ctx->eng, ref, &o, &res, &ctx->err);
     signals_restore(&sig);
-    return report(ctx, "image", r, &res);
+    return report(ctx, c->word, r, &res);
+}
+
+int cmd_image_import(struct cli_ctx *ctx) {
+    return import_run(ctx, &(struct import_call){.word = "image"});
 }
 
 int cmd_kernel_import(struct cli_ctx *ctx) {
@@ -269,15 +283,6 @@ int cmd_kernel_import(struct cli_ctx *ctx) {
     };
     if (!files.vmlinux && (files.initrd || files.modules))
         return cli_usage_error(ctx, "--initrd and --modules need --vmlinux");
-    struct progress_view v = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    struct engine_import_opts o;
-    opts_from_flags(ctx, &o, &v);
-    struct engine_import_result res;
-    struct signals sig;
-    signals_catch(&sig);
-    int r = files.vmlinux ? engine_kernel_import_files(ctx->eng, ctx->args.argv[0], &files, &o,
-                                                       &res, &ctx->err)
-                          : engine_kernel_import(ctx->eng, ctx->args.argv[0], &o, &res, &ctx->err);
-    signals_restore(&sig);
-    return report(ctx, "kernel", r, &res);
+    return import_run(
+        ctx, &(struct import_call){.word = "kernel", .files = files.vmlinux ? &files : NULL});
 }
