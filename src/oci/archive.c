@@ -71,47 +71,65 @@ static int arch_open(const struct arch *a, struct archive **ret, struct error *e
     return 0;
 }
 
-/* Reads member name (at most max bytes) into sb. */
-static int arch_read_member(const struct arch *a, const char *name, size_t max, struct strbuf *sb,
-                            struct error *err) {
+/*
+ * Calls fn for each regular file of the archive, in order, until fn returns
+ * nonzero: 1 stops (0 is returned), a negative errno fails. An archive that
+ * breaks before its end is an error naming it.
+ */
+typedef int arch_member_fn(const struct arch *a, struct archive *ar, struct archive_entry *e,
+                           const char *name, void *ud, struct error *err);
+static int arch_each(const struct arch *a, arch_member_fn *fn, void *ud, struct error *err) {
     struct archive *ar = NULL; /* arch_open's lazylib error code is not visible here */
     struct archive_entry *e;
     int r = arch_open(a, &ar, err);
     if (r < 0)
         return r;
-    int ar_rc;
-    r = -ENOENT;
-    while ((ar_rc = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
-        if (strcmp(member_name(e), name) != 0 || archive_entry_filetype(e) != AE_IFREG)
-            continue;
-        if (archive_entry_size(e) < 0 || (uint64_t)archive_entry_size(e) > max) {
-            r = error_set(err, -EFBIG, "%s: member '%s' is larger than %zu bytes", a->what, name,
-                          max);
-            goto out;
-        }
-        char buf[8192];
-        la_ssize_t n;
-        while ((n = archive_read_data(ar, buf, sizeof(buf))) > 0) {
-            if (sb->len + (size_t)n > max || strbuf_add(sb, buf, (size_t)n) < 0) {
-                r = error_set(err, -EFBIG, "%s: member '%s' is too large", a->what, name);
-                goto out;
-            }
-        }
-        if (n < 0) {
-            r = error_set(err, -EIO, "%s: cannot read '%s': %s", a->what, name,
-                          archive_error_string(ar));
-            goto out;
-        }
-        r = 0;
-        goto out;
-    }
-    if (ar_rc != ARCHIVE_EOF)
+    int ar_rc = ARCHIVE_EOF;
+    while (r == 0 && (ar_rc = archive_read_next_header(ar, &e)) == ARCHIVE_OK)
+        if (archive_entry_filetype(e) == AE_IFREG)
+            r = fn(a, ar, e, member_name(e), ud, err);
+    if (r == 0 && ar_rc != ARCHIVE_EOF)
         r = error_set(err, -EIO, "%s: broken archive: %s", a->what, archive_error_string(ar));
-    else
+    archive_read_free(ar);
+    return r < 0 ? r : 0;
+}
+
+/* What arch_read_member looks for, and what it found. */
+struct member_read {
+    const char *name;
+    size_t max;
+    struct strbuf *sb;
+    bool found;
+};
+
+static int member_read_one(const struct arch *a, struct archive *ar, struct archive_entry *e,
+                           const char *name, void *ud, struct error *err) {
+    struct member_read *m = ud;
+    if (strcmp(name, m->name) != 0)
+        return 0;
+    m->found = true;
+    if (archive_entry_size(e) < 0 || (uint64_t)archive_entry_size(e) > m->max)
+        return error_set(err, -EFBIG, "%s: member '%s' is larger than %zu bytes", a->what, name,
+                         m->max);
+    char buf[8192];
+    la_ssize_t n;
+    while ((n = archive_read_data(ar, buf, sizeof(buf))) > 0)
+        if (m->sb->len + (size_t)n > m->max || strbuf_add(m->sb, buf, (size_t)n) < 0)
+            return error_set(err, -EFBIG, "%s: member '%s' is too large", a->what, name);
+    if (n < 0)
+        return error_set(err, -EIO, "%s: cannot read '%s': %s", a->what, name,
+                         archive_error_string(ar));
+    return 1;
+}
+
+/* Reads member name (at most max bytes) into sb. */
+static int arch_read_member(const struct arch *a, const char *name, size_t max, struct strbuf *sb,
+                            struct error *err) {
+    struct member_read m = {.name = name, .max = max, .sb = sb};
+    int r = arch_each(a, member_read_one, &m, err);
+    if (r == 0 && !m.found)
         r = error_set(err, -ENOENT, "%s has no member '%s'; is it `docker save` output?", a->what,
                       name);
-out:
-    archive_read_free(ar);
     return r;
 }
 
@@ -191,45 +209,41 @@ static int arch_store(const struct arch *a, struct archive *ar, struct archive_e
     return 0;
 }
 
-static int arch_store_layers(const struct arch *a, struct want *ws, size_t n, struct error *err) {
-    struct archive *ar = NULL; /* arch_open's lazylib error code is not visible here */
-    struct archive_entry *e;
-    int r = arch_open(a, &ar, err);
+/* What arch_store_layers stores: the layers wanted, by member name. */
+struct layers_want {
+    struct want *ws;
+    size_t n;
+};
+
+static int layer_store_one(const struct arch *a, struct archive *ar, struct archive_entry *e,
+                           const char *name, void *ud, struct error *err) {
+    struct layers_want *l = ud;
+    struct want *w = NULL;
+    for (size_t i = 0; i < l->n && !w; i++)
+        if (!l->ws[i].digest && strcmp(l->ws[i].name, name) == 0)
+            w = &l->ws[i];
+    if (!w)
+        return 0;
+    int r = arch_store(a, ar, e, w, err);
     if (r < 0)
         return r;
-    int ar_rc;
-    while ((ar_rc = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
-        const char *name = member_name(e);
-        struct want *w = NULL;
-        for (size_t i = 0; i < n && !w; i++)
-            if (!ws[i].digest && strcmp(ws[i].name, name) == 0)
-                w = &ws[i];
-        if (!w || archive_entry_filetype(e) != AE_IFREG)
-            continue;
-        r = arch_store(a, ar, e, w, err);
-        if (r < 0)
-            goto out;
-        /* the same member listed twice */
-        for (size_t i = 0; i < n; i++)
-            if (!ws[i].digest && strcmp(ws[i].name, name) == 0) {
-                ws[i] = *w;
-                ws[i].digest = xstrdup(w->digest);
-                if (!ws[i].digest) {
-                    r = error_oom(err);
-                    goto out;
-                }
-            }
-    }
-    if (ar_rc != ARCHIVE_EOF) {
-        r = error_set(err, -EIO, "%s: broken archive: %s", a->what, archive_error_string(ar));
-        goto out;
-    }
-    r = 0;
+    /* the same member listed twice */
+    for (size_t i = 0; i < l->n; i++)
+        if (!l->ws[i].digest && strcmp(l->ws[i].name, name) == 0) {
+            l->ws[i] = *w;
+            l->ws[i].digest = xstrdup(w->digest);
+            if (!l->ws[i].digest)
+                return error_oom(err);
+        }
+    return 0;
+}
+
+static int arch_store_layers(const struct arch *a, struct want *ws, size_t n, struct error *err) {
+    struct layers_want l = {ws, n};
+    int r = arch_each(a, layer_store_one, &l, err);
     for (size_t i = 0; i < n && r == 0; i++)
         if (!ws[i].digest)
             r = error_set(err, -ENOENT, "%s: layer member '%s' is missing", a->what, ws[i].name);
-out:
-    archive_read_free(ar);
     return r;
 }
 
