@@ -70,9 +70,7 @@ struct progress_view {
 };
 
 static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)time_now_ms() / 1000.0;
 }
 
 /* Decimal sizes as docker prints them: "512B", "12.3kB", "50.1MB", "1.2GB". */

@@ -92,12 +92,6 @@ struct monitor {
     enum { MON_KILL_NONE, MON_KILL_GRACE, MON_KILL_REFUSED } killed; /* why the monitor ended it */
 };
 
-static int64_t mon_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void mon_write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -264,7 +258,7 @@ static void mon_output(struct monitor *m, const char *p, size_t n) {
 
 /* Gives the clients up to timeout_ms to take what is queued for them (the VMM has ended). */
 static void mon_clients_drain(struct monitor *m, int timeout_ms) {
-    int64_t deadline = mon_now_ms() + timeout_ms;
+    int64_t deadline = time_now_ms() + timeout_ms;
     for (;;) {
         struct pollfd pfd[MON_CLIENTS_MAX];
         size_t n = 0, idx[MON_CLIENTS_MAX];
@@ -275,7 +269,7 @@ static void mon_clients_drain(struct monitor *m, int timeout_ms) {
                 pfd[n++] = (struct pollfd){c->fd, POLLOUT, 0};
             }
         }
-        int64_t left = deadline - mon_now_ms();
+        int64_t left = deadline - time_now_ms();
         if (n == 0 || left <= 0)
             return;
         int r = poll(pfd, n, (int)left);
@@ -350,7 +344,7 @@ static void mon_stop_hard(struct monitor *m) {
         mon_kill(m);
         return;
     }
-    m->kill_deadline = mon_now_ms() + MON_KILL_AFTER_HARD_MS;
+    m->kill_deadline = time_now_ms() + MON_KILL_AFTER_HARD_MS;
 }
 
 static void mon_stop_graceful(struct monitor *m, int grace_ms) {
@@ -366,7 +360,7 @@ static void mon_stop_graceful(struct monitor *m, int grace_ms) {
         mon_stop_hard(m);
         return;
     }
-    m->stop_deadline = mon_now_ms() + m->grace_ms;
+    m->stop_deadline = time_now_ms() + m->grace_ms;
 }
 
 static void mon_signals(struct monitor *m) {
@@ -408,7 +402,7 @@ static void mon_loop(struct monitor *m) {
             pfd[n++] = (struct pollfd){c->fd, ev, 0};
         }
         int timeout = -1;
-        int64_t now = mon_now_ms();
+        int64_t now = time_now_ms();
         int64_t next = m->stop_deadline ? m->stop_deadline : m->kill_deadline;
         if (!m->vmm_running)
             timeout = 100; /* the VMM is gone: only its last output is drained */
@@ -419,7 +413,7 @@ static void mon_loop(struct monitor *m) {
             break;
         if (r == 0 && !m->vmm_running)
             break;
-        now = mon_now_ms();
+        now = time_now_ms();
         if (m->vmm_running && m->stop_deadline && now >= m->stop_deadline)
             mon_stop_hard(m);
         else if (m->vmm_running && m->kill_deadline && now >= m->kill_deadline) {

@@ -63,10 +63,8 @@ static bool cancelled(const struct oci_pull_opts *opts) {
 /* Sleeps ms, waking early when the pull is cancelled. */
 static void sleep_cancellable(const struct oci_pull_opts *opts, int64_t ms) {
     int64_t end = time_now_ms() + ms;
-    while (!cancelled(opts) && time_now_ms() < end) {
-        struct timespec ts = {0, 20 * 1000000};
-        nanosleep(&ts, NULL);
-    }
+    while (!cancelled(opts) && time_now_ms() < end)
+        sleep_ms(20);
 }
 
 bool oci_host_is_loopback(const char *hostport) {

@@ -125,12 +125,6 @@ int vmm_spawn_argv(const struct vmm_launch *l, char ***ret, struct error *err) {
     return d->argv(l, ret, err);
 }
 
-static int64_t driver_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* True when pid has ended (left for its parent to reap). */
 static bool driver_exited(pid_t pid) {
     if (pid <= 0)
@@ -146,7 +140,7 @@ int vmm_configure(const struct vmm_launch *l, pid_t pid, int timeout_ms, struct 
     const struct vmm_driver *d = driver_of(l->kind);
     if (!d)
         return error_set(err, -EINVAL, "unknown vmm kind %d", (int)l->kind);
-    int64_t deadline = driver_now_ms() + timeout_ms;
+    int64_t deadline = time_now_ms() + timeout_ms;
     /* Short attempts, so that a VMM that dies meanwhile is noticed at once; the
      * pause between them grows from 1 ms (a VMM is usually ready within a few). */
     int pause_ms = 1;
@@ -158,17 +152,16 @@ int vmm_configure(const struct vmm_launch *l, pid_t pid, int timeout_ms, struct 
             break;
         if (driver_exited(pid))
             return error_set(err, -ECHILD, "%s exited before it was ready", vmm_kind_name(l->kind));
-        if (driver_now_ms() >= deadline) {
+        if (time_now_ms() >= deadline) {
             if (err)
                 *err = e2;
             return error_prefix(err, "%s did not become ready within %d ms", vmm_kind_name(l->kind),
                                 timeout_ms);
         }
-        struct timespec ts = {0, pause_ms * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(pause_ms);
         pause_ms = pause_ms * 2 > DRIVER_RETRY_MS ? DRIVER_RETRY_MS : pause_ms * 2;
     }
-    int left = (int)(deadline - driver_now_ms());
+    int left = (int)(deadline - time_now_ms());
     return d->configure(l, left > 1000 ? left : 1000, err);
 }
 
@@ -181,7 +174,7 @@ int vmm_events_open(const struct vmm_launch *l, pid_t pid, int timeout_ms, struc
     if (!d->events_name || !l->cfg.events_socket)
         return 0;
     /* Short attempts, as in vmm_configure, so that a VMM that dies is noticed at once. */
-    int64_t deadline = driver_now_ms() + timeout_ms;
+    int64_t deadline = time_now_ms() + timeout_ms;
     int pause_ms = 1;
     for (;;) {
         struct error e2;
@@ -191,14 +184,13 @@ int vmm_events_open(const struct vmm_launch *l, pid_t pid, int timeout_ms, struc
             return 0;
         if (driver_exited(pid))
             return error_set(err, -ECHILD, "%s exited before it was ready", vmm_kind_name(l->kind));
-        if (driver_now_ms() >= deadline) {
+        if (time_now_ms() >= deadline) {
             if (err)
                 *err = e2;
             return error_prefix(err, "%s's event socket did not answer within %d ms",
                                 vmm_kind_name(l->kind), timeout_ms);
         }
-        struct timespec ts = {0, pause_ms * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(pause_ms);
         pause_ms = pause_ms * 2 > DRIVER_RETRY_MS ? DRIVER_RETRY_MS : pause_ms * 2;
     }
 }

@@ -36,12 +36,6 @@ struct qmp {
     size_t len;
 };
 
-static int64_t qmp_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void qmp_close(struct qmp *q) {
     if (q->fd >= 0)
         close(q->fd);
@@ -72,20 +66,19 @@ static int qmp_connect(struct qmp *q, int timeout_ms, struct error *err) {
         if (e != ENOENT && e != ECONNREFUSED && e != EINTR && e != EAGAIN)
             return error_set(err, -e, "cannot connect to qmp socket '%s': %s", q->path,
                              strerror(e));
-        int64_t left = q->deadline_ms - qmp_now_ms();
+        int64_t left = q->deadline_ms - time_now_ms();
         if (left <= 0)
             return error_set(err, -ETIMEDOUT,
                              "qmp socket '%s' did not accept a connection within %d ms: %s",
                              q->path, timeout_ms, strerror(e));
-        struct timespec ts = {0, (left < QMP_RETRY_MS ? left : QMP_RETRY_MS) * 1000000L};
-        nanosleep(&ts, NULL);
+        sleep_ms(left < QMP_RETRY_MS ? left : QMP_RETRY_MS);
     }
 }
 
 /* Waits for fd to be ready for events until the deadline. */
 static int qmp_wait(struct qmp *q, short events, struct error *err) {
     for (;;) {
-        int64_t left = q->deadline_ms - qmp_now_ms();
+        int64_t left = q->deadline_ms - time_now_ms();
         if (left <= 0)
             return error_set(err, -ETIMEDOUT, "qemu did not answer on qmp socket '%s' in time",
                              q->path);
@@ -227,7 +220,7 @@ static int qmp_open(struct qmp *q, const char *socket, int timeout_ms, struct er
         return error_set(err, -EINVAL, "no qmp socket given");
     if (timeout_ms <= 0)
         return error_set(err, -EINVAL, "qmp timeout must be positive, not %d", timeout_ms);
-    q->deadline_ms = qmp_now_ms() + timeout_ms;
+    q->deadline_ms = time_now_ms() + timeout_ms;
     int r = qmp_connect(q, timeout_ms, err);
     if (r < 0)
         return r;

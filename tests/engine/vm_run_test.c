@@ -189,6 +189,14 @@ static const char *vm_state(struct vfix *f, const char *uid) {
     return api_vm_state_name(s) ? api_vm_state_name(s) : "";
 }
 
+/* Whether uid is recorded in state want. */
+static bool vm_state_is(struct vfix *f, const char *uid, enum api_vm_state want) {
+    struct error err;
+    error_init(&err);
+    enum api_vm_state s;
+    return store_vm_state_get(f->eng->store, uid, &s, &err) == 0 && s == want;
+}
+
 static void runtime(struct vfix *f, const char *uid, struct engine_vm_runtime *rt) {
     struct error err;
     error_init(&err);
@@ -1312,9 +1320,9 @@ static int console_count(struct vfix *f, const char *uid, const char *needle) {
 /* Waits (a generous limit that only catches a hang) until uid is recorded Stopped. */
 static bool stops_by_itself(struct vfix *f, const char *uid) {
     int64_t end = time_now_ms() + 240000;
-    while (strcmp(vm_state(f, uid), "Stopped") != 0 && time_now_ms() < end)
+    while (!vm_state_is(f, uid, API_VM_STOPPED) && time_now_ms() < end)
         sleep_ms(200);
-    return strcmp(vm_state(f, uid), "Stopped") == 0;
+    return vm_state_is(f, uid, API_VM_STOPPED);
 }
 
 /*
