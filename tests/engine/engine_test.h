@@ -26,6 +26,12 @@ void engine_test_reopen(const char *root, engine **eng);
  */
 void engine_test_crash_child(const char *root, engine **eng, const char *point,
                              void (*fn)(engine *e, void *ud), void *ud);
+/*
+ * Makes journal row id's owner a process that is gone (a child that exited
+ * and was reaped), so that recovery takes the operation for a dead one.
+ * Returns that pid.
+ */
+pid_t engine_test_op_owner_dead(engine *eng, int64_t id);
 /* Whether the tests run on dm-thin: HEARTH_TEST_DM=1, in the guest of tests/guest. */
 bool engine_test_dm(void);
 /*

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "engine/engine_priv.h"
 
 #include "oci/oci.h"
+#include "store/store_priv.h"
 #include "util/util.h"
 
 void engine_test_reopen(const char *root, engine **eng) {
@@ -304,4 +306,17 @@ void engine_test_fill(const char *path, uint64_t leave) {
     }
     assert_int_equal(fsync(fd), 0);
     close(fd);
+}
+
+pid_t engine_test_op_owner_dead(engine *eng, int64_t id) {
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
+             (long long)id);
+    assert_int_equal(sqlite3_exec(eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return child;
 }

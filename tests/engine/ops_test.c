@@ -75,20 +75,6 @@ static void op_free(struct store_op *op) {
     free(op->params);
 }
 
-/* Makes journal row id's owner a process that is gone (a reaped child). */
-static pid_t owner_kill(struct ofix *f, int64_t id) {
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0)
-        _exit(0);
-    assert_int_equal(waitpid(child, NULL, 0), child);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
-             (long long)id);
-    assert_int_equal(sqlite3_exec(f->eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
-    return child;
-}
-
 static void test_ops_rows(void **state) {
     (void)state;
     static const char *const recovered[] = {
@@ -216,8 +202,8 @@ static void test_ops_doctor_and_open(void **state) {
     assert_int_equal(engine_op_intent(f->eng, &imp, NULL, NULL, NULL, &err), 0);
     struct engine_op start = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &start, NULL, NULL, NULL, &err), 0);
-    pid_t dead = owner_kill(f, imp.id);
-    pid_t dead_start = owner_kill(f, start.id);
+    pid_t dead = engine_test_op_owner_dead(f->eng, imp.id);
+    pid_t dead_start = engine_test_op_owner_dead(f->eng, start.id);
 
     struct engine_doctor_report rep = {0};
     assert_int_equal(engine_doctor(f->eng, false, &rep, &err), 0);
@@ -259,7 +245,7 @@ static void test_ops_doctor_and_open(void **state) {
     /* The table's loop alone finishes a dead vm.stop (forward: no error recorded). */
     struct engine_op stop = {.name = "vm.stop", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &stop, NULL, NULL, NULL, &err), 0);
-    (void)owner_kill(f, stop.id);
+    (void)engine_test_op_owner_dead(f->eng, stop.id);
     size_t n = 0;
     assert_int_equal(engine_ops_recover(f->eng, &n, &err), 0);
     assert_int_equal(n, 1);
@@ -271,7 +257,7 @@ static void test_ops_doctor_and_open(void **state) {
     /* A dead pool operation: described by its device; engine_open's one loop finishes it. */
     struct engine_op rm = {.name = "pool.remove", .kind = API_KIND_POOL, .device_id = 5};
     assert_int_equal(engine_op_intent(f->eng, &rm, NULL, NULL, NULL, &err), 0);
-    dead = owner_kill(f, rm.id);
+    dead = engine_test_op_owner_dead(f->eng, rm.id);
     assert_int_equal(engine_doctor(f->eng, false, &rep, &err), 0);
     assert_int_equal(rep.n, 1);
     snprintf(want, sizeof(want),
@@ -283,7 +269,7 @@ static void test_ops_doctor_and_open(void **state) {
     struct engine_op imp2 = {
         .name = "kernel.import", .kind = API_KIND_KERNEL, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &imp2, NULL, NULL, NULL, &err), 0);
-    (void)owner_kill(f, imp2.id);
+    (void)engine_test_op_owner_dead(f->eng, imp2.id);
     /* A VM operation whose owner lives (this process) is left to it by the loop and the refresh. */
     struct engine_op live = {.name = "vm.remove", .kind = API_KIND_VM, .uid = uid, .device_id = -1};
     assert_int_equal(engine_op_intent(f->eng, &live, NULL, NULL, NULL, &err), 0);

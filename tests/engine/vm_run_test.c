@@ -412,16 +412,7 @@ static void test_vm_refresh_leaves_live_operations(void **state) {
     assert_int_equal(n, 0);
     assert_string_equal(vm_state(f, f->uid), "Starting");
     /* Its owner gone (a child's pid, reaped), the start is rolled back. */
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0)
-        _exit(0);
-    assert_int_equal(waitpid(child, NULL, 0), child);
-    /* The row's owner becomes the dead child. */
-    char sql[256];
-    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
-             (long long)op);
-    assert_int_equal(sqlite3_exec(f->eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    (void)engine_test_op_owner_dead(f->eng, op);
     assert_int_equal(engine_vm_refresh(f->eng, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(vm_state(f, f->uid), "Created");
@@ -681,15 +672,7 @@ static void test_vm_refresh_settles_stopped_start(void **state) {
                                        "{\"from\":\"Created\"}", &op, &err),
                      0);
     assert_int_equal(store_vm_state_set(f->eng->store, f->uid, API_VM_STOPPED, &err), 0);
-    pid_t child = fork();
-    assert_true(child >= 0);
-    if (child == 0)
-        _exit(0);
-    assert_int_equal(waitpid(child, NULL, 0), child);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "UPDATE journal SET owner_pid = %d WHERE id = %lld", (int)child,
-             (long long)op);
-    assert_int_equal(sqlite3_exec(f->eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    (void)engine_test_op_owner_dead(f->eng, op);
     /* A monitor's open recovers nothing (it comes behind the commands' backs)... */
     engine_free(f->eng);
     assert_int_equal(engine_open_monitor(f->root, &f->eng, &err), 0);
