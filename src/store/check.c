@@ -110,9 +110,16 @@ int store_check_vm_state(const char *state, enum api_vm_state *ret, struct error
     return 0;
 }
 
-int store_check_vm_key(const char *uid, const char *name, const char *state, struct error *err) {
+int store_check_uid(const char *uid, struct error *err) {
     if (!id_is_valid(uid))
         return bad(err, "metadata.uid", uid, "is not a valid uid (16 lowercase hex characters)");
+    return 0;
+}
+
+int store_check_vm_key(const char *uid, const char *name, const char *state, struct error *err) {
+    int r = store_check_uid(uid, err);
+    if (r < 0)
+        return r;
     if (!name || !api_name_is_valid(name))
         return bad(err, "metadata.name", name, "is not a valid vm name");
     return store_check_vm_state(state, NULL, err);

@@ -725,11 +725,7 @@ int store_object_find_name(store *s, enum api_kind kind, const char *name, char 
         const char *uid = (const char *)sqlite3_column_text(st, 0);
         struct error why;
         error_init(&why);
-        if (!id_is_valid(uid)) {
-            char q[API_QUOTE_MAX];
-            error_set(&why, -EUCLEAN,
-                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
-                      api_quote(uid, q, sizeof(q)));
+        if (store_check_uid(uid, &why) < 0) {
             r = store_corrupt_error(s, api_kind_word(kind), uid, &why, err);
         } else {
             memcpy(ret_uid, uid, ID_LEN + 1);
@@ -919,12 +915,8 @@ static int collect_matches(store *s, sqlite3_stmt *st, const char *table, size_t
     int rc = SQLITE_DONE, r = 0;
     while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *uid = (const char *)sqlite3_column_text(st, 0);
-        if (!id_is_valid(uid)) {
-            struct error why;
-            char q[API_QUOTE_MAX];
-            error_set(&why, -EUCLEAN,
-                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
-                      api_quote(uid, q, sizeof(q)));
+        struct error why;
+        if (store_check_uid(uid, &why) < 0) {
             store_corrupt_warn(s, table, uid, &why);
             continue;
         }

@@ -219,12 +219,8 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
             cap = ncap;
         }
         const char *uid = (const char *)sqlite3_column_text(st, 0);
-        if (!id_is_valid(uid)) {
-            struct error why;
-            char q[API_QUOTE_MAX];
-            error_set(&why, -EUCLEAN,
-                      "metadata.uid: %s is not a valid uid (16 lowercase hex characters)",
-                      api_quote(uid, q, sizeof(q)));
+        struct error why;
+        if (store_check_uid(uid, &why) < 0) {
             store_corrupt_warn(s, "vm", uid, &why);
             continue;
         }

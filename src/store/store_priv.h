@@ -115,6 +115,8 @@ int store_op_insert(store *s, const char *op, enum api_kind kind, const char *ui
 int store_check_object(const struct api_object *obj, struct error *err) WUR;
 /* A VM's status.state: one of the states apply accepts (its value in *ret unless NULL). */
 int store_check_vm_state(const char *state, enum api_vm_state *ret, struct error *err) WUR;
+/* An object's uid column: -EUCLEAN naming metadata.uid unless it is a valid uid. */
+int store_check_uid(const char *uid, struct error *err) WUR;
 /* The columns `ps` lists a VM by: what store_check_object checks of them. */
 int store_check_vm_key(const char *uid, const char *name, const char *state, struct error *err) WUR;
 int store_check_runtime(const char *uid, const struct store_vm_runtime *rt, int64_t monitor_start,
