@@ -32,6 +32,8 @@ void engine_test_crash_child(const char *root, engine **eng, const char *point,
  * Returns that pid.
  */
 pid_t engine_test_op_owner_dead(engine *eng, int64_t id);
+/* How many objects of kind the engine lists (a failure fails the test). */
+size_t engine_test_count(engine *e, enum api_kind kind);
 /* Whether the tests run on dm-thin: HEARTH_TEST_DM=1, in the guest of tests/guest. */
 bool engine_test_dm(void);
 /*

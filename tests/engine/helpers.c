@@ -320,3 +320,14 @@ pid_t engine_test_op_owner_dead(engine *eng, int64_t id) {
     assert_int_equal(sqlite3_exec(eng->store->db, sql, NULL, NULL, NULL), SQLITE_OK);
     return child;
 }
+
+size_t engine_test_count(engine *e, enum api_kind kind) {
+    struct api_object **objs = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    if (engine_list(e, kind, &objs, &n, &err) < 0)
+        fail_msg("list: %s", err.msg);
+    api_objects_free(objs, n);
+    return n;
+}

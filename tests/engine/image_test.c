@@ -144,17 +144,6 @@ static int img_teardown(void **state) {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static size_t count(engine *e, enum api_kind kind) {
-    struct api_object **objs = NULL;
-    size_t n = 0;
-    struct error err;
-    error_init(&err);
-    if (engine_list(e, kind, &objs, &n, &err) < 0)
-        fail_msg("list: %s", err.msg);
-    api_objects_free(objs, n);
-    return n;
-}
-
 static size_t devices(struct ifix *f) {
     struct engine_device *d = NULL;
     size_t n = 0;
@@ -168,7 +157,7 @@ static size_t devices(struct ifix *f) {
 
 /* Nothing of an import is left: no image row, device, staging, open operation; doctor clean. */
 static void assert_nothing_left(struct ifix *f) {
-    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 0);
     assert_int_equal(devices(f), 0);
     assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
@@ -420,7 +409,7 @@ static void test_image_import_crashes(void **state) {
             assert_nothing_left(f);
             continue;
         }
-        assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+        assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 1);
         assert_int_equal(devices(f), 1);
         struct error err;
         error_init(&err);
@@ -610,14 +599,14 @@ static void test_kernel_import_files(void **state) {
     /* rmk takes the files. */
     assert_int_equal(engine_remove(f->eng, API_KIND_KERNEL, "debian-kernel:1", false, NULL, &err),
                      0);
-    assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 0);
     assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
 
     /* A file that is no kernel: an error, nothing left. */
     files = (struct engine_kernel_local){.vmlinux = "/etc/hostname"};
     assert_true(engine_kernel_import_files(f->eng, "bad:1", &files, NULL, &res, &err) < 0);
     print_message("  not a kernel: %s\n", err.msg);
-    assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 0);
     assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
 }
@@ -649,7 +638,7 @@ static void test_kernel_import_crashes(void **state) {
         engine_test_crash_child(f->root, &f->eng, cases[i].point, do_kernel_import, &files);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
-        assert_int_equal(count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
+        assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), cases[i].done ? 1 : 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), cases[i].done ? 1 : 0);
         assert_int_equal(engine_test_entries(f->root, "tmp"), 0); /* its staging */
         if (cases[i].done) {
@@ -688,7 +677,7 @@ static void test_kernel_remove_crashes(void **state) {
         print_message("  crash at %s\n", points[i]);
         engine_test_crash_child(f->root, &f->eng, points[i], do_kernel_remove, NULL);
         /* Removal is always finished forward: no kernel, no files, nothing open. */
-        assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
+        assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
@@ -729,7 +718,7 @@ static void test_kernel_import_image(void **state) {
     for (size_t i = 0; i < ARRAY_SIZE(points); i++) {
         print_message("  crash at %s\n", points[i]);
         engine_test_crash_child(f->root, &f->eng, points[i], do_kernel_image_import, src);
-        assert_int_equal(count(f->eng, API_KIND_KERNEL), 0);
+        assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 0);
         assert_int_equal(engine_test_entries(f->root, "kernel"), 0);
         assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
         assert_int_equal(engine_test_open_ops(f->eng), 0);
@@ -755,7 +744,7 @@ static void test_kernel_import_image(void **state) {
     assert_int_equal(engine_kernel_import(f->eng, src, NULL, &res, &err), -ENOENT);
     free(src);
     assert_non_null(strstr(err.msg, "holds no kernel"));
-    assert_int_equal(count(f->eng, API_KIND_KERNEL), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 1);
     assert_int_equal(engine_test_entries(f->root, "kernel"), 1);
     assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);

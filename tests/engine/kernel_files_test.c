@@ -78,17 +78,6 @@ static int kf_teardown(void **state) {
                      "(scripts/install-deps)");                                                    \
     } while (0)
 
-static size_t kernels(engine *e) {
-    struct api_object **objs = NULL;
-    size_t n = 0;
-    struct error err;
-    error_init(&err);
-    if (engine_list(e, API_KIND_KERNEL, &objs, &n, &err) < 0)
-        fail_msg("list: %s", err.msg);
-    api_objects_free(objs, n);
-    return n;
-}
-
 static bool is_elf(const char *path) {
     unsigned char m[4] = {0};
     FILE *fp = fopen(path, "rb");
@@ -159,7 +148,7 @@ static void test_kernel_import_full_filesystem(void **state) {
     assert_non_null(strstr(err.msg, "vmlinux"));
     assert_non_null(strstr(err.msg, strerror(ENOSPC)));
     assert_non_null(strstr(err.msg, "free space"));
-    assert_int_equal(kernels(f->eng), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 0);
     assert_int_equal(engine_test_entries(root, "kernel"), 0);
     assert_int_equal(engine_test_entries(root, "tmp"), 0);
     assert_int_equal(engine_test_open_ops(f->eng), 0);
@@ -232,7 +221,7 @@ static void test_kernel_files_checked(void **state) {
         assert_string_equal(again.uid, res.uid);
         assert_true(is_elf(vmlinux));
         assert_int_equal(size_of(vmlinux), want);
-        assert_int_equal(kernels(f->eng), 1);
+        assert_int_equal(engine_test_count(f->eng, API_KIND_KERNEL), 1);
         assert_int_equal(engine_test_doctor_count(f->eng), 0);
         assert_int_equal(engine_test_entries(f->root, "tmp"), 0);
     }

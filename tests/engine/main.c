@@ -85,17 +85,6 @@ static void apply_ok(engine *e, const char *yaml, struct engine_apply_result **r
         fail_msg("apply: %s", err.msg);
 }
 
-static size_t count(engine *e, enum api_kind kind) {
-    struct api_object **objs = NULL;
-    size_t n = 0;
-    struct error err;
-    error_init(&err);
-    if (engine_list(e, kind, &objs, &n, &err) < 0)
-        fail_msg("list: %s", err.msg);
-    api_objects_free(objs, n);
-    return n;
-}
-
 static struct api_object *get(engine *e, enum api_kind kind, const char *ref) {
     struct api_object *obj = NULL;
     struct error err;
@@ -150,7 +139,7 @@ static void test_apply_created_configured_unchanged(void **state) {
     assert_int_equal(vm->u.vm.cpus, 4);
     assert_int_equal(vm->meta.created, created); /* kept from the existing object */
     api_object_free(vm);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 }
 
 static void test_apply_all_or_nothing(void **state) {
@@ -165,14 +154,14 @@ static void test_apply_all_or_nothing(void **state) {
     assert_int_equal(failed, 1);
     assert_non_null(strstr(err.msg, "spec.networkMode"));
     assert_non_null(strstr(err.msg, "vm 'second'"));
-    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 0);
 
     /* An invalid name in the second document. */
     r = apply_yaml(f->eng, VM_DOC("first", "") "---\n" VM_DOC("Bad_Name", ""), NULL, &failed, &err);
     assert_int_equal(r, -EINVAL);
     assert_int_equal(failed, 1);
     assert_non_null(strstr(err.msg, "metadata.name"));
-    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 0);
 
     /* A conflict found while applying the third document undoes the first two. */
     struct engine_apply_result *res = NULL;
@@ -188,7 +177,7 @@ static void test_apply_all_or_nothing(void **state) {
         NULL, &failed, &err);
     assert_int_equal(r, -EEXIST);
     assert_int_equal(failed, 2);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 }
 
 /* Decodes one YAML document; fails the test on error. */
@@ -239,7 +228,7 @@ static void test_apply_batch(void **state) {
     assert_int_equal(engine_apply_batch_commit(b, &err), -EINVAL);
     api_object_free(obj);
     engine_apply_batch_free(b);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
     struct api_object *keep = get(f->eng, API_KIND_VM, "keep");
     assert_int_equal(keep->u.vm.cpus, 1);
     api_object_free(keep);
@@ -250,7 +239,7 @@ static void test_apply_batch(void **state) {
     obj = parse_one(VM_DOC("gone", ""));
     assert_int_equal(engine_apply_batch_add(b, obj, NULL, &err), 0);
     engine_apply_batch_free(b);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 
     /* Committed: there. */
     assert_int_equal(engine_apply_batch_begin(f->eng, &b, &err), 0);
@@ -259,7 +248,7 @@ static void test_apply_batch(void **state) {
     assert_int_equal(engine_apply_batch_commit(b, &err), 0);
     engine_apply_batch_free(b);
     api_object_free(obj);
-    assert_int_equal(count(f->eng, API_KIND_VM), 2);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 2);
 }
 
 static void test_apply_uid_name_conflict(void **state) {
@@ -278,7 +267,7 @@ static void test_apply_uid_name_conflict(void **state) {
     assert_int_equal(r, -EEXIST);
     assert_non_null(strstr(err.msg, "vm 'web' already exists with uid"));
     assert_non_null(strstr(err.msg, uid));
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 
     /* Matching by uid renames the object. */
     char doc[512];
@@ -293,7 +282,7 @@ static void test_apply_uid_name_conflict(void **state) {
     struct api_object *vm = get(f->eng, API_KIND_VM, uid);
     assert_string_equal(vm->meta.name, "web2");
     api_object_free(vm);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 }
 
 static void test_apply_generated_names(void **state) {
@@ -312,7 +301,7 @@ static void test_apply_generated_names(void **state) {
         memcpy(names[i], res[0].name, sizeof(names[i]));
         free(res);
     }
-    assert_int_equal(count(f->eng, API_KIND_VM), 8);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 8);
 }
 
 static void test_apply_vm_state(void **state) {
@@ -398,7 +387,7 @@ static void test_apply_same_name_twice_in_one_call(void **state) {
     assert_int_equal(res[1].action, ENGINE_APPLY_CONFIGURED);
     assert_string_equal(res[0].uid, res[1].uid);
     free(res);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 }
 
 /* ---- resolve ----------------------------------------------------------- */
@@ -460,18 +449,18 @@ static void test_remove_image_in_use(void **state) {
     assert_non_null(strstr(err.msg, "vm 'user-1'"));
     assert_non_null(strstr(err.msg, "vm 'user-2'"));
     assert_non_null(strstr(err.msg, "use -f to remove anyway"));
-    assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 1);
 
     char uid[ID_LEN + 1];
     assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubu", true, uid, &err), 0);
     assert_true(id_is_valid(uid));
-    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
-    assert_int_equal(count(f->eng, API_KIND_VM), 2);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 2);
 
     /* VMs: removed by prefix; unknown refs are -ENOENT. */
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "user-1", false, NULL, &err), 0);
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "user-1", false, NULL, &err), -ENOENT);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
 }
 
 static void test_remove_running_vm_refused(void **state) {
@@ -489,9 +478,9 @@ static void test_remove_running_vm_refused(void **state) {
 
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", false, NULL, &err), -EBUSY);
     assert_non_null(strstr(err.msg, "vm 'busy' is running"));
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
     assert_int_equal(engine_remove(f->eng, API_KIND_VM, "busy", true, NULL, &err), 0);
-    assert_int_equal(count(f->eng, API_KIND_VM), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 0);
 }
 
 /*
@@ -522,7 +511,7 @@ static void test_remove_vm_twice(void **state) {
         print_message("  %s\n", err.msg);
         assert_string_equal(err.msg, "vm 'web' is being removed by another command");
     }
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
     /* The other command finishes: the row goes. A removal that resolved 'web' before. */
     assert_int_equal(store_begin(f->eng->store, &err), 0);
     assert_int_equal(store_object_delete(f->eng->store, API_KIND_VM, uid, &err), 0);
@@ -554,11 +543,11 @@ static void test_remove_image_twice(void **state) {
         store_op_begin(f->eng->store, "image.remove", API_KIND_IMAGE, uid, "intent", &op, &err), 0);
     assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", true, NULL, &err), -EBUSY);
     assert_string_equal(err.msg, "image 'ubuntu' is being removed by another command");
-    assert_int_equal(count(f->eng, API_KIND_IMAGE), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 1);
     /* Once it is not running any more (finished without its commit), rmi works. */
     assert_int_equal(store_op_finish(f->eng->store, op, "test", &err), 0);
     assert_int_equal(engine_remove(f->eng, API_KIND_IMAGE, "ubuntu", false, NULL, &err), 0);
-    assert_int_equal(count(f->eng, API_KIND_IMAGE), 0);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_IMAGE), 0);
 }
 
 /*
@@ -719,7 +708,7 @@ static void test_sql_read_only(void **state) {
     struct engine_sql_sink sink = {sink_columns, sink_row, sink_end, &seen};
     int r = engine_sql(f->eng, "DELETE FROM vm", NULL, &sink, &err);
     assert_int_equal(r, -EPERM);
-    assert_int_equal(count(f->eng, API_KIND_VM), 1);
+    assert_int_equal(engine_test_count(f->eng, API_KIND_VM), 1);
     assert_int_equal(engine_sql(f->eng, "SELECT count(*) FROM vms", NULL, &sink, &err), 0);
     assert_int_equal(seen, 101);
 }
