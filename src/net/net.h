@@ -1,0 +1,156 @@
+/*
+ * net: the host side of hearth's networks.
+ *
+ * A bridged network is a Linux bridge with an IPv4 subnet (the bridge holds
+ * the subnet's first address, the guests' gateway), one tap per running VM
+ * attached to it, one dnsmasq per bridge that hands out the addresses the
+ * engine leased (one host file per VM in its --dhcp-hostsdir) and forwards
+ * DNS, and one nftables table, `inet hearth`, for everything hearth adds to
+ * the firewall: masquerade of the subnets, and the port maps as elements of
+ * maps keyed by (protocol, host port), so that a VM adds elements and never
+ * rules.
+ *
+ * This module keeps no state and decides nothing: the engine knows what
+ * should exist (the database) and calls these to make the machine agree,
+ * and the listings to compare. Every "ensure" and "delete" is idempotent:
+ * ensuring what exists and deleting what is gone succeed and change
+ * nothing, so recovery can call them again after a crash at any point.
+ *
+ * Addresses are IPv4 in host byte order.
+ */
+#ifndef HEARTH_NET_H
+#define HEARTH_NET_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+/* ---- addresses --------------------------------------------------------------- */
+
+struct net_subnet {
+    uint32_t addr; /* the network address: host bits are zero */
+    uint8_t prefix;
+};
+
+#define NET_IP_MAX 16     /* "255.255.255.255" and its NUL */
+#define NET_SUBNET_MAX 19 /* "255.255.255.255/32" and its NUL */
+#define NET_MAC_MAX 18    /* "02:xx:xx:xx:xx:xx" and its NUL */
+
+/* "10.61.0.0/16"; host bits set, a prefix outside 8..30, garbage: -EINVAL naming s. */
+int net_subnet_parse(const char *s, struct net_subnet *ret, struct error *err) WUR;
+void net_subnet_format(const struct net_subnet *s, char buf[NET_SUBNET_MAX]);
+int net_ip_parse(const char *s, uint32_t *ret, struct error *err) WUR;
+void net_ip_format(uint32_t ip, char buf[NET_IP_MAX]);
+uint32_t net_subnet_mask(const struct net_subnet *s);
+/* The bridge's address (the subnet's first host address), and the last usable one. */
+uint32_t net_subnet_gateway(const struct net_subnet *s);
+uint32_t net_subnet_last(const struct net_subnet *s);
+bool net_subnet_contains(const struct net_subnet *s, uint32_t ip);
+
+/*
+ * Whether s overlaps a route of the main routing table or an address of an
+ * interface here; why names the one it overlaps. Interfaces named skip_link
+ * (the network's own bridge; NULL: none) do not count.
+ */
+bool net_subnet_in_use(const struct net_subnet *s, const char *skip_link, char *why, size_t size);
+
+/*
+ * A free /16 for a new network: 10.61.0.0/16 (Ignite's) when it is free,
+ * else the next free one of 10.62..10.254, then 172.16..172.31.
+ * -EADDRINUSE when none is.
+ */
+int net_subnet_pick(struct net_subnet *ret, struct error *err) WUR;
+
+/* The VM's MAC, stable for its uid (16 hex, random): "02:" and the uid's first five bytes. */
+void net_mac_of(const char *uid, char mac[NET_MAC_MAX]);
+
+/* The VM's tap: NET_TAP_PREFIX and the first 12 characters of its uid. */
+#define NET_TAP_PREFIX "hth"
+void net_tap_name_of(const char *uid, char name[IFNAMSIZ]);
+/* Whether name is a tap name net_tap_name_of makes; the uid's first 12 characters in prefix12. */
+bool net_tap_name_parse(const char *name, char prefix12[13]);
+
+/* Frees what the listings return. */
+void net_names_free(char **v, size_t n);
+
+/* ---- links ------------------------------------------------------------------------ */
+
+bool net_link_exists(const char *name);
+
+/*
+ * The bridge name with the subnet's gateway address, up; net.ipv4.ip_forward
+ * set to 1 and the bridge's route_localnet to 1 (port maps reached through
+ * localhost). An existing bridge keeps its links; a missing address is added.
+ * A link of that name that is not a bridge: -EEXIST naming it.
+ */
+int net_bridge_ensure(const char *name, const struct net_subnet *s, struct error *err) WUR;
+int net_bridge_delete(const char *name, struct error *err) WUR;
+
+/*
+ * The persistent tap name (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR), owned by
+ * owner (so an unprivileged VMM may open it), attached to bridge and up.
+ */
+int net_tap_create(const char *name, const char *bridge, uid_t owner, struct error *err) WUR;
+int net_tap_delete(const char *name, struct error *err) WUR;
+/* The names of the links that net_tap_name_parse accepts. Caller frees with net_names_free. */
+int net_tap_list(char ***ret, size_t *ret_n, struct error *err) WUR;
+/* The bridge a link is attached to ("" when none). */
+int net_link_master(const char *name, char master[IFNAMSIZ], struct error *err) WUR;
+
+/* ---- nftables: table inet hearth ------------------------------------------------- */
+
+/* One port map as an element: (protocol, [bind address,] host port) -> (vm ip, vm port). */
+struct net_portmap {
+    bool udp;         /* else tcp */
+    uint32_t bind;    /* 0: every address of the host */
+    uint16_t host_port;
+    uint32_t vm_ip;
+    uint16_t vm_port;
+};
+
+/*
+ * Table inet hearth with its sets and maps, its NAT and forward chains, and
+ * bridge and s in its sets (bridges, subnets). Nothing outside the table is
+ * touched. libnftables, loaded on first use (util/lazylib.c).
+ */
+int net_nft_ensure(const char *bridge, const struct net_subnet *s, struct error *err) WUR;
+/* Adds the elements; an element of that (protocol, bind, host port) present: -EADDRINUSE naming it. */
+int net_nft_add(const struct net_portmap *m, size_t n, struct error *err) WUR;
+/* Deletes the elements that exist; those gone are fine. */
+int net_nft_del(const struct net_portmap *m, size_t n, struct error *err) WUR;
+/* Every port-map element; *ret_n 0 when the table does not exist. Caller frees *ret. */
+int net_nft_list(struct net_portmap **ret, size_t *ret_n, struct error *err) WUR;
+bool net_nft_exists(void);
+/* The whole table; gone already is fine. */
+int net_nft_delete(struct error *err) WUR;
+
+/* A host port something listens on (/proc/net/{tcp,tcp6,udp,udp6}), on bind or any address. */
+bool net_port_listening(bool udp, uint32_t bind, uint16_t port);
+
+/* ---- dnsmasq: one per bridge, in a directory of its own -------------------------- */
+
+/*
+ * dir (made 0700 if missing) holds dnsmasq.pid, hosts/ (the --dhcp-hostsdir)
+ * and leases. Starts dnsmasq (Debian's dnsmasq-base) on bridge for s, static
+ * leases only, DNS forwarded to the host's resolvers, unless the one whose
+ * pid the pid file names still runs with this dir in its argv. Its pid in
+ * *ret_pid (may be NULL).
+ */
+int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_subnet *s,
+                       int *ret_pid, struct error *err) WUR;
+/* The running dnsmasq of dir (checked as above), else 0. */
+int net_dnsmasq_pid(const char *dir);
+int net_dnsmasq_stop(const char *dir, struct error *err) WUR;
+
+/* hosts/<uid>: "mac,ip,name", written atomically; dnsmasq picks it up by inotify. */
+int net_hostfile_write(const char *dir, const char *uid, const char *mac, uint32_t ip,
+                       const char *name, struct error *err) WUR;
+int net_hostfile_remove(const char *dir, const char *uid, struct error *err) WUR;
+/* The uids that have a host file. Caller frees with net_names_free. */
+int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error *err) WUR;
+
+#endif
