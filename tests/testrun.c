@@ -1,8 +1,13 @@
 /* Skips, exit status and needed programs of the cmocka executables (testrun.h). */
+#include <errno.h>
 #include <limits.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "testrun.h"
@@ -55,4 +60,26 @@ void test_need_program(const char *program, const char *package) {
     if (!test_have_program(program))
         fail_msg("%s is not installed: apt-get install %s (scripts/install-deps installs it)",
                  program, package);
+}
+
+int test_netns_enter(void) {
+    if (geteuid() != 0)
+        return 0;
+    if (unshare(CLONE_NEWNET) < 0) {
+        fprintf(stderr, "unshare(CLONE_NEWNET): %s\n", strerror(errno));
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    int r = fd < 0 ? -1 : ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    if (r < 0)
+        fprintf(stderr, "bringing lo up: %s\n", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return r < 0 ? -1 : 0;
 }

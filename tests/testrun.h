@@ -47,4 +47,12 @@ int test_have_program(const char *program);
 /* Fails the test unless program is found, naming the Debian package that has it. */
 void test_need_program(const char *program, const char *package);
 
+/*
+ * As root: moves this process into a network namespace of its own with lo
+ * up, so that what a test builds (a VM's bridge, taps, nftables rules,
+ * dnsmasq) never touches the host's network. Does nothing when not root.
+ * Returns 0, or -1 with the reason printed.
+ */
+int test_netns_enter(void);
+
 #endif

@@ -15,7 +15,7 @@
  *
  * hearth's additions to the seed, all optional so that every seed document
  * round-trips unchanged:
- * - NetworkMode `bridge` and `none` beside the seed's `cni`, `docker-bridge`;
+ * - NetworkMode `bridge`, `user` and `none` beside the seed's `cni`, `docker-bridge`;
  * - VMState `Creating`, `Starting`, `Stopping`, `Removing` (transitional);
  * - PortMapping `protocol` ("tcp" default, omitted) and `bindAddress`
  *   (omitted when unset).

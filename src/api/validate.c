@@ -16,7 +16,7 @@
 #define MEMORY_MIN (16ull << 20)
 #define DISK_MIN (1ull << 20)
 
-static const char *const network_modes[] = {"cni", "docker-bridge", "bridge", "none"};
+static const char *const network_modes[] = {"cni", "docker-bridge", "bridge", "user", "none"};
 static const char *const device_types[] = {"Image", "Resize", "Kernel", "VM"};
 
 static bool in_set(const char *s, const char *const *set, size_t n) {
@@ -224,7 +224,7 @@ static int check_vm(const struct api_vm *vm, struct error *err) {
         return bad_size(err, "spec.diskSize", vm->disk_size, "is below the minimum of 1MB");
     if (!in_set(vm->network_mode, network_modes, ARRAY_SIZE(network_modes)))
         return bad(err, "spec.networkMode", vm->network_mode,
-                   "is not a network mode (cni, docker-bridge, bridge, none)");
+                   "is not a network mode (cni, docker-bridge, bridge, user, none)");
     if ((r = check_ports(vm, err)) < 0)
         return r;
     if (vm->n_copy_files > API_LIST_MAX)

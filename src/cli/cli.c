@@ -129,6 +129,13 @@ static const struct cli_flag flags_pool_init[] = {
      .help = "dm-thin metadata file or block device",
      .offer = CLI_ARG_FILE},
     {0}};
+static const struct cli_flag flags_network_create[] = {
+    {.long_name = "subnet",
+     .arg = "CIDR",
+     .help = "the IPv4 subnet, e.g. 10.61.0.0/16 (default: a free /16, 10.61.0.0/16 first)"},
+    {0}};
+static const struct cli_flag flags_network_ls[] = {
+    OUTPUT_FLAG("table (default), json or yaml", "table json yaml"), {0}};
 static const struct cli_flag flags_pool_status[] = {
     OUTPUT_FLAG("table (default), json or yaml", "table json yaml"), {0}};
 static const struct cli_flag flags_pool_ls[] = {
@@ -196,6 +203,15 @@ static const struct cli_flag flags_kernel_import[] = {
          .arg = "HOST:VM",                                                                         \
          .repeat = true,                                                                           \
          .help = "map a host port to a VM port (repeatable)"},                                     \
+        {.long_name = "network-plugin",                                                            \
+         .arg = "MODE",                                                                            \
+         .help = "bridge (default as root), user (default otherwise), none; docker-bridge is "     \
+                 "bridge",                                                                         \
+         .values = "bridge user none docker-bridge cni"},                                          \
+        {.long_name = "net",                                                                       \
+         .arg = "MODE",                                                                            \
+         .help = "the same as --network-plugin",                                                   \
+         .values = "bridge user none docker-bridge cni"},                                          \
     {                                                                                              \
         .short_name = 'l', .long_name = "label", .arg = "KEY=VALUE", .repeat = true,               \
         .help = "set a label (repeatable)"                                                         \
@@ -398,6 +414,27 @@ const struct cli_command cli_commands[] = {
      .engine = true,
      .reads = true,
      .args = CLI_ARG_VM},
+    {.name = "network create",
+     .handler = cmd_network_create,
+     .usage = "[--subnet CIDR] [NAME]",
+     .summary = "Record a bridged network (default hearth0) before its first VM",
+     .max_args = 1,
+     .flags = flags_network_create,
+     .engine = true},
+    {.name = "network ls",
+     .handler = cmd_network_ls,
+     .usage = "[-o table|json|yaml]",
+     .summary = "List the bridged networks, their leases, bridges and dnsmasq",
+     .flags = flags_network_ls,
+     .engine = true,
+     .reads = true},
+    {.name = "network rm",
+     .handler = cmd_network_rm,
+     .usage = "NAME",
+     .summary = "Remove a network without leases: its dnsmasq, bridge and record",
+     .min_args = 1,
+     .max_args = 1,
+     .engine = true},
     {.name = "pool init",
      .handler = cmd_pool_init,
      .usage = "[--driver dm-thin|file] [--data-size SIZE] [--metadata-size SIZE] "
@@ -543,6 +580,7 @@ const struct cli_group cli_groups[] = {
     {.name = "vm", .alias = "vms", .summary = "Manage VMs", .dflt = "vm ls"},
     {.name = "image", .alias = "images", .summary = "Manage images", .dflt = "image ls"},
     {.name = "kernel", .alias = "kernels", .summary = "Manage kernels", .dflt = "kernel ls"},
+    {.name = "network", .summary = "Manage the bridged networks", .dflt = "network ls"},
     {.name = "pool", .summary = "Manage the storage pool"},
 };
 const size_t cli_n_groups = ARRAY_SIZE(cli_groups);

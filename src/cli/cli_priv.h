@@ -193,6 +193,8 @@ int cli_table_print(struct cli_ctx *ctx, const struct cli_table *t, bool csv) WU
  * out-of-memory error; releases t either way. Returns the result.
  */
 int cli_table_finish(struct cli_ctx *ctx, struct cli_table *t, int r, bool csv) WUR;
+/* Writes a JSON value as JSON or YAML (fmt) to stdout and drops it; NULL is out of memory. */
+int cli_write_json(struct cli_ctx *ctx, json_t *v, enum cli_format fmt) WUR;
 /* Appends one CSV field (quoted when needed). */
 int cli_csv_field(struct strbuf *out, const char *s) WUR;
 
@@ -216,6 +218,9 @@ int cmd_inspect(struct cli_ctx *ctx);
 int cmd_export(struct cli_ctx *ctx);
 int cmd_rm(struct cli_ctx *ctx); /* data is the kind */
 int cmd_sql(struct cli_ctx *ctx);
+int cmd_network_create(struct cli_ctx *ctx);
+int cmd_network_ls(struct cli_ctx *ctx);
+int cmd_network_rm(struct cli_ctx *ctx);
 int cmd_pool_init(struct cli_ctx *ctx);
 int cmd_pool_status(struct cli_ctx *ctx);
 int cmd_pool_ls(struct cli_ctx *ctx);

@@ -16,25 +16,6 @@
 #define DOCTOR_EXIT_REPAIRED 3
 #define DOCTOR_EXIT_PROBLEMS 4
 
-/* Writes a JSON value as JSON or YAML to stdout and drops it. */
-static int write_json(struct cli_ctx *ctx, json_t *v, enum cli_format fmt) {
-    if (!v)
-        return error_oom(&ctx->err);
-    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
-    int r;
-    if (fmt == CLI_FMT_JSON) {
-        char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        r = s ? strbuf_addf(&sb, "%s\n", s) : -ENOMEM;
-        free(s);
-    } else {
-        r = api_yaml_dump(v, &sb);
-    }
-    json_decref(v);
-    if (r < 0)
-        return error_oom(&ctx->err);
-    return cli_write_out(ctx, &sb);
-}
-
 /* ---- pool init --------------------------------------------------------- */
 
 static int size_flag(struct cli_ctx *ctx, const char *flag, uint64_t *ret) {
@@ -162,7 +143,7 @@ int cmd_pool_status(struct cli_ctx *ctx) {
     if (r < 0)
         return r;
     if (fmt != CLI_FMT_TABLE) {
-        r = write_json(ctx, status_json(&s), fmt);
+        r = cli_write_json(ctx, status_json(&s), fmt);
     } else {
         _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
         char a[32], d[32], m[32];
@@ -245,7 +226,7 @@ int cmd_pool_ls(struct cli_ctx *ctx) {
             }
             json_object_set_new(o, "state", json_string(engine_pool_state_name(d[i].state)));
         }
-        r = write_json(ctx, arr, fmt);
+        r = cli_write_json(ctx, arr, fmt);
     } else {
         const char *header[] = {"ID", "TYPE", "PARENT", "SIZE", "OWNER", "STATE"};
         struct cli_table t;
@@ -320,7 +301,7 @@ int cmd_doctor(struct cli_ctx *ctx) {
             json_decref(o);
             o = NULL;
         }
-        r = write_json(ctx, o, fmt);
+        r = cli_write_json(ctx, o, fmt);
     } else if (rep.n == 0) {
         if (!ctx->quiet)
             printf("no problems found\n");

@@ -211,6 +211,17 @@ static int vm_from_flags(struct cli_ctx *ctx, struct api_object **ret) {
     for (int i = 0; i < n; i++)
         if ((r = port_add(ctx, vm, vals[i])) < 0)
             return r;
+    const char *net = cli_flag_value(ctx, "network-plugin", NULL);
+    const char *net2 = cli_flag_value(ctx, "net", NULL);
+    if (net && net2 && strcmp(net, net2) != 0)
+        return cli_usage_error(ctx, "--network-plugin %s and --net %s disagree", net, net2);
+    if (!net)
+        net = net2;
+    /* Without root there is no bridge: user networking, unless a mode was asked for. */
+    if (!net && !vm->network_mode && geteuid() != 0)
+        net = "user";
+    if (net && (r = set_str(ctx, &vm->network_mode, net)) < 0)
+        return r;
     vals = cli_flag_values(ctx, "label", &n);
     for (int i = 0; i < n; i++)
         if ((r = label_set(ctx, &obj->meta, vals[i])) < 0)

@@ -253,3 +253,22 @@ int cli_for_each_arg(struct cli_ctx *ctx,
         return error_set(&ctx->err, last, "%s", ""); /* each failure was printed above */
     return 0;
 }
+
+/* Writes a JSON value as JSON or YAML to stdout and drops it. */
+int cli_write_json(struct cli_ctx *ctx, json_t *v, enum cli_format fmt) {
+    if (!v)
+        return error_oom(&ctx->err);
+    _cleanup_strbuf_ struct strbuf sb = STRBUF_INIT;
+    int r;
+    if (fmt == CLI_FMT_JSON) {
+        char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        r = s ? strbuf_addf(&sb, "%s\n", s) : -ENOMEM;
+        free(s);
+    } else {
+        r = api_yaml_dump(v, &sb);
+    }
+    json_decref(v);
+    if (r < 0)
+        return error_oom(&ctx->err);
+    return cli_write_out(ctx, &sb);
+}

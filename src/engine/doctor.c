@@ -68,11 +68,7 @@ void engine_doctor_report_release(struct engine_doctor_report *r) {
     r->n = 0;
 }
 
-/* Adds a finding; returns it, or NULL on OOM or past the bound. */
-static struct engine_finding *finding_add(struct engine_doctor_report *rep, const char *kind,
-                                          const char *action, const char *object, const char *fmt,
-                                          ...) PRINTF(5, 6);
-static struct engine_finding *finding_add(struct engine_doctor_report *rep, const char *kind,
+struct engine_finding *doctor_finding_add(struct engine_doctor_report *rep, const char *kind,
                                           const char *action, const char *object, const char *fmt,
                                           ...) {
     if (rep->n >= FINDINGS_MAX)
@@ -100,7 +96,7 @@ static struct engine_finding *finding_add(struct engine_doctor_report *rep, cons
     return f;
 }
 
-static void repair_done(struct engine_finding *f, int r, const struct error *err) {
+void doctor_repair_done(struct engine_finding *f, int r, const struct error *err) {
     if (r == 0)
         f->repaired = true;
     else
@@ -138,8 +134,8 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         char obj[64], what[512];
         snprintf(obj, sizeof(obj), "operation %lld", (long long)op->id);
         engine_op_describe(op, what, sizeof(what));
-        struct engine_finding *f =
-            finding_add(rep, "interrupted-operation", "finish its recovery", obj, "%s", what);
+        struct engine_finding *f = doctor_finding_add(rep, "interrupted-operation",
+                                                      "finish its recovery", obj, "%s", what);
         if (!f) {
             r = error_oom(err);
             break;
@@ -147,7 +143,7 @@ static int check_operations(engine *e, bool repair, struct engine_doctor_report 
         if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f, row->recover(e, op, &e2), &e2);
+            doctor_repair_done(f, row->recover(e, op, &e2), &e2);
         }
     }
     store_ops_free(ops, n);
@@ -206,9 +202,9 @@ static int compare_row(engine *e, pool *p, const struct store_pool_device *row, 
     struct error e2;
     error_init(&e2);
     if (row->state != STORE_POOL_ACTIVE) {
-        f = finding_add(rep, "stuck-device", "finish what was started", obj,
-                        "%s device %u (%s) is '%s' but no operation is working on it", row->type,
-                        row->id, size, store_pool_state_name(row->state));
+        f = doctor_finding_add(rep, "stuck-device", "finish what was started", obj,
+                               "%s device %u (%s) is '%s' but no operation is working on it",
+                               row->type, row->id, size, store_pool_state_name(row->state));
         if (f && repair) {
             int q;
             if (row->state == STORE_POOL_REMOVING) {
@@ -220,14 +216,14 @@ static int compare_row(engine *e, pool *p, const struct store_pool_device *row, 
             } else {
                 q = drop_row(e, row, &e2);
             }
-            repair_done(f, q, &e2);
+            doctor_repair_done(f, q, &e2);
         }
     } else if (!exists) {
-        f = finding_add(rep, "missing-device", "drop the row; its children take its parent", obj,
-                        "%s device %u (%s) has a row but is gone from the pool", row->type, row->id,
-                        size);
+        f = doctor_finding_add(rep, "missing-device", "drop the row; its children take its parent",
+                               obj, "%s device %u (%s) has a row but is gone from the pool",
+                               row->type, row->id, size);
         if (f && repair)
-            repair_done(f, drop_row(e, row, &e2), &e2);
+            doctor_repair_done(f, drop_row(e, row, &e2), &e2);
     } else {
         return 0;
     }
@@ -246,13 +242,13 @@ static int compare_pool_side(pool *p, const struct pool_inventory *inv,
         char obj[64];
         snprintf(obj, sizeof(obj), "device %u", inv->active[i]);
         struct engine_finding *f =
-            finding_add(rep, "active-orphan", "deactivate it", obj,
-                        "device %u is active but no row claims it", inv->active[i]);
+            doctor_finding_add(rep, "active-orphan", "deactivate it", obj,
+                               "device %u is active but no row claims it", inv->active[i]);
         if (!f)
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, pool_device_deactivate(p, inv->active[i], &e2), &e2);
+            doctor_repair_done(f, pool_device_deactivate(p, inv->active[i], &e2), &e2);
         }
     }
     for (size_t i = 0; r == 0 && i < inv->n_ids; i++) {
@@ -261,24 +257,24 @@ static int compare_pool_side(pool *p, const struct pool_inventory *inv,
         char obj[64];
         snprintf(obj, sizeof(obj), "device %u", inv->ids[i]);
         struct engine_finding *f =
-            finding_add(rep, "orphan-device", "remove the device", obj,
-                        "device %u is in the pool but no row claims it", inv->ids[i]);
+            doctor_finding_add(rep, "orphan-device", "remove the device", obj,
+                               "device %u is in the pool but no row claims it", inv->ids[i]);
         if (!f)
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, pool_device_remove(p, inv->ids[i], &e2), &e2);
+            doctor_repair_done(f, pool_device_remove(p, inv->ids[i], &e2), &e2);
         }
     }
     for (size_t i = 0; r == 0 && i < inv->n_strays; i++) {
         struct engine_finding *f =
-            finding_add(rep, "stray", "remove it", inv->strays[i],
-                        "'%s' belongs to the pool but is no device", inv->strays[i]);
+            doctor_finding_add(rep, "stray", "remove it", inv->strays[i],
+                               "'%s' belongs to the pool but is no device", inv->strays[i]);
         if (!f)
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, pool_stray_remove(p, inv->strays[i], &e2), &e2);
+            doctor_repair_done(f, pool_stray_remove(p, inv->strays[i], &e2), &e2);
         }
     }
     return r;
@@ -294,8 +290,8 @@ static int compare(engine *e, pool *p, bool repair, struct engine_doctor_report 
     struct error e2;
     int r = pool_inventory_get(p, &inv, &e2);
     if (r < 0) {
-        struct engine_finding *f =
-            finding_add(rep, "pool-unusable", NULL, "pool", "cannot read the pool: %s", e2.msg);
+        struct engine_finding *f = doctor_finding_add(rep, "pool-unusable", NULL, "pool",
+                                                      "cannot read the pool: %s", e2.msg);
         return f ? 0 : error_oom(err);
     }
     r = store_pool_device_list(e->store, &rows, &n, err);
@@ -330,14 +326,14 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
     if (r < 0)
         return r;
     for (size_t i = 0; i < n && r == 0; i++) {
-        struct engine_finding *f =
-            finding_add(rep, "stray", "remove it", l[i].path, "'%s' is %s", l[i].path, l[i].why);
+        struct engine_finding *f = doctor_finding_add(rep, "stray", "remove it", l[i].path,
+                                                      "'%s' is %s", l[i].path, l[i].why);
         if (!f)
             r = error_oom(err);
         else if (repair) {
             struct error e2;
             error_init(&e2);
-            repair_done(f, fs_tree_remove(l[i].path, &e2), &e2);
+            doctor_repair_done(f, fs_tree_remove(l[i].path, &e2), &e2);
         }
     }
     engine_leftovers_free(l, n);
@@ -360,9 +356,9 @@ static int check_imports(engine *e, bool repair, struct engine_doctor_report *re
         char obj[64], hint[600];
         snprintf(obj, sizeof(obj), "kernel %s", uid);
         engine_restore_hint(kernels[i], hint, sizeof(hint));
-        if (!finding_add(rep, "missing-kernel-files", NULL, obj,
-                         "kernel '%s' cannot be used: %s; %s", kernels[i]->meta.name, problem,
-                         hint))
+        if (!doctor_finding_add(rep, "missing-kernel-files", NULL, obj,
+                                "kernel '%s' cannot be used: %s; %s", kernels[i]->meta.name,
+                                problem, hint))
             r = error_oom(err);
     }
     api_objects_free(kernels, nk);
@@ -413,15 +409,15 @@ static int check_vm_dirs(engine *e, const char *sub, bool running_only, bool rep
             break;
         }
         struct engine_finding *f =
-            finding_add(rep, "stray", "remove it", path, "'%s' belongs to %s", path,
-                        !is_uid(de->d_name)          ? "no vm"
-                        : state != API_VM_STATE_NONE ? "a vm that is not running"
-                                                     : "no vm (removed)");
+            doctor_finding_add(rep, "stray", "remove it", path, "'%s' belongs to %s", path,
+                               !is_uid(de->d_name)          ? "no vm"
+                               : state != API_VM_STATE_NONE ? "a vm that is not running"
+                                                            : "no vm (removed)");
         if (!f)
             r = error_oom(err);
         else if (repair) {
             error_init(&e2);
-            repair_done(f, fs_tree_remove(path, &e2), &e2);
+            doctor_repair_done(f, fs_tree_remove(path, &e2), &e2);
         }
     }
     closedir(dh);
@@ -490,7 +486,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             continue;
         char obj[64];
         snprintf(obj, sizeof(obj), "process %ld", pid);
-        struct engine_finding *f = finding_add(
+        struct engine_finding *f = doctor_finding_add(
             rep, "stray-process", "kill it", obj, "%s %ld runs for %s '%s', which does not run",
             monitor ? "monitor" : "VMM", pid, state != API_VM_STATE_NONE ? "vm" : "no vm:", uid);
         if (!f)
@@ -500,7 +496,7 @@ static int check_vm_processes(engine *e, bool repair, struct engine_doctor_repor
             int k = vm_proc_signal(e, uid, role, (int)pid, start, SIGKILL, -1);
             if (k < 0)
                 error_set(&e2, k, "cannot kill %ld: %s", pid, strerror(-k));
-            repair_done(f, k, &e2);
+            doctor_repair_done(f, k, &e2);
         }
     }
     closedir(dh);
@@ -523,10 +519,11 @@ static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct 
         return 0; /* the other checks will say what is wrong */
     struct engine_finding *f = NULL;
     if (sv.f_flag & ST_RDONLY) {
-        f = finding_add(rep, "filesystem-read-only", NULL, e->root,
-                        "the root '%s' is on a read-only filesystem: nothing can be recorded, "
-                        "started or repaired until it is mounted read-write",
-                        e->root);
+        f = doctor_finding_add(
+            rep, "filesystem-read-only", NULL, e->root,
+            "the root '%s' is on a read-only filesystem: nothing can be recorded, "
+            "started or repaired until it is mounted read-write",
+            e->root);
     } else {
         /* What this user may still use: root may use the reserved blocks. */
         uint64_t avail = (uint64_t)(geteuid() == 0 ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
@@ -535,10 +532,11 @@ static int check_filesystem(engine *e, struct engine_doctor_report *rep, struct 
         char free_words[32], total[32];
         size_format_human(avail, free_words, sizeof(free_words));
         size_format_human((uint64_t)sv.f_blocks * sv.f_frsize, total, sizeof(total));
-        f = finding_add(rep, "filesystem-full", NULL, e->root,
-                        "the filesystem of '%s' is full (%s free of %s): nothing can be recorded "
-                        "until space is freed on it",
-                        e->root, free_words, total);
+        f = doctor_finding_add(
+            rep, "filesystem-full", NULL, e->root,
+            "the filesystem of '%s' is full (%s free of %s): nothing can be recorded "
+            "until space is freed on it",
+            e->root, free_words, total);
     }
     return f ? 0 : error_oom(err);
 }
@@ -554,17 +552,18 @@ static int check_rows(engine *e, struct engine_doctor_report *rep, size_t *ret_n
     for (size_t i = 0; i < n && r == 0; i++) {
         char obj[sizeof(c[i].table) + sizeof(c[i].key) + 2];
         snprintf(obj, sizeof(obj), "%s %s", c[i].table, c[i].key);
-        if (!finding_add(rep, "corrupt", NULL, obj,
-                         "row %s of table '%s': %s; it was not written by hearth: fix or delete "
-                         "it with sqlite3, or put back a copy of the database you trust",
-                         c[i].key, c[i].table, c[i].problem))
+        if (!doctor_finding_add(
+                rep, "corrupt", NULL, obj,
+                "row %s of table '%s': %s; it was not written by hearth: fix or delete "
+                "it with sqlite3, or put back a copy of the database you trust",
+                c[i].key, c[i].table, c[i].problem))
             r = error_oom(err);
     }
     if (r == 0 && n > 0 &&
-        !finding_add(rep, "corrupt", NULL, "database",
-                     "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
-                     "repaired nothing, since what the database says cannot be trusted",
-                     n, n == 1 ? "" : "s", e->root))
+        !doctor_finding_add(rep, "corrupt", NULL, "database",
+                            "%zu corrupt row%s in '%s/hearth.db': doctor compared nothing else and "
+                            "repaired nothing, since what the database says cannot be trusted",
+                            n, n == 1 ? "" : "s", e->root))
         r = error_oom(err);
     store_corrupt_free(c, n);
     *ret_n = n;
@@ -586,6 +585,8 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
         r = check_imports(e, repair, &rep, err);
     if (r == 0)
         r = check_vms(e, repair, &rep, err);
+    if (r == 0)
+        r = doctor_check_network(e, repair, &rep, err);
     if (r < 0)
         goto fail;
 
@@ -609,7 +610,7 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
     pool *p = NULL;
     error_init(&e2);
     if (engine_pool_get(e, &p, &e2) < 0) {
-        if (!finding_add(&rep, "pool-unusable", NULL, "pool", "%s", e2.msg)) {
+        if (!doctor_finding_add(&rep, "pool-unusable", NULL, "pool", "%s", e2.msg)) {
             r = error_oom(err);
             goto fail;
         }

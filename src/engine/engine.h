@@ -605,6 +605,31 @@ int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
  */
 int engine_monitor_main(const char *root, const char *uid, int ready_fd);
 
+/* ---- networks (network.c) ------------------------------------------------- */
+
+/* A bridged network (docs/architecture.md, "Networking"). */
+struct engine_network {
+    char name[16];   /* the bridge */
+    char subnet[20]; /* "10.61.0.0/16" */
+    int64_t created; /* unix seconds */
+    size_t leases;   /* VMs holding an address in it */
+    bool bridge_up;  /* the bridge exists here */
+    int dnsmasq_pid; /* its dnsmasq, 0 when none runs */
+};
+/*
+ * Records network name (NULL: hearth0) with subnet (NULL: a free /16, as a
+ * start picks); the bridge is built by the first start of a VM in it. A
+ * subnet that a route or an address here overlaps, a name taken by a link
+ * or a network: errors naming them.
+ */
+int engine_network_create(engine *e, const char *name, const char *subnet,
+                          struct engine_network *ret, struct error *err) WUR;
+/* Every network, by name. Caller frees *ret. */
+int engine_network_list(engine *e, struct engine_network **ret, size_t *ret_n,
+                        struct error *err) WUR;
+/* Stops its dnsmasq, deletes its bridge, forgets it; -EBUSY while VMs hold leases in it. */
+int engine_network_remove(engine *e, const char *name, struct error *err) WUR;
+
 /* ---- doctor (doctor.c) -------------------------------------------------- */
 
 struct engine_finding {

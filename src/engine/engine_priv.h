@@ -634,4 +634,16 @@ int engine_vm_run_recover_op(engine *e, const struct store_op *op, struct error 
 int engine_vm_remove(engine *e, const char *uid, const char *ref, bool force, char *ret_uid,
                      struct error *err) WUR;
 
+/* ---- doctor's parts (doctor.c, doctor_net.c) ----------------------------- */
+
+/* Adds a finding; returns it, or NULL on OOM or past the bound. */
+struct engine_finding *doctor_finding_add(struct engine_doctor_report *rep, const char *kind,
+                                          const char *action, const char *object, const char *fmt,
+                                          ...) PRINTF(5, 6);
+/* Records how the repair of f went: r 0, or its error. */
+void doctor_repair_done(struct engine_finding *f, int r, const struct error *err);
+/* The networks: bridges, taps, leases, port-map elements, dnsmasq, host files. */
+int doctor_check_network(engine *e, bool repair, struct engine_doctor_report *rep,
+                         struct error *err) WUR;
+
 #endif

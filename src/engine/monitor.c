@@ -492,6 +492,8 @@ static int mon_spawn(struct monitor *m, struct error *err) {
                 .disk = m->launch.disk,
                 .cpus = m->launch.cpus,
                 .memory = m->launch.memory,
+                .tap = m->launch.tap[0] ? m->launch.tap : NULL,
+                .mac = m->launch.tap[0] ? m->launch.mac : NULL,
                 .api_socket = vmm_socket_name(m->launch.kind),
                 .events_socket = vmm_events_socket_name(m->launch.kind),
             },
@@ -681,6 +683,7 @@ static void mon_finish(struct monitor *m) {
     if (vm_record_stopped(m->e, m->uid, status, reason, &err) < 0)
         log_warn("vm %s: cannot record its end: %s", m->uid, err.msg);
     vm_device_deactivate(m->e, m->launch.device_id);
+    vm_net_down(m->e, m->uid);
     if (chdir("/") < 0)
         log_warn("cannot leave '%s': %s", m->run_dir, strerror(errno));
     error_init(&err);

@@ -41,7 +41,9 @@ int vm_launch_write(const char *path, const struct vm_launch *l, struct error *e
                   "disk", l->disk, "cpus", (json_int_t)l->cpus, "memory", (json_int_t)l->memory,
                   "device", (json_int_t)l->device_id);
     if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
-              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0))) {
+              (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0) ||
+              (l->tap[0] && (json_object_set_new(j, "tap", json_string(l->tap)) < 0 ||
+                             json_object_set_new(j, "mac", json_string(l->mac)) < 0)))) {
         json_decref(j);
         j = NULL;
     }
@@ -91,6 +93,12 @@ int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
     l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
     l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
     l.device_id = json_integer_value(json_object_get(j, "device"));
+    const char *tap = json_string_value(json_object_get(j, "tap"));
+    const char *mac = json_string_value(json_object_get(j, "mac"));
+    if (tap && mac && strlen(tap) < sizeof(l.tap) && strlen(mac) < sizeof(l.mac)) {
+        snprintf(l.tap, sizeof(l.tap), "%s", tap);
+        snprintf(l.mac, sizeof(l.mac), "%s", mac);
+    }
     json_decref(j);
     if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
         r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "net/net.h"
+#include "store/store.h"
 #include "vmm/vmm.h"
 
 #define VM_CONSOLE_LOG "console.log"
@@ -33,7 +35,9 @@ struct vm_launch {
     char *disk;    /* owned */
     uint64_t cpus, memory;
     int64_t device_id;
-    char *monitor; /* owned: the hearth binary the monitor runs, NULL when not recorded */
+    char *monitor;         /* owned: the hearth binary the monitor runs, NULL when not recorded */
+    char tap[IFNAMSIZ];    /* the VM's tap, "" for none */
+    char mac[NET_MAC_MAX]; /* its MAC when tap is set */
 };
 void vm_launch_release(struct vm_launch *l);
 int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) WUR;
@@ -42,6 +46,41 @@ int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) W
 /* "<root>/run/vm/<uid>" and "<root>/vm/<uid>"; caller frees; NULL on OOM. */
 char *vm_run_dir(engine *e, const char *uid);
 char *vm_data_dir(engine *e, const char *uid);
+
+/* ---- the VM's network (net.c) ---------------------------------------------- */
+
+#define VM_NET_DEFAULT_BRIDGE "hearth0"
+
+enum vm_net_mode { VM_NET_NONE, VM_NET_BRIDGE, VM_NET_USER };
+
+/* What a start decided of a VM's network (vm_net_plan, then vm_net_lease). */
+struct vm_net {
+    enum vm_net_mode mode;
+    struct store_network net; /* bridge: the network it joins */
+    struct net_subnet subnet;
+    bool fresh;               /* the network is recorded by this start's intent */
+    struct store_lease lease; /* after vm_net_lease */
+    uint32_t ip;
+    char tap[IFNAMSIZ];
+    char mac[NET_MAC_MAX];
+    struct net_portmap *maps; /* owned: spec.ports as elements */
+    size_t n_maps;
+};
+
+/* spec.networkMode as the VM runs here: -ENOTSUP for cni, -EPERM for bridge without root. */
+int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct error *err) WUR;
+/* Before the intent: the mode, the network, the port maps checked (in use: -EADDRINUSE). */
+int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) WUR;
+/* In the intent's transaction: the network's row when new, the lease, status.ipAddresses. */
+int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) WUR;
+/* The act's network steps (bridge, host file, tap, port maps), each a journal step. */
+int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
+              struct error *err) WUR;
+/* The VM's tap, port-map elements and host file gone (the lease stays). Idempotent. */
+void vm_net_down(engine *e, const char *uid);
+void vm_net_release_fields(struct vm_net *n);
+/* "<root>/run/net/<network>": dnsmasq's directory. Caller frees. */
+char *vm_net_dir(engine *e, const char *network);
 
 /* ---- runtime (vm_run.c) ---------------------------------------------------- */
 

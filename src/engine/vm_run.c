@@ -195,6 +195,7 @@ static int vm_halt(engine *e, const char *uid, bool kill_vmm, int wait_ms, const
     int r = store_vm_runtime_get(e->store, uid, &rt, err);
     if (r == -ENOENT) {
         error_init(err);
+        vm_net_down(e, uid);
         vm_run_dir_remove(e, uid);
         return 0;
     }
@@ -223,6 +224,7 @@ static int vm_halt(engine *e, const char *uid, bool kill_vmm, int wait_ms, const
     if (r < 0)
         return r;
     vm_device_deactivate(e, rt.device_id);
+    vm_net_down(e, uid);
     vm_run_dir_remove(e, uid);
     return 0;
 }
@@ -716,6 +718,7 @@ static int start_load(engine *e, const char *ref, const struct engine_vm_start_o
 struct start_rows {
     const char *uid, *name;
     struct engine_op *op;
+    struct vm_net *net;          /* intent: the lease taken */
     enum api_vm_state from;      /* intent: the state the VM had */
     char params[64];             /* intent: {"from": ...} */
     struct store_vm_runtime *rt; /* commit: what the monitor recorded */
@@ -735,17 +738,23 @@ static int start_intent_rows(engine *e, void *ud, struct error *err) {
         s->from = API_VM_CREATED;
     from_params(s->from, s->params, sizeof(s->params));
     s->op->params = s->params;
+    r = vm_net_lease(e, s->net, s->uid, err);
+    if (r < 0)
+        return r;
     return store_vm_state_set(e->store, s->uid, API_VM_STARTING, err);
 }
 
 /* 1. intent: state Starting and the journal row (the state it had in from). */
 static int start_intent(engine *e, const char *uid, const char *name, uint32_t dev,
-                        enum api_vm_state *ret_from, int64_t *ret_op, struct error *err) {
+                        struct vm_net *net, enum api_vm_state *ret_from, int64_t *ret_op,
+                        struct error *err) {
     struct engine_op op = {.name = "vm.start", .kind = API_KIND_VM, .uid = uid, .device_id = dev};
-    struct start_rows s = {.uid = uid, .name = name, .op = &op};
+    struct start_rows s = {.uid = uid, .name = name, .op = &op, .net = net};
     int r = engine_op_intent(e, &op, start_intent_rows, &s, "vm.start.after-intent", err);
     if (r < 0)
         return r;
+    if (net->mode == VM_NET_BRIDGE)
+        fault_point("net.after-lease");
     *ret_from = s.from;
     *ret_op = op.id;
     return 0;
@@ -756,8 +765,9 @@ static int start_intent(engine *e, const char *uid, const char *name, uint32_t d
  * l fills and releases), the monitor launched (its pid in *ret_monitor,
  * known also when its start failed).
  */
-static int start_act(engine *e, const char *uid, const struct engine_vm_start_opts *opts,
-                     int64_t op, struct vm_launch *l, int *ret_monitor, struct error *err) {
+static int start_act(engine *e, const char *uid, const char *name,
+                     const struct engine_vm_start_opts *opts, int64_t op, const struct vm_net *net,
+                     struct vm_launch *l, int *ret_monitor, struct error *err) {
     int r = engine_pool_device_activate(e, (uint32_t)l->device_id, &l->disk, err);
     if (r == 0)
         r = store_op_step(e->store, op, "activated", err);
@@ -765,6 +775,12 @@ static int start_act(engine *e, const char *uid, const struct engine_vm_start_op
         fault_point("vm.start.after-activate");
     if (r == 0)
         r = vm_dirs_make(e, uid, err);
+    if (r == 0)
+        r = vm_net_up(e, net, uid, name, op, err);
+    if (r == 0 && net->mode == VM_NET_BRIDGE) {
+        snprintf(l->tap, sizeof(l->tap), "%s", net->tap);
+        snprintf(l->mac, sizeof(l->mac), "%s", net->mac);
+    }
     _cleanup_free_ char *rundir = vm_run_dir(e, uid);
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)
@@ -802,6 +818,37 @@ static int start_commit(engine *e, const char *uid, int64_t op, struct store_vm_
     return engine_op_commit(e, op, start_commit_rows, &s, "vm.start.after-commit", err);
 }
 
+/*
+ * A bridged VM's address on its kernel command line too, for kernels built
+ * with CONFIG_IP_PNP (Firecracker's and Ignite's): `ip=dhcp` (the default
+ * command line's, Ignite's) becomes the leased address, and one is added
+ * when there is no ip=; other kernels ignore it and ask dnsmasq. Another
+ * ip= that the user wrote stays as it is.
+ */
+static int start_cmdline_ip(struct vm_launch *l, const struct vm_net *n, struct error *err) {
+    const char *c = l->cmdline, *at = NULL;
+    for (const char *p = c; (p = strstr(p, "ip=")); p += 3) {
+        if (p != c && p[-1] != ' ')
+            continue;
+        if (strncmp(p, "ip=dhcp", 7) != 0 || (p[7] != ' ' && p[7] != '\0'))
+            return 0;
+        at = p;
+        break;
+    }
+    char ip[NET_IP_MAX], gw[NET_IP_MAX], mask[NET_IP_MAX];
+    net_ip_format(n->ip, ip);
+    net_ip_format(net_subnet_gateway(&n->subnet), gw);
+    net_ip_format(net_subnet_mask(&n->subnet), mask);
+    char *nc = at ? xasprintf("%.*sip=%s::%s:%s::eth0:off:%s%s", (int)(at - c), c, ip, gw, mask,
+                              gw, at + 7)
+                  : xasprintf("%s ip=%s::%s:%s::eth0:off:%s", c, ip, gw, mask, gw);
+    if (!nc)
+        return error_oom(err);
+    free(l->cmdline);
+    l->cmdline = nc;
+    return 0;
+}
+
 int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
                     struct engine_vm_start_result *ret, struct error *err) {
     static const struct engine_vm_start_opts none = {0};
@@ -816,19 +863,28 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
         return r;
     const char *name = vm->meta.name;
     struct vm_launch l = {.device_id = dev};
+    struct vm_net net = {0};
     r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
+    if (r == 0)
+        r = vm_net_plan(e, vm, &net, err);
     enum api_vm_state from = API_VM_CREATED;
     int64_t op = 0;
     if (r == 0)
-        r = start_intent(e, uid, name, dev, &from, &op, err);
+        r = start_intent(e, uid, name, dev, &net, &from, &op, err);
+    if (r == 0 && net.mode == VM_NET_BRIDGE)
+        r = start_cmdline_ip(&l, &net, err);
     if (r < 0) {
+        vm_net_release_fields(&net);
         vm_launch_release(&l);
+        if (op > 0)
+            start_undo(e, uid, op, from, dev, err->msg);
         return r;
     }
 
     snprintf(res.vmm, sizeof(res.vmm), "%s", vmm_kind_name(l.kind));
     int monitor_pid = 0;
-    r = start_act(e, uid, opts, op, &l, &monitor_pid, err);
+    r = start_act(e, uid, name, opts, op, &net, &l, &monitor_pid, err);
+    vm_net_release_fields(&net);
     if (r < 0) {
         error_prefix(err, "vm '%s' did not start", name);
         /* A monitor that has not recorded itself yet is known by its pid only. */

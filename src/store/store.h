@@ -484,4 +484,42 @@ int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *
 int store_op_list_recent(store *s, size_t max_finished, struct store_op **ret, size_t *ret_n,
                          struct error *err) WUR;
 
+/* ---- networks and leases (net.c) ----------------------------------------- */
+
+#define STORE_NETWORK_NAME_MAX 16 /* a Linux link name: IFNAMSIZ */
+#define STORE_IP_MAX 16
+
+/* A bridged network (migrations/0008_network.sql): a bridge and its subnet. */
+struct store_network {
+    char name[STORE_NETWORK_NAME_MAX]; /* the bridge */
+    char subnet[20];                   /* "10.61.0.0/16" */
+    int64_t created;
+};
+/* Network name, or the first by name when name is NULL; -ENOENT when there is none. */
+int store_network_get(store *s, const char *name, struct store_network *ret, struct error *err) WUR;
+int store_network_list(store *s, struct store_network **ret, size_t *ret_n, struct error *err) WUR;
+/* -EEXIST when the name or the subnet is taken; -EINVAL for a name that is no link name. */
+int store_network_add(store *s, const char *name, const char *subnet, struct error *err) WUR;
+/* -EBUSY while it has leases, -ENOENT when there is none. */
+int store_network_remove(store *s, const char *name, struct error *err) WUR;
+
+/* A VM's address in a network (ip_lease); it goes with the VM (ON DELETE CASCADE). */
+struct store_lease {
+    char ip[STORE_IP_MAX];
+    char network[STORE_NETWORK_NAME_MAX];
+    char vm_uid[17];
+    char mac[18];
+};
+/* The lease of VM vm_uid; -ENOENT when it has none. */
+int store_lease_get(store *s, const char *vm_uid, struct store_lease *ret, struct error *err) WUR;
+/* The leases of network (NULL: of all). Caller frees *ret. */
+int store_lease_list(store *s, const char *network, struct store_lease **ret, size_t *ret_n,
+                     struct error *err) WUR;
+/* In the caller's transaction if open; -EEXIST when l->ip is leased already. */
+int store_lease_add(store *s, const struct store_lease *l, struct error *err) WUR;
+/* The lease of address ip gone (gone already is fine). */
+int store_lease_remove(store *s, const char *ip, struct error *err) WUR;
+/* status.ipAddresses of VM uid: [ip], or none when ip is NULL. */
+int store_vm_ips_set(store *s, const char *uid, const char *ip, struct error *err) WUR;
+
 #endif

@@ -721,6 +721,9 @@ int main(int argc, char **argv) {
             return 2;
         return engine_monitor_main(argv[2], argv[3], (int)fd);
     }
+    /* The VMs started here (as root: bridged) build their network in a namespace of their own. */
+    if (test_netns_enter() < 0)
+        return 1;
     /* HEARTH_TEST_FILTER=PATTERN runs only the tests whose name matches (cmocka's '*', '?'). */
     const char *filter = getenv("HEARTH_TEST_FILTER");
     if (filter && *filter)

@@ -96,7 +96,7 @@ equal "bash: no names in no root" "$(bcomp "hearth --root $TMP/none rm ")" ""
 # ---- bash and zsh, interactive in tmux -----------------------------------------
 SOCK="hearth-completion-test-$$"
 T() { tmux -L "$SOCK" "$@"; }
-trap 'T kill-server 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'T kill-server 2>/dev/null; tmp_cleanup' EXIT
 # line SESSION: the last line of the screen.
 line() { T capture-pane -t "$1" -p | grep -v '^$' | tail -1; }
 # typed SESSION NAME TEXT WANT: types TEXT and Tab; the line becomes WANT (polled).

@@ -17,7 +17,7 @@ VMLINUZ=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
 MNT="$TMP/mnt"
 mkdir "$MNT"
 mount -t tmpfs -o size=40m tmpfs "$MNT" || { bad "mount a tmpfs"; finish; exit; }
-trap 'umount "$MNT"; rm -rf "$TMP"' EXIT
+trap 'umount "$MNT"; tmp_cleanup' EXIT
 ROOT="$MNT/root"
 
 check "import on a full filesystem fails" 1 h kernel import --vmlinux "$VMLINUZ" k1:1

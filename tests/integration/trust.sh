@@ -47,7 +47,7 @@ EOF
 sleep 600 &
 VICTIM=$!
 VSTART=$(start_time "$VICTIM")
-trap 'kill "$VICTIM" 2>/dev/null; rm -rf "$TMP"' EXIT
+trap 'kill "$VICTIM" 2>/dev/null; tmp_cleanup' EXIT
 # The canary: what '../../canary' reaches from <root>/vm/ and <root>/kernel/.
 mkdir -p "$TMP/canary"
 echo keep >"$TMP/canary/file"

@@ -143,7 +143,7 @@ static struct vmm_config full_config(const struct fx *f) {
         .disk_read_only = false,
         .cpus = 2,
         .memory = 512ull << 20,
-        .tap = "hearth0",
+        .tap = "hthtest0",
         .mac = "02:00:00:00:00:01",
         .api_socket = f->sock,
         .log_path = "/run/hearth/vm.log",
@@ -213,8 +213,25 @@ static void assert_state(const struct fx *f, const char *want) {
 
 /* ---- tests -------------------------------------------------------------- */
 
+/* The tap full_config names, made with iproute2 in this test's network namespace (main). */
+static void tap_make(void) {
+    if (geteuid() != 0)
+        test_skip("making a tap needs root");
+    test_need_program("ip", "iproute2");
+    static bool made;
+    if (made)
+        return;
+    const char *argv[] = {"ip", "tuntap", "add", "dev", "hthtest0", "mode", "tap", NULL};
+    struct error err;
+    error_init(&err);
+    if (exec_run(argv, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+    made = true;
+}
+
 static void test_configure_full(void **state) {
     struct fx *f = *state;
+    tap_make();
     fake_start(f, NULL);
     assert_state(f, "Not started");
     struct vmm_config cfg = full_config(f);
@@ -238,6 +255,20 @@ static void test_configure_full(void **state) {
     assert_int_equal(r, -EINVAL);
     assert_non_null(strstr(err.msg, "firecracker refused PUT /logger: The requested operation "
                                     "is not supported after starting the microVM."));
+}
+
+/* A tap that does not exist is refused, as Firecracker fails to open it, and the client says so. */
+static void test_configure_missing_tap(void **state) {
+    struct fx *f = *state;
+    fake_start(f, NULL);
+    struct vmm_config cfg = full_config(f);
+    cfg.tap = "hthnosuch0";
+    struct error err;
+    error_init(&err);
+    int r = vmm_fc_configure_and_start(&cfg, TMO, &err);
+    assert_int_equal(r, -EINVAL);
+    assert_non_null(strstr(err.msg, "PUT /network-interfaces/eth0"));
+    assert_non_null(strstr(err.msg, "Invalid TUN/TAP Backend provided by hthnosuch0"));
 }
 
 static void test_configure_minimal(void **state) {
@@ -469,6 +500,7 @@ static void test_kind(void **state) {
 int firecracker_tests_run(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_configure_full, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_configure_missing_tap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_configure_minimal, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_alt_del, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_fake_rejects, fx_setup, fx_teardown),

@@ -12,8 +12,31 @@
 HEARTH=${HEARTH:?set HEARTH to the hearth binary}
 HEARTH_SRC=${HEARTH_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 
+# As root, every script runs in a network namespace of its own, with only
+# lo up: a VM started as root builds its network (a bridge, nftables rules,
+# dnsmasq), and that must never touch the host's network.
+if [ "$(id -u)" = 0 ] && [ -z "${HEARTH_TEST_NETNS:-}" ]; then
+    export HEARTH_TEST_NETNS=$$
+    exec unshare -n -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# tmp_procs: the processes whose command line names $TMP (a network's
+# dnsmasq outlives its VMs; the test's end ends it).
+tmp_procs() {
+    local p cmd
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" = $$ ] && continue
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+        [[ "$cmd" == *"$TMP"* ]] && echo "${p#/proc/}"
+    done
+}
+tmp_cleanup() {
+    local p
+    for p in $(tmp_procs); do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap tmp_cleanup EXIT
 ROOT="$TMP/root"
 passed=0
 failed=0

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "fcfake.h"
@@ -249,6 +250,31 @@ static int fake_check_order(struct fake *f, const char *tmpl, const json_t *body
     return 0;
 }
 
+/*
+ * What Firecracker checks of a network interface beyond the spec: the id in
+ * the path is the body's, and host_dev_name is a tap it can open (a tun
+ * device of this network namespace: /sys/class/net/NAME/tun_flags).
+ */
+static int fake_check_iface(const char *tmpl, const json_t *vars, const json_t *body,
+                            struct error *err) {
+    if (strcmp(tmpl, "/network-interfaces/{iface_id}") != 0)
+        return 0;
+    const char *id = json_string_value(json_object_get(vars, "iface_id"));
+    const char *bid = json_string_value(json_object_get(body, "iface_id"));
+    if (!id || !bid || strcmp(id, bid) != 0)
+        return error_set(err, -EINVAL, "The id from the path does not match the id from the body!");
+    const char *dev = json_string_value(json_object_get(body, "host_dev_name"));
+    char path[128];
+    snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", dev ? dev : "");
+    if (!dev || !*dev || strchr(dev, '/') || access(path, R_OK) < 0)
+        return error_set(err, -EINVAL,
+                         "Could not create the network device: Open tap device failed: "
+                         "Error while creating ifreq structure: No such device (os error 19). "
+                         "Invalid TUN/TAP Backend provided by %s.",
+                         dev ? dev : "");
+    return 0;
+}
+
 static void fake_record(struct fake *f, const char *tmpl, const json_t *body) {
     if (strcmp(tmpl, "/logger") == 0)
         f->logger = true;
@@ -341,6 +367,8 @@ int fake_handle(struct fake *f, const struct req *rq, struct strbuf *out, struct
         r = error_set(err, -EINVAL, "fcfake refuses %s as told", rq->path);
     if (r == 0)
         r = fake_check_order(f, tmpl, body, err);
+    if (r == 0)
+        r = fake_check_iface(tmpl, vars, body, err);
     if (r == 0)
         fake_record(f, tmpl, body);
     json_decref(body);

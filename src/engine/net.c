@@ -1,0 +1,307 @@
+/*
+ * engine net: a VM's network, brought up by its start and taken down at its
+ * end, as steps of the vm.start operation (docs/architecture.md,
+ * "Networking").
+ *
+ * - Before the intent: the mode (spec.networkMode), the network a bridged VM
+ *   joins (the first by name; one is recorded with a free subnet when there
+ *   is none), its port maps checked against those mapped and the ports the
+ *   host listens on.
+ * - In the intent's transaction: the VM's lease, kept from an earlier run or
+ *   the lowest free address, and status.ipAddresses. Two processes never
+ *   hand out one address: the insert runs in the intent's write
+ *   transaction, and the address is the table's key.
+ * - The act, one journal step and fault point each: the bridge with the
+ *   nftables table and dnsmasq ("net-bridge"), the VM's dnsmasq host file
+ *   ("net-hostfile"), its tap ("net-tap"), its port-map elements
+ *   ("net-ports").
+ * - The end (the monitor's, a halt's, a rolled-back start's): the elements,
+ *   the tap and the host file go; the lease stays until the VM is removed.
+ *   Every part is idempotent, so recovery may run it again.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/engine_priv.h"
+#include "engine/vm_priv.h"
+
+int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct error *err) {
+    const char *m = vm->u.vm.network_mode ? vm->u.vm.network_mode : API_DEFAULT_NETWORK_MODE;
+    if (strcmp(m, "bridge") == 0 || strcmp(m, "docker-bridge") == 0)
+        *ret = VM_NET_BRIDGE;
+    else if (strcmp(m, "user") == 0)
+        *ret = VM_NET_USER;
+    else if (strcmp(m, "none") == 0)
+        *ret = VM_NET_NONE;
+    else
+        return error_set(err, -ENOTSUP,
+                         "vm '%s': network mode '%s' is not supported here; use bridge (as "
+                         "root), user or none (--net)",
+                         vm->meta.name, m);
+    if (*ret == VM_NET_BRIDGE && geteuid() != 0)
+        return error_set(err, -EPERM,
+                         "vm '%s': the bridge network needs root; run as root or use --net user",
+                         vm->meta.name);
+    return 0;
+}
+
+void vm_net_release_fields(struct vm_net *n) {
+    free(n->maps);
+    n->maps = NULL;
+    n->n_maps = 0;
+}
+
+char *vm_net_dir(engine *e, const char *network) {
+    return xasprintf("%s/run/net/%s", e->root, network);
+}
+
+/* The network a bridged VM joins: the first recorded, else a new hearth0 on a free subnet. */
+static int net_pick(engine *e, struct vm_net *n, struct error *err) {
+    int r = store_network_get(e->store, NULL, &n->net, err);
+    if (r != -ENOENT) {
+        if (r == 0)
+            r = net_subnet_parse(n->net.subnet, &n->subnet, err);
+        return r;
+    }
+    error_init(err);
+    struct net_subnet s;
+    r = net_subnet_pick(&s, err);
+    if (r < 0)
+        return r;
+    snprintf(n->net.name, sizeof(n->net.name), "%s", VM_NET_DEFAULT_BRIDGE);
+    net_subnet_format(&s, n->net.subnet);
+    n->subnet = s;
+    n->fresh = true; /* recorded by the intent */
+    return 0;
+}
+
+static const char *proto_name(bool udp) {
+    return udp ? "udp" : "tcp";
+}
+
+/* spec.ports as port-map elements (vm_ip filled by the lease). */
+static int maps_of(const struct api_object *vm, struct vm_net *n, struct error *err) {
+    const struct api_vm *v = &vm->u.vm;
+    if (v->n_ports == 0)
+        return 0;
+    n->maps = calloc(v->n_ports, sizeof(*n->maps));
+    if (!n->maps)
+        return error_oom(err);
+    for (size_t i = 0; i < v->n_ports; i++) {
+        const struct api_port *p = &v->ports[i];
+        struct net_portmap *m = &n->maps[n->n_maps++];
+        m->udp = p->protocol && strcmp(p->protocol, "udp") == 0;
+        m->host_port = (uint16_t)p->host_port;
+        m->vm_port = (uint16_t)p->vm_port;
+        if (p->bind_address && strcmp(p->bind_address, "0.0.0.0") != 0 &&
+            net_ip_parse(p->bind_address, &m->bind, NULL) < 0)
+            return error_set(err, -EINVAL,
+                             "vm '%s': bind address '%s' of port %llu is not an IPv4 address",
+                             vm->meta.name, p->bind_address, (unsigned long long)p->host_port);
+    }
+    return 0;
+}
+
+/* A host port of m that a running VM maps already, or that something here listens on. */
+static int maps_check(const char *name, const struct vm_net *n, struct error *err) {
+    _cleanup_free_ struct net_portmap *have = NULL;
+    size_t n_have = 0;
+    struct error lerr;
+    error_init(&lerr);
+    if (n->n_maps > 0 && net_nft_list(&have, &n_have, &lerr) < 0)
+        log_debug("listing the port maps: %s", lerr.msg);
+    for (size_t i = 0; i < n->n_maps; i++) {
+        const struct net_portmap *m = &n->maps[i];
+        for (size_t j = 0; j < n_have; j++) {
+            if (have[j].udp != m->udp || have[j].host_port != m->host_port ||
+                (have[j].bind && m->bind && have[j].bind != m->bind))
+                continue;
+            char ip[NET_IP_MAX];
+            net_ip_format(have[j].vm_ip, ip);
+            return error_set(err, -EADDRINUSE,
+                             "vm '%s': host port %u/%s is mapped already (to %s:%u); pick "
+                             "another with -p",
+                             name, m->host_port, proto_name(m->udp), ip, have[j].vm_port);
+        }
+        if (net_port_listening(m->udp, m->bind, m->host_port))
+            return error_set(err, -EADDRINUSE,
+                             "vm '%s': host port %u/%s is in use on this host; pick another "
+                             "with -p",
+                             name, m->host_port, proto_name(m->udp));
+    }
+    return 0;
+}
+
+int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) {
+    memset(n, 0, sizeof(*n));
+    int r = vm_net_mode_of(vm, &n->mode, err);
+    if (r < 0 || n->mode != VM_NET_BRIDGE)
+        return r;
+    r = net_pick(e, n, err);
+    if (r == 0)
+        r = maps_of(vm, n, err);
+    if (r == 0)
+        r = maps_check(vm->meta.name, n, err);
+    if (r < 0)
+        vm_net_release_fields(n);
+    return r;
+}
+
+/* The lowest address of the subnet no lease holds (the gateway excluded). */
+static int lease_pick(engine *e, const struct vm_net *n, uint32_t *ret, struct error *err) {
+    _cleanup_free_ struct store_lease *l = NULL;
+    size_t nl = 0;
+    int r = store_lease_list(e->store, n->net.name, &l, &nl, err);
+    if (r < 0)
+        return r;
+    uint32_t first = net_subnet_gateway(&n->subnet) + 1, last = net_subnet_last(&n->subnet);
+    size_t span = last >= first ? (size_t)(last - first) + 1 : 0;
+    _cleanup_free_ uint8_t *used = calloc(span / 8 + 1, 1);
+    if (!used)
+        return error_oom(err);
+    for (size_t i = 0; i < nl; i++) {
+        uint32_t ip;
+        if (net_ip_parse(l[i].ip, &ip, NULL) == 0 && ip >= first && ip <= last)
+            used[(ip - first) / 8] |= (uint8_t)(1u << ((ip - first) % 8));
+    }
+    for (size_t i = 0; i < span; i++) {
+        if (!(used[i / 8] & (1u << (i % 8)))) {
+            *ret = first + (uint32_t)i;
+            return 0;
+        }
+    }
+    return error_set(err, -ENOSPC,
+                     "network '%s' (%s) has no free address: its %zu addresses are leased; "
+                     "remove a VM or make the subnet larger",
+                     n->net.name, n->net.subnet, span);
+}
+
+int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) {
+    if (n->mode != VM_NET_BRIDGE)
+        return 0;
+    int r = 0;
+    if (n->fresh) {
+        r = store_network_add(e->store, n->net.name, n->net.subnet, err);
+        if (r == -EEXIST) { /* recorded meanwhile by another start: that one */
+            error_init(err);
+            r = store_network_get(e->store, NULL, &n->net, err);
+            if (r == 0)
+                r = net_subnet_parse(n->net.subnet, &n->subnet, err);
+        }
+        if (r < 0)
+            return r;
+    }
+    r = store_lease_get(e->store, uid, &n->lease, err);
+    if (r == 0 && strcmp(n->lease.network, n->net.name) != 0) {
+        /* Leased in a network since removed or replaced: a new one. */
+        r = error_set(err, -ESTALE, "stale");
+    }
+    if (r == -ENOENT || r == -ESTALE) {
+        error_init(err);
+        uint32_t ip;
+        r = lease_pick(e, n, &ip, err);
+        if (r < 0)
+            return r;
+        memset(&n->lease, 0, sizeof(n->lease));
+        net_ip_format(ip, n->lease.ip);
+        snprintf(n->lease.network, sizeof(n->lease.network), "%s", n->net.name);
+        snprintf(n->lease.vm_uid, sizeof(n->lease.vm_uid), "%s", uid);
+        net_mac_of(uid, n->lease.mac);
+        r = store_lease_add(e->store, &n->lease, err);
+    }
+    if (r == 0)
+        r = net_ip_parse(n->lease.ip, &n->ip, err);
+    if (r == 0)
+        r = store_vm_ips_set(e->store, uid, n->lease.ip, err);
+    for (size_t i = 0; r == 0 && i < n->n_maps; i++)
+        n->maps[i].vm_ip = n->ip;
+    net_tap_name_of(uid, n->tap);
+    net_mac_of(uid, n->mac);
+    return r;
+}
+
+/* One act step: the journal's step, then its fault point (a literal, for fault_points.py). */
+static int step(engine *e, int64_t op, const char *name, struct error *err) {
+    return store_op_step(e->store, op, name, err);
+}
+
+int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
+              struct error *err) {
+    if (n->mode != VM_NET_BRIDGE)
+        return 0;
+    _cleanup_free_ char *dir = vm_net_dir(e, n->net.name);
+    _cleanup_free_ char *netdir = xasprintf("%s/run/net", e->root);
+    _cleanup_free_ char *rundir = xasprintf("%s/run", e->root);
+    if (!dir || !netdir || !rundir)
+        return error_oom(err);
+    int r = net_bridge_ensure(n->net.name, &n->subnet, err);
+    if (r == 0)
+        r = net_nft_ensure(n->net.name, &n->subnet, err);
+    if (r == 0)
+        r = engine_dir_make(rundir, err);
+    if (r == 0)
+        r = engine_dir_make(netdir, err);
+    if (r == 0)
+        r = net_dnsmasq_ensure(dir, n->net.name, &n->subnet, NULL, err);
+    if (r == 0)
+        r = step(e, op, "net-bridge", err);
+    if (r < 0)
+        return r;
+    fault_point("net.after-bridge");
+
+    r = net_hostfile_write(dir, uid, n->mac, n->ip, name, err);
+    if (r == 0)
+        r = step(e, op, "net-hostfile", err);
+    if (r < 0)
+        return r;
+    fault_point("net.after-hostfile");
+
+    r = net_tap_create(n->tap, n->net.name, 0, err);
+    if (r == 0)
+        r = step(e, op, "net-tap", err);
+    if (r < 0)
+        return r;
+    fault_point("net.after-tap");
+
+    if (n->n_maps == 0)
+        return 0;
+    r = net_nft_add(n->maps, n->n_maps, err);
+    if (r == 0)
+        r = step(e, op, "net-ports", err);
+    if (r < 0)
+        return r;
+    fault_point("net.after-ports");
+    return 0;
+}
+
+void vm_net_down(engine *e, const char *uid) {
+    struct store_lease lease;
+    struct error err;
+    error_init(&err);
+    if (store_lease_get(e->store, uid, &lease, &err) < 0)
+        return; /* never bridged: nothing of it on the machine */
+    uint32_t ip;
+    if (net_ip_parse(lease.ip, &ip, &err) < 0)
+        return;
+    /* The elements that lead to its address, whatever the spec says now. */
+    _cleanup_free_ struct net_portmap *have = NULL;
+    size_t n_have = 0, n_mine = 0;
+    if (net_nft_exists() && net_nft_list(&have, &n_have, &err) == 0) {
+        for (size_t i = 0; i < n_have; i++)
+            if (have[i].vm_ip == ip)
+                have[n_mine++] = have[i];
+        if (n_mine > 0 && net_nft_del(have, n_mine, &err) < 0)
+            log_warn("vm %s: %s", uid, err.msg);
+    }
+    char tap[IFNAMSIZ];
+    net_tap_name_of(uid, tap);
+    error_init(&err);
+    if (net_tap_delete(tap, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+    _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
+    error_init(&err);
+    if (dir && net_hostfile_remove(dir, uid, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+}
