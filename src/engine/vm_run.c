@@ -839,8 +839,8 @@ static int start_cmdline_ip(struct vm_launch *l, const struct vm_net *n, struct 
     net_ip_format(n->ip, ip);
     net_ip_format(net_subnet_gateway(&n->subnet), gw);
     net_ip_format(net_subnet_mask(&n->subnet), mask);
-    char *nc = at ? xasprintf("%.*sip=%s::%s:%s::eth0:off:%s%s", (int)(at - c), c, ip, gw, mask,
-                              gw, at + 7)
+    char *nc = at ? xasprintf("%.*sip=%s::%s:%s::eth0:off:%s%s", (int)(at - c), c, ip, gw, mask, gw,
+                              at + 7)
                   : xasprintf("%s ip=%s::%s:%s::eth0:off:%s", c, ip, gw, mask, gw);
     if (!nc)
         return error_oom(err);
