@@ -168,8 +168,26 @@ static int check_bridge(engine *e, const struct store_network *nw, bool repair,
     return 0;
 }
 
-static int check_taps(const struct wants *w, bool repair, struct engine_doctor_report *rep,
-                      struct error *err) {
+/* Whether name is one of this root's networks (other roots may have bridges of their own). */
+static bool is_ours(const struct store_network *nets, size_t n_nets, const char *name) {
+    for (size_t i = 0; i < n_nets; i++)
+        if (strcmp(nets[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Whether ip is in the subnet of one of this root's networks. */
+static bool in_ours(const struct store_network *nets, size_t n_nets, uint32_t ip) {
+    for (size_t i = 0; i < n_nets; i++) {
+        struct net_subnet s;
+        if (net_subnet_parse(nets[i].subnet, &s, NULL) == 0 && net_subnet_contains(&s, ip))
+            return true;
+    }
+    return false;
+}
+
+static int check_taps(const struct store_network *nets, size_t n_nets, const struct wants *w,
+                      bool repair, struct engine_doctor_report *rep, struct error *err) {
     char **taps = NULL;
     size_t n = 0;
     struct error e2;
@@ -178,8 +196,12 @@ static int check_taps(const struct wants *w, bool repair, struct engine_doctor_r
         return 0; /* no links to read: nothing to compare */
     int r = 0;
     for (size_t i = 0; r == 0 && i < n; i++) {
-        char prefix[13];
+        char prefix[13], master[IFNAMSIZ] = "";
         if (!net_tap_name_parse(taps[i], prefix) || want_by_tap(w, prefix))
+            continue;
+        /* A tap on another root's bridge is that root's; one on none is a leftover of ours. */
+        if (net_link_master(taps[i], master, &e2) == 0 && master[0] &&
+            !is_ours(nets, n_nets, master))
             continue;
         struct engine_finding *f = doctor_finding_add(rep, "stray-tap", "delete it", taps[i],
                                                       "tap '%s' belongs to no running VM", taps[i]);
@@ -204,8 +226,8 @@ static int check_taps(const struct wants *w, bool repair, struct engine_doctor_r
     return r;
 }
 
-static int check_ports(const struct wants *w, bool repair, struct engine_doctor_report *rep,
-                       struct error *err) {
+static int check_ports(const struct store_network *nets, size_t n_nets, const struct wants *w,
+                       bool repair, struct engine_doctor_report *rep, struct error *err) {
     _cleanup_free_ struct net_portmap *have = NULL;
     size_t n = 0;
     struct error e2;
@@ -218,8 +240,8 @@ static int check_ports(const struct wants *w, bool repair, struct engine_doctor_
         for (size_t j = 0; j < w->n && !wanted; j++)
             for (size_t k = 0; k < w->v[j].n_maps && !wanted; k++)
                 wanted = same_key(&w->v[j].maps[k], &have[i]) && w->v[j].ip == have[i].vm_ip;
-        if (wanted)
-            continue;
+        if (wanted || !in_ours(nets, n_nets, have[i].vm_ip))
+            continue; /* (an element to another root's VM is that root's) */
         char ip[NET_IP_MAX], obj[64];
         net_ip_format(have[i].vm_ip, ip);
         snprintf(obj, sizeof(obj), "port %u/%s", have[i].host_port, have[i].udp ? "udp" : "tcp");
@@ -396,9 +418,9 @@ int doctor_check_network(engine *e, bool repair, struct engine_doctor_report *re
             r = check_hostfiles(e, &nets[i], &w, repair, rep, err);
     }
     if (r == 0 && geteuid() == 0)
-        r = check_taps(&w, repair, rep, err);
+        r = check_taps(nets, n_nets, &w, repair, rep, err);
     if (r == 0 && geteuid() == 0)
-        r = check_ports(&w, repair, rep, err);
+        r = check_ports(nets, n_nets, &w, repair, rep, err);
     if (r == 0)
         r = check_leases(e, nets, n_nets, repair, rep, err);
     if (r == 0)

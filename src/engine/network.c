@@ -90,5 +90,16 @@ int engine_network_remove(engine *e, const char *name, struct error *err) {
         r = fs_tree_remove(dir, err);
     if (r == 0)
         r = store_network_remove(e->store, name, err);
+    /* The last network of this root: the nftables table goes too, unless another root's VMs
+     * map ports through it. */
+    struct store_network other;
+    struct error e2;
+    error_init(&e2);
+    if (r == 0 && geteuid() == 0 && store_network_get(e->store, NULL, &other, &e2) == -ENOENT) {
+        _cleanup_free_ struct net_portmap *maps = NULL;
+        size_t n_maps = 0;
+        if (net_nft_list(&maps, &n_maps, &e2) == 0 && n_maps == 0)
+            r = net_nft_delete(err);
+    }
     return r;
 }
