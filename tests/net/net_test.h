@@ -1,0 +1,16 @@
+/* The test groups of test_net; main.c runs them inside a network namespace of its own. */
+#ifndef HEARTH_TESTS_NET_TEST_H
+#define HEARTH_TESTS_NET_TEST_H
+
+#include <stddef.h>
+
+#include "testrun.h"
+
+/* addr_test.c: subnets, addresses, MACs and tap names as text. */
+extern const struct CMUnitTest net_addr_tests[];
+extern const size_t net_addr_tests_n;
+/* link_test.c: the bridge, taps, subnet_in_use and subnet_pick. */
+extern const struct CMUnitTest net_link_tests[];
+extern const size_t net_link_tests_n;
+
+#endif
