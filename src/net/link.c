@@ -165,8 +165,8 @@ static int bridge_address(int sock, const char *name, const struct net_subnet *s
                           struct error *err) {
     struct ifreq ifr;
     ifr_init(&ifr, name);
-    bool has = ioctl(sock, SIOCGIFADDR, &ifr) == 0 &&
-               sin_get(&ifr.ifr_addr) == net_subnet_gateway(s);
+    bool has =
+        ioctl(sock, SIOCGIFADDR, &ifr) == 0 && sin_get(&ifr.ifr_addr) == net_subnet_gateway(s);
     if (has) {
         ifr_init(&ifr, name);
         has = ioctl(sock, SIOCGIFNETMASK, &ifr) == 0 &&
@@ -274,8 +274,8 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
     if (r == 0 && li.master) {
         char m[IFNAMSIZ] = "";
         if (if_indextoname(li.master, m) && strcmp(m, bridge) != 0)
-            return error_set(err, -EBUSY, "tap '%s' is attached to '%s', not to bridge '%s'",
-                             name, m, bridge);
+            return error_set(err, -EBUSY, "tap '%s' is attached to '%s', not to bridge '%s'", name,
+                             m, bridge);
     }
     _cleanup_close_ int fd = tap_open(name, err);
     if (fd < 0)
@@ -296,8 +296,8 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
         ifr_init(&ifr, bridge);
         ifr.ifr_ifindex = (int)if_nametoindex(name);
         if (ioctl(sock, SIOCBRADDIF, &ifr) < 0)
-            return error_set(err, -errno, "cannot attach tap '%s' to bridge '%s': %s", name,
-                             bridge, strerror(errno));
+            return error_set(err, -errno, "cannot attach tap '%s' to bridge '%s': %s", name, bridge,
+                             strerror(errno));
     }
     return link_set_up(sock, name, true, err);
 }

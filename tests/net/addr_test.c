@@ -34,9 +34,18 @@ static void test_subnet_errors(void **state) {
     (void)state;
     struct net_subnet s = {.addr = 7, .prefix = 9};
     struct error err;
-    const char *bad[] = {"10.61.0.0",     "10.61.0.0/",   "10.61.0.0/7",  "10.61.0.0/31",
-                         "10.61.0.1/16",  "10.61.0/16",   "x/16",         "10.61.0.0/16x",
-                         "10.61.0.0/-16", "10.61.0.0.0/8", "",            "1.2.3.4.5.6.7.8.9/8"};
+    const char *bad[] = {"10.61.0.0",
+                         "10.61.0.0/",
+                         "10.61.0.0/7",
+                         "10.61.0.0/31",
+                         "10.61.0.1/16",
+                         "10.61.0/16",
+                         "x/16",
+                         "10.61.0.0/16x",
+                         "10.61.0.0/-16",
+                         "10.61.0.0.0/8",
+                         "",
+                         "1.2.3.4.5.6.7.8.9/8"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         error_init(&err);
         assert_int_equal(net_subnet_parse(bad[i], &s, &err), -EINVAL);
@@ -62,10 +71,10 @@ static void test_mac_and_tap_names(void **state) {
     char prefix[13];
     assert_true(net_tap_name_parse(tap, prefix));
     assert_string_equal(prefix, "0123456789ab");
-    assert_false(net_tap_name_parse("hth0123456789a", prefix));    /* short */
-    assert_false(net_tap_name_parse("hth0123456789abc", prefix));  /* long */
-    assert_false(net_tap_name_parse("hth0123456789AB", prefix));   /* upper case */
-    assert_false(net_tap_name_parse("tap0123456789ab", prefix));   /* prefix */
+    assert_false(net_tap_name_parse("hth0123456789a", prefix));   /* short */
+    assert_false(net_tap_name_parse("hth0123456789abc", prefix)); /* long */
+    assert_false(net_tap_name_parse("hth0123456789AB", prefix));  /* upper case */
+    assert_false(net_tap_name_parse("tap0123456789ab", prefix));  /* prefix */
     assert_false(net_tap_name_parse("hearth0", prefix));
 }
 

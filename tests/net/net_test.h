@@ -13,4 +13,8 @@ extern const size_t net_addr_tests_n;
 extern const struct CMUnitTest net_link_tests[];
 extern const size_t net_link_tests_n;
 
+/* nft_test.c: table inet hearth and its port maps, net_port_listening. */
+extern const struct CMUnitTest net_nft_tests[];
+extern const size_t net_nft_tests_n;
+
 #endif
