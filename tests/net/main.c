@@ -47,5 +47,7 @@ int main(void) {
     int failed = _cmocka_run_group_tests("addr", net_addr_tests, net_addr_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("link", net_link_tests, net_link_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("nft", net_nft_tests, net_nft_tests_n, NULL, NULL);
+    failed +=
+        _cmocka_run_group_tests("dnsmasq", net_dnsmasq_tests, net_dnsmasq_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }

@@ -16,5 +16,8 @@ extern const size_t net_link_tests_n;
 /* nft_test.c: table inet hearth and its port maps, net_port_listening. */
 extern const struct CMUnitTest net_nft_tests[];
 extern const size_t net_nft_tests_n;
+/* dnsmasq_test.c: dnsmasq started once, its host files, a DHCP exchange. */
+extern const struct CMUnitTest net_dnsmasq_tests[];
+extern const size_t net_dnsmasq_tests_n;
 
 #endif
