@@ -105,8 +105,8 @@ int net_link_master(const char *name, char master[IFNAMSIZ], struct error *err) 
 
 /* One port map as an element: (protocol, [bind address,] host port) -> (vm ip, vm port). */
 struct net_portmap {
-    bool udp;         /* else tcp */
-    uint32_t bind;    /* 0: every address of the host */
+    bool udp;      /* else tcp */
+    uint32_t bind; /* 0: every address of the host */
     uint16_t host_port;
     uint32_t vm_ip;
     uint16_t vm_port;
@@ -118,7 +118,10 @@ struct net_portmap {
  * touched. libnftables, loaded on first use (util/lazylib.c).
  */
 int net_nft_ensure(const char *bridge, const struct net_subnet *s, struct error *err) WUR;
-/* Adds the elements; an element of that (protocol, bind, host port) present: -EADDRINUSE naming it. */
+/*
+ * Adds the elements; an element of that (protocol, bind, host port) present:
+ * -EADDRINUSE naming it.
+ */
 int net_nft_add(const struct net_portmap *m, size_t n, struct error *err) WUR;
 /* Deletes the elements that exist; those gone are fine. */
 int net_nft_del(const struct net_portmap *m, size_t n, struct error *err) WUR;

@@ -1,5 +1,5 @@
 /*
- * libcurl and libarchive, loaded on first use.
+ * libcurl, libarchive and libnftables, loaded on first use.
  *
  * Most hearth processes (ps, start, stop, the per-VM monitor) never pull an
  * image or talk to Firecracker, yet linking libcurl and libarchive made the
@@ -34,23 +34,27 @@
  * returns the library's own functions (never these), or the calls bind to
  * the library directly. Both are correct.
  *
- * The two load states below are process-wide caches written once under
- * pthread_once and only read afterwards.
+ * The load states below are process-wide caches written once under
+ * pthread_once and only read afterwards; libnftables' one shared context
+ * (lazylib_nft_ctx_get) is the exception, and says why.
  */
 #define CURL_DISABLE_TYPECHECK /* curl_easy_setopt is defined here, not a macro */
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <nftables/libnftables.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "util/util.h"
 
 #define CURL_SONAME "libcurl.so.4"
 #define ARCHIVE_SONAME "libarchive.so.13"
+#define NFT_SONAME "libnftables.so.1"
 
 struct lazylib {
     const char *soname;
@@ -313,3 +317,108 @@ int lazylib_archive_error(struct error *err) {
     }
 ARCHIVE_FUNCS(FORWARD)
 #undef FORWARD
+
+/*
+ * libnftables (net's table inet hearth): only the commands that change or
+ * compare the network load it. X(return type, name, (parameters),
+ * (arguments), value when not loaded).
+ */
+#define NFT_FUNCS(X)                                                                               \
+    X(struct nft_ctx *, nft_ctx_new, (uint32_t flags), (flags), NULL)                              \
+    X(int, nft_ctx_buffer_output, (struct nft_ctx * c), (c), -1)                                   \
+    X(int, nft_ctx_buffer_error, (struct nft_ctx * c), (c), -1)                                    \
+    X(const char *, nft_ctx_get_output_buffer, (struct nft_ctx * c), (c), "")                      \
+    X(const char *, nft_ctx_get_error_buffer, (struct nft_ctx * c), (c), "libnftables not loaded") \
+    X(int, nft_run_cmd_from_buffer, (struct nft_ctx * c, const char *buf), (c, buf), -1)
+
+#define NFT_VOID_FUNCS(X)                                                                          \
+    X(nft_ctx_free, (struct nft_ctx * c), (c))                                                     \
+    X(nft_ctx_output_set_flags, (struct nft_ctx * c, unsigned int flags), (c, flags))
+
+#define INDEX(ret, name, ...) NFT_I_##name,
+#define VINDEX(name, ...) NFT_I_##name,
+enum { NFT_FUNCS(INDEX) NFT_VOID_FUNCS(VINDEX) NFT_I_COUNT };
+#undef INDEX
+#undef VINDEX
+
+#define NAME(ret, name, ...) #name,
+#define VNAME(name, ...) #name,
+static const char *const nft_names[] = {NFT_FUNCS(NAME) NFT_VOID_FUNCS(VNAME)};
+#undef NAME
+#undef VNAME
+
+static void *nft_fns[NFT_I_COUNT];
+static struct lazylib nft_lib = {NFT_SONAME, nft_names, nft_fns, NFT_I_COUNT, false, ""};
+static pthread_once_t nft_once = PTHREAD_ONCE_INIT;
+
+static void nft_load(void) {
+    lazylib_load(&nft_lib);
+}
+
+static bool nft_ready(void) {
+    pthread_once(&nft_once, nft_load);
+    return nft_lib.loaded;
+}
+
+int lazylib_nft_error(struct error *err) {
+    (void)nft_ready();
+    return lazylib_error(&nft_lib, "libnftables", err);
+}
+
+#define FORWARD(ret, name, params, args, fallback)                                                 \
+    ret name params {                                                                              \
+        if (!nft_ready())                                                                          \
+            return fallback;                                                                       \
+        return ((ret(*) params)nft_fns[NFT_I_##name])args;                                         \
+    }
+#define FORWARD_VOID(name, params, args)                                                           \
+    void name params {                                                                             \
+        if (nft_ready())                                                                           \
+            ((void(*) params)nft_fns[NFT_I_##name]) args;                                          \
+    }
+NFT_FUNCS(FORWARD)
+NFT_VOID_FUNCS(FORWARD_VOID)
+#undef FORWARD
+#undef FORWARD_VOID
+
+/*
+ * One libnftables context (and so one netlink socket) per process, used
+ * under a lock. Closing a netlink socket after it deleted set elements
+ * waits in the kernel for the deferred release of those elements (an RCU
+ * grace period, about 15 ms here), so a context per call made every port
+ * map deletion that slow (bench/net.sh); kept open, a deletion costs a
+ * fraction of a millisecond. A child process of the one that made it (the
+ * socket's owner is the pid) makes its own.
+ */
+static pthread_mutex_t nft_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nft_ctx *nft_shared;
+static pid_t nft_shared_pid;
+
+struct nft_ctx *lazylib_nft_ctx_get(struct error *err) {
+    pthread_mutex_lock(&nft_shared_lock);
+    if (nft_shared && nft_shared_pid != getpid()) {
+        nft_ctx_free(nft_shared);
+        nft_shared = NULL;
+    }
+    if (!nft_shared) {
+        struct nft_ctx *c = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!c || nft_ctx_buffer_output(c) < 0 || nft_ctx_buffer_error(c) < 0) {
+            pthread_mutex_unlock(&nft_shared_lock);
+            if (c)
+                nft_ctx_free(c);
+            return c ? (error_oom(err), NULL) : (lazylib_nft_error(err), NULL);
+        }
+        nft_shared = c;
+        nft_shared_pid = getpid();
+    }
+    /* Reading the buffers empties them: each command starts with nothing in either. */
+    (void)nft_ctx_get_output_buffer(nft_shared);
+    (void)nft_ctx_get_error_buffer(nft_shared);
+    nft_ctx_output_set_flags(nft_shared, 0);
+    return nft_shared;
+}
+
+void lazylib_nft_ctx_put(struct nft_ctx *c) {
+    if (c)
+        pthread_mutex_unlock(&nft_shared_lock);
+}

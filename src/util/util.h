@@ -333,14 +333,25 @@ void user_name_format(unsigned uid, char *buf, size_t size);
 /* ---- libraries loaded on first use ------------------------------------- */
 
 /*
- * libcurl and libarchive are not linked: lazylib.c defines the functions
- * hearth calls and loads the library on the first call. After a constructor
- * (curl_easy_init, curl_multi_init, archive_read_new) returned NULL, these set
+ * libcurl, libarchive and libnftables are not linked: lazylib.c defines the
+ * functions hearth calls and loads the library on the first call. After a
+ * constructor (curl_easy_init, curl_multi_init, archive_read_new,
+ * nft_ctx_new) returned NULL, these set
  * err to the reason and return its code: -ELIBACC with a message naming the
  * library when it cannot be loaded, else -ENOMEM.
  */
 int lazylib_curl_error(struct error *err);
 int lazylib_archive_error(struct error *err);
+int lazylib_nft_error(struct error *err);
+/*
+ * The process's one libnftables context, output and error buffered and
+ * empty, output flags 0, locked for the caller until lazylib_nft_ctx_put;
+ * NULL with err set (as lazylib_nft_error) when it cannot be made. Kept
+ * open because closing it after a deletion waits for the kernel (lazylib.c).
+ */
+struct nft_ctx;
+struct nft_ctx *lazylib_nft_ctx_get(struct error *err) WUR;
+void lazylib_nft_ctx_put(struct nft_ctx *c);
 
 /* ---- fault points ------------------------------------------------------ */
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# libcurl and libarchive are loaded on first use (src/util/lazylib.c): the
+# libcurl, libarchive and libnftables are loaded on first use (src/util/lazylib.c): the
 # binary does not link them, commands that do not need them run when they
 # cannot be loaded, and a command that needs one fails with a message naming
 # the library. A library is made unloadable by bind-mounting an empty file
@@ -13,6 +13,7 @@ set -u
 LIBS=$(ldd "$HEARTH")
 reject "ldd curl" "$LIBS" "libcurl"
 reject "ldd archive" "$LIBS" "libarchive"
+reject "ldd nftables" "$LIBS" "libnftables"
 
 need unshare util-linux
 need ldconfig libc-bin

@@ -1,0 +1,264 @@
+/*
+ * net dnsmasq: one dnsmasq (Debian's dnsmasq-base) per bridge, in a
+ * directory of its own that holds its pid file, its lease file and its
+ * --dhcp-hostsdir, one host file per VM ("mac,ip,name"), which dnsmasq
+ * re-reads by inotify: the engine adds and removes VMs without restarting
+ * or signalling it. Only those hosts get an address (--dhcp-range ...,static),
+ * so every address it hands out is one the database leased.
+ *
+ * dnsmasq is run in the foreground of exec_run and daemonises itself: its
+ * first process exits once the daemon listens, with status 0, or with
+ * dnsmasq's own error on stderr (a port in use, a bad option), which goes
+ * into the error. The daemon has its own session (setsid) and is nobody's
+ * child here, so it outlives the command that started it. Its pid file is
+ * only believed when that pid runs /usr/sbin/dnsmasq with this directory's
+ * pid file in its argv, so a reused pid is never taken for it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/net.h"
+
+#define DNSMASQ "/usr/sbin/dnsmasq"
+#define HOSTFILE_MAX 256 /* "mac,ip,name\n" */
+
+static int dir_check(const char *dir, struct error *err) {
+    if (!dir || !path_is_host_clean(dir) || strlen(dir) > 1024)
+        return error_set(err, -EINVAL, "'%s' is not a clean absolute path for dnsmasq's directory",
+                         dir ? dir : "");
+    return 0;
+}
+
+int net_dnsmasq_pid(const char *dir) {
+    if (dir_check(dir, NULL) < 0)
+        return 0;
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/dnsmasq.pid", dir);
+    struct strbuf sb = STRBUF_INIT;
+    uint64_t pid = 0;
+    bool ok = strbuf_read_file(&sb, path, 64, NULL) == 0 && sb.len > 0;
+    if (ok && sb.buf[sb.len - 1] == '\n')
+        sb.buf[--sb.len] = '\0';
+    ok = ok && parse_u64(sb.buf, 1u << 22, &pid) == 0 && pid > 1;
+    strbuf_release(&sb);
+    if (!ok)
+        return 0;
+    char argv[8192], want[1200];
+    size_t argc = 0;
+    if (proc_cmdline((int)pid, argv, sizeof(argv), &argc) < 0 || argc == 0 ||
+        strcmp(argv, DNSMASQ) != 0)
+        return 0;
+    snprintf(want, sizeof(want), "--pid-file=%s", path);
+    const char *a = argv;
+    for (size_t i = 0; i < argc; i++, a += strlen(a) + 1)
+        if (strcmp(a, want) == 0)
+            return (int)pid;
+    return 0;
+}
+
+/* dir and dir/hosts, mode 0700 (dnsmasq runs as root; nobody else reads them). */
+static int dirs_make(const char *dir, struct error *err) {
+    char hosts[1100];
+    snprintf(hosts, sizeof(hosts), "%s/hosts", dir);
+    int r = fs_mkdir_parents(hosts, 0700, err);
+    if (r < 0)
+        return r;
+    if (chmod(dir, 0700) < 0 || chmod(hosts, 0700) < 0)
+        return error_set(err, -errno, "cannot make '%s' private: %s", dir, strerror(errno));
+    return 0;
+}
+
+int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_subnet *s,
+                       int *ret_pid, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    if (!bridge || !*bridge || strlen(bridge) >= IFNAMSIZ || strchr(bridge, ','))
+        return error_set(err, -EINVAL, "'%s' is not a bridge name", bridge ? bridge : "");
+    int pid = net_dnsmasq_pid(dir);
+    if (pid == 0) {
+        r = dirs_make(dir, err);
+        if (r < 0)
+            return r;
+        char net[NET_IP_MAX], mask[NET_IP_MAX], gw[NET_IP_MAX];
+        net_ip_format(s->addr, net);
+        net_ip_format(net_subnet_mask(s), mask);
+        net_ip_format(net_subnet_gateway(s), gw);
+        _cleanup_free_ char *pidfile = xasprintf("--pid-file=%s/dnsmasq.pid", dir);
+        _cleanup_free_ char *hostsdir = xasprintf("--dhcp-hostsdir=%s/hosts", dir);
+        _cleanup_free_ char *leases = xasprintf("--dhcp-leasefile=%s/leases", dir);
+        _cleanup_free_ char *iface = xasprintf("--interface=%s", bridge);
+        _cleanup_free_ char *listen = xasprintf("--listen-address=%s", gw);
+        _cleanup_free_ char *range = xasprintf("--dhcp-range=%s,static,%s,12h", net, mask);
+        if (!pidfile || !hostsdir || !leases || !iface || !listen || !range)
+            return error_oom(err);
+        const char *argv[] = {DNSMASQ,
+                              "--conf-file=/dev/null",
+                              pidfile,
+                              hostsdir,
+                              leases,
+                              iface,
+                              "--bind-interfaces",
+                              "--except-interface=lo",
+                              listen,
+                              range,
+                              "--dhcp-authoritative",
+                              "--user=root",
+                              NULL};
+        struct exec_opts o = {.timeout_ms = 30000};
+        r = exec_run(argv, &o, err);
+        if (r < 0) {
+            error_prefix(err, "cannot start dnsmasq for bridge '%s'", bridge);
+            return r;
+        }
+        pid = net_dnsmasq_pid(dir);
+        if (pid == 0)
+            return error_set(err, -ESRCH,
+                             "dnsmasq for bridge '%s' started but does not run: see the system "
+                             "log",
+                             bridge);
+    }
+    if (ret_pid)
+        *ret_pid = pid;
+    return 0;
+}
+
+/* Waits up to ms for dir's dnsmasq to be gone. */
+static bool wait_gone(const char *dir, int ms) {
+    for (int t = 0; t <= ms; t += 10) {
+        if (net_dnsmasq_pid(dir) == 0)
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+int net_dnsmasq_stop(const char *dir, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    int pid = net_dnsmasq_pid(dir);
+    if (pid > 0) {
+        if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
+            return error_set(err, -errno, "cannot stop dnsmasq (pid %d): %s", pid, strerror(errno));
+        if (!wait_gone(dir, 5000)) {
+            if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+                return error_set(err, -errno, "cannot kill dnsmasq (pid %d): %s", pid,
+                                 strerror(errno));
+            if (!wait_gone(dir, 5000))
+                return error_set(err, -ETIMEDOUT, "dnsmasq (pid %d) does not end", pid);
+        }
+    }
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/dnsmasq.pid", dir);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/* A host name dnsmasq takes: letters, digits and '-', 1 to 63, not starting or ending in '-'. */
+static bool hostname_ok(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 63 || name[0] == '-' || name[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", name[i]))
+            return false;
+    return true;
+}
+
+static bool mac_ok(const char *mac) {
+    if (!mac || strlen(mac) != 17)
+        return false;
+    for (size_t i = 0; i < 17; i++)
+        if (i % 3 == 2 ? mac[i] != ':' : !strchr("0123456789abcdefABCDEF", mac[i]))
+            return false;
+    return true;
+}
+
+int net_hostfile_write(const char *dir, const char *uid, const char *mac, uint32_t ip,
+                       const char *name, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    if (!uid || !id_is_valid(uid))
+        return error_set(err, -EINVAL, "'%s' is not a VM uid", uid ? uid : "");
+    if (!mac_ok(mac))
+        return error_set(err, -EINVAL, "'%s' is not a MAC address", mac ? mac : "");
+    char ipbuf[NET_IP_MAX], line[HOSTFILE_MAX], tmp[1100], path[1100];
+    net_ip_format(ip, ipbuf);
+    /* A name dnsmasq would refuse would cost the VM its address: it goes without. */
+    if (name && hostname_ok(name))
+        snprintf(line, sizeof(line), "%s,%s,%s\n", mac, ipbuf, name);
+    else
+        snprintf(line, sizeof(line), "%s,%s\n", mac, ipbuf);
+    r = dirs_make(dir, err);
+    if (r < 0)
+        return r;
+    /* dnsmasq skips names starting with '.', and reads the file once it is renamed in. */
+    snprintf(tmp, sizeof(tmp), "%s/hosts/.%s.tmp", dir, uid);
+    snprintf(path, sizeof(path), "%s/hosts/%s", dir, uid);
+    _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+    size_t len = strlen(line);
+    if (write(fd, line, len) != (ssize_t)len || fsync(fd) < 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        return error_set(err, -e, "cannot write '%s': %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return error_set(err, -e, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+    }
+    return 0;
+}
+
+int net_hostfile_remove(const char *dir, const char *uid, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    if (!uid || !id_is_valid(uid))
+        return error_set(err, -EINVAL, "'%s' is not a VM uid", uid ? uid : "");
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/hosts/%s", dir, uid);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    char hosts[1100];
+    snprintf(hosts, sizeof(hosts), "%s/hosts", dir);
+    DIR *d = opendir(hosts);
+    if (!d && errno != ENOENT)
+        return error_set(err, -errno, "cannot read '%s': %s", hosts, strerror(errno));
+    char **v = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!id_is_valid(e->d_name))
+            continue;
+        if (array_grow(&v, n, sizeof(*v)) < 0 || !(v[n] = xstrdup(e->d_name))) {
+            closedir(d);
+            net_names_free(v, n);
+            return error_oom(err);
+        }
+        n++;
+    }
+    if (d)
+        closedir(d);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}

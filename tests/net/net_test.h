@@ -1,0 +1,23 @@
+/* The test groups of test_net; main.c runs them inside a network namespace of its own. */
+#ifndef HEARTH_TESTS_NET_TEST_H
+#define HEARTH_TESTS_NET_TEST_H
+
+#include <stddef.h>
+
+#include "testrun.h"
+
+/* addr_test.c: subnets, addresses, MACs and tap names as text. */
+extern const struct CMUnitTest net_addr_tests[];
+extern const size_t net_addr_tests_n;
+/* link_test.c: the bridge, taps, subnet_in_use and subnet_pick. */
+extern const struct CMUnitTest net_link_tests[];
+extern const size_t net_link_tests_n;
+
+/* nft_test.c: table inet hearth and its port maps, net_port_listening. */
+extern const struct CMUnitTest net_nft_tests[];
+extern const size_t net_nft_tests_n;
+/* dnsmasq_test.c: dnsmasq started once, its host files, a DHCP exchange. */
+extern const struct CMUnitTest net_dnsmasq_tests[];
+extern const size_t net_dnsmasq_tests_n;
+
+#endif
