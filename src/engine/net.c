@@ -27,6 +27,8 @@
 #include "engine/engine_priv.h"
 #include "engine/vm_priv.h"
 
+#define VM_NET_TAP_WAIT_MS 3000 /* how long a dying VMM may hold its tap */
+
 int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct error *err) {
     const char *m = vm->u.vm.network_mode ? vm->u.vm.network_mode : API_DEFAULT_NETWORK_MODE;
     if (strcmp(m, "bridge") == 0 || strcmp(m, "docker-bridge") == 0)
@@ -70,7 +72,10 @@ static int net_pick(engine *e, struct vm_net *n, struct error *err) {
     r = net_subnet_pick(&s, err);
     if (r < 0)
         return r;
+    /* A bridge of that name here is another root's (this one has no network yet): the next. */
     snprintf(n->net.name, sizeof(n->net.name), "%s", VM_NET_DEFAULT_BRIDGE);
+    for (int i = 1; i < 100 && net_link_exists(n->net.name); i++)
+        snprintf(n->net.name, sizeof(n->net.name), "hearth%d", i);
     net_subnet_format(&s, n->net.subnet);
     n->subnet = s;
     n->fresh = true; /* recorded by the intent */
@@ -297,8 +302,17 @@ void vm_net_down(engine *e, const char *uid) {
     }
     char tap[IFNAMSIZ];
     net_tap_name_of(uid, tap);
-    error_init(&err);
-    if (net_tap_delete(tap, &err) < 0)
+    /* A VMM killed a moment ago (it dies with its monitor) may hold the tap a little longer. */
+    int64_t deadline = time_now_ms() + VM_NET_TAP_WAIT_MS;
+    int r;
+    for (;;) {
+        error_init(&err);
+        r = net_tap_delete(tap, &err);
+        if (r != -EBUSY || time_now_ms() >= deadline)
+            break;
+        sleep_ms(10);
+    }
+    if (r < 0)
         log_warn("vm %s: %s", uid, err.msg);
     _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
     error_init(&err);

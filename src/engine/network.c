@@ -28,7 +28,9 @@ int engine_network_create(engine *e, const char *name, const char *subnet,
                          why);
     if (net_link_exists(name))
         return error_set(err, -EEXIST,
-                         "a link named '%s' exists on this host; name the network otherwise", name);
+                         "a link named '%s' exists on this host (another root's network?); name "
+                         "the network otherwise",
+                         name);
     char text[NET_SUBNET_MAX];
     net_subnet_format(&s, text);
     r = store_network_add(e->store, name, text, err);

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "engine/engine_test.h"
 #include "engine/engine_priv.h"
 
+#include "net/net.h"
 #include "oci/oci.h"
 #include "store/store_priv.h"
 #include "util/util.h"
@@ -76,7 +78,74 @@ void engine_test_pool_init(engine *eng, const char *root, uint64_t file_size, ui
         fail_msg("pool init: %s", err.msg);
 }
 
+/* Whether pid has ended: gone, or a zombie (this machine's init may not reap orphans). */
+static bool proc_ended(int pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+/*
+ * The dnsmasq of a network that a test's VM started outlives the VM (as it
+ * does for hearth's users): it goes with the test's directory, which its
+ * argv names, before the next test builds a bridge of the same name.
+ */
+static void dnsmasq_kill_under(const char *dir) {
+    DIR *dh = opendir("/proc");
+    struct dirent *de;
+    int killed[64];
+    size_t n_killed = 0;
+    while (dh && (de = readdir(dh))) {
+        int pid = (int)strtol(de->d_name, NULL, 10);
+        char cmd[4096];
+        size_t argc = 0;
+        if (pid <= 1 || proc_cmdline(pid, cmd, sizeof(cmd), &argc) < 0 || argc < 2)
+            continue;
+        const char *base = strrchr(cmd, '/');
+        if (strcmp(base ? base + 1 : cmd, "dnsmasq") != 0)
+            continue;
+        for (const char *a = cmd + strlen(cmd) + 1; --argc > 0; a += strlen(a) + 1)
+            if (strstr(a, dir)) {
+                if (kill(pid, SIGKILL) == 0 && n_killed < ARRAY_SIZE(killed))
+                    killed[n_killed++] = pid;
+                break;
+            }
+    }
+    if (dh)
+        closedir(dh);
+    int64_t end = time_now_ms() + 5000;
+    for (size_t i = 0; i < n_killed; i++)
+        while (!proc_ended(killed[i]) && time_now_ms() < end)
+            sleep_ms(5);
+}
+
+/* The taps left in the test's network namespace: named, then deleted. */
+static void taps_delete(void) {
+    char **taps = NULL;
+    size_t n = 0;
+    struct error err;
+    error_init(&err);
+    if (net_tap_list(&taps, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        print_message("  leftover tap %s\n", taps[i]);
+        if (net_tap_delete(taps[i], &err) < 0)
+            print_message("  %s\n", err.msg);
+    }
+    net_names_free(taps, n);
+}
+
 void engine_test_rmtree(const char *dir) {
+    dnsmasq_kill_under(dir);
+    if (geteuid() == 0)
+        taps_delete();
     struct error err;
     if (fs_tree_remove(dir, &err) < 0)
         print_error("cleaning up: %s\n", err.msg);

@@ -30,6 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         exit(1);
     }
     fake.log = stderr;
+    fake.no_taps = true; /* random names must not become taps of this host */
     return 0;
 }
 

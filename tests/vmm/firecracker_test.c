@@ -257,18 +257,19 @@ static void test_configure_full(void **state) {
                                     "is not supported after starting the microVM."));
 }
 
-/* A tap that does not exist is refused, as Firecracker fails to open it, and the client says so. */
+/* A host device that is no tap is refused, as Firecracker fails to open it, and the client says so.
+ */
 static void test_configure_missing_tap(void **state) {
     struct fx *f = *state;
     fake_start(f, NULL);
     struct vmm_config cfg = full_config(f);
-    cfg.tap = "hthnosuch0";
+    cfg.tap = "lo";
     struct error err;
     error_init(&err);
     int r = vmm_fc_configure_and_start(&cfg, TMO, &err);
     assert_int_equal(r, -EINVAL);
     assert_non_null(strstr(err.msg, "PUT /network-interfaces/eth0"));
-    assert_non_null(strstr(err.msg, "Invalid TUN/TAP Backend provided by hthnosuch0"));
+    assert_non_null(strstr(err.msg, "Invalid TUN/TAP Backend provided by lo"));
 }
 
 static void test_configure_minimal(void **state) {
@@ -408,7 +409,7 @@ static void test_config_checks(void **state) {
     cfg = full_config(f);
     cfg.mac = NULL;
     assert_int_equal(vmm_fc_configure_and_start(&cfg, TMO, &err), -EINVAL);
-    assert_non_null(strstr(err.msg, "'hearth0'"));
+    assert_non_null(strstr(err.msg, "'hthtest0'"));
     /* Nobody listening: the error names the socket. */
     cfg = full_config(f);
     int r = vmm_fc_configure_and_start(&cfg, TMO, &err);

@@ -9,6 +9,10 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <strings.h>
 
@@ -20,7 +24,7 @@
 int fake_init(struct fake *f, const char *spec_path, struct error *err) {
     _cleanup_strbuf_ struct strbuf text = STRBUF_INIT;
     json_t *docs = NULL;
-    *f = (struct fake){.id = "anonymous-instance"};
+    *f = (struct fake){.id = "anonymous-instance", .tap_fd = -1};
     if (strbuf_read_file(&text, spec_path, SPEC_MAX, err) < 0 ||
         api_yaml_load(text.buf, text.len, spec_path, &docs, err) < 0)
         return -EINVAL;
@@ -36,6 +40,9 @@ void fake_reset(struct fake *f) {
     free(f->kernel);
     free(f->boot_args);
     f->kernel = f->boot_args = NULL;
+    if (f->tap_fd >= 0)
+        close(f->tap_fd);
+    f->tap_fd = -1;
 }
 
 void fake_release(struct fake *f) {
@@ -251,12 +258,14 @@ static int fake_check_order(struct fake *f, const char *tmpl, const json_t *body
 }
 
 /*
- * What Firecracker checks of a network interface beyond the spec: the id in
- * the path is the body's, and host_dev_name is a tap it can open (a tun
- * device of this network namespace: /sys/class/net/NAME/tun_flags).
+ * What Firecracker does with a network interface beyond the spec: the id in
+ * the path must be the body's, and it opens host_dev_name as a tap
+ * (TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) and holds it while it
+ * runs. So does the fake: a link that is no tap, or a tap another process
+ * holds, is refused with the error Firecracker gives.
  */
-static int fake_check_iface(const char *tmpl, const json_t *vars, const json_t *body,
-                            struct error *err) {
+static int fake_check_iface(struct fake *f, const char *tmpl, const json_t *vars,
+                            const json_t *body, struct error *err) {
     if (strcmp(tmpl, "/network-interfaces/{iface_id}") != 0)
         return 0;
     const char *id = json_string_value(json_object_get(vars, "iface_id"));
@@ -264,14 +273,25 @@ static int fake_check_iface(const char *tmpl, const json_t *vars, const json_t *
     if (!id || !bid || strcmp(id, bid) != 0)
         return error_set(err, -EINVAL, "The id from the path does not match the id from the body!");
     const char *dev = json_string_value(json_object_get(body, "host_dev_name"));
-    char path[128];
-    snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", dev ? dev : "");
-    if (!dev || !*dev || strchr(dev, '/') || access(path, R_OK) < 0)
+    if (f->no_taps)
+        return 0;
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    struct ifreq ifr = {0};
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev ? dev : "");
+    if (fd < 0 || !dev || strlen(dev) >= IFNAMSIZ || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno ? errno : EINVAL;
+        if (fd >= 0)
+            close(fd);
         return error_set(err, -EINVAL,
-                         "Could not create the network device: Open tap device failed: "
-                         "Error while creating ifreq structure: No such device (os error 19). "
-                         "Invalid TUN/TAP Backend provided by %s.",
-                         dev ? dev : "");
+                         "Could not create the network device: Open tap device failed: Error "
+                         "while creating ifreq structure: %s (os error %d). Invalid TUN/TAP "
+                         "Backend provided by %s.",
+                         strerror(e), e, dev ? dev : "");
+    }
+    if (f->tap_fd >= 0)
+        close(f->tap_fd);
+    f->tap_fd = fd;
     return 0;
 }
 
@@ -368,7 +388,7 @@ int fake_handle(struct fake *f, const struct req *rq, struct strbuf *out, struct
     if (r == 0)
         r = fake_check_order(f, tmpl, body, err);
     if (r == 0)
-        r = fake_check_iface(tmpl, vars, body, err);
+        r = fake_check_iface(f, tmpl, vars, body, err);
     if (r == 0)
         fake_record(f, tmpl, body);
     json_decref(body);

@@ -26,6 +26,8 @@ struct fake {
     bool exit_after; /* answered SendCtrlAltDel: exit once the answer is out */
     char *kernel;    /* boot-source's kernel_image_path (owned) */
     char *boot_args; /* boot-source's boot_args (owned) */
+    int tap_fd;      /* the tap network-interfaces named, held open as Firecracker holds it; -1 */
+    bool no_taps;    /* check the request only, open no tap (the fuzz target: no links made) */
     char tail[64];   /* the console input's last bytes, to see a reboot line */
     size_t tail_len;
 };
