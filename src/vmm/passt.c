@@ -27,8 +27,7 @@
 
 #define PASST_RETRY_MS 20 /* the longest pause between looks for the socket */
 
-static int passt_check(const struct vmm_passt *p, const struct vmm_config *cfg,
-                       struct error *err) {
+static int passt_check(const struct vmm_passt *p, const struct vmm_config *cfg, struct error *err) {
     if (!p->binary || !*p->binary)
         return error_set(err, -EINVAL, "no passt binary given");
     if (vmm_config_net(cfg) != VMM_NET_PASST)

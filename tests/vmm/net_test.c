@@ -219,9 +219,10 @@ static void test_passt_argv(void **state) {
     struct error err;
     error_init(&err);
     assert_int_equal(vmm_passt_argv(&p, &cfg, &argv, &err), 0);
-    const char *want[] = {"/usr/bin/passt", "-f", "-q", "-e", "--one-off", "-s",
-                          "run/pa,sst.sock", "-a", "10.77.0.9", "-n", "24", "-g", "10.77.0.1",
-                          "-t", "127.0.0.1/8080:80", "-u", "5353:53"};
+    const char *want[] = {
+        "/usr/bin/passt", "-f", "-q", "-e", "--one-off", "-s", "run/pa,sst.sock",   "-a",
+        "10.77.0.9",      "-n", "24", "-g", "10.77.0.1", "-t", "127.0.0.1/8080:80", "-u",
+        "5353:53"};
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
         assert_string_equal(argv[i], want[i]);
     assert_null(argv[ARRAY_SIZE(want)]);
@@ -234,8 +235,8 @@ static void test_passt_argv(void **state) {
     cfg.n_forwards = 1;
     p.runas = "0";
     assert_int_equal(vmm_passt_argv(&p, &cfg, &argv, &err), 0);
-    const char *want2[] = {"/usr/bin/passt", "-f", "-q",     "-e", "--one-off",   "-s",
-                           "run/pa,sst.sock", "--runas", "0", "-t", "::1/2222:22"};
+    const char *want2[] = {"/usr/bin/passt",  "-f",      "-q", "-e", "--one-off",  "-s",
+                           "run/pa,sst.sock", "--runas", "0",  "-t", "::1/2222:22"};
     for (size_t i = 0; i < ARRAY_SIZE(want2); i++)
         assert_string_equal(argv[i], want2[i]);
     assert_null(argv[ARRAY_SIZE(want2)]);
