@@ -1,6 +1,6 @@
 /*
  * vmm common: what both monitors share. The names of the monitor kinds,
- * freeing the argv arrays the *_argv builders return, and finding the
+ * building and freeing the argv arrays the *_argv builders return, and finding the
  * firecracker binary (an explicit path, else a search of PATH).
  */
 #include <errno.h>
@@ -35,6 +35,32 @@ int vmm_kind_parse(const char *s, enum vmm_kind *ret) {
         return 0;
     }
     return -EINVAL;
+}
+
+void vmm_argv_push(struct vmm_argv *a, char *s) {
+    if (a->rc < 0 || !s) {
+        if (!s)
+            a->rc = -ENOMEM;
+        free(s);
+        return;
+    }
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 32;
+        char **v = xrealloc(a->v, cap * sizeof(*v));
+        if (!v) {
+            a->rc = -ENOMEM;
+            free(s);
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+void vmm_argv_add(struct vmm_argv *a, const char *s) {
+    vmm_argv_push(a, xstrdup(s));
 }
 
 void vmm_argv_free(char **argv) {

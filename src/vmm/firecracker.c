@@ -151,6 +151,21 @@ static int fc_put(const char *api_socket, const char *path, json_t *body, int ti
     return 0;
 }
 
+/* Firecracker's only network is a tap (network-interfaces' host_dev_name). */
+static int fc_check_net(const struct vmm_config *cfg, struct error *err) {
+    enum vmm_net net = vmm_config_net(cfg);
+    if (net == VMM_NET_PASST || net == VMM_NET_SLIRP)
+        return error_set(err, -ENOTSUP,
+                         "firecracker needs a tap: the %s network runs in qemu only; use --vmm "
+                         "qemu or the bridge network",
+                         vmm_net_name(net));
+    if (net == VMM_NET_TAP && !cfg->tap)
+        return error_set(err, -EINVAL, "the tap network needs a tap device name");
+    if (net != VMM_NET_NONE && net != VMM_NET_TAP)
+        return error_set(err, -EINVAL, "unknown network mode %d", (int)cfg->net);
+    return 0;
+}
+
 static int fc_check_config(const struct vmm_config *cfg, struct error *err) {
     if (!cfg->kernel || !cfg->disk || !cfg->cmdline)
         return error_set(err, -EINVAL,
@@ -167,7 +182,7 @@ static int fc_check_config(const struct vmm_config *cfg, struct error *err) {
                          (unsigned long long)cfg->memory);
     if (cfg->tap && !cfg->mac)
         return error_set(err, -EINVAL, "tap '%s' given without a mac address", cfg->tap);
-    return 0;
+    return fc_check_net(cfg, err);
 }
 
 int vmm_fc_configure_and_start(const struct vmm_config *cfg, int timeout_ms, struct error *err) {
@@ -214,7 +229,7 @@ int vmm_fc_configure_and_start(const struct vmm_config *cfg, int timeout_ms, str
                timeout_ms, err);
     if (r < 0)
         return r;
-    if (cfg->tap) {
+    if (vmm_config_net(cfg) == VMM_NET_TAP) {
         r = fc_put(sock, "/network-interfaces/eth0",
                    json_pack("{s:s, s:s, s:s}", "iface_id", "eth0", "host_dev_name", cfg->tap,
                              "guest_mac", cfg->mac),
@@ -259,7 +274,7 @@ int vmm_fc_argv(const char *binary, const struct vmm_config *cfg, char ***ret, s
     if (!id_is_valid(cfg->vm_id))
         return error_set(err, -EINVAL, "invalid vm id '%s'", cfg->vm_id);
     int r = fc_check_socket(cfg->api_socket, err);
-    if (r < 0)
+    if (r < 0 || (r = fc_check_net(cfg, err)) < 0)
         return r;
     const char *const src[] = {binary, "--api-sock", cfg->api_socket, "--id", cfg->vm_id};
     char **argv = xcalloc(ARRAY_SIZE(src) + 1, sizeof(*argv));

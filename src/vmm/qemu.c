@@ -4,7 +4,9 @@
  * The machine is `-M microvm` with ACPI (so that QMP system_powerdown
  * presses a power button the guest can see) and the RTC, and with the PIT
  * and PIC on: under TCG the kernel hangs without them. The root disk is a
- * virtio-mmio block device, the network a virtio-mmio tap device, the serial
+ * virtio-mmio block device, the network a virtio-mmio NIC on a tap, on
+ * passt's socket (-netdev stream, QEMU 7.2) or on QEMU's own user
+ * networking (slirp, -netdev user with hostfwd= port maps), the serial
  * console is on stdio for the monitor process to log, and QMP listens on a
  * Unix socket. Under TCG the guest's TSC runs at the host's rate; calibrating
  * it against the emulated PIT fails on a busy host and the kernel then hangs
@@ -41,39 +43,6 @@
 #define QEMU_PATH_MAX 4096
 #define QEMU_TAP_NAME_MAX 15 /* IFNAMSIZ - 1 */
 #define QEMU_CPUINFO_MAX (4u << 20)
-
-/* A NULL-terminated argv under construction; rc keeps the first failure. */
-struct qemu_argv {
-    char **v;
-    size_t n, cap;
-    int rc;
-};
-
-static void qemu_argv_push(struct qemu_argv *a, char *s) {
-    if (a->rc < 0 || !s) {
-        if (!s)
-            a->rc = -ENOMEM;
-        free(s);
-        return;
-    }
-    if (a->n + 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 32;
-        char **v = xrealloc(a->v, cap * sizeof(*v));
-        if (!v) {
-            a->rc = -ENOMEM;
-            free(s);
-            return;
-        }
-        a->v = v;
-        a->cap = cap;
-    }
-    a->v[a->n++] = s;
-    a->v[a->n] = NULL;
-}
-
-static void qemu_argv_add(struct qemu_argv *a, const char *s) {
-    qemu_argv_push(a, xstrdup(s));
-}
 
 /* Copies s with every ',' doubled: QEMU's option syntax escapes commas that way. */
 static char *qemu_escape_commas(const char *s) {
@@ -195,16 +164,57 @@ static int qemu_check_config(const char *binary, const struct vmm_config *cfg, s
     if (cfg->cmdline && strlen(cfg->cmdline) > QEMU_CMDLINE_MAX)
         return error_set(err, -E2BIG, "the kernel command line is longer than %d bytes",
                          QEMU_CMDLINE_MAX);
-    if (cfg->tap) {
-        if (!qemu_tap_is_valid(cfg->tap))
-            return error_set(err, -EINVAL, "'%s' is not a valid tap device name", cfg->tap);
+    enum vmm_net net = vmm_config_net(cfg);
+    switch (net) {
+    case VMM_NET_NONE:
+        break;
+    case VMM_NET_TAP:
+        if (!cfg->tap || !qemu_tap_is_valid(cfg->tap))
+            return error_set(err, -EINVAL, "'%s' is not a valid tap device name",
+                             cfg->tap ? cfg->tap : "");
         if (!cfg->mac || !qemu_mac_is_valid(cfg->mac))
             return error_set(err, -EINVAL, "tap '%s' needs a mac like 02:00:00:00:00:01, not '%s'",
                              cfg->tap, cfg->mac ? cfg->mac : "");
+        break;
+    case VMM_NET_PASST:
+        if ((r = qemu_check_path("passt socket", cfg->passt_socket, err)) < 0)
+            return r;
+        /* fall through */
+    case VMM_NET_SLIRP:
+        if (!cfg->mac || !qemu_mac_is_valid(cfg->mac))
+            return error_set(err, -EINVAL,
+                             "the %s network needs a mac like 02:00:00:00:00:01, not '%s'",
+                             vmm_net_name(net), cfg->mac ? cfg->mac : "");
+        if ((r = vmm_user_net_check(cfg, net, err)) < 0)
+            return r;
+        break;
+    default:
+        return error_set(err, -EINVAL, "unknown network mode %d", (int)cfg->net);
     }
     if (cfg->vm_id && !id_is_valid(cfg->vm_id))
         return error_set(err, -EINVAL, "'%s' is not a vm id", cfg->vm_id);
     return 0;
+}
+
+/* The -netdev value of cfg's network; NULL for none. */
+static int qemu_netdev(const struct vmm_config *cfg, char **ret, struct error *err) {
+    *ret = NULL;
+    switch (vmm_config_net(cfg)) {
+    case VMM_NET_NONE:
+        return 0;
+    case VMM_NET_TAP:
+        *ret = xasprintf("tap,id=net0,ifname=%s,script=no,downscript=no", cfg->tap);
+        break;
+    case VMM_NET_PASST: {
+        _cleanup_free_ char *path = qemu_escape_commas(cfg->passt_socket);
+        if (path)
+            *ret = xasprintf("stream,id=net0,server=off,addr.type=unix,addr.path=%s", path);
+        break;
+    }
+    case VMM_NET_SLIRP:
+        return vmm_slirp_netdev(cfg, ret, err);
+    }
+    return *ret ? 0 : error_oom(err);
 }
 
 int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, char ***ret,
@@ -236,63 +246,66 @@ int vmm_qemu_argv(const char *binary, const struct vmm_config *cfg, bool kvm, ch
         cfg->events_socket ? qemu_escape_commas(cfg->events_socket) : NULL;
     if (!disk || !sock || (cfg->events_socket && !events))
         return error_oom(err);
+    _cleanup_free_ char *netdev = NULL;
+    if ((r = qemu_netdev(cfg, &netdev, err)) < 0)
+        return r;
 
-    struct qemu_argv a = {0};
-    qemu_argv_add(&a, binary);
+    struct vmm_argv a = {0};
+    vmm_argv_add(&a, binary);
     if (cfg->vm_id) {
-        qemu_argv_add(&a, "-name");
-        qemu_argv_push(&a, xasprintf("hearth-%s", cfg->vm_id));
+        vmm_argv_add(&a, "-name");
+        vmm_argv_push(&a, xasprintf("hearth-%s", cfg->vm_id));
     }
-    qemu_argv_add(&a, "-S");
-    qemu_argv_add(&a, "-M");
-    qemu_argv_add(&a, "microvm,acpi=on,rtc=on,pit=on,pic=on");
-    qemu_argv_add(&a, "-accel");
-    qemu_argv_add(&a, kvm ? "kvm" : "tcg");
-    qemu_argv_add(&a, "-cpu");
-    qemu_argv_add(&a, kvm ? "host" : "max");
-    qemu_argv_add(&a, "-smp");
-    qemu_argv_push(&a, xasprintf("%llu", (unsigned long long)cfg->cpus));
-    qemu_argv_add(&a, "-m");
-    qemu_argv_push(&a, xasprintf("%lluM", (unsigned long long)(cfg->memory / QEMU_MIB)));
-    qemu_argv_add(&a, "-nodefaults");
-    qemu_argv_add(&a, "-no-user-config");
-    qemu_argv_add(&a, "-nographic");
-    qemu_argv_add(&a, "-no-reboot");
-    qemu_argv_add(&a, "-action");
-    qemu_argv_add(&a, "panic=exit-failure");
-    qemu_argv_add(&a, "-kernel");
-    qemu_argv_add(&a, cfg->kernel);
+    vmm_argv_add(&a, "-S");
+    vmm_argv_add(&a, "-M");
+    vmm_argv_add(&a, "microvm,acpi=on,rtc=on,pit=on,pic=on");
+    vmm_argv_add(&a, "-accel");
+    vmm_argv_add(&a, kvm ? "kvm" : "tcg");
+    vmm_argv_add(&a, "-cpu");
+    vmm_argv_add(&a, kvm ? "host" : "max");
+    vmm_argv_add(&a, "-smp");
+    vmm_argv_push(&a, xasprintf("%llu", (unsigned long long)cfg->cpus));
+    vmm_argv_add(&a, "-m");
+    vmm_argv_push(&a, xasprintf("%lluM", (unsigned long long)(cfg->memory / QEMU_MIB)));
+    vmm_argv_add(&a, "-nodefaults");
+    vmm_argv_add(&a, "-no-user-config");
+    vmm_argv_add(&a, "-nographic");
+    vmm_argv_add(&a, "-no-reboot");
+    vmm_argv_add(&a, "-action");
+    vmm_argv_add(&a, "panic=exit-failure");
+    vmm_argv_add(&a, "-kernel");
+    vmm_argv_add(&a, cfg->kernel);
     if (cfg->initrd) {
-        qemu_argv_add(&a, "-initrd");
-        qemu_argv_add(&a, cfg->initrd);
+        vmm_argv_add(&a, "-initrd");
+        vmm_argv_add(&a, cfg->initrd);
     }
-    qemu_argv_add(&a, "-append");
-    qemu_argv_add(&a, append);
-    qemu_argv_add(&a, "-drive");
-    qemu_argv_push(&a, xasprintf("file=%s,if=none,id=rootfs,format=raw%s", disk,
-                                 cfg->disk_read_only ? ",readonly=on" : ""));
-    qemu_argv_add(&a, "-device");
-    qemu_argv_add(&a, "virtio-blk-device,drive=rootfs");
-    if (cfg->tap) {
-        qemu_argv_add(&a, "-netdev");
-        qemu_argv_push(&a, xasprintf("tap,id=net0,ifname=%s,script=no,downscript=no", cfg->tap));
-        qemu_argv_add(&a, "-device");
-        qemu_argv_push(&a, xasprintf("virtio-net-device,netdev=net0,mac=%s", cfg->mac));
+    vmm_argv_add(&a, "-append");
+    vmm_argv_add(&a, append);
+    vmm_argv_add(&a, "-drive");
+    vmm_argv_push(&a, xasprintf("file=%s,if=none,id=rootfs,format=raw%s", disk,
+                                cfg->disk_read_only ? ",readonly=on" : ""));
+    vmm_argv_add(&a, "-device");
+    vmm_argv_add(&a, "virtio-blk-device,drive=rootfs");
+    if (netdev) {
+        vmm_argv_add(&a, "-netdev");
+        vmm_argv_add(&a, netdev);
+        vmm_argv_add(&a, "-device");
+        vmm_argv_push(&a, xasprintf("virtio-net-device,netdev=net0,mac=%s", cfg->mac));
     } else {
-        qemu_argv_add(&a, "-nic");
-        qemu_argv_add(&a, "none");
+        vmm_argv_add(&a, "-nic");
+        vmm_argv_add(&a, "none");
     }
-    qemu_argv_add(&a, "-device");
-    qemu_argv_add(&a, "i8042");
-    qemu_argv_add(&a, "-device");
-    qemu_argv_add(&a, "pvpanic");
-    qemu_argv_add(&a, "-serial");
-    qemu_argv_add(&a, "stdio");
-    qemu_argv_add(&a, "-qmp");
-    qemu_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", sock));
+    vmm_argv_add(&a, "-device");
+    vmm_argv_add(&a, "i8042");
+    vmm_argv_add(&a, "-device");
+    vmm_argv_add(&a, "pvpanic");
+    vmm_argv_add(&a, "-serial");
+    vmm_argv_add(&a, "stdio");
+    vmm_argv_add(&a, "-qmp");
+    vmm_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", sock));
     if (events) {
-        qemu_argv_add(&a, "-qmp");
-        qemu_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", events));
+        vmm_argv_add(&a, "-qmp");
+        vmm_argv_push(&a, xasprintf("unix:%s,server=on,wait=off", events));
     }
 
     if (a.rc < 0) {

@@ -33,6 +33,33 @@ enum vmm_kind { VMM_FIRECRACKER, VMM_QEMU };
 const char *vmm_kind_name(enum vmm_kind k);
 int vmm_kind_parse(const char *s, enum vmm_kind *ret) WUR;
 
+/*
+ * How a VM's NIC reaches the network. Firecracker takes a tap only; qemu
+ * takes each: a tap the caller made (bridge networking), passt's socket, or
+ * its own user networking (slirp). The user modes need no root, bridge or
+ * firewall rule: the VM's port maps are their forwards.
+ */
+enum vmm_net {
+    VMM_NET_NONE =
+        0,         /* no NIC; with cfg.tap set it means VMM_NET_TAP (configs that set tap only) */
+    VMM_NET_TAP,   /* -netdev tap on cfg.tap / firecracker's network-interfaces */
+    VMM_NET_PASST, /* -netdev stream to passt's socket cfg.passt_socket (vmm_passt_spawn) */
+    VMM_NET_SLIRP, /* qemu's -netdev user, when passt is missing */
+};
+
+/* "none", "tap", "passt", "slirp". */
+const char *vmm_net_name(enum vmm_net n);
+
+#define VMM_FORWARDS_MAX 256 /* port forwards of one VM */
+
+/* A port map of the user modes: host_port on bind_address to vm_port of the guest. */
+struct vmm_forward {
+    bool udp;                 /* else tcp */
+    const char *bind_address; /* a literal address (IPv4; passt also IPv6); NULL: every address */
+    uint16_t host_port;       /* 1-65535 */
+    uint16_t vm_port;         /* 1-65535 */
+};
+
 /* What a VM boots with. Strings are borrowed. */
 struct vmm_config {
     const char *vm_id;   /* 16 hex */
@@ -49,6 +76,17 @@ struct vmm_config {
     const char *events_socket; /* qemu: the QMP socket for events; NULL: none */
     const char *log_path;      /* firecracker's logger FIFO or file; NULL: none */
     const char *metrics_path;  /* firecracker's metrics file; NULL: none */
+    /* The network beyond a tap (see enum vmm_net). mac is the NIC's in every mode. */
+    enum vmm_net net;
+    const char *passt_socket; /* VMM_NET_PASST: passt's socket, relative to the VMM's directory */
+    const struct vmm_forward *forwards; /* PASST, SLIRP: the port maps */
+    size_t n_forwards;
+    /* PASST, SLIRP: the guest's IPv4 address handed out by DHCP, its prefix length
+     * (8-30) and gateway, so that the caller knows the address; NULL: the VMM's
+     * default (passt: the host's address; slirp: 10.0.2.15/24 via 10.0.2.2). */
+    const char *user_address;
+    unsigned user_prefix;
+    const char *user_gateway; /* NULL: passt's default; slirp: the subnet's .2 */
 };
 
 /* ---- probing ------------------------------------------------------------- */
@@ -172,5 +210,41 @@ int vmm_status(const struct vmm_launch *l, int timeout_ms, char **ret, struct er
  */
 int vmm_spawn(const struct vmm_launch *l, int stderr_fd, struct exec_proc *ret,
               struct error *err) WUR;
+
+/* ---- passt, the network of VMM_NET_PASST (passt.c) ------------------------- */
+
+/* How passt runs. Strings are borrowed. */
+struct vmm_passt {
+    const char *binary; /* the passt executable; "passt" is looked up in PATH */
+    /*
+     * --runas: the user passt runs as. NULL: passt's own choice, which as root
+     * is "nobody" (it then needs the socket's directory writable by nobody);
+     * "0" keeps root's uid (passt still drops every capability after binding
+     * its ports, ports below 1024 included).
+     */
+    const char *runas;
+};
+
+/*
+ * Starts passt for cfg's VMM_NET_PASST network (util's exec_start, never
+ * through a shell): in the foreground, its socket at cfg.passt_socket
+ * (relative to this process's working directory, as the VMM sees it; an
+ * old socket there is removed first), the
+ * guest address, prefix and gateway when cfg gives them, one -t or -u per
+ * forward, --one-off (it ends when qemu disconnects), errors on stderr_fd
+ * (-1: /dev/null), every other descriptor closed, and PR_SET_PDEATHSIG
+ * SIGKILL: it dies with the process that started it (the VM's monitor).
+ * Start it before the VMM and wait for its socket (vmm_passt_wait): qemu 7.2
+ * connects once, at its start. The caller reaps passt.
+ */
+int vmm_passt_spawn(const struct vmm_passt *p, const struct vmm_config *cfg, int stderr_fd,
+                    struct exec_proc *ret, struct error *err) WUR;
+
+/*
+ * Waits until passt (process pid, not reaped here) has its socket at
+ * cfg.passt_socket. -ECHILD when it ended first (a forward's port taken, no
+ * routable interface: its stderr says), -ETIMEDOUT after timeout_ms.
+ */
+int vmm_passt_wait(const struct vmm_config *cfg, pid_t pid, int timeout_ms, struct error *err) WUR;
 
 #endif

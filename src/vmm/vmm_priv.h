@@ -37,8 +37,9 @@ int vmm_fc_argv(const char *binary, const struct vmm_config *cfg, char ***ret,
  * the events socket is connected before it runs), -M microvm (pit and pic
  * on: TCG hangs without them), -accel kvm or tcg, -cpu host or max, -smp,
  * -m, -kernel, -initrd, -append, the disk as -drive if=none + -device
- * virtio-blk-device, the network as -netdev tap + -device virtio-net-device
- * when a tap is given (else -nic none), -device i8042 (the reset line that
+ * virtio-blk-device, the network as -netdev (tap on cfg->tap, stream to
+ * passt's socket, or user) + -device virtio-net-device with cfg->mac (-nic
+ * none without a network), -device i8042 (the reset line that
  * reboot=k pulls, as on Firecracker), -device pvpanic (a guest's panic
  * reaches qemu), -serial stdio, -nographic, -no-reboot and -action
  * panic=exit-failure (a guest reset or panic ends qemu: status 0 or 1),
@@ -58,6 +59,35 @@ int vmm_qmp_quit(const char *socket, int timeout_ms, struct error *err) WUR;
 /* cont (a guest started with -S runs). */
 int vmm_qmp_cont(const char *socket, int timeout_ms, struct error *err) WUR;
 
+/* ---- the network (net.c, passt.c) -------------------------------------------- */
+
+/* cfg's network mode: cfg->net, or VMM_NET_TAP for a config that sets only tap. */
+enum vmm_net vmm_config_net(const struct vmm_config *cfg);
+
+/*
+ * Checks what the user modes take from cfg: the forwards (at most
+ * VMM_FORWARDS_MAX, ports 1-65535, a literal bind address: IPv4 for slirp,
+ * IPv4 or IPv6 for passt, no host port forwarded twice) and the guest
+ * address, prefix and gateway (IPv4, the gateway inside the subnet and not
+ * the address). err names the forward or field.
+ */
+int vmm_user_net_check(const struct vmm_config *cfg, enum vmm_net mode, struct error *err) WUR;
+
+/*
+ * The argv that runs passt for cfg (see vmm_passt_spawn): BINARY -f -q -e
+ * --one-off -s SOCKET [--runas R] [-a ADDR -n PREFIX] [-g GW]
+ * [-t|-u [BIND/]HOSTPORT:VMPORT]... Caller frees with vmm_argv_free.
+ */
+int vmm_passt_argv(const struct vmm_passt *p, const struct vmm_config *cfg, char ***ret,
+                   struct error *err) WUR;
+
+/*
+ * qemu's -netdev user value for cfg: "user,id=net0[,net=SUBNET/PREFIX,
+ * dhcpstart=ADDR][,host=GW][,hostfwd=tcp|udp:BIND:HOSTPORT-:VMPORT]...".
+ * Caller frees.
+ */
+int vmm_slirp_netdev(const struct vmm_config *cfg, char **ret, struct error *err) WUR;
+
 /* ---- the event channel and argv ---------------------------------------------- */
 
 /*
@@ -70,6 +100,17 @@ int vmm_qmp_events_open(const char *socket, int timeout_ms, struct vmm_events *r
 
 /* The argv that runs the VMM for l (vmm_fc_argv / vmm_qemu_argv). Caller frees. */
 int vmm_spawn_argv(const struct vmm_launch *l, char ***ret, struct error *err) WUR;
+
+/* A NULL-terminated argv under construction; rc keeps the first failure (-ENOMEM). */
+struct vmm_argv {
+    char **v;
+    size_t n, cap;
+    int rc;
+};
+/* Appends s, which it owns from then on (NULL: out of memory, recorded in rc). */
+void vmm_argv_push(struct vmm_argv *a, char *s);
+/* Appends a copy of s. */
+void vmm_argv_add(struct vmm_argv *a, const char *s);
 
 void vmm_argv_free(char **argv);
 

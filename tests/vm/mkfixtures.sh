@@ -2,15 +2,17 @@
 # mkfixtures.sh OUT: the fixtures of hearth's VM tests (tests/vm/README.md).
 #
 #   OUT/rootfs/      the test image's root: busybox-static with its applet
-#                    links, /sbin/init (tests/vm/init), the acpid action that
+#                    links, /sbin/init (tests/vm/init), udhcpc's script
+#                    (tests/vm/udhcpc.script), the acpid action that
 #                    powers off on the power button, and the host kernel's
 #                    button.ko and evdev.ko under /lib/hearth-e2e
 #   OUT/hearth-e2e/  that root as an OCI layout, tag "1" (one gzip layer);
 #                    `hearth image import oci-layout:OUT/hearth-e2e:1` names
 #                    it localhost/hearth-e2e:1
 #   OUT/initrd.img   a small initrd: busybox, tests/vm/initrd-init as /init,
-#                    and the kernel's virtio-mmio, virtio-blk and ext4 modules
-#                    with their dependencies; it mounts root=/dev/vda
+#                    and the kernel's virtio-mmio, virtio-blk, ext4 and
+#                    virtio-net modules with their dependencies; it mounts
+#                    root=/dev/vda
 #   OUT/kernel.env   KVER, VMLINUZ, INITRD and CMDLINE (shell assignments):
 #                    Debian's linux-image-amd64 (/boot/vmlinuz-KVER) with
 #                    OUT/initrd.img, or with Debian's own initrd when
@@ -54,6 +56,7 @@ rm -rf "$R" "$OUT/hearth-e2e"
 python3 "$SRC/tests/oci/mkimage.py" rootfs "$R" --applets
 rm -f "$R/sbin/init"
 install -m 0755 "$HERE/init" "$R/sbin/init"
+install -D -m 0755 "$HERE/udhcpc.script" "$R/etc/hearth-e2e/udhcpc.script"
 echo "hearth-e2e" >"$R/etc/hostname"
 mkdir -p "$R/etc/acpi/PWRF" "$R/var/lib/hearth-e2e" "$R/lib/hearth-e2e"
 cat >"$R/etc/acpi/PWRF/00000080" <<'ACTION'
@@ -86,7 +89,7 @@ mkdir -p "$I/bin" "$I/lib/modules"
 cp /bin/busybox "$I/bin/busybox"
 install -m 0755 "$HERE/initrd-init" "$I/init"
 : >"$I/modules"
-for want in virtio_mmio virtio_blk ext4; do
+for want in virtio_mmio virtio_blk ext4 virtio_net; do
     for f in $(modprobe -S "$KVER" --show-depends "$want" | awk '$1 == "insmod" { print $2 }'); do
         base=$(basename "$f")
         base=${base%.xz}

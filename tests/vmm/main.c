@@ -7,6 +7,7 @@ int main(void) {
         return 1;
     int failed = 0;
     failed += firecracker_tests_run();
+    failed += net_tests_run();
     failed += qemu_tests_run();
     return test_exit_status(failed);
 }

@@ -6,5 +6,6 @@
 
 int firecracker_tests_run(void); /* the firecracker client against the spec-checking fake */
 int qemu_tests_run(void);        /* qemu argv, QMP, KVM probe, a real TCG boot */
+int net_tests_run(void);         /* the network modes: qemu and passt argv, checks, passt start */
 
 #endif
