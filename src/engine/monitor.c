@@ -74,6 +74,8 @@ struct monitor {
     struct vm_launch launch;
     struct vmm_launch vl;
     struct exec_proc proc;
+    struct exec_proc passt; /* the user network's passt, when passt_running */
+    bool passt_running;
     struct vmm_events events;
     bool vmm_running;
     int wstatus;
@@ -471,6 +473,24 @@ static int mon_listen(struct monitor *m, struct error *err) {
     return 0;
 }
 
+/*
+ * The user network's passt, before the VMM (QEMU 7.2 connects to its socket
+ * once, at its start): it dies with the monitor (PDEATHSIG) and ends by
+ * itself when QEMU disconnects (--one-off). As root it keeps root's uid
+ * without capabilities: the runtime directory is root's alone.
+ */
+static int mon_passt_start(struct monitor *m, int errfd, struct error *err) {
+    if (m->launch.net != VMM_NET_PASST)
+        return 0;
+    unlink(VM_NET_PASST_SOCKET);
+    struct vmm_passt p = {.binary = m->launch.passt, .runas = geteuid() == 0 ? "0" : NULL};
+    int r = vmm_passt_spawn(&p, &m->vl.cfg, errfd, &m->passt, err);
+    if (r < 0)
+        return r;
+    m->passt_running = true;
+    return vmm_passt_wait(&m->vl.cfg, m->passt.pid, MON_CONFIGURE_TIMEOUT_MS, err);
+}
+
 static int mon_spawn(struct monitor *m, struct error *err) {
     _cleanup_free_ char *vmm_log = xasprintf("%s/vmm.log", m->data_dir);
     if (!vmm_log)
@@ -492,16 +512,28 @@ static int mon_spawn(struct monitor *m, struct error *err) {
                 .disk = m->launch.disk,
                 .cpus = m->launch.cpus,
                 .memory = m->launch.memory,
-                .tap = m->launch.tap[0] ? m->launch.tap : NULL,
-                .mac = m->launch.tap[0] ? m->launch.mac : NULL,
+                .tap = m->launch.net == VMM_NET_TAP ? m->launch.tap : NULL,
+                .mac = m->launch.net != VMM_NET_NONE ? m->launch.mac : NULL,
                 .api_socket = vmm_socket_name(m->launch.kind),
                 .events_socket = vmm_events_socket_name(m->launch.kind),
+                .net = m->launch.net,
+                .passt_socket = m->launch.net == VMM_NET_PASST ? VM_NET_PASST_SOCKET : NULL,
+                .forwards = m->launch.forwards,
+                .n_forwards = m->launch.n_forwards,
             },
     };
+    if (m->launch.net == VMM_NET_PASST || m->launch.net == VMM_NET_SLIRP) {
+        m->vl.cfg.user_address = VM_NET_USER_ADDRESS;
+        m->vl.cfg.user_prefix = VM_NET_USER_PREFIX;
+        m->vl.cfg.user_gateway = VM_NET_USER_GATEWAY;
+    }
     unlink(m->vl.cfg.api_socket);
     if (m->vl.cfg.events_socket)
         unlink(m->vl.cfg.events_socket);
-    int r = vmm_spawn(&m->vl, errfd, &m->proc, err);
+    int r = mon_passt_start(m, errfd, err);
+    if (r < 0)
+        return r;
+    r = vmm_spawn(&m->vl, errfd, &m->proc, err);
     if (r < 0)
         return r;
     m->vmm_running = true;
@@ -633,17 +665,25 @@ static void mon_release(struct monitor *m) {
     engine_free(m->e);
 }
 
-/* Reaps the VMM (killing it first when kill_first). */
+/* Reaps the VMM (killing it first when kill_first), and then passt. */
 static void mon_reap(struct monitor *m, bool kill_first) {
-    if (!m->vmm_running)
-        return;
-    if (kill_first)
-        kill(m->proc.pid, SIGKILL);
     struct error err;
-    error_init(&err);
-    if (exec_finish(&m->proc, &m->wstatus, &err) < 0)
-        log_warn("vm %s: %s", m->uid, err.msg);
-    m->vmm_running = false;
+    if (m->vmm_running) {
+        if (kill_first)
+            kill(m->proc.pid, SIGKILL);
+        error_init(&err);
+        if (exec_finish(&m->proc, &m->wstatus, &err) < 0)
+            log_warn("vm %s: %s", m->uid, err.msg);
+        m->vmm_running = false;
+    }
+    if (m->passt_running) {
+        int ws;
+        kill(m->passt.pid, SIGKILL);
+        error_init(&err);
+        if (exec_finish(&m->passt, &ws, &err) < 0)
+            log_warn("vm %s: passt: %s", m->uid, err.msg);
+        m->passt_running = false;
+    }
 }
 
 /*

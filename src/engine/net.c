@@ -142,9 +142,10 @@ static int maps_check(const char *name, const struct vm_net *n, struct error *er
 int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) {
     memset(n, 0, sizeof(*n));
     int r = vm_net_mode_of(vm, &n->mode, err);
-    if (r < 0 || n->mode != VM_NET_BRIDGE)
+    if (r < 0 || n->mode == VM_NET_NONE)
         return r;
-    r = net_pick(e, n, err);
+    if (n->mode == VM_NET_BRIDGE)
+        r = net_pick(e, n, err);
     if (r == 0)
         r = maps_of(vm, n, err);
     if (r == 0)
@@ -184,6 +185,9 @@ static int lease_pick(engine *e, const struct vm_net *n, uint32_t *ret, struct e
 }
 
 int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) {
+    net_mac_of(uid, n->mac);
+    if (n->mode == VM_NET_USER) /* the user modes' fixed guest address */
+        return store_vm_ips_set(e->store, uid, VM_NET_USER_ADDRESS, err);
     if (n->mode != VM_NET_BRIDGE)
         return 0;
     int r = 0;
@@ -225,6 +229,37 @@ int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err
     net_tap_name_of(uid, n->tap);
     net_mac_of(uid, n->mac);
     return r;
+}
+
+int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l, struct error *err) {
+    (void)uid;
+    if (n->mode == VM_NET_NONE)
+        return 0;
+    snprintf(l->mac, sizeof(l->mac), "%s", n->mac);
+    if (n->mode == VM_NET_BRIDGE) {
+        l->net = VMM_NET_TAP;
+        snprintf(l->tap, sizeof(l->tap), "%s", n->tap);
+        return 0;
+    }
+    /* user: passt when it is installed, else QEMU's own user networking */
+    l->net = vmm_passt_find(&l->passt) == 0 ? VMM_NET_PASST : VMM_NET_SLIRP;
+    l->forwards = calloc(n->n_maps + 1, sizeof(*l->forwards));
+    if (!l->forwards)
+        return error_oom(err);
+    for (size_t i = 0; i < n->n_maps; i++) {
+        const struct net_portmap *m = &n->maps[i];
+        struct vmm_forward *f = &l->forwards[l->n_forwards++];
+        f->udp = m->udp;
+        f->host_port = m->host_port;
+        f->vm_port = m->vm_port;
+        if (m->bind) {
+            char ip[NET_IP_MAX];
+            net_ip_format(m->bind, ip);
+            if (!(f->bind_address = xstrdup(ip)))
+                return error_oom(err);
+        }
+    }
+    return 0;
 }
 
 /* One act step: the journal's step, then its fault point (a literal, for fault_points.py). */

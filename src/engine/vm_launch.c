@@ -31,7 +31,73 @@ void vm_launch_release(struct vm_launch *l) {
     free(l->cmdline);
     free(l->disk);
     free(l->monitor);
+    free(l->passt);
+    for (size_t i = 0; i < l->n_forwards; i++)
+        free((char *)l->forwards[i].bind_address);
+    free(l->forwards);
     memset(l, 0, sizeof(*l));
+}
+
+/* launch.json's "net": {"mode", "tap", "mac", "passt", "forwards": [[udp, bind, host, vm]]}. */
+static int launch_net_write(json_t *j, const struct vm_launch *l) {
+    if (l->net == VMM_NET_NONE)
+        return 0;
+    json_t *n = json_pack("{s:s, s:s}", "mode", vmm_net_name(l->net), "mac", l->mac);
+    json_t *fw = json_array();
+    if (!n || !fw || json_object_set_new(j, "net", n) < 0) {
+        json_decref(fw);
+        return -ENOMEM;
+    }
+    if (json_object_set_new(n, "forwards", fw) < 0 ||
+        (l->tap[0] && json_object_set_new(n, "tap", json_string(l->tap)) < 0) ||
+        (l->passt && json_object_set_new(n, "passt", json_string(l->passt)) < 0))
+        return -ENOMEM;
+    for (size_t i = 0; i < l->n_forwards; i++) {
+        const struct vmm_forward *f = &l->forwards[i];
+        json_t *e =
+            json_pack("[b, s?, i, i]", f->udp, f->bind_address, (int)f->host_port, (int)f->vm_port);
+        if (!e || json_array_append_new(fw, e) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int launch_net_read(json_t *j, struct vm_launch *l, const char *path, struct error *err) {
+    json_t *n = json_object_get(j, "net");
+    if (!n)
+        return 0;
+    const char *mode = json_string_value(json_object_get(n, "mode"));
+    const char *mac = json_string_value(json_object_get(n, "mac"));
+    const char *tap = json_string_value(json_object_get(n, "tap"));
+    const char *passt = json_string_value(json_object_get(n, "passt"));
+    json_t *fw = json_object_get(n, "forwards");
+    enum vmm_net net = VMM_NET_NONE;
+    for (int i = VMM_NET_TAP; i <= VMM_NET_SLIRP; i++)
+        if (mode && strcmp(mode, vmm_net_name((enum vmm_net)i)) == 0)
+            net = (enum vmm_net)i;
+    if (net == VMM_NET_NONE || !mac || strlen(mac) >= sizeof(l->mac) ||
+        (net == VMM_NET_TAP && (!tap || strlen(tap) >= sizeof(l->tap))) ||
+        (net == VMM_NET_PASST && !passt) || json_array_size(fw) > VMM_FORWARDS_MAX)
+        return error_set(err, -EINVAL, "'%s': its net is not one hearth writes", path);
+    l->net = net;
+    snprintf(l->mac, sizeof(l->mac), "%s", mac);
+    snprintf(l->tap, sizeof(l->tap), "%s", tap ? tap : "");
+    l->passt = xstrdup(passt);
+    l->forwards = calloc(json_array_size(fw) + 1, sizeof(*l->forwards));
+    if (!l->forwards || (passt && !l->passt))
+        return error_oom(err);
+    for (size_t i = 0; i < json_array_size(fw); i++) {
+        json_t *e = json_array_get(fw, i);
+        struct vmm_forward *f = &l->forwards[l->n_forwards++];
+        const char *bind = json_string_value(json_array_get(e, 1));
+        f->udp = json_is_true(json_array_get(e, 0));
+        f->bind_address = bind ? xstrdup(bind) : NULL;
+        f->host_port = (uint16_t)json_integer_value(json_array_get(e, 2));
+        f->vm_port = (uint16_t)json_integer_value(json_array_get(e, 3));
+        if (bind && !f->bind_address)
+            return error_oom(err);
+    }
+    return 0;
 }
 
 int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) {
@@ -42,8 +108,7 @@ int vm_launch_write(const char *path, const struct vm_launch *l, struct error *e
                   "device", (json_int_t)l->device_id);
     if (j && ((l->initrd && json_object_set_new(j, "initrd", json_string(l->initrd)) < 0) ||
               (l->monitor && json_object_set_new(j, "monitor", json_string(l->monitor)) < 0) ||
-              (l->tap[0] && (json_object_set_new(j, "tap", json_string(l->tap)) < 0 ||
-                             json_object_set_new(j, "mac", json_string(l->mac)) < 0)))) {
+              launch_net_write(j, l) < 0)) {
         json_decref(j);
         j = NULL;
     }
@@ -93,12 +158,8 @@ int vm_launch_read(const char *path, struct vm_launch *ret, struct error *err) {
     l.cpus = (uint64_t)json_integer_value(json_object_get(j, "cpus"));
     l.memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
     l.device_id = json_integer_value(json_object_get(j, "device"));
-    const char *tap = json_string_value(json_object_get(j, "tap"));
-    const char *mac = json_string_value(json_object_get(j, "mac"));
-    if (tap && mac && strlen(tap) < sizeof(l.tap) && strlen(mac) < sizeof(l.mac)) {
-        snprintf(l.tap, sizeof(l.tap), "%s", tap);
-        snprintf(l.mac, sizeof(l.mac), "%s", mac);
-    }
+    if (r == 0)
+        r = launch_net_read(j, &l, path, err);
     json_decref(j);
     if (r == 0 && (!l.binary || !l.kernel || !l.cmdline || !l.disk))
         r = error_set(err, -EINVAL, "'%s' lacks the binary, kernel, command line or disk", path);

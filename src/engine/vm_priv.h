@@ -36,8 +36,12 @@ struct vm_launch {
     uint64_t cpus, memory;
     int64_t device_id;
     char *monitor;         /* owned: the hearth binary the monitor runs, NULL when not recorded */
-    char tap[IFNAMSIZ];    /* the VM's tap, "" for none */
-    char mac[NET_MAC_MAX]; /* its MAC when tap is set */
+    enum vmm_net net;      /* how its NIC reaches the network (VMM_NET_NONE: none) */
+    char tap[IFNAMSIZ];    /* VMM_NET_TAP: the VM's tap */
+    char mac[NET_MAC_MAX]; /* the NIC's MAC, with any net */
+    char *passt;           /* owned: VMM_NET_PASST's binary */
+    struct vmm_forward *forwards; /* owned (their bind addresses too): the user modes' port maps */
+    size_t n_forwards;
 };
 void vm_launch_release(struct vm_launch *l);
 int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) WUR;
@@ -50,6 +54,11 @@ char *vm_data_dir(engine *e, const char *uid);
 /* ---- the VM's network (net.c) ---------------------------------------------- */
 
 #define VM_NET_DEFAULT_BRIDGE "hearth0"
+/* The guest's address in the user modes (passt and QEMU's user networking alike). */
+#define VM_NET_USER_ADDRESS "10.0.2.15"
+#define VM_NET_USER_PREFIX 24
+#define VM_NET_USER_GATEWAY "10.0.2.2"
+#define VM_NET_PASST_SOCKET "passt.sock" /* in the VM's runtime directory */
 
 enum vm_net_mode { VM_NET_NONE, VM_NET_BRIDGE, VM_NET_USER };
 
@@ -76,6 +85,9 @@ int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err
 /* The act's network steps (bridge, host file, tap, port maps), each a journal step. */
 int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) WUR;
+/* What the monitor needs of the network in l: the tap and MAC, or the user mode and forwards. */
+int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l,
+                  struct error *err) WUR;
 /* The VM's tap, port-map elements and host file gone (the lease stays). Idempotent. */
 void vm_net_down(engine *e, const char *uid);
 void vm_net_release_fields(struct vm_net *n);

@@ -777,10 +777,8 @@ static int start_act(engine *e, const char *uid, const char *name,
         r = vm_dirs_make(e, uid, err);
     if (r == 0)
         r = vm_net_up(e, net, uid, name, op, err);
-    if (r == 0 && net->mode == VM_NET_BRIDGE) {
-        snprintf(l->tap, sizeof(l->tap), "%s", net->tap);
-        snprintf(l->mac, sizeof(l->mac), "%s", net->mac);
-    }
+    if (r == 0)
+        r = vm_net_launch(net, uid, l, err);
     _cleanup_free_ char *rundir = vm_run_dir(e, uid);
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)
@@ -864,9 +862,13 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     const char *name = vm->meta.name;
     struct vm_launch l = {.device_id = dev};
     struct vm_net net = {0};
-    r = start_plan(e, vm, opts, &l, res.notice, sizeof(res.notice), err);
+    r = vm_net_plan(e, vm, &net, err);
+    /* The user modes run in QEMU only: QEMU unless a VMM was named (firecracker then says so). */
+    struct engine_vm_start_opts plan = *opts;
+    if (r == 0 && net.mode == VM_NET_USER && !plan.vmm)
+        plan.vmm = "qemu";
     if (r == 0)
-        r = vm_net_plan(e, vm, &net, err);
+        r = start_plan(e, vm, &plan, &l, res.notice, sizeof(res.notice), err);
     enum api_vm_state from = API_VM_CREATED;
     int64_t op = 0;
     if (r == 0)

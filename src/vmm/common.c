@@ -79,6 +79,30 @@ static bool vmm_is_executable(const char *path) {
     return access(path, X_OK) == 0;
 }
 
+/* name in a directory of $PATH (an empty entry, the current directory, is not searched). */
+static int path_find(const char *name, char **ret) {
+    const char *path = getenv("PATH");
+    if (!path || strlen(path) > VMM_PATH_ENV_MAX)
+        return -ENOENT;
+    for (const char *s = path;;) {
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n > 0 && n < PATH_MAX) {
+            char *cand = xasprintf("%.*s/%s", (int)n, s, name);
+            if (!cand)
+                return -ENOMEM;
+            if (vmm_is_executable(cand)) {
+                *ret = cand;
+                return 0;
+            }
+            free(cand);
+        }
+        if (!colon)
+            return -ENOENT;
+        s = colon + 1;
+    }
+}
+
 int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *err) {
     if (explicit_path) {
         if (explicit_path[0] == '\0' || strlen(explicit_path) >= PATH_MAX)
@@ -94,28 +118,13 @@ int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *er
         *ret = p;
         return 0;
     }
-    const char *path = getenv("PATH");
-    if (path && strlen(path) <= VMM_PATH_ENV_MAX) {
-        const char *s = path;
-        for (;;) {
-            const char *colon = strchr(s, ':');
-            size_t n = colon ? (size_t)(colon - s) : strlen(s);
-            /* An empty entry means the current directory; hearth does not search it. */
-            if (n > 0 && n < PATH_MAX) {
-                _cleanup_free_ char *cand = xasprintf("%.*s/firecracker", (int)n, s);
-                if (!cand)
-                    return error_oom(err);
-                if (vmm_is_executable(cand)) {
-                    *ret = steal_ptr(&cand);
-                    return 0;
-                }
-            }
-            if (!colon)
-                break;
-            s = colon + 1;
-        }
-    }
+    if (path_find("firecracker", ret) == 0)
+        return 0;
     return error_set(err, -ENOENT,
                      "firecracker not found on PATH; install it or pass "
                      "--firecracker-bin");
+}
+
+int vmm_passt_find(char **ret) {
+    return path_find("passt", ret);
 }

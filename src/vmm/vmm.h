@@ -98,6 +98,9 @@ struct vmm_config {
  */
 bool vmm_kvm_usable(char *why, size_t why_size);
 
+/* passt on PATH into *ret (caller frees); -ENOENT when there is none. */
+int vmm_passt_find(char **ret) WUR;
+
 /* The firecracker binary: explicit (--firecracker-bin) or found on PATH. Caller frees. */
 int vmm_firecracker_find(const char *explicit_path, char **ret, struct error *err) WUR;
 
