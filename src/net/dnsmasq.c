@@ -62,6 +62,59 @@ int net_dnsmasq_pid(const char *dir) {
     return 0;
 }
 
+/* Whether pid has ended: gone, or a zombie (which holds no socket any more). */
+static bool proc_ended(int pid) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    struct strbuf sb = STRBUF_INIT;
+    bool ended = strbuf_read_file(&sb, path, 4096, NULL) < 0 || !sb.buf;
+    const char *rp = ended ? NULL : strrchr(sb.buf, ')');
+    if (rp)
+        ended = rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    strbuf_release(&sb);
+    return ended;
+}
+
+/* Whether pid runs dnsmasq with want ("--pid-file=DIR/dnsmasq.pid") in its argv. */
+static bool runs_for(int pid, const char *want) {
+    char argv[8192];
+    size_t argc = 0;
+    if (proc_cmdline(pid, argv, sizeof(argv), &argc) < 0 || argc == 0 || strcmp(argv, DNSMASQ) != 0)
+        return false;
+    const char *a = argv;
+    for (size_t i = 0; i < argc; i++, a += strlen(a) + 1)
+        if (strcmp(a, want) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Ends every dnsmasq of dir that its pid file does not name: one whose
+ * directory was removed under it (a root's run/ cleared, as after a reboot
+ * that kept processes) still holds the bridge's ports, and a new one could
+ * not listen. Found by the pid file option in its argv. Waits up to 5 s.
+ */
+static void orphans_end(const char *dir) {
+    _cleanup_free_ char *want = xasprintf("--pid-file=%s/dnsmasq.pid", dir);
+    DIR *dh = want ? opendir("/proc") : NULL;
+    if (!dh)
+        return;
+    int pids[16];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) && n < ARRAY_SIZE(pids)) {
+        uint64_t pid;
+        if (parse_u64(de->d_name, 1u << 22, &pid) == 0 && pid > 1 && runs_for((int)pid, want) &&
+            kill((int)pid, SIGTERM) == 0)
+            pids[n++] = (int)pid;
+    }
+    closedir(dh);
+    /* Until each is a zombie or gone: its argv goes (with its memory) before its sockets do. */
+    for (size_t i = 0; i < n; i++)
+        for (int t = 0; t < 5000 && !proc_ended(pids[i]); t += 10)
+            sleep_ms(10);
+}
+
 /* dir and dir/hosts, mode 0700 (dnsmasq runs as root; nobody else reads them). */
 static int dirs_make(const char *dir, struct error *err) {
     char hosts[1100];
@@ -83,6 +136,7 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
         return error_set(err, -EINVAL, "'%s' is not a bridge name", bridge ? bridge : "");
     int pid = net_dnsmasq_pid(dir);
     if (pid == 0) {
+        orphans_end(dir);
         r = dirs_make(dir, err);
         if (r < 0)
             return r;
@@ -129,10 +183,10 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
     return 0;
 }
 
-/* Waits up to ms for dir's dnsmasq to be gone. */
-static bool wait_gone(const char *dir, int ms) {
+/* Waits up to ms for pid to end (a zombie counts: its sockets are closed). */
+static bool wait_gone(int pid, int ms) {
     for (int t = 0; t <= ms; t += 10) {
-        if (net_dnsmasq_pid(dir) == 0)
+        if (proc_ended(pid))
             return true;
         sleep_ms(10);
     }
@@ -147,14 +201,15 @@ int net_dnsmasq_stop(const char *dir, struct error *err) {
     if (pid > 0) {
         if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
             return error_set(err, -errno, "cannot stop dnsmasq (pid %d): %s", pid, strerror(errno));
-        if (!wait_gone(dir, 5000)) {
+        if (!wait_gone(pid, 5000)) {
             if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
                 return error_set(err, -errno, "cannot kill dnsmasq (pid %d): %s", pid,
                                  strerror(errno));
-            if (!wait_gone(dir, 5000))
+            if (!wait_gone(pid, 5000))
                 return error_set(err, -ETIMEDOUT, "dnsmasq (pid %d) does not end", pid);
         }
     }
+    orphans_end(dir);
     char path[1100];
     snprintf(path, sizeof(path), "%s/dnsmasq.pid", dir);
     if (unlink(path) < 0 && errno != ENOENT)

@@ -129,6 +129,19 @@ static void test_dnsmasq_once(void **state) {
     assert_non_null(strstr(err.msg, "nosuch0"));
     assert_int_equal(dnsmasq_count(other), 0);
 
+    /* Its directory removed under it (a root's run/ cleared): the next ensure ends the orphan,
+     * which still holds the bridge's ports, and starts one dnsmasq. */
+    char pidfile[200];
+    snprintf(pidfile, sizeof(pidfile), "%s/dnsmasq.pid", f->dir);
+    assert_int_equal(unlink(pidfile), 0);
+    assert_int_equal(net_dnsmasq_pid(f->dir), 0);
+    error_init(&err);
+    if (net_dnsmasq_ensure(f->dir, BRIDGE, &f->s, &again, &err) < 0)
+        fail_msg("ensure over an orphan: %s", err.msg);
+    assert_true(again > 0 && again != pid);
+    assert_int_equal(dnsmasq_count(f->dir), 1);
+    pid = again;
+
     assert_int_equal(net_dnsmasq_stop(f->dir, &err), 0);
     assert_int_equal(net_dnsmasq_pid(f->dir), 0);
     assert_int_equal(dnsmasq_count(f->dir), 0);
