@@ -281,9 +281,14 @@ else
     check "relative root rm" 0 h rm rel
 fi
 
+# The VMs' network outlives them until it is removed: its dnsmasq and bridge go.
+check "network rm" 0 h network rm hearth0
+check "network ls empty" 0 h network ls
+reject "no network left" "$OUT" "hearth0"
+
 # Nothing left behind: no file, socket or per-VM directory (the bare
-# directories vm/, run/vm/ and tmp/ may stay, and run/kvm-probe, the host's
-# KVM verdict cached until the next reboot).
+# directories vm/, run/vm/, run/net/ and tmp/ may stay, and run/kvm-probe,
+# the host's KVM verdict cached until the next reboot).
 left() {
     find "$ROOT/vm" "$ROOT/run" "$ROOT/tmp" -mindepth 1 ! -path "$ROOT/run/kvm-probe" \
         \( ! -type d -o -regextype egrep -regex '.*/[0-9a-f]{16}' \) 2>/dev/null
