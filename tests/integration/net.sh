@@ -30,6 +30,7 @@ need nft nftables
 need ip iproute2
 need dnsmasq dnsmasq-base
 need python3 python3
+need sqlite3 sqlite3
 if [ -z "${FCFAKE:-}" ] || [ ! -x "$FCFAKE" ] || [ ! -r "${HEARTH_FC_SPEC:-}" ]; then
     bad "FCFAKE or HEARTH_FC_SPEC not set or missing (run the test through ctest)"
     finish
@@ -186,6 +187,26 @@ expect "start rebuilt the bridge" "$(ip -o addr show dev hearth0)" "10.61.0.1/16
 expect "start rebuilt the table" "$(elements)" "tcp 8081 10.61.0.2 80"
 equal "start rebuilt dnsmasq" "$(dnsmasq_pids | wc -l)" "1"
 check "doctor after the rebuild" 0 h doctor
+
+# ---- doctor, both ways ------------------------------------------------------------------
+E=$(uid_of e)
+ip tuntap add dev hth0123456789ab mode tap
+nft add element inet hearth ports '{ tcp . 9999 : 10.61.0.250 . 80 }'
+: >"$ROOT/run/net/hearth0/hosts/0123456789abcdef"
+rm "$ROOT/run/net/hearth0/hosts/$E"
+sqlite3 "$ROOT/hearth.db" "INSERT INTO ip_lease (ip, network, vm_uid, state, created) VALUES ('10.200.0.9', 'gone0', '$E', 'active', 0)"
+check "doctor sees the drift" 4 h doctor
+expect "doctor: stray tap" "$OUT" "tap 'hth0123456789ab' belongs to no running VM"
+expect "doctor: stray port map" "$OUT" "port 9999/tcp leads to 10.61.0.250:80"
+expect "doctor: stray host file" "$OUT" "host file for 0123456789abcdef"
+expect "doctor: missing host file" "$OUT" "vm $E runs without its dnsmasq host file"
+expect "doctor: orphan lease" "$OUT" "address 10.200.0.9 of vm $E is leased in network 'gone0'"
+check "doctor --repair the drift" 3 h doctor --repair
+check "doctor clean after it" 0 h doctor
+check "the stray tap is gone" 1 ip link show hth0123456789ab
+reject "the stray element is gone" "$(elements)" "9999"
+check "the host file is back" 0 test -e "$ROOT/run/net/hearth0/hosts/$E"
+equal "the orphan lease is gone" "$(sqlv "SELECT count(*) FROM ip_leases WHERE network = 'gone0'")" "0"
 
 # ---- a crash at every network step --------------------------------------------------
 check "create x" 0 h create -k localhost/kernel:1 --size 256MB --memory 128MB --name x -p 8090:80 "$IMG"
