@@ -102,7 +102,7 @@ dnsmasq_kill() {
 }
 
 # ---- a first VM -----------------------------------------------------------------
-check "run a" 0 run --name a -p 8080:80
+check "run a" 0 run --name a -p 8080:80 -p 5353:53/udp -p 127.0.0.1:8082:80
 A=$(uid_of a)
 equal "a's lease" "$(ip_of a)" "10.61.0.2"
 check "ps" 0 h ps
@@ -115,6 +115,8 @@ expect "network ls: its subnet" "$OUT" "10.61.0.0/16"
 expect "bridge address" "$(ip -o addr show dev hearth0)" "10.61.0.1/16"
 expect "a's tap on the bridge" "$(ip -o link show "$(tap_of a)")" "master hearth0"
 expect "a's port map" "$(elements)" "tcp 8080 10.61.0.2 80"
+expect "a's udp port map" "$(elements)" "udp 5353 10.61.0.2 53"
+expect "a's port map on one address" "$(elements)" "127.0.0.1 tcp 8082 10.61.0.2 80"
 equal "a's host file" "$(cat "$ROOT/run/net/hearth0/hosts/$A")" "02:${A:0:2}:${A:2:2}:${A:4:2}:${A:6:2}:${A:8:2},10.61.0.2,a"
 equal "one dnsmasq" "$(dnsmasq_pids | wc -l)" "1"
 expect "the fake took the tap" "$(cat "$ROOT/vm/$A/vmm.log")" "PUT /network-interfaces/eth0 204"
