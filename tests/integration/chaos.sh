@@ -15,7 +15,7 @@
 # object is as the ledger says: what a command acknowledged (exit 0) is
 # there in the state it left (created, running, stopped) or gone (removed),
 # and what an earlier check saw is unchanged unless a command touched it. At
-# the end, everything is removed, and no process of the root, no loop
+# the end, everything is removed (the network too), and no process of the root, no loop
 # device, nothing under <root>/tmp, vm/ or run/ and nothing in TMPDIR (a
 # private one) is left, and doctor is clean.
 #
@@ -321,6 +321,10 @@ done
 for v in $(h ps -a -q 2>/dev/null); do check "rm -f $v" 0 h rm -f "$v"; done
 for i in $(h image ls -q 2>/dev/null); do check "rmi -f $i" 0 h rmi -f "$i"; done
 for k in $(h kernel ls -q 2>/dev/null); do check "rmk -f $k" 0 h rmk -f "$k"; done
+# The VMs' network (when one was made) outlives them until it is removed.
+for n in $(h network ls -o json 2>/dev/null | python3 -c 'import json,sys; [print(n["name"]) for n in json.load(sys.stdin)]'); do
+    check "network rm $n" 0 h network rm "$n"
+done
 check "doctor at the end" 0 h doctor
 expect "doctor at the end" "$OUT" "no problems found"
 for _ in $(seq 1 50); do [ -z "$(root_procs)" ] && break || sleep 0.1; done
