@@ -10,14 +10,10 @@
 #           bridge, none, ...), all kept running. A bridged warm-up VM is
 #           started first, so the bridge, table inet hearth and dnsmasq exist.
 #           Prints the median start of each and the difference.
-#   steps:  where a bridged start's time goes: the start process under
-#           `strace -tt`, the intervals between the syscalls that mark the
-#           network's parts (the start's own first syscall, the lease's
-#           transaction, the netlink requests of the bridge and nftables, the
-#           dnsmasq pid file, the host file, /dev/net/tun, the journal's steps,
-#           the monitor's launch), for STEPS (5) more bridged VMs. strace makes
-#           every syscall slower; the intervals show shares, not the untraced
-#           cost.
+#   steps:  where the time goes: STEPS (5) more starts of each kind, with
+#           uprobes (`perf probe -x hearth`) on the engine's and the network's
+#           functions: the median time inside each per start (when perf is
+#           there; the probes are removed at the end).
 #   flat:   (FLAT=N, default 1000) N VMs each with its own host port, started
 #           one after another, all kept running; the start of the 1st against
 #           the Nth, as the median of a window of WINDOW (10) starts at each
@@ -42,7 +38,7 @@ build=$(realpath -m "${BUILD:-$src/build-bench}")
 spec=${HEARTH_FC_SPEC:-$src/../shared/specs/firecracker-v1.16.1.yaml}
 [ -r "$spec" ] || { echo "no Firecracker spec at $spec (set HEARTH_FC_SPEC)" >&2; exit 1; }
 export HEARTH_FC_SPEC=$spec
-for p in nft ip dnsmasq python3 strace; do
+for p in nft ip dnsmasq python3; do
     command -v "$p" >/dev/null || { echo "bench/net_start.sh: $p is missing (scripts/install-deps)" >&2; exit 1; }
 done
 vmlinuz=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
@@ -121,41 +117,74 @@ for i in $(seq 1 "$count"); do
 done
 running=$(h ps -q | wc -l)
 
-# ---- steps: a bridged start under strace ------------------------------------------
-# marks FILE: the intervals between the syscalls that mark a bridged start's parts.
-marks() {
-    awk '
-        function at(s, a) { split(s, a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
-        function mark(name) { if (!(name in seen)) { seen[name] = 1; order[++n] = name; t[name] = now } }
-        { now = at($1) }
-        NR == 1 { mark("process start") }
-        /NETLINK_ROUTE/ && !("lease committed" in seen) { lastfsync_before_route = lastfsync }
-        /fdatasync/ { lastfsync = now; nsync++; if ("monitor launched" in seen) mark("commit fdatasync") }
-        /NETLINK_ROUTE/ { mark("first rtnetlink socket (bridge ensure)") }
-        /NETLINK_NETFILTER/ { mark("first nfnetlink socket (nft ensure)") }
-        /dnsmasq\.pid/ { mark("dnsmasq pid file read") }
-        /\/hosts\/[0-9a-f]+/ && /O_CREAT|rename/ { mark("host file written") }
-        /\/dev\/net\/tun/ { mark("/dev/net/tun opened (tap)") }
-        /launch\.json/ { mark("launch.json written") }
-        /clone|fork/ { if ("/dev/net/tun opened (tap)" in seen) mark("monitor launched") }
-        END {
-            for (i = 1; i <= n; i++) {
-                nm = order[i]
-                printf "  %8.2f ms  %s\n", t[nm] - t[order[1]], nm
-            }
-            printf "  %8.2f ms  exit (%d fdatasync calls)\n", now - t[order[1]], nsync
-        }' "$1"
+# ---- steps: where a start's time goes, by uprobes on hearth's functions -------------
+# Each probe costs a few microseconds; the start is otherwise untraced.
+fns=(engine_open engine_vm_start vm_net_plan net_nft_list net_port_listening engine_op_intent
+    engine_pool_device_activate store_op_step vm_net_up net_bridge_ensure net_nft_ensure
+    net_dnsmasq_ensure net_hostfile_write net_tap_create net_nft_add vm_launch_write
+    engine_op_commit)
+probes=0
+if [ "$steps" -gt 0 ] && command -v perf >/dev/null; then
+    probes=1
+    perf probe -q -d 'probe_hearth:*' 2>/dev/null || true
+    for f in "${fns[@]}"; do
+        perf probe -q -x "$hearth" -a "$f" -a "$f%return" >/dev/null 2>&1 || probes=0
+    done
+    perf probe -q -d 'probe_hearth:*' >/dev/null 2>&1 || true
+fi
+# probe TAG PORT: STEPS starts of new bridged VMs (host ports from PORT) and
+# of new --net none VMs, alternated, recorded into $work/probes-TAG.
+probe() {
+    local tag=$1 port=$2 i
+    for i in $(seq 1 "$steps"); do
+        mk --name "${tag}b$i" --net bridge -p "$((port + i)):80"
+        mk --name "${tag}n$i" --net none
+    done
+    for f in "${fns[@]}"; do
+        perf probe -q -x "$hearth" -a "$f" -a "$f%return" >/dev/null 2>&1
+    done
+    perf record -q -o "$work/perf.data" -e 'probe_hearth:*' -- bash -c '
+        for i in $(seq 1 "$1"); do
+            "$2" --root "$3" start --vmm firecracker --firecracker-bin "$4" "$5b$i" >/dev/null
+            "$2" --root "$3" start --vmm firecracker --firecracker-bin "$4" "$5n$i" >/dev/null
+        done' _ "$steps" "$hearth" "$root" "$fcfake" "$tag" 2>/dev/null
+    perf probe -q -d 'probe_hearth:*' >/dev/null 2>&1 || true
+    # Per start: ms inside each function (summed over its calls), and the
+    # wait for the monitor (launch.json written to the commit's start). A
+    # start is bridged when it made a tap.
+    perf script -i "$work/perf.data" -F pid,time,event 2>/dev/null | awk '
+        { pid = $1; t = $2 + 0; ev = $3; sub(/^probe_hearth:/, "", ev); sub(/:$/, "", ev)
+          if (ev ~ /__return$/) { f = ev; sub(/__return$/, "", f); d[pid, f] += (t - s[pid, f]) * 1000; n[pid, f]++ }
+          else s[pid, ev] = t
+          if (ev == "vm_launch_write__return") lw[pid] = t
+          if (ev == "engine_op_commit") d[pid, "monitor_wait"] += (t - lw[pid]) * 1000
+          if (ev == "net_tap_create") br[pid] = 1
+          pids[pid] = 1 }
+        END { for (p in pids) for (k in d) { split(k, a, SUBSEP); if (a[1] == p)
+                  printf "%s %s %.3f %d\n", br[p] ? "bridge" : "none", a[2], d[k], n[k] } }' \
+        >"$work/probes-$tag"
 }
-for i in $(seq 1 "$steps"); do
-    mk --name "st$i" --net bridge -p "$((21000 + i)):80"
-    strace -tt -e trace=all -o "$work/strace-$i" "$hearth" --root "$root" start "${START[@]}" "st$i" >/dev/null
-done
-for i in $(seq 1 "$steps"); do
-    mk --name "sn$i" --net none
-    strace -c -o "$work/strace-c-none-$i" "$hearth" --root "$root" start "${START[@]}" "sn$i" >/dev/null
-    mk --name "sc$i" --net bridge -p "$((22000 + i)):80"
-    strace -c -o "$work/strace-c-bridge-$i" "$hearth" --root "$root" start "${START[@]}" "sc$i" >/dev/null
-done
+# breakdown TAG TITLE: the table of probe TAG.
+breakdown() {
+    local f k calls ind
+    echo "== $2: by uprobes (perf probe), $steps starts of each: median ms per start inside"
+    echo "   each function (all its calls) and its calls per bridged start; indented: inside the one above"
+    printf "  %-32s %8s %8s %6s\n" function none bridge calls
+    for f in engine_open engine_vm_start vm_net_plan net_nft_list net_port_listening engine_op_intent \
+        engine_pool_device_activate store_op_step vm_net_up net_bridge_ensure net_nft_ensure \
+        net_dnsmasq_ensure net_hostfile_write net_tap_create net_nft_add vm_launch_write monitor_wait \
+        engine_op_commit; do
+        for k in none bridge; do
+            awk -v k="$k" -v f="$f" '$1 == k && $2 == f { print $3 }' "$work/probes-$1" >"$work/p-$k"
+        done
+        calls=$(awk -v f="$f" '$1 == "bridge" && $2 == f { print $4 }' "$work/probes-$1" | sort -n | tail -n 1)
+        case $f in net_nft_list | net_port_listening | net_bridge_ensure | net_nft_ensure | net_dnsmasq_ensure | \
+            net_hostfile_write | net_tap_create | net_nft_add) ind="    " ;; *) ind="" ;; esac
+        printf "  %-32s %8s %8s %6s\n" "$ind$f" "$([ -s "$work/p-none" ] && median "$work/p-none" || echo -)" \
+            "$([ -s "$work/p-bridge" ] && median "$work/p-bridge" || echo -)" "${calls:-0}"
+    done
+}
+[ "$probes" = 1 ] && probe s 21000
 
 echo
 echo "first bridged start (makes the bridge, table, dnsmasq): $(cat "$work/first-bridge") ms;" \
@@ -167,21 +196,11 @@ echo "added by bridge networking (median bridge - median none): $(awk -v a="$(me
     -v b="$(median "$work/none")" 'BEGIN { printf "%.2f ms", a - b }') (target < 10 ms)"
 echo "running after the interleaved starts: $running"
 echo
-echo "== a bridged start under strace -tt (${steps} VMs; each mark's time from the process's first syscall)"
-for i in $(seq 1 "$steps"); do
-    echo "st$i:"
-    marks "$work/strace-$i"
-done
-echo "== strace -c: syscalls of a start, median count over $steps (none / bridge), the calls that differ"
-for k in none bridge; do
-    for i in $(seq 1 "$steps"); do
-        awk '$NF ~ /^[a-z_0-9]+$/ && $1 ~ /^[0-9.]+$/ { c = NF == 6 ? $5 : ($4 ~ /^[0-9]+$/ ? $4 : 0); print $NF, c }' \
-            "$work/strace-c-$k-$i"
-    done | sort | awk -v k="$k" '{ n[$1]++; v[$1, n[$1]] = $2 } END { for (s in n) print s, v[s, int((n[s] + 1) / 2)] }' \
-        >"$work/calls-$k"
-done
-join -a1 -a2 -e 0 -o 0,1.2,2.2 <(sort "$work/calls-none") <(sort "$work/calls-bridge") |
-    awk '$2 != $3 { printf "  %-20s %6s %6s\n", $1, $2, $3 }'
+if [ "$probes" = 1 ]; then
+    breakdown s "where a start goes, with $((count * 2 + 2)) VMs running"
+else
+    echo "(no breakdown: STEPS=0, or perf probe (linux-perf) is missing or cannot place uprobes)"
+fi
 
 # ---- flat: the 1st against the Nth VM with a port map -----------------------------
 if [ "$flat" -gt 0 ]; then
@@ -221,5 +240,9 @@ print(sum(len(o["map"].get("elem", [])) for o in json.load(sys.stdin)["nftables"
         sed -n "${lo},${hi}p" "$work/flat" >"$work/flat-d"
         printf "  VMs %5d-%-5d median %7.2f ms\n" "$lo" "$hi" "$(median "$work/flat-d")"
     done
+    if [ "$probes" = 1 ]; then
+        probe f 40000
+        breakdown f "where a start goes, with $flat VMs running"
+    fi
 fi
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"

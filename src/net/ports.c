@@ -7,7 +7,7 @@
  * only: the kernel then walks its table of listening sockets and not the
  * established ones. /proc/net/tcp walks every bucket of the established
  * table, whose size follows the machine's memory (3.4 ms per file on a
- * 24 GiB machine with no socket at all, twice per start for tcp and tcp6),
+ * 24 GB machine with no socket at all, twice per start for tcp and tcp6),
  * so it is only the fallback, for kernels without sock_diag.
  */
 #include <arpa/inet.h>
