@@ -131,7 +131,7 @@ bool net_nft_exists(void);
 /* The whole table; gone already is fine. */
 int net_nft_delete(struct error *err) WUR;
 
-/* A host port something listens on (/proc/net/{tcp,tcp6,udp,udp6}), on bind or any address. */
+/* A host port something listens on (sock_diag, else /proc/net/{tcp,udp}{,6}), on bind or any. */
 bool net_port_listening(bool udp, uint32_t bind, uint16_t port);
 
 /* ---- dnsmasq: one per bridge, in a directory of its own -------------------------- */
