@@ -636,7 +636,10 @@ struct engine_finding {
     const char *kind;   /* "orphan-device", "missing-device", "active-orphan", "stray",
                            "stuck-device", "interrupted-operation", "pool-unusable",
                            "missing-kernel-files", "stray-process", "filesystem-full",
-                           "filesystem-read-only", "corrupt" (static) */
+                           "filesystem-read-only", "corrupt", and the networks' (doctor_net.c):
+                           "network-down", "stray-tap", "missing-tap", "stray-port-map",
+                           "missing-port-map", "stray-host-file", "missing-host-file",
+                           "orphan-lease" (static) */
     char object[64];    /* "device 5", "operation 12", "pool", a stray's path (shortened),
                            "vm \"<uid>\"" (a corrupt row: its table and key) */
     char *message;      /* owned: what is wrong */
@@ -656,9 +659,11 @@ void engine_doctor_report_release(struct engine_doctor_report *r);
  * the pool that no row claims; rows whose device is gone; active dm devices
  * of no row; strays (loop devices, leftover files); rows stuck 'planned' or
  * 'removing' and operations whose owner is dead; a pool that cannot be
- * opened. With repair, fixes each (deletes orphan devices, drops rows of
- * gone devices re-parenting their children to the gone device's parent,
- * deactivates, removes strays, finishes recovery). Fails only when it cannot
+ * opened; the networks' bridges, taps, port-map elements, dnsmasq, host
+ * files and leases against the running VMs. With repair, fixes each
+ * (deletes orphan devices, drops rows of gone devices re-parenting their
+ * children to the gone device's parent, deactivates, removes strays,
+ * finishes recovery, rebuilds a network and what a running VM lacks). Fails only when it cannot
  * look (the database); every finding is in *ret.
  *
  * First of all, every row of the database is checked (store_corrupt_list):
