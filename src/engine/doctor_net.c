@@ -34,27 +34,16 @@ static void wants_free(struct wants *w) {
     free(w->v);
 }
 
-/* The port maps of VM uid's spec, to its address ip. */
+/* The port maps of VM uid's spec, to its address (a spec doctor cannot read has none). */
 static int want_maps(engine *e, struct want *w, struct error *err) {
     _cleanup_object_ struct api_object *vm = NULL;
     int r = store_object_get(e->store, API_KIND_VM, w->uid, &vm, err);
-    if (r < 0 || vm->u.vm.n_ports == 0)
+    if (r < 0)
         return r;
-    w->maps = calloc(vm->u.vm.n_ports, sizeof(*w->maps));
-    if (!w->maps)
+    struct error e2;
+    error_init(&e2);
+    if (vm_net_maps(vm, w->ip, &w->maps, &w->n_maps, &e2) == -ENOMEM)
         return error_oom(err);
-    for (size_t i = 0; i < vm->u.vm.n_ports; i++) {
-        const struct api_port *p = &vm->u.vm.ports[i];
-        struct net_portmap *m = &w->maps[w->n_maps];
-        m->udp = p->protocol && strcmp(p->protocol, "udp") == 0;
-        m->host_port = (uint16_t)p->host_port;
-        m->vm_port = (uint16_t)p->vm_port;
-        m->vm_ip = w->ip;
-        if (p->bind_address && strcmp(p->bind_address, "0.0.0.0") != 0 &&
-            net_ip_parse(p->bind_address, &m->bind, NULL) < 0)
-            continue;
-        w->n_maps++;
-    }
     return 0;
 }
 

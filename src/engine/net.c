@@ -86,26 +86,31 @@ static const char *proto_name(bool udp) {
     return udp ? "udp" : "tcp";
 }
 
-/* spec.ports as port-map elements (vm_ip filled by the lease). */
-static int maps_of(const struct api_object *vm, struct vm_net *n, struct error *err) {
+int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **ret, size_t *ret_n,
+                struct error *err) {
     const struct api_vm *v = &vm->u.vm;
+    *ret = NULL;
+    *ret_n = 0;
     if (v->n_ports == 0)
         return 0;
-    n->maps = calloc(v->n_ports, sizeof(*n->maps));
-    if (!n->maps)
+    _cleanup_free_ struct net_portmap *maps = calloc(v->n_ports, sizeof(*maps));
+    if (!maps)
         return error_oom(err);
     for (size_t i = 0; i < v->n_ports; i++) {
         const struct api_port *p = &v->ports[i];
-        struct net_portmap *m = &n->maps[n->n_maps++];
+        struct net_portmap *m = &maps[i];
         m->udp = p->protocol && strcmp(p->protocol, "udp") == 0;
         m->host_port = (uint16_t)p->host_port;
         m->vm_port = (uint16_t)p->vm_port;
+        m->vm_ip = ip;
         if (p->bind_address && strcmp(p->bind_address, "0.0.0.0") != 0 &&
             net_ip_parse(p->bind_address, &m->bind, NULL) < 0)
             return error_set(err, -EINVAL,
                              "vm '%s': bind address '%s' of port %llu is not an IPv4 address",
                              vm->meta.name, p->bind_address, (unsigned long long)p->host_port);
     }
+    *ret = steal_ptr(&maps);
+    *ret_n = v->n_ports;
     return 0;
 }
 
@@ -147,7 +152,7 @@ int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct
     if (n->mode == VM_NET_BRIDGE)
         r = net_pick(e, n, err);
     if (r == 0)
-        r = maps_of(vm, n, err);
+        r = vm_net_maps(vm, 0, &n->maps, &n->n_maps, err);
     if (r == 0)
         r = maps_check(vm->meta.name, n, err);
     if (r < 0)

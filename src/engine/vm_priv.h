@@ -78,6 +78,9 @@ struct vm_net {
 
 /* spec.networkMode as the VM runs here: -ENOTSUP for cni, -EPERM for bridge without root. */
 int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct error *err) WUR;
+/* spec.ports as port-map elements to address ip (0: filled later). Caller frees *ret. */
+int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **ret, size_t *ret_n,
+                struct error *err) WUR;
 /* Before the intent: the mode, the network, the port maps checked (in use: -EADDRINUSE). */
 int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) WUR;
 /* In the intent's transaction: the network's row when new, the lease, status.ipAddresses. */

@@ -222,18 +222,30 @@ int net_bridge_ensure(const char *name, const struct net_subnet *s, struct error
     return sysctl_write(path, "1", err);
 }
 
-int net_bridge_delete(const char *name, struct error *err) {
+/*
+ * Before deleting link name: 1 when it is gone already, 0 when it is there
+ * and of kind ("bridge", "tun"), else an error (another kind is refused,
+ * naming what it is not).
+ */
+static int link_to_delete(const char *name, const char *kind, const char *what, struct error *err) {
     int r = link_name_check(name, err);
     if (r < 0)
         return r;
     struct link_info li;
     r = link_info(name, &li, err);
     if (r == -ENODEV)
-        return 0;
+        return 1;
     if (r < 0)
         return r;
-    if (strcmp(li.kind, "bridge") != 0)
-        return error_set(err, -EINVAL, "link '%s' is not a bridge: not deleting it", name);
+    if (strcmp(li.kind, kind) != 0)
+        return error_set(err, -EINVAL, "link '%s' is not a %s: not deleting it", name, what);
+    return 0;
+}
+
+int net_bridge_delete(const char *name, struct error *err) {
+    int r = link_to_delete(name, "bridge", "bridge", err);
+    if (r != 0)
+        return r < 0 ? r : 0;
     _cleanup_close_ int sock = ctl_socket(err);
     if (sock < 0)
         return sock;
@@ -303,17 +315,9 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
 }
 
 int net_tap_delete(const char *name, struct error *err) {
-    int r = link_name_check(name, err);
-    if (r < 0)
-        return r;
-    struct link_info li;
-    r = link_info(name, &li, err);
-    if (r == -ENODEV)
-        return 0;
-    if (r < 0)
-        return r;
-    if (strcmp(li.kind, "tun") != 0)
-        return error_set(err, -EINVAL, "link '%s' is not a tap: not deleting it", name);
+    int r = link_to_delete(name, "tun", "tap", err);
+    if (r != 0)
+        return r < 0 ? r : 0;
     _cleanup_close_ int fd = tap_open(name, err);
     if (fd < 0)
         return fd;
