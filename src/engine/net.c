@@ -16,7 +16,8 @@
  *   ("net-hostfile"), its tap ("net-tap"), its port-map elements
  *   ("net-ports").
  * - The end (the monitor's, a halt's, a rolled-back start's): the elements,
- *   the tap and the host file go; the lease stays until the VM is removed.
+ *   the tap and the host file go; the lease stays until the VM is removed,
+ *   when dnsmasq is made to forget it too (vm_net_forget).
  *   Every part is idempotent, so recovery may run it again.
  */
 #include <errno.h>
@@ -357,5 +358,26 @@ void vm_net_down(engine *e, const char *uid) {
     _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
     error_init(&err);
     if (dir && net_hostfile_remove(dir, uid, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+}
+
+void vm_net_forget(engine *e, const char *uid) {
+    struct store_lease lease;
+    struct store_network net;
+    struct net_subnet s;
+    uint32_t ip;
+    struct error err;
+    error_init(&err);
+    if (store_lease_get(e->store, uid, &lease, &err) < 0)
+        return; /* never bridged */
+    if (store_network_get(e->store, lease.network, &net, &err) < 0 ||
+        net_subnet_parse(net.subnet, &s, &err) < 0 || net_ip_parse(lease.ip, &ip, &err) < 0) {
+        log_warn("vm %s: %s", uid, err.msg);
+        return;
+    }
+    if (!lease.mac[0])
+        net_mac_of(uid, lease.mac);
+    _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
+    if (dir && net_dnsmasq_release(dir, net.name, &s, ip, lease.mac, &err) < 0)
         log_warn("vm %s: %s", uid, err.msg);
 }
