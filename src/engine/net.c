@@ -115,16 +115,30 @@ int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **r
     return 0;
 }
 
-/* A host port of m that a running VM maps already, or that something here listens on. */
+/*
+ * A host port of m that a running VM maps already, or that something here
+ * listens on; in the user mode without root, one below the ports a normal
+ * user may bind (passt or QEMU would fail on it after the VM's start began).
+ * The maps of table inet hearth are root's: only root lists them (a normal
+ * user's libnftables prints its refusal on stderr).
+ */
 static int maps_check(const char *name, const struct vm_net *n, struct error *err) {
     _cleanup_free_ struct net_portmap *have = NULL;
     size_t n_have = 0;
     struct error lerr;
     error_init(&lerr);
-    if (n->n_maps > 0 && net_nft_list(&have, &n_have, &lerr) < 0)
+    bool root = geteuid() == 0;
+    if (n->n_maps > 0 && root && net_nft_list(&have, &n_have, &lerr) < 0)
         log_debug("listing the port maps: %s", lerr.msg);
+    unsigned low = n->mode == VM_NET_USER && !root ? net_port_unprivileged_start() : 0;
     for (size_t i = 0; i < n->n_maps; i++) {
         const struct net_portmap *m = &n->maps[i];
+        if (m->host_port < low)
+            return error_set(err, -EACCES,
+                             "vm '%s': host port %u/%s is below %u, which only root may bind "
+                             "(net.ipv4.ip_unprivileged_port_start); pick a port of %u or above "
+                             "with -p, or run as root",
+                             name, m->host_port, proto_name(m->udp), low, low);
         for (size_t j = 0; j < n_have; j++) {
             if (have[j].udp != m->udp || have[j].host_port != m->host_port ||
                 (have[j].bind && m->bind && have[j].bind != m->bind))

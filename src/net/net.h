@@ -133,6 +133,12 @@ int net_nft_delete(struct error *err) WUR;
 
 /* A host port something listens on (sock_diag, else /proc/net/{tcp,udp}{,6}), on bind or any. */
 bool net_port_listening(bool udp, uint32_t bind, uint16_t port);
+/*
+ * The lowest port a process without CAP_NET_BIND_SERVICE may bind in this
+ * network namespace (net.ipv4.ip_unprivileged_port_start; 1024 when it
+ * cannot be read).
+ */
+unsigned net_port_unprivileged_start(void);
 
 /* ---- dnsmasq: one per bridge, in a directory of its own -------------------------- */
 
