@@ -36,6 +36,7 @@ mkdir -p "$TMPDIR"
 # with it, veth end and all), joined to this one by a veth pair.
 unshare -n -- sleep 100000 &
 PEER=$!
+disown "$PEER" # its end, killed by the EXIT trap, is no news
 trap 'kill -9 "$PEER" 2>/dev/null; cleanup' EXIT
 for _ in $(seq 50); do
     [ "$(readlink /proc/$PEER/ns/net)" != "$(readlink /proc/$$/ns/net)" ] && break
