@@ -164,12 +164,17 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
         _cleanup_free_ char *range = xasprintf("--dhcp-range=%s,static,%s,12h", net, mask);
         if (!pidfile || !hostsdir || !leases || !iface || !listen || !range)
             return error_oom(err);
-        /* A new dnsmasq remembers nothing (net.h says why). */
+        /*
+         * A new dnsmasq remembers nothing (net.h says why): its lease file
+         * starts empty, and 0600, which dnsmasq keeps (it would make one 0644).
+         */
         _cleanup_free_ char *leasefile = xasprintf("%s/leases", dir);
         if (!leasefile)
             return error_oom(err);
-        if (unlink(leasefile) < 0 && errno != ENOENT)
-            return error_set(err, -errno, "cannot remove '%s': %s", leasefile, strerror(errno));
+        _cleanup_close_ int lfd =
+            open(leasefile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lfd < 0 || fchmod(lfd, 0600) < 0)
+            return error_set(err, -errno, "cannot empty '%s': %s", leasefile, strerror(errno));
         const char *argv[] = {DNSMASQ,
                               "--conf-file=/dev/null",
                               pidfile,
@@ -195,6 +200,11 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
                              "dnsmasq for bridge '%s' started but does not run: see the system "
                              "log",
                              bridge);
+        /* Its pid file is 0644 as dnsmasq makes it; what hearth keeps is its user's alone. */
+        char path[1100];
+        snprintf(path, sizeof(path), "%s/dnsmasq.pid", dir);
+        if (chmod(path, 0600) < 0)
+            return error_set(err, -errno, "cannot make '%s' private: %s", path, strerror(errno));
     }
     if (ret_pid)
         *ret_pid = pid;

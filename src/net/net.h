@@ -144,7 +144,7 @@ unsigned net_port_unprivileged_start(void);
 
 /*
  * dir (made 0700 if missing) holds dnsmasq.pid, hosts/ (the --dhcp-hostsdir)
- * and leases. Starts dnsmasq (Debian's dnsmasq-base) on bridge for s, static
+ * and leases (both files 0600). Starts dnsmasq (Debian's dnsmasq-base) on bridge for s, static
  * leases only, DNS forwarded to the host's resolvers, unless the one whose
  * pid the pid file names still runs with this dir in its argv. A dnsmasq it
  * starts begins with no lease file: what an earlier one remembered may be
