@@ -479,7 +479,21 @@ static int mon_listen(struct monitor *m, struct error *err) {
  * itself when QEMU disconnects (--one-off). As root it keeps root's uid
  * without capabilities: the runtime directory is root's alone.
  */
-static int mon_passt_start(struct monitor *m, int errfd, struct error *err) {
+/*
+ * The last line of the VMM's log (its stderr, and passt's), the best
+ * explanation of a failed start, put before err's message as "WHO said '...'".
+ */
+static void mon_said(const char *vmm_log, const char *who, struct error *err) {
+    _cleanup_strbuf_ struct strbuf said = STRBUF_INIT;
+    if (strbuf_read_file(&said, vmm_log, 4096, NULL) < 0 || said.len == 0)
+        return;
+    while (said.len && (said.buf[said.len - 1] == '\n' || said.buf[said.len - 1] == ' '))
+        said.buf[--said.len] = '\0';
+    char *last = strrchr(said.buf, '\n');
+    error_prefix(err, "%s said '%s'", who, last ? last + 1 : said.buf);
+}
+
+static int mon_passt_start(struct monitor *m, int errfd, const char *vmm_log, struct error *err) {
     if (m->launch.net != VMM_NET_PASST)
         return 0;
     unlink(VM_NET_PASST_SOCKET);
@@ -488,7 +502,10 @@ static int mon_passt_start(struct monitor *m, int errfd, struct error *err) {
     if (r < 0)
         return r;
     m->passt_running = true;
-    return vmm_passt_wait(&m->vl.cfg, m->passt.pid, MON_CONFIGURE_TIMEOUT_MS, err);
+    r = vmm_passt_wait(&m->vl.cfg, m->passt.pid, MON_CONFIGURE_TIMEOUT_MS, err);
+    if (r < 0)
+        mon_said(vmm_log, "passt", err);
+    return r;
 }
 
 static int mon_spawn(struct monitor *m, struct error *err) {
@@ -530,7 +547,7 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     unlink(m->vl.cfg.api_socket);
     if (m->vl.cfg.events_socket)
         unlink(m->vl.cfg.events_socket);
-    int r = mon_passt_start(m, errfd, err);
+    int r = mon_passt_start(m, errfd, vmm_log, err);
     if (r < 0)
         return r;
     r = vmm_spawn(&m->vl, errfd, &m->proc, err);
@@ -542,17 +559,8 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     r = vmm_events_open(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, &m->events, err);
     if (r == 0)
         r = vmm_configure(&m->vl, m->proc.pid, MON_CONFIGURE_TIMEOUT_MS, err);
-    if (r < 0) {
-        /* What the VMM said on stderr is the best explanation. */
-        _cleanup_strbuf_ struct strbuf said = STRBUF_INIT;
-        if (strbuf_read_file(&said, vmm_log, 4096, NULL) == 0 && said.len > 0) {
-            while (said.len && (said.buf[said.len - 1] == '\n' || said.buf[said.len - 1] == ' '))
-                said.buf[--said.len] = '\0';
-            char *last = strrchr(said.buf, '\n');
-            error_prefix(err, "%s said '%s'", vmm_kind_name(m->launch.kind),
-                         last ? last + 1 : said.buf);
-        }
-    }
+    if (r < 0)
+        mon_said(vmm_log, vmm_kind_name(m->launch.kind), err);
     return r;
 }
 

@@ -16,7 +16,8 @@
  *   ("net-hostfile"), its tap ("net-tap"), its port-map elements
  *   ("net-ports").
  * - The end (the monitor's, a halt's, a rolled-back start's): the elements,
- *   the tap and the host file go; the lease stays until the VM is removed.
+ *   the tap and the host file go; the lease stays until the VM is removed,
+ *   when dnsmasq is made to forget it too (vm_net_forget).
  *   Every part is idempotent, so recovery may run it again.
  */
 #include <errno.h>
@@ -114,16 +115,30 @@ int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **r
     return 0;
 }
 
-/* A host port of m that a running VM maps already, or that something here listens on. */
+/*
+ * A host port of m that a running VM maps already, or that something here
+ * listens on; in the user mode without root, one below the ports a normal
+ * user may bind (passt or QEMU would fail on it after the VM's start began).
+ * The maps of table inet hearth are root's: only root lists them (a normal
+ * user's libnftables prints its refusal on stderr).
+ */
 static int maps_check(const char *name, const struct vm_net *n, struct error *err) {
     _cleanup_free_ struct net_portmap *have = NULL;
     size_t n_have = 0;
     struct error lerr;
     error_init(&lerr);
-    if (n->n_maps > 0 && net_nft_list(&have, &n_have, &lerr) < 0)
+    bool root = geteuid() == 0;
+    if (n->n_maps > 0 && root && net_nft_list(&have, &n_have, &lerr) < 0)
         log_debug("listing the port maps: %s", lerr.msg);
+    unsigned low = n->mode == VM_NET_USER && !root ? net_port_unprivileged_start() : 0;
     for (size_t i = 0; i < n->n_maps; i++) {
         const struct net_portmap *m = &n->maps[i];
+        if (m->host_port < low)
+            return error_set(err, -EACCES,
+                             "vm '%s': host port %u/%s is below %u, which only root may bind "
+                             "(net.ipv4.ip_unprivileged_port_start); pick a port of %u or above "
+                             "with -p, or run as root",
+                             name, m->host_port, proto_name(m->udp), low, low);
         for (size_t j = 0; j < n_have; j++) {
             if (have[j].udp != m->udp || have[j].host_port != m->host_port ||
                 (have[j].bind && m->bind && have[j].bind != m->bind))
@@ -357,5 +372,26 @@ void vm_net_down(engine *e, const char *uid) {
     _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
     error_init(&err);
     if (dir && net_hostfile_remove(dir, uid, &err) < 0)
+        log_warn("vm %s: %s", uid, err.msg);
+}
+
+void vm_net_forget(engine *e, const char *uid) {
+    struct store_lease lease;
+    struct store_network net;
+    struct net_subnet s;
+    uint32_t ip;
+    struct error err;
+    error_init(&err);
+    if (store_lease_get(e->store, uid, &lease, &err) < 0)
+        return; /* never bridged */
+    if (store_network_get(e->store, lease.network, &net, &err) < 0 ||
+        net_subnet_parse(net.subnet, &s, &err) < 0 || net_ip_parse(lease.ip, &ip, &err) < 0) {
+        log_warn("vm %s: %s", uid, err.msg);
+        return;
+    }
+    if (!lease.mac[0])
+        net_mac_of(uid, lease.mac);
+    _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
+    if (dir && net_dnsmasq_release(dir, net.name, &s, ip, lease.mac, &err) < 0)
         log_warn("vm %s: %s", uid, err.msg);
 }

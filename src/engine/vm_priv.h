@@ -93,6 +93,12 @@ int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l,
                   struct error *err) WUR;
 /* The VM's tap, port-map elements and host file gone (the lease stays). Idempotent. */
 void vm_net_down(engine *e, const char *uid);
+/*
+ * A VM being removed: its network's dnsmasq forgets the lease it gave it,
+ * else it would refuse the address to the next VM that leases it (the row
+ * goes with the VM's). Idempotent; failures are logged.
+ */
+void vm_net_forget(engine *e, const char *uid);
 void vm_net_release_fields(struct vm_net *n);
 /* "<root>/run/net/<network>": dnsmasq's directory. Caller frees. */
 char *vm_net_dir(engine *e, const char *network);

@@ -1074,6 +1074,7 @@ static int vm_remove_act(engine *e, const char *uid, int64_t op, struct error *e
     if (r < 0)
         return r;
     fault_point("vm.remove.after-stop");
+    vm_net_forget(e, uid);
     r = engine_owned_devices_remove(e, API_KIND_VM, uid, err);
     if (r < 0)
         return r;

@@ -1,10 +1,17 @@
 /*
  * net dnsmasq: one dnsmasq (Debian's dnsmasq-base) per bridge, in a
  * directory of its own that holds its pid file, its lease file and its
- * --dhcp-hostsdir, one host file per VM ("mac,ip,name"), which dnsmasq
- * re-reads by inotify: the engine adds and removes VMs without restarting
- * or signalling it. Only those hosts get an address (--dhcp-range ...,static),
- * so every address it hands out is one the database leased.
+ * --dhcp-hostsdir, one host file per VM ("mac,ip,name"). Only those hosts
+ * get an address (--dhcp-range ...,static), so every address it hands out
+ * is one the database leased. dnsmasq reads a host file by inotify when it
+ * is added, but forgets a removed one only on SIGHUP (its manual: host
+ * records are only added dynamically), so a removal sends one. It also
+ * remembers each lease it gave (in memory and in its lease file) and
+ * refuses a host file's address while another MAC holds it: a removed
+ * VM's lease is released by a DHCPRELEASE sent as its client would
+ * (net_dnsmasq_release), and a dnsmasq starts without the lease file of the
+ * one before. Without both, a removed VM's address stays unusable for the
+ * next VM given it.
  *
  * dnsmasq is run in the foreground of exec_run and daemonises itself: its
  * first process exits once the daemon listens, with status 0, or with
@@ -14,19 +21,24 @@
  * only believed when that pid runs /usr/sbin/dnsmasq with this directory's
  * pid file in its argv, so a reused pid is never taken for it.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "net/net.h"
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
-#define HOSTFILE_MAX 256 /* "mac,ip,name\n" */
+#define HOSTFILE_MAX 256          /* "mac,ip,name\n" */
+#define LEASEFILE_MAX (16u << 20) /* dnsmasq's lease file; a /16 of leases is 4 MB */
+#define DHCP_FIXED_LEN 236        /* a BOOTP message up to its options */
+#define RELEASE_WAIT_MS 2000      /* how long dnsmasq may take to drop a released lease */
 
 static int dir_check(const char *dir, struct error *err) {
     if (!dir || !path_is_host_clean(dir) || strlen(dir) > 1024)
@@ -152,6 +164,17 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
         _cleanup_free_ char *range = xasprintf("--dhcp-range=%s,static,%s,12h", net, mask);
         if (!pidfile || !hostsdir || !leases || !iface || !listen || !range)
             return error_oom(err);
+        /*
+         * A new dnsmasq remembers nothing (net.h says why): its lease file
+         * starts empty, and 0600, which dnsmasq keeps (it would make one 0644).
+         */
+        _cleanup_free_ char *leasefile = xasprintf("%s/leases", dir);
+        if (!leasefile)
+            return error_oom(err);
+        _cleanup_close_ int lfd =
+            open(leasefile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lfd < 0 || fchmod(lfd, 0600) < 0)
+            return error_set(err, -errno, "cannot empty '%s': %s", leasefile, strerror(errno));
         const char *argv[] = {DNSMASQ,
                               "--conf-file=/dev/null",
                               pidfile,
@@ -177,6 +200,11 @@ int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_sub
                              "dnsmasq for bridge '%s' started but does not run: see the system "
                              "log",
                              bridge);
+        /* Its pid file is 0644 as dnsmasq makes it; what hearth keeps is its user's alone. */
+        char path[1100];
+        snprintf(path, sizeof(path), "%s/dnsmasq.pid", dir);
+        if (chmod(path, 0600) < 0)
+            return error_set(err, -errno, "cannot make '%s' private: %s", path, strerror(errno));
     }
     if (ret_pid)
         *ret_pid = pid;
@@ -237,6 +265,81 @@ static bool mac_ok(const char *mac) {
     return true;
 }
 
+/* Whether dir's lease file ("EXPIRY MAC IP NAME CLIENT-ID" lines) has ip leased to mac. */
+static bool lease_held(const char *dir, const char *mac, uint32_t ip) {
+    char path[1100], ipbuf[NET_IP_MAX], want[64];
+    snprintf(path, sizeof(path), "%s/leases", dir);
+    net_ip_format(ip, ipbuf);
+    snprintf(want, sizeof(want), " %s %s ", mac, ipbuf);
+    struct strbuf sb = STRBUF_INIT;
+    bool held = strbuf_read_file(&sb, path, LEASEFILE_MAX, NULL) == 0 && sb.buf &&
+                strcasestr(sb.buf, want) != NULL;
+    strbuf_release(&sb);
+    return held;
+}
+
+/* A DHCPRELEASE (RFC 2131) of ip by mac, sent on bridge to server's port 67. */
+static int release_send(const char *bridge, uint32_t server, uint32_t ip, const char *mac,
+                        struct error *err) {
+    uint8_t pkt[DHCP_FIXED_LEN + 16] = {0};
+    pkt[0] = 1; /* BOOTREQUEST */
+    pkt[1] = 1; /* htype: Ethernet */
+    pkt[2] = 6; /* hlen */
+    uint32_t xid = htonl((uint32_t)getpid()), ci = htonl(ip), sid = htonl(server);
+    memcpy(pkt + 4, &xid, 4);
+    memcpy(pkt + 12, &ci, 4);   /* ciaddr: the address released */
+    for (int i = 0; i < 6; i++) /* chaddr; mac is checked by the caller */
+        pkt[28 + i] = (uint8_t)strtoul(mac + 3 * i, NULL, 16);
+    uint8_t *o = pkt + DHCP_FIXED_LEN;
+    static const uint8_t head[] = {99, 130, 83, 99, /* the magic cookie */
+                                   53, 1,   7};     /* message type: DHCPRELEASE */
+    memcpy(o, head, sizeof(head));
+    o += sizeof(head);
+    *o++ = 54; /* server identifier, which dnsmasq checks */
+    *o++ = 4;
+    memcpy(o, &sid, 4);
+    o += 4;
+    *o++ = 255;
+    _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot open a socket: %s", strerror(errno));
+    /* dnsmasq takes it as received on bridge, where the client would have sent it. */
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bridge, (socklen_t)strlen(bridge) + 1) < 0)
+        return error_set(err, -errno, "cannot bind a socket to bridge '%s': %s", bridge,
+                         strerror(errno));
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(67), .sin_addr.s_addr = sid};
+    if (sendto(fd, pkt, (size_t)(o - pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+        return error_set(err, -errno, "cannot send a DHCP release on bridge '%s': %s", bridge,
+                         strerror(errno));
+    return 0;
+}
+
+int net_dnsmasq_release(const char *dir, const char *bridge, const struct net_subnet *s,
+                        uint32_t ip, const char *mac, struct error *err) {
+    int r = dir_check(dir, err);
+    if (r < 0)
+        return r;
+    if (!bridge || !*bridge || strlen(bridge) >= IFNAMSIZ)
+        return error_set(err, -EINVAL, "'%s' is not a bridge name", bridge ? bridge : "");
+    if (!mac_ok(mac))
+        return error_set(err, -EINVAL, "'%s' is not a MAC address", mac ? mac : "");
+    if (!lease_held(dir, mac, ip) || net_dnsmasq_pid(dir) == 0)
+        return 0;
+    r = release_send(bridge, net_subnet_gateway(s), ip, mac, err);
+    if (r < 0)
+        return r;
+    for (int t = 0; t < RELEASE_WAIT_MS; t += 10) {
+        if (!lease_held(dir, mac, ip))
+            return 0;
+        sleep_ms(10);
+    }
+    char ipbuf[NET_IP_MAX];
+    net_ip_format(ip, ipbuf);
+    return error_set(err, -ETIMEDOUT,
+                     "dnsmasq for bridge '%s' still holds the lease of %s to %s after %d ms",
+                     bridge, ipbuf, mac, RELEASE_WAIT_MS);
+}
+
 int net_hostfile_write(const char *dir, const char *uid, const char *mac, uint32_t ip,
                        const char *name, struct error *err) {
     int r = dir_check(dir, err);
@@ -284,8 +387,15 @@ int net_hostfile_remove(const char *dir, const char *uid, struct error *err) {
         return error_set(err, -EINVAL, "'%s' is not a VM uid", uid ? uid : "");
     char path[1100];
     snprintf(path, sizeof(path), "%s/hosts/%s", dir, uid);
-    if (unlink(path) < 0 && errno != ENOENT)
-        return error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
+    if (unlink(path) < 0)
+        return errno == ENOENT
+                   ? 0
+                   : error_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
+    /* dnsmasq adds a host file by inotify, but forgets a removed one only when told to reload. */
+    int pid = net_dnsmasq_pid(dir);
+    if (pid > 0 && kill(pid, SIGHUP) < 0 && errno != ESRCH)
+        return error_set(err, -errno, "cannot tell dnsmasq (pid %d) to reload its host files: %s",
+                         pid, strerror(errno));
     return 0;
 }
 

@@ -133,25 +133,45 @@ int net_nft_delete(struct error *err) WUR;
 
 /* A host port something listens on (sock_diag, else /proc/net/{tcp,udp}{,6}), on bind or any. */
 bool net_port_listening(bool udp, uint32_t bind, uint16_t port);
+/*
+ * The lowest port a process without CAP_NET_BIND_SERVICE may bind in this
+ * network namespace (net.ipv4.ip_unprivileged_port_start; 1024 when it
+ * cannot be read).
+ */
+unsigned net_port_unprivileged_start(void);
 
 /* ---- dnsmasq: one per bridge, in a directory of its own -------------------------- */
 
 /*
  * dir (made 0700 if missing) holds dnsmasq.pid, hosts/ (the --dhcp-hostsdir)
- * and leases. Starts dnsmasq (Debian's dnsmasq-base) on bridge for s, static
+ * and leases (both files 0600). Starts dnsmasq (Debian's dnsmasq-base) on bridge for s, static
  * leases only, DNS forwarded to the host's resolvers, unless the one whose
- * pid the pid file names still runs with this dir in its argv. Its pid in
- * *ret_pid (may be NULL).
+ * pid the pid file names still runs with this dir in its argv. A dnsmasq it
+ * starts begins with no lease file: what an earlier one remembered may be
+ * of VMs removed since (see net_dnsmasq_release), and every address it
+ * gives is in a host file anyway. Its pid in *ret_pid (may be NULL).
  */
 int net_dnsmasq_ensure(const char *dir, const char *bridge, const struct net_subnet *s,
                        int *ret_pid, struct error *err) WUR;
 /* The running dnsmasq of dir (checked as above), else 0. */
 int net_dnsmasq_pid(const char *dir);
 int net_dnsmasq_stop(const char *dir, struct error *err) WUR;
+/*
+ * Makes dir's running dnsmasq forget its lease of ip to mac (a removed
+ * VM's), so that the next VM given ip gets it: dnsmasq refuses a host
+ * file's address that it remembers leased to another MAC. A DHCPRELEASE
+ * from this host, sent on bridge to the gateway of s as the client would
+ * send it; returns once the lease file no longer has the lease (-ETIMEDOUT
+ * after 2 s). No lease, or no dnsmasq (its next start forgets every lease),
+ * is fine. Needs root (SO_BINDTODEVICE).
+ */
+int net_dnsmasq_release(const char *dir, const char *bridge, const struct net_subnet *s,
+                        uint32_t ip, const char *mac, struct error *err) WUR;
 
 /* hosts/<uid>: "mac,ip,name", written atomically; dnsmasq picks it up by inotify. */
 int net_hostfile_write(const char *dir, const char *uid, const char *mac, uint32_t ip,
                        const char *name, struct error *err) WUR;
+/* hosts/<uid> gone, and dir's dnsmasq told to reload its host files (SIGHUP) when it was there. */
 int net_hostfile_remove(const char *dir, const char *uid, struct error *err) WUR;
 /* The uids that have a host file. Caller frees with net_names_free. */
 int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error *err) WUR;

@@ -1,7 +1,8 @@
 /*
  * net ports: whether something on this host already uses a host port that
  * a port map would take (this network namespace's sockets): TCP sockets in
- * LISTEN, UDP sockets bound to it.
+ * LISTEN, UDP sockets bound to it; and the lowest port a normal user may
+ * bind.
  *
  * Asked of the kernel by sock_diag (NETLINK_SOCK_DIAG), for LISTEN sockets
  * only: the kernel then walks its table of listening sockets and not the
@@ -159,4 +160,17 @@ bool net_port_listening(bool udp, uint32_t bind, uint16_t port) {
                file_has("/proc/net/udp6", true, bind, port);
     return file_has("/proc/net/tcp", false, bind, port) ||
            file_has("/proc/net/tcp6", false, bind, port);
+}
+
+unsigned net_port_unprivileged_start(void) {
+    struct strbuf sb = STRBUF_INIT;
+    uint64_t v = 1024;
+    if (strbuf_read_file(&sb, "/proc/sys/net/ipv4/ip_unprivileged_port_start", 64, NULL) == 0 &&
+        sb.buf) {
+        sb.buf[strcspn(sb.buf, "\n")] = '\0';
+        if (parse_u64(sb.buf, 65536, &v) < 0)
+            v = 1024;
+    }
+    strbuf_release(&sb);
+    return (unsigned)v;
 }

@@ -118,6 +118,8 @@ static int strbuf_grow(struct strbuf *sb, size_t extra) {
     char *p = xrealloc(sb->buf, n);
     if (!p)
         return -ENOMEM;
+    /* A new buffer is a string at once, also when nothing is added after all (an empty file). */
+    p[sb->len] = '\0';
     sb->buf = p;
     sb->alloc = n;
     return 0;

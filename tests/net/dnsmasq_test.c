@@ -2,7 +2,8 @@
  * dnsmasq and its host files (net dnsmasq.c), in the test's namespace: one
  * process per directory, reused, stopped; and a real DHCP exchange, busybox
  * udhcpc in a second namespace behind a veth on the bridge getting the
- * address of its host file.
+ * address of its host file; an address given to a second MAC once the
+ * first's lease is released, or dnsmasq started again.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -203,17 +204,13 @@ static void wait_other_netns(int pid) {
     fail_msg("process %d never left this network namespace", pid);
 }
 
-static void test_dhcp_exchange(void **state) {
-    struct fixture *f = *state;
+/*
+ * A guest asking for an address: udhcpc with mac in a namespace of its own,
+ * behind a veth on the bridge, tries times (1 s apart). Its output (a
+ * "bound IP MASK ROUTER" line when it got one) in out; its status returned.
+ */
+static int dhcp_ask(struct fixture *f, const char *mac, int tries, char *out, size_t size) {
     struct error err;
-    test_need_program("busybox", "busybox-static");
-    test_need_program("ip", "iproute2");
-    test_need_program("unshare", "util-linux");
-    char mac[NET_MAC_MAX];
-    net_mac_of(UID1, mac);
-    assert_int_equal(net_dnsmasq_ensure(f->dir, BRIDGE, &f->s, NULL, &err), 0);
-    assert_int_equal(net_hostfile_write(f->dir, UID1, mac, 0x0a3e0042u, "guest", &err), 0);
-
     const char *add[] = {"ip",   "link", "add",  "hthv0", "type",
                          "veth", "peer", "name", "hthv1", NULL};
     run_cmd(add);
@@ -221,9 +218,9 @@ static void test_dhcp_exchange(void **state) {
     run_cmd(attach);
 
     /* The guest: a namespace of its own, where it waits for hthv1 and asks for an address. */
-    char script[128], out[128];
+    char script[128], path[128];
     snprintf(script, sizeof(script), "%s/udhcpc.sh", f->tmp);
-    snprintf(out, sizeof(out), "%s/udhcpc.out", f->tmp);
+    snprintf(path, sizeof(path), "%s/udhcpc.out", f->tmp);
     FILE *fp = fopen(script, "w");
     assert_non_null(fp);
     fputs("#!/bin/sh\n[ \"$1\" = bound ] && echo \"bound $ip $subnet $router\"\nexit 0\n", fp);
@@ -233,10 +230,10 @@ static void test_dhcp_exchange(void **state) {
         xasprintf("i=0; until busybox ip link show hthv1 >/dev/null 2>&1; do i=$((i+1)); "
                   "[ $i -gt 500 ] && exit 3; sleep 0.02; done; "
                   "busybox ip link set hthv1 address %s && busybox ip link set hthv1 up && "
-                  "exec busybox udhcpc -i hthv1 -f -q -n -t 10 -T 1 -s %s",
-                  mac, script);
+                  "exec busybox udhcpc -i hthv1 -f -q -n -t %d -T 1 -s %s",
+                  mac, tries, script);
     const char *guest[] = {"unshare", "-n", "busybox", "sh", "-c", sh, NULL};
-    int outfd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int outfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     assert_true(outfd > 0);
     struct exec_opts o = {.stdout_fd = outfd, .stderr_fd = outfd};
     struct exec_proc p;
@@ -249,8 +246,30 @@ static void test_dhcp_exchange(void **state) {
     run_cmd(move);
     int status = -1;
     assert_int_equal(exec_finish(&p, &status, &err), 0);
+    read_text(path, out, size);
+    /* hthv1 goes with the guest's namespace (the kernel ends it a little later), and its peer. */
+    for (int i = 0; i < 1000 && net_link_exists("hthv0"); i++)
+        sleep_ms(10);
+    assert_false(net_link_exists("hthv0"));
+    return status;
+}
+
+static void need_dhcp_programs(void) {
+    test_need_program("busybox", "busybox-static");
+    test_need_program("ip", "iproute2");
+    test_need_program("unshare", "util-linux");
+}
+
+static void test_dhcp_exchange(void **state) {
+    struct fixture *f = *state;
+    struct error err;
+    need_dhcp_programs();
+    char mac[NET_MAC_MAX];
+    net_mac_of(UID1, mac);
+    assert_int_equal(net_dnsmasq_ensure(f->dir, BRIDGE, &f->s, NULL, &err), 0);
+    assert_int_equal(net_hostfile_write(f->dir, UID1, mac, 0x0a3e0042u, "guest", &err), 0);
     char text[4096];
-    read_text(out, text, sizeof(text));
+    int status = dhcp_ask(f, mac, 10, text, sizeof(text));
     if (status != 0 || !strstr(text, "bound 10.62.0.66 255.255.0.0 10.62.0.1"))
         fail_msg("udhcpc (status %d) did not get 10.62.0.66:\n%s", status, text);
     char leases[256];
@@ -258,10 +277,72 @@ static void test_dhcp_exchange(void **state) {
     read_text(leases, text, sizeof(text));
     assert_non_null(strstr(text, mac));
     assert_non_null(strstr(text, "10.62.0.66"));
-    /* hthv1 goes with the guest's namespace (the kernel ends it a little later), and its peer. */
-    for (int i = 0; i < 1000 && net_link_exists("hthv0"); i++)
-        sleep_ms(10);
-    assert_false(net_link_exists("hthv0"));
+    assert_int_equal(net_dnsmasq_stop(f->dir, &err), 0);
+}
+
+/* Whether dnsmasq's lease file has a lease to mac. */
+static bool leased_to(struct fixture *f, const char *mac) {
+    char path[256], text[4096];
+    snprintf(path, sizeof(path), "%s/leases", f->dir);
+    if (access(path, F_OK) < 0)
+        return false;
+    read_text(path, text, sizeof(text));
+    return strstr(text, mac) != NULL;
+}
+
+/*
+ * An address given to one VM, then (that VM removed) to another: refused
+ * to the second while dnsmasq remembers the first's lease, given once the
+ * lease is released (and the first's host file is forgotten: without the
+ * SIGHUP of net_hostfile_remove the second's is a duplicate), and a
+ * dnsmasq started again remembers no lease of the one before.
+ */
+static void test_dhcp_release(void **state) {
+    struct fixture *f = *state;
+    struct error err;
+    need_dhcp_programs();
+    char mac1[NET_MAC_MAX], mac2[NET_MAC_MAX], text[4096];
+    net_mac_of(UID1, mac1);
+    net_mac_of(UID2, mac2);
+    const uint32_t ip = 0x0a3e0042u; /* 10.62.0.66 */
+    assert_int_equal(net_dnsmasq_ensure(f->dir, BRIDGE, &f->s, NULL, &err), 0);
+    assert_int_equal(net_hostfile_write(f->dir, UID1, mac1, ip, "one", &err), 0);
+    int status = dhcp_ask(f, mac1, 10, text, sizeof(text));
+    if (status != 0 || !strstr(text, "bound 10.62.0.66 "))
+        fail_msg("udhcpc of %s (status %d) did not get 10.62.0.66:\n%s", mac1, status, text);
+    assert_true(leased_to(f, mac1));
+
+    /* UID1 removed, UID2 given its address: refused while dnsmasq remembers UID1's lease. */
+    assert_int_equal(net_hostfile_remove(f->dir, UID1, &err), 0);
+    assert_int_equal(net_hostfile_write(f->dir, UID2, mac2, ip, "two", &err), 0);
+    status = dhcp_ask(f, mac2, 2, text, sizeof(text));
+    if (status == 0 || strstr(text, "bound "))
+        fail_msg("udhcpc of %s got an address dnsmasq still leased to %s:\n%s", mac2, mac1, text);
+
+    assert_int_equal(net_dnsmasq_release(f->dir, BRIDGE, &f->s, ip, mac1, &err), 0);
+    assert_false(leased_to(f, mac1));
+    status = dhcp_ask(f, mac2, 10, text, sizeof(text));
+    if (status != 0 || !strstr(text, "bound 10.62.0.66 "))
+        fail_msg("udhcpc of %s (status %d) did not get 10.62.0.66 after the release:\n%s", mac2,
+                 status, text);
+    assert_true(leased_to(f, mac2));
+    /* Nothing to release, or no dnsmasq: fine. */
+    assert_int_equal(net_dnsmasq_release(f->dir, BRIDGE, &f->s, ip, mac1, &err), 0);
+    assert_int_equal(net_dnsmasq_release(f->dir, BRIDGE, &f->s, ip, "02:zz", &err), -EINVAL);
+
+    /* dnsmasq down when UID2 goes: the next one forgets its lease, and UID1 gets the address. */
+    assert_int_equal(net_dnsmasq_stop(f->dir, &err), 0);
+    assert_int_equal(net_dnsmasq_release(f->dir, BRIDGE, &f->s, ip, mac2, &err), 0);
+    assert_true(leased_to(f, mac2));
+    assert_int_equal(net_hostfile_remove(f->dir, UID2, &err), 0);
+    assert_int_equal(net_hostfile_write(f->dir, UID1, mac1, ip, "one", &err), 0);
+    if (net_dnsmasq_ensure(f->dir, BRIDGE, &f->s, NULL, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_false(leased_to(f, mac2));
+    status = dhcp_ask(f, mac1, 10, text, sizeof(text));
+    if (status != 0 || !strstr(text, "bound 10.62.0.66 "))
+        fail_msg("udhcpc of %s (status %d) did not get 10.62.0.66 from a new dnsmasq:\n%s", mac1,
+                 status, text);
     assert_int_equal(net_dnsmasq_stop(f->dir, &err), 0);
 }
 
@@ -269,5 +350,6 @@ const struct CMUnitTest net_dnsmasq_tests[] = {
     cmocka_unit_test_setup_teardown(test_dnsmasq_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_hostfiles, setup, teardown),
     cmocka_unit_test_setup_teardown(test_dhcp_exchange, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_dhcp_release, setup, teardown),
 };
 const size_t net_dnsmasq_tests_n = ARRAY_SIZE(net_dnsmasq_tests);

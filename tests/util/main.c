@@ -182,6 +182,12 @@ static void test_read_file_limit(void **state) {
     assert_int_equal(strbuf_read_file(&sb, path, 9, &err), -EFBIG);
     assert_non_null(strstr(err.msg, path));
     strbuf_release(&sb);
+    /* An empty file: an empty string or NULL, never a buffer without its NUL. */
+    assert_int_equal(truncate(path, 0), 0);
+    assert_int_equal(strbuf_read_file(&sb, path, 4096, &err), 0);
+    assert_int_equal(sb.len, 0);
+    assert_true(!sb.buf || (sb.alloc > 0 && sb.buf[0] == '\0'));
+    strbuf_release(&sb);
     unlink(path);
     assert_int_equal(strbuf_read_file(&sb, path, 9, &err), -ENOENT);
     assert_non_null(strstr(err.msg, path));
