@@ -12,7 +12,7 @@
 # It prints how long the lease, the banner and the login prompt took.
 #
 # The image is built once into $HEARTH_DEBIAN_CACHE (ctest sets it to the
-# build directory's debian/; mkdebian.sh rebuilds only when it changed),
+# checkout's .cache/debian; mkdebian.sh rebuilds only when it changed),
 # else into the test's temporary directory (about 50 s more).
 set -u
 
