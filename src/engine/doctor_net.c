@@ -147,12 +147,7 @@ static int check_bridge(engine *e, const struct store_network *nw, bool repair,
     if (!f)
         return error_oom(err);
     if (repair) {
-        int r = net_bridge_ensure(nw->name, &s, &e2);
-        if (r == 0)
-            r = net_nft_ensure(nw->name, &s, &e2);
-        if (r == 0)
-            r = net_dnsmasq_ensure(dir, nw->name, &s, NULL, &e2);
-        doctor_repair_done(f, r, &e2);
+        doctor_repair_done(f, vm_net_ensure(e, nw, &s, &e2), &e2);
     }
     return 0;
 }
@@ -367,9 +362,13 @@ static int check_net_dirs(engine *e, const struct store_network *nets, size_t n_
     while (r == 0 && (de = readdir(dh))) {
         if (de->d_name[0] == '.')
             continue;
+        /* NAME, or NAME.lock (the network's lock, vm_net_lock) */
+        size_t len = strlen(de->d_name);
+        if (len > 5 && strcmp(de->d_name + len - 5, ".lock") == 0)
+            len -= 5;
         bool known = false;
         for (size_t j = 0; j < n_nets && !known; j++)
-            known = strcmp(nets[j].name, de->d_name) == 0;
+            known = strlen(nets[j].name) == len && strncmp(nets[j].name, de->d_name, len) == 0;
         if (known)
             continue;
         _cleanup_free_ char *dir = xasprintf("%s/%s", base, de->d_name);

@@ -22,6 +22,8 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -282,6 +284,54 @@ int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l, 
     return 0;
 }
 
+/*
+ * The network's lock, <root>/run/net/<name>.lock (flock; the kernel drops
+ * it with a process that dies): held while the bridge, the table and the
+ * dnsmasq are ensured or taken down, so that two starts at once do not
+ * both start a dnsmasq (the second could not listen). Returns the
+ * descriptor that holds it.
+ */
+int vm_net_lock(engine *e, const char *network, struct error *err) {
+    _cleanup_free_ char *rundir = xasprintf("%s/run", e->root);
+    _cleanup_free_ char *netdir = xasprintf("%s/run/net", e->root);
+    _cleanup_free_ char *path = xasprintf("%s/run/net/%s.lock", e->root, network);
+    if (!rundir || !netdir || !path)
+        return error_oom(err);
+    int r = engine_dir_make(rundir, err);
+    if (r == 0)
+        r = engine_dir_make(netdir, err);
+    if (r < 0)
+        return r;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            r = error_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
+            close(fd);
+            return r;
+        }
+    }
+    return fd;
+}
+
+int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_subnet *s,
+                  struct error *err) {
+    _cleanup_free_ char *dir = vm_net_dir(e, nw->name);
+    if (!dir)
+        return error_oom(err);
+    int lock = vm_net_lock(e, nw->name, err);
+    if (lock < 0)
+        return lock;
+    int r = net_bridge_ensure(nw->name, s, err);
+    if (r == 0)
+        r = net_nft_ensure(nw->name, s, err);
+    if (r == 0)
+        r = net_dnsmasq_ensure(dir, nw->name, s, NULL, err);
+    close(lock);
+    return r;
+}
+
 /* One act step: the journal's step, then its fault point (a literal, for fault_points.py). */
 static int step(engine *e, int64_t op, const char *name, struct error *err) {
     return store_op_step(e->store, op, name, err);
@@ -292,19 +342,9 @@ int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *na
     if (n->mode != VM_NET_BRIDGE)
         return 0;
     _cleanup_free_ char *dir = vm_net_dir(e, n->net.name);
-    _cleanup_free_ char *netdir = xasprintf("%s/run/net", e->root);
-    _cleanup_free_ char *rundir = xasprintf("%s/run", e->root);
-    if (!dir || !netdir || !rundir)
+    if (!dir)
         return error_oom(err);
-    int r = net_bridge_ensure(n->net.name, &n->subnet, err);
-    if (r == 0)
-        r = net_nft_ensure(n->net.name, &n->subnet, err);
-    if (r == 0)
-        r = engine_dir_make(rundir, err);
-    if (r == 0)
-        r = engine_dir_make(netdir, err);
-    if (r == 0)
-        r = net_dnsmasq_ensure(dir, n->net.name, &n->subnet, NULL, err);
+    int r = vm_net_ensure(e, &n->net, &n->subnet, err);
     if (r == 0)
         r = step(e, op, "net-bridge", err);
     if (r < 0)

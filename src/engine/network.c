@@ -84,6 +84,9 @@ int engine_network_remove(engine *e, const char *name, struct error *err) {
     _cleanup_free_ char *dir = vm_net_dir(e, name);
     if (r == 0 && !dir)
         r = error_oom(err);
+    int lock = r == 0 ? vm_net_lock(e, name, err) : -1;
+    if (lock < 0 && r == 0)
+        r = lock;
     if (r == 0)
         r = net_dnsmasq_stop(dir, err);
     if (r == 0 && geteuid() == 0)
@@ -92,6 +95,11 @@ int engine_network_remove(engine *e, const char *name, struct error *err) {
         r = fs_tree_remove(dir, err);
     if (r == 0)
         r = store_network_remove(e->store, name, err);
+    _cleanup_free_ char *lockpath = xasprintf("%s/run/net/%s.lock", e->root, name);
+    if (r == 0 && lockpath)
+        (void)unlink(lockpath);
+    if (lock >= 0)
+        close(lock);
     /* The last network of this root: the nftables table goes too, unless another root's VMs
      * map ports through it. */
     struct store_network other;

@@ -85,6 +85,11 @@ int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **r
 int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) WUR;
 /* In the intent's transaction: the network's row when new, the lease, status.ipAddresses. */
 int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) WUR;
+/* The network's lock (<root>/run/net/<name>.lock): its descriptor, to close. */
+int vm_net_lock(engine *e, const char *network, struct error *err) WUR;
+/* Under the network's lock: its bridge, the nftables table and its dnsmasq (doctor, start). */
+int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_subnet *s,
+                  struct error *err) WUR;
 /* The act's network steps (bridge, host file, tap, port maps), each a journal step. */
 int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) WUR;

@@ -12,10 +12,12 @@
 # It prints how long the lease, the banner and the login prompt took.
 #
 # The image is built once into $HEARTH_DEBIAN_CACHE (ctest sets it to the
-# checkout's .cache/debian; mkdebian.sh rebuilds only when it changed),
-# else into the test's temporary directory (about 50 s more).
+# checkout's .cache/debian, the default too; mkdebian.sh rebuilds only when
+# it changed), before the script enters its network namespace
+# (lib/debian.sh).
 set -u
 
+. "$(dirname "$0")/lib/debian.sh"
 . "$(dirname "$0")/lib/assert.sh"
 [ "$(id -u)" = 0 ] || skip "bridge networking and building the image need root"
 . "$(dirname "$0")/lib/vm.sh"
@@ -29,15 +31,8 @@ BOOT_WAIT=${BOOT_WAIT:-240} # seconds a TCG boot of Debian may take
 export TMPDIR="$TMP/tmpdir"
 mkdir -p "$TMPDIR"
 
-CACHE=${HEARTH_DEBIAN_CACHE:-$TMP/debian}
-T0=$(now_ms)
-if ! bash "$VMT/mkdebian.sh" "$CACHE" >"$TMP/mkdebian.log" 2>&1; then
-    cat "$TMP/mkdebian.log" >&2
-    bad "tests/vm/mkdebian.sh $CACHE failed"
-    finish
-    exit 1
-fi
-echo "$(tail -1 "$TMP/mkdebian.log") ($(($(now_ms) - T0)) ms)"
+debian_image
+CACHE=$HEARTH_DEBIAN_CACHE
 
 links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; }
 machine() {
