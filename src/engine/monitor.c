@@ -68,7 +68,9 @@ struct mon_client {
 };
 
 struct monitor {
-    engine *e;
+    engine *e;        /* NULL while the VM runs: open at the start and at the end only */
+    const char *root; /* (argv's) */
+    int mark_fd;      /* VM_MONITOR_LOCK, locked while the monitor lives */
     char uid[ID_LEN + 1];
     char *run_dir, *data_dir;
     struct vm_launch launch;
@@ -646,6 +648,10 @@ static int mon_setup(struct monitor *m, const char *root, const char *uid, struc
     r = vm_launch_read(VM_LAUNCH_FILE, &m->launch, err);
     if (r < 0)
         return r;
+    m->mark_fd = vm_proc_monitor_mark();
+    if (m->mark_fd < 0)
+        return error_set(err, m->mark_fd, "cannot make '%s/%s': %s", m->run_dir, VM_MONITOR_LOCK,
+                         strerror(-m->mark_fd));
     r = mon_log_open(m);
     if (r < 0)
         return error_set(err, r, "cannot open '%s/%s': %s", m->data_dir, VM_CONSOLE_LOG,
@@ -667,6 +673,7 @@ static void mon_release(struct monitor *m) {
     closep(&m->proc.in);
     closep(&m->proc.out);
     closep(&m->sig_fd);
+    closep(&m->mark_fd);
     vm_launch_release(&m->launch);
     free(m->run_dir);
     free(m->data_dir);
@@ -728,6 +735,11 @@ static void mon_finish(struct monitor *m) {
     mon_reason(m, &status, reason, sizeof(reason));
     struct error err;
     error_init(&err);
+    if (!m->e && engine_open_monitor(m->root, &m->e, &err) < 0) {
+        /* The next command's refresh finds the monitor gone and records the end. */
+        log_warn("vm %s: cannot record its end: %s", m->uid, err.msg);
+        return;
+    }
     if (vm_record_stopped(m->e, m->uid, status, reason, &err) < 0)
         log_warn("vm %s: cannot record its end: %s", m->uid, err.msg);
     vm_device_deactivate(m->e, m->launch.device_id);
@@ -741,6 +753,7 @@ static void mon_finish(struct monitor *m) {
 
 int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
     struct monitor m = {.sig_fd = -1,
+                        .mark_fd = -1,
                         .listen_fd = -1,
                         .log_fd = -1,
                         .ready_fd = ready_fd,
@@ -758,6 +771,7 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
 
     struct error err;
     error_init(&err);
+    m.root = root;
     int r = m.sig_fd < 0 ? error_set(&err, -errno, "signalfd: %s", strerror(errno))
                          : mon_setup(&m, root, uid, &err);
     if (r < 0) {
@@ -775,6 +789,10 @@ int engine_monitor_main(const char *root, const char *uid, int ready_fd) {
     close(ready_fd);
     if (w != 3)
         mon_kill(&m);
+    /* The database is not held while the VM runs: every open connection keeps two
+     * locks on its files, which every command's SQLite lock calls then walk. */
+    engine_free(m.e);
+    m.e = NULL;
     mon_loop(&m);
     mon_reap(&m, true);
     mon_finish(&m);

@@ -125,13 +125,7 @@ int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **r
  * user's libnftables prints its refusal on stderr).
  */
 static int maps_check(const char *name, const struct vm_net *n, struct error *err) {
-    _cleanup_free_ struct net_portmap *have = NULL;
-    size_t n_have = 0;
-    struct error lerr;
-    error_init(&lerr);
     bool root = geteuid() == 0;
-    if (n->n_maps > 0 && root && net_nft_list(&have, &n_have, &lerr) < 0)
-        log_debug("listing the port maps: %s", lerr.msg);
     unsigned low = n->mode == VM_NET_USER && !root ? net_port_unprivileged_start() : 0;
     for (size_t i = 0; i < n->n_maps; i++) {
         const struct net_portmap *m = &n->maps[i];
@@ -141,16 +135,20 @@ static int maps_check(const char *name, const struct vm_net *n, struct error *er
                              "(net.ipv4.ip_unprivileged_port_start); pick a port of %u or above "
                              "with -p, or run as root",
                              name, m->host_port, proto_name(m->udp), low, low);
-        for (size_t j = 0; j < n_have; j++) {
-            if (have[j].udp != m->udp || have[j].host_port != m->host_port ||
-                (have[j].bind && m->bind && have[j].bind != m->bind))
-                continue;
+        /* Only root may read table inet hearth (libnftables complains on the terminal). */
+        struct net_portmap have;
+        struct error lerr;
+        error_init(&lerr);
+        int r = root ? net_nft_mapped(m, &have, &lerr) : 0;
+        if (r < 0)
+            log_debug("looking up host port %u: %s", m->host_port, lerr.msg);
+        if (r > 0) {
             char ip[NET_IP_MAX];
-            net_ip_format(have[j].vm_ip, ip);
+            net_ip_format(have.vm_ip, ip);
             return error_set(err, -EADDRINUSE,
                              "vm '%s': host port %u/%s is mapped already (to %s:%u); pick "
                              "another with -p",
-                             name, m->host_port, proto_name(m->udp), ip, have[j].vm_port);
+                             name, m->host_port, proto_name(m->udp), ip, have.vm_port);
         }
         if (net_port_listening(m->udp, m->bind, m->host_port))
             return error_set(err, -EADDRINUSE,

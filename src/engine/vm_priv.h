@@ -20,7 +20,8 @@
 #define VM_CONSOLE_MAX (1u << 20) /* console.log is rotated when it passes this */
 #define VM_ATTACH_SOCKET "attach.sock"
 #define VM_LAUNCH_FILE "launch.json"
-#define VM_READY_TIMEOUT_MS 60000 /* the starter's wait for the monitor's report */
+#define VM_MONITOR_LOCK "monitor.lock" /* held by the monitor while it lives (vm_proc.c) */
+#define VM_READY_TIMEOUT_MS 60000      /* the starter's wait for the monitor's report */
 
 /* ---- the VM's directories and launch file (vm_launch.c) ------------------ */
 
@@ -130,6 +131,20 @@ bool vm_proc_is(engine *e, const char *uid, enum vm_proc_role role, int pid, uin
  */
 int vm_proc_signal(engine *e, const char *uid, enum vm_proc_role role, int pid, uint64_t start,
                    int sig, int value);
+/*
+ * The monitor's mark (run in its runtime directory, its working directory):
+ * VM_MONITOR_LOCK made 0600, "PID START\n" written into it and a write lock
+ * (fcntl) taken on it, which the monitor holds until it exits. Returns the
+ * descriptor (the caller keeps it open) or -errno.
+ */
+int vm_proc_monitor_mark(void);
+/*
+ * The refresh's quick look: true when the VM's runtime directory holds the
+ * monitor's mark for exactly this pid and start time and a live process,
+ * that pid, holds its lock. Only ever taken to mean "runs": false says
+ * nothing, and vm_proc_is decides.
+ */
+bool vm_proc_monitor_marked(engine *e, const char *uid, int pid, uint64_t start);
 /*
  * SIGKILLs every monitor of VM uid in this root (found by its argv in /proc,
  * whether vm_runtime names it or not) and waits up to wait_ms for them to be

@@ -27,6 +27,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -173,6 +175,59 @@ int vm_proc_signal(engine *e, const char *uid, enum vm_proc_role role, int pid, 
     if (pfd >= 0)
         close(pfd);
     return r;
+}
+
+/*
+ * The monitor's mark. The lock is a process's own: the kernel drops it when
+ * the process exits (before it becomes a zombie), and F_GETLK names the
+ * holder's pid. Only a process that can write the runtime directory (0700,
+ * checked like the root) can make the file, and the monitor writes its own
+ * pid and start time, so a holder with the recorded pid and a file with the
+ * recorded start time is the monitor that vm_proc_is checked when it
+ * recorded itself, alive now: checking its argv and executable again would
+ * say what they said then. The refresh of every command asks this for every
+ * running VM; an open, a read and an fcntl cost a few microseconds, where
+ * /proc's stat, cmdline and exe cost about 20 (docs/performance.md).
+ */
+#define VM_MARK_MAX 64
+
+int vm_proc_monitor_mark(void) {
+    uint64_t start = 0;
+    int r = proc_start_time(0, &start);
+    if (r < 0)
+        return r;
+    int fd = open(VM_MONITOR_LOCK, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    char buf[VM_MARK_MAX];
+    int n = snprintf(buf, sizeof(buf), "%d %" PRIu64 "\n", (int)getpid(), start);
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (write(fd, buf, (size_t)n) != n || fcntl(fd, F_SETLK, &l) < 0) {
+        r = errno ? -errno : -EIO;
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+bool vm_proc_monitor_marked(engine *e, const char *uid, int pid, uint64_t start) {
+    if (!uid || !id_is_valid(uid) || pid <= 0)
+        return false;
+    _cleanup_free_ char *dir = vm_run_dir(e, uid);
+    _cleanup_free_ char *path = dir ? xasprintf("%s/" VM_MONITOR_LOCK, dir) : NULL;
+    int fd = path ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return false;
+    char buf[VM_MARK_MAX], want[VM_MARK_MAX];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    bool held = n > 0 && fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK && l.l_pid == pid;
+    close(fd);
+    if (!held)
+        return false;
+    buf[n] = '\0';
+    snprintf(want, sizeof(want), "%d %" PRIu64 "\n", pid, start);
+    return strcmp(buf, want) == 0;
 }
 
 #define VM_PROC_KILLED_MAX 16 /* monitors of one VM waited for; more are killed, not waited for */

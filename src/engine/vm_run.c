@@ -359,15 +359,21 @@ static int vm_check_one(engine *e, const char *uid, bool *ret_fixed, struct erro
     return vm_halt(e, uid, true, 0, "the monitor died", err);
 }
 
+/*
+ * Every command's look at the VMs recorded as running: their runtime rows in
+ * one query, and a monitor that holds its mark (vm_proc_monitor_marked: an
+ * open, a read and an fcntl) is taken to run; any other is checked by
+ * vm_check_one, with vm_proc_is, which alone records a VM dead.
+ */
 int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
-    char **uids = NULL;
+    struct store_vm_live *live = NULL;
     size_t n = 0, done = 0;
     if (e->read_only) {
         if (ret_n)
             *ret_n = 0;
         return 0; /* nothing can be recorded */
     }
-    int r = store_vm_list_live(e->store, &uids, &n, err);
+    int r = store_vm_live_list(e->store, &live, &n, err);
     if (r < 0)
         return r;
     /* Also when no VM is recorded as running: a start whose monitor recorded the VM's end
@@ -390,21 +396,23 @@ int engine_vm_refresh(engine *e, size_t *ret_n, struct error *err) {
             done++;
     }
     for (size_t i = 0; i < n && first == 0; i++) {
-        if (op_on(ops, n_ops, uids[i], true))
+        const struct store_vm_live *l = &live[i];
+        if (op_on(ops, n_ops, l->uid, true))
             continue; /* a live operation works on it */
+        if (l->have_rt && l->rt.stopped == 0 &&
+            vm_proc_monitor_marked(e, l->uid, l->rt.monitor_pid, l->rt.monitor_start))
+            continue;
         bool fixed = false;
         struct error e2;
         error_init(&e2);
-        r = vm_check_one(e, uids[i], &fixed, &e2);
+        r = vm_check_one(e, l->uid, &fixed, &e2);
         if (r < 0)
-            first = error_set(err, r, "vm %s: %s", uids[i], e2.msg);
+            first = error_set(err, r, "vm %s: %s", l->uid, e2.msg);
         else if (fixed)
             done++;
     }
     store_ops_free(ops, n_ops);
-    for (size_t i = 0; i < n; i++)
-        free(uids[i]);
-    free(uids);
+    free(live);
     if (ret_n)
         *ret_n = done;
     return first;

@@ -127,6 +127,14 @@ int net_nft_add(const struct net_portmap *m, size_t n, struct error *err) WUR;
 int net_nft_del(const struct net_portmap *m, size_t n, struct error *err) WUR;
 /* Every port-map element; *ret_n 0 when the table does not exist. Caller frees *ret. */
 int net_nft_list(struct net_portmap **ret, size_t *ret_n, struct error *err) WUR;
+/*
+ * Whether a port-map element takes m's host port (the same protocol and port,
+ * on m's bind address or on every address; m->vm_* are not looked at): 1
+ * with the element in *ret, 0 when none (or no table), -errno. It asks for
+ * m's keys (`get element`) and lists map bind_ports, not the whole table, so
+ * it costs the same at one element or thousands.
+ */
+int net_nft_mapped(const struct net_portmap *m, struct net_portmap *ret, struct error *err) WUR;
 bool net_nft_exists(void);
 /* The whole table; gone already is fine. */
 int net_nft_delete(struct error *err) WUR;

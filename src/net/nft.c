@@ -375,6 +375,68 @@ int net_nft_list(struct net_portmap **ret, size_t *ret_n, struct error *err) {
     return list_elements(c, ret, ret_n, err);
 }
 
+/* Whether the element of map with key m exists (a missing table or map: no). */
+static bool element_there(struct nft_ctx *c, const char *map, const struct net_portmap *m) {
+    struct strbuf sb = STRBUF_INIT;
+    bool there = strbuf_addf(&sb, "get element " TABLE " %s { ", map) == 0 &&
+                 key_add(&sb, m) == 0 && strbuf_adds(&sb, " }") == 0 &&
+                 run(c, sb.buf, "", NULL) == 0;
+    (void)nft_ctx_get_output_buffer(c); /* (the element as text; the next listing's own buffer) */
+    strbuf_release(&sb);
+    return there;
+}
+
+/* Whether have (a mapped key) takes m's host port: the same protocol and port on a shared address.
+ */
+static bool takes(const struct net_portmap *have, const struct net_portmap *m) {
+    return have->udp == m->udp && have->host_port == m->host_port &&
+           (!have->bind || !m->bind || have->bind == m->bind);
+}
+
+int net_nft_mapped(const struct net_portmap *m, struct net_portmap *ret, struct error *err) {
+    _cleanup_nft_ struct nft_ctx *c = NULL;
+    int r = ctx_get(&c, err);
+    if (r < 0)
+        return r;
+    /* The keys that would take it: m's own in ports (every address) and, with a bind
+     * address, in bind_ports; without one, any bind_ports element of that port, which
+     * only that map's listing tells (it holds the rare maps with an address). */
+    struct net_portmap any = *m;
+    any.bind = 0;
+    bool hit = element_there(c, "ports", &any) || (m->bind && element_there(c, "bind_ports", m));
+    _cleanup_free_ struct net_portmap *have = NULL;
+    size_t nhave = 0;
+    if (!hit && !m->bind) {
+        nft_ctx_output_set_flags(c, NFT_CTX_OUTPUT_JSON);
+        r = run(c, "list map " TABLE " bind_ports", "cannot list map bind_ports", err);
+        nft_ctx_output_set_flags(c, 0);
+        if (r == -ENOENT) {
+            error_init(err);
+            return 0;
+        }
+        if (r == 0)
+            r = list_parse(nft_ctx_get_output_buffer(c), &have, &nhave, err);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < nhave && !hit; i++)
+            hit = takes(&have[i], m);
+    }
+    if (!hit)
+        return 0;
+    /* Taken: which element, from the whole table (only on this path). */
+    free(have);
+    have = NULL;
+    r = list_elements(c, &have, &nhave, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < nhave; i++)
+        if (takes(&have[i], m)) {
+            *ret = have[i];
+            return 1;
+        }
+    return 0; /* gone meanwhile */
+}
+
 bool net_nft_exists(void) {
     _cleanup_nft_ struct nft_ctx *c = NULL;
     return ctx_get(&c, NULL) == 0 && run(c, "list table " TABLE, "", NULL) == 0;

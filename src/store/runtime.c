@@ -242,6 +242,54 @@ int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) 
     return 0;
 }
 
+int store_vm_live_list(store *s, struct store_vm_live **ret, size_t *ret_n, struct error *err) {
+    sqlite3_stmt *st;
+    int r = store_stmt(s,
+                       "SELECT v.uid, r.vmm, r.accel, r.device_id, r.monitor_pid, r.monitor_start, "
+                       "r.vmm_pid, r.vmm_start, r.started, r.stopped, r.exit_status, "
+                       "r.exit_reason, r.uid IS NOT NULL FROM vm v LEFT JOIN vm_runtime r "
+                       "ON r.uid = v.uid WHERE v.state IN ('Running', 'Starting', 'Stopping', "
+                       "'Removing') ORDER BY v.uid",
+                       &st, err);
+    if (r < 0)
+        return r;
+    struct store_vm_live *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *uid = (const char *)sqlite3_column_text(st, 0);
+        struct error why;
+        error_init(&why);
+        if (store_check_uid(uid, &why) < 0) {
+            store_corrupt_warn(s, "vm", uid, &why);
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct store_vm_live *p = xrealloc(v, ncap * sizeof(*v));
+            if (!p) {
+                r = error_oom(err);
+                break;
+            }
+            v = p;
+            cap = ncap;
+        }
+        struct store_vm_live *l = &v[n++];
+        memset(l, 0, sizeof(*l));
+        snprintf(l->uid, sizeof(l->uid), "%s", uid);
+        /* A corrupt runtime row is read again alone by whoever needs it, and named then. */
+        l->have_rt = sqlite3_column_int(st, 12) && runtime_read(st, &l->rt, &why) == 0;
+    }
+    r = store_rows_end(s, st, rc, r, "listing running vms", err);
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
 int store_vm_op_begin(store *s, const char *op, const char *uid, const char *step,
                       int64_t device_id, const char *params, int64_t *ret_id, struct error *err) {
     if (!uid)

@@ -419,6 +419,17 @@ int store_vm_state_set(store *s, const char *uid, enum api_vm_state state, struc
  * Removing (one indexed query). Caller frees each and the array.
  */
 int store_vm_list_live(store *s, char ***ret, size_t *ret_n, struct error *err) WUR;
+/* A VM that may run with its runtime row (have_rt false: none, or a corrupt one). */
+struct store_vm_live {
+    char uid[ID_LEN + 1];
+    bool have_rt;
+    struct store_vm_runtime rt;
+};
+/*
+ * store_vm_list_live's VMs, each with its vm_runtime row, in one query (the
+ * refresh reads them all at once). Caller frees the array.
+ */
+int store_vm_live_list(store *s, struct store_vm_live **ret, size_t *ret_n, struct error *err) WUR;
 /*
  * Records a new in-flight operation on VM uid (like store_op_begin) with the
  * pool device it uses (-1: none) and its parameters (JSON text or NULL).

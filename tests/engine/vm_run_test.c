@@ -1444,7 +1444,13 @@ static void test_vm_signals_only_its_own(void **state) {
     assert_false(vm_proc_is(e, f->uid, VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start + 1));
     assert_false(
         vm_proc_is(e, "0123456789abcdef", VM_PROC_MONITOR, rt.monitor_pid, rt.monitor_start));
+    /* The monitor's mark (the refresh's quick look): its own pid and start time, locked. */
+    assert_true(vm_proc_monitor_marked(e, f->uid, rt.monitor_pid, rt.monitor_start));
+    assert_false(vm_proc_monitor_marked(e, f->uid, rt.monitor_pid, rt.monitor_start + 1));
+    assert_false(vm_proc_monitor_marked(e, f->uid, rt.vmm_pid, rt.vmm_start));
+    assert_false(vm_proc_monitor_marked(e, "0123456789abcdef", rt.monitor_pid, rt.monitor_start));
     assert_int_equal(engine_vm_kill(e, "vm1", NULL, &err), 0);
+    assert_false(vm_proc_monitor_marked(e, f->uid, rt.monitor_pid, rt.monitor_start));
 
     /* The strangers: a sleep; a monitor's argv in a shell; a shell in the runtime directory. */
     char script[300], run[700], launch[800];
@@ -1478,6 +1484,14 @@ static void test_vm_signals_only_its_own(void **state) {
     int p3 = stranger(run, vmm_argv, &s3);
     assert_false(vm_proc_is(e, f->uid, VM_PROC_MONITOR, p2, s2));
     assert_false(vm_proc_is(e, f->uid, VM_PROC_VMM, p3, s3));
+    /* A mark naming a stranger whose lock nobody holds is no mark. */
+    char mark[800];
+    snprintf(mark, sizeof(mark), "%s/" VM_MONITOR_LOCK, run);
+    FILE *mf = fopen(mark, "we");
+    assert_non_null(mf);
+    fprintf(mf, "%d %llu\n", p2, (unsigned long long)s2);
+    fclose(mf);
+    assert_false(vm_proc_monitor_marked(e, f->uid, p2, s2));
 
     /* Every way in, with each stranger as the monitor and the others as the VMM. */
     const int mons[] = {p1, p2, p3};

@@ -88,6 +88,38 @@ static void test_nft_table(void **state) {
     ruleset(&sb);
     assert_non_null(strstr(sb.buf, "tcp . 8080 : 10.61.0.2 . 80"));
 
+    /* Whether a host port is taken, by its keys: on every address, on its own, or
+     * (asked without an address) on any one address. */
+    struct net_portmap bound = {
+        .host_port = 7070, .bind = ip("127.0.0.1"), .vm_ip = ip("10.61.0.4"), .vm_port = 70};
+    assert_int_equal(net_nft_add(&bound, 1, &err), 0);
+    struct net_portmap got, ask = {.host_port = 8080};
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 1);
+    assert_int_equal(got.vm_ip, ip("10.61.0.2"));
+    assert_int_equal(got.vm_port, 80);
+    ask.bind = ip("127.0.0.2"); /* 8080 on every address takes it on this one too */
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 1);
+    assert_int_equal(got.vm_ip, ip("10.61.0.2"));
+    ask = (struct net_portmap){.udp = true, .host_port = 5353};
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 1);
+    assert_int_equal(got.vm_port, 53);
+    ask.udp = false; /* tcp 5353 is free */
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 0);
+    ask = (struct net_portmap){.host_port = 7070};
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 1);
+    assert_int_equal(got.vm_ip, ip("10.61.0.4"));
+    assert_int_equal(got.bind, ip("127.0.0.1"));
+    ask.bind = ip("127.0.0.1");
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 1);
+    assert_int_equal(got.vm_port, 70);
+    ask.bind = ip("127.0.0.2"); /* another address's 7070 is free */
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 0);
+    ask = (struct net_portmap){.udp = true, .host_port = 7070};
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 0);
+    assert_int_equal(net_nft_del(&bound, 1, &err), 0);
+    ask = (struct net_portmap){.host_port = 7070};
+    assert_int_equal(net_nft_mapped(&ask, &got, &err), 0);
+
     /* The same key again, also beside a new one: refused, naming it, and nothing added. */
     struct net_portmap again[] = {
         {.udp = false, .host_port = 9090, .vm_ip = ip("10.61.0.9"), .vm_port = 90},
@@ -129,6 +161,8 @@ static void test_nft_table(void **state) {
     assert_int_equal(net_nft_delete(&err), 0);
     assert_int_equal(net_nft_list(&v, &n, &err), 0);
     assert_int_equal(n, 0);
+    struct net_portmap gone;
+    assert_int_equal(net_nft_mapped(&maps[0], &gone, &err), 0); /* no table: nothing taken */
     assert_int_equal(net_nft_del(maps, 1, &err), 0);
     assert_true(net_nft_add(maps, 1, &err) < 0); /* no table to add to */
     assert_non_null(strstr(err.msg, "nftables"));
