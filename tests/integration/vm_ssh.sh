@@ -15,8 +15,8 @@
 #   hearth's back) is refused naming the VM and both fingerprints, exit 255;
 #   a key the guest does not authorize too; without libssh, exec says so.
 #
-# The image is built once into $HEARTH_DEBIAN_CACHE (ctest may set it to the
-# build directory's debian/; mkdebian.sh rebuilds only when it changed),
+# The image is built once into $HEARTH_DEBIAN_CACHE (ctest sets it to the
+# checkout's .cache/debian; mkdebian.sh rebuilds only when it changed),
 # else into the test's temporary directory (about 50 s more).
 set -u
 
