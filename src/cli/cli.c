@@ -252,6 +252,18 @@ static const struct cli_flag flags_logs[] = {
     {.long_name = "tail", .arg = "N", .help = "only the last N lines (default: all)"},
     {0}};
 
+static const struct cli_flag flags_exec[] = {
+    {.short_name = 't', .long_name = "tty", .help = "allocate a pseudo-terminal for the command"},
+    {.short_name = 'i',
+     .long_name = "identity",
+     .arg = "KEY",
+     .help = "the private key (default: the pair --ssh generated)",
+     .offer = CLI_ARG_FILE},
+    {.long_name = "timeout",
+     .arg = "SECONDS",
+     .help = "how long to wait for SSH to answer (default 30)"},
+    {0}};
+
 static const struct cli_flag flags_dash[] = {
     {.long_name = "readonly", .help = "offer no action that changes state"},
     {.long_name = "refresh",
@@ -310,6 +322,17 @@ const struct cli_command cli_commands[] = {
      .engine = true,
      .reads = true,
      .reads_unless = "repair"},
+    {.name = "exec",
+     .aliases = {"vm exec"},
+     .handler = cmd_exec,
+     .usage = "[-t] [-i KEY] [--timeout SECONDS] VM CMD [ARG]...",
+     .summary = "Run a command in a running VM over SSH (the VM needs --ssh)",
+     .min_args = 2,
+     .max_args = -1,
+     .flags = flags_exec,
+     .engine = true,
+     .args = CLI_ARG_VM,
+     .flags_end_after = 1},
     {.name = "export",
      .handler = cmd_export,
      .usage = "[-o yaml|json] [KIND...]",
@@ -783,6 +806,11 @@ static int parse_command_args(struct cli_ctx *ctx, int argc, char **argv, int st
     bool only_args = false;
     for (int i = start; i < argc; i++) {
         char *a = argv[i];
+        if (!only_args && cmd->flags_end_after > 0 && ctx->args.argc >= cmd->flags_end_after) {
+            only_args = true;
+            if (strcmp(a, "--") == 0)
+                continue;
+        }
         if (only_args || a[0] != '-' || strcmp(a, "-") == 0) {
             positional[ctx->args.argc++] = a;
             continue;

@@ -78,6 +78,9 @@ struct cli_command {
     enum cli_arg args;      /* what the positional arguments are (completion) */
     const char *arg_values; /* else the words they may be, space-separated; NULL */
     bool hidden;            /* hearth's own plumbing: not in help, man page, completion */
+    /* Flags end after this many positional arguments (0: never): what follows is a command
+     * with flags of its own (exec VM CMD [ARG]...); a "--" right there is skipped. */
+    int flags_end_after;
 };
 
 /* A group of commands ("vm ls", "vm rm"...); without a subcommand it runs its default. */
@@ -233,6 +236,7 @@ int cmd_stop(struct cli_ctx *ctx);
 int cmd_kill(struct cli_ctx *ctx);
 int cmd_logs(struct cli_ctx *ctx);
 int cmd_attach(struct cli_ctx *ctx);
+int cmd_exec(struct cli_ctx *ctx);
 int cmd_dash(struct cli_ctx *ctx);       /* src/cli/cmd_dash.c: the dashboard */
 int cmd_help(struct cli_ctx *ctx);       /* help.c */
 int cmd_version(struct cli_ctx *ctx);    /* help.c */

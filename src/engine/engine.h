@@ -594,6 +594,27 @@ struct engine_vm_attach_result {
 int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
                          struct engine_vm_attach_result *ret, struct error *err) WUR;
 
+/* How engine_vm_exec runs its command. */
+struct engine_vm_exec_opts {
+    const char *identity;      /* the private key; NULL: the pair --ssh generated */
+    bool tty;                  /* a PTY for the command */
+    const char *term;          /* its $TERM (NULL: "xterm") */
+    int timeout_s;             /* how long to wait for SSH to answer (0: 30 s) */
+    int in_fd, out_fd, err_fd; /* the command's stdin (-1: none), stdout, stderr */
+};
+
+/*
+ * Runs argv (joined for the remote shell as Ignite joins it) as root in the
+ * running VM ref over SSH, checking that the server's host key is the one
+ * create planted, and waits for it; *ret_status is the command's exit
+ * status. Errors before any connection is tried (no such VM, a VM without
+ * spec.ssh or not running, no address, no key) leave *ret_status alone; a
+ * connection that fails (no answer within the timeout, another host key,
+ * the key refused, the connection broken) sets it to 255, as ssh exits.
+ */
+int engine_vm_exec(engine *e, const char *ref, const char *const *argv, size_t argc,
+                   const struct engine_vm_exec_opts *opts, int *ret_status, struct error *err) WUR;
+
 /*
  * The monitor's body (`<self_exe> __monitor ROOT UID READY_FD`, exactly
  * that argv; the CLI's dispatcher calls it when argv[1] is "__monitor"):

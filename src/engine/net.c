@@ -6,7 +6,8 @@
  * - Before the intent: the mode (spec.networkMode), the network a bridged VM
  *   joins (the first by name; one is recorded with a free subnet when there
  *   is none), its port maps checked against those mapped and the ports the
- *   host listens on.
+ *   host listens on; in user mode with spec.ssh, the 127.0.0.1 port
+ *   forwarded to the guest's port 22 (recorded in the intent's transaction).
  * - In the intent's transaction: the VM's lease, kept from an earlier run or
  *   the lowest free address, and status.ipAddresses. Two processes never
  *   hand out one address: the insert runs in the intent's write
@@ -21,9 +22,11 @@
  *   Every part is idempotent, so recovery may run it again.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,6 +162,41 @@ static int maps_check(const char *name, const struct vm_net *n, struct error *er
     return 0;
 }
 
+/*
+ * User mode with spec.ssh: the host port of 127.0.0.1 that leads to the
+ * guest's port 22. The one of the last start when it is free still (the
+ * same port across restarts), else one the kernel picks as free; a VM whose
+ * disk holds no planted host key (no vm_ssh row) gets none.
+ */
+static int ssh_port_pick(engine *e, const struct api_object *vm, struct vm_net *n,
+                         struct error *err) {
+    struct store_vm_ssh ssh;
+    int r = store_vm_ssh_get(e->store, vm->meta.uid, &ssh, err);
+    if (r == -ENOENT) {
+        error_init(err);
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    const uint32_t loopback = 0x7f000001u;
+    for (size_t i = 0; i < n->n_maps && ssh.host_port; i++)
+        if (!n->maps[i].udp && n->maps[i].host_port == ssh.host_port)
+            ssh.host_port = 0; /* -p took it meanwhile */
+    if (ssh.host_port && !net_port_listening(false, loopback, (uint16_t)ssh.host_port)) {
+        n->ssh_port = (uint16_t)ssh.host_port;
+        return 0;
+    }
+    _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(loopback)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+        return error_set(err, -errno, "vm '%s': cannot find a free port for ssh: %s", vm->meta.name,
+                         strerror(errno));
+    n->ssh_port = ntohs(a.sin_port);
+    return 0;
+}
+
 int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) {
     memset(n, 0, sizeof(*n));
     int r = vm_net_mode_of(vm, &n->mode, err);
@@ -170,6 +208,8 @@ int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct
         r = vm_net_maps(vm, 0, &n->maps, &n->n_maps, err);
     if (r == 0)
         r = maps_check(vm->meta.name, n, err);
+    if (r == 0 && n->mode == VM_NET_USER && vm->u.vm.has_ssh)
+        r = ssh_port_pick(e, vm, n, err);
     if (r < 0)
         vm_net_release_fields(n);
     return r;
@@ -206,8 +246,10 @@ static int lease_pick(engine *e, const struct vm_net *n, uint32_t *ret, struct e
 
 int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) {
     net_mac_of(uid, n->mac);
-    if (n->mode == VM_NET_USER) /* the user modes' fixed guest address */
-        return store_vm_ips_set(e->store, uid, VM_NET_USER_ADDRESS, err);
+    if (n->mode == VM_NET_USER) { /* the user modes' fixed guest address */
+        int r = n->ssh_port ? store_vm_ssh_port_set(e->store, uid, n->ssh_port, err) : 0;
+        return r < 0 ? r : store_vm_ips_set(e->store, uid, VM_NET_USER_ADDRESS, err);
+    }
     if (n->mode != VM_NET_BRIDGE)
         return 0;
     int r = 0;
@@ -266,6 +308,13 @@ int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l, 
     l->forwards = calloc(n->n_maps + 1, sizeof(*l->forwards));
     if (!l->forwards)
         return error_oom(err);
+    if (n->ssh_port) {
+        struct vmm_forward *f = &l->forwards[l->n_forwards++];
+        f->host_port = n->ssh_port;
+        f->vm_port = 22;
+        if (!(f->bind_address = xstrdup("127.0.0.1")))
+            return error_oom(err);
+    }
     for (size_t i = 0; i < n->n_maps; i++) {
         const struct net_portmap *m = &n->maps[i];
         struct vmm_forward *f = &l->forwards[l->n_forwards++];

@@ -4,7 +4,7 @@
  *
  *   Image --snapshot, grown, e2fsck + resize2fs--> Resize  'resize:<bytes>'
  *   Resize --snapshot, modules.tar written-------> Kernel  'kernel:<kernel uid>'
- *   Kernel --snapshot----------------------------> VM      (hostname, hosts, ssh key, copies)
+ *   Kernel --snapshot----------------------------> VM      (hostname, hosts, ssh keys, copies)
  *
  * The Resize and Kernel layers are shared and built in vm_layers.c.
  *
@@ -24,6 +24,7 @@
 
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
+#include "net/net.h"
 #include "pool/pool.h"
 
 /* The kernel Ignite used when a VM names none and none is imported. */
@@ -408,6 +409,44 @@ static int vm_intent_existing(struct vjob *j, struct error *err) {
     return 1;
 }
 
+/*
+ * The VM's ed25519 host key pair, made in work/hostkey (work is removed when
+ * the create ends: the private key is kept nowhere but in the VM's disk), and
+ * its fingerprint recorded before the key is written into the disk. A disk
+ * built again gets a new pair and its fingerprint replaces the old one.
+ */
+static int host_key_make(struct vjob *j, const char *work, char **ret_key, char **ret_pub,
+                         struct error *err) {
+    _cleanup_free_ char *dir = xasprintf("%s/hostkey", work);
+    _cleanup_free_ char *key = xasprintf("%s/hostkey/ssh_host_ed25519_key", work);
+    _cleanup_free_ char *pub = xasprintf("%s/hostkey/ssh_host_ed25519_key.pub", work);
+    _cleanup_free_ char *comment = xasprintf("root@%s", j->vm->meta.name);
+    if (!dir || !key || !pub || !comment)
+        return error_oom(err);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return error_set(err, -errno, "cannot make '%s': %s", dir, strerror(errno));
+    (void)unlink(key);
+    (void)unlink(pub);
+    const char *argv[] = {"ssh-keygen", "-t",    "ed25519", "-N", "",  "-q",
+                          "-C",         comment, "-f",      key,  NULL};
+    int r = exec_run(argv, &(struct exec_opts){.timeout_ms = 60000}, err);
+    if (r < 0)
+        return r;
+    _cleanup_strbuf_ struct strbuf line = STRBUF_INIT;
+    char fp[NET_SSH_FINGERPRINT_MAX];
+    r = strbuf_read_file(&line, pub, SSH_KEY_MAX, err);
+    if (r == 0)
+        r = line.buf ? net_ssh_fingerprint(line.buf, fp, err)
+                     : error_set(err, -EINVAL, "'%s' is empty", pub);
+    if (r == 0)
+        r = store_vm_ssh_key_set(j->e->store, j->vm->meta.uid, fp, err);
+    if (r < 0)
+        return r;
+    *ret_key = steal_ptr(&key);
+    *ret_pub = steal_ptr(&pub);
+    return 0;
+}
+
 /* The files of the VM's filesystem at path, staged in work (<root>/tmp/vm-<uid>). */
 static int vm_files_write(struct vjob *j, const char *path, const char *work,
                           struct engine_vm_create_result *ret, struct error *err) {
@@ -433,11 +472,20 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
             return r;
         snprintf(ret->ssh_key, sizeof(ret->ssh_key), "%s", key);
     }
+    _cleanup_free_ char *hostkey = NULL, *hostkey_pub = NULL;
+    if (vm->has_ssh) {
+        int r = host_key_make(j, work, &hostkey, &hostkey_pub, err);
+        if (r < 0)
+            return r;
+        r = oci_ext4_dir_make(path, "/etc/ssh", 0755, 0, 0, work, err);
+        if (r < 0)
+            return r;
+    }
     _cleanup_free_ char *hostname = xasprintf("%s\n", name);
     _cleanup_free_ char *hosts =
         xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n", name);
     size_t n = 0;
-    _cleanup_free_ struct oci_ext4_file *files = xcalloc(3 + vm->n_copy_files, sizeof(*files));
+    _cleanup_free_ struct oci_ext4_file *files = xcalloc(5 + vm->n_copy_files, sizeof(*files));
     if (!hostname || !hosts || !files)
         return error_oom(err);
     files[n++] =
@@ -449,6 +497,12 @@ static int vm_files_write(struct vjob *j, const char *path, const char *work,
             return r;
         files[n++] = (struct oci_ext4_file){
             "/root/.ssh/authorized_keys", NULL, j->pubkey, strlen(j->pubkey), 0600, 0, 0};
+    }
+    if (hostkey) {
+        files[n++] =
+            (struct oci_ext4_file){"/etc/ssh/ssh_host_ed25519_key", hostkey, NULL, 0, 0600, 0, 0};
+        files[n++] = (struct oci_ext4_file){
+            "/etc/ssh/ssh_host_ed25519_key.pub", hostkey_pub, NULL, 0, 0644, 0, 0};
     }
     for (size_t i = 0; i < vm->n_copy_files; i++) {
         struct stat st;

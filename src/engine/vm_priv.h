@@ -75,6 +75,7 @@ struct vm_net {
     char mac[NET_MAC_MAX];
     struct net_portmap *maps; /* owned: spec.ports as elements */
     size_t n_maps;
+    uint16_t ssh_port; /* user mode with spec.ssh: the 127.0.0.1 port forwarded to guest port 22 */
 };
 
 /* spec.networkMode as the VM runs here: -ENOTSUP for cni, -EPERM for bridge without root. */

@@ -184,4 +184,53 @@ int net_hostfile_remove(const char *dir, const char *uid, struct error *err) WUR
 /* The uids that have a host file. Caller frees with net_names_free. */
 int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error *err) WUR;
 
+/* ---- ssh (ssh.c, ssh_client.c) ---------------------------------------------- */
+
+#define NET_SSH_FINGERPRINT_MAX 51 /* "SHA256:" + 43 base64 characters + NUL */
+
+/*
+ * The SHA256 fingerprint of an ssh public key as OpenSSH prints it
+ * ("SHA256:" and the unpadded base64 of the digest of the key blob). key is
+ * a .pub line ("ssh-ed25519 AAAA... comment") or the base64 blob alone;
+ * -EINVAL for anything else.
+ */
+int net_ssh_fingerprint(const char *key, char ret[NET_SSH_FINGERPRINT_MAX], struct error *err) WUR;
+/*
+ * One command line for the remote shell from argv, as Ignite joins it: the
+ * first word as it is (so "ls -l | wc" given as one word is a shell line),
+ * each further one quoted for a POSIX shell when it is empty or has a
+ * character outside [A-Za-z0-9_@%+=:,./-] ('it'"'"'s'). Caller frees; NULL
+ * for out-of-memory.
+ */
+char *net_ssh_command_join(const char *const *argv, size_t argc);
+
+/* Where and as whom to connect, and the key the server must have. */
+struct net_ssh_target {
+    const char *what;        /* the server in messages: "vm 'dev'" */
+    const char *host;        /* an IPv4 address */
+    unsigned port;           /* 22 unless mapped */
+    const char *user;        /* "root" */
+    const char *identity;    /* the private key file */
+    const char *fingerprint; /* the server's ed25519 host key must have it */
+    int timeout_s;           /* how long to keep trying to connect */
+};
+/* The command's ends: stdin is read to its end and sent (-1: none), with a PTY when tty. */
+struct net_ssh_io {
+    int in_fd, out_fd, err_fd;
+    bool tty;
+    const char *term; /* $TERM for the PTY (NULL: "xterm") */
+};
+/*
+ * Runs command on the target over SSH (libssh, loaded on first use) and
+ * waits for it; *ret_status is its exit status (128 + N for a command ended
+ * by signal N; 255 when the server sent none). Connecting is retried every
+ * half second while the server refuses or does not answer, up to
+ * t->timeout_s; then -ETIMEDOUT naming the target, the address and the last
+ * error. A server whose host key is not the recorded one is refused at once
+ * (-EBADMSG naming both fingerprints), as is a refused key (-EACCES). No
+ * known_hosts file and no ssh configuration is read or written.
+ */
+int net_ssh_exec(const struct net_ssh_target *t, const char *command, const struct net_ssh_io *io,
+                 int *ret_status, struct error *err) WUR;
+
 #endif

@@ -327,6 +327,8 @@ int store_corrupt_list(store *s, struct store_corrupt **ret, size_t *ret_n, stru
         r = store_pool_scan(s, corrupt_add, &l, err);
     if (r == 0)
         r = store_kernel_files_scan(s, corrupt_add, &l, err);
+    if (r == 0)
+        r = store_vm_ssh_scan(s, corrupt_add, &l, err);
     if (own)
         store_rollback(s);
     if (r == 0 && l.oom)

@@ -453,7 +453,7 @@ int store_vm_op_begin(store *s, const char *op, const char *uid, const char *ste
  */
 struct store_corrupt {
     char table[24]; /* "vm", "image", "kernel", "vm_runtime", "journal", "pool", "pool_device",
-                       "kernel_file" */
+                       "kernel_file", "vm_ssh" */
     char key[96];   /* the row's key (uid, id), quoted as in messages */
     char *problem;  /* owned: "FIELD: \"VALUE\" what is wrong with it" */
 };
@@ -485,6 +485,25 @@ int store_kernel_files_set(store *s, const char *uid, const struct store_kernel_
  */
 int store_kernel_files_get(store *s, const char *uid, struct store_kernel_file *ret, size_t *ret_n,
                            struct error *err) WUR;
+
+/* ---- ssh (ssh.c) ---------------------------------------------------------- */
+
+/* "SHA256:" and 43 characters of unpadded base64, as OpenSSH prints a fingerprint. */
+#define STORE_SSH_FINGERPRINT_LEN 50
+/* What hearth knows to reach a VM with spec.ssh (migrations/0009_vm_ssh.sql). */
+struct store_vm_ssh {
+    char host_key_fingerprint[STORE_SSH_FINGERPRINT_LEN + 1]; /* of the host key planted */
+    unsigned host_port; /* user mode: the 127.0.0.1 port that leads to guest port 22; else 0 */
+};
+/* Whether fp is a fingerprint as above. */
+bool store_ssh_fingerprint_ok(const char *fp);
+/* Records the fingerprint of VM uid's host key (the row made, the port kept). In the caller's
+ * transaction if open; -EINVAL for a fingerprint of another form. */
+int store_vm_ssh_key_set(store *s, const char *uid, const char *fingerprint, struct error *err) WUR;
+/* Records VM uid's user-mode ssh port (0: none). Nothing for a VM without a host key row. */
+int store_vm_ssh_port_set(store *s, const char *uid, unsigned port, struct error *err) WUR;
+/* VM uid's row; -ENOENT when it has none, -EUCLEAN when it is corrupt. */
+int store_vm_ssh_get(store *s, const char *uid, struct store_vm_ssh *ret, struct error *err) WUR;
 
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 

@@ -147,5 +147,6 @@ int store_runtime_scan(store *s, store_corrupt_fn fn, void *ud, struct error *er
 int store_op_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 int store_pool_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 int store_kernel_files_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
+int store_vm_ssh_scan(store *s, store_corrupt_fn fn, void *ud, struct error *err) WUR;
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * libcurl, libarchive and libnftables, loaded on first use.
+ * libcurl, libarchive, libnftables and libssh, loaded on first use.
  *
  * Most hearth processes (ps, start, stop, the per-VM monitor) never pull an
  * image or talk to Firecracker, yet linking libcurl and libarchive made the
@@ -43,8 +43,10 @@
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
-#include <nftables/libnftables.h>
 #include <errno.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <nftables/libnftables.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +57,7 @@
 #define CURL_SONAME "libcurl.so.4"
 #define ARCHIVE_SONAME "libarchive.so.13"
 #define NFT_SONAME "libnftables.so.1"
+#define SSH_SONAME "libssh.so.4"
 
 struct lazylib {
     const char *soname;
@@ -422,3 +425,96 @@ void lazylib_nft_ctx_put(struct nft_ctx *c) {
     if (c)
         pthread_mutex_unlock(&nft_shared_lock);
 }
+
+/*
+ * libssh (net's SSH client: exec): X(return type, name, (parameters),
+ * (arguments), value when not loaded). Every call but ssh_new and
+ * ssh_event_new needs a handle one of them made.
+ */
+#define SSH_FUNCS(X)                                                                               \
+    X(ssh_session, ssh_new, (void), (), NULL)                                                      \
+    X(int, ssh_options_set, (ssh_session s, enum ssh_options_e type, const void *value),           \
+      (s, type, value), SSH_ERROR)                                                                 \
+    X(int, ssh_connect, (ssh_session s), (s), SSH_ERROR)                                           \
+    X(const char *, ssh_get_error, (void *s), (s), "libssh not loaded")                            \
+    X(int, ssh_get_server_publickey, (ssh_session s, ssh_key * key), (s, key), SSH_ERROR)          \
+    X(int, ssh_pki_export_pubkey_base64, (const ssh_key key, char **b64), (key, b64), SSH_ERROR)   \
+    X(int, ssh_pki_import_privkey_file,                                                            \
+      (const char *file, const char *pass, ssh_auth_callback fn, void *ud, ssh_key *key),          \
+      (file, pass, fn, ud, key), SSH_ERROR)                                                        \
+    X(int, ssh_userauth_publickey, (ssh_session s, const char *user, const ssh_key key),           \
+      (s, user, key), SSH_AUTH_ERROR)                                                              \
+    X(ssh_channel, ssh_channel_new, (ssh_session s), (s), NULL)                                    \
+    X(int, ssh_channel_open_session, (ssh_channel c), (c), SSH_ERROR)                              \
+    X(int, ssh_channel_request_pty_size, (ssh_channel c, const char *term, int cols, int rows),    \
+      (c, term, cols, rows), SSH_ERROR)                                                            \
+    X(int, ssh_set_channel_callbacks, (ssh_channel c, ssh_channel_callbacks cb), (c, cb),          \
+      SSH_ERROR)                                                                                   \
+    X(int, ssh_channel_request_exec, (ssh_channel c, const char *cmd), (c, cmd), SSH_ERROR)        \
+    X(int, ssh_channel_write, (ssh_channel c, const void *data, uint32_t len), (c, data, len),     \
+      SSH_ERROR)                                                                                   \
+    X(int, ssh_channel_send_eof, (ssh_channel c), (c), SSH_ERROR)                                  \
+    X(int, ssh_channel_is_closed, (ssh_channel c), (c), 1)                                         \
+    X(int, ssh_channel_close, (ssh_channel c), (c), SSH_ERROR)                                     \
+    X(ssh_event, ssh_event_new, (void), (), NULL)                                                  \
+    X(int, ssh_event_add_session, (ssh_event e, ssh_session s), (e, s), SSH_ERROR)                 \
+    X(int, ssh_event_remove_session, (ssh_event e, ssh_session s), (e, s), SSH_ERROR)              \
+    X(int, ssh_event_add_fd,                                                                       \
+      (ssh_event e, socket_t fd, short ev, ssh_event_callback cb, void *ud), (e, fd, ev, cb, ud),  \
+      SSH_ERROR)                                                                                   \
+    X(int, ssh_event_remove_fd, (ssh_event e, socket_t fd), (e, fd), SSH_ERROR)                    \
+    X(int, ssh_event_dopoll, (ssh_event e, int timeout), (e, timeout), SSH_ERROR)
+
+#define SSH_VOID_FUNCS(X)                                                                          \
+    X(ssh_free, (ssh_session s), (s))                                                              \
+    X(ssh_disconnect, (ssh_session s), (s))                                                        \
+    X(ssh_key_free, (ssh_key key), (key))                                                          \
+    X(ssh_string_free_char, (char *s), (s))                                                        \
+    X(ssh_channel_free, (ssh_channel c), (c))                                                      \
+    X(ssh_event_free, (ssh_event e), (e))
+
+#define INDEX(ret, name, ...) SSH_I_##name,
+#define VINDEX(name, ...) SSH_I_##name,
+enum { SSH_FUNCS(INDEX) SSH_VOID_FUNCS(VINDEX) SSH_I_COUNT };
+#undef INDEX
+#undef VINDEX
+
+#define NAME(ret, name, ...) #name,
+#define VNAME(name, ...) #name,
+static const char *const ssh_names[] = {SSH_FUNCS(NAME) SSH_VOID_FUNCS(VNAME)};
+#undef NAME
+#undef VNAME
+
+static void *ssh_fns[SSH_I_COUNT];
+static struct lazylib ssh_lib = {SSH_SONAME, ssh_names, ssh_fns, SSH_I_COUNT, false, ""};
+static pthread_once_t ssh_once = PTHREAD_ONCE_INIT;
+
+static void ssh_load(void) {
+    lazylib_load(&ssh_lib);
+}
+
+static bool ssh_ready(void) {
+    pthread_once(&ssh_once, ssh_load);
+    return ssh_lib.loaded;
+}
+
+int lazylib_ssh_error(struct error *err) {
+    (void)ssh_ready();
+    return lazylib_error(&ssh_lib, "libssh", err);
+}
+
+#define FORWARD(ret, name, params, args, fallback)                                                 \
+    ret name params {                                                                              \
+        if (!ssh_ready())                                                                          \
+            return fallback;                                                                       \
+        return ((ret(*) params)ssh_fns[SSH_I_##name])args;                                         \
+    }
+#define FORWARD_VOID(name, params, args)                                                           \
+    void name params {                                                                             \
+        if (ssh_ready())                                                                           \
+            ((void(*) params)ssh_fns[SSH_I_##name]) args;                                          \
+    }
+SSH_FUNCS(FORWARD)
+SSH_VOID_FUNCS(FORWARD_VOID)
+#undef FORWARD
+#undef FORWARD_VOID

@@ -333,16 +333,17 @@ void user_name_format(unsigned uid, char *buf, size_t size);
 /* ---- libraries loaded on first use ------------------------------------- */
 
 /*
- * libcurl, libarchive and libnftables are not linked: lazylib.c defines the
- * functions hearth calls and loads the library on the first call. After a
- * constructor (curl_easy_init, curl_multi_init, archive_read_new,
- * nft_ctx_new) returned NULL, these set
+ * libcurl, libarchive, libnftables and libssh are not linked: lazylib.c
+ * defines the functions hearth calls and loads the library on the first
+ * call. After a constructor (curl_easy_init, curl_multi_init,
+ * archive_read_new, nft_ctx_new, ssh_new) returned NULL, these set
  * err to the reason and return its code: -ELIBACC with a message naming the
  * library when it cannot be loaded, else -ENOMEM.
  */
 int lazylib_curl_error(struct error *err);
 int lazylib_archive_error(struct error *err);
 int lazylib_nft_error(struct error *err);
+int lazylib_ssh_error(struct error *err);
 /*
  * The process's one libnftables context, output and error buffered and
  * empty, output flags 0, locked for the caller until lazylib_nft_ctx_put;

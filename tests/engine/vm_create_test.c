@@ -38,6 +38,7 @@
 #include "engine/engine.h"
 #include "engine/engine_priv.h"
 #include "engine/engine_test.h"
+#include "net/net.h"
 
 #define MiB (UINT64_C(1) << 20)
 #define DISK (64 * MiB)
@@ -476,6 +477,24 @@ static void test_vm_create_ssh_generate(void **state) {
     assert_string_equal(out, pub.buf);
     free(out);
     assert_mode(path, "/root/.ssh/authorized_keys", "0600");
+    /* The host key planted, its fingerprint recorded, the private key nowhere on the host. */
+    assert_mode(path, "/etc/ssh/ssh_host_ed25519_key", "0600");
+    assert_mode(path, "/etc/ssh/ssh_host_ed25519_key.pub", "0644");
+    out = dbg(path, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    assert_true(str_starts_with(out, "ssh-ed25519 "));
+    assert_non_null(strstr(out, "root@keyed"));
+    char fp[NET_SSH_FINGERPRINT_MAX];
+    assert_int_equal(net_ssh_fingerprint(out, fp, &err), 0);
+    free(out);
+    out = dbg(path, "cat /etc/ssh/ssh_host_ed25519_key");
+    assert_non_null(strstr(out, "BEGIN OPENSSH PRIVATE KEY"));
+    free(out);
+    struct store_vm_ssh ssh;
+    assert_int_equal(store_vm_ssh_get(f->eng->store, res.uid, &ssh, &err), 0);
+    assert_string_equal(ssh.host_key_fingerprint, fp);
+    assert_int_equal(ssh.host_port, 0);
+    snprintf(want, sizeof(want), "%s/vm/%s/ssh_host_ed25519_key", f->root, res.uid);
+    assert_int_equal(access(want, F_OK), -1);
     free(path);
     strbuf_release(&pub);
     assert_consistent(f);
@@ -524,6 +543,25 @@ static void test_vm_create_guest_symlink(void **state) {
     print_message("  symlink: %s\n", err.msg);
     api_object_free(doc);
     assert_int_equal(count_vms(f, NULL), 0);
+    assert_consistent(f);
+    /* /etc/ssh -> / with a host key to write: refused, and no vm_ssh row is left. */
+    const struct engine_test_entry evil3[] = {
+        {"etc", NULL, NULL},
+        {"etc/ssh", NULL, "/"},
+    };
+    snprintf(layout, sizeof(layout), "%s/evil3", f->dir);
+    engine_test_tree_layout(layout, "3", evil3, ARRAY_SIZE(evil3));
+    image_import(f, layout, "3", name, sizeof(name));
+    doc = vm_doc("evil3", "test-kernel:1", DISK);
+    free(doc->u.vm.image_claim->ref);
+    doc->u.vm.image_claim->ref = xstrdup(name);
+    doc->u.vm.has_ssh = true;
+    assert_int_equal(create(f, doc, &res, &err), -EPERM);
+    print_message("  symlink: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "/etc/ssh"));
+    api_object_free(doc);
+    assert_int_equal(count_vms(f, NULL), 0);
+    assert_int_equal(access("/ssh_host_ed25519_key", F_OK), -1);
     assert_consistent(f);
 }
 

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1174,6 +1175,93 @@ static void test_vm_attach_not_running(void **state) {
     engine_vm_attach_free(NULL);
 }
 
+/* ---- exec's refusals and the user mode's ssh port ------------------------------------ */
+
+#define TEST_FP "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
+
+/* Without --ssh, or not running: errors at once, the status untouched. */
+static void test_vm_exec_refusals(void **state) {
+    struct vfix *f = *state;
+    struct error err;
+    error_init(&err);
+    const char *argv[] = {"true"};
+    struct engine_vm_exec_opts o = {.in_fd = -1, .out_fd = 1, .err_fd = 2};
+    int status = -1;
+    assert_int_equal(engine_vm_exec(f->eng, "vm1", argv, 1, &o, &status, &err), -ENOTSUP);
+    assert_non_null(strstr(err.msg, "vm 'vm1' was created without ssh"));
+    assert_non_null(strstr(err.msg, "--ssh"));
+    assert_int_equal(status, -1);
+
+    char uid[ID_LEN + 1];
+    apply_yaml(
+        f->eng,
+        "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: keyed\n"
+        "spec:\n  networkMode: none\n  ssh: {}\n  image:\n    ociClaim:\n      ref: busybox\n",
+        uid);
+    error_init(&err);
+    assert_int_equal(engine_vm_exec(f->eng, "keyed", argv, 1, &o, &status, &err), -EINVAL);
+    assert_string_equal(err.msg, "vm 'keyed' is not running; start it with 'hearth start keyed'");
+    assert_int_equal(status, -1);
+    error_init(&err);
+    assert_int_equal(engine_vm_exec(f->eng, "nosuch", argv, 1, &o, &status, &err), -ENOENT);
+    assert_int_equal(status, -1);
+}
+
+/* User mode with spec.ssh: a free 127.0.0.1 port forwarded to guest port 22, kept while free. */
+static void test_vm_net_user_ssh_port(void **state) {
+    struct vfix *f = *state;
+    struct error err;
+    error_init(&err);
+    char uid[ID_LEN + 1];
+    apply_yaml(
+        f->eng,
+        "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: user\n"
+        "spec:\n  networkMode: user\n  ssh: {}\n  image:\n    ociClaim:\n      ref: busybox\n",
+        uid);
+    struct api_object *vm = NULL;
+    assert_int_equal(engine_get(f->eng, API_KIND_VM, "user", &vm, &err), 0);
+    struct vm_net n;
+    /* no host key planted (no disk built): no port */
+    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(n.ssh_port, 0);
+    vm_net_release_fields(&n);
+
+    assert_int_equal(store_vm_ssh_key_set(f->eng->store, uid, TEST_FP, &err), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_not_equal(n.ssh_port, 0);
+    uint16_t port = n.ssh_port;
+    assert_int_equal(vm_net_lease(f->eng, &n, uid, &err), 0);
+    struct store_vm_ssh ssh;
+    assert_int_equal(store_vm_ssh_get(f->eng->store, uid, &ssh, &err), 0);
+    assert_int_equal(ssh.host_port, port);
+    struct vm_launch l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(vm_net_launch(&n, uid, &l, &err), 0);
+    assert_int_equal(l.n_forwards, 1);
+    assert_int_equal(l.forwards[0].host_port, port);
+    assert_int_equal(l.forwards[0].vm_port, 22);
+    assert_false(l.forwards[0].udp);
+    assert_string_equal(l.forwards[0].bind_address, "127.0.0.1");
+    vm_launch_release(&l);
+    vm_net_release_fields(&n);
+
+    /* the next start: the same port while it is free, another once something listens there */
+    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(n.ssh_port, port);
+    vm_net_release_fields(&n);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_not_equal(n.ssh_port, 0);
+    assert_int_not_equal(n.ssh_port, port);
+    vm_net_release_fields(&n);
+    close(fd);
+    api_object_free(vm);
+}
+
 /* ---- the cost of a start ------------------------------------------------------------ */
 
 static int cmp_i64(const void *a, const void *b) {
@@ -1544,6 +1632,8 @@ const struct CMUnitTest engine_vm_run_tests[] = {
     cmocka_unit_test_setup_teardown(test_vm_attach_two_clients, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_slow_client, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_attach_not_running, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_exec_refusals, vm_setup, vm_teardown),
+    cmocka_unit_test_setup_teardown(test_vm_net_user_ssh_port, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_logs_rotation, vm_setup, vm_teardown),
     cmocka_unit_test_setup_teardown(test_vm_start_cost, vm_setup, vm_teardown),
 };

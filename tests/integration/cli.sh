@@ -321,6 +321,14 @@ expect "start missing message" "$ERR" "no vm matches 'nothing-here'"
 check "stop bad time" 2 h stop -t soon x
 check "logs missing vm" 1 h logs nothing-here
 check "monitor by hand" 2 h __monitor
+# exec: flags end at the VM, the command's own flags are its own (tests/integration/vm_ssh.sh runs one).
+check "exec missing vm" 1 h exec -t --timeout 5 -i /nonexistent nothing-here ls -l --all
+expect "exec missing vm: the vm, not a flag" "$ERR" "no vm matches 'nothing-here'"
+check "exec -- after the vm" 1 h vm exec nothing-here -- ls -l
+expect "exec --: the vm" "$ERR" "no vm matches 'nothing-here'"
+check "exec without a command" 2 h exec nothing-here
+check "exec bad timeout" 2 h exec --timeout 0 nothing-here true
+expect "exec bad timeout: names the flag" "$ERR" "--timeout"
 vms_after=$(h sql -o csv "SELECT count(*) FROM vms" | tail -1 | tr -d '\r')
 equal "bad create changed nothing" "$vms_after" "$vms_before"
 

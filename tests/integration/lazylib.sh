@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# libcurl, libarchive and libnftables are loaded on first use (src/util/lazylib.c): the
+# libcurl, libarchive, libnftables and libssh are loaded on first use (src/util/lazylib.c): the
 # binary does not link them, commands that do not need them run when they
 # cannot be loaded, and a command that needs one fails with a message naming
-# the library. A library is made unloadable by bind-mounting an empty file
+# the library (exec without libssh: tests/integration/vm_ssh.sh, which has a
+# running VM to try). A library is made unloadable by bind-mounting an empty file
 # over it in a private mount namespace (needs root: skipped otherwise, after
 # the checks that do not). Prints "N passed, M failed".
 set -u
@@ -14,6 +15,7 @@ LIBS=$(ldd "$HEARTH")
 reject "ldd curl" "$LIBS" "libcurl"
 reject "ldd archive" "$LIBS" "libarchive"
 reject "ldd nftables" "$LIBS" "libnftables"
+reject "ldd ssh" "$LIBS" "libssh"
 
 need unshare util-linux
 need ldconfig libc-bin
@@ -25,6 +27,9 @@ CURL_LIB=$(libpath libcurl.so.4)
 ARCHIVE_LIB=$(libpath libarchive.so.13)
 [ -n "$CURL_LIB" ] || bad "libcurl.so.4 not in the loader cache"
 [ -n "$ARCHIVE_LIB" ] || bad "libarchive.so.13 not in the loader cache"
+SSH_LIB=$(libpath libssh.so.4)
+[ -n "$SSH_LIB" ] || bad "libssh.so.4 not in the loader cache"
+SSH_LIB=$(readlink -f "$SSH_LIB")
 CURL_LIB=$(readlink -f "$CURL_LIB")
 ARCHIVE_LIB=$(readlink -f "$ARCHIVE_LIB")
 : >"$TMP/empty"
@@ -48,7 +53,7 @@ reject "curl present" "$ERR" "cannot be loaded"
 expect "curl present" "$ERR" "127.0.0.1:1"
 
 # Without them: commands that need neither work.
-for lib in "$CURL_LIB" "$ARCHIVE_LIB"; do
+for lib in "$CURL_LIB" "$ARCHIVE_LIB" "$SSH_LIB"; do
     check "version without $lib" 0 without "$lib" "$HEARTH" --root "$ROOT" version
     expect "version without $lib" "$OUT" "hearth version"
     check "ps without $lib" 0 without "$lib" "$HEARTH" --root "$ROOT" ps -a

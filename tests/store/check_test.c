@@ -204,6 +204,56 @@ static void test_kernel_file(void **state) {
     assert_has(err.msg, "name: \"../x\"");
 }
 
+/* A VM's ssh row: round trip, a fingerprint of another form refused on the way in and out. */
+#define FP "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
+static void test_vm_ssh(void **state) {
+    struct tctx *t = *state;
+    struct error err;
+    error_init(&err);
+    put_vm(t->s, GOOD, "good");
+    struct store_vm_ssh got;
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), -ENOENT);
+    error_init(&err);
+    assert_int_equal(store_vm_ssh_key_set(t->s, GOOD, "SHA256:short", &err), -EINVAL);
+    assert_has(err.msg, "SHA256:short");
+    assert_int_equal(store_vm_ssh_key_set(t->s, GOOD, FP, &err), 0);
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), 0);
+    assert_string_equal(got.host_key_fingerprint, FP);
+    assert_int_equal(got.host_port, 0);
+    assert_int_equal(store_vm_ssh_port_set(t->s, GOOD, 40022, &err), 0);
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), 0);
+    assert_int_equal(got.host_port, 40022);
+    /* a new key keeps the port */
+    assert_int_equal(store_vm_ssh_key_set(t->s, GOOD,
+                                          "SHA256:"
+                                          "AAAAztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+                                          &err),
+                     0);
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), 0);
+    assert_string_equal(got.host_key_fingerprint,
+                        "SHA256:AAAAztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s");
+    assert_int_equal(got.host_port, 40022);
+
+    raw_hostile(t->s, "UPDATE vm_ssh SET host_key_fingerprint = 'SHA256:$(reboot)'");
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), -EUCLEAN);
+    assert_has(err.msg, "vm_ssh");
+    assert_has(err.msg, "host_key_fingerprint: \"SHA256:$(reboot)\"");
+    raw_hostile(t->s, "UPDATE vm_ssh SET host_key_fingerprint = '" FP "', host_port = 70000");
+    assert_int_equal(store_vm_ssh_get(t->s, GOOD, &got, &err), -EUCLEAN);
+    assert_has(err.msg, "host_port: 70000");
+    struct store_corrupt *c = NULL;
+    size_t n = 0;
+    assert_int_equal(store_corrupt_list(t->s, &c, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].table, "vm_ssh");
+    store_corrupt_free(c, n);
+
+    /* it goes with its VM */
+    raw_hostile(t->s, "UPDATE vm_ssh SET host_port = NULL");
+    assert_int_equal(store_object_delete(t->s, API_KIND_VM, GOOD, &err), 0);
+    assert_int_equal(raw_int(t->s, "SELECT count(*) FROM vm_ssh"), 0);
+}
+
 static void test_scan(void **state) {
     struct tctx *t = *state;
     struct error err;
@@ -251,6 +301,7 @@ int run_check_tests(void) {
         cmocka_unit_test_setup_teardown(test_journal, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_pool, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_kernel_file, tctx_setup, tctx_teardown),
+        cmocka_unit_test_setup_teardown(test_vm_ssh, tctx_setup, tctx_teardown),
         cmocka_unit_test_setup_teardown(test_scan, tctx_setup, tctx_teardown),
     };
     return cmocka_run_group_tests_name("store corrupt rows", tests, NULL, NULL);
