@@ -192,7 +192,7 @@ static int check_taps(const struct store_network *nets, size_t n_nets, const str
         r = OOM_UNLESS(f);
         if (f && repair) {
             error_init(&e2);
-            doctor_repair_done(f, net_tap_delete(taps[i], &e2), &e2);
+            doctor_repair_done(f, vm_net_tap_delete(taps[i], &e2), &e2);
         }
     }
     for (size_t i = 0; r == 0 && i < w->n; i++) {

@@ -423,6 +423,17 @@ int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *na
     return 0;
 }
 
+int vm_net_tap_delete(const char *tap, struct error *err) {
+    int64_t deadline = time_now_ms() + VM_NET_TAP_WAIT_MS;
+    for (;;) {
+        error_init(err);
+        int r = net_tap_delete(tap, err);
+        if (r != -EBUSY || time_now_ms() >= deadline)
+            return r;
+        sleep_ms(10);
+    }
+}
+
 void vm_net_down(engine *e, const char *uid) {
     struct store_lease lease;
     struct error err;
@@ -444,17 +455,8 @@ void vm_net_down(engine *e, const char *uid) {
     }
     char tap[IFNAMSIZ];
     net_tap_name_of(uid, tap);
-    /* A VMM killed a moment ago (it dies with its monitor) may hold the tap a little longer. */
-    int64_t deadline = time_now_ms() + VM_NET_TAP_WAIT_MS;
-    int r;
-    for (;;) {
-        error_init(&err);
-        r = net_tap_delete(tap, &err);
-        if (r != -EBUSY || time_now_ms() >= deadline)
-            break;
-        sleep_ms(10);
-    }
-    if (r < 0)
+    error_init(&err);
+    if (vm_net_tap_delete(tap, &err) < 0)
         log_warn("vm %s: %s", uid, err.msg);
     _cleanup_free_ char *dir = vm_net_dir(e, lease.network);
     error_init(&err);
