@@ -45,12 +45,7 @@ VMLINUZ=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
 export TMPDIR="$TMP/tmpdir"
 mkdir -p "$TMPDIR"
 
-links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; }
-machine() {
-    links
-    nft list ruleset
-}
-BEFORE=$(machine)
+BEFORE=$(net_state)
 
 python3 "$HEARTH_SRC/tests/oci/mkimage.py" rootfs "$TMP/rootfs" >/dev/null &&
     python3 "$HEARTH_SRC/tests/oci/mkimage.py" image "$TMP/img" 1 --layer gzip:"$TMP/rootfs" \
@@ -263,6 +258,6 @@ expect "network rm says why" "$ERR" "has 5 leases"
 check "rm all" 0 h rm -f t1 t2 t3 t4 t5 t6
 check "network rm tiny" 0 h network rm tiny
 check "doctor at the end" 0 h doctor
-equal "ip link and nft list ruleset as before" "$(machine)" "$BEFORE"
+equal "ip link and nft list ruleset as before" "$(net_state)" "$BEFORE"
 
 finish

@@ -34,12 +34,7 @@ mkdir -p "$TMPDIR"
 debian_image
 CACHE=$HEARTH_DEBIAN_CACHE
 
-links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; }
-machine() {
-    links
-    nft list ruleset
-}
-BEFORE=$(machine)
+BEFORE=$(net_state)
 sqlv() { h sql -o csv "$1" | tail -n +2 | tr -d '\r'; }
 
 check "pool init" 0 h pool init --driver file
@@ -94,6 +89,6 @@ check "rm -f deb" 0 h rm -f deb
 check "network rm" 0 h network rm hearth0
 check "doctor" 0 h doctor
 equal "no process left" "$(root_procs | tr '\n' ' ')" ""
-equal "ip link and nft list ruleset as before" "$(machine)" "$BEFORE"
+equal "ip link and nft list ruleset as before" "$(net_state)" "$BEFORE"
 
 finish

@@ -22,6 +22,7 @@ set -u
 . "$(dirname "$0")/lib/assert.sh"
 [ "$(id -u)" = 0 ] || skip "bridge networking needs root"
 . "$(dirname "$0")/lib/vm.sh"
+. "$(dirname "$0")/lib/peer.sh"
 need ip iproute2
 need nft nftables
 need dnsmasq dnsmasq-base
@@ -32,32 +33,11 @@ BOOT_WAIT=${BOOT_WAIT:-120} # seconds a TCG boot may take
 export TMPDIR="$TMP/tmpdir"
 mkdir -p "$TMPDIR"
 
-# The outside peer: a network namespace held by a sleeping process (gone
-# with it, veth end and all), joined to this one by a veth pair.
-unshare -n -- sleep 100000 &
-PEER=$!
-disown "$PEER" # its end, killed by the EXIT trap, is no news
-trap 'kill -9 "$PEER" 2>/dev/null; cleanup' EXIT
-for _ in $(seq 50); do
-    [ "$(readlink /proc/$PEER/ns/net)" != "$(readlink /proc/$$/ns/net)" ] && break
-    sleep 0.1
-done
-peer() { nsenter -t "$PEER" -n -- "$@"; }
-ip link add hvout0 type veth peer name hvout1
-ip link set hvout1 netns "$PEER"
-ip addr add 192.0.2.1/24 dev hvout0
-ip link set hvout0 up
-peer ip link set lo up
-peer ip addr add 192.0.2.2/24 dev hvout1
-peer ip link set hvout1 up
+# The outside peer (lib/peer.sh), with no route back to the VMs.
+peer_start
 equal "the peer has no route to the VMs" "$(peer ip route get 10.61.0.2 2>&1 | grep -c 'unreachable')" "1"
 
-links() { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; }
-machine() {
-    links
-    nft list ruleset
-}
-BEFORE=$(machine)
+BEFORE=$(net_state)
 
 sqlv() { h sql -o csv "$1" | tail -n +2 | tr -d '\r'; }
 ip_of() { sqlv "SELECT ip FROM ip_leases WHERE vm_name = '$1'"; }
@@ -174,6 +154,6 @@ check "rm -f b c" 0 h rm -f b c
 check "network rm" 0 h network rm hearth0
 check "doctor" 0 h doctor
 equal "no process left" "$(root_procs | tr '\n' ' ')" ""
-equal "ip link and nft list ruleset as before" "$(machine)" "$BEFORE"
+equal "ip link and nft list ruleset as before" "$(net_state)" "$BEFORE"
 
 finish

@@ -22,6 +22,7 @@ set -u
 . "$(dirname "$0")/lib/assert.sh"
 [ "$(id -u)" = 0 ] || skip "making the test's namespaces and a root for another user needs root"
 . "$(dirname "$0")/lib/vm.sh"
+. "$(dirname "$0")/lib/peer.sh"
 need ip iproute2
 need passt passt
 need curl curl
@@ -30,24 +31,9 @@ need nsenter util-linux
 need python3 python3
 BOOT_WAIT=${BOOT_WAIT:-120} # seconds a TCG boot may take
 
-# The peer: a network namespace held by a sleeping process, behind a veth pair.
-unshare -n -- sleep 100000 &
-PEER=$!
-disown "$PEER" # its end, killed by the EXIT trap, is no news
-trap 'kill -9 "$PEER" 2>/dev/null; cleanup' EXIT
-for _ in $(seq 50); do
-    [ "$(readlink /proc/$PEER/ns/net)" != "$(readlink /proc/$$/ns/net)" ] && break
-    sleep 0.1
-done
-peer() { nsenter -t "$PEER" -n -- "$@"; }
-ip link add hvout0 type veth peer name hvout1
-ip link set hvout1 netns "$PEER"
-ip addr add 192.0.2.1/24 dev hvout0
-ip link set hvout0 up
+# The peer (lib/peer.sh), and the default route through it that passt needs.
+peer_start
 ip route add default via 192.0.2.2
-peer ip link set lo up
-peer ip addr add 192.0.2.2/24 dev hvout1
-peer ip link set hvout1 up
 
 # hearth as nobody, on a root nobody owns; the fixtures are readable by all.
 chmod 0755 "$TMP"

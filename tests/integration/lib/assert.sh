@@ -20,6 +20,13 @@ if [ "$(id -u)" = 0 ] && [ -z "${HEARTH_TEST_NETNS:-}" ]; then
     exec unshare -n -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
 fi
 
+# net_state: the namespace's link names and its nftables ruleset, which a
+# network test compares before and after its teardown.
+net_state() {
+    ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort
+    nft list ruleset
+}
+
 TMP=$(mktemp -d)
 # tmp_procs: the processes whose command line names $TMP (a network's
 # dnsmasq outlives its VMs; the test's end ends it).
