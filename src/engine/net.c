@@ -293,8 +293,7 @@ int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err
     return r;
 }
 
-int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l, struct error *err) {
-    (void)uid;
+int vm_net_launch(const struct vm_net *n, struct vm_launch *l, struct error *err) {
     if (n->mode == VM_NET_NONE)
         return 0;
     snprintf(l->mac, sizeof(l->mac), "%s", n->mac);
@@ -379,11 +378,6 @@ int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_su
     return r;
 }
 
-/* One act step: the journal's step, then its fault point (a literal, for fault_points.py). */
-static int step(engine *e, int64_t op, const char *name, struct error *err) {
-    return store_op_step(e->store, op, name, err);
-}
-
 int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) {
     if (n->mode != VM_NET_BRIDGE)
@@ -393,21 +387,21 @@ int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *na
         return error_oom(err);
     int r = vm_net_ensure(e, &n->net, &n->subnet, err);
     if (r == 0)
-        r = step(e, op, "net-bridge", err);
+        r = store_op_step(e->store, op, "net-bridge", err);
     if (r < 0)
         return r;
     fault_point("net.after-bridge");
 
     r = net_hostfile_write(dir, uid, n->mac, n->ip, name, err);
     if (r == 0)
-        r = step(e, op, "net-hostfile", err);
+        r = store_op_step(e->store, op, "net-hostfile", err);
     if (r < 0)
         return r;
     fault_point("net.after-hostfile");
 
     r = net_tap_create(n->tap, n->net.name, 0, err);
     if (r == 0)
-        r = step(e, op, "net-tap", err);
+        r = store_op_step(e->store, op, "net-tap", err);
     if (r < 0)
         return r;
     fault_point("net.after-tap");
@@ -416,7 +410,7 @@ int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *na
         return 0;
     r = net_nft_add(n->maps, n->n_maps, err);
     if (r == 0)
-        r = step(e, op, "net-ports", err);
+        r = store_op_step(e->store, op, "net-ports", err);
     if (r < 0)
         return r;
     fault_point("net.after-ports");

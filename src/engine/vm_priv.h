@@ -96,8 +96,7 @@ int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_su
 int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) WUR;
 /* What the monitor needs of the network in l: the tap and MAC, or the user mode and forwards. */
-int vm_net_launch(const struct vm_net *n, const char *uid, struct vm_launch *l,
-                  struct error *err) WUR;
+int vm_net_launch(const struct vm_net *n, struct vm_launch *l, struct error *err) WUR;
 /* net_tap_delete, waiting up to 3 s while a VMM killed a moment ago still holds the tap. */
 int vm_net_tap_delete(const char *tap, struct error *err) WUR;
 /* The VM's tap, port-map elements and host file gone (the lease stays). Idempotent. */

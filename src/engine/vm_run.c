@@ -786,7 +786,7 @@ static int start_act(engine *e, const char *uid, const char *name,
     if (r == 0)
         r = vm_net_up(e, net, uid, name, op, err);
     if (r == 0)
-        r = vm_net_launch(net, uid, l, err);
+        r = vm_net_launch(net, l, err);
     _cleanup_free_ char *rundir = vm_run_dir(e, uid);
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)

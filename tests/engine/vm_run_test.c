@@ -1243,7 +1243,7 @@ static void test_vm_net_user_ssh_port(void **state) {
     assert_int_equal(ssh.host_port, port);
     struct vm_launch l;
     memset(&l, 0, sizeof(l));
-    assert_int_equal(vm_net_launch(&n, uid, &l, &err), 0);
+    assert_int_equal(vm_net_launch(&n, &l, &err), 0);
     assert_int_equal(l.n_forwards, 1);
     assert_int_equal(l.forwards[0].host_port, port);
     assert_int_equal(l.forwards[0].vm_port, 22);
