@@ -233,6 +233,11 @@ static const struct cli_flag flags_kernel_import[] = {
     {.short_name = 'i',                                                                            \
      .long_name = "interactive",                                                                   \
      .help = "attach to the console after starting"},                                              \
+        {.long_name = "ssh-wait",                                                                  \
+         .help = "wait until the VM answers SSH (run does when --ssh is given)"},                  \
+        {.long_name = "ssh-timeout",                                                               \
+         .arg = "SECONDS",                                                                         \
+         .help = "how long to wait for SSH (default 120; 0: do not wait)"},                        \
         VMM_FLAGS
 
 static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, {0}};
@@ -252,17 +257,27 @@ static const struct cli_flag flags_logs[] = {
     {.long_name = "tail", .arg = "N", .help = "only the last N lines (default: all)"},
     {0}};
 
+/* exec, ssh and cp reach the VM the same way. */
+#define SSH_FLAGS                                                                                  \
+    {.short_name = 'i',                                                                            \
+     .long_name = "identity",                                                                      \
+     .arg = "KEY",                                                                                 \
+     .help = "the private key (default: the pair --ssh generated)",                                \
+     .offer = CLI_ARG_FILE},                                                                       \
+        {.long_name = "timeout",                                                                   \
+         .arg = "SECONDS",                                                                         \
+         .help = "how long to wait for SSH to answer (default 30)"},                               \
+    {                                                                                              \
+        .long_name = "accept-new-host-key",                                                        \
+        .help = "record the host key the guest shows now (after it replaced the planted one)"      \
+    }
+
 static const struct cli_flag flags_exec[] = {
     {.short_name = 't', .long_name = "tty", .help = "allocate a pseudo-terminal for the command"},
-    {.short_name = 'i',
-     .long_name = "identity",
-     .arg = "KEY",
-     .help = "the private key (default: the pair --ssh generated)",
-     .offer = CLI_ARG_FILE},
-    {.long_name = "timeout",
-     .arg = "SECONDS",
-     .help = "how long to wait for SSH to answer (default 30)"},
+    SSH_FLAGS,
     {0}};
+
+static const struct cli_flag flags_ssh[] = {SSH_FLAGS, {0}};
 
 static const struct cli_flag flags_dash[] = {
     {.long_name = "readonly", .help = "offer no action that changes state"},
@@ -538,6 +553,16 @@ const struct cli_command cli_commands[] = {
      .flags = flags_sql,
      .engine = true,
      .reads = true},
+    {.name = "ssh",
+     .aliases = {"vm ssh"},
+     .handler = cmd_ssh,
+     .usage = "[-i KEY] [--timeout SECONDS] [--accept-new-host-key] VM",
+     .summary = "Open a shell in a running VM over SSH (the VM needs --ssh)",
+     .min_args = 1,
+     .max_args = 1,
+     .flags = flags_ssh,
+     .engine = true,
+     .args = CLI_ARG_VM},
     {.name = "start",
      .aliases = {"vm start"},
      .handler = cmd_start,

@@ -237,6 +237,12 @@ int cmd_kill(struct cli_ctx *ctx);
 int cmd_logs(struct cli_ctx *ctx);
 int cmd_attach(struct cli_ctx *ctx);
 int cmd_exec(struct cli_ctx *ctx);
+int cmd_ssh(struct cli_ctx *ctx);
+/*
+ * Waits until the running VM vm answers SSH (run --ssh, start --ssh-wait),
+ * with a progress line on stderr while it does not; timeout_s bounds it.
+ */
+int cli_ssh_wait(struct cli_ctx *ctx, const char *vm, int timeout_s, struct error *err);
 int cmd_dash(struct cli_ctx *ctx);       /* src/cli/cmd_dash.c: the dashboard */
 int cmd_help(struct cli_ctx *ctx);       /* help.c */
 int cmd_version(struct cli_ctx *ctx);    /* help.c */

@@ -277,6 +277,23 @@ static int check_vmm_flag(struct cli_ctx *ctx) {
 
 static int attach_tty(struct cli_ctx *ctx, const char *ref);
 
+#define SSH_WAIT_DEFAULT_S 120 /* a Debian guest under TCG answers SSH in 20-80 s */
+
+/*
+ * How long run or start waits for SSH after the start: 0 for not at all
+ * (--ssh-timeout 0, or neither --ssh-wait nor wait_by_default), -EINVAL
+ * (said) for a bad --ssh-timeout.
+ */
+static int ssh_wait_seconds(struct cli_ctx *ctx, bool wait_by_default) {
+    uint64_t s = SSH_WAIT_DEFAULT_S;
+    const char *v = cli_flag_value(ctx, "ssh-timeout", NULL);
+    if (v && cli_flag_u64(ctx, "ssh-timeout", v, 0, 86400, &s) < 0)
+        return -EINVAL;
+    if (!wait_by_default && !cli_flag_given(ctx, "ssh-wait"))
+        return 0;
+    return (int)s;
+}
+
 int cmd_create(struct cli_ctx *ctx) {
     bool run = ctx->cmd->data == 1;
     int r = check_vmm_flag(ctx);
@@ -287,6 +304,11 @@ int cmd_create(struct cli_ctx *ctx) {
     _cleanup_object_ struct api_object *vm = NULL;
     if ((r = vm_from_flags(ctx, &vm)) < 0)
         return r;
+    /* run of a VM with ssh waits for it, as Ignite's does; not when -i attaches the console */
+    int ssh_wait =
+        run ? ssh_wait_seconds(ctx, vm->u.vm.has_ssh && !cli_flag_given(ctx, "interactive")) : 0;
+    if (ssh_wait < 0)
+        return ssh_wait;
 
     struct engine_import_opts io;
     struct engine_vm_create_opts co;
@@ -335,7 +357,8 @@ int cmd_create(struct cli_ctx *ctx) {
         fflush(stdout);
         return attach_tty(ctx, res.uid);
     }
-    return 0;
+    fflush(stdout);
+    return ssh_wait ? cli_ssh_wait(ctx, res.name, ssh_wait, &ctx->err) : 0;
 }
 
 int cmd_start(struct cli_ctx *ctx) {
@@ -347,6 +370,9 @@ int cmd_start(struct cli_ctx *ctx) {
         return cli_usage_error(ctx, "-i attaches to one VM; give exactly one");
     if (interactive && !isatty(STDIN_FILENO))
         return cli_usage_error(ctx, "-i needs a terminal on stdin");
+    int ssh_wait = ssh_wait_seconds(ctx, false);
+    if (ssh_wait < 0)
+        return ssh_wait;
     struct engine_vm_start_opts so;
     start_opts_from_flags(ctx, &so);
     int failures = 0, last = 0;
@@ -397,6 +423,12 @@ int cmd_start(struct cli_ctx *ctx) {
             continue;
         }
         printf("%s\n", ctx->args.argv[i]);
+        fflush(stdout);
+        if (ssh_wait && (r = cli_ssh_wait(ctx, ctx->args.argv[i], ssh_wait, &err)) < 0) {
+            cli_print_error(err.msg);
+            failures++;
+            last = r;
+        }
     }
     if (failures)
         return error_set(&ctx->err, last, "%s", ""); /* each failure was printed above */

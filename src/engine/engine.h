@@ -594,26 +594,52 @@ struct engine_vm_attach_result {
 int engine_vm_attach_run(engine_attach *a, int in_fd, int out_fd,
                          struct engine_vm_attach_result *ret, struct error *err) WUR;
 
+/* How to reach a VM over SSH (exec, ssh, cp, the wait for SSH). */
+struct engine_vm_ssh_opts {
+    const char *identity;     /* the private key; NULL: the pair --ssh generated */
+    int timeout_s;            /* how long to wait for SSH to answer (0: 30 s) */
+    const char *timeout_flag; /* the flag that sets it, named in the timeout's error */
+    bool accept_new_host_key; /* record the host key the guest shows now instead of refusing it */
+    /*
+     * Called about every half second while SSH does not answer yet: the VM's
+     * name, the address tried, the time since the first try and the last
+     * attempt's error. NULL: nothing.
+     */
+    void (*waiting)(void *ud, const char *vm, const char *address, int64_t elapsed_ms,
+                    const char *last);
+    void (*notice)(void *ud, const char *msg); /* what the connection changed (a new host key) */
+    void *ud;
+};
+
 /* How engine_vm_exec runs its command. */
 struct engine_vm_exec_opts {
-    const char *identity;      /* the private key; NULL: the pair --ssh generated */
+    struct engine_vm_ssh_opts ssh;
     bool tty;                  /* a PTY for the command */
     const char *term;          /* its $TERM (NULL: "xterm") */
-    int timeout_s;             /* how long to wait for SSH to answer (0: 30 s) */
     int in_fd, out_fd, err_fd; /* the command's stdin (-1: none), stdout, stderr */
 };
 
 /*
- * Runs argv (joined for the remote shell as Ignite joins it) as root in the
- * running VM ref over SSH, checking that the server's host key is the one
- * create planted, and waits for it; *ret_status is the command's exit
- * status. Errors before any connection is tried (no such VM, a VM without
- * spec.ssh or not running, no address, no key) leave *ret_status alone; a
- * connection that fails (no answer within the timeout, another host key,
- * the key refused, the connection broken) sets it to 255, as ssh exits.
+ * Runs argv (joined for the remote shell as Ignite joins it; argc 0: root's
+ * login shell) as root in the running VM ref over SSH, checking that the
+ * server's host key is the one create planted, and waits for it;
+ * *ret_status is the command's exit status. Errors before any connection
+ * is tried (no such VM, a VM without spec.ssh or not running, no address,
+ * no key) leave *ret_status alone; a connection that fails (no answer
+ * within the timeout, another host key, the key refused, the connection
+ * broken) sets it to 255, as ssh exits.
  */
 int engine_vm_exec(engine *e, const char *ref, const char *const *argv, size_t argc,
                    const struct engine_vm_exec_opts *opts, int *ret_status, struct error *err) WUR;
+
+/*
+ * Waits until the running VM ref answers SSH as engine_vm_exec would reach
+ * it (connected, host key checked, key accepted), up to opts->timeout_s;
+ * -ETIMEDOUT names the address and the last error, and a VM that stops
+ * meanwhile ends the wait at once.
+ */
+int engine_vm_ssh_wait(engine *e, const char *ref, const struct engine_vm_ssh_opts *opts,
+                       struct error *err) WUR;
 
 /*
  * The monitor's body (`<self_exe> __monitor ROOT UID READY_FD`, exactly

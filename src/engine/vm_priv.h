@@ -178,4 +178,27 @@ int vm_record_stopped(engine *e, const char *uid, int exit_status, const char *r
 /* Deactivates the VM's pool device (a missing pool or device is fine; problems are logged). */
 void vm_device_deactivate(engine *e, int64_t device_id);
 
+/*
+ * An SSH connection to a running VM with spec.ssh (vm_ssh.c), for exec,
+ * ssh, cp and the wait for SSH: the VM resolved and checked (has spec.ssh,
+ * runs, has an address, a planted host key and a key), the connection
+ * made, the host key checked, and with opts->accept_new_host_key a new one
+ * recorded (told through opts->notice). The retries stop early when the VM
+ * stops. vm_ssh_close frees it all (NULL is fine).
+ */
+struct vm_ssh {
+    engine *e;
+    const struct engine_vm_ssh_opts *opts;
+    char uid[ID_LEN + 1];
+    char name[API_NAME_MAX + 1];
+    char host[NET_IP_MAX];
+    char *what, *identity;
+    struct store_vm_ssh rec;
+    struct net_ssh_target t;
+    net_ssh *conn;
+};
+int vm_ssh_open(engine *e, const char *ref, const struct engine_vm_ssh_opts *opts,
+                struct vm_ssh **ret, struct error *err) WUR;
+void vm_ssh_close(struct vm_ssh *v);
+
 #endif

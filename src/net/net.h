@@ -206,14 +206,42 @@ char *net_ssh_command_join(const char *const *argv, size_t argc);
 
 /* Where and as whom to connect, and the key the server must have. */
 struct net_ssh_target {
-    const char *what;        /* the server in messages: "vm 'dev'" */
-    const char *host;        /* an IPv4 address */
-    unsigned port;           /* 22 unless mapped */
-    const char *user;        /* "root" */
-    const char *identity;    /* the private key file */
-    const char *fingerprint; /* the server's ed25519 host key must have it */
-    int timeout_s;           /* how long to keep trying to connect */
+    const char *what;         /* the server in messages: "vm 'dev'" */
+    const char *host;         /* an IPv4 address */
+    unsigned port;            /* 22 unless mapped */
+    const char *user;         /* "root" */
+    const char *identity;     /* the private key file */
+    const char *fingerprint;  /* the server's ed25519 host key must have it */
+    bool accept_new_key;      /* take another host key than fingerprint (net_ssh_host_key tells) */
+    int timeout_s;            /* how long to keep trying to connect */
+    const char *timeout_flag; /* the flag that sets it, for the error ("--timeout") */
+    /*
+     * Called before each new attempt with the milliseconds since the first
+     * and the last attempt's error; returning false ends the wait (the
+     * caller's err says why). NULL: keep trying until timeout_s.
+     */
+    bool (*retry)(void *ud, int64_t elapsed_ms, const char *last, struct error *err);
+    void *retry_ud;
 };
+
+typedef struct net_ssh net_ssh;
+
+/*
+ * Connects to the target over SSH (libssh, loaded on first use), checks its
+ * host key and authenticates with the target's key. Connecting is retried
+ * every half second while the server refuses or does not answer, up to
+ * t->timeout_s; then -ETIMEDOUT naming the target, the address and the last
+ * error. A server whose ed25519 host key is not the recorded one is refused
+ * at once (-EBADMSG naming both fingerprints) unless t->accept_new_key; one
+ * with no ed25519 host key too (-EPROTO, saying what to put in
+ * sshd_config); a refused key is -EACCES. No known_hosts file and no ssh
+ * configuration is read or written. t must outlive the connection.
+ */
+int net_ssh_open(const struct net_ssh_target *t, net_ssh **ret, struct error *err) WUR;
+/* The fingerprint of the host key the server showed. */
+const char *net_ssh_host_key(const net_ssh *c);
+void net_ssh_close(net_ssh *c);
+
 /* The command's ends: stdin is read to its end and sent (-1: none), with a PTY when tty. */
 struct net_ssh_io {
     int in_fd, out_fd, err_fd;
@@ -221,16 +249,13 @@ struct net_ssh_io {
     const char *term; /* $TERM for the PTY (NULL: "xterm") */
 };
 /*
- * Runs command on the target over SSH (libssh, loaded on first use) and
- * waits for it; *ret_status is its exit status (128 + N for a command ended
- * by signal N; 255 when the server sent none). Connecting is retried every
- * half second while the server refuses or does not answer, up to
- * t->timeout_s; then -ETIMEDOUT naming the target, the address and the last
- * error. A server whose host key is not the recorded one is refused at once
- * (-EBADMSG naming both fingerprints), as is a refused key (-EACCES). No
- * known_hosts file and no ssh configuration is read or written.
+ * Runs command on the connection (NULL: the user's login shell) and waits
+ * for it; *ret_status is its exit status (128 + N for a command ended by
+ * signal N; 255 when the server sent none). With a PTY whose out_fd is a
+ * terminal, the terminal's size goes with the request and every change of
+ * it (SIGWINCH) after.
  */
-int net_ssh_exec(const struct net_ssh_target *t, const char *command, const struct net_ssh_io *io,
-                 int *ret_status, struct error *err) WUR;
+int net_ssh_run(net_ssh *c, const char *command, const struct net_ssh_io *io, int *ret_status,
+                struct error *err) WUR;
 
 #endif

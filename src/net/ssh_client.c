@@ -1,6 +1,7 @@
 /*
- * net ssh client: one command on a server over SSH, with libssh in process
- * (loaded on first use, src/util/lazylib.c).
+ * net ssh client: a connection to a server over SSH and one command or
+ * shell on it, with libssh in process (loaded on first use,
+ * src/util/lazylib.c).
  *
  * The server's host key is checked against the fingerprint hearth recorded
  * when it planted the key: only ed25519 is offered (SSH_OPTIONS_HOSTKEYS),
@@ -12,24 +13,31 @@
  * The command runs on one session channel; its output goes to out_fd and
  * err_fd through channel callbacks, and in_fd is read to its end and sent,
  * then EOF, all from one ssh_event loop that ends when the server closes the
- * channel (after the exit status).
+ * channel (after the exit status). With a PTY on a terminal, SIGWINCH is
+ * blocked and read from a signalfd in the same loop, so a resize never
+ * interrupts a poll and goes to the server as a window-change request.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "net/net.h"
+#include "net/ssh_priv.h"
 
 #define SSH_RETRY_MS 500
 #define SSH_CONNECT_TIMEOUT_S 5L /* one attempt's TCP connect and banner */
 
 struct run {
     int in_fd, out_fd, err_fd;
+    int winch_fd; /* the signalfd of SIGWINCH, -1 without a terminal */
     ssh_channel ch;
     int status;  /* -1 until the server sends one */
     int werrno;  /* a write to out_fd or err_fd failed */
@@ -119,9 +127,27 @@ static int on_stdin(socket_t fd, int revents, void *ud) {
     return 0;
 }
 
+/* The terminal changed size: so does the remote PTY. */
+static int on_winch(socket_t fd, int revents, void *ud) {
+    (void)revents;
+    struct run *r = ud;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        ;
+    struct winsize ws;
+    if (ioctl(r->out_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row)
+        ssh_channel_change_pty_size(r->ch, ws.ws_col, ws.ws_row);
+    return 0;
+}
+
+/* A key exchange that failed for want of a common host key type: sshd has no ed25519 key. */
+static bool no_common_host_key(const char *msg) {
+    return strstr(msg, "server host key algo") != NULL;
+}
+
 /* One connection: the TCP connect and key exchange, then the host key check. 1 to retry. */
-static int ssh_connect_once(const struct net_ssh_target *t, ssh_session *ret, char *last,
-                            size_t last_size, struct error *err) {
+static int ssh_connect_once(struct net_ssh *c, char *last, size_t last_size, struct error *err) {
+    const struct net_ssh_target *t = c->t;
     ssh_session s = ssh_new();
     if (!s) {
         int r = lazylib_ssh_error(err);
@@ -136,7 +162,7 @@ static int ssh_connect_once(const struct net_ssh_target *t, ssh_session *ret, ch
         ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") < 0 ||
         ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
-        ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519") < 0) {
+        (!t->accept_new_key && ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519") < 0)) {
         int r = error_set(err, -EINVAL, "%s: ssh options: %s", t->what, ssh_get_error(s));
         ssh_free(s);
         return r;
@@ -144,31 +170,39 @@ static int ssh_connect_once(const struct net_ssh_target *t, ssh_session *ret, ch
     if (ssh_connect(s) != SSH_OK) {
         snprintf(last, last_size, "%s", ssh_get_error(s));
         ssh_free(s);
+        if (no_common_host_key(last))
+            return error_set(err, -EPROTO,
+                             "%s at %s:%u has no ed25519 host key to show (%s); its sshd_config "
+                             "must keep 'HostKey /etc/ssh/ssh_host_ed25519_key', where hearth "
+                             "planted the key it checks; or accept the guest's own key with "
+                             "'hearth ssh --accept-new-host-key'",
+                             t->what, t->host, t->port, last);
         return 1;
     }
     ssh_key key = NULL;
     char *b64 = NULL;
-    char fp[NET_SSH_FINGERPRINT_MAX] = "";
     int r = 0;
     if (ssh_get_server_publickey(s, &key) != SSH_OK ||
         ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
         r = error_set(err, -EPROTO, "%s: cannot read the server's host key: %s", t->what,
                       ssh_get_error(s));
     if (r == 0)
-        r = net_ssh_fingerprint(b64, fp, err);
+        r = net_ssh_fingerprint(b64, c->host_key, err);
     ssh_string_free_char(b64);
     ssh_key_free(key);
-    if (r == 0 && strcmp(fp, t->fingerprint) != 0)
+    if (r == 0 && !t->accept_new_key && strcmp(c->host_key, t->fingerprint) != 0)
         r = error_set(err, -EBADMSG,
                       "%s at %s:%u offers host key %s, not %s, the one hearth planted; someone "
-                      "may be in the middle, or the guest replaced its key",
-                      t->what, t->host, t->port, fp, t->fingerprint);
+                      "may be in the middle, or the guest replaced its key (an image's own "
+                      "/etc/ssh/ssh_host_ed25519_key, or another HostKey in its sshd_config): "
+                      "if so, accept it with 'hearth ssh --accept-new-host-key'",
+                      t->what, t->host, t->port, c->host_key, t->fingerprint);
     if (r < 0) {
         ssh_disconnect(s);
         ssh_free(s);
         return r;
     }
-    *ret = s;
+    c->s = s;
     return 0;
 }
 
@@ -182,36 +216,102 @@ static int ssh_auth(const struct net_ssh_target *t, ssh_session s, struct error 
     if (rc != SSH_AUTH_SUCCESS)
         return error_set(err, -EACCES,
                          "%s refused the key '%s' for user '%s'%s%s; is its public key in "
-                         "~%s/.ssh/authorized_keys of the guest, and does its sshd allow %s "
-                         "to log in with a key (PermitRootLogin)?",
+                         "~%s/.ssh/authorized_keys of the guest, and does its sshd_config allow "
+                         "%s to log in with a key ('PermitRootLogin prohibit-password')?",
                          t->what, t->identity, t->user, rc == SSH_AUTH_ERROR ? ": " : "",
                          rc == SSH_AUTH_ERROR ? ssh_get_error(s) : "", t->user, t->user);
     return 0;
 }
 
-static int ssh_run(const struct net_ssh_target *t, ssh_session s, const char *command,
-                   const struct net_ssh_io *io, int *ret_status, struct error *err) {
+int net_ssh_open(const struct net_ssh_target *t, net_ssh **ret, struct error *err) {
+    struct net_ssh *c = calloc(1, sizeof(*c));
+    if (!c)
+        return error_oom(err);
+    c->t = t;
+    int64_t start = time_now_ms(), deadline = start + (int64_t)t->timeout_s * 1000;
+    char last[256] = "";
+    int r;
+    while ((r = ssh_connect_once(c, last, sizeof(last), err)) > 0) {
+        if (time_now_ms() + SSH_RETRY_MS > deadline) {
+            r = error_set(err, -ETIMEDOUT,
+                          "%s: no ssh server answered at %s:%u within %d s (%s); is the guest "
+                          "up with sshd running? %s waits longer",
+                          t->what, t->host, t->port, t->timeout_s, last,
+                          t->timeout_flag ? t->timeout_flag : "a longer timeout");
+            break;
+        }
+        sleep_ms(SSH_RETRY_MS);
+        if (t->retry && !t->retry(t->retry_ud, time_now_ms() - start, last, err)) {
+            r = err->code < 0 ? err->code : -ECANCELED;
+            break;
+        }
+    }
+    if (r == 0 && (r = ssh_auth(t, c->s, err)) < 0)
+        ssh_disconnect(c->s);
+    if (r < 0) {
+        ssh_free(c->s);
+        free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+const char *net_ssh_host_key(const net_ssh *c) {
+    return c->host_key;
+}
+
+void net_ssh_close(net_ssh *c) {
+    if (!c)
+        return;
+    ssh_disconnect(c->s);
+    ssh_free(c->s);
+    free(c);
+}
+
+/* A PTY of the terminal's size (80x24 when out_fd is none), and SIGWINCH to follow it. */
+static int run_pty(net_ssh *c, ssh_channel ch, const struct net_ssh_io *io, struct run *run,
+                   sigset_t *old_mask, struct error *err) {
+    struct winsize ws = {.ws_col = 80, .ws_row = 24};
+    bool term = isatty(io->out_fd) && ioctl(io->out_fd, TIOCGWINSZ, &ws) == 0;
+    if (!ws.ws_col || !ws.ws_row)
+        ws = (struct winsize){.ws_col = 80, .ws_row = 24};
+    if (ssh_channel_request_pty_size(ch, io->term ? io->term : "xterm", ws.ws_col, ws.ws_row) !=
+        SSH_OK)
+        return error_set(err, -EPROTO, "%s: the server refused a terminal: %s", c->t->what,
+                         ssh_get_error(c->s));
+    if (!term)
+        return 0;
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    if (pthread_sigmask(SIG_BLOCK, &winch, old_mask) != 0)
+        return 0;
+    run->winch_fd = signalfd(-1, &winch, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (run->winch_fd < 0)
+        pthread_sigmask(SIG_SETMASK, old_mask, NULL);
+    return 0;
+}
+
+int net_ssh_run(net_ssh *c, const char *command, const struct net_ssh_io *io, int *ret_status,
+                struct error *err) {
+    const struct net_ssh_target *t = c->t;
     struct run run = {.in_fd = io->in_fd,
                       .out_fd = io->out_fd,
                       .err_fd = io->err_fd,
+                      .winch_fd = -1,
                       .status = -1,
                       .in_eof = io->in_fd < 0 || fcntl(io->in_fd, F_GETFD) < 0};
-    ssh_channel ch = ssh_channel_new(s);
+    ssh_channel ch = ssh_channel_new(c->s);
     if (!ch)
         return error_oom(err);
     run.ch = ch;
+    sigset_t old_mask;
     int r = 0;
     if (ssh_channel_open_session(ch) != SSH_OK)
-        r = error_set(err, -EPROTO, "%s: cannot open a session: %s", t->what, ssh_get_error(s));
-    if (r == 0 && io->tty) {
-        struct winsize ws = {.ws_col = 80, .ws_row = 24};
-        if (isatty(io->out_fd))
-            (void)ioctl(io->out_fd, TIOCGWINSZ, &ws);
-        if (ssh_channel_request_pty_size(ch, io->term ? io->term : "xterm", ws.ws_col, ws.ws_row) !=
-            SSH_OK)
-            r = error_set(err, -EPROTO, "%s: the server refused a terminal: %s", t->what,
-                          ssh_get_error(s));
-    }
+        r = error_set(err, -EPROTO, "%s: cannot open a session: %s", t->what, ssh_get_error(c->s));
+    if (r == 0 && io->tty)
+        r = run_pty(c, ch, io, &run, &old_mask, err);
     struct ssh_channel_callbacks_struct cb = {.userdata = &run,
                                               .channel_data_function = on_data,
                                               .channel_exit_status_function = on_exit_status,
@@ -219,20 +319,23 @@ static int ssh_run(const struct net_ssh_target *t, ssh_session s, const char *co
     ssh_callbacks_init(&cb);
     if (r == 0 && ssh_set_channel_callbacks(ch, &cb) != SSH_OK)
         r = error_oom(err);
-    if (r == 0 && ssh_channel_request_exec(ch, command) != SSH_OK)
-        r = error_set(err, -EPROTO, "%s: the server refused to run the command: %s", t->what,
-                      ssh_get_error(s));
+    if (r == 0 &&
+        (command ? ssh_channel_request_exec(ch, command) : ssh_channel_request_shell(ch)) != SSH_OK)
+        r = error_set(err, -EPROTO, "%s: the server refused to run %s: %s", t->what,
+                      command ? "the command" : "a shell", ssh_get_error(c->s));
     ssh_event ev = r == 0 ? ssh_event_new() : NULL;
-    if (r == 0 && (!ev || ssh_event_add_session(ev, s) != SSH_OK))
+    if (r == 0 && (!ev || ssh_event_add_session(ev, c->s) != SSH_OK))
         r = error_oom(err);
     if (r == 0 && run.in_eof)
         ssh_channel_send_eof(ch);
-    bool watching = false;
+    bool watching = false, winching = false;
     if (r == 0 && !run.in_eof) {
         if (ssh_event_add_fd(ev, io->in_fd, POLLIN, on_stdin, &run) != SSH_OK)
             r = error_oom(err);
         watching = r == 0;
     }
+    if (r == 0 && run.winch_fd >= 0)
+        winching = ssh_event_add_fd(ev, run.winch_fd, POLLIN, on_winch, &run) == SSH_OK;
     while (r == 0 && !ssh_channel_is_closed(ch)) {
         if (watching && run.in_eof) {
             ssh_event_remove_fd(ev, io->in_fd);
@@ -240,43 +343,23 @@ static int ssh_run(const struct net_ssh_target *t, ssh_session s, const char *co
         }
         if (ssh_event_dopoll(ev, 1000) == SSH_ERROR && !ssh_channel_is_closed(ch))
             r = error_set(err, -ECONNRESET, "%s: the connection broke: %s", t->what,
-                          ssh_get_error(s));
+                          ssh_get_error(c->s));
     }
     if (watching)
         ssh_event_remove_fd(ev, io->in_fd);
+    if (winching)
+        ssh_event_remove_fd(ev, run.winch_fd);
+    if (run.winch_fd >= 0) {
+        close(run.winch_fd);
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    }
     if (ev) {
-        ssh_event_remove_session(ev, s);
+        ssh_event_remove_session(ev, c->s);
         ssh_event_free(ev);
     }
     ssh_channel_close(ch);
     ssh_channel_free(ch);
     if (r == 0)
         *ret_status = run.status >= 0 ? run.status : 255;
-    return r;
-}
-
-int net_ssh_exec(const struct net_ssh_target *t, const char *command, const struct net_ssh_io *io,
-                 int *ret_status, struct error *err) {
-    int64_t deadline = time_now_ms() + (int64_t)t->timeout_s * 1000;
-    char last[256] = "";
-    ssh_session s = NULL;
-    for (;;) {
-        int r = ssh_connect_once(t, &s, last, sizeof(last), err);
-        if (r < 0)
-            return r;
-        if (r == 0)
-            break;
-        if (time_now_ms() + SSH_RETRY_MS > deadline)
-            return error_set(err, -ETIMEDOUT,
-                             "%s: no ssh server answered at %s:%u within %d s (%s); is the "
-                             "guest up with sshd running? --timeout waits longer",
-                             t->what, t->host, t->port, t->timeout_s, last);
-        sleep_ms(SSH_RETRY_MS);
-    }
-    int r = ssh_auth(t, s, err);
-    if (r == 0)
-        r = ssh_run(t, s, command, io, ret_status, err);
-    ssh_disconnect(s);
-    ssh_free(s);
     return r;
 }

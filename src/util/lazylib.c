@@ -451,6 +451,9 @@ void lazylib_nft_ctx_put(struct nft_ctx *c) {
     X(int, ssh_set_channel_callbacks, (ssh_channel c, ssh_channel_callbacks cb), (c, cb),          \
       SSH_ERROR)                                                                                   \
     X(int, ssh_channel_request_exec, (ssh_channel c, const char *cmd), (c, cmd), SSH_ERROR)        \
+    X(int, ssh_channel_request_shell, (ssh_channel c), (c), SSH_ERROR)                             \
+    X(int, ssh_channel_change_pty_size, (ssh_channel c, int cols, int rows), (c, cols, rows),      \
+      SSH_ERROR)                                                                                   \
     X(int, ssh_channel_write, (ssh_channel c, const void *data, uint32_t len), (c, data, len),     \
       SSH_ERROR)                                                                                   \
     X(int, ssh_channel_send_eof, (ssh_channel c), (c), SSH_ERROR)                                  \

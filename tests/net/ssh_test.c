@@ -116,39 +116,86 @@ static void test_command_join_sh(void **state) {
     free(line);
 }
 
-/* Nothing listens: connecting is retried until the timeout, and the error says where. */
-static void test_exec_no_server(void **state) {
-    (void)state;
+/* A loopback port nothing listens on. */
+static unsigned closed_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd); /* a port nothing listens on */
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Nothing listens: connecting is retried until the timeout, and the error says where. */
+static void test_open_no_server(void **state) {
+    (void)state;
     struct net_ssh_target t = {.what = "vm 'dev'",
                                .host = "127.0.0.1",
-                               .port = ntohs(a.sin_port),
+                               .port = closed_port(),
                                .user = "root",
                                .identity = "/nonexistent",
                                .fingerprint = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
-                               .timeout_s = 1};
-    struct net_ssh_io io = {.in_fd = -1, .out_fd = 1, .err_fd = 2};
-    int status = -1;
+                               .timeout_s = 1,
+                               .timeout_flag = "--timeout"};
+    net_ssh *c = NULL;
     struct error err;
     error_init(&err);
     int64_t t0 = time_now_ms();
-    assert_int_equal(net_ssh_exec(&t, "true", &io, &status, &err), -ETIMEDOUT);
+    assert_int_equal(net_ssh_open(&t, &c, &err), -ETIMEDOUT);
     assert_true(time_now_ms() - t0 >= 500); /* it tried more than once */
+    assert_null(c);
     assert_non_null(strstr(err.msg, "vm 'dev'"));
     char where[64];
     snprintf(where, sizeof(where), "127.0.0.1:%u", t.port);
     assert_non_null(strstr(err.msg, where));
-    assert_int_equal(status, -1);
+    assert_non_null(strstr(err.msg, "--timeout waits longer"));
+}
+
+struct retries {
+    int calls;
+    int64_t last_elapsed;
+    char last[256];
+};
+
+static bool stop_at_third(void *ud, int64_t elapsed_ms, const char *last, struct error *err) {
+    struct retries *r = ud;
+    r->calls++;
+    assert_true(elapsed_ms >= r->last_elapsed);
+    r->last_elapsed = elapsed_ms;
+    snprintf(r->last, sizeof(r->last), "%s", last);
+    if (r->calls < 3)
+        return true;
+    error_set(err, -ECHILD, "vm 'dev' stopped");
+    return false;
+}
+
+/* The retry callback hears each failed attempt, and ends the wait with its own error. */
+static void test_open_retry_stops(void **state) {
+    (void)state;
+    struct retries rs = {0};
+    struct net_ssh_target t = {.what = "vm 'dev'",
+                               .host = "127.0.0.1",
+                               .port = closed_port(),
+                               .user = "root",
+                               .identity = "/nonexistent",
+                               .fingerprint = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+                               .timeout_s = 600,
+                               .retry = stop_at_third,
+                               .retry_ud = &rs};
+    net_ssh *c = NULL;
+    struct error err;
+    error_init(&err);
+    assert_int_equal(net_ssh_open(&t, &c, &err), -ECHILD);
+    assert_int_equal(rs.calls, 3);
+    assert_true(rs.last_elapsed >= 1000); /* two half-second pauses before the third */
+    assert_true(rs.last[0] != '\0');      /* the attempt's error, e.g. "Connection refused" */
+    assert_string_equal(err.msg, "vm 'dev' stopped");
 }
 
 const struct CMUnitTest net_ssh_tests[] = {
     cmocka_unit_test(test_fingerprint),    cmocka_unit_test(test_fingerprint_refused),
     cmocka_unit_test(test_command_join),   cmocka_unit_test(test_command_join_sh),
-    cmocka_unit_test(test_exec_no_server),
+    cmocka_unit_test(test_open_no_server), cmocka_unit_test(test_open_retry_stops),
 };
 const size_t net_ssh_tests_n = ARRAY_SIZE(net_ssh_tests);
