@@ -233,7 +233,7 @@ typedef struct net_ssh net_ssh;
  * t->timeout_s; then -ETIMEDOUT naming the target, the address and the last
  * error. A server whose ed25519 host key is not the recorded one is refused
  * at once (-EBADMSG naming both fingerprints) unless t->accept_new_key; one
- * with no ed25519 host key too (-EPROTO, saying what to put in
+ * with no ed25519 host key too (-EBADMSG, saying what to put in
  * sshd_config); a refused key is -EACCES. No known_hosts file and no ssh
  * configuration is read or written. t must outlive the connection.
  */

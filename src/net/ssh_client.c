@@ -4,8 +4,11 @@
  * src/util/lazylib.c).
  *
  * The server's host key is checked against the fingerprint hearth recorded
- * when it planted the key: only ed25519 is offered (SSH_OPTIONS_HOSTKEYS),
- * so a server that has other keys too must show the planted one. No
+ * when it planted the key. libssh asks for ed25519 first, so a server that
+ * has other keys too shows the planted one; a server without an ed25519
+ * key shows another type, which is said apart (its sshd_config lost the
+ * planted key), and once accepted (--accept-new-host-key) is checked as
+ * any other. No
  * known_hosts file is read or written and no ssh configuration is parsed,
  * so nothing in the user's home is touched. Authentication is the private
  * key given, as the user given.
@@ -140,11 +143,6 @@ static int on_winch(socket_t fd, int revents, void *ud) {
     return 0;
 }
 
-/* A key exchange that failed for want of a common host key type: sshd has no ed25519 key. */
-static bool no_common_host_key(const char *msg) {
-    return strstr(msg, "server host key algo") != NULL;
-}
-
 /* One connection: the TCP connect and key exchange, then the host key check. 1 to retry. */
 static int ssh_connect_once(struct net_ssh *c, char *last, size_t last_size, struct error *err) {
     const struct net_ssh_target *t = c->t;
@@ -161,8 +159,7 @@ static int ssh_connect_once(struct net_ssh *c, char *last, size_t last_size, str
         ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") < 0 ||
-        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
-        (!t->accept_new_key && ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, "ssh-ed25519") < 0)) {
+        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0) {
         int r = error_set(err, -EINVAL, "%s: ssh options: %s", t->what, ssh_get_error(s));
         ssh_free(s);
         return r;
@@ -170,13 +167,6 @@ static int ssh_connect_once(struct net_ssh *c, char *last, size_t last_size, str
     if (ssh_connect(s) != SSH_OK) {
         snprintf(last, last_size, "%s", ssh_get_error(s));
         ssh_free(s);
-        if (no_common_host_key(last))
-            return error_set(err, -EPROTO,
-                             "%s at %s:%u has no ed25519 host key to show (%s); its sshd_config "
-                             "must keep 'HostKey /etc/ssh/ssh_host_ed25519_key', where hearth "
-                             "planted the key it checks; or accept the guest's own key with "
-                             "'hearth ssh --accept-new-host-key'",
-                             t->what, t->host, t->port, last);
         return 1;
     }
     ssh_key key = NULL;
@@ -188,15 +178,27 @@ static int ssh_connect_once(struct net_ssh *c, char *last, size_t last_size, str
                       ssh_get_error(s));
     if (r == 0)
         r = net_ssh_fingerprint(b64, c->host_key, err);
+    const char *type = key ? ssh_key_type_to_char(ssh_key_type(key)) : NULL;
+    if (!type)
+        type = "unknown";
     ssh_string_free_char(b64);
-    ssh_key_free(key);
-    if (r == 0 && !t->accept_new_key && strcmp(c->host_key, t->fingerprint) != 0)
+    bool same = r == 0 && strcmp(c->host_key, t->fingerprint) == 0;
+    if (r == 0 && !same && !t->accept_new_key && strcmp(type, "ssh-ed25519") != 0)
+        /* libssh asks for ed25519 first: a server that has one shows it */
+        r = error_set(err, -EBADMSG,
+                      "%s at %s:%u has no ed25519 host key to show, only %s %s; its sshd_config "
+                      "must keep 'HostKey /etc/ssh/ssh_host_ed25519_key', where hearth planted "
+                      "the key it checks, or accept the guest's own key with 'hearth ssh "
+                      "--accept-new-host-key'",
+                      t->what, t->host, t->port, type, c->host_key);
+    else if (r == 0 && !same && !t->accept_new_key)
         r = error_set(err, -EBADMSG,
                       "%s at %s:%u offers host key %s, not %s, the one hearth planted; someone "
                       "may be in the middle, or the guest replaced its key (an image's own "
                       "/etc/ssh/ssh_host_ed25519_key, or another HostKey in its sshd_config): "
                       "if so, accept it with 'hearth ssh --accept-new-host-key'",
                       t->what, t->host, t->port, c->host_key, t->fingerprint);
+    ssh_key_free(key);
     if (r < 0) {
         ssh_disconnect(s);
         ssh_free(s);

@@ -439,6 +439,8 @@ void lazylib_nft_ctx_put(struct nft_ctx *c) {
     X(const char *, ssh_get_error, (void *s), (s), "libssh not loaded")                            \
     X(int, ssh_get_server_publickey, (ssh_session s, ssh_key * key), (s, key), SSH_ERROR)          \
     X(int, ssh_pki_export_pubkey_base64, (const ssh_key key, char **b64), (key, b64), SSH_ERROR)   \
+    X(enum ssh_keytypes_e, ssh_key_type, (const ssh_key key), (key), SSH_KEYTYPE_UNKNOWN)          \
+    X(const char *, ssh_key_type_to_char, (enum ssh_keytypes_e type), (type), NULL)                \
     X(int, ssh_pki_import_privkey_file,                                                            \
       (const char *file, const char *pass, ssh_auth_callback fn, void *ud, ssh_key *key),          \
       (file, pass, fn, ud, key), SSH_ERROR)                                                        \
