@@ -361,6 +361,18 @@ int cmd_create(struct cli_ctx *ctx) {
     return ssh_wait ? cli_ssh_wait(ctx, res.name, ssh_wait, &ctx->err) : 0;
 }
 
+/* --ssh-wait of a VM without ssh: refused before anything starts. */
+static int check_has_ssh(struct cli_ctx *ctx, const char *ref, struct error *err) {
+    _cleanup_object_ struct api_object *vm = NULL;
+    int r = engine_get(ctx->eng, API_KIND_VM, ref, &vm, err);
+    if (r == 0 && !vm->u.vm.has_ssh)
+        r = error_set(err, -ENOTSUP,
+                      "--ssh-wait: vm '%s' was created without ssh, so it cannot be waited for; "
+                      "create one with 'hearth run --ssh' (or spec.ssh in its document)",
+                      vm->meta.name);
+    return r;
+}
+
 int cmd_start(struct cli_ctx *ctx) {
     int r = check_vmm_flag(ctx);
     if (r < 0)
@@ -380,6 +392,12 @@ int cmd_start(struct cli_ctx *ctx) {
     for (int i = 0; i < ctx->args.argc; i++) {
         struct error err;
         error_init(&err);
+        if (ssh_wait && (r = check_has_ssh(ctx, ctx->args.argv[i], &err)) < 0) {
+            cli_print_error(err.msg);
+            failures++;
+            last = r;
+            continue;
+        }
         /* A VM that was applied, not created, gets its disk first (imports may run:
          * Ctrl-C stops them, as in create). */
         struct engine_import_opts io;

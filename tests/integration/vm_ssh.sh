@@ -70,12 +70,19 @@ check "create plain" 0 h create --name plain -k "$KERNEL" "$IMAGE"
 check "exec without --ssh" 1 h exec plain true
 expect "exec without --ssh: how" "$ERR" "vm 'plain' was created without ssh"
 expect "exec without --ssh: how" "$ERR" "--ssh"
+check "ssh without --ssh" 1 h ssh plain
+expect "ssh without --ssh: how" "$ERR" "create one with 'hearth run --ssh'"
+check "start --ssh-wait without --ssh" 1 h start --ssh-wait plain
+expect "start --ssh-wait without --ssh: how" "$ERR" "--ssh-wait: vm 'plain' was created without ssh"
+equal "start --ssh-wait without --ssh: not started" "$(sqlv "SELECT state FROM vms WHERE name = 'plain'")" "Created"
 equal "no host key recorded without --ssh" "$(sqlv "SELECT ssh_host_key IS NULL FROM vms WHERE name = 'plain'")" "1"
 check "create cold" 0 h create --ssh --name cold --size 1GB -k "$KERNEL" "$DEB"
 T0=$(date +%s)
 check "exec on a stopped vm" 1 h exec cold true
 T1=$(date +%s)
 expect "exec on a stopped vm: says so" "$ERR" "vm 'cold' is not running; start it with 'hearth start cold'"
+check "ssh to a stopped vm" 1 h ssh cold
+expect "ssh to a stopped vm: says so" "$ERR" "vm 'cold' is not running"
 [ $((T1 - T0)) -lt 20 ] && ok || bad "exec on a stopped vm took $((T1 - T0)) s: it waited"
 
 # The planted host key, read back from cold's disk.
@@ -100,6 +107,10 @@ expect "no sshd: the address and the timeout" "$ERR" "vm 'nosshd': no ssh server
 expect "no sshd: within the timeout" "$ERR" ":22 within 3 s ("
 expect "no sshd: the flag to wait longer" "$ERR" "--ssh-timeout waits longer"
 equal "no sshd: the vm still runs" "$(sqlv "SELECT state FROM vms WHERE name = 'nosshd'")" "Running"
+check "stop nosshd" 0 h stop -f nosshd
+check "start --ssh-wait without sshd" 1 h start --ssh-wait --ssh-timeout 3 nosshd
+equal "start --ssh-wait: the vm's name on stdout" "$OUT" "nosshd"
+expect "start --ssh-wait: the address and the timeout" "$ERR" ":22 within 3 s ("
 check "rm -f nosshd" 0 h rm -f nosshd
 # A VM that stops while run waits: the wait ends at once (init exits: the kernel panics).
 T0=$(date +%s)
