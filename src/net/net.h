@@ -184,6 +184,139 @@ int net_hostfile_remove(const char *dir, const char *uid, struct error *err) WUR
 /* The uids that have a host file. Caller frees with net_names_free. */
 int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error *err) WUR;
 
+/* ---- network namespaces (netns.c) ----------------------------------------------- */
+
+/*
+ * A new network namespace kept by a bind mount on path (made, 0600), as
+ * `ip netns add` keeps one on /run/netns/NAME; lo is up in it. An existing
+ * namespace on path: -EEXIST.
+ */
+int net_netns_create(const char *path, struct error *err) WUR;
+/* path unmounted and removed; missing is fine. */
+int net_netns_delete(const char *path, struct error *err) WUR;
+/* Whether path holds a network namespace (a bind mount of one). */
+bool net_netns_exists(const char *path);
+/*
+ * The calling thread moves into the namespace on path; *ret_back is a
+ * descriptor of the one it was in, for net_netns_leave (which closes it).
+ */
+int net_netns_enter(const char *path, int *ret_back, struct error *err) WUR;
+void net_netns_leave(int back);
+
+/* ---- tc: a tap joined to a link by redirects (tc.c) ------------------------------ */
+
+/*
+ * Everything that arrives on a goes out of b and everything that arrives on
+ * b goes out of a: an ingress qdisc on each, with a matchall filter whose
+ * mirred action redirects to the other's egress (tc-redirect-tap's way),
+ * by rtnetlink. In the calling thread's namespace. Again on links that have
+ * it: 0.
+ */
+int net_tc_redirect(const char *a, const char *b, struct error *err) WUR;
+/* The link's MAC ("aa:bb:cc:dd:ee:ff"). */
+int net_link_mac(const char *name, char mac[NET_MAC_MAX], struct error *err) WUR;
+
+/* ---- a DHCP server for one guest behind a tap (dhcpd.c) -------------------------- */
+
+/* What the guest is told. */
+struct net_dhcpd_lease {
+    char mac[NET_MAC_MAX]; /* only this client is answered */
+    uint32_t ip;
+    uint8_t prefix;
+    uint32_t gateway;  /* 0: no router option */
+    uint32_t dns[3];   /* 0-terminated */
+    char hostname[64]; /* "" : none */
+    char domain[64];   /* "" : none */
+    uint32_t lease_s;  /* 0: a day */
+};
+typedef struct net_dhcpd net_dhcpd;
+/*
+ * Answers DHCPDISCOVER with an offer and DHCPREQUEST for l->ip with an ack
+ * (others with a nak) on link ifname, by an AF_PACKET socket: it needs no
+ * address on the link and sees the guest's frames before any tc redirect.
+ * In the calling thread's namespace. Needs CAP_NET_RAW.
+ */
+int net_dhcpd_open(const char *ifname, const struct net_dhcpd_lease *l, net_dhcpd **ret,
+                   struct error *err) WUR;
+/* The descriptor to poll for input; net_dhcpd_handle when it is readable. */
+int net_dhcpd_fd(const net_dhcpd *d);
+/* Reads what is there and answers it; never blocks, errors are ignored (logged by the caller). */
+void net_dhcpd_handle(net_dhcpd *d);
+void net_dhcpd_close(net_dhcpd *d);
+
+/* ---- CNI: plugins run as the CNI spec says (cni.c) ------------------------------- */
+
+/* A network configuration list, as read. */
+struct net_cni_conf {
+    char *file;        /* the file it was read from */
+    char *name;        /* its "name" */
+    char *cni_version; /* its "cniVersion" */
+    char *json;        /* the whole list, as read (kept with the VM for DEL) */
+};
+/*
+ * The first network configuration in dir, in lexical order of the file
+ * names, as libcni picks it: *.conflist, or *.conf / *.json holding one
+ * plugin's configuration (made a list of one). -ENOENT when there is none;
+ * a file that is not valid: -EINVAL naming the file and the field.
+ */
+int net_cni_conf_find(const char *dir, struct net_cni_conf *ret, struct error *err) WUR;
+/* conf from a list kept earlier (file only names it in messages). */
+int net_cni_conf_parse(const char *file, const char *json, struct net_cni_conf *ret,
+                       struct error *err) WUR;
+/*
+ * Writes dir/10-hearth.conflist (dir made if missing): network "hearth-cni",
+ * cniVersion 1.0.0, bridge hearth-cni0 (isGateway, ipMasq) with host-local
+ * IPAM on subnet s (its store in data_dir), portmap (capability
+ * portMappings, snat) and firewall. Its path in *ret_file (caller frees).
+ */
+int net_cni_conf_default(const char *dir, const struct net_subnet *s, const char *data_dir,
+                         char **ret_file, struct error *err) WUR;
+void net_cni_conf_release(struct net_cni_conf *c);
+
+/* Where a list's plugins run (the CNI_* variables) and the runtime configuration. */
+struct net_cni_args {
+    const char *path;               /* CNI_PATH: the plugins' directories, ':'-separated */
+    const char *container_id;       /* CNI_CONTAINERID */
+    const char *netns;              /* CNI_NETNS: the namespace's path */
+    const char *ifname;             /* CNI_IFNAME: "eth0" */
+    const struct net_portmap *maps; /* runtimeConfig.portMappings, to plugins with the capability */
+    size_t n_maps;
+    int timeout_ms; /* one plugin's time (0: 60 s) */
+};
+/*
+ * ADD through the list: each plugin in order with the previous one's result
+ * as prevResult; the last result (JSON) in *ret_result (caller frees). A
+ * plugin that fails: DEL through the plugins added so far (as libcni does
+ * not, but the spec allows: a failed ADD leaves nothing), and an error that
+ * names the plugin (its "type"), the list's file, and the plugin's error
+ * object as given (code, msg, details); a plugin missing from every
+ * directory of path: -ENOENT naming it and path.
+ */
+int net_cni_add(const struct net_cni_conf *c, const struct net_cni_args *a, char **ret_result,
+                struct error *err) WUR;
+/* CHECK through the list with result (an ADD's) as prevResult; the first failure as above. */
+int net_cni_check(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
+                  struct error *err) WUR;
+/*
+ * DEL through the list in reverse order with result (NULL: unknown, after a
+ * crash) as prevResult. Every plugin is run even when one fails; the first
+ * failure is returned.
+ */
+int net_cni_del(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
+                struct error *err) WUR;
+
+/* What hearth uses of a result. */
+struct net_cni_result {
+    uint32_t ip; /* the first IPv4 address (of the sandbox's interface when one is named) */
+    uint8_t prefix;
+    uint32_t gateway;      /* its gateway, 0 when none */
+    uint32_t dns[3];       /* dns.nameservers (IPv4), 0-terminated */
+    char domain[64];       /* dns.domain */
+    char mac[NET_MAC_MAX]; /* the sandbox interface's MAC, "" when the result has none */
+};
+/* -EINVAL naming what is missing (no IPv4 address) or malformed. */
+int net_cni_result_parse(const char *json, struct net_cni_result *ret, struct error *err) WUR;
+
 /* ---- ssh (ssh.c, ssh_client.c) ---------------------------------------------- */
 
 #define NET_SSH_FINGERPRINT_MAX 51 /* "SHA256:" + 43 base64 characters + NUL */
