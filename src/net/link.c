@@ -283,7 +283,7 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
     r = link_info(name, &li, NULL);
     if (r == 0 && strcmp(li.kind, "tun") != 0)
         return error_set(err, -EEXIST, "link '%s' exists and is not a tap: remove it", name);
-    if (r == 0 && li.master) {
+    if (r == 0 && li.master && bridge) {
         char m[IFNAMSIZ] = "";
         if (if_indextoname(li.master, m) && strcmp(m, bridge) != 0)
             return error_set(err, -EBUSY, "tap '%s' is attached to '%s', not to bridge '%s'", name,
@@ -303,7 +303,7 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
     r = link_info(name, &li, err);
     if (r < 0)
         return r;
-    if (!li.master) {
+    if (!li.master && bridge) {
         struct ifreq ifr;
         ifr_init(&ifr, bridge);
         ifr.ifr_ifindex = (int)if_nametoindex(name);

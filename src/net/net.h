@@ -92,7 +92,8 @@ int net_bridge_delete(const char *name, struct error *err) WUR;
 
 /*
  * The persistent tap name (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR), owned by
- * owner (so an unprivileged VMM may open it), attached to bridge and up.
+ * owner (so an unprivileged VMM may open it), attached to bridge (NULL: to
+ * none) and up.
  */
 int net_tap_create(const char *name, const char *bridge, uid_t owner, struct error *err) WUR;
 int net_tap_delete(const char *name, struct error *err) WUR;
