@@ -187,9 +187,11 @@ int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error 
 /* ---- network namespaces (netns.c) ----------------------------------------------- */
 
 /*
- * A new network namespace kept by a bind mount on path (made, 0600), as
- * `ip netns add` keeps one on /run/netns/NAME; lo is up in it. An existing
- * namespace on path: -EEXIST.
+ * A new network namespace kept by a bind mount on path (made, 0600, its
+ * missing parents 0755), as `ip netns add` keeps one on /run/netns/NAME; lo
+ * is up in it. The mount is in the caller's mount namespace. An existing
+ * namespace on path: -EEXIST; an empty file (a create that died before its
+ * mount) is used.
  */
 int net_netns_create(const char *path, struct error *err) WUR;
 /* path unmounted and removed; missing is fine. */
@@ -199,6 +201,8 @@ bool net_netns_exists(const char *path);
 /*
  * The calling thread moves into the namespace on path; *ret_back is a
  * descriptor of the one it was in, for net_netns_leave (which closes it).
+ * A thread that cannot go back aborts the process: it would act on the
+ * wrong network.
  */
 int net_netns_enter(const char *path, int *ret_back, struct error *err) WUR;
 void net_netns_leave(int back);

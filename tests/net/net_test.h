@@ -19,6 +19,9 @@ extern const size_t net_nft_tests_n;
 /* dnsmasq_test.c: dnsmasq started once, its host files, a DHCP exchange. */
 extern const struct CMUnitTest net_dnsmasq_tests[];
 extern const size_t net_dnsmasq_tests_n;
+/* netns_test.c: network namespaces kept on a file, entered and left, deleted. */
+extern const struct CMUnitTest net_netns_tests[];
+extern const size_t net_netns_tests_n;
 /* ssh_test.c: fingerprints, the remote command line, a connection without a server. */
 extern const struct CMUnitTest net_ssh_tests[];
 extern const size_t net_ssh_tests_n;
