@@ -26,6 +26,9 @@ extern const size_t net_netns_tests_n;
 /* cni_conf_test.c: CNI configurations found, checked and written; results read. */
 extern const struct CMUnitTest net_cni_conf_tests[];
 extern const size_t net_cni_conf_tests_n;
+/* cni_test.c: Debian's CNI plugins run through ADD, CHECK and DEL. */
+extern const struct CMUnitTest net_cni_tests[];
+extern const size_t net_cni_tests_n;
 
 /* path written with text, mode as given (cni_conf_test.c). */
 void net_test_file_write(const char *path, const char *text, mode_t mode);
