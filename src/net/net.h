@@ -188,9 +188,11 @@ int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error 
 /* ---- network namespaces (netns.c) ----------------------------------------------- */
 
 /*
- * A new network namespace kept by a bind mount on path (made, 0600), as
- * `ip netns add` keeps one on /run/netns/NAME; lo is up in it. An existing
- * namespace on path: -EEXIST.
+ * A new network namespace kept by a bind mount on path (made, 0600, its
+ * missing parents 0755), as `ip netns add` keeps one on /run/netns/NAME; lo
+ * is up in it. The mount is in the caller's mount namespace. An existing
+ * namespace on path: -EEXIST; an empty file (a create that died before its
+ * mount) is used.
  */
 int net_netns_create(const char *path, struct error *err) WUR;
 /* path unmounted and removed; missing is fine. */
@@ -200,6 +202,8 @@ bool net_netns_exists(const char *path);
 /*
  * The calling thread moves into the namespace on path; *ret_back is a
  * descriptor of the one it was in, for net_netns_leave (which closes it).
+ * A thread that cannot go back aborts the process: it would act on the
+ * wrong network.
  */
 int net_netns_enter(const char *path, int *ret_back, struct error *err) WUR;
 void net_netns_leave(int back);
@@ -287,21 +291,33 @@ struct net_cni_args {
 /*
  * ADD through the list: each plugin in order with the previous one's result
  * as prevResult; the last result (JSON) in *ret_result (caller frees). A
- * plugin that fails: DEL through the plugins added so far (as libcni does
- * not, but the spec allows: a failed ADD leaves nothing), and an error that
- * names the plugin (its "type"), the list's file, and the plugin's error
- * object as given (code, msg, details); a plugin missing from every
- * directory of path: -ENOENT naming it and path.
+ * plugin that fails: DEL through it and the plugins before it, in reverse,
+ * with the last result there is (as libcni does not, but the spec allows:
+ * a failed ADD leaves nothing), and an error that names the plugin (its
+ * "type"), the list's file, and the plugin's error object as given (code,
+ * msg, details) with the tail of its stderr (-EIO; -EAGAIN for code 11,
+ * "try again later"; -ETIMEDOUT when it did not finish in time). A plugin
+ * missing from every directory of path: -ENOENT naming it and path, found
+ * before any plugin runs.
  */
 int net_cni_add(const struct net_cni_conf *c, const struct net_cni_args *a, char **ret_result,
                 struct error *err) WUR;
-/* CHECK through the list with result (an ADD's) as prevResult; the first failure as above. */
+/*
+ * CHECK through the list with result (an ADD's) as prevResult; the first
+ * failure as above. A list of a cniVersion before 0.4.0 (the spec has no
+ * CHECK there) or with "disableCheck": 0 without running anything. The
+ * failure of Debian 12's portmap (plugins 1.1.1) to find IPv6 rules of a
+ * container that has no IPv6 address passes, as it does in plugins 1.2.0.
+ */
 int net_cni_check(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
                   struct error *err) WUR;
 /*
  * DEL through the list in reverse order with result (NULL: unknown, after a
- * crash) as prevResult. Every plugin is run even when one fails; the first
- * failure is returned.
+ * crash) as prevResult (from cniVersion 0.4.0 on; a result that is not a
+ * JSON object is an error, and DEL runs without it). Every plugin is run
+ * even when one fails, or is missing; the first failure is returned. A
+ * plugin's error code 3 ("container unknown": nothing to clean up) is no
+ * failure. a->netns may be NULL (the namespace is gone).
  */
 int net_cni_del(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
                 struct error *err) WUR;

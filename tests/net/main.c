@@ -50,5 +50,9 @@ int main(void) {
     failed +=
         _cmocka_run_group_tests("dnsmasq", net_dnsmasq_tests, net_dnsmasq_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("ssh", net_ssh_tests, net_ssh_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("netns", net_netns_tests, net_netns_tests_n, NULL, NULL);
+    failed +=
+        _cmocka_run_group_tests("cni_conf", net_cni_conf_tests, net_cni_conf_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("cni", net_cni_tests, net_cni_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }
