@@ -207,13 +207,16 @@ void net_netns_leave(int back);
 
 /*
  * Everything that arrives on a goes out of b and everything that arrives on
- * b goes out of a: an ingress qdisc on each, with a matchall filter whose
- * mirred action redirects to the other's egress (tc-redirect-tap's way),
- * by rtnetlink. In the calling thread's namespace. Again on links that have
- * it: 0.
+ * b goes out of a (tc-redirect-tap's way): an ingress qdisc on each (one
+ * there, or a clsact one, is kept), with a u32 filter that matches every
+ * frame and whose mirred action steals it to the other's egress, at a
+ * priority of hearth's own, by rtnetlink. In the calling thread's
+ * namespace; the links' other settings (up, addresses) are left alone.
+ * Again on links that have it: 0, nothing changed; a filter of another kind
+ * or target at that priority is replaced. A link missing: -ENODEV naming it.
  */
 int net_tc_redirect(const char *a, const char *b, struct error *err) WUR;
-/* The link's MAC ("aa:bb:cc:dd:ee:ff"). */
+/* The link's MAC ("aa:bb:cc:dd:ee:ff"); a link without one (lo): -EINVAL. */
 int net_link_mac(const char *name, char mac[NET_MAC_MAX], struct error *err) WUR;
 
 /* ---- a DHCP server for one guest behind a tap (dhcpd.c) -------------------------- */

@@ -49,6 +49,7 @@ int main(void) {
     failed += _cmocka_run_group_tests("nft", net_nft_tests, net_nft_tests_n, NULL, NULL);
     failed +=
         _cmocka_run_group_tests("dnsmasq", net_dnsmasq_tests, net_dnsmasq_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("tc", net_tc_tests, net_tc_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("ssh", net_ssh_tests, net_ssh_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }
