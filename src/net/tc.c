@@ -151,11 +151,11 @@ static int filter_add(struct nl_sock *s, unsigned ifindex, unsigned target, char
     nl_msg_put(&m, &t, sizeof(t));
     nl_attr_put_str(&m, TCA_KIND, "u32");
     struct rtattr *opts = nl_nest_begin(&m, TCA_OPTIONS);
-    struct {
-        struct tc_u32_sel sel;
-        struct tc_u32_key key; /* mask 0 at offset 0: every frame */
-    } sel = {.sel = {.flags = TC_U32_TERMINAL, .nkeys = 1}};
-    nl_attr_put(&m, TCA_U32_SEL, &sel, sizeof(sel));
+    /* The selector and its one key: mask 0 at offset 0, which every frame matches. */
+    uint8_t sel[sizeof(struct tc_u32_sel) + sizeof(struct tc_u32_key)] = {0};
+    struct tc_u32_sel head = {.flags = TC_U32_TERMINAL, .nkeys = 1};
+    memcpy(sel, &head, sizeof(head));
+    nl_attr_put(&m, TCA_U32_SEL, sel, sizeof(sel));
     struct rtattr *acts = nl_nest_begin(&m, TCA_U32_ACT);
     struct rtattr *act = nl_nest_begin(&m, 1); /* the first action, in order */
     nl_attr_put_str(&m, TCA_ACT_KIND, "mirred");
