@@ -3,6 +3,7 @@
 #define HEARTH_TESTS_NET_TEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "testrun.h"
 
@@ -22,6 +23,12 @@ extern const size_t net_dnsmasq_tests_n;
 /* tc_test.c: two links joined by redirects, a ping and a tap's frames through them. */
 extern const struct CMUnitTest net_tc_tests[];
 extern const size_t net_tc_tests_n;
+/* dhcp_test.c: DHCP frames read and answered, malformed ones refused (no socket). */
+extern const struct CMUnitTest net_dhcp_tests[];
+extern const size_t net_dhcp_tests_n;
+/* dhcpd_test.c: the server on a veth, against busybox udhcpc and crafted frames. */
+extern const struct CMUnitTest net_dhcpd_tests[];
+extern const size_t net_dhcpd_tests_n;
 /* ssh_test.c: fingerprints, the remote command line, a connection without a server. */
 extern const struct CMUnitTest net_ssh_tests[];
 extern const size_t net_ssh_tests_n;
@@ -35,5 +42,14 @@ void net_test_run(const char *const *argv);
  * Its stdout and stderr in out; its exit status returned (-1: a signal).
  */
 int net_test_ns_sh(const char *link, const char *script, char *out, size_t size);
+
+/*
+ * dhcp_test.c: a client's DHCP frame from mac into buf (DHCP_FRAME_MAX):
+ * broadcast, from ciaddr (0.0.0.0 when 0) port 68 to 255.255.255.255 port
+ * 67, option 53 of type, then opts (opts_len bytes of whole options), then
+ * the end option. Its length.
+ */
+size_t net_test_dhcp_frame(uint8_t *buf, const uint8_t mac[6], uint32_t xid, uint8_t type,
+                           uint32_t ciaddr, uint16_t flags, const uint8_t *opts, size_t opts_len);
 
 #endif
