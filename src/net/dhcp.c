@@ -144,8 +144,7 @@ int dhcp_parse(const uint8_t *frame, size_t n, struct dhcp_msg *ret) {
     if (memcmp(b + BOOTP_FIXED, cookie, sizeof(cookie)) != 0)
         return -EBADMSG;
 
-    struct dhcp_msg *m = ret;
-    memset(m, 0, sizeof(*m));
+    struct dhcp_msg msg = {0}, *m = &msg;
     memcpy(m->eth_dst, frame, 6);
     memcpy(m->eth_src, frame + 6, 6);
     m->ip_src = get32(ip + 12);
@@ -165,8 +164,9 @@ int dhcp_parse(const uint8_t *frame, size_t n, struct dhcp_msg *ret) {
     m->opts = b + BOOTP_OPTS;
     int r = options_parse(m->opts, b_len - BOOTP_OPTS, m);
     if (r < 0)
-        memset(m, 0, sizeof(*m));
-    return r;
+        return r;
+    *ret = msg;
+    return 0;
 }
 
 const uint8_t *dhcp_option(const struct dhcp_msg *m, uint8_t code, uint8_t *ret_len) {

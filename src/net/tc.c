@@ -73,6 +73,11 @@ static int qdisc_ensure(struct nl_sock *s, const char *name, unsigned ifindex, s
     return 0;
 }
 
+/* Whether attribute a holds the string s (NUL included, as the kernel sends it). */
+static bool attr_is(const struct rtattr *a, const char *s) {
+    return a && RTA_PAYLOAD(a) == strlen(s) + 1 && memcmp(RTA_DATA(a), s, strlen(s) + 1) == 0;
+}
+
 /* Whether the u32 options opts (len bytes) match every frame and only redirect to target. */
 static bool u32_is_redirect(const struct rtattr *opts, size_t len, unsigned target) {
     const struct rtattr *sel = nl_attr_find(opts, len, TCA_U32_SEL);
@@ -98,7 +103,7 @@ static bool u32_is_redirect(const struct rtattr *opts, size_t len, unsigned targ
         count++;
         const struct rtattr *kind = nl_attr_find(RTA_DATA(a), RTA_PAYLOAD(a), TCA_ACT_KIND);
         const struct rtattr *aopts = nl_attr_find(RTA_DATA(a), RTA_PAYLOAD(a), TCA_ACT_OPTIONS);
-        if (!kind || !aopts || strncmp(RTA_DATA(kind), "mirred", RTA_PAYLOAD(kind)) != 0)
+        if (!attr_is(kind, "mirred") || !aopts)
             continue;
         const struct rtattr *parms =
             nl_attr_find(RTA_DATA(aopts), RTA_PAYLOAD(aopts), TCA_MIRRED_PARMS);
@@ -129,8 +134,7 @@ static int filter_scan_msg(const struct nlmsghdr *nh, void *ud) {
     size_t len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
     const struct rtattr *kind = nl_attr_find(attrs, len, TCA_KIND);
     const struct rtattr *opts = nl_attr_find(attrs, len, TCA_OPTIONS);
-    bool u32 = kind && strncmp(RTA_DATA(kind), "u32", RTA_PAYLOAD(kind)) == 0;
-    if (!u32 || TC_H_MIN(t->tcm_info) != htons(ETH_P_ALL)) {
+    if (!attr_is(kind, "u32") || TC_H_MIN(t->tcm_info) != htons(ETH_P_ALL)) {
         fs->others++;
         return 0;
     }

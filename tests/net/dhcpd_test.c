@@ -276,6 +276,23 @@ static void test_dhcpd_frames(void **state) {
     assert_int_equal(r.type, DHCP_ACK);
     assert_int_equal(r.yiaddr, IP(10, 98, 0, 66));
 
+    /* Renewing, unicast to the server id at another MAC (the gateway's, as the guest's ARP
+     * finds it): the socket sees it all the same, and acks to ciaddr. */
+    n = net_test_dhcp_frame(f, client, 11, DHCP_REQUEST, IP(10, 98, 0, 66), 0, NULL, 0);
+    const uint8_t gateway_mac[6] = {0x02, 0x42, 0, 0, 0, 0x01};
+    memcpy(f, gateway_mac, 6);
+    const uint8_t to[4] = {10, 98, 0, 1};
+    memcpy(f + 14 + 16, to, 4);
+    f[14 + 10] = f[14 + 11] = 0;
+    uint16_t sum = dhcp_checksum(f + 14, 20, 0);
+    f[14 + 10] = (uint8_t)(sum >> 8), f[14 + 11] = (uint8_t)sum;
+    frame_send(fd, f, n);
+    reply_wait(d, fd, &r, in);
+    assert_int_equal(r.xid, 11);
+    assert_int_equal(r.type, DHCP_ACK);
+    assert_int_equal(r.ip_dst, IP(10, 98, 0, 66));
+    assert_memory_equal(r.eth_dst, client, 6);
+
     /* Nothing but IPv4 UDP to port 67 reaches the server's socket: an ARP frame, UDP to port
      * 53, and a DHCP frame in a TCP packet go before a request, which is the first there. */
     uint8_t junk[64] = {0};
