@@ -212,22 +212,25 @@ void net_netns_leave(int back);
 
 /*
  * Everything that arrives on a goes out of b and everything that arrives on
- * b goes out of a: an ingress qdisc on each, with a matchall filter whose
- * mirred action redirects to the other's egress (tc-redirect-tap's way),
- * by rtnetlink. In the calling thread's namespace. Again on links that have
- * it: 0.
+ * b goes out of a (tc-redirect-tap's way): an ingress qdisc on each (one
+ * there, or a clsact one, is kept), with a u32 filter that matches every
+ * frame and whose mirred action steals it to the other's egress, at a
+ * priority of hearth's own, by rtnetlink. In the calling thread's
+ * namespace; the links' other settings (up, addresses) are left alone.
+ * Again on links that have it: 0, nothing changed; a filter of another kind
+ * or target at that priority is replaced. A link missing: -ENODEV naming it.
  */
 int net_tc_redirect(const char *a, const char *b, struct error *err) WUR;
-/* The link's MAC ("aa:bb:cc:dd:ee:ff"). */
+/* The link's MAC ("aa:bb:cc:dd:ee:ff"); a link without one (lo): -EINVAL. */
 int net_link_mac(const char *name, char mac[NET_MAC_MAX], struct error *err) WUR;
 
-/* ---- a DHCP server for one guest behind a tap (dhcpd.c) -------------------------- */
+/* ---- a DHCP server for one guest behind a tap (dhcpd.c, dhcp.c) ----------------- */
 
 /* What the guest is told. */
 struct net_dhcpd_lease {
     char mac[NET_MAC_MAX]; /* only this client is answered */
     uint32_t ip;
-    uint8_t prefix;
+    uint8_t prefix;    /* 1..32 */
     uint32_t gateway;  /* 0: no router option */
     uint32_t dns[3];   /* 0-terminated */
     char hostname[64]; /* "" : none */
@@ -236,16 +239,35 @@ struct net_dhcpd_lease {
 };
 typedef struct net_dhcpd net_dhcpd;
 /*
- * Answers DHCPDISCOVER with an offer and DHCPREQUEST for l->ip with an ack
- * (others with a nak) on link ifname, by an AF_PACKET socket: it needs no
- * address on the link and sees the guest's frames before any tc redirect.
- * In the calling thread's namespace. Needs CAP_NET_RAW.
+ * Answers, on link ifname (the guest's tap), the client of l->mac (the
+ * Ethernet source and chaddr both) and no other, by an AF_PACKET socket: it
+ * needs no address on the link and sees the guest's frames before any tc
+ * redirect. DHCPDISCOVER gets an offer of l->ip; DHCPREQUEST an ack when it
+ * asks for l->ip (selecting with this server's id, init-reboot, renewing,
+ * rebinding), a nak when it asks for another address, nothing when it
+ * names another server; DHCPINFORM an ack without a lease; DHCPRELEASE and
+ * DHCPDECLINE nothing. Offers and acks carry the lease time (renewal at a
+ * half, rebinding at 7/8), the mask, the router, DNS, hostname, domain and
+ * broadcast address that l has, those the client asks for (option 55)
+ * first, and its client id back. Replies come from the link's MAC and from
+ * the server id: l->gateway, or when there is none an address of l->ip's
+ * subnet that is not l->ip (its first host, or the second when l->ip is
+ * the first; l->ip ^ 1 for a /31 or /32). They go to the client's MAC
+ * and yiaddr, to its ciaddr when it has one, and to the broadcast
+ * addresses when it sets the broadcast flag (a nak always). In the calling
+ * thread's namespace. Needs CAP_NET_RAW. A lease that makes no sense (a
+ * MAC that is not one, no address, a gateway that is the address):
+ * -EINVAL.
  */
 int net_dhcpd_open(const char *ifname, const struct net_dhcpd_lease *l, net_dhcpd **ret,
                    struct error *err) WUR;
 /* The descriptor to poll for input; net_dhcpd_handle when it is readable. */
 int net_dhcpd_fd(const net_dhcpd *d);
-/* Reads what is there and answers it; never blocks, errors are ignored (logged by the caller). */
+/*
+ * Reads what is there (up to 64 frames) and answers it; never blocks.
+ * Malformed frames and failed sends are dropped without a word: a guest
+ * retries, and nothing here is the caller's to report.
+ */
 void net_dhcpd_handle(net_dhcpd *d);
 void net_dhcpd_close(net_dhcpd *d);
 
