@@ -71,9 +71,9 @@ static int check_running(engine *e, const struct store_vm_cni *c, struct engine_
         tap = net_link_exists(VM_CNI_TAP);
         net_netns_leave(back);
     }
-    if (!tap && !OOM_UNLESS(doctor_finding_add(rep, "missing-tap", "none (restart the vm)", obj,
-                                               "vm %s runs without its tap %s in %s", c->uid,
-                                               VM_CNI_TAP, c->netns)))
+    if (!tap && OOM_UNLESS(doctor_finding_add(rep, "missing-tap", "none (restart the vm)", obj,
+                                              "vm %s runs without its tap %s in %s", c->uid,
+                                              VM_CNI_TAP, c->netns)) < 0)
         return -ENOMEM;
     struct net_cni_conf conf = {0};
     error_init(&e2);
@@ -87,9 +87,9 @@ static int check_running(engine *e, const struct store_vm_cni *c, struct engine_
     }
     net_cni_conf_release(&conf);
     (void)e;
-    if (k < 0 && !OOM_UNLESS(doctor_finding_add(rep, "cni-check", "none (restart the vm)", obj,
-                                                "vm %s: CHECK of network '%s' failed: %s", c->uid,
-                                                c->network, e2.msg)))
+    if (k < 0 && OOM_UNLESS(doctor_finding_add(rep, "cni-check", "none (restart the vm)", obj,
+                                               "vm %s: CHECK of network '%s' failed: %s", c->uid,
+                                               c->network, e2.msg)) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -117,7 +117,7 @@ static int check_rows(engine *e, const struct store_vm_cni *rows, size_t n, cons
         if (repair) {
             struct error e2;
             error_init(&e2);
-            doctor_repair_done(f, vm_cni_down(e, c->uid, &e2), &e2);
+            doctor_repair_done(f, vm_cni_down(e, c->uid, false, &e2), &e2);
         }
     }
     return 0;

@@ -449,7 +449,7 @@ void vm_net_down(engine *e, const char *uid) {
     struct store_lease lease;
     struct error err;
     error_init(&err);
-    if (vm_cni_down(e, uid, &err) < 0)
+    if (vm_cni_down(e, uid, false, &err) < 0)
         log_warn("%s", err.msg);
     error_init(&err);
     if (store_lease_get(e->store, uid, &lease, &err) < 0)
@@ -485,7 +485,7 @@ void vm_net_forget(engine *e, const char *uid) {
     uint32_t ip;
     struct error err;
     error_init(&err);
-    if (vm_cni_down(e, uid, &err) < 0) /* a row an end left behind (its DEL failed) */
+    if (vm_cni_down(e, uid, true, &err) < 0) /* a row an end left behind (its DEL failed) */
         log_warn("%s", err.msg);
     error_init(&err);
     if (store_lease_get(e->store, uid, &lease, &err) < 0)

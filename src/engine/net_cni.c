@@ -86,7 +86,7 @@ int vm_cni_plan(engine *e, const struct api_object *vm, const struct engine_vm_s
     if (r < 0)
         return r;
     store_vm_cni_release(&old);
-    r = vm_cni_down(e, vm->meta.uid, err);
+    r = vm_cni_down(e, vm->meta.uid, false, err);
     return r < 0 ? error_prefix(err, "vm '%s': undoing its last cni attachment", vm->meta.name) : 0;
 }
 
@@ -146,6 +146,14 @@ int vm_cni_up(engine *e, struct vm_net *n, const char *uid, int64_t op, struct e
     cni_args_of(n, uid, &a);
     _cleanup_free_ char *result = NULL;
     r = net_cni_add(&n->cni_conf, &a, &result, err);
+    if (r < 0) {
+        /* The runner undid what the plugins before the failed one made: so go the rest. */
+        struct error e2;
+        error_init(&e2);
+        if (net_netns_delete(n->netns, &e2) < 0 || store_vm_cni_remove(e->store, uid, &e2) < 0)
+            log_warn("vm %s: %s", uid, e2.msg);
+        return r;
+    }
     if (r == 0)
         r = store_vm_cni_result_set(e->store, uid, result, err);
     if (r == 0)
@@ -194,7 +202,7 @@ int vm_cni_launch(const struct vm_net *n, const char *name, struct vm_launch *l,
     return 0;
 }
 
-int vm_cni_down(engine *e, const char *uid, struct error *err) {
+int vm_cni_down(engine *e, const char *uid, bool force, struct error *err) {
     struct store_vm_cni c;
     int r = store_vm_cni_get(e->store, uid, &c, err);
     if (r == -ENOENT) {
@@ -219,15 +227,21 @@ int vm_cni_down(engine *e, const char *uid, struct error *err) {
         r = net_cni_del(&conf, &a, c.result, err);
     free(n.maps);
     net_cni_conf_release(&conf);
-    if (r == 0)
-        r = net_netns_delete(c.netns, err);
-    if (r == 0)
-        r = store_vm_cni_remove(e->store, uid, err);
-    if (r == 0 && vm)
-        r = store_vm_ips_set(e->store, uid, NULL, err);
     if (r < 0)
         error_prefix(err, "vm %s: releasing its cni attachment (network '%s', %s)", uid, c.network,
                      c.conf_file);
+    /* After DEL: the bridge plugin finds its masquerade chain through eth0 in the namespace. */
+    struct error e3;
+    error_init(&e3);
+    int k = r == 0 || force ? net_netns_delete(c.netns, &e3) : 0;
+    if (k == 0 && (r == 0 || force))
+        k = store_vm_cni_remove(e->store, uid, &e3);
+    if (k == 0 && (r == 0 || force) && vm)
+        k = store_vm_ips_set(e->store, uid, NULL, &e3);
+    if (k < 0 && r == 0) {
+        *err = e3;
+        r = k;
+    }
     store_vm_cni_release(&c);
     return r;
 }

@@ -145,9 +145,10 @@ int vm_cni_launch(const struct vm_net *n, const char *name, struct vm_launch *l,
                   struct error *err) WUR;
 /*
  * DEL with the recorded list and result, the namespace gone, then the row
- * and status.ipAddresses. No row: 0. A failure keeps the row.
+ * and status.ipAddresses. No row: 0. A failed DEL keeps the row and the
+ * namespace for a later try, unless force (the VM is being removed).
  */
-int vm_cni_down(engine *e, const char *uid, struct error *err) WUR;
+int vm_cni_down(engine *e, const char *uid, bool force, struct error *err) WUR;
 
 /* ---- runtime (vm_run.c) ---------------------------------------------------- */
 

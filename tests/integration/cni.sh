@@ -86,15 +86,15 @@ AIP=${AIP%/*}
 equal "status.ipAddresses" "$(sqlv "SELECT ips FROM vms WHERE name = 'a'")" "$AIP"
 check "ps" 0 h ps
 expect "ps shows the address" "$OUT" "$AIP"
-equal "host-local reserved it for a" "$(head -1 "$DATA/hearth-cni/$AIP" 2>/dev/null)" "$A"
+equal "host-local reserved it for a" "$(head -1 "$DATA/hearth-cni/$AIP" 2>/dev/null | tr -d '\r')" "$A"
 expect "the bridge" "$(ip -o link show hearth-cni0)" "hearth-cni0"
 check "a's namespace" 0 test -e "$ROOT/run/cni/netns/$A"
 expect "eth0 in it" "$(in_ns "$A" ip -o addr show dev eth0)" "$AIP/16"
 expect "tap0 in it" "$(in_ns "$A" ip -o link show tap0)" "tap0"
 expect "eth0 redirects to tap0" "$(in_ns "$A" tc filter show dev eth0 ingress)" "Redirect to device tap0"
 expect "tap0 redirects to eth0" "$(in_ns "$A" tc filter show dev tap0 ingress)" "Redirect to device eth0"
-MAC=$(in_ns "$A" cat /sys/class/net/eth0/address)
-expect "the guest has eth0's MAC" "$(cat "$ROOT/vm/$A/vmm.log")" "$MAC"
+MAC=$(in_ns "$A" ip -o link show eth0 | sed -n 's,.*link/ether \([0-9a-f:]*\).*,\1,p')
+expect "the guest has eth0's MAC" "$(cat "$ROOT/run/vm/$A/launch.json")" "\"mac\":\"$MAC\""
 expect "the fake took the tap" "$(cat "$ROOT/vm/$A/vmm.log")" "PUT /network-interfaces/eth0 204"
 check "logs a" 0 h logs a
 expect "the kernel command line has the address" "$OUT" "ip=$AIP::"
@@ -223,8 +223,12 @@ check "rm y" 0 h rm y
 # ---- teardown -----------------------------------------------------------------------------
 # DEL took every VM's own chains (portmap's CNI-DN-*, the bridge's masquerade chain
 # CNI-<hash>); the plugins' shared chains and the bridges stay, as with any runtime.
+# (x's masquerade chain is the exception: Debian 12's bridge plugin finds it through eth0 at
+# DEL, and the test deleted x's eth0 above; the address was released all the same.)
 reject "no per-vm chain left" "$(iptables -t nat -S | awk '$1 == "-N" {print $2}')" "CNI-DN-"
-equal "no masquerade chain left" "$(iptables -t nat -S | grep -c -- '-N CNI-[0-9a-f]\{24\}')" "0"
+for v in "$A" "$B" "$Y"; do
+    reject "no nat rule names vm $v" "$(iptables -t nat -S)" "$v"
+done
 ip link del hearth-cni0 2>/dev/null
 ip link del hearth-cnif 2>/dev/null
 nft flush ruleset # what iptables-nft made in this test's namespace, which started empty
