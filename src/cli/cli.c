@@ -205,8 +205,8 @@ static const struct cli_flag flags_kernel_import[] = {
          .help = "map a host port to a VM port (repeatable)"},                                     \
         {.long_name = "network-plugin",                                                            \
          .arg = "MODE",                                                                            \
-         .help = "bridge (default as root), user (default otherwise), none; docker-bridge is "     \
-                 "bridge",                                                                         \
+         .help = "bridge (default as root), user (default otherwise), cni, none; docker-bridge "   \
+                 "is bridge",                                                                      \
          .values = "bridge user none docker-bridge cni"},                                          \
         {.long_name = "net",                                                                       \
          .arg = "MODE",                                                                            \
@@ -238,6 +238,14 @@ static const struct cli_flag flags_kernel_import[] = {
         {.long_name = "ssh-timeout",                                                               \
          .arg = "SECONDS",                                                                         \
          .help = "how long to wait for SSH (default 120; 0: do not wait)"},                        \
+        {.long_name = "cni-conf-dir",                                                              \
+         .arg = "DIR",                                                                             \
+         .help = "cni: where the network configuration lists are (default /etc/cni/net.d)",        \
+         .offer = CLI_ARG_DIR},                                                                    \
+        {.long_name = "cni-bin-dir",                                                               \
+         .arg = "DIRS",                                                                            \
+         .help = "cni: the plugins' directories, ':'-separated (default "                          \
+                 "/opt/cni/bin:/usr/lib/cni)"},                                                    \
         VMM_FLAGS
 
 static const struct cli_flag flags_create[] = {VM_CREATE_FLAGS, REGISTRY_FLAGS, {0}};

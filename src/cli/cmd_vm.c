@@ -266,6 +266,8 @@ static void start_opts_from_flags(struct cli_ctx *ctx, struct engine_vm_start_op
     o->vmm = cli_flag_value(ctx, "vmm", NULL);
     o->firecracker_bin = cli_flag_value(ctx, "firecracker-bin", NULL);
     o->qemu_bin = cli_flag_value(ctx, "qemu-bin", NULL);
+    o->cni_conf_dir = cli_flag_value(ctx, "cni-conf-dir", NULL);
+    o->cni_bin_dir = cli_flag_value(ctx, "cni-bin-dir", NULL);
 }
 
 static int check_vmm_flag(struct cli_ctx *ctx) {
@@ -350,6 +352,8 @@ int cmd_create(struct cli_ctx *ctx) {
     r = engine_vm_start(ctx->eng, res.uid, &so, &sres, &ctx->err);
     if (!ctx->quiet && sres.notice[0])
         print_notice(sres.notice);
+    if (!ctx->quiet && sres.net_notice[0])
+        print_notice(sres.net_notice);
     if (r < 0)
         return r;
     printf("%s\n", res.uid);
@@ -434,6 +438,8 @@ int cmd_start(struct cli_ctx *ctx) {
             print_notice(res.notice); /* the same for every VM: once */
             noticed = true;
         }
+        if (!ctx->quiet && res.net_notice[0])
+            print_notice(res.net_notice); /* the first start that wrote the default list */
         if (r < 0) {
             cli_print_error(err.msg);
             failures++;

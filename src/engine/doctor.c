@@ -587,6 +587,8 @@ int engine_doctor(engine *e, bool repair, struct engine_doctor_report *ret, stru
         r = check_vms(e, repair, &rep, err);
     if (r == 0)
         r = doctor_check_network(e, repair, &rep, err);
+    if (r == 0)
+        r = doctor_check_cni(e, repair, &rep, err);
     if (r < 0)
         goto fail;
 

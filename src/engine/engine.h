@@ -478,6 +478,9 @@ struct engine_vm_start_opts {
     const char *firecracker_bin; /* NULL: firecracker on PATH */
     const char *qemu_bin;        /* NULL: qemu-system-x86_64 on PATH */
     const char *self_exe;        /* the executable that serves `__monitor`; NULL: /proc/self/exe */
+    const char *cni_conf_dir;    /* cni: where the configuration lists are (NULL: /etc/cni/net.d) */
+    const char *cni_bin_dir;     /* cni: the plugins' directories, ':'-separated (NULL:
+                                    /opt/cni/bin:/usr/lib/cni) */
     /* A VM without a disk gets one first (engine_vm_disk_build) with these; may be NULL. */
     const struct engine_vm_create_opts *create;
 };
@@ -485,9 +488,10 @@ struct engine_vm_start_opts {
 struct engine_vm_start_result {
     char uid[ID_LEN + 1];
     char name[API_NAME_MAX + 1];
-    char vmm[16];     /* "firecracker" or "qemu" */
-    char notice[512]; /* "KVM is not usable (<why>): the VM runs under TCG", or "" */
-    char built[1024]; /* a disk was built first: what that did, one line per item, else "" */
+    char vmm[16];         /* "firecracker" or "qemu" */
+    char notice[512];     /* "KVM is not usable (<why>): the VM runs under TCG", or "" */
+    char net_notice[512]; /* "no CNI configuration in DIR: wrote ...", or "" */
+    char built[1024];     /* a disk was built first: what that did, one line per item, else "" */
     int monitor_pid;
     int vmm_pid;
 };

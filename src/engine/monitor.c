@@ -78,6 +78,7 @@ struct monitor {
     struct exec_proc proc;
     struct exec_proc passt; /* the user network's passt, when passt_running */
     bool passt_running;
+    net_dhcpd *dhcpd; /* cni: the guest's DHCP server, on the tap in the VM's namespace */
     struct vmm_events events;
     bool vmm_running;
     int wstatus;
@@ -387,7 +388,7 @@ static void mon_signals(struct monitor *m) {
 
 /* ---- the loop ------------------------------------------------------------- */
 
-#define MON_FIXED_FDS 5 /* signals, the VMM's console, the listener, the VMM's stdin, events */
+#define MON_FIXED_FDS 6 /* signals, the VMM's console, the listener, its stdin, events, DHCP */
 
 static void mon_loop(struct monitor *m) {
     bool out_open = true;
@@ -399,6 +400,7 @@ static void mon_loop(struct monitor *m) {
         pfd[n++] = (struct pollfd){m->listen_fd, POLLIN, 0};
         pfd[n++] = (struct pollfd){m->input_len && m->proc.in >= 0 ? m->proc.in : -1, POLLOUT, 0};
         pfd[n++] = (struct pollfd){m->events.fd, POLLIN, 0};
+        pfd[n++] = (struct pollfd){m->dhcpd ? net_dhcpd_fd(m->dhcpd) : -1, POLLIN, 0};
         bool room = m->input_len < MON_INPUT_MAX;
         for (size_t i = 0; i < m->n_clients; i++) {
             const struct mon_client *c = &m->clients[i];
@@ -436,6 +438,8 @@ static void mon_loop(struct monitor *m) {
             mon_write_vmm(m);
         if (pfd[4].revents)
             vmm_events_read(&m->events);
+        if (pfd[5].revents)
+            net_dhcpd_handle(m->dhcpd);
         /* Clients from the end, so that dropping one keeps the others' indexes. */
         size_t nc = n - MON_FIXED_FDS;
         for (size_t i = nc; i-- > 0;) {
@@ -510,6 +514,29 @@ static int mon_passt_start(struct monitor *m, int errfd, const char *vmm_log, st
     return r;
 }
 
+/*
+ * The VMM, in the VM's network namespace when it has one (cni: it opens the
+ * tap there), with the guest's DHCP server on that tap first. The monitor
+ * itself goes back to its own namespace: the plugins' DEL at the end must
+ * run from there.
+ */
+static int mon_spawn_vmm(struct monitor *m, int errfd, struct error *err) {
+    if (!m->launch.netns)
+        return vmm_spawn(&m->vl, errfd, &m->proc, err);
+    int back = -1;
+    int r = net_netns_enter(m->launch.netns, &back, err);
+    if (r < 0)
+        return r;
+    if (m->launch.dhcp)
+        r = net_dhcpd_open(m->launch.tap, &m->launch.lease, &m->dhcpd, err);
+    if (r == 0)
+        fault_point("cni.after-dhcpd");
+    if (r == 0)
+        r = vmm_spawn(&m->vl, errfd, &m->proc, err);
+    net_netns_leave(back);
+    return r;
+}
+
 static int mon_spawn(struct monitor *m, struct error *err) {
     _cleanup_free_ char *vmm_log = xasprintf("%s/vmm.log", m->data_dir);
     if (!vmm_log)
@@ -552,7 +579,7 @@ static int mon_spawn(struct monitor *m, struct error *err) {
     int r = mon_passt_start(m, errfd, vmm_log, err);
     if (r < 0)
         return r;
-    r = vmm_spawn(&m->vl, errfd, &m->proc, err);
+    r = mon_spawn_vmm(m, errfd, err);
     if (r < 0)
         return r;
     m->vmm_running = true;
@@ -668,6 +695,9 @@ static void mon_release(struct monitor *m) {
     while (m->n_clients > 0)
         mon_client_drop(m, m->n_clients - 1);
     vmm_events_release(&m->events);
+    if (m->dhcpd)
+        net_dhcpd_close(m->dhcpd);
+    m->dhcpd = NULL;
     closep(&m->listen_fd);
     closep(&m->log_fd);
     closep(&m->proc.in);

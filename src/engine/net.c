@@ -43,15 +43,17 @@ int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct er
         *ret = VM_NET_USER;
     else if (strcmp(m, "none") == 0)
         *ret = VM_NET_NONE;
+    else if (strcmp(m, "cni") == 0)
+        *ret = VM_NET_CNI;
     else
         return error_set(err, -ENOTSUP,
                          "vm '%s': network mode '%s' is not supported here; use bridge (as "
-                         "root), user or none (--net)",
+                         "root), cni (as root), user or none (--net)",
                          vm->meta.name, m);
-    if (*ret == VM_NET_BRIDGE && geteuid() != 0)
+    if ((*ret == VM_NET_BRIDGE || *ret == VM_NET_CNI) && geteuid() != 0)
         return error_set(err, -EPERM,
-                         "vm '%s': the bridge network needs root; run as root or use --net user",
-                         vm->meta.name);
+                         "vm '%s': the %s network needs root; run as root or use --net user",
+                         vm->meta.name, *ret == VM_NET_CNI ? "cni" : "bridge");
     return 0;
 }
 
@@ -59,6 +61,11 @@ void vm_net_release_fields(struct vm_net *n) {
     free(n->maps);
     n->maps = NULL;
     n->n_maps = 0;
+    net_cni_conf_release(&n->cni_conf);
+    free(n->cni_path);
+    n->cni_path = NULL;
+    free(n->netns);
+    n->netns = NULL;
 }
 
 char *vm_net_dir(engine *e, const char *network) {
@@ -197,13 +204,16 @@ static int ssh_port_pick(engine *e, const struct api_object *vm, struct vm_net *
     return 0;
 }
 
-int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) {
+int vm_net_plan(engine *e, const struct api_object *vm, const struct engine_vm_start_opts *opts,
+                struct vm_net *n, char *notice, size_t notice_size, struct error *err) {
     memset(n, 0, sizeof(*n));
     int r = vm_net_mode_of(vm, &n->mode, err);
     if (r < 0 || n->mode == VM_NET_NONE)
         return r;
     if (n->mode == VM_NET_BRIDGE)
         r = net_pick(e, n, err);
+    else if (n->mode == VM_NET_CNI)
+        r = vm_cni_plan(e, vm, opts, n, notice, notice_size, err);
     if (r == 0)
         r = vm_net_maps(vm, 0, &n->maps, &n->n_maps, err);
     if (r == 0)
@@ -250,6 +260,8 @@ int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err
         int r = n->ssh_port ? store_vm_ssh_port_set(e->store, uid, n->ssh_port, err) : 0;
         return r < 0 ? r : store_vm_ips_set(e->store, uid, VM_NET_USER_ADDRESS, err);
     }
+    if (n->mode == VM_NET_CNI)
+        return vm_cni_record(e, n, uid, err);
     if (n->mode != VM_NET_BRIDGE)
         return 0;
     int r = 0;
@@ -293,9 +305,12 @@ int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err
     return r;
 }
 
-int vm_net_launch(const struct vm_net *n, struct vm_launch *l, struct error *err) {
+int vm_net_launch(const struct vm_net *n, const char *name, struct vm_launch *l,
+                  struct error *err) {
     if (n->mode == VM_NET_NONE)
         return 0;
+    if (n->mode == VM_NET_CNI)
+        return vm_cni_launch(n, name, l, err);
     snprintf(l->mac, sizeof(l->mac), "%s", n->mac);
     if (n->mode == VM_NET_BRIDGE) {
         l->net = VMM_NET_TAP;
@@ -378,8 +393,10 @@ int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_su
     return r;
 }
 
-int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
+int vm_net_up(engine *e, struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) {
+    if (n->mode == VM_NET_CNI)
+        return vm_cni_up(e, n, uid, op, err);
     if (n->mode != VM_NET_BRIDGE)
         return 0;
     _cleanup_free_ char *dir = vm_net_dir(e, n->net.name);
@@ -432,6 +449,9 @@ void vm_net_down(engine *e, const char *uid) {
     struct store_lease lease;
     struct error err;
     error_init(&err);
+    if (vm_cni_down(e, uid, false, &err) < 0)
+        log_warn("%s", err.msg);
+    error_init(&err);
     if (store_lease_get(e->store, uid, &lease, &err) < 0)
         return; /* never bridged: nothing of it on the machine */
     uint32_t ip;
@@ -464,6 +484,9 @@ void vm_net_forget(engine *e, const char *uid) {
     struct net_subnet s;
     uint32_t ip;
     struct error err;
+    error_init(&err);
+    if (vm_cni_down(e, uid, true, &err) < 0) /* a row an end left behind (its DEL failed) */
+        log_warn("%s", err.msg);
     error_init(&err);
     if (store_lease_get(e->store, uid, &lease, &err) < 0)
         return; /* never bridged */

@@ -35,10 +35,59 @@ void vm_launch_release(struct vm_launch *l) {
     for (size_t i = 0; i < l->n_forwards; i++)
         free((char *)l->forwards[i].bind_address);
     free(l->forwards);
+    free(l->netns);
     memset(l, 0, sizeof(*l));
 }
 
-/* launch.json's "net": {"mode", "tap", "mac", "passt", "forwards": [[udp, bind, host, vm]]}. */
+/* "dhcp": {"ip", "prefix", "gateway", "dns": [...], "hostname", "domain", "lease"}. */
+static int launch_dhcp_write(json_t *n, const struct net_dhcpd_lease *d) {
+    char ip[NET_IP_MAX], gw[NET_IP_MAX];
+    net_ip_format(d->ip, ip);
+    net_ip_format(d->gateway, gw);
+    json_t *dns = json_array();
+    for (size_t i = 0; dns && i < ARRAY_SIZE(d->dns) && d->dns[i]; i++) {
+        char a[NET_IP_MAX];
+        net_ip_format(d->dns[i], a);
+        if (json_array_append_new(dns, json_string(a)) < 0)
+            return -ENOMEM;
+    }
+    json_t *o =
+        dns ? json_pack("{s:s, s:i, s:s, s:o, s:s, s:s, s:I}", "ip", ip, "prefix", (int)d->prefix,
+                        "gateway", d->gateway ? gw : "", "dns", dns, "hostname", d->hostname,
+                        "domain", d->domain, "lease", (json_int_t)d->lease_s)
+            : NULL;
+    return o && json_object_set_new(n, "dhcp", o) == 0 ? 0 : -ENOMEM;
+}
+
+static int launch_dhcp_read(json_t *o, struct net_dhcpd_lease *d, const char *path,
+                            struct error *err) {
+    const char *ip = json_string_value(json_object_get(o, "ip"));
+    const char *gw = json_string_value(json_object_get(o, "gateway"));
+    const char *host = json_string_value(json_object_get(o, "hostname"));
+    const char *domain = json_string_value(json_object_get(o, "domain"));
+    json_int_t prefix = json_integer_value(json_object_get(o, "prefix"));
+    json_t *dns = json_object_get(o, "dns");
+    if (!ip || net_ip_parse(ip, &d->ip, NULL) < 0 || prefix < 1 || prefix > 32 ||
+        (gw && gw[0] && net_ip_parse(gw, &d->gateway, NULL) < 0) ||
+        json_array_size(dns) > ARRAY_SIZE(d->dns))
+        return error_set(err, -EINVAL, "'%s': its dhcp is not one hearth writes", path);
+    d->prefix = (uint8_t)prefix;
+    for (size_t i = 0; i < json_array_size(dns); i++) {
+        const char *a = json_string_value(json_array_get(dns, i));
+        if (!a || net_ip_parse(a, &d->dns[i], NULL) < 0)
+            return error_set(err, -EINVAL, "'%s': its dhcp is not one hearth writes", path);
+    }
+    snprintf(d->hostname, sizeof(d->hostname), "%s", host ? host : "");
+    snprintf(d->domain, sizeof(d->domain), "%s", domain ? domain : "");
+    d->lease_s = (uint32_t)json_integer_value(json_object_get(o, "lease"));
+    snprintf(d->mac, sizeof(d->mac), "%s", "");
+    return 0;
+}
+
+/*
+ * launch.json's "net": {"mode", "tap", "mac", "passt", "forwards": [[udp,
+ * bind, host, vm]], "netns", "dhcp"}.
+ */
 static int launch_net_write(json_t *j, const struct vm_launch *l) {
     if (l->net == VMM_NET_NONE)
         return 0;
@@ -59,7 +108,9 @@ static int launch_net_write(json_t *j, const struct vm_launch *l) {
         if (!e || json_array_append_new(fw, e) < 0)
             return -ENOMEM;
     }
-    return 0;
+    if (l->netns && json_object_set_new(n, "netns", json_string(l->netns)) < 0)
+        return -ENOMEM;
+    return l->dhcp ? launch_dhcp_write(n, &l->lease) : 0;
 }
 
 static int launch_net_read(json_t *j, struct vm_launch *l, const char *path, struct error *err) {
@@ -96,6 +147,17 @@ static int launch_net_read(json_t *j, struct vm_launch *l, const char *path, str
         f->vm_port = (uint16_t)json_integer_value(json_array_get(e, 3));
         if (bind && !f->bind_address)
             return error_oom(err);
+    }
+    const char *netns = json_string_value(json_object_get(n, "netns"));
+    if (netns && !(l->netns = xstrdup(netns)))
+        return error_oom(err);
+    json_t *dhcp = json_object_get(n, "dhcp");
+    if (dhcp) {
+        int r = launch_dhcp_read(dhcp, &l->lease, path, err);
+        if (r < 0)
+            return r;
+        snprintf(l->lease.mac, sizeof(l->lease.mac), "%s", l->mac);
+        l->dhcp = true;
     }
     return 0;
 }

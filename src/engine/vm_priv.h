@@ -43,6 +43,9 @@ struct vm_launch {
     char *passt;           /* owned: VMM_NET_PASST's binary */
     struct vmm_forward *forwards; /* owned (their bind addresses too): the user modes' port maps */
     size_t n_forwards;
+    char *netns;                  /* owned: cni: the namespace the VMM runs in, NULL otherwise */
+    bool dhcp;                    /* cni: the monitor answers the guest's DHCP on the tap */
+    struct net_dhcpd_lease lease; /* what it tells the guest */
 };
 void vm_launch_release(struct vm_launch *l);
 int vm_launch_write(const char *path, const struct vm_launch *l, struct error *err) WUR;
@@ -61,7 +64,7 @@ char *vm_data_dir(engine *e, const char *uid);
 #define VM_NET_USER_GATEWAY "10.0.2.2"
 #define VM_NET_PASST_SOCKET "passt.sock" /* in the VM's runtime directory */
 
-enum vm_net_mode { VM_NET_NONE, VM_NET_BRIDGE, VM_NET_USER };
+enum vm_net_mode { VM_NET_NONE, VM_NET_BRIDGE, VM_NET_USER, VM_NET_CNI };
 
 /* What a start decided of a VM's network (vm_net_plan, then vm_net_lease). */
 struct vm_net {
@@ -76,15 +79,24 @@ struct vm_net {
     struct net_portmap *maps; /* owned: spec.ports as elements */
     size_t n_maps;
     uint16_t ssh_port; /* user mode with spec.ssh: the 127.0.0.1 port forwarded to guest port 22 */
+    /* cni (net_cni.c) */
+    struct net_cni_conf cni_conf;     /* the list the plugins run from */
+    char *cni_path;                   /* owned: CNI_PATH */
+    char *netns;                      /* owned: the VM's namespace */
+    struct net_cni_result cni_result; /* after ADD */
 };
 
-/* spec.networkMode as the VM runs here: -ENOTSUP for cni, -EPERM for bridge without root. */
+/* spec.networkMode as the VM runs here: -EPERM for bridge or cni without root. */
 int vm_net_mode_of(const struct api_object *vm, enum vm_net_mode *ret, struct error *err) WUR;
 /* spec.ports as port-map elements to address ip (0: filled later). Caller frees *ret. */
 int vm_net_maps(const struct api_object *vm, uint32_t ip, struct net_portmap **ret, size_t *ret_n,
                 struct error *err) WUR;
-/* Before the intent: the mode, the network, the port maps checked (in use: -EADDRINUSE). */
-int vm_net_plan(engine *e, const struct api_object *vm, struct vm_net *n, struct error *err) WUR;
+/*
+ * Before the intent: the mode, the network, the port maps checked (in use:
+ * -EADDRINUSE). notice: what the plan did that the user should hear of.
+ */
+int vm_net_plan(engine *e, const struct api_object *vm, const struct engine_vm_start_opts *opts,
+                struct vm_net *n, char *notice, size_t notice_size, struct error *err) WUR;
 /* In the intent's transaction: the network's row when new, the lease, status.ipAddresses. */
 int vm_net_lease(engine *e, struct vm_net *n, const char *uid, struct error *err) WUR;
 /* The network's lock (<root>/run/net/<name>.lock): its descriptor, to close. */
@@ -92,11 +104,15 @@ int vm_net_lock(engine *e, const char *network, struct error *err) WUR;
 /* Under the network's lock: its bridge, the nftables table and its dnsmasq (doctor, start). */
 int vm_net_ensure(engine *e, const struct store_network *nw, const struct net_subnet *s,
                   struct error *err) WUR;
-/* The act's network steps (bridge, host file, tap, port maps), each a journal step. */
-int vm_net_up(engine *e, const struct vm_net *n, const char *uid, const char *name, int64_t op,
+/* The act's network steps (bridge, host file, tap, port maps; cni's), each a journal step. */
+int vm_net_up(engine *e, struct vm_net *n, const char *uid, const char *name, int64_t op,
               struct error *err) WUR;
-/* What the monitor needs of the network in l: the tap and MAC, or the user mode and forwards. */
-int vm_net_launch(const struct vm_net *n, struct vm_launch *l, struct error *err) WUR;
+/*
+ * What the monitor needs of the network in l: the tap and MAC, the user
+ * mode and forwards, or cni's namespace and DHCP lease.
+ */
+int vm_net_launch(const struct vm_net *n, const char *name, struct vm_launch *l,
+                  struct error *err) WUR;
 /* net_tap_delete, waiting up to 3 s while a VMM killed a moment ago still holds the tap. */
 int vm_net_tap_delete(const char *tap, struct error *err) WUR;
 /* The VM's tap, port-map elements and host file gone (the lease stays). Idempotent. */
@@ -110,6 +126,29 @@ void vm_net_forget(engine *e, const char *uid);
 void vm_net_release_fields(struct vm_net *n);
 /* "<root>/run/net/<network>": dnsmasq's directory. Caller frees. */
 char *vm_net_dir(engine *e, const char *network);
+
+/* ---- networkMode cni (net_cni.c) --------------------------------------------- */
+
+#define VM_CNI_IFNAME "eth0" /* the plugins' interface in the namespace */
+#define VM_CNI_TAP "tap0"    /* the VMM's, beside it */
+
+/* "<root>/run/cni/netns/<uid>". Caller frees. */
+char *vm_cni_netns_path(engine *e, const char *uid);
+/* The list (a default one written when there is none: said in notice), CNI_PATH, the netns. */
+int vm_cni_plan(engine *e, const struct api_object *vm, const struct engine_vm_start_opts *opts,
+                struct vm_net *n, char *notice, size_t notice_size, struct error *err) WUR;
+/* In the intent's transaction: the vm_cni row. */
+int vm_cni_record(engine *e, const struct vm_net *n, const char *uid, struct error *err) WUR;
+/* The act's steps: the namespace, ADD, the tap; n gets the result and the guest's MAC. */
+int vm_cni_up(engine *e, struct vm_net *n, const char *uid, int64_t op, struct error *err) WUR;
+int vm_cni_launch(const struct vm_net *n, const char *name, struct vm_launch *l,
+                  struct error *err) WUR;
+/*
+ * DEL with the recorded list and result, the namespace gone, then the row
+ * and status.ipAddresses. No row: 0. A failed DEL keeps the row and the
+ * namespace for a later try, unless force (the VM is being removed).
+ */
+int vm_cni_down(engine *e, const char *uid, bool force, struct error *err) WUR;
 
 /* ---- runtime (vm_run.c) ---------------------------------------------------- */
 

@@ -769,12 +769,44 @@ static int start_intent(engine *e, const char *uid, const char *name, uint32_t d
 }
 
 /*
+ * A bridged VM's address (a cni VM's: ADD's) on its kernel command line too, for kernels built
+ * with CONFIG_IP_PNP (Firecracker's and Ignite's): `ip=dhcp` (the default
+ * command line's, Ignite's) becomes the leased address, and one is added
+ * when there is no ip=; other kernels ignore it and ask dnsmasq. Another
+ * ip= that the user wrote stays as it is.
+ */
+static int start_cmdline_ip(struct vm_launch *l, const struct vm_net *n, struct error *err) {
+    const char *c = l->cmdline, *at = NULL;
+    for (const char *p = c; (p = strstr(p, "ip=")); p += 3) {
+        if (p != c && p[-1] != ' ')
+            continue;
+        if (strncmp(p, "ip=dhcp", 7) != 0 || (p[7] != ' ' && p[7] != '\0'))
+            return 0;
+        at = p;
+        break;
+    }
+    char ip[NET_IP_MAX], gw[NET_IP_MAX], mask[NET_IP_MAX];
+    net_ip_format(n->ip, ip);
+    net_ip_format(n->mode == VM_NET_CNI ? n->cni_result.gateway : net_subnet_gateway(&n->subnet),
+                  gw);
+    net_ip_format(net_subnet_mask(&n->subnet), mask);
+    char *nc = at ? xasprintf("%.*sip=%s::%s:%s::eth0:off:%s%s", (int)(at - c), c, ip, gw, mask, gw,
+                              at + 7)
+                  : xasprintf("%s ip=%s::%s:%s::eth0:off:%s", c, ip, gw, mask, gw);
+    if (!nc)
+        return error_oom(err);
+    free(l->cmdline);
+    l->cmdline = nc;
+    return 0;
+}
+
+/*
  * 2. act: the disk activated, the runtime directories and launch.json (which
  * l fills and releases), the monitor launched (its pid in *ret_monitor,
  * known also when its start failed).
  */
 static int start_act(engine *e, const char *uid, const char *name,
-                     const struct engine_vm_start_opts *opts, int64_t op, const struct vm_net *net,
+                     const struct engine_vm_start_opts *opts, int64_t op, struct vm_net *net,
                      struct vm_launch *l, int *ret_monitor, struct error *err) {
     int r = engine_pool_device_activate(e, (uint32_t)l->device_id, &l->disk, err);
     if (r == 0)
@@ -785,8 +817,10 @@ static int start_act(engine *e, const char *uid, const char *name,
         r = vm_dirs_make(e, uid, err);
     if (r == 0)
         r = vm_net_up(e, net, uid, name, op, err);
+    if (r == 0 && net->mode == VM_NET_CNI) /* the address is ADD's */
+        r = start_cmdline_ip(l, net, err);
     if (r == 0)
-        r = vm_net_launch(net, l, err);
+        r = vm_net_launch(net, name, l, err);
     _cleanup_free_ char *rundir = vm_run_dir(e, uid);
     _cleanup_free_ char *lpath = rundir ? xasprintf("%s/" VM_LAUNCH_FILE, rundir) : NULL;
     if (r == 0 && !lpath)
@@ -824,37 +858,6 @@ static int start_commit(engine *e, const char *uid, int64_t op, struct store_vm_
     return engine_op_commit(e, op, start_commit_rows, &s, "vm.start.after-commit", err);
 }
 
-/*
- * A bridged VM's address on its kernel command line too, for kernels built
- * with CONFIG_IP_PNP (Firecracker's and Ignite's): `ip=dhcp` (the default
- * command line's, Ignite's) becomes the leased address, and one is added
- * when there is no ip=; other kernels ignore it and ask dnsmasq. Another
- * ip= that the user wrote stays as it is.
- */
-static int start_cmdline_ip(struct vm_launch *l, const struct vm_net *n, struct error *err) {
-    const char *c = l->cmdline, *at = NULL;
-    for (const char *p = c; (p = strstr(p, "ip=")); p += 3) {
-        if (p != c && p[-1] != ' ')
-            continue;
-        if (strncmp(p, "ip=dhcp", 7) != 0 || (p[7] != ' ' && p[7] != '\0'))
-            return 0;
-        at = p;
-        break;
-    }
-    char ip[NET_IP_MAX], gw[NET_IP_MAX], mask[NET_IP_MAX];
-    net_ip_format(n->ip, ip);
-    net_ip_format(net_subnet_gateway(&n->subnet), gw);
-    net_ip_format(net_subnet_mask(&n->subnet), mask);
-    char *nc = at ? xasprintf("%.*sip=%s::%s:%s::eth0:off:%s%s", (int)(at - c), c, ip, gw, mask, gw,
-                              at + 7)
-                  : xasprintf("%s ip=%s::%s:%s::eth0:off:%s", c, ip, gw, mask, gw);
-    if (!nc)
-        return error_oom(err);
-    free(l->cmdline);
-    l->cmdline = nc;
-    return 0;
-}
-
 int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opts *opts,
                     struct engine_vm_start_result *ret, struct error *err) {
     static const struct engine_vm_start_opts none = {0};
@@ -870,7 +873,7 @@ int engine_vm_start(engine *e, const char *ref, const struct engine_vm_start_opt
     const char *name = vm->meta.name;
     struct vm_launch l = {.device_id = dev};
     struct vm_net net = {0};
-    r = vm_net_plan(e, vm, &net, err);
+    r = vm_net_plan(e, vm, opts, &net, res.net_notice, sizeof(res.net_notice), err);
     /* The user modes run in QEMU only: QEMU unless a VMM was named (firecracker then says so). */
     struct engine_vm_start_opts plan = *opts;
     if (r == 0 && net.mode == VM_NET_USER && !plan.vmm)

@@ -2,7 +2,7 @@
  * net link: the bridge and the taps, with ioctls on the current network
  * namespace (no `ip` at run time). What no ioctl tells, a link's kind
  * ("bridge", "tun") and the bridge it is attached to, comes from one
- * rtnetlink RTM_GETLINK request (link_info). /sys/class/net is not read: it
+ * rtnetlink RTM_GETLINK request (link_info, through nl.c). /sys/class/net is not read: it
  * shows the namespace of whoever mounted /sys, not this process's.
  */
 #include <arpa/inet.h>
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/nl.h"
 
 #define TAP_FLAGS (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
 
@@ -66,46 +67,34 @@ static void link_info_parse(struct rtattr *rta, int len, struct link_info *ret) 
     }
 }
 
+static int link_info_msg(const struct nlmsghdr *nh, void *ud) {
+    if (nh->nlmsg_type != RTM_NEWLINK || nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+        return -EIO;
+    struct ifinfomsg *ifi = NLMSG_DATA(nh);
+    link_info_parse(IFLA_RTA(ifi), (int)IFLA_PAYLOAD(nh), ud);
+    return 0;
+}
+
 /* RTM_GETLINK for name: -ENODEV naming it when there is no such link. */
 static int link_info(const char *name, struct link_info *ret, struct error *err) {
-    struct {
-        struct nlmsghdr nh;
-        struct ifinfomsg ifi;
-        char attrs[RTA_SPACE(IFNAMSIZ)];
-    } req = {0};
-    req.nh.nlmsg_type = RTM_GETLINK;
-    req.nh.nlmsg_flags = NLM_F_REQUEST;
-    req.nh.nlmsg_seq = 1;
-    req.ifi.ifi_family = AF_UNSPEC;
-    struct rtattr *rta = (struct rtattr *)req.attrs;
-    rta->rta_type = IFLA_IFNAME;
-    rta->rta_len = (unsigned short)RTA_LENGTH(strlen(name) + 1);
-    memcpy(RTA_DATA(rta), name, strlen(name) + 1);
-    req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifi)) + RTA_ALIGN(rta->rta_len);
+    struct nl_msg m;
+    nl_msg_init(&m, RTM_GETLINK, 0);
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+    nl_msg_put(&m, &ifi, sizeof(ifi));
+    nl_attr_put_str(&m, IFLA_IFNAME, name);
 
-    _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-    if (fd < 0)
-        return error_set(err, -errno, "cannot open a netlink socket: %s", strerror(errno));
-    if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
-        return error_set(err, -errno, "link '%s': netlink request: %s", name, strerror(errno));
-    long buf[2048]; /* aligned for nlmsghdr */
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n < 0)
-        return error_set(err, -errno, "link '%s': netlink reply: %s", name, strerror(errno));
-    struct nlmsghdr *nh = (struct nlmsghdr *)buf;
-    if (!NLMSG_OK(nh, (size_t)n))
-        return error_set(err, -EIO, "link '%s': short netlink reply", name);
-    if (nh->nlmsg_type == NLMSG_ERROR) {
-        const struct nlmsgerr *e = NLMSG_DATA(nh);
-        if (e->error == -ENODEV)
-            return error_set(err, -ENODEV, "link '%s' does not exist", name);
-        return error_set(err, e->error, "link '%s': %s", name, strerror(-e->error));
-    }
-    if (nh->nlmsg_type != RTM_NEWLINK)
-        return error_set(err, -EIO, "link '%s': unexpected netlink reply", name);
+    struct nl_sock s;
+    int r = nl_open(&s, err);
+    if (r < 0)
+        return r;
     struct link_info li = {0};
-    struct ifinfomsg *ifi = NLMSG_DATA(nh);
-    link_info_parse(IFLA_RTA(ifi), (int)IFLA_PAYLOAD(nh), &li);
+    char why[NL_WHY_MAX];
+    r = nl_talk(&s, &m, link_info_msg, &li, why);
+    nl_close(&s);
+    if (r == -ENODEV)
+        return error_set(err, -ENODEV, "link '%s' does not exist", name);
+    if (r < 0)
+        return error_set(err, r, "link '%s': netlink: %s", name, strerror(-r));
     *ret = li;
     return 0;
 }
@@ -283,7 +272,7 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
     r = link_info(name, &li, NULL);
     if (r == 0 && strcmp(li.kind, "tun") != 0)
         return error_set(err, -EEXIST, "link '%s' exists and is not a tap: remove it", name);
-    if (r == 0 && li.master) {
+    if (r == 0 && li.master && bridge) {
         char m[IFNAMSIZ] = "";
         if (if_indextoname(li.master, m) && strcmp(m, bridge) != 0)
             return error_set(err, -EBUSY, "tap '%s' is attached to '%s', not to bridge '%s'", name,
@@ -303,7 +292,7 @@ int net_tap_create(const char *name, const char *bridge, uid_t owner, struct err
     r = link_info(name, &li, err);
     if (r < 0)
         return r;
-    if (!li.master) {
+    if (!li.master && bridge) {
         struct ifreq ifr;
         ifr_init(&ifr, bridge);
         ifr.ifr_ifindex = (int)if_nametoindex(name);

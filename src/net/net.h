@@ -92,7 +92,8 @@ int net_bridge_delete(const char *name, struct error *err) WUR;
 
 /*
  * The persistent tap name (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR), owned by
- * owner (so an unprivileged VMM may open it), attached to bridge and up.
+ * owner (so an unprivileged VMM may open it), attached to bridge (NULL: to
+ * none) and up.
  */
 int net_tap_create(const char *name, const char *bridge, uid_t owner, struct error *err) WUR;
 int net_tap_delete(const char *name, struct error *err) WUR;
@@ -187,9 +188,11 @@ int net_hostfile_list(const char *dir, char ***ret, size_t *ret_n, struct error 
 /* ---- network namespaces (netns.c) ----------------------------------------------- */
 
 /*
- * A new network namespace kept by a bind mount on path (made, 0600), as
- * `ip netns add` keeps one on /run/netns/NAME; lo is up in it. An existing
- * namespace on path: -EEXIST.
+ * A new network namespace kept by a bind mount on path (made, 0600, its
+ * missing parents 0755), as `ip netns add` keeps one on /run/netns/NAME; lo
+ * is up in it. The mount is in the caller's mount namespace. An existing
+ * namespace on path: -EEXIST; an empty file (a create that died before its
+ * mount) is used.
  */
 int net_netns_create(const char *path, struct error *err) WUR;
 /* path unmounted and removed; missing is fine. */
@@ -199,6 +202,8 @@ bool net_netns_exists(const char *path);
 /*
  * The calling thread moves into the namespace on path; *ret_back is a
  * descriptor of the one it was in, for net_netns_leave (which closes it).
+ * A thread that cannot go back aborts the process: it would act on the
+ * wrong network.
  */
 int net_netns_enter(const char *path, int *ret_back, struct error *err) WUR;
 void net_netns_leave(int back);
@@ -207,22 +212,25 @@ void net_netns_leave(int back);
 
 /*
  * Everything that arrives on a goes out of b and everything that arrives on
- * b goes out of a: an ingress qdisc on each, with a matchall filter whose
- * mirred action redirects to the other's egress (tc-redirect-tap's way),
- * by rtnetlink. In the calling thread's namespace. Again on links that have
- * it: 0.
+ * b goes out of a (tc-redirect-tap's way): an ingress qdisc on each (one
+ * there, or a clsact one, is kept), with a u32 filter that matches every
+ * frame and whose mirred action steals it to the other's egress, at a
+ * priority of hearth's own, by rtnetlink. In the calling thread's
+ * namespace; the links' other settings (up, addresses) are left alone.
+ * Again on links that have it: 0, nothing changed; a filter of another kind
+ * or target at that priority is replaced. A link missing: -ENODEV naming it.
  */
 int net_tc_redirect(const char *a, const char *b, struct error *err) WUR;
-/* The link's MAC ("aa:bb:cc:dd:ee:ff"). */
+/* The link's MAC ("aa:bb:cc:dd:ee:ff"); a link without one (lo): -EINVAL. */
 int net_link_mac(const char *name, char mac[NET_MAC_MAX], struct error *err) WUR;
 
-/* ---- a DHCP server for one guest behind a tap (dhcpd.c) -------------------------- */
+/* ---- a DHCP server for one guest behind a tap (dhcpd.c, dhcp.c) ----------------- */
 
 /* What the guest is told. */
 struct net_dhcpd_lease {
     char mac[NET_MAC_MAX]; /* only this client is answered */
     uint32_t ip;
-    uint8_t prefix;
+    uint8_t prefix;    /* 1..32 */
     uint32_t gateway;  /* 0: no router option */
     uint32_t dns[3];   /* 0-terminated */
     char hostname[64]; /* "" : none */
@@ -231,16 +239,35 @@ struct net_dhcpd_lease {
 };
 typedef struct net_dhcpd net_dhcpd;
 /*
- * Answers DHCPDISCOVER with an offer and DHCPREQUEST for l->ip with an ack
- * (others with a nak) on link ifname, by an AF_PACKET socket: it needs no
- * address on the link and sees the guest's frames before any tc redirect.
- * In the calling thread's namespace. Needs CAP_NET_RAW.
+ * Answers, on link ifname (the guest's tap), the client of l->mac (the
+ * Ethernet source and chaddr both) and no other, by an AF_PACKET socket: it
+ * needs no address on the link and sees the guest's frames before any tc
+ * redirect. DHCPDISCOVER gets an offer of l->ip; DHCPREQUEST an ack when it
+ * asks for l->ip (selecting with this server's id, init-reboot, renewing,
+ * rebinding), a nak when it asks for another address, nothing when it
+ * names another server; DHCPINFORM an ack without a lease; DHCPRELEASE and
+ * DHCPDECLINE nothing. Offers and acks carry the lease time (renewal at a
+ * half, rebinding at 7/8), the mask, the router, DNS, hostname, domain and
+ * broadcast address that l has, those the client asks for (option 55)
+ * first, and its client id back. Replies come from the link's MAC and from
+ * the server id: l->gateway, or when there is none an address of l->ip's
+ * subnet that is not l->ip (its first host, or the second when l->ip is
+ * the first; l->ip ^ 1 for a /31 or /32). They go to the client's MAC
+ * and yiaddr, to its ciaddr when it has one, and to the broadcast
+ * addresses when it sets the broadcast flag (a nak always). In the calling
+ * thread's namespace. Needs CAP_NET_RAW. A lease that makes no sense (a
+ * MAC that is not one, no address, a gateway that is the address):
+ * -EINVAL.
  */
 int net_dhcpd_open(const char *ifname, const struct net_dhcpd_lease *l, net_dhcpd **ret,
                    struct error *err) WUR;
 /* The descriptor to poll for input; net_dhcpd_handle when it is readable. */
 int net_dhcpd_fd(const net_dhcpd *d);
-/* Reads what is there and answers it; never blocks, errors are ignored (logged by the caller). */
+/*
+ * Reads what is there (up to 64 frames) and answers it; never blocks.
+ * Malformed frames and failed sends are dropped without a word: a guest
+ * retries, and nothing here is the caller's to report.
+ */
 void net_dhcpd_handle(net_dhcpd *d);
 void net_dhcpd_close(net_dhcpd *d);
 
@@ -286,21 +313,33 @@ struct net_cni_args {
 /*
  * ADD through the list: each plugin in order with the previous one's result
  * as prevResult; the last result (JSON) in *ret_result (caller frees). A
- * plugin that fails: DEL through the plugins added so far (as libcni does
- * not, but the spec allows: a failed ADD leaves nothing), and an error that
- * names the plugin (its "type"), the list's file, and the plugin's error
- * object as given (code, msg, details); a plugin missing from every
- * directory of path: -ENOENT naming it and path.
+ * plugin that fails: DEL through it and the plugins before it, in reverse,
+ * with the last result there is (as libcni does not, but the spec allows:
+ * a failed ADD leaves nothing), and an error that names the plugin (its
+ * "type"), the list's file, and the plugin's error object as given (code,
+ * msg, details) with the tail of its stderr (-EIO; -EAGAIN for code 11,
+ * "try again later"; -ETIMEDOUT when it did not finish in time). A plugin
+ * missing from every directory of path: -ENOENT naming it and path, found
+ * before any plugin runs.
  */
 int net_cni_add(const struct net_cni_conf *c, const struct net_cni_args *a, char **ret_result,
                 struct error *err) WUR;
-/* CHECK through the list with result (an ADD's) as prevResult; the first failure as above. */
+/*
+ * CHECK through the list with result (an ADD's) as prevResult; the first
+ * failure as above. A list of a cniVersion before 0.4.0 (the spec has no
+ * CHECK there) or with "disableCheck": 0 without running anything. The
+ * failure of Debian 12's portmap (plugins 1.1.1) to find IPv6 rules of a
+ * container that has no IPv6 address passes, as it does in plugins 1.2.0.
+ */
 int net_cni_check(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
                   struct error *err) WUR;
 /*
  * DEL through the list in reverse order with result (NULL: unknown, after a
- * crash) as prevResult. Every plugin is run even when one fails; the first
- * failure is returned.
+ * crash) as prevResult (from cniVersion 0.4.0 on; a result that is not a
+ * JSON object is an error, and DEL runs without it). Every plugin is run
+ * even when one fails, or is missing; the first failure is returned. A
+ * plugin's error code 3 ("container unknown": nothing to clean up) is no
+ * failure. a->netns may be NULL (the namespace is gone).
  */
 int net_cni_del(const struct net_cni_conf *c, const struct net_cni_args *a, const char *result,
                 struct error *err) WUR;

@@ -505,6 +505,31 @@ int store_vm_ssh_port_set(store *s, const char *uid, unsigned port, struct error
 /* VM uid's row; -ENOENT when it has none, -EUCLEAN when it is corrupt. */
 int store_vm_ssh_get(store *s, const char *uid, struct store_vm_ssh *ret, struct error *err) WUR;
 
+/* ---- CNI attachments (cni.c) ------------------------------------------------ */
+
+/* A VM's CNI attachment (migrations/0010_vm_cni.sql). Strings owned. */
+struct store_vm_cni {
+    char uid[ID_LEN + 1];
+    char *conf_file; /* the configuration list's file, when it was read */
+    char *conf_json; /* the list as read: what DEL runs with */
+    char *network;   /* its "name" */
+    char *cni_path;  /* the plugins' directories, ':'-separated */
+    char *netns;     /* the VM's network namespace (a bind mount) */
+    char *result;    /* ADD's result; NULL until it finished */
+    int64_t created;
+};
+void store_vm_cni_release(struct store_vm_cni *c);
+/* Records c (result NULL); -EEXIST when uid has a row. In the caller's transaction if open. */
+int store_vm_cni_add(store *s, const struct store_vm_cni *c, struct error *err) WUR;
+/* Records ADD's result of uid's attachment. */
+int store_vm_cni_result_set(store *s, const char *uid, const char *result, struct error *err) WUR;
+/* uid's row; -ENOENT when it has none. Release *ret. */
+int store_vm_cni_get(store *s, const char *uid, struct store_vm_cni *ret, struct error *err) WUR;
+/* uid's row gone (none is fine). */
+int store_vm_cni_remove(store *s, const char *uid, struct error *err) WUR;
+/* Every row, by uid. Caller releases each and frees *ret. */
+int store_vm_cni_list(store *s, struct store_vm_cni **ret, size_t *ret_n, struct error *err) WUR;
+
 /* ---- recent operations (ops_read.c) -------------------------------------- */
 
 /*

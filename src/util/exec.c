@@ -344,6 +344,8 @@ int exec_run(const char *const *argv, const struct exec_opts *opts, struct error
     int rr = collect(&p, o.out, &errbuf, o.timeout_ms, &timed_out);
     if (timed_out)
         kill(p.pid, SIGKILL);
+    if (o.err_out && errbuf.len && strbuf_add(o.err_out, errbuf.buf, errbuf.len) < 0 && rr == 0)
+        rr = -ENOMEM;
     int status;
     r = exec_finish(&p, &status, err);
     if (r < 0)

@@ -264,8 +264,10 @@ struct exec_opts {
     int (*fn)(void *fn_arg);
     void *fn_arg;
     /* exec_run only */
-    struct strbuf *out; /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
-    int timeout_ms;     /* 0: none; else the child is killed (SIGKILL) past it */
+    struct strbuf *out;     /* NULL: stdout discarded; else collected (up to EXEC_OUTPUT_MAX) */
+    struct strbuf *err_out; /* NULL: none; else the tail of stderr (its last 4 KiB), also when
+                               the child fails (the error message has it in any case) */
+    int timeout_ms;         /* 0: none; else the child is killed (SIGKILL) past it */
 };
 
 /* A started child. Descriptors are O_CLOEXEC and owned by the caller; -1 when not a pipe. */

@@ -1228,13 +1228,15 @@ static void test_vm_net_user_ssh_port(void **state) {
     struct api_object *vm = NULL;
     assert_int_equal(engine_get(f->eng, API_KIND_VM, "user", &vm, &err), 0);
     struct vm_net n;
+    const struct engine_vm_start_opts none = {0};
+    char notice[512] = "";
     /* no host key planted (no disk built): no port */
-    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &none, &n, notice, sizeof(notice), &err), 0);
     assert_int_equal(n.ssh_port, 0);
     vm_net_release_fields(&n);
 
     assert_int_equal(store_vm_ssh_key_set(f->eng->store, uid, TEST_FP, &err), 0);
-    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &none, &n, notice, sizeof(notice), &err), 0);
     assert_int_not_equal(n.ssh_port, 0);
     uint16_t port = n.ssh_port;
     assert_int_equal(vm_net_lease(f->eng, &n, uid, &err), 0);
@@ -1243,7 +1245,7 @@ static void test_vm_net_user_ssh_port(void **state) {
     assert_int_equal(ssh.host_port, port);
     struct vm_launch l;
     memset(&l, 0, sizeof(l));
-    assert_int_equal(vm_net_launch(&n, &l, &err), 0);
+    assert_int_equal(vm_net_launch(&n, "user", &l, &err), 0);
     assert_int_equal(l.n_forwards, 1);
     assert_int_equal(l.forwards[0].host_port, port);
     assert_int_equal(l.forwards[0].vm_port, 22);
@@ -1253,7 +1255,7 @@ static void test_vm_net_user_ssh_port(void **state) {
     vm_net_release_fields(&n);
 
     /* the next start: the same port while it is free, another once something listens there */
-    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &none, &n, notice, sizeof(notice), &err), 0);
     assert_int_equal(n.ssh_port, port);
     vm_net_release_fields(&n);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1261,7 +1263,7 @@ static void test_vm_net_user_ssh_port(void **state) {
         .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(listen(fd, 1), 0);
-    assert_int_equal(vm_net_plan(f->eng, vm, &n, &err), 0);
+    assert_int_equal(vm_net_plan(f->eng, vm, &none, &n, notice, sizeof(notice), &err), 0);
     assert_int_not_equal(n.ssh_port, 0);
     assert_int_not_equal(n.ssh_port, port);
     vm_net_release_fields(&n);

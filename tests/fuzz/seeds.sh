@@ -14,6 +14,8 @@
 #   thin_meta/     dm-thin metadata written by thin_restore from XML (3 and
 #                  300 devices: a btree with internal nodes), and one whose
 #                  superblock holds a metadata snapshot
+#   dhcp/          a guest's DHCP frames, as busybox udhcpc and RFC 2131's
+#                  states send them, from the MAC the fuzz target serves
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -133,5 +135,49 @@ struct.pack_into("<Q", sb, 8, last)
 data[last * 4096:(last + 1) * 4096] = sb
 struct.pack_into("<Q", data, 56, last)
 open(sys.argv[2], "wb").write(data)
+PY
+# ---- dhcp -----------------------------------------------------------------------
+python3 - "$HERE/dhcp" <<'PY'
+import os, struct, sys
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+MAC = bytes.fromhex("020a1b2c3d4e")
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+def ip(a):
+    return bytes(int(x) for x in a.split("."))
+
+def frame(xid, typ, opts=b"", ciaddr="0.0.0.0", flags=0, mac=MAC):
+    bootp = struct.pack("!BBBBIHH4s4s4s4s16s64s128s4s", 1, 1, 6, 0, xid, 0, flags, ip(ciaddr),
+                        bytes(4), bytes(4), bytes(4), mac, b"", b"", bytes([99, 130, 83, 99]))
+    bootp += bytes([53, 1, typ]) + opts + bytes([255])
+    udp = struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, ip(ciaddr),
+                      ip("255.255.255.255"))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return b"\xff" * 6 + mac + b"\x08\x00" + hdr + udp
+
+params = bytes([55, 7, 1, 3, 6, 12, 15, 28, 42])
+cid = bytes([61, 7, 1]) + MAC
+seeds = {
+    "discover": frame(1, 1, params + cid + bytes([12, 5]) + b"guest"),
+    "discover-broadcast": frame(2, 1, params, flags=0x8000),
+    "request-selecting": frame(3, 3, params + bytes([50, 4]) + ip("10.98.0.66") +
+                               bytes([54, 4]) + ip("10.98.0.1")),
+    "request-init-reboot-wrong": frame(4, 3, bytes([50, 4]) + ip("10.98.0.99")),
+    "request-renewing": frame(5, 3, params, ciaddr="10.98.0.66"),
+    "inform": frame(6, 8, params, ciaddr="10.98.0.66"),
+    "release": frame(7, 7, bytes([54, 4]) + ip("10.98.0.1"), ciaddr="10.98.0.66"),
+    "discover-other-mac": frame(8, 1, params, mac=bytes.fromhex("020a1b2c3d4f")),
+}
+for name, data in seeds.items():
+    open(os.path.join(out, name), "wb").write(data)
 PY
 echo "seeds written under $HERE"

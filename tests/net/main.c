@@ -49,6 +49,13 @@ int main(void) {
     failed += _cmocka_run_group_tests("nft", net_nft_tests, net_nft_tests_n, NULL, NULL);
     failed +=
         _cmocka_run_group_tests("dnsmasq", net_dnsmasq_tests, net_dnsmasq_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("tc", net_tc_tests, net_tc_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("dhcp", net_dhcp_tests, net_dhcp_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("dhcpd", net_dhcpd_tests, net_dhcpd_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("ssh", net_ssh_tests, net_ssh_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("netns", net_netns_tests, net_netns_tests_n, NULL, NULL);
+    failed +=
+        _cmocka_run_group_tests("cni_conf", net_cni_conf_tests, net_cni_conf_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("cni", net_cni_tests, net_cni_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }

@@ -3,7 +3,8 @@
  * a child's stdio, its working directory, its stderr and descriptor 3 from
  * this process, every other descriptor closed, a program that cannot be run
  * reported by exec_start, a detached child in its own session, the
- * parent-death signal, a function run in a child, and a zombie counted dead.
+ * parent-death signal, a function run in a child, the tail of stderr handed
+ * back by exec_run, and a zombie counted dead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -319,6 +320,32 @@ static void test_exec_fn(void **state) {
     assert_no_children();
 }
 
+/* exec_run hands the tail of stderr to err_out, on success and on failure alike. */
+static void test_exec_run_err_out(void **state) {
+    (void)state;
+    struct error err;
+    error_init(&err);
+    _cleanup_strbuf_ struct strbuf out = STRBUF_INIT, errs = STRBUF_INIT;
+    const char *ok[] = {"sh", "-c", "echo out; echo said >&2", NULL};
+    struct exec_opts o = {.out = &out, .err_out = &errs};
+    assert_int_equal(exec_run(ok, &o, &err), 0);
+    assert_string_equal(out.buf, "out\n");
+    assert_string_equal(errs.buf, "said\n");
+
+    /* A failure: stdout, stderr's tail (its last 4 KiB of 5000 bytes) and the message. */
+    strbuf_reset(&out);
+    strbuf_reset(&errs);
+    const char *bad[] = {"sh", "-c",
+                         "echo '{}'; head -c 5000 /dev/zero | tr '\\0' x >&2; echo end >&2; exit 3",
+                         NULL};
+    assert_int_equal(exec_run(bad, &o, &err), -EIO);
+    assert_string_equal(out.buf, "{}\n");
+    assert_int_equal(errs.len, 4096);
+    assert_string_equal(errs.buf + errs.len - 5, "xend\n");
+    assert_non_null(strstr(err.msg, "exit status 3"));
+    assert_no_children();
+}
+
 static void test_proc_zombie_is_dead(void **state) {
     (void)state;
     int go[2];
@@ -355,6 +382,7 @@ const struct CMUnitTest util_exec_tests[] = {
     cmocka_unit_test(test_exec_start_detach),
     cmocka_unit_test(test_exec_start_pdeathsig),
     cmocka_unit_test(test_exec_fn),
+    cmocka_unit_test(test_exec_run_err_out),
     cmocka_unit_test(test_proc_zombie_is_dead),
 };
 const size_t util_exec_tests_n = ARRAY_SIZE(util_exec_tests);
