@@ -107,6 +107,9 @@ for i in $(seq 1 "$count"); do
     timed "$work/bridge-stop" h stop -f "br$i"
     timed "$work/cni-stop" h stop -f "cni$i"
 done
+# Where a cni start's time goes: each plugin's ADD (hearth's debug log), one more start.
+mk --name probe --net cni -p 22000:80
+h --log-level debug start "${START[@]}" probe 2>&1 >/dev/null | sed -n 's/.*cni: \(ADD [a-z-]*\) .*: exit \(.*\), \([0-9]*\) ms/\1 \3 ms/p'
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the runs"
 header "start"
 stats "bridge" "$work/bridge"

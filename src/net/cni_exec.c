@@ -335,9 +335,11 @@ static int plugin_run(const struct cni_op *op, size_t i, const json_t *prev, jso
         .err_out = &errs,
         .timeout_ms = op->a->timeout_ms ? op->a->timeout_ms : CNI_TIMEOUT_MS,
     };
-    log_debug("cni: %s %s of '%s' for '%s'", cmd_names[op->cmd], type, conf_file(op->c),
-              op->a->container_id);
+    int64_t t0 = time_now_ms();
     r = exec_run(argv, &o, err);
+    log_debug("cni: %s %s of '%s' for '%s': exit %s, %lld ms", cmd_names[op->cmd], type,
+              conf_file(op->c), op->a->container_id, r == 0 ? "0" : "not 0",
+              (long long)(time_now_ms() - t0));
     if (r == -EIO) {
         int e = plugin_error(op, type, prev, &out, &errs, err);
         if (e > 0)
