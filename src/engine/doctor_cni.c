@@ -43,12 +43,7 @@ static bool live_has(const struct live *l, const char *uid) {
 
 /* A live vm.* operation works on uid: what is missing or left may be on its way. */
 static bool live_busy(const struct live *l, const char *uid) {
-    for (size_t i = 0; i < l->n_ops; i++)
-        if (str_starts_with(l->ops[i].op, "vm.") && l->ops[i].object_uid &&
-            strcmp(l->ops[i].object_uid, uid) == 0 &&
-            proc_is_alive(l->ops[i].owner_pid, l->ops[i].owner_start))
-            return true;
-    return false;
+    return doctor_op_busy(l->ops, l->n_ops, uid);
 }
 
 static void live_free(struct live *l) {

@@ -47,8 +47,7 @@ static int want_maps(engine *e, struct want *w, struct error *err) {
     return 0;
 }
 
-/* Whether a live vm.* operation works on uid. */
-static bool busy(const struct store_op *ops, size_t n, const char *uid) {
+bool doctor_op_busy(const struct store_op *ops, size_t n, const char *uid) {
     for (size_t i = 0; i < n; i++)
         if (str_starts_with(ops[i].op, "vm.") && ops[i].object_uid &&
             strcmp(ops[i].object_uid, uid) == 0 &&
@@ -81,7 +80,7 @@ static int wants_read(engine *e, struct wants *ret, struct error *err) {
             net_ip_parse(w->lease.ip, &w->ip, NULL) < 0)
             continue; /* not bridged */
         snprintf(w->uid, sizeof(w->uid), "%s", uids[i]);
-        w->busy = busy(ops, n_ops, uids[i]);
+        w->busy = doctor_op_busy(ops, n_ops, uids[i]);
         ret->n++;
         r = want_maps(e, w, err);
     }

@@ -645,6 +645,8 @@ void doctor_repair_done(struct engine_finding *f, int r, const struct error *err
 /* The networks: bridges, taps, leases, port-map elements, dnsmasq, host files. */
 int doctor_check_network(engine *e, bool repair, struct engine_doctor_report *rep,
                          struct error *err) WUR;
+/* Whether a live vm.* operation (one in ops) works on VM uid. */
+bool doctor_op_busy(const struct store_op *ops, size_t n, const char *uid);
 /* The CNI attachments: rows of VMs that do not run, CHECK, namespaces, reservations. */
 int doctor_check_cni(engine *e, bool repair, struct engine_doctor_report *rep,
                      struct error *err) WUR;
