@@ -50,5 +50,6 @@ int main(void) {
     failed +=
         _cmocka_run_group_tests("dnsmasq", net_dnsmasq_tests, net_dnsmasq_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("ssh", net_ssh_tests, net_ssh_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("sftp", net_sftp_tests, net_sftp_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }
