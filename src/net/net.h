@@ -318,5 +318,12 @@ struct net_cp {
  * (net_sftp_set_cancel): -ECANCELED once the file in progress is removed.
  */
 int net_sftp_copy(net_sftp *s, const struct net_cp *o, struct error *err) WUR;
+/*
+ * What net_sftp_copy checks first and needs no server for: copying to the
+ * server, the host source is a regular file, or with o->recursive a
+ * directory (errors as net_sftp_copy's). So a missing source is said
+ * before any connection is tried.
+ */
+int net_cp_check(const struct net_cp *o, struct error *err) WUR;
 
 #endif

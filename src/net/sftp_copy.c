@@ -309,7 +309,8 @@ static int host_list(const char *path, bool in_tree, char ***ret, size_t *ret_n,
         names_free(v, n);
         return r;
     }
-    qsort(v, n, sizeof(*v), names_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), names_cmp);
     *ret = v;
     *ret_n = n;
     return 0;
@@ -526,19 +527,33 @@ static int get_tree(struct cp *c, const char *path, const struct sftp_attrs *a, 
 
 /* ---- the copy ---------------------------------------------------------------- */
 
+/* The host source of a copy to the server: a file, or with -r a directory. */
+static int host_source(const struct net_cp *o, struct stat *st, struct error *err) {
+    if (stat(o->host_path, st) < 0)
+        return host_error(errno, o->host_path, err);
+    if (S_ISDIR(st->st_mode) && !o->recursive)
+        return error_set(err, -EISDIR, HOST ": %s: a directory; copy it with -r", o->host_path);
+    if (!S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
+        return error_set(err, -EINVAL, HOST ": %s: not a regular file or a directory",
+                         o->host_path);
+    return 0;
+}
+
+int net_cp_check(const struct net_cp *o, struct error *err) {
+    struct stat st;
+    return o->to_server ? host_source(o, &st, err) : 0;
+}
+
 static int copy_to_server(struct cp *c, struct error *err) {
     const char *src = c->o->host_path, *dst = *c->o->server_path ? c->o->server_path : ".";
     struct stat st;
-    if (stat(src, &st) < 0)
-        return host_error(errno, src, err);
+    int r = host_source(c->o, &st, err);
+    if (r < 0)
+        return r;
     bool dir = S_ISDIR(st.st_mode);
-    if (dir && !c->o->recursive)
-        return error_set(err, -EISDIR, HOST ": %s: a directory; copy it with -r", src);
-    if (!dir && !S_ISREG(st.st_mode))
-        return error_set(err, -EINVAL, HOST ": %s: not a regular file or a directory", src);
     enum sftp_dst state;
     _cleanup_free_ char *target = NULL;
-    int r = server_state(c, dst, true, &state, err);
+    r = server_state(c, dst, true, &state, err);
     if (r == 0)
         r = sftp_cp_target(c->what, src, dir, dst, state, &target, err);
     if (r < 0)

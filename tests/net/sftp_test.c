@@ -242,7 +242,8 @@ static void fake_open(struct fake *f, const void *ext, size_t ext_n) {
     assert_int_equal(pipe(f->req), 0);
     assert_int_equal(pipe(f->rep), 0);
     unsigned char v[256] = {0, 0, 0, 3};
-    memcpy(v + 4, ext, ext_n);
+    if (ext_n)
+        memcpy(v + 4, ext, ext_n);
     say(f->rep[1], SFTP_VERSION, 0, v, 4 + ext_n);
     struct error err;
     error_init(&err);
