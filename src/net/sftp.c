@@ -596,6 +596,16 @@ static int inflight_take(struct inflight *v, size_t *n, uint32_t id, struct infl
     return -1;
 }
 
+/*
+ * Whether a transfer with nfl requests in flight sends another: it waits
+ * until BATCH answers came and then sends BATCH requests together (the
+ * output buffer is not empty while it does), so that the requests leave in
+ * few SSH packets rather than one small packet after each answer.
+ */
+static bool refill(const net_sftp *s, size_t nfl) {
+    return nfl < SFTP_INFLIGHT && (nfl + BATCH <= SFTP_INFLIGHT || nfl == 0 || s->out_len > 0);
+}
+
 /* Appends a WRITE of up to SFTP_CHUNK bytes read from fd at off: its length, 0 at fd's end. */
 static ssize_t write_req(net_sftp *s, const struct sftp_handle *h, int fd, uint64_t off,
                          uint32_t *ret_id) {
@@ -626,9 +636,7 @@ int sftp_upload(net_sftp *s, const struct sftp_handle *h, int fd, const char *ho
     bool eof = false;
     int fail = 0, r;
     for (;;) {
-        /* Refill once BATCH answers came, so the WRITEs leave together. */
-        while (!eof && !fail && nfl < SFTP_INFLIGHT &&
-               (nfl + BATCH <= SFTP_INFLIGHT || nfl == 0 || s->out_len > 0)) {
+        while (!eof && !fail && refill(s, nfl)) {
             if (sftp_cancelled(s)) {
                 fail = error_set(err, -ECANCELED, "cancelled");
                 break;
@@ -739,7 +747,7 @@ int sftp_download(net_sftp *s, const struct sftp_handle *h, int fd, uint64_t siz
     int fail = 0, r;
     for (;;) {
         /* Up to the size the file had, SFTP_INFLIGHT at once; past it, one at a time to its end. */
-        while (!fail && nfl < SFTP_INFLIGHT && next < eof_at && (next < size_hint || nfl == 0)) {
+        while (!fail && refill(s, nfl) && next < eof_at && (next < size_hint || nfl == 0)) {
             if (sftp_cancelled(s)) {
                 fail = error_set(err, -ECANCELED, "cancelled");
                 break;
