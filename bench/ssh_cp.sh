@@ -8,12 +8,19 @@
 # (`unshare -n`, lo up): the bridge, nftables and dnsmasq are never the
 # host's.
 #
-#   in:   a file of SIZE_MB (100) MiB of random bytes to /root/ in the guest:
+#   new:  a file of SIZE_MB (100) MiB of random bytes into the guest, to a
+#         name that does not exist (removed before, not timed):
 #         `hearth cp FILE bench:/root/in.hearth` against
 #         `scp -i KEY -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-#         FILE root@IP:/root/in.scp`, RUNS (5) of each, interleaved (hearth,
-#         scp, hearth, ...) after one warm-up of each that is not counted;
-#   out:  the same file back out to the host, the same way.
+#         FILE root@IP:/root/in.scp`;
+#   over: the same over the file the last copy left: scp truncates it and
+#         writes in place, hearth writes a new file beside it and renames it
+#         over the old one, which the guest keeps until then;
+#   out:  the file back out to the host (to a name that does not exist);
+#   small: a 1 KiB file in: what a copy costs besides its data (the process,
+#         connecting, the key exchange, authentication).
+# RUNS (5) rounds of these eight copies, interleaved (hearth, scp, hearth, ...),
+# after one warm-up of each tool that is not counted.
 #
 # Each copy is one process, timed with bash's $EPOCHREALTIME (connecting,
 # the host key check and authentication included: hearth checks the planted
@@ -99,6 +106,7 @@ echo "guest: $ip, $(h exec bench sh -c 'nproc; uname -r' | tr '\n' ' ')"
 
 head -c "$((size_mb * 1024 * 1024))" /dev/urandom >"$work/file"
 sum=$(sha256sum <"$work/file" | cut -d' ' -f1)
+head -c 1024 /dev/urandom >"$work/small"
 check_guest() {
     [ "$(h exec bench sha256sum "$1" | cut -d' ' -f1)" = "$sum" ] ||
         { echo "bench/ssh_cp.sh: $1 in the guest differs" >&2; exit 1; }
@@ -113,24 +121,35 @@ echo "warm-up (not counted):"
 timed "$work/warm" h cp "$work/file" bench:/root/in.hearth >/dev/null
 timed "$work/warm" "${scp_[@]}" "$work/file" "root@$ip:/root/in.scp" >/dev/null
 for i in $(seq 1 "$runs"); do
-    printf 'run %d in:   hearth cp %s s' "$i" "$(timed "$work/in.hearth" h cp "$work/file" bench:/root/in.hearth)"
+    h exec bench sh -c 'rm -f /root/in.hearth /root/in.scp; sync'
+    printf 'run %d new:  hearth cp %s s' "$i" "$(timed "$work/new.hearth" h cp "$work/file" bench:/root/in.hearth)"
     check_guest /root/in.hearth
-    printf ', scp %s s\n' "$(timed "$work/in.scp" "${scp_[@]}" "$work/file" "root@$ip:/root/in.scp")"
+    printf ', scp %s s\n' "$(timed "$work/new.scp" "${scp_[@]}" "$work/file" "root@$ip:/root/in.scp")"
     check_guest /root/in.scp
-done
-for i in $(seq 1 "$runs"); do
+    printf 'run %d over: hearth cp %s s' "$i" "$(timed "$work/over.hearth" h cp "$work/file" bench:/root/in.hearth)"
+    check_guest /root/in.hearth
+    printf ', scp %s s\n' "$(timed "$work/over.scp" "${scp_[@]}" "$work/file" "root@$ip:/root/in.scp")"
+    check_guest /root/in.scp
     printf 'run %d out:  hearth cp %s s' "$i" "$(timed "$work/out.hearth" h cp bench:/root/in.hearth "$work/back.hearth")"
     check_host "$work/back.hearth"
     printf ', scp %s s\n' "$(timed "$work/out.scp" "${scp_[@]}" "root@$ip:/root/in.scp" "$work/back.scp")"
     check_host "$work/back.scp"
+    printf 'run %d small: hearth cp %s s' "$i" "$(timed "$work/small.hearth" h cp "$work/small" bench:/root/small.hearth)"
+    printf ', scp %s s\n' "$(timed "$work/small.scp" "${scp_[@]}" "$work/small" "root@$ip:/root/small.scp")"
 done
 
 echo
-printf '%-30s %10s %10s %14s\n' "$size_mb MiB (median of $runs)" "hearth cp" "scp" "hearth / scp"
-for d in in out; do
+printf '%-30s %10s %10s %14s\n' "$size_mb MiB, median of $runs" "hearth cp" "scp" "hearth / scp"
+for d in new over out small; do
     hm=$(median "$work/$d.hearth")
     sm=$(median "$work/$d.scp")
-    printf '%-30s %9ss %9ss %14s\n' "$([ $d = in ] && echo "into the guest" || echo "out of the guest")" \
-        "$hm" "$sm" "$(awk -v a="$hm" -v b="$sm" 'BEGIN { printf "%.2f", a / b }')"
+    case $d in
+    new) what="into the guest, a new file" ;;
+    over) what="into the guest, over a file" ;;
+    out) what="out of the guest" ;;
+    small) what="1 KiB into the guest" ;;
+    esac
+    printf '%-30s %9ss %9ss %14s\n' "$what" "$hm" "$sm" \
+        "$(awk -v a="$hm" -v b="$sm" 'BEGIN { printf "%.2f", a / b }')"
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the run"
