@@ -112,6 +112,8 @@ int cmd_cp(struct cli_ctx *ctx) {
                                "neither '%s' nor '%s' is VM:PATH; one side must be a vm, as "
                                "in 'hearth cp FILE dev:/tmp/'",
                                src, dst);
+    if (!*(b ? src : dst))
+        return cli_usage_error(ctx, "the host path is empty; write '.' for this directory");
     struct progress pv = {.start_ms = time_now_ms()};
     struct engine_vm_cp_opts o = {.to_vm = b == 1,
                                   .host_path = b ? src : dst,
