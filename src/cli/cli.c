@@ -287,6 +287,11 @@ static const struct cli_flag flags_exec[] = {
 
 static const struct cli_flag flags_ssh[] = {SSH_FLAGS, {0}};
 
+static const struct cli_flag flags_cp[] = {
+    {.short_name = 'r', .long_name = "recursive", .help = "copy directories and what is in them"},
+    SSH_FLAGS,
+    {0}};
+
 static const struct cli_flag flags_dash[] = {
     {.long_name = "readonly", .help = "offer no action that changes state"},
     {.long_name = "refresh",
@@ -322,6 +327,16 @@ const struct cli_command cli_commands[] = {
      .min_args = 1,
      .max_args = 1,
      .arg_values = "bash zsh fish"},
+    {.name = "cp",
+     .aliases = {"vm cp"},
+     .handler = cmd_cp,
+     .usage = "[-r] [-i KEY] [--timeout SECONDS] [--accept-new-host-key] SRC DST",
+     .summary = "Copy files between the host and a running VM over SFTP (VM:PATH on one side)",
+     .min_args = 2,
+     .max_args = 2,
+     .flags = flags_cp,
+     .engine = true,
+     .args = CLI_ARG_FILE},
     {.name = "create",
      .aliases = {"vm create"},
      .handler = cmd_create,

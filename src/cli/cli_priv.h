@@ -238,6 +238,20 @@ int cmd_logs(struct cli_ctx *ctx);
 int cmd_attach(struct cli_ctx *ctx);
 int cmd_exec(struct cli_ctx *ctx);
 int cmd_ssh(struct cli_ctx *ctx);
+int cmd_cp(struct cli_ctx *ctx); /* cmd_cp.c; exit 255 when the connection fails, 130 cancelled */
+/*
+ * The flags exec, ssh and cp share (-i, --timeout, --accept-new-host-key)
+ * into o, with notices printed unless -q (cmd_ssh.c); -EINVAL, said, for a
+ * bad --timeout.
+ */
+int cli_ssh_opts_from_flags(struct cli_ctx *ctx, struct engine_vm_ssh_opts *o) WUR;
+/*
+ * A cp argument: VM:PATH when there is a ':' and what comes before it is
+ * not empty and has no '/' (as docker cp reads it; "./a:b" is a host
+ * path). 1 with the VM in vm and *ret_path after the ':', 0 for a host
+ * path, -ENAMETOOLONG when the VM part does not fit in vm.
+ */
+int cli_cp_split(const char *arg, char *vm, size_t size, const char **ret_path) WUR;
 /*
  * Waits until the running VM vm answers SSH (run --ssh, start --ssh-wait),
  * with a progress line on stderr while it does not; timeout_s bounds it.

@@ -1,7 +1,8 @@
 /*
  * cli ssh: into a VM over SSH. `hearth exec VM CMD [ARG]...` runs one
  * command, `hearth ssh VM` a login shell, and cli_ssh_wait is the wait of
- * `run --ssh` and `start --ssh-wait`.
+ * `run --ssh` and `start --ssh-wait`. The flags they share with `hearth cp`
+ * (cmd_cp.c) are read here.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,8 +21,7 @@ static void on_notice(void *ud, const char *msg) {
         fprintf(stderr, "hearth: %s\n", msg);
 }
 
-/* The flags exec and ssh share; -EINVAL (said) for a bad --timeout. */
-static int ssh_opts_from_flags(struct cli_ctx *ctx, struct engine_vm_ssh_opts *o) {
+int cli_ssh_opts_from_flags(struct cli_ctx *ctx, struct engine_vm_ssh_opts *o) {
     uint64_t timeout = 0;
     const char *t = cli_flag_value(ctx, "timeout", NULL);
     if (t && cli_flag_u64(ctx, "timeout", t, 1, 86400, &timeout) < 0)
@@ -44,7 +44,7 @@ static int ssh_run(struct cli_ctx *ctx, const char *vm, const char *const *argv,
                                     .in_fd = STDIN_FILENO,
                                     .out_fd = STDOUT_FILENO,
                                     .err_fd = STDERR_FILENO};
-    int r = ssh_opts_from_flags(ctx, &o.ssh);
+    int r = cli_ssh_opts_from_flags(ctx, &o.ssh);
     if (r < 0)
         return r;
     /* With a PTY on a terminal, keys go to the remote PTY as typed (raw mode while it runs). */

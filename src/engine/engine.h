@@ -613,6 +613,8 @@ struct engine_vm_ssh_opts {
                     const char *last);
     void (*notice)(void *ud, const char *msg); /* what the connection changed (a new host key) */
     void *ud;
+    /* Set non-zero by a signal handler: the wait for SSH ends (-ECANCELED); NULL: never. */
+    volatile sig_atomic_t *cancel;
 };
 
 /* How engine_vm_exec runs its command. */
@@ -635,6 +637,36 @@ struct engine_vm_exec_opts {
  */
 int engine_vm_exec(engine *e, const char *ref, const char *const *argv, size_t argc,
                    const struct engine_vm_exec_opts *opts, int *ret_status, struct error *err) WUR;
+
+/* What engine_vm_cp copies, and how. */
+struct engine_vm_cp_opts {
+    struct engine_vm_ssh_opts ssh; /* its cancel stops the copy too; notice hears skipped files */
+    bool to_vm;                    /* host_path into the VM as vm_path; else out of it */
+    const char *host_path;
+    const char *vm_path; /* a relative one is in root's home; "" is the home */
+    bool recursive;      /* copy directories */
+    /*
+     * A file's progress: its source path, the bytes the other side has, its
+     * size; called as it starts, as its data goes, and once it is in place.
+     */
+    void (*progress)(void *ud, const char *path, uint64_t done, uint64_t total);
+    void *progress_ud;
+};
+
+/*
+ * `hearth cp`: copies host_path into the running VM ref at vm_path, or
+ * vm_path out of it to host_path, over SFTP as root, with the rules of cp
+ * and docker cp for the destination, modes and times kept, and nothing
+ * partial left at the destination when a file fails or the copy is
+ * cancelled (net_sftp_copy in net.h says all). Errors name the side and the
+ * path ("host: ./f: ...", "vm 'dev': /tmp/f: ..."). Errors before any
+ * connection is tried (a missing host source, no such VM, a VM without
+ * spec.ssh or not running, no address, no key) leave *ret_status alone, as
+ * do the file errors once connected; a connection that fails or breaks
+ * sets it to 255, as scp exits. ssh.cancel: -ECANCELED.
+ */
+int engine_vm_cp(engine *e, const char *ref, const struct engine_vm_cp_opts *opts, int *ret_status,
+                 struct error *err) WUR;
 
 /*
  * Waits until the running VM ref answers SSH as engine_vm_exec would reach

@@ -238,6 +238,13 @@ struct vm_ssh {
 };
 int vm_ssh_open(engine *e, const char *ref, const struct engine_vm_ssh_opts *opts,
                 struct vm_ssh **ret, struct error *err) WUR;
+/*
+ * vm_ssh_open in its two steps, for a caller that tells their failures
+ * apart: what is checked before any connection is tried, then connecting.
+ */
+int vm_ssh_prepare(engine *e, const char *ref, const struct engine_vm_ssh_opts *opts,
+                   struct vm_ssh **ret, struct error *err) WUR;
+int vm_ssh_connect(struct vm_ssh *v, struct error *err) WUR;
 void vm_ssh_close(struct vm_ssh *v);
 
 #endif

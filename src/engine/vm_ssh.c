@@ -57,6 +57,11 @@ static int ssh_address(engine *e, const struct api_object *vm, const char *uid,
 /* Between two tries: the VM must still run; the caller hears how long it has been. */
 static bool ssh_retry(void *ud, int64_t elapsed_ms, const char *last, struct error *err) {
     struct vm_ssh *v = ud;
+    if (v->opts->cancel && *v->opts->cancel) {
+        error_set(err, -ECANCELED, "cancelled while waiting for the ssh server of vm '%s'",
+                  v->name);
+        return false;
+    }
     struct engine_vm_runtime rt;
     struct error e2;
     error_init(&e2);
@@ -185,6 +190,24 @@ int vm_ssh_open(engine *e, const char *ref, const struct engine_vm_ssh_opts *opt
     }
     *ret = v;
     return 0;
+}
+
+int vm_ssh_prepare(engine *e, const char *ref, const struct engine_vm_ssh_opts *opts,
+                   struct vm_ssh **ret, struct error *err) {
+    struct vm_ssh *v = vm_ssh_alloc(e, opts);
+    if (!v)
+        return error_oom(err);
+    int r = ssh_prepare(v, ref, err);
+    if (r < 0) {
+        vm_ssh_close(v);
+        return r;
+    }
+    *ret = v;
+    return 0;
+}
+
+int vm_ssh_connect(struct vm_ssh *v, struct error *err) {
+    return ssh_connect(v, err);
 }
 
 void vm_ssh_close(struct vm_ssh *v) {

@@ -22,6 +22,7 @@
 #define HEARTH_NET_H
 
 #include <net/if.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -429,5 +430,72 @@ struct net_ssh_io {
  */
 int net_ssh_run(net_ssh *c, const char *command, const struct net_ssh_io *io, int *ret_status,
                 struct error *err) WUR;
+
+/* ---- sftp (sftp.c, sftp_wire.c, sftp_copy.c) ----------------------------- */
+
+typedef struct net_sftp net_sftp;
+
+/*
+ * An SFTP session (protocol version 3) on the connection, on a channel of
+ * its own. -ENOTSUP, saying what the server lacks, when it refuses the
+ * "sftp" subsystem or closes it before answering; any other error means
+ * the connection failed.
+ */
+int net_sftp_open(net_ssh *c, net_sftp **ret, struct error *err) WUR;
+void net_sftp_close(net_sftp *s);
+/* Whether the session broke: the connection failed, or the server broke the protocol. */
+bool net_sftp_broken(const net_sftp *s);
+/* The flag that stops what runs on the session (a signal handler sets it; NULL: none). */
+void net_sftp_set_cancel(net_sftp *s, volatile sig_atomic_t *cancel);
+
+/* A copy between this host and the server (hearth cp). */
+struct net_cp {
+    bool to_server;          /* host_path to server_path; else server_path to host_path */
+    const char *host_path;   /* as given */
+    const char *server_path; /* as given; relative to the login's home ("" is the home) */
+    bool recursive;          /* copy directories */
+    /*
+     * A file's progress: its source path as shown, the bytes the other side
+     * has, and the size it had; called as it starts (0), as its data goes,
+     * and once it is in place. NULL: none.
+     */
+    void (*progress)(void *ud, const char *path, uint64_t done, uint64_t total);
+    void (*notice)(void *ud, const char *msg); /* what was skipped (a special file in a tree) */
+    void *ud;
+};
+
+/*
+ * Copies a file, or with o->recursive a directory, between this host and
+ * the server as cp and docker cp do. The source is followed when it is a
+ * symlink; inside a tree, symlinks are copied as symlinks, other special
+ * files are skipped (told through o->notice). The destination:
+ *
+ *   DST is a directory           the copy goes into it, as DST/NAME (NAME the
+ *                                source's last component; a source ending in
+ *                                "/." or "." copies the directory's contents)
+ *   DST is missing               the copy is DST (a file, or a directory made
+ *                                with the source's content); its parent must
+ *                                exist; DST ending in '/' must be a directory
+ *   DST is a file                a file replaces it; a directory is refused
+ *
+ * A directory copied onto an existing one merges into it. Modes (without
+ * setuid and setgid, as cp -p drops them for a new owner) and access and
+ * modification times (whole seconds, all SFTP v3 carries) are kept; new
+ * files belong to the user on each side (root in a guest). Each file is
+ * written under a temporary name beside its destination (".hearth-XXXXXXXX-NAME")
+ * and renamed over it when complete, so a failed or cancelled copy leaves
+ * no partial file where the destination was (the temporary one is removed).
+ * Errors name the side and the path: "host: ./f: No such file or directory",
+ * "vm 'dev': /nope: No such file or directory". At the cancel flag
+ * (net_sftp_set_cancel): -ECANCELED once the file in progress is removed.
+ */
+int net_sftp_copy(net_sftp *s, const struct net_cp *o, struct error *err) WUR;
+/*
+ * What net_sftp_copy checks first and needs no server for: copying to the
+ * server, the host source is a regular file, or with o->recursive a
+ * directory (errors as net_sftp_copy's). So a missing source is said
+ * before any connection is tried.
+ */
+int net_cp_check(const struct net_cp *o, struct error *err) WUR;
 
 #endif

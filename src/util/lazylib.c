@@ -427,9 +427,9 @@ void lazylib_nft_ctx_put(struct nft_ctx *c) {
 }
 
 /*
- * libssh (net's SSH client: exec): X(return type, name, (parameters),
- * (arguments), value when not loaded). Every call but ssh_new and
- * ssh_event_new needs a handle one of them made.
+ * libssh (net's SSH client: exec, ssh, and the SFTP channel of cp):
+ * X(return type, name, (parameters), (arguments), value when not loaded).
+ * Every call but ssh_new and ssh_event_new needs a handle one of them made.
  */
 #define SSH_FUNCS(X)                                                                               \
     X(ssh_session, ssh_new, (void), (), NULL)                                                      \
@@ -454,12 +454,17 @@ void lazylib_nft_ctx_put(struct nft_ctx *c) {
       SSH_ERROR)                                                                                   \
     X(int, ssh_channel_request_exec, (ssh_channel c, const char *cmd), (c, cmd), SSH_ERROR)        \
     X(int, ssh_channel_request_shell, (ssh_channel c), (c), SSH_ERROR)                             \
+    X(int, ssh_channel_request_subsystem, (ssh_channel c, const char *name), (c, name), SSH_ERROR) \
     X(int, ssh_channel_change_pty_size, (ssh_channel c, int cols, int rows), (c, cols, rows),      \
       SSH_ERROR)                                                                                   \
     X(int, ssh_channel_write, (ssh_channel c, const void *data, uint32_t len), (c, data, len),     \
       SSH_ERROR)                                                                                   \
+    X(int, ssh_channel_read_timeout,                                                               \
+      (ssh_channel c, void *dest, uint32_t count, int is_stderr, int timeout_ms),                  \
+      (c, dest, count, is_stderr, timeout_ms), SSH_ERROR)                                          \
     X(int, ssh_channel_send_eof, (ssh_channel c), (c), SSH_ERROR)                                  \
     X(int, ssh_channel_is_closed, (ssh_channel c), (c), 1)                                         \
+    X(int, ssh_channel_is_eof, (ssh_channel c), (c), 1)                                            \
     X(int, ssh_channel_close, (ssh_channel c), (c), SSH_ERROR)                                     \
     X(ssh_event, ssh_event_new, (void), (), NULL)                                                  \
     X(int, ssh_event_add_session, (ssh_event e, ssh_session s), (e, s), SSH_ERROR)                 \

@@ -143,6 +143,43 @@ static void test_ignite_short_flags(void **state) {
     expect_short("version", 'o', "output");
     expect_short("stop", 'f', "force");
     expect_short("rm", 'f', "force");
+    expect_short("cp", 'r', "recursive");
+    expect_short("cp", 'i', "identity");
+    expect_short("vm cp", 'r', "recursive");
+}
+
+/* cp's arguments: VM:PATH when a ':' comes before any '/', as docker cp reads them. */
+static void test_cp_split(void **state) {
+    (void)state;
+    static const struct {
+        const char *arg, *vm, *path; /* vm NULL: a host path */
+    } cases[] = {
+        {"dev:/tmp/f", "dev", "/tmp/f"},
+        {"dev:", "dev", ""},
+        {"dev:rel/f", "dev", "rel/f"},
+        {"dev:a:b", "dev", "a:b"},
+        {"d0187fa3:/x", "d0187fa3", "/x"},
+        {"/tmp/a:b", NULL, NULL},
+        {"./a:b", NULL, NULL},
+        {":x", NULL, NULL},
+        {"plain", NULL, NULL},
+        {"dir/f", NULL, NULL},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char vm[64] = "";
+        const char *path = NULL;
+        int r = cli_cp_split(cases[i].arg, vm, sizeof(vm), &path);
+        if (!cases[i].vm) {
+            if (r != 0)
+                fail_msg("'%s': %d, want a host path", cases[i].arg, r);
+            continue;
+        }
+        if (r != 1 || strcmp(vm, cases[i].vm) != 0 || strcmp(path, cases[i].path) != 0)
+            fail_msg("'%s': %d '%s' '%s'", cases[i].arg, r, vm, path ? path : "(null)");
+    }
+    char small[4];
+    const char *path;
+    assert_int_equal(cli_cp_split("toolong:/x", small, sizeof(small), &path), -ENAMETOOLONG);
 }
 
 static void test_man_page(void **state) {
@@ -222,6 +259,7 @@ const struct CMUnitTest cli_table_tests[] = {
     cmocka_unit_test(test_names),
     cmocka_unit_test(test_flags),
     cmocka_unit_test(test_ignite_short_flags),
+    cmocka_unit_test(test_cp_split),
     cmocka_unit_test(test_man_page),
     cmocka_unit_test(test_completion_scripts),
 };

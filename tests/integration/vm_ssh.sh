@@ -17,6 +17,12 @@
 # - hearth ssh in tmux: a prompt, $TERM and the terminal's size passed on, a
 #   resize followed, `exit 3` is hearth's status 3; without a terminal the
 #   shell reads stdin;
+# - cp over SFTP: a 10 MiB file in and out with equal sha256 sums, modes and
+#   mtimes kept both ways (root's in the guest, the user's on the host), a
+#   tree with -r (nested and empty directories, symlinks in and out of it, a
+#   space in a name) the same in and out, cp's and docker cp's destination
+#   rules, errors naming the side and the path, Ctrl-C leaving nothing
+#   partial (exit 130);
 # - a host key other than the recorded one (the fingerprint changed behind
 #   hearth's back) is refused naming the VM and both fingerprints, exit 255;
 #   a key the guest does not authorize too; without libssh, exec says so;
@@ -177,6 +183,100 @@ equal "exec: stdin passed through (wc -c)" "$(tr -d ' ' <"$TMP/out")" "123457"
 "$HEARTH" --root "$ROOT" exec dev sha256sum <"$TMP/blob" >"$TMP/out" 2>"$TMP/err"
 equal "exec: stdin's bytes intact" "$(cut -d' ' -f1 <"$TMP/out")" "$(sha256sum <"$TMP/blob" | cut -d' ' -f1)"
 equal "nothing written to \$HOME" "$(find "$HOME" -mindepth 1 | head -3)" ""
+
+# cp over SFTP: a 10 MiB file in and out, modes and times kept both ways, as root in the guest.
+head -c 10485760 /dev/urandom >"$TMP/cp10"
+chmod 0640 "$TMP/cp10"
+touch -d @1500000000 "$TMP/cp10"
+SUM10=$(sha256sum <"$TMP/cp10" | cut -d' ' -f1)
+check "cp a 10 MiB file in" 0 h cp "$TMP/cp10" dev:/root/
+equal "cp in: nothing on stderr when it is no terminal" "$ERR" ""
+check "cp in: sha256 in the guest" 0 h exec dev sha256sum /root/cp10
+equal "cp in: the same bytes" "${OUT%% *}" "$SUM10"
+check "cp in: stat in the guest" 0 h exec dev stat -c '%a %Y %U' /root/cp10
+equal "cp in: mode and mtime kept, root's" "$OUT" "640 1500000000 root"
+check "cp: mode and mtime changed in the guest" 0 h exec dev sh -c \
+    'chmod 0604 /root/cp10 && touch -d @1400000000 /root/cp10'
+check "vm cp a file out" 0 h vm cp dev:/root/cp10 "$TMP/cp10.out"
+equal "cp out: the same bytes" "$(sha256sum <"$TMP/cp10.out" | cut -d' ' -f1)" "$SUM10"
+equal "cp out: mode and mtime kept, the user's" "$(stat -c '%a %Y %U' "$TMP/cp10.out")" \
+    "604 1400000000 $(id -un)"
+
+# Where a copy goes: into a directory, to a new name, over a file, a tree named or put inside.
+check "cp f dev:/tmp/" 0 h cp "$TMP/cp10" dev:/tmp/
+check "cp f dev:/tmp/g" 0 h cp "$TMP/cp10" dev:/tmp/g
+echo other >"$TMP/small"
+check "cp over a file" 0 h cp "$TMP/small" dev:/tmp/g
+check "cp: what the guest has" 0 h exec dev sh -c 'sha256sum /tmp/cp10 | cut -d" " -f1; cat /tmp/g'
+equal "cp: /tmp/cp10 and /tmp/g (replaced)" "$OUT" "$SUM10
+other"
+mkdir -p "$TMP/tree/a/b" "$TMP/tree/empty"
+head -c 300000 /dev/urandom >"$TMP/tree/a/b/file with space"
+echo top >"$TMP/tree/top"
+chmod 0750 "$TMP/tree/a"
+chmod 0600 "$TMP/tree/top"
+ln -s "b/file with space" "$TMP/tree/a/link"
+ln -s /etc/hostname "$TMP/tree/out"
+touch -h -d @1400000000 "$TMP/tree/a/link"
+touch -d @1300000000 "$TMP/tree/a/b"
+LIST='find . -mindepth 1 -printf "%P %y %m %s %Ts\n" | LC_ALL=C sort'
+SUMS='find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum'
+TREE_LIST=$(cd "$TMP/tree" && eval "$LIST")
+TREE_SUMS=$(cd "$TMP/tree" && eval "$SUMS")
+check "cp -r tree dev:/tmp/x (missing: a copy named x)" 0 h cp -r "$TMP/tree" dev:/tmp/x
+check "cp -r: the guest's x" 0 h exec dev sh -c "cd /tmp/x && $LIST"
+equal "cp -r in: names, types, modes, sizes, mtimes" "$OUT" "$TREE_LIST"
+check "cp -r: the guest's sums" 0 h exec dev sh -c "cd /tmp/x && $SUMS"
+equal "cp -r in: the same bytes" "$OUT" "$TREE_SUMS"
+check "cp -r tree dev:/tmp/x (a directory: x/tree)" 0 h cp -r "$TMP/tree" dev:/tmp/x
+check "cp -r: the guest's x/tree" 0 h exec dev sh -c "cd /tmp/x/tree && $LIST"
+equal "cp -r into a directory: x/tree" "$OUT" "$TREE_LIST"
+check "cp -r dev:/tmp/x out (missing: a copy named y)" 0 h cp -r dev:/tmp/x "$TMP/y"
+check "cp -r: the guest's x again" 0 h exec dev sh -c "cd /tmp/x && $LIST"
+equal "cp -r out: names, types, modes, sizes, mtimes" "$(cd "$TMP/y" && eval "$LIST")" "$OUT"
+equal "cp -r out: the tree inside too" "$(cd "$TMP/y/tree" && eval "$LIST")" "$TREE_LIST"
+equal "cp -r out: the same bytes" "$(cd "$TMP/y/tree" && eval "$SUMS")" "$TREE_SUMS"
+check "cp -r dev:/tmp/x/tree out (a directory: y/tree merged)" 0 h cp -r dev:/tmp/x/tree "$TMP/y"
+equal "cp -r out into a directory: y/tree" "$(cd "$TMP/y/tree" && eval "$LIST")" "$TREE_LIST"
+equal "cp -r out: the symlink is a symlink" "$(readlink "$TMP/y/out")" "/etc/hostname"
+
+# Errors name the side and the path; nothing is left behind.
+check "cp: a missing host source" 1 h cp "$TMP/missing" dev:/tmp/
+equal "cp: the host and the path" "$ERR" "hearth: error: host: $TMP/missing: No such file or directory"
+check "cp: a missing guest source" 1 h cp dev:/nope/f "$TMP/"
+equal "cp: the vm and the path" "$ERR" "hearth: error: vm 'dev': /nope/f: No such file or directory"
+check "cp: a directory without -r" 1 h cp "$TMP/tree" dev:/tmp/
+equal "cp: a directory without -r, said" "$ERR" \
+    "hearth: error: host: $TMP/tree: a directory; copy it with -r"
+check "cp: a guest directory without -r" 1 h cp dev:/tmp/x "$TMP/"
+equal "cp: a guest directory without -r, said" "$ERR" \
+    "hearth: error: vm 'dev': /tmp/x: a directory; copy it with -r"
+check "cp: into a directory that is not there" 1 h cp "$TMP/small" dev:/tmp/nodir/
+expect "cp: into a directory that is not there, said" "$ERR" "vm 'dev': /tmp/nodir/: No such file"
+check "cp: two vms" 2 h cp dev:/a dev:/b
+check "cp: no vm" 2 h cp "$TMP/a" "$TMP/b"
+
+# Ctrl-C in the middle of a file: exit 130, no temporary file, no destination.
+head -c 104857600 /dev/urandom >"$TMP/cp100"
+"$HEARTH" --root "$ROOT" cp "$TMP/cp100" dev:/tmp/cp100 >"$TMP/out" 2>"$TMP/err" &
+CP=$!
+for _ in $(seq 60); do
+    h exec dev sh -c 'ls /tmp/.hearth-* 2>/dev/null' | grep -q hearth && break
+    sleep 0.5
+done
+kill -INT $CP
+wait $CP
+equal "cp: Ctrl-C: exit 130" "$?" "130"
+expect "cp: Ctrl-C: said" "$(cat "$TMP/err")" "hearth: copy cancelled"
+check "cp: Ctrl-C: what the guest's /tmp has" 0 h exec dev sh -c 'ls -a /tmp'
+reject "cp: Ctrl-C: no temporary file" "$OUT" ".hearth-"
+reject "cp: Ctrl-C: no destination" "$OUT" "cp100"
+rm -f "$TMP/cp100"
+check "cp: no temporary file anywhere in the guest" 0 h exec dev sh -c \
+    'find / -xdev -name ".hearth-*" | wc -l'
+equal "cp: no .hearth-* in the guest" "$OUT" "0"
+equal "cp: no .hearth-* on the host" "$(find "$TMP" -name '.hearth-*' | wc -l)" "0"
+equal "cp: nothing written to \$HOME" "$(find "$HOME" -mindepth 1 | head -3)" ""
 
 # A key the guest does not authorize.
 ssh-keygen -q -t ed25519 -N "" -f "$TMP/other" >/dev/null

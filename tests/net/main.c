@@ -57,5 +57,6 @@ int main(void) {
     failed +=
         _cmocka_run_group_tests("cni_conf", net_cni_conf_tests, net_cni_conf_tests_n, NULL, NULL);
     failed += _cmocka_run_group_tests("cni", net_cni_tests, net_cni_tests_n, NULL, NULL);
+    failed += _cmocka_run_group_tests("sftp", net_sftp_tests, net_sftp_tests_n, NULL, NULL);
     return test_exit_status(failed);
 }

@@ -45,6 +45,9 @@ extern const size_t net_dhcpd_tests_n;
 /* ssh_test.c: fingerprints, the remote command line, a connection without a server. */
 extern const struct CMUnitTest net_ssh_tests[];
 extern const size_t net_ssh_tests_n;
+/* sftp_test.c: SFTP packets, the copy's rules, a playacted server, and OpenSSH's sftp-server. */
+extern const struct CMUnitTest net_sftp_tests[];
+extern const size_t net_sftp_tests_n;
 
 /* guest_ns.c: argv run to success (else the test fails with its error). */
 void net_test_run(const char *const *argv);
