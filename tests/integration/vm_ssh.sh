@@ -30,7 +30,10 @@
 #   it; an sshd left with only an RSA key, and one that forbids root's
 #   login, are errors that say what to change in sshd_config;
 # - user mode as the user nobody, on a root of its own (booted alongside):
-#   exec through the host port forwarded to the guest's port 22.
+#   exec through the host port forwarded to the guest's port 22;
+# - the guest's lease (ps, ip_leases) is what systemd-networkd got from
+#   hearth's dnsmasq, with the host name hearth wrote; rm and network rm
+#   leave `ip link` and `nft list ruleset` as before.
 #
 # The image is built once into $HEARTH_DEBIAN_CACHE (ctest sets it to the
 # checkout's .cache/debian, the default too; mkdebian.sh rebuilds only when
@@ -134,6 +137,7 @@ peer_start
 T() { tmux -L "hearth-ssh-test-$$" "$@"; } # the tmux server of hearth ssh's test, below
 trap 'kill -9 "$PEER" 2>/dev/null; T kill-server 2>/dev/null; cleanup' EXIT
 ip route add default via 192.0.2.2
+BEFORE=$(net_state)
 NROOT="$TMP/nroot"
 chmod 0755 "$TMP"
 mkdir -p "$NROOT" "$TMP/nhome" "$TMP/ntmp"
@@ -166,6 +170,13 @@ check "run dev (waits for ssh)" 0 h run --ssh --ssh-timeout "$BOOT_WAIT" --name 
 echo "run returned $(($(now_ms) - T0)) ms after it began"
 expect "run: progress while waiting" "$ERR" "hearth: waiting for ssh of vm 'dev' at 10.61.0."
 expect "run: it answered" "$ERR" "hearth: vm 'dev' answers ssh ("
+# The lease: what ps shows is what systemd-networkd got from dnsmasq, with the host name hearth wrote.
+DEV_IP=$(sqlv "SELECT ip FROM ip_leases WHERE vm_name = 'dev'")
+DEV_MAC=$(sqlv "SELECT mac FROM ip_leases WHERE vm_name = 'dev'")
+check "ps" 0 h ps
+expect "ps: dev's address" "$(grep -w 'dev$' <<<"$OUT")" "$DEV_IP"
+expect "dnsmasq leased it to dev's MAC, named as hearth wrote" \
+    "$(grep -i " $DEV_MAC " "$ROOT/run/net/hearth0/leases" 2>/dev/null)" " $DEV_IP dev "
 check "exec cat /etc/hostname" 0 h exec dev cat /etc/hostname
 equal "/etc/hostname" "$OUT" "dev"
 if [ "$OUT" != dev ]; then
@@ -378,6 +389,7 @@ expect "root forbidden: says what to change" "$ERR" "'PermitRootLogin prohibit-p
 check "rm -f dev" 0 h rm -f dev
 check "rm plain" 0 h rm plain
 check "network rm" 0 h network rm hearth0
+equal "ip link and nft list ruleset as before" "$(net_state)" "$BEFORE"
 check "doctor" 0 h doctor
 equal "no process left" "$(root_procs | tr '\n' ' ')" ""
 
