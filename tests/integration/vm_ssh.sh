@@ -109,6 +109,13 @@ expect "public host key 0644" "$(debugfs -R "stat /etc/ssh/ssh_host_ed25519_key.
 reject "no private host key kept on the host" "$(find "$ROOT" -name 'ssh_host_*')" "ssh_host"
 check "rm cold" 0 h rm cold
 
+# The outside peer (lib/peer.sh), for the default route passt wants in user mode (below).
+peer_start
+T() { tmux -L "hearth-ssh-test-$$" "$@"; } # the tmux server of hearth ssh's test, below
+trap 'kill -9 "$PEER" 2>/dev/null; T kill-server 2>/dev/null; cleanup' EXIT
+ip route add default via 192.0.2.2
+BEFORE=$(net_state)
+
 # run --ssh of an image without sshd: the wait ends at --ssh-timeout, naming what it tried.
 check "run --ssh without sshd" 1 h run --ssh --ssh-timeout 3 --name nosshd --memory 128MB \
     --size 512MB -k "$KERNEL" --kernel-args "$CMDLINE" "$IMAGE"
@@ -131,13 +138,7 @@ expect "stops: while waiting for ssh" "$ERR" "while hearth waited for its ssh se
 [ $((T1 - T0)) -lt $((BOOT_WAIT - 10)) ] && ok || bad "the wait for a stopped vm took $((T1 - T0)) s"
 check "rm dies" 0 h rm -f dies
 
-# User mode as nobody, on a root of its own, booted alongside dev: passt
-# wants a default route (through the peer, lib/peer.sh).
-peer_start
-T() { tmux -L "hearth-ssh-test-$$" "$@"; } # the tmux server of hearth ssh's test, below
-trap 'kill -9 "$PEER" 2>/dev/null; T kill-server 2>/dev/null; cleanup' EXIT
-ip route add default via 192.0.2.2
-BEFORE=$(net_state)
+# User mode as nobody, on a root of its own, booted alongside dev.
 NROOT="$TMP/nroot"
 chmod 0755 "$TMP"
 mkdir -p "$NROOT" "$TMP/nhome" "$TMP/ntmp"
