@@ -289,17 +289,26 @@ static int call_status(net_sftp *s, struct sftp_out *o, size_t start, uint32_t i
     return r < 0 ? r : status_of(s, &m, path, NULL, err);
 }
 
-int sftp_stat(net_sftp *s, const char *path, bool follow, struct sftp_attrs *ret,
-              struct error *err) {
+/* A request of type whose one field is path, and its answer in *m. */
+static int path_ask(net_sftp *s, uint8_t type, const char *path, struct sftp_msg *m,
+                    struct error *err) {
     struct sftp_out o;
     size_t start;
     uint32_t id;
-    int r = req_begin(s, follow ? SFTP_STAT : SFTP_LSTAT, path, &o, &start, &id, err);
+    int r = req_begin(s, type, path, &o, &start, &id, err);
     if (r < 0)
         return r;
     sftp_put_cstr(&o, path);
+    if ((r = out_keep(s, &o, start, path, err)) < 0)
+        return r;
+    return reply_wait(s, id, m, err);
+}
+
+int sftp_stat(net_sftp *s, const char *path, bool follow, struct sftp_attrs *ret,
+              struct error *err) {
     struct sftp_msg m;
-    if ((r = out_keep(s, &o, start, path, err)) < 0 || (r = reply_wait(s, id, &m, err)) < 0)
+    int r = path_ask(s, follow ? SFTP_STAT : SFTP_LSTAT, path, &m, err);
+    if (r < 0)
         return r;
     if (m.type != SFTP_ATTRS)
         return status_or_broke(s, &m, path, "attributes", err);
@@ -365,14 +374,9 @@ int sftp_rename(net_sftp *s, const char *from, const char *to, const char *shown
 }
 
 static int path_call(net_sftp *s, uint8_t type, const char *path, struct error *err) {
-    struct sftp_out o;
-    size_t start;
-    uint32_t id;
-    int r = req_begin(s, type, path, &o, &start, &id, err);
-    if (r < 0)
-        return r;
-    sftp_put_cstr(&o, path);
-    return call_status(s, &o, start, id, path, err);
+    struct sftp_msg m;
+    int r = path_ask(s, type, path, &m, err);
+    return r < 0 ? r : status_of(s, &m, path, NULL, err);
 }
 
 int sftp_remove(net_sftp *s, const char *path, struct error *err) {
@@ -384,15 +388,9 @@ int sftp_rmdir(net_sftp *s, const char *path, struct error *err) {
 }
 
 int sftp_readlink(net_sftp *s, const char *path, char **ret, struct error *err) {
-    struct sftp_out o;
-    size_t start;
-    uint32_t id;
-    int r = req_begin(s, SFTP_READLINK, path, &o, &start, &id, err);
-    if (r < 0)
-        return r;
-    sftp_put_cstr(&o, path);
     struct sftp_msg m;
-    if ((r = out_keep(s, &o, start, path, err)) < 0 || (r = reply_wait(s, id, &m, err)) < 0)
+    int r = path_ask(s, SFTP_READLINK, path, &m, err);
+    if (r < 0)
         return r;
     if (m.type != SFTP_NAME)
         return status_or_broke(s, &m, path, "a link's target", err);
