@@ -43,14 +43,7 @@ fcfake=$build/fcfake
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hearth-bench-cni.XXXXXX")
 root=$work/root
-root_procs() {
-    local p cmd
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" = $$ ] && continue
-        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
-        [[ "$cmd" == *"$root"* ]] && echo "${p#/proc/}"
-    done
-}
+. "$src/bench/lib.sh"
 cleanup() {
     local p
     for p in $(root_procs); do kill -9 "$p" 2>/dev/null || true; done
@@ -60,19 +53,6 @@ cleanup() {
 trap cleanup EXIT
 
 h() { "$hearth" --root "$root" "$@"; }
-timed() {
-    local file=$1 t0 t1
-    shift
-    t0=${EPOCHREALTIME/./}
-    if ! "$@" >"$work/out" 2>"$work/err"; then
-        echo "failed: $*" >&2
-        cat "$work/err" >&2
-        exit 1
-    fi
-    t1=${EPOCHREALTIME/./}
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e3 }' >>"$file"
-}
-median() { sort -g "$1" | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 stats() {
     sort -g "$2" | awk -v name="$1" '{ v[NR] = $1; s += $1 }
         END { p95 = int(0.95 * NR + 0.999); if (p95 < 1) p95 = 1

@@ -87,7 +87,7 @@ timed() {
     t1=${EPOCHREALTIME/./}
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", (b - a) / 1e6 }' | tee -a "$file"
 }
-median() { sort -g "$1" | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$src/bench/lib.sh"
 
 echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
 echo "$(ssh -V 2>&1); hearth $(h version -o short)"
