@@ -38,42 +38,6 @@ addr_of() { sqlv "SELECT address FROM cni_attachments WHERE vm = '$1'" | sed 's,
 gw_of() { sqlv "SELECT gateway FROM cni_attachments WHERE vm = '$1'"; }
 reservations() { find "$1" -type f -regex '.*/[0-9.]*' 2>/dev/null | sort; }
 veths() { ip -o link show type veth | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v '^hvout'; }
-# boot_ip VM BOOT: the address the guest printed in its BOOT-th boot (empty
-# when it did not within BOOT_WAIT).
-boot_ip() {
-    local end=$(($(date +%s) + BOOT_WAIT)) log
-    while [ "$(date +%s)" -le "$end" ]; do
-        log=$(h logs "$1" 2>/dev/null | sed -n "/hearth-e2e-boot $2[^0-9]*\$/,\$p")
-        if grep -q hearth-e2e-ready <<<"$log"; then
-            sed -n 's/^hearth-e2e-ip: \([^[:space:]]*\).*/\1/p' <<<"$log" | head -n 1
-            return
-        fi
-        sleep 0.5
-    done
-}
-# booted_with VM BOOT: the guest's BOOT-th boot printed the result's address as its own.
-booted_with() {
-    local t0 got
-    t0=$(now_ms)
-    got=$(boot_ip "$1" "$2")
-    if [ -z "$got" ]; then
-        bad "vm '$1': boot $2 did not reach hearth-e2e-ready within ${BOOT_WAIT}s; log:"
-        h logs --tail 30 "$1" >&2
-        return 1
-    fi
-    echo "vm '$1': boot $2 ready $(($(now_ms) - t0)) ms after start returned, address $got"
-    equal "vm '$1' boot $2: the guest's address is the CNI result's" "$got" "$(addr_of "$1")"
-}
-in_guest() {
-    python3 "$VMT/attach.py" --send "$2; echo hearth-e2e-rc-\$((\$? + 1000))" \
-        --expect "hearth-e2e-rc-1" --stay 0.5 --timeout 60 -- \
-        "$HEARTH" --root "$ROOT" attach "$1" >"$TMP/guest.out" 2>&1
-    OUT=$(cat "$TMP/guest.out")
-    grep -q 'hearth-e2e-rc-1000' <<<"$OUT"
-}
-guest_ok() {
-    if in_guest "$2" "$3"; then ok; else bad "$1: in vm '$2', '$3' failed: $OUT"; fi
-}
 
 check "pool init" 0 h pool init --driver file
 check "image import" 0 h image import -q "oci-layout:$TMP/fx/hearth-e2e:1"
@@ -104,8 +68,8 @@ C_IP=$(addr_of c)
 expect "c's address is ptp's subnet" "$C_IP" "10.77.0."
 check "ps" 0 h ps
 expect "ps: a's address" "$(grep -w 'a$' <<<"$OUT")" "$A_IP"
-booted_with a 1
-booted_with c 1
+booted_with a 1 "$(addr_of "a")"
+booted_with c 1 "$(addr_of "c")"
 guest_ok "a pings its gateway (the bridge)" a "ping -c 2 -w 10 $(gw_of a)"
 guest_ok "c pings its gateway (ptp's host end)" c "ping -c 2 -w 10 $(gw_of c)"
 check "curl a from the outside peer (portmap)" 0 peer curl -sS --max-time 20 http://192.0.2.1:8080/
@@ -117,7 +81,7 @@ equal "the peer gets c's page" "$OUT" "hearth-e2e httpd on c"
 check "stop a" 0 h stop a
 equal "a's address released (host-local's store)" "$(reservations "$ROOT/cni/networks")" ""
 check "start a" 0 h start --cni-conf-dir "$TMP/net.d" a
-booted_with a 2
+booted_with a 2 "$(addr_of "a")"
 check "curl a again" 0 peer curl -sS --max-time 20 http://192.0.2.1:8080/
 equal "the peer gets a's page again" "$OUT" "hearth-e2e httpd on a"
 

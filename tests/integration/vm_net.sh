@@ -41,45 +41,6 @@ BEFORE=$(net_state)
 
 sqlv() { h sql -o csv "$1" | tail -n +2 | tr -d '\r'; }
 ip_of() { sqlv "SELECT ip FROM ip_leases WHERE vm_name = '$1'"; }
-# boot_ip VM BOOT: the address the guest printed in its BOOT-th boot (empty
-# when it did not within BOOT_WAIT); waits for hearth-e2e-ready after it.
-boot_ip() {
-    local end=$(($(date +%s) + BOOT_WAIT)) log
-    while [ "$(date +%s)" -le "$end" ]; do
-        log=$(h logs "$1" 2>/dev/null | sed -n "/hearth-e2e-boot $2[^0-9]*\$/,\$p")
-        if grep -q hearth-e2e-ready <<<"$log"; then
-            sed -n 's/^hearth-e2e-ip: \([^[:space:]]*\).*/\1/p' <<<"$log" | head -n 1
-            return
-        fi
-        sleep 0.5
-    done
-}
-# booted_with VM BOOT: the guest's BOOT-th boot printed its lease as its address.
-booted_with() {
-    local t0 got
-    t0=$(now_ms)
-    got=$(boot_ip "$1" "$2")
-    if [ -z "$got" ]; then
-        bad "vm '$1': boot $2 did not reach hearth-e2e-ready within ${BOOT_WAIT}s; log:"
-        h logs --tail 30 "$1" >&2
-        return 1
-    fi
-    echo "vm '$1': boot $2 ready $(($(now_ms) - t0)) ms after start returned, address $got"
-    equal "vm '$1' boot $2: the guest's address is its lease" "$got" "$(ip_of "$1")"
-}
-# in_guest VM CMD: runs CMD on VM's console (hearth attach), its output in
-# $OUT; 0 when CMD exited 0. The status line's text is made by the guest's
-# shell ($((...))), so the echoed command line never matches it.
-in_guest() {
-    python3 "$VMT/attach.py" --send "$2; echo hearth-e2e-rc-\$((\$? + 1000))" \
-        --expect "hearth-e2e-rc-1" --stay 0.5 --timeout 60 -- \
-        "$HEARTH" --root "$ROOT" attach "$1" >"$TMP/guest.out" 2>&1
-    OUT=$(cat "$TMP/guest.out")
-    grep -q 'hearth-e2e-rc-1000' <<<"$OUT"
-}
-guest_ok() {
-    if in_guest "$2" "$3"; then ok; else bad "$1: in vm '$2', '$3' failed: $OUT"; fi
-}
 
 check "pool init" 0 h pool init --driver file
 check "image import" 0 h image import -q "oci-layout:$TMP/fx/hearth-e2e:1"
@@ -98,8 +59,8 @@ equal "b's lease" "$B_IP" "10.61.0.3"
 check "ps" 0 h ps
 expect "ps: a's address" "$(grep -w 'a$' <<<"$OUT")" "$A_IP"
 expect "ps: b's address" "$(grep -w 'b$' <<<"$OUT")" "$B_IP"
-booted_with a 1
-booted_with b 1
+booted_with a 1 "$(ip_of "a")"
+booted_with b 1 "$(ip_of "b")"
 
 # ---- pings ---------------------------------------------------------------------------------
 guest_ok "a pings b" a "ping -c 2 -w 10 $B_IP"
@@ -139,14 +100,14 @@ equal "a keeps its lease while stopped" "$(ip_of a)" "$A_IP"
 check "curl while a is stopped" 7 curl -sS --max-time 20 http://localhost:8080/
 check "start a" 0 h start a
 equal "a's lease after the restart" "$(ip_of a)" "$A_IP"
-booted_with a 2
+booted_with a 2 "$(ip_of "a")"
 check "curl after the restart" 0 peer curl -sS --max-time 20 http://192.0.2.1:8080/
 equal "the outside gets a's page again" "$OUT" "hearth-e2e httpd on a"
 check "rm -f a" 0 h rm -f a
 equal "rm freed a's lease" "$(sqlv "SELECT count(*) FROM ip_leases WHERE ip = '$A_IP'")" "0"
 check "run c" 0 h run "$IMAGE" --name c "${RUN[@]}"
 equal "c takes a's address" "$(ip_of c)" "$A_IP"
-booted_with c 1
+booted_with c 1 "$(ip_of "c")"
 guest_ok "c pings b" c "ping -c 2 -w 10 $B_IP"
 
 # ---- teardown ---------------------------------------------------------------------------------
